@@ -1,0 +1,1 @@
+"""The edge client: enrolment, task loop, LoRA training, compute emulation."""

@@ -1,0 +1,112 @@
+"""The edge node's task loop: enrol, then pull and run tasks until told to stop."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import torch
+
+from edgeft.modeling import LoraSettings, pick_device
+from edgeft.wire import Ack, Task, TaskKind, bytes_to_tensors, read_metadata, state_digest, tensors_to_bytes
+from edge_client.compute_emulation import Stopwatch, finish_training_time
+from edge_client.config import EdgeConfig
+from edge_client.trainer import LocalTrainer
+from edge_client.transport import OrchestratorClient
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    """Tells the orchestrator this node is alive while it computes (own session: requests
+    sessions are not thread-safe)."""
+
+    def __init__(self, cfg: EdgeConfig, node_token: str, period: float) -> None:
+        self.client = OrchestratorClient(cfg.model_copy(update={"retry_for_s": 0}))
+        self.client.node_token = node_token
+        self.period = period
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.period):
+            try:
+                self.client.heartbeat()
+            except Exception as exc:  # a missed beat is not fatal; the orchestrator decides
+                log.debug("heartbeat failed: %s", exc)
+
+    def __enter__(self) -> "Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+class EdgeAgent:
+    def __init__(self, cfg: EdgeConfig) -> None:
+        self.cfg = cfg
+        self.device = pick_device(cfg.device)
+        torch.set_num_threads(cfg.threads)
+        self.client = OrchestratorClient(cfg)
+        self.trainer: LocalTrainer | None = None
+        self.version = -1
+        self.last_download_s = 0.0
+        self.heartbeat_s = 2.0
+
+    def run(self) -> None:
+        enrolled = self.client.enroll(str(self.device))
+        self.heartbeat_s = enrolled.heartbeat_s
+        log.info("node %s enrolled (compute power %.1f, device %s)", self.cfg.node_id, self.cfg.compute_power, self.device)
+        while True:
+            task = self.client.next_task()
+            if task is None:
+                continue
+            if task.kind == TaskKind.STOP:
+                log.info("stop received at v%d", task.version)
+                return
+            self.handle(task)
+
+    def handle(self, task: Task) -> None:
+        if task.kind == TaskKind.SETUP:
+            self._setup(task.version)
+        elif task.kind == TaskKind.SYNC:
+            self._sync(task.version)
+        elif task.kind == TaskKind.TRAIN:
+            self._train(task)
+
+    def _setup(self, version: int) -> None:
+        t0 = time.perf_counter()
+        bundle = self.client.download("/v1/artifacts/base")
+        config = json.loads(read_metadata(bundle)["config"])
+        lora = LoraSettings.model_validate(self.client.lora_settings())
+        part = bytes_to_tensors(self.client.download(f"/v1/artifacts/partition/{self.cfg.node_id}"))["input_ids"]
+        self.trainer = LocalTrainer(config, bytes_to_tensors(bundle), lora, part, self.device)
+        log.info("set up: base %.1f MB, %d sequences", len(bundle) / 1e6, len(part))
+        self._sync(version, started=t0, kind=TaskKind.SETUP)
+        self.last_download_s = 0.0  # set-up is not part of any epoch's download time
+
+    def _sync(self, version: int, started: float | None = None, kind: TaskKind = TaskKind.SYNC) -> None:
+        t0 = started or time.perf_counter()
+        state = bytes_to_tensors(self.client.download(f"/v1/artifacts/adapter/{version}"))
+        self.trainer.load_adapter(state)
+        self.version = version
+        self.last_download_s = time.perf_counter() - t0
+        digest = state_digest(self.trainer.adapter())
+        self.client.ack(Ack(node_id=self.cfg.node_id, kind=kind, version=version, digest=digest, download_s=self.last_download_s))
+
+    def _train(self, task: Task) -> None:
+        if task.version != self.version:
+            self._sync(task.version)
+        with Heartbeat(self.cfg, self.client.node_token, self.heartbeat_s):
+            watch = Stopwatch().start()
+            upd = self.trainer.compute_update(task.local_steps, task.local_lr, task.batch_size, task.seed, self.cfg.node_id)
+            train_time, wall = finish_training_time(watch, self.cfg.emulate_compute, self.cfg.compute_power, self.cfg.reference_power)
+            meta = {"node_id": self.cfg.node_id, "epoch": task.epoch, "version": task.version, "train_time_s": train_time,
+                    "compute_wall_s": wall, "download_s": self.last_download_s, "loss": upd.loss,
+                    "samples": upd.samples, "tokens": upd.tokens}
+            self.client.post_result(meta, tensors_to_bytes(upd.tensors))
+        self.last_download_s = 0.0
+        log.info("epoch %d: loss %.4f, T_i %.2f s", task.epoch, upd.loss, train_time)

@@ -1,0 +1,21 @@
+"""The edge client's one validated config object."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EdgeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    orchestrator: str = Field(pattern=r"^https?://", description="orchestrator base URL, e.g. http://10.0.0.1:8700")
+    token: str = Field(min_length=1, description="the run token the orchestrator printed or wrote to run_token")
+    node_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    compute_power: float = Field(default=30.0, gt=0)
+    emulate_compute: bool = False
+    reference_power: float = Field(default=30.0, gt=0)
+    device: str = "auto"
+    threads: int = Field(default=1, ge=1, le=256)
+    ip: str | None = None
+    poll_wait_s: float = Field(default=20.0, gt=0, le=60)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    retry_for_s: float = Field(default=60.0, ge=0)
+    ca_bundle: str | None = None

@@ -1,0 +1,124 @@
+"""`edgeft` command line: orchestrator, edge, local."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from edgeft.settings import ConfigError, build, read_file
+
+EXIT_CONFIG = 2
+
+
+def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML/TOML/JSON file with orchestrator settings (flags override it)")
+    p.add_argument("--nodes", type=int, dest="nodes", help="expected number of edge nodes")
+    p.add_argument("--epochs", type=int, dest="training.epochs")
+    p.add_argument("--policy", dest="policy", help="ne (node elimination) or ar (all resources)")
+    p.add_argument("--seed", type=int, dest="seed")
+    p.add_argument("--out", dest="out_dir", help="run folder for results")
+    p.add_argument("--device", dest="device", help="auto, cpu or cuda")
+    p.add_argument("--model-path", dest="model.base_model_path", help="local HF causal LM folder (from_pretrained)")
+    p.add_argument("--dataset", dest="data.dataset", help="telemetry, sonnets, synthetic or a .txt/.jsonl path")
+    p.add_argument("--round-timeout", type=float, dest="timeouts.round_s")
+
+
+def _add_orchestrator(sub) -> None:
+    p = sub.add_parser("orchestrator", help="run the orchestrator (HTTP API + epoch loop)")
+    _orchestrator_flags(p)
+    p.add_argument("--host", dest="host")
+    p.add_argument("--port", type=int, dest="port")
+    p.add_argument("--token", dest="token", help="run token clients must present (generated if empty)")
+    p.add_argument("--metrics-file", dest="metrics.static_file", help="static per-node metrics JSON")
+    p.add_argument("--controller-url", dest="metrics.controller_url", help="use the SDN controller's REST API for metrics")
+    p.set_defaults(func=_cmd_orchestrator)
+
+
+def _add_edge(sub) -> None:
+    p = sub.add_parser("edge", help="run an edge client against an orchestrator")
+    p.add_argument("--orchestrator", required=True, help="orchestrator URL, e.g. http://10.0.0.1:8700")
+    p.add_argument("--token", required=True, help="the run token")
+    p.add_argument("--node-id", required=True)
+    p.add_argument("--compute-power", type=float, default=30.0)
+    p.add_argument("--emulate-compute", action="store_true", help="stretch training time to the declared compute power")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--ip", default=None, help="this node's IP as the controller sees it")
+    p.add_argument("--ca-bundle", default=None, help="CA file to verify an https orchestrator")
+    p.set_defaults(func=_cmd_edge)
+
+
+def _add_local(sub) -> None:
+    p = sub.add_parser("local", help="orchestrator + N clients as processes on loopback (no root)")
+    _orchestrator_flags(p)
+    p.add_argument("--setup", type=int, default=2, help="paper link setup 1, 2 or 3 for the static metrics")
+    p.add_argument("--no-emulate-compute", action="store_true", help="do not stretch training time to drawn compute")
+    p.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
+    p.set_defaults(func=_cmd_local)
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in vars(args).items() if "." in k or k in {"nodes", "policy", "seed", "out_dir", "device", "host", "port", "token"}}
+
+
+def _orchestrator_config(args: argparse.Namespace):
+    from orchestrator.config import OrchestratorConfig
+
+    data = read_file(args.config) if args.config else {}
+    return build(OrchestratorConfig, data, _overrides(args))
+
+
+def _cmd_orchestrator(args: argparse.Namespace) -> int:
+    from orchestrator.epoch_loop import RunAborted
+    from orchestrator.server import serve
+
+    cfg = _orchestrator_config(args)
+    try:
+        serve(cfg)
+    except RunAborted as exc:
+        logging.error("run aborted: %s", exc)
+        return 1
+    return 0
+
+
+def _cmd_edge(args: argparse.Namespace) -> int:
+    from edge_client.agent import EdgeAgent
+    from edge_client.config import EdgeConfig
+
+    cfg = build(EdgeConfig, {}, {"orchestrator": args.orchestrator, "token": args.token, "node_id": args.node_id,
+                                 "compute_power": args.compute_power, "emulate_compute": args.emulate_compute,
+                                 "device": args.device, "threads": args.threads, "ip": args.ip, "ca_bundle": args.ca_bundle})
+    EdgeAgent(cfg).run()
+    return 0
+
+
+def _cmd_local(args: argparse.Namespace) -> int:
+    from experiments.local import run_local
+
+    return run_local(_orchestrator_config(args), setup=args.setup, emulate=not args.no_emulate_compute, timeout=args.timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edgeft", description="SDN-assisted federated LoRA fine-tuning at the edge")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_orchestrator(sub)
+    _add_edge(sub)
+    _add_local(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "urllib3", "transformers", "peft"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"edgeft: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        print("edgeft: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Experiment launchers: local mode, (later) the Mininet NE-vs-AR runner, benchmarks."""

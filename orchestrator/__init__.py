@@ -1,0 +1,1 @@
+"""The orchestrator: node registry, network view, scoring, elimination, aggregation, the epoch loop."""

@@ -1,0 +1,132 @@
+"""The orchestrator's one validated config object (file or CLI flags).
+
+Defaults follow the seed paper's experiments (10 epochs, equal partitions,
+equal weights, utopia = the ideal node) except where the real model needs a
+documented change: see README "Learning-rate note".
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from edgeft.modeling import LoraSettings
+from edgeft.pretrain import BaseRecipe
+
+METRIC_KEYS = ("compute", "bandwidth", "delay", "loss", "train_time")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScoringConfig(_Strict):
+    weights: dict[str, float] = Field(default_factory=lambda: {k: 0.2 for k in METRIC_KEYS})
+    utopia: dict[str, float] = Field(default_factory=lambda: {k: 1.0 for k in METRIC_KEYS})
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, w: dict[str, float]) -> dict[str, float]:
+        _same_keys(w, "weights")
+        if any(v < 0 for v in w.values()):
+            raise ValueError("every weight must be >= 0")
+        if not math.isclose(sum(w.values()), 1.0, abs_tol=1e-6):
+            raise ValueError(f"weights must sum to 1 (they sum to {sum(w.values()):.6g}); rescale them")
+        return w
+
+    @field_validator("utopia")
+    @classmethod
+    def _utopia(cls, u: dict[str, float]) -> dict[str, float]:
+        _same_keys(u, "utopia")
+        if any(not 0.0 <= v <= 1.0 for v in u.values()):
+            raise ValueError("every utopia coordinate must lie in [0, 1]")
+        return u
+
+    def weight_vector(self) -> list[float]:
+        return [self.weights[k] for k in METRIC_KEYS]
+
+    def utopia_vector(self) -> list[float]:
+        return [self.utopia[k] for k in METRIC_KEYS]
+
+
+def _same_keys(d: dict[str, float], field: str) -> None:
+    if set(d) != set(METRIC_KEYS):
+        raise ValueError(f"{field} needs exactly the keys {list(METRIC_KEYS)} (got {sorted(d)})")
+
+
+class TrainingConfig(_Strict):
+    epochs: int = Field(default=10, ge=1, le=100_000)
+    server_optimizer: Literal["sgd", "adam"] = "sgd"
+    server_lr: float = Field(default=1.0, gt=0)
+    local_steps: int = Field(default=4, ge=1, le=100_000)
+    local_lr: float = Field(default=3e-3, gt=0)
+    batch_size: int = Field(default=16, ge=1)
+
+
+class DataConfig(_Strict):
+    dataset: str = "telemetry"  # telemetry | sonnets | synthetic | a .txt/.jsonl path
+    telemetry_lines: int = Field(default=6000, ge=10)
+    seq_len: int = Field(default=128, ge=8, le=8192)
+    val_sequences: int = Field(default=32, ge=1)
+    sequences_per_node: int = Field(default=16, ge=1)
+    partition: Literal["iid", "dirichlet"] = "iid"
+    dirichlet_alpha: float = Field(default=0.5, gt=0)
+
+
+class ModelConfig(_Strict):
+    base_model_path: str | None = None
+    recipe: BaseRecipe = Field(default_factory=BaseRecipe)
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    cache_dir: str | None = None
+
+    @field_validator("base_model_path")
+    @classmethod
+    def _path(cls, p: str | None) -> str | None:
+        if p is not None and not Path(p).is_dir():
+            raise ValueError(f"'{p}' is not a directory: give a folder written by save_pretrained()")
+        return p
+
+
+class MetricsConfig(_Strict):
+    source: Literal["static", "controller"] = "static"
+    static_file: str | None = None
+    controller_url: str = "http://127.0.0.1:8080"
+    orchestrator_ip: str = "10.0.0.1"
+    stale_after_s: float = Field(default=10.0, gt=0)
+
+
+class TimeoutConfig(_Strict):
+    enroll_s: float = Field(default=120.0, gt=0)
+    round_s: float = Field(default=600.0, gt=0)
+    heartbeat_s: float = Field(default=2.0, gt=0)
+    heartbeat_timeout_s: float = Field(default=20.0, gt=0)
+    sync_s: float = Field(default=60.0, gt=0)
+
+
+class OrchestratorConfig(_Strict):
+    nodes: int = Field(default=12, ge=1, le=100_000)
+    policy: Literal["ne", "ar"] = "ne"
+    seed: int = 0
+    out_dir: str = "runs/latest"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8700, ge=0, le=65535)
+    token: str = Field(default="", max_length=256)
+    device: str = "auto"
+    max_upload_mb: float = Field(default=64.0, gt=0)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
+
+    @model_validator(mode="after")
+    def _ne_needs_more_nodes_than_epochs(self) -> "OrchestratorConfig":
+        if self.policy == "ne" and self.nodes <= self.training.epochs:
+            raise ValueError(
+                f"policy 'ne' needs nodes > epochs (nodes={self.nodes}, epochs={self.training.epochs}): "
+                "add nodes, lower training.epochs, or use policy 'ar'"
+            )
+        return self

@@ -1,0 +1,110 @@
+"""The run state the HTTP API and the epoch loop share: registry, artifacts,
+the current round and traffic counters. It validates uploads; it does not
+decide anything (that is epoch_loop's job)."""
+from __future__ import annotations
+
+import logging
+import time
+
+from pydantic import ValidationError
+
+from edgeft.wire import Ack, ResultMeta, WireError, bytes_to_tensors, check_tensors, decode_meta, sha256_hex, tensors_to_bytes
+from orchestrator.config import OrchestratorConfig
+from orchestrator.registry import Node, Registry
+from orchestrator.results import Recorder
+from orchestrator.rounds import NodeResult, Round, RoundReject
+from orchestrator.workload import Workload, adapter_bytes
+
+log = logging.getLogger(__name__)
+
+
+class Coordinator:
+    def __init__(self, cfg: OrchestratorConfig, registry: Registry, recorder: Recorder, run_token: str) -> None:
+        self.cfg = cfg
+        self.registry = registry
+        self.recorder = recorder
+        self.run_token = run_token
+        self.workload: Workload | None = None
+        self.partition_of: dict[str, int] = {}
+        self.adapters: dict[int, tuple[bytes, str]] = {}
+        self.adapter_ref: dict = {}
+        self.version = 0
+        self.round: Round | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.first_send: float | None = None
+        self.finished = False
+        self.max_upload = int(cfg.max_upload_mb * 2**20)
+
+    # -- artifacts -----------------------------------------------------------------
+    def publish_adapter(self, adapter: dict) -> str:
+        """Make `adapter` downloadable as the next version; keep only recent versions."""
+        data, digest = adapter_bytes(adapter)
+        self.adapters[self.version] = (data, digest)
+        self.adapter_ref = adapter
+        for old in [v for v in self.adapters if v < self.version - 2]:
+            del self.adapters[old]
+        return digest
+
+    def current_digest(self) -> str:
+        return self.adapters[self.version][1]
+
+    def partition_bytes(self, node: Node) -> bytes:
+        assert self.workload is not None
+        if node.node_id not in self.partition_of:
+            raise RoundReject(409, f"node '{node.node_id}' has no data partition in this run")
+        part = self.workload.partitions[self.partition_of[node.node_id]]
+        return tensors_to_bytes({"input_ids": part.ids})
+
+    def count_out(self, n: int) -> None:
+        self.bytes_out += n
+        if self.first_send is None:
+            self.first_send = time.time()
+
+    # -- uploads -------------------------------------------------------------------
+    def accept_result(self, node: Node, meta_header: str | None, digest_header: str | None, body: bytes) -> NodeResult:
+        """Validate an uploaded gradient; raise RoundReject naming the problem."""
+        self.bytes_in += len(body)
+        if self.round is None:
+            raise RoundReject(409, "no training round is open")
+        try:
+            meta = ResultMeta.model_validate(decode_meta(meta_header))
+        except (WireError, ValidationError) as exc:
+            raise RoundReject(400, f"bad result metadata: {_short(exc)}") from None
+        if meta.node_id != node.node_id:
+            raise RoundReject(403, f"node '{node.node_id}' may only post its own results (meta says '{meta.node_id}')")
+        self.round.check_upload(node.node_id, meta.epoch, meta.version)
+        try:
+            if not digest_header or sha256_hex(body) != digest_header.lower():
+                raise WireError("SHA-256 digest missing or does not match the body (corrupted or truncated upload)")
+            update = bytes_to_tensors(body)
+            check_tensors(update, self.adapter_ref)
+        except WireError as exc:
+            self.round.fail(node.node_id, f"invalid upload: {exc}")
+            log.warning("rejected upload from %s: %s", node.node_id, exc)
+            raise RoundReject(400, str(exc)) from None
+        result = NodeResult(meta, update, time.time(), len(body))
+        self.round.accept(node.node_id, result)
+        node.epochs_trained += 1
+        return result
+
+    def record_ack(self, node: Node, ack: Ack) -> bool:
+        if ack.node_id != node.node_id:
+            raise RoundReject(403, f"node '{node.node_id}' may only acknowledge for itself")
+        expected = self.adapters.get(ack.version, (b"", None))[1]
+        if expected is None:
+            raise RoundReject(409, f"version {ack.version} is not known (current {self.version})")
+        node.synced[ack.version] = ack.digest
+        match = ack.digest == expected
+        self.recorder.syncs.write({"node_id": node.node_id, "version": ack.version, "digest": ack.digest,
+                                   "matches_orchestrator": match, "at": time.time()})
+        if not match:
+            log.error("node %s holds a different adapter for v%d", node.node_id, ack.version)
+        return match
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        e = exc.errors()[0]
+        return f"field '{'.'.join(map(str, e['loc']))}': {e['msg']}"
+    return str(exc)

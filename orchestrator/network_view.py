@@ -1,0 +1,99 @@
+"""The orchestrator's view of the network: per-node bandwidth, delay and loss
+from one interface with two sources, a static file/dict or the SDN
+controller's northbound REST API (`GET /v1/paths?src=<orchestrator ip>`)."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import requests
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PathMetrics:
+    bandwidth_mbps: float
+    delay_ms: float
+    loss_pct: float
+    updated_at: float
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class NodeAddress:
+    node_id: str
+    ip: str | None
+
+
+class MetricsSource(Protocol):
+    def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathMetrics]:
+        """Latest metrics per node id; a node with no figures is absent."""
+        ...
+
+
+class StaticMetrics:
+    """Fixed figures keyed by node id (or ip): for runs without SDN."""
+
+    def __init__(self, table: dict[str, dict[str, float]]) -> None:
+        now = time.time()
+        self.table = {k: _parse(v, now) for k, v in table.items()}
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "StaticMetrics":
+        try:
+            return cls(json.loads(Path(path).read_text()))
+        except FileNotFoundError:
+            raise ValueError(f"metrics.static_file '{path}' does not exist") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"metrics.static_file '{path}' is not a {{node: {{bandwidth_mbps, delay_ms, loss_pct}}}} map ({exc})") from None
+
+    def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathMetrics]:
+        out = {}
+        for n in nodes:
+            m = self.table.get(n.node_id) or (self.table.get(n.ip) if n.ip else None)
+            if m is not None:
+                out[n.node_id] = m
+        return out
+
+
+def _parse(rec: dict, default_ts: float) -> PathMetrics:
+    vals = [float(rec["bandwidth_mbps"]), float(rec["delay_ms"]), float(rec["loss_pct"])]
+    if not all(math.isfinite(v) and v >= 0 for v in vals):
+        raise TypeError(f"metrics must be finite and >= 0: {rec}")
+    return PathMetrics(*vals, updated_at=float(rec.get("updated_at", default_ts)))
+
+
+class ControllerMetrics:
+    """Figures from the controller app. When it is unreachable the last-known
+    figures are kept and marked stale; after `stale_after_s` they are dropped so
+    scoring falls back to compute and training time (missing columns score as
+    uninformative, see scoring.normalise)."""
+
+    def __init__(self, base_url: str, src_ip: str, stale_after_s: float, timeout_s: float = 2.0) -> None:
+        self.url = base_url.rstrip("/") + "/v1/paths"
+        self.src_ip = src_ip
+        self.stale_after_s = stale_after_s
+        self.timeout_s = timeout_s
+        self.last: dict[str, PathMetrics] = {}
+        self.last_ok = 0.0
+
+    def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathMetrics]:
+        try:
+            resp = requests.get(self.url, params={"src": self.src_ip}, timeout=self.timeout_s)
+            resp.raise_for_status()
+            by_ip = {str(r["ip"]): _parse(r, time.time()) for r in resp.json()["paths"]}
+            self.last = {n.node_id: by_ip[n.ip] for n in nodes if n.ip in by_ip}
+            self.last_ok = time.time()
+            return dict(self.last)
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            age = time.time() - self.last_ok
+            log.warning("controller metrics unavailable (%s); last-known figures are %.0f s old", exc, age)
+            if age > self.stale_after_s:
+                return {}
+            return {k: PathMetrics(v.bandwidth_mbps, v.delay_ms, v.loss_pct, v.updated_at, stale=True) for k, v in self.last.items()}

@@ -1,0 +1,74 @@
+"""Run an orchestrator: HTTP API (uvicorn) and the epoch loop on one event loop."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import torch
+import uvicorn
+
+from orchestrator.api import create_app
+from orchestrator.config import OrchestratorConfig
+from orchestrator.coordinator import Coordinator
+from orchestrator.epoch_loop import RunAborted, run
+from orchestrator.network_view import ControllerMetrics, MetricsSource, StaticMetrics
+from orchestrator.registry import Registry
+from orchestrator.results import Recorder
+
+log = logging.getLogger(__name__)
+
+
+def build_metrics(cfg: OrchestratorConfig) -> MetricsSource:
+    m = cfg.metrics
+    if m.source == "controller":
+        return ControllerMetrics(m.controller_url, m.orchestrator_ip, m.stale_after_s)
+    return StaticMetrics.from_file(m.static_file) if m.static_file else StaticMetrics({})
+
+
+def _run_token(cfg: OrchestratorConfig, out: Path) -> str:
+    if cfg.token:
+        return cfg.token
+    token = secrets.token_urlsafe(24)
+    path = out / "run_token"
+    path.write_text(token)
+    os.chmod(path, 0o600)
+    log.info("generated a run token; clients find it in %s", path)
+    return token
+
+
+def serve(cfg: OrchestratorConfig) -> dict:
+    """Serve until the run finishes; return its summary. Raises RunAborted with a reason."""
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    metrics = build_metrics(cfg)
+    recorder = Recorder(cfg.out_dir, cfg.model_dump(mode="json", exclude={"token"}), cfg.seed)
+    token = _run_token(cfg, recorder.dir)
+    coord = Coordinator(cfg, Registry(token), recorder, token)
+    server = uvicorn.Server(uvicorn.Config(create_app(coord), host=cfg.host, port=cfg.port, log_level="warning", access_log=False))
+
+    async def main() -> dict:
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                serving.result()
+                raise RunAborted(f"could not listen on {cfg.host}:{cfg.port}")
+            await asyncio.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        (recorder.dir / "endpoint.json").write_text(json.dumps({"url": f"http://{cfg.host}:{port}"}))
+        log.info("orchestrator listening on http://%s:%d", cfg.host, port)
+        try:
+            summary = await run(coord, metrics)
+            await asyncio.sleep(1.5)  # let clients collect their STOP task
+            return summary
+        except RunAborted as exc:
+            recorder.write_summary({"policy": cfg.policy, "error": str(exc)})
+            raise
+        finally:
+            server.should_exit = True
+            await serving
+            recorder.close()
+
+    return asyncio.run(main())

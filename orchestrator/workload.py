@@ -1,0 +1,82 @@
+"""What the orchestrator distributes: the base model, the data partitions and
+the global LoRA adapter, plus the validation set it measures the loss on."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from edgeft import corpora
+from edgeft.datasets import Sequences, chunk, partition_dirichlet, partition_iid, split_validation
+from edgeft.modeling import adapter_state, base_state, evaluate_loss, load_pretrained, pick_device, with_lora
+from edgeft.pretrain import prepare_base
+from edgeft.wire import state_digest, tensors_to_bytes
+from orchestrator.config import DataConfig, OrchestratorConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Workload:
+    model: torch.nn.Module  # base + LoRA, on `device`
+    base_bundle: bytes  # safetensors of the base weights, config in its metadata
+    lora_json: str
+    partitions: list[Sequences]
+    val_ids: torch.Tensor
+    pre_training_loss: float
+    device: torch.device
+
+    def adapter(self) -> dict[str, torch.Tensor]:
+        return adapter_state(self.model)
+
+    def val_loss(self) -> float:
+        return evaluate_loss(self.model, self.val_ids)
+
+
+def load_documents(data: DataConfig, seed: int) -> list[corpora.Document]:
+    if data.dataset == "telemetry":
+        return corpora.telemetry(data.telemetry_lines, seed=seed)
+    if data.dataset == "sonnets":
+        return corpora.sonnets()
+    if data.dataset == "synthetic":
+        return corpora.synthetic(200_000, seed=seed)
+    return corpora.from_file(data.dataset)
+
+
+def split_data(seqs: Sequences, cfg: OrchestratorConfig, n_nodes: int) -> tuple[list[Sequences], torch.Tensor]:
+    data = cfg.data
+    train, val = split_validation(seqs, data.val_sequences, cfg.seed)
+    train = train.subset(range(min(len(train), n_nodes * data.sequences_per_node)))
+    if data.partition == "iid":
+        parts = partition_iid(len(train), n_nodes, cfg.seed)
+    else:
+        parts = partition_dirichlet(train.groups, n_nodes, data.dirichlet_alpha, cfg.seed)
+    return [train.subset(p) for p in parts], val.ids
+
+
+def build_workload(cfg: OrchestratorConfig, n_nodes: int) -> Workload:
+    """Build (or load from cache) the base model, tokenise and split the data."""
+    mc = cfg.model
+    if mc.base_model_path:
+        from transformers import AutoTokenizer
+
+        base = load_pretrained(mc.base_model_path)
+        tokenizer = AutoTokenizer.from_pretrained(mc.base_model_path)
+    else:
+        base, tokenizer, _ = prepare_base(mc.recipe, Path(mc.cache_dir) if mc.cache_dir else None)
+    seqs = chunk(load_documents(cfg.data, cfg.seed), tokenizer, cfg.data.seq_len)
+    partitions, val_ids = split_data(seqs, cfg, n_nodes)
+    bundle = tensors_to_bytes(base_state(base), metadata={"config": json.dumps(base.config.to_dict())})
+    device = pick_device(cfg.device)
+    model = with_lora(base, mc.lora, cfg.seed).to(device)
+    pre_loss = evaluate_loss(model, val_ids)
+    log.info("workload: %d train sequences over %d nodes, %d validation; pre-training loss %.4f",
+             sum(len(p) for p in partitions), n_nodes, len(val_ids), pre_loss)
+    return Workload(model, bundle, mc.lora.model_dump_json(), partitions, val_ids, pre_loss, device)
+
+
+def adapter_bytes(adapter: dict[str, torch.Tensor]) -> tuple[bytes, str]:
+    return tensors_to_bytes(adapter), state_digest(adapter)

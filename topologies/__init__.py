@@ -1,0 +1,1 @@
+"""Emulated edge-to-cloud networks: link profiles (pure), Mininet topologies and shaping."""
