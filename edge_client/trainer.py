@@ -55,7 +55,7 @@ class LocalTrainer:
             n = batch.numel() - batch.shape[0]
             loss = self.model(input_ids=batch, labels=batch).loss
             (loss * (n / total)).backward()
-            loss_sum += float(loss) * n
+            loss_sum += loss.item() * n
         grads = {k: p.grad.detach().to("cpu", torch.float32).clone() for k, p in params.items()}
         self.model.zero_grad(set_to_none=True)
         return LocalUpdate(grads, loss_sum / total, len(self.data), total)
@@ -72,7 +72,7 @@ class LocalTrainer:
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
-            losses.append(float(loss))
+            losses.append(loss.item())
         delta = {k: start_state[k] - p.detach().to("cpu", torch.float32) for k, p in params.items()}
         self.load_adapter(start_state)  # the node keeps the global model until the next sync
         return LocalUpdate(delta, sum(losses) / len(losses), len(self.data), self.data.numel() - len(self.data))

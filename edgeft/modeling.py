@@ -125,7 +125,7 @@ def evaluate_loss(model, ids: torch.Tensor, batch_size: int = 16) -> float:
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size].to(device)
         n = batch.numel() - batch.shape[0]
-        total += float(model(input_ids=batch, labels=batch).loss) * n
+        total += model(input_ids=batch, labels=batch).loss.item() * n
         count += n
     model.train(was_training)
     return total / max(count, 1)
