@@ -70,12 +70,14 @@ class EdgeAgent:
             self.handle(task)
 
     def handle(self, task: Task) -> None:
-        if task.kind == TaskKind.SETUP:
-            self._setup(task.version)
-        elif task.kind == TaskKind.SYNC:
-            self._sync(task.version)
-        elif task.kind == TaskKind.TRAIN:
-            self._train(task)
+        log.info("task=%s epoch=%d v%d", task.kind.value, task.epoch, task.version)
+        with Heartbeat(self.cfg, self.client.node_token, self.heartbeat_s):
+            if task.kind == TaskKind.SETUP:
+                self._setup(task.version)
+            elif task.kind == TaskKind.SYNC:
+                self._sync(task.version)
+            elif task.kind == TaskKind.TRAIN:
+                self._train(task)
 
     def _setup(self, version: int) -> None:
         t0 = time.perf_counter()
@@ -100,13 +102,12 @@ class EdgeAgent:
     def _train(self, task: Task) -> None:
         if task.version != self.version:
             self._sync(task.version)
-        with Heartbeat(self.cfg, self.client.node_token, self.heartbeat_s):
-            watch = Stopwatch().start()
-            upd = self.trainer.compute_update(task.local_steps, task.local_lr, task.batch_size, task.seed, self.cfg.node_id)
-            train_time, wall = finish_training_time(watch, self.cfg.emulate_compute, self.cfg.compute_power, self.cfg.reference_power)
-            meta = {"node_id": self.cfg.node_id, "epoch": task.epoch, "version": task.version, "train_time_s": train_time,
-                    "compute_wall_s": wall, "download_s": self.last_download_s, "loss": upd.loss,
-                    "samples": upd.samples, "tokens": upd.tokens}
-            self.client.post_result(meta, tensors_to_bytes(upd.tensors))
+        watch = Stopwatch().start()
+        upd = self.trainer.compute_update(task.local_steps, task.local_lr, task.batch_size, task.seed, self.cfg.node_id)
+        train_time, wall = finish_training_time(watch, self.cfg.emulate_compute, self.cfg.compute_power, self.cfg.reference_power)
+        meta = {"node_id": self.cfg.node_id, "epoch": task.epoch, "version": task.version, "train_time_s": train_time,
+                "compute_wall_s": wall, "download_s": self.last_download_s, "loss": upd.loss,
+                "samples": upd.samples, "tokens": upd.tokens}
+        self.client.post_result(meta, tensors_to_bytes(upd.tensors))
         self.last_download_s = 0.0
         log.info("epoch %d: loss %.4f, T_i %.2f s", task.epoch, upd.loss, train_time)

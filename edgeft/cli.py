@@ -88,7 +88,18 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     cfg = build(EdgeConfig, {}, {"orchestrator": args.orchestrator, "token": args.token, "node_id": args.node_id,
                                  "compute_power": args.compute_power, "emulate_compute": args.emulate_compute,
                                  "device": args.device, "threads": args.threads, "ip": args.ip, "ca_bundle": args.ca_bundle})
-    EdgeAgent(cfg).run()
+    import requests
+
+    from edge_client.transport import OrchestratorError
+
+    try:
+        EdgeAgent(cfg).run()
+    except requests.RequestException as exc:
+        logging.error("orchestrator %s unreachable for %.0f s, giving up: %s", cfg.orchestrator, cfg.retry_for_s, type(exc).__name__)
+        return 1
+    except OrchestratorError as exc:
+        logging.error("%s", exc)
+        return 1
     return 0
 
 
