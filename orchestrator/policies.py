@@ -30,7 +30,9 @@ def elimination_count(total_nodes: int, epochs: int) -> int:
 
 def rank_ascending(node_ids: Sequence[str], scores: np.ndarray) -> list[str]:
     """Weakest first; ties broken by node id so that runs are reproducible."""
-    return [n for _, n in sorted(zip(np.asarray(scores, dtype=float).tolist(), node_ids))]
+    ids = np.asarray(node_ids, dtype=str)
+    order = np.lexsort((ids, np.asarray(scores, dtype=float)))
+    return ids[order].tolist()
 
 
 class NodeElimination:
@@ -44,7 +46,7 @@ class NodeElimination:
         if epoch >= self.epochs - 1:
             return []
         n = min(self.per_epoch, len(node_ids) - 1)  # never leave fewer than one active node
-        return rank_ascending(node_ids, scores)[: max(n, 0)]
+        return rank_ascending(node_ids, scores)[:n] if n > 0 else []
 
 
 class AllResources:
