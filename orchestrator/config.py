@@ -16,6 +16,7 @@ from edgeft.modeling import LoraSettings
 from edgeft.pretrain import BaseRecipe
 
 METRIC_KEYS = ("compute", "bandwidth", "delay", "loss", "train_time")
+BUILTIN_DATASETS = ("telemetry", "sonnets", "synthetic")
 
 
 class _Strict(BaseModel):
@@ -73,6 +74,13 @@ class DataConfig(_Strict):
     sequences_per_node: int = Field(default=16, ge=1)
     partition: Literal["iid", "dirichlet"] = "iid"
     dirichlet_alpha: float = Field(default=0.5, gt=0)
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, d: str) -> str:
+        if d not in BUILTIN_DATASETS and not Path(d).is_file():
+            raise ValueError(f"'{d}' is neither a built-in dataset {list(BUILTIN_DATASETS)} nor an existing .txt/.jsonl file")
+        return d
 
 
 class ModelConfig(_Strict):

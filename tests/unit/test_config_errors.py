@@ -27,6 +27,7 @@ def test_defaults_follow_the_paper():
     ({"training": {"server_lr": -1}}, "training.server_lr"),
     ({"trainig": {}}, "unknown config key 'trainig'"),
     ({"model": {"base_model_path": "/nonexistent/model"}}, "model.base_model_path"),
+    ({"data": {"dataset": "/nonexistent/corpus.jsonl"}}, "data.dataset': '/nonexistent/corpus.jsonl' is neither a built-in dataset"),
 ])
 def test_bad_config_names_the_field_and_the_fix(data, fragment):
     assert fragment in _err(data)
