@@ -10,10 +10,22 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
   command -v gcc >/dev/null || need+=(build-essential python3-dev)
+  # Emulation: Mininet + Open vSwitch, traffic tools, and the NFQUEUE library for the delay line.
+  for pkg in mininet openvswitch-switch iperf3 iptables iputils-ping ethtool libnetfilter-queue-dev iproute2 psmisc; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
   if [ ${#need[@]} -gt 0 ]; then
     log "apt-get install ${need[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   fi
+  # Both OVS daemons; the ulimit warning of ovs-ctl in containers is harmless.
+  if ! ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
+    log "starting Open vSwitch (ovsdb-server, ovs-vswitchd)"
+    /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random >/dev/null 2>&1 || true
+    ovs-vsctl --timeout=10 show >/dev/null || { echo "[install] Open vSwitch did not start" >&2; exit 1; }
+  fi
+else
+  log "not root (or no apt-get): skipping system packages; Mininet features need 'sudo bash scripts/install.sh'"
 fi
 
 stamp=.venv/.edgeft-installed

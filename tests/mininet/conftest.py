@@ -1,0 +1,40 @@
+"""Mininet tests need root, Open vSwitch and Mininet; scripts/install.sh sets them up.
+
+They stop only what they started (net.stop(), their own PIDs) and never run
+`mn -c`, which kills processes by name machine-wide.
+"""
+import os
+import re
+import subprocess
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="Mininet tests need root: run `sudo bash scripts/test.sh`")
+    for item in items:
+        if "tests/mininet" in str(item.fspath):
+            item.add_marker(skip)
+
+
+def system_state() -> dict:
+    """What a test must leave as it found it: bridges, links, namespaces, root iptables, our processes."""
+    def out(cmd):
+        return subprocess.run(cmd, capture_output=True, text=True).stdout
+
+    links = sorted(re.findall(r"^\d+: ([^:@]+)", out(["ip", "-o", "link"]), re.M))
+    rules = [l for l in out(["iptables-save"]).splitlines() if l and not l.startswith("#") and not l.startswith(":")]
+    procs = sorted(l for l in out(["ps", "-eo", "args"]).splitlines() if "delay_line" in l or "mnexec" in l or "iperf3" in l)
+    return {"bridges": out(["ovs-vsctl", "list-br"]).split(), "links": links, "netns": out(["ip", "netns", "list"]).split(),
+            "iptables": rules, "procs": procs}
+
+
+@pytest.fixture
+def clean_system():
+    """Asserts that the test left no bridge, interface, namespace, iptables rule or process behind."""
+    before = system_state()
+    yield
+    after = system_state()
+    assert after == before

@@ -1,0 +1,161 @@
+"""The paper's edge-to-cloud topology in Mininet.
+
+    server (orchestrator, 10.0.0.1) -- core switch -- aggregation switches -- D gateway switches -- edge hosts
+
+Each edge host's drawn profile (bandwidth, delay, loss; topologies/profiles.py)
+is realised on its access link (gateway <-> host) by topologies/shaping.py. A
+gateway's uplink is shared by its domain: its capacity is `uplink_factor` x the
+fastest access rate in the domain, so one node alone gets its full rate but
+busy nodes of a domain contend, as in the paper's dynamic network.
+
+    sudo python topologies/edge_cloud.py --nodes 12 --setup 2 --cli
+    printf 'pingall\\nexit\\n' | sudo python topologies/edge_cloud.py --nodes 4 --standalone --cli
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from topologies.profiles import NodeProfile, as_ground_truth, draw_profiles  # noqa: E402
+from topologies.shaping import LinkShape, Shaper, choose_backend  # noqa: E402
+
+log = logging.getLogger(__name__)
+SERVER_IP = "10.0.0.1"
+CORE_BW_MBPS = 1000.0
+
+
+def node_ip(index: int) -> str:
+    """Edge host i (1-based) gets 10.1.x.y."""
+    return f"10.1.{index // 250}.{index % 250 + 1}"
+
+
+def ovs_kernel_available() -> bool:
+    if Path("/sys/module/openvswitch").exists():
+        return True
+    return subprocess.run(["modprobe", "-n", "-q", "openvswitch"], capture_output=True).returncode == 0
+
+
+@dataclass
+class EdgeCloudNet:
+    """A started network and what it needs to shape, run processes and tear down."""
+
+    net: object
+    profiles: list[NodeProfile]
+    hosts: dict[str, object]  # node id -> Mininet host
+    shaper: Shaper
+    access: dict[str, tuple] = field(default_factory=dict)  # node id -> (host intf, switch intf)
+
+    @property
+    def server(self):
+        return self.net.get("server")
+
+    def set_shape(self, node_id: str, shape: LinkShape) -> None:
+        host_intf, switch_intf = self.access[node_id]
+        self.shaper.update(self.hosts[node_id], host_intf, switch_intf, shape)
+
+    def stop(self) -> None:
+        try:
+            self.shaper.stop()
+        finally:
+            self.net.stop()
+
+
+def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, int] | None = ("127.0.0.1", 6653),
+          shaping: str = "auto", uplink_factor: float = 2.0, run_dir: Path | None = None) -> EdgeCloudNet:
+    """Build and start the network for these node profiles; the caller must call .stop()
+    (use try/finally)."""
+    from mininet.link import TCLink
+    from mininet.net import Mininet
+    from mininet.node import OVSSwitch, RemoteController
+
+    n_nodes = len(profiles)
+    run_dir = Path(run_dir or f"/tmp/edgeft-topo-{os.getpid()}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    datapath = "kernel" if ovs_kernel_available() else "user"
+    log.info("Open vSwitch datapath: %s", datapath)
+    sw_opts = {"protocols": "OpenFlow13", "datapath": datapath}
+    if controller is None:
+        sw_opts["failMode"] = "standalone"
+    net = Mininet(switch=OVSSwitch, link=TCLink, controller=None, autoSetMacs=True, build=False)
+    if controller is not None:
+        net.addController("c0", controller=RemoteController, ip=controller[0], port=controller[1])
+    dpid = iter(range(1, 10_000))
+    core = net.addSwitch("s1", dpid=f"{next(dpid):016x}", **sw_opts)
+    server = net.addHost("server", ip=f"{SERVER_IP}/8")
+    net.addLink(server, core, bw=CORE_BW_MBPS)
+    domains = max(1, min(domains, n_nodes))
+    aggs = [net.addSwitch(f"a{i + 1}", dpid=f"{next(dpid):016x}", **sw_opts) for i in range(math.ceil(domains / 2))]
+    for agg in aggs:
+        net.addLink(agg, core, bw=CORE_BW_MBPS)
+    hosts, access_links = {}, {}
+    for d in range(domains):
+        members = [(i, p) for i, p in enumerate(profiles, 1) if (i - 1) % domains == d]
+        gw = net.addSwitch(f"g{d + 1}", dpid=f"{next(dpid):016x}", **sw_opts)
+        net.addLink(gw, aggs[d // 2], bw=min(CORE_BW_MBPS, uplink_factor * max(p.bandwidth_mbps for _, p in members)))
+        for i, p in members:
+            host = net.addHost(f"n{i}", ip=f"{node_ip(i)}/8")
+            access_links[p.node_id] = net.addLink(host, gw)
+            hosts[p.node_id] = host
+    net.build()
+    net.start()
+    shaper = Shaper(choose_backend(shaping), run_dir)
+    edge = EdgeCloudNet(net, profiles, hosts, shaper)
+    try:
+        for host in net.hosts:
+            for intf in host.intfList():
+                host.cmd(f"ethtool -K {intf} tx off rx off")  # userspace datapath: no checksum offload
+        for p in profiles:
+            link = access_links[p.node_id]
+            edge.access[p.node_id] = (link.intf1, link.intf2)
+            shaper.apply(hosts[p.node_id], link.intf1, link.intf2, LinkShape(p.bandwidth_mbps, p.delay_ms, p.loss_pct))
+    except BaseException:
+        edge.stop()
+        raise
+    return edge
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nodes", type=int, default=12)
+    p.add_argument("--setup", type=int, default=2, choices=[1, 2, 3])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--domains", type=int, default=4)
+    p.add_argument("--standalone", action="store_true", help="switches learn on their own; no controller")
+    p.add_argument("--controller-ip", default="127.0.0.1")
+    p.add_argument("--controller-port", type=int, default=6653)
+    p.add_argument("--shaping", default="auto", choices=["auto", "netem", "fallback"])
+    p.add_argument("--out", default=None, help="folder for ground_truth.json and shaping state")
+    p.add_argument("--cli", action="store_true", help="open the Mininet CLI (reads commands from stdin)")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if os.geteuid() != 0:
+        print("edge_cloud: Mininet needs root: run it with sudo", file=sys.stderr)
+        return 2
+    from mininet.cli import CLI
+    from mininet.log import setLogLevel
+
+    setLogLevel("output")  # the CLI prints through Mininet's log at this level
+    out = Path(a.out or f"/tmp/edgeft-topo-{os.getpid()}")
+    edge = build(draw_profiles(a.nodes, a.setup, a.seed), a.domains, None if a.standalone else (a.controller_ip, a.controller_port), a.shaping, run_dir=out)
+    try:
+        (out / "ground_truth.json").write_text(json.dumps(as_ground_truth(edge.profiles, a.setup, a.seed), indent=2))
+        log.info("%d edge hosts up; ground truth in %s", a.nodes, out / "ground_truth.json")
+        if a.cli:
+            CLI(edge.net, stdin=sys.stdin)
+    finally:
+        edge.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
