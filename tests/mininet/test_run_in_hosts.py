@@ -20,7 +20,7 @@ def test_orchestrator_and_clients_run_in_hosts_and_stop_cleanly(clean_system, tm
     procs = ProcessGroup(tmp_path / "logs")
     try:
         procs.start("orchestrator", ["orchestrator", "--config", str(tmp_path / "cfg.json")], host=edge.server)
-        for i, p in enumerate(profiles, 1):
+        for p in profiles:
             procs.start(p.node_id, ["edge", "--orchestrator", f"http://{SERVER_IP}:8700", "--token", "mn-token", "--node-id", p.node_id,
                                     "--compute-power", str(p.compute_power), "--emulate-compute"],
                         host=edge.hosts[p.node_id])

@@ -1,0 +1,149 @@
+"""Benchmark of the emulated network (issue: topology and link shaping). As root:
+
+    sudo .venv/bin/python experiments/bench_topology.py [--skip-build-100]
+
+Prints: the delay line's TCP throughput and p50/p95 added delay on one link;
+the same with 40 shaped links loaded at once (achieved / profile rate); the
+wall time to build and tear down 12, 40 and 100-node topologies; the memory of
+one running edge client (RSS and USS after set-up).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from topologies.edge_cloud import build  # noqa: E402
+from topologies.profiles import NodeProfile, draw_profiles  # noqa: E402
+from topologies.shaping import LinkShape  # noqa: E402
+
+
+def _rtts(server, ip: str, count: int, interval: float) -> list[float]:
+    out = server.cmd(f"ping -c {count} -i {interval} -W 2 {ip}")
+    return [float(x) for x in re.findall(r"time=([\d.]+) ms", out)]
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def _iperf(server, host, seconds: int) -> float:
+    srv = host.popen(["iperf3", "-s", "-1"])
+    try:
+        time.sleep(0.3)
+        out = server.cmd(f"timeout {seconds + 20} iperf3 -c {host.IP()} -t {seconds} -f m")
+        found = re.findall(r"([\d.]+) Mbits/sec\s+receiver", out)
+        return float(found[-1]) if found else 0.0
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def one_link(tmp: Path) -> None:
+    edge = build([NodeProfile("node-01", 1000.0, 0.0, 0.0, 30.0)], domains=1, controller=None, run_dir=tmp / "one")
+    try:
+        server, host = edge.server, edge.hosts["node-01"]
+        base = statistics.median(_rtts(server, host.IP(), 50, 0.01))
+        edge.set_shape("node-01", LinkShape(1000.0, 20.0, 0.0))
+        time.sleep(0.5)
+        added = [r - base for r in _rtts(server, host.IP(), 200, 0.01)]
+        rate = _iperf(server, host, 5)
+        print(f"one link, 20 ms delay line: TCP {rate:.0f} Mb/s (target >= 50), added delay p50 {_pct(added, .5):.2f} ms, "
+              f"p95 {_pct(added, .95):.2f} ms (target 20 +- 1 at p95)")
+    finally:
+        edge.stop()
+
+
+def forty_links(tmp: Path) -> None:
+    profiles = draw_profiles(40, setup=1, seed=0)
+    edge = build(profiles, domains=4, controller=None, run_dir=tmp / "forty")
+    try:
+        server = edge.server
+        base = {p.node_id: statistics.median(_rtts(server, edge.hosts[p.node_id].IP(), 5, 0.05)) - p.delay_ms for p in profiles}
+        servers = [edge.hosts[p.node_id].popen(["iperf3", "-s", "-1"]) for p in profiles]
+        time.sleep(1.0)
+        clients = {p.node_id: server.popen(["iperf3", "-c", edge.hosts[p.node_id].IP(), "-t", "10", "-f", "m", "-J"],
+                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for p in profiles}
+        time.sleep(3.0)
+        probe = profiles[0]
+        added = [r - base[probe.node_id] for r in _rtts(server, edge.hosts[probe.node_id].IP(), 50, 0.1)]
+        ratios = []
+        for p in profiles:
+            out, _ = clients[p.node_id].communicate(timeout=60)
+            try:
+                bps = json.loads(out)["end"]["sum_received"]["bits_per_second"]
+            except (ValueError, KeyError):
+                bps = 0.0
+            ratios.append(bps / 1e6 / p.bandwidth_mbps)
+        for s in servers:
+            s.kill()
+            s.wait()
+        total = sum(p.bandwidth_mbps for p in profiles)
+        print(f"40 shaped links at once (Setup 1, {total:.0f} Mb/s of profile rate): achieved/profile rate median "
+              f"{statistics.median(ratios):.2f}, min {min(ratios):.2f}; {sum(r >= 0.9 for r in ratios)}/40 links >= 90 %")
+        print(f"  delay on {probe.node_id} (target {probe.delay_ms:.1f} ms) under that load: p50 {_pct(added, .5):.1f} ms, "
+              f"p95 {_pct(added, .95):.1f} ms (includes HTB queueing of the loaded link)")
+    finally:
+        edge.stop()
+
+
+def build_times(tmp: Path, sizes: list[int]) -> None:
+    for n in sizes:
+        t0 = time.perf_counter()
+        edge = build(draw_profiles(n, 2, 0), controller=None, run_dir=tmp / f"b{n}")
+        t1 = time.perf_counter()
+        edge.stop()
+        t2 = time.perf_counter()
+        print(f"{n:>4}-node topology: build {t1 - t0:5.1f} s, tear down {t2 - t1:5.1f} s")
+
+
+def client_memory() -> None:
+    """RSS and USS of one edge client after set-up, in a loopback run."""
+    import psutil
+
+    with tempfile.TemporaryDirectory() as d:
+        cmd = [sys.executable, "-m", "edgeft.cli", "local", "--nodes", "2", "--epochs", "3", "--policy", "ar", "--out", d,
+               "--no-emulate-compute"]
+        proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        peak = (0, 0)
+        while proc.poll() is None:
+            for child in proc.children(recursive=True):
+                try:
+                    if "edge" in child.cmdline() and "--node-id" in child.cmdline():
+                        m = child.memory_full_info()
+                        peak = max(peak, (m.rss, m.uss))
+                except psutil.Error:
+                    pass
+            time.sleep(0.5)
+    rss, uss = peak[0] / 2**20, peak[1] / 2**20
+    print(f"edge client memory: RSS {rss:.0f} MiB, USS {uss:.0f} MiB -> 100 clients ~ {100 * uss / 1024:.1f} GiB unique "
+          f"(+ shared libraries once); this machine has 24 GiB")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--skip-build-100", action="store_true")
+    a = p.parse_args()
+    from mininet.log import setLogLevel
+
+    setLogLevel("error")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        one_link(tmp)
+        forty_links(tmp)
+        build_times(tmp, [12, 40] + ([] if a.skip_build_100 else [100]))
+    client_memory()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
