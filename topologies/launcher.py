@@ -42,6 +42,15 @@ class ProcessGroup:
         except subprocess.TimeoutExpired:
             return None
 
+    def wait_all(self, timeout: float) -> None:
+        """Give every process up to `timeout` seconds in all to exit by itself."""
+        deadline = time.monotonic() + timeout
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                pass
+
     def stop_all(self, grace: float = 5.0) -> None:
         """SIGTERM every process group, SIGKILL what is left after `grace` seconds."""
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):

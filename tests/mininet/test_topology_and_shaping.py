@@ -64,3 +64,18 @@ def test_shaping_accuracy_rate_delay_loss_and_runtime_change(clean_system, pair)
     pair.set_shape("node-01", LinkShape(10.0, 50.0, 0.0))
     time.sleep(0.5)
     assert abs(_avg_rtt(server, host.IP()) - base_rtt - 50.0) <= 2.5
+
+
+def test_script_cli_reads_commands_from_stdin(clean_system, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "topologies" / "edge_cloud.py"
+    proc = subprocess.run([sys.executable, str(script), "--nodes", "4", "--setup", "3", "--standalone", "--cli", "--out", str(tmp_path)],
+                          input="pingall\nserver ping -c 2 n1\nexit\n", capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "*** Results:" in proc.stdout + proc.stderr
+    assert "2 packets transmitted" in proc.stdout + proc.stderr
+    truth = __import__("json").loads((tmp_path / "ground_truth.json").read_text())
+    assert truth["setup"] == 3 and len(truth["nodes"]) == 4
