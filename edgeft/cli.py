@@ -48,6 +48,38 @@ def _add_edge(sub) -> None:
     p.set_defaults(func=_cmd_edge)
 
 
+def _add_controller(sub) -> None:
+    p = sub.add_parser("controller", help="run the SDN controller app under osken-manager (or ryu-manager)")
+    p.add_argument("--ofp-port", type=int, default=6653, help="OpenFlow listen port")
+    p.add_argument("--rest-host", default="127.0.0.1", help="northbound REST bind address (loopback by default)")
+    p.add_argument("--rest-port", type=int, default=8080)
+    p.add_argument("--poll", type=float, default=1.0, help="port-stats and echo polling period, seconds")
+    p.add_argument("--probe-hz", type=float, default=1.0, help="delay/loss probes per node per second")
+    p.add_argument("--loss-window", type=int, default=200, help="probes behind each loss figure")
+    p.add_argument("--token", default="", help="bearer token the write endpoints require")
+    p.set_defaults(func=_cmd_controller)
+
+
+def _cmd_controller(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+    from pathlib import Path
+
+    if args.poll <= 0 or args.probe_hz <= 0 or args.loss_window < 1:
+        raise ConfigError("--poll and --probe-hz must be > 0 and --loss-window >= 1")
+    import sys as _sys
+
+    found = [str(Path(_sys.executable).parent / m) if (Path(_sys.executable).parent / m).exists() else shutil.which(m)
+             for m in ("osken-manager", "ryu-manager")]
+    manager = next((m for m in found if m), None)
+    if manager is None:
+        raise ConfigError("neither osken-manager nor ryu-manager is installed: run `pip install os-ken==3.1.1` (scripts/install.sh does)")
+    app = Path(__file__).resolve().parent.parent / "controller_app" / "edge_monitor.py"
+    env = {**os.environ, "EDGEFT_REST_HOST": args.rest_host, "EDGEFT_REST_PORT": str(args.rest_port), "EDGEFT_POLL_S": str(args.poll),
+           "EDGEFT_PROBE_HZ": str(args.probe_hz), "EDGEFT_LOSS_WINDOW": str(args.loss_window), "EDGEFT_TOKEN": args.token}
+    os.execvpe(manager, [manager, "--ofp-tcp-listen-port", str(args.ofp_port), str(app)], env)
+
+
 def _add_local(sub) -> None:
     p = sub.add_parser("local", help="orchestrator + N clients as processes on loopback (no root)")
     _orchestrator_flags(p)
@@ -116,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_orchestrator(sub)
     _add_edge(sub)
     _add_local(sub)
+    _add_controller(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

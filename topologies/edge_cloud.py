@@ -54,6 +54,26 @@ class EdgeCloudNet:
     hosts: dict[str, object]  # node id -> Mininet host
     shaper: Shaper
     access: dict[str, tuple] = field(default_factory=dict)  # node id -> (host intf, switch intf)
+    link_rates: list[tuple] = field(default_factory=list)  # (link, Mb/s) for every link
+
+    def capacities(self) -> list[dict]:
+        """Capacity of every link as seen from each switch port it hangs on (what the
+        controller's PUT /v1/links/capacity takes)."""
+        out = []
+        for link, mbps in self.link_rates:
+            for intf in (link.intf1, link.intf2):
+                node = intf.node
+                if hasattr(node, "dpid"):
+                    out.append({"dpid": int(node.dpid, 16), "port": node.ports[intf], "mbps": mbps})
+        return out
+
+    def register_capacities(self, controller_url: str, token: str = "", timeout: float = 5.0) -> None:
+        import requests
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        resp = requests.put(controller_url.rstrip("/") + "/v1/links/capacity", json={"links": self.capacities()},
+                            headers=headers, timeout=timeout)
+        resp.raise_for_status()
 
     @property
     def server(self):
@@ -92,24 +112,26 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
     dpid = iter(range(1, 10_000))
     core = net.addSwitch("s1", dpid=f"{next(dpid):016x}", **sw_opts)
     server = net.addHost("server", ip=f"{SERVER_IP}/8")
-    net.addLink(server, core, bw=CORE_BW_MBPS)
+    rates: list[tuple] = [(net.addLink(server, core, bw=CORE_BW_MBPS), CORE_BW_MBPS)]
     domains = max(1, min(domains, n_nodes))
     aggs = [net.addSwitch(f"a{i + 1}", dpid=f"{next(dpid):016x}", **sw_opts) for i in range(math.ceil(domains / 2))]
     for agg in aggs:
-        net.addLink(agg, core, bw=CORE_BW_MBPS)
+        rates.append((net.addLink(agg, core, bw=CORE_BW_MBPS), CORE_BW_MBPS))
     hosts, access_links = {}, {}
     for d in range(domains):
         members = [(i, p) for i, p in enumerate(profiles, 1) if (i - 1) % domains == d]
         gw = net.addSwitch(f"g{d + 1}", dpid=f"{next(dpid):016x}", **sw_opts)
-        net.addLink(gw, aggs[d // 2], bw=min(CORE_BW_MBPS, uplink_factor * max(p.bandwidth_mbps for _, p in members)))
+        uplink = min(CORE_BW_MBPS, uplink_factor * max(p.bandwidth_mbps for _, p in members))
+        rates.append((net.addLink(gw, aggs[d // 2], bw=uplink), uplink))
         for i, p in members:
             host = net.addHost(f"n{i}", ip=f"{node_ip(i)}/8")
             access_links[p.node_id] = net.addLink(host, gw)
+            rates.append((access_links[p.node_id], p.bandwidth_mbps))
             hosts[p.node_id] = host
     net.build()
     net.start()
     shaper = Shaper(choose_backend(shaping), run_dir)
-    edge = EdgeCloudNet(net, profiles, hosts, shaper)
+    edge = EdgeCloudNet(net, profiles, hosts, shaper, link_rates=rates)
     try:
         for host in net.hosts:
             for intf in host.intfList():

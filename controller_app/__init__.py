@@ -1,0 +1,1 @@
+"""The SDN controller app: forwarding, topology, probes, per-path stats, northbound REST."""

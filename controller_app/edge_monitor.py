@@ -1,0 +1,304 @@
+"""edgeft's SDN app (OpenFlow 1.3): forwarding, topology, probes, per-path
+stats and the northbound REST API, served from inside the controller process.
+
+    osken-manager --ofp-tcp-listen-port 6653 controller_app/edge_monitor.py
+    ryu-manager   --ofp-tcp-listen-port 6653 controller_app/edge_monitor.py
+    edgeft controller --ofp-port 6653 --rest-port 8080          (wrapper, same app)
+
+Settings come from the environment (the wrapper sets them): EDGEFT_REST_HOST
+(127.0.0.1), EDGEFT_REST_PORT (8080), EDGEFT_POLL_S (1.0), EDGEFT_PROBE_HZ
+(probes per node per second, 1.0), EDGEFT_LOSS_WINDOW (200), EDGEFT_TOKEN
+(needed by write endpoints when set).
+
+Forwarding: hosts are learnt from ARP/IPv4 packet-ins on edge ports (never on
+ports that LLDP found facing another switch); for each host every switch gets
+one flow eth_dst=host -> next hop on the shortest path. ARP requests are
+answered by the controller when it knows the target (proxy ARP) and otherwise
+sent out of every edge port by packet-out, so redundant links never loop.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # loaded by file path by osken-manager/ryu-manager
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from controller_app.compat import (  # noqa: E402
+    CONFIG_DISPATCHER, DEAD_DISPATCHER, FRAMEWORK, MAIN_DISPATCHER, App, arp, ether_types, ethernet, get_all_link, hub, icmp,
+    ipv4, ofp_event, ofproto_v1_3, packet, set_ev_cls, topo_event,
+)
+from controller_app.netgraph import HostLocation, NetGraph  # noqa: E402
+from controller_app.northbound import NorthboundApp  # noqa: E402
+from controller_app.path_monitor import MonitorSettings, PathMonitor  # noqa: E402
+
+log = logging.getLogger("edgeft.controller")
+PROBE_IP = "10.255.255.254"
+PROBE_MAC = "02:ed:9e:f7:00:01"
+PROBE_ICMP_ID = 0xED9E
+PRIO_PROBE, PRIO_ARP, PRIO_HOST, PRIO_MISS = 200, 100, 10, 0
+
+
+def _enable_link_discovery() -> None:
+    try:
+        from os_ken import cfg
+        from os_ken.topology import switches  # noqa: F401  (registers the option)
+    except ImportError:  # pragma: no cover
+        from ryu import cfg
+        from ryu.topology import switches  # noqa: F401
+    cfg.CONF.set_override("observe_links", True)  # LLDP discovery, as --observe-links would
+
+
+_enable_link_discovery()
+
+
+class EdgeMonitor(App):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.rest_host = os.environ.get("EDGEFT_REST_HOST", "127.0.0.1")
+        self.rest_port = int(os.environ.get("EDGEFT_REST_PORT", "8080"))
+        self.poll_s = float(os.environ.get("EDGEFT_POLL_S", "1.0"))
+        self.probe_hz = float(os.environ.get("EDGEFT_PROBE_HZ", "1.0"))
+        token = os.environ.get("EDGEFT_TOKEN", "")
+        self.graph = NetGraph()
+        self.monitor = PathMonitor(MonitorSettings(loss_window=int(os.environ.get("EDGEFT_LOSS_WINDOW", "200"))))
+        self.datapaths: dict[int, object] = {}
+        self.ports: dict[int, list[int]] = {}
+        self.echo_sent: dict[int, float] = {}
+        self.seq = 0
+        self.probe_route: dict[int, tuple[str, int, int]] = {}  # seq -> (ip, out dpid, back dpid)
+        self.orchestrator_ip: str | None = None
+        self.started_at = time.time()
+        self.threads = [hub.spawn(self._poll_loop), hub.spawn(self._probe_loop), hub.spawn(self._serve, token)]
+
+    # -- REST ---------------------------------------------------------------------------
+    def _serve(self, token: str) -> None:
+        server = hub.WSGIServer((self.rest_host, self.rest_port), NorthboundApp(self, token))
+        log.info("northbound REST on http://%s:%d (%s)", self.rest_host, self.rest_port, FRAMEWORK)
+        server.serve_forever()
+
+    # -- NetworkView for the northbound API ---------------------------------------------------
+    def health(self) -> dict:
+        return {"ok": True, "framework": FRAMEWORK, "switches": len(self.datapaths), "hosts": len(self.graph.hosts),
+                "uptime_s": round(time.time() - self.started_at, 1), "poll_s": self.poll_s, "probe_hz": self.probe_hz}
+
+    def topology(self) -> dict:
+        links = [{"src": a, "src_port": d["ports"][a], "dst": b, "dst_port": d["ports"][b]} for a, b, d in self.graph.g.edges(data=True)]
+        hosts = [{"ip": h.ip, "mac": h.mac, "dpid": h.dpid, "port": h.port} for h in self.graph.hosts.values()]
+        return {"switches": sorted(self.datapaths), "links": links, "hosts": hosts}
+
+    def known_host(self, ip: str) -> bool:
+        return ip in self.graph.hosts
+
+    def paths_from(self, src_ip: str) -> list[dict]:
+        self.orchestrator_ip = src_ip  # probes now measure from this host
+        src = self.graph.hosts[src_ip]
+        out = []
+        for ip, dst in sorted(self.graph.hosts.items()):
+            if ip == src_ip:
+                continue
+            links = self._path_links(src, dst)
+            if links is not None:
+                out.append(self.monitor.path_figures(ip, links))
+        return out
+
+    def set_capacity(self, dpid: int, port: int, mbps: float) -> None:
+        self.monitor.capacity[(dpid, port)] = mbps
+
+    def _path_links(self, src: HostLocation, dst: HostLocation) -> list[tuple[int, int]] | None:
+        """(dpid, port) of every link on the path: the source's access port, each hop's out port."""
+        hops = self.graph.hops(src, dst)
+        if hops is None:
+            return None
+        return [(src.dpid, src.port)] + [(dpid, out_port) for dpid, _, out_port in hops]
+
+    # -- switches ---------------------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def _features(self, ev) -> None:
+        dp = ev.msg.datapath
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        self._flow(dp, PRIO_MISS, parser.OFPMatch(), [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
+        to_controller = [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)]
+        self._flow(dp, PRIO_PROBE, parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ipv4_dst=PROBE_IP), to_controller)
+        # Every ARP packet comes to the controller, so every host is learnt and ARP never floods.
+        self._flow(dp, PRIO_ARP, parser.OFPMatch(eth_type=ether_types.ETH_TYPE_ARP), to_controller)
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    def _state(self, ev) -> None:
+        dp = ev.datapath
+        if ev.state == MAIN_DISPATCHER:
+            self.datapaths[dp.id] = dp
+            self.graph.add_switch(dp.id)
+            dp.send_msg(dp.ofproto_parser.OFPPortDescStatsRequest(dp, 0))
+        elif dp.id in self.datapaths:
+            del self.datapaths[dp.id]
+            self.graph.remove_switch(dp.id)
+
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
+    def _port_desc(self, ev) -> None:
+        dp = ev.msg.datapath
+        ports = [p.port_no for p in ev.msg.body if p.port_no < dp.ofproto.OFPP_MAX]
+        self.ports[dp.id] = ports
+        for p in ev.msg.body:
+            if p.port_no < dp.ofproto.OFPP_MAX and p.curr_speed:
+                self.monitor.port_speed[(dp.id, p.port_no)] = p.curr_speed / 1000.0  # kb/s -> Mb/s
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def _port_status(self, ev) -> None:
+        ev.msg.datapath.send_msg(ev.msg.datapath.ofproto_parser.OFPPortDescStatsRequest(ev.msg.datapath, 0))
+
+    @set_ev_cls([topo_event.EventLinkAdd, topo_event.EventLinkDelete])
+    def _links_changed(self, ev) -> None:
+        self.graph.g.remove_edges_from(list(self.graph.g.edges))
+        for link in get_all_link(self):
+            self.graph.add_link(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no)
+        for mac in list(self.graph.macs):  # a host wrongly learnt on what is now a switch port
+            loc = self.graph.macs[mac]
+            if self.graph.is_switch_port(loc.dpid, loc.port):
+                del self.graph.macs[mac]
+                self.graph.hosts.pop(loc.ip, None)
+        self._install_all_host_flows()
+
+    def _flow(self, dp, priority: int, match, actions, cookie: int = 0) -> None:
+        parser = dp.ofproto_parser
+        inst = [parser.OFPInstructionActions(dp.ofproto.OFPIT_APPLY_ACTIONS, actions)]
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, priority=priority, match=match, instructions=inst, cookie=cookie))
+
+    # -- forwarding -------------------------------------------------------------------------
+    def _install_host_flows(self, host: HostLocation) -> None:
+        for dpid, dp in self.datapaths.items():
+            if dpid == host.dpid:
+                port = host.port
+            else:
+                path = self.graph.path(dpid, host.dpid)
+                if path is None or len(path) < 2:
+                    continue
+                port = self.graph.out_port(dpid, path[1])
+            parser = dp.ofproto_parser
+            self._flow(dp, PRIO_HOST, parser.OFPMatch(eth_dst=host.mac), [parser.OFPActionOutput(port)])
+
+    def _install_all_host_flows(self) -> None:
+        for host in list(self.graph.macs.values()):
+            self._install_host_flows(host)
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev) -> None:
+        msg, at = ev.msg, time.time()
+        dp, in_port = msg.datapath, msg.match["in_port"]
+        pkt = packet.Packet(msg.data)
+        eth = pkt.get_protocol(ethernet.ethernet)
+        if eth is None or eth.ethertype == ether_types.ETH_TYPE_LLDP:
+            return
+        ip4, arp_pkt = pkt.get_protocol(ipv4.ipv4), pkt.get_protocol(arp.arp)
+        if ip4 is not None and ip4.dst == PROBE_IP:
+            self._probe_reply(pkt, ip4, dp.id, at)
+            return
+        src_ip = arp_pkt.src_ip if arp_pkt else (ip4.src if ip4 else None)
+        if eth.src != PROBE_MAC and src_ip != PROBE_IP:
+            known = self.graph.macs.get(eth.src)
+            if self.graph.learn_host(src_ip, eth.src, dp.id, in_port) and (known is None or (known.dpid, known.port) != (dp.id, in_port)):
+                self._install_host_flows(self.graph.macs[eth.src])
+        if arp_pkt is not None:
+            self._handle_arp(dp, in_port, eth, arp_pkt, msg.data)
+            return
+        dst = self.graph.macs.get(eth.dst)
+        if dst is not None:  # flows will take over; deliver this one packet directly
+            self._send_to_host(dst, msg.data)
+        else:  # unknown destination: deliver on edge ports only (no loops), its reply teaches us
+            self._broadcast_to_edge_ports(msg.data, exclude=(dp.id, in_port))
+
+    def _handle_arp(self, dp, in_port: int, eth, arp_pkt, data: bytes) -> None:
+        if arp_pkt.opcode == arp.ARP_REQUEST:
+            target_mac = PROBE_MAC if arp_pkt.dst_ip == PROBE_IP else (self.graph.hosts[arp_pkt.dst_ip].mac if arp_pkt.dst_ip in self.graph.hosts else None)
+            if target_mac:
+                self._arp_reply(dp, in_port, arp_pkt, target_mac)
+                return
+            self._broadcast_to_edge_ports(data, exclude=(dp.id, in_port))
+        elif arp_pkt.dst_mac in self.graph.macs:
+            self._send_to_host(self.graph.macs[arp_pkt.dst_mac], data)
+        else:
+            self._broadcast_to_edge_ports(data, exclude=(dp.id, in_port))
+
+    def _arp_reply(self, dp, port: int, req, mac: str) -> None:
+        p = packet.Packet()
+        p.add_protocol(ethernet.ethernet(dst=req.src_mac, src=mac, ethertype=ether_types.ETH_TYPE_ARP))
+        p.add_protocol(arp.arp(opcode=arp.ARP_REPLY, src_mac=mac, src_ip=req.dst_ip, dst_mac=req.src_mac, dst_ip=req.src_ip))
+        p.serialize()
+        self._packet_out(dp, port, p.data)
+
+    def _send_to_host(self, host: HostLocation, data: bytes) -> None:
+        dp = self.datapaths.get(host.dpid)
+        if dp is not None:
+            self._packet_out(dp, host.port, data)
+
+    def _broadcast_to_edge_ports(self, data: bytes, exclude: tuple[int, int]) -> None:
+        for dpid, dp in self.datapaths.items():
+            for port in self.ports.get(dpid, []):
+                if (dpid, port) != exclude and not self.graph.is_switch_port(dpid, port):
+                    self._packet_out(dp, port, data)
+
+    def _packet_out(self, dp, port: int, data: bytes) -> None:
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+                                        actions=[parser.OFPActionOutput(port)], data=data))
+
+    # -- measurement loops ----------------------------------------------------------------------
+    def _poll_loop(self) -> None:
+        while True:
+            for dp in list(self.datapaths.values()):
+                parser = dp.ofproto_parser
+                dp.send_msg(parser.OFPPortStatsRequest(dp, 0, dp.ofproto.OFPP_ANY))
+                self.echo_sent[dp.id] = time.time()
+                dp.send_msg(parser.OFPEchoRequest(dp, data=b"edgeft"))
+            self.monitor.expire_probes(time.time())
+            hub.sleep(self.poll_s)
+
+    @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
+    def _port_stats(self, ev) -> None:
+        at = time.time()
+        for stat in ev.msg.body:
+            self.monitor.port_stats(ev.msg.datapath.id, stat.port_no, stat.tx_bytes, stat.rx_bytes, at)
+
+    @set_ev_cls(ofp_event.EventOFPEchoReply, MAIN_DISPATCHER)
+    def _echo_reply(self, ev) -> None:
+        dpid = ev.msg.datapath.id
+        if ev.msg.data == b"edgeft" and dpid in self.echo_sent:
+            self.monitor.echo(dpid, time.time() - self.echo_sent.pop(dpid))
+
+    def _probe_loop(self) -> None:
+        while True:
+            self._send_probes()
+            hub.sleep(1.0 / self.probe_hz)
+
+    def _send_probes(self) -> None:
+        src = self.graph.hosts.get(self.orchestrator_ip or "")
+        if src is None or src.dpid not in self.datapaths:
+            return
+        dp = self.datapaths[src.dpid]
+        for ip, host in list(self.graph.hosts.items()):
+            if ip == src.ip:
+                continue
+            self.seq = (self.seq + 1) % 65536
+            p = packet.Packet()
+            p.add_protocol(ethernet.ethernet(dst=host.mac, src=PROBE_MAC, ethertype=ether_types.ETH_TYPE_IP))
+            p.add_protocol(ipv4.ipv4(src=PROBE_IP, dst=ip, proto=1))
+            p.add_protocol(icmp.icmp(type_=icmp.ICMP_ECHO_REQUEST, data=icmp.echo(id_=PROBE_ICMP_ID, seq=self.seq, data=b"edgeft-probe")))
+            p.serialize()
+            self.probe_route[self.seq] = (ip, src.dpid, host.dpid)
+            self.monitor.probe_sent(ip, self.seq, time.time())
+            parser = dp.ofproto_parser
+            dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=dp.ofproto.OFP_NO_BUFFER, in_port=dp.ofproto.OFPP_CONTROLLER,
+                                            actions=[parser.OFPActionOutput(dp.ofproto.OFPP_TABLE)], data=p.data))
+
+    def _probe_reply(self, pkt, ip4, dpid: int, at: float) -> None:
+        ic = pkt.get_protocol(icmp.icmp)
+        if ic is None or ic.type != icmp.ICMP_ECHO_REPLY or not isinstance(ic.data, icmp.echo) or ic.data.id != PROBE_ICMP_ID:
+            return
+        route = self.probe_route.pop(ic.data.seq, None)
+        if route is not None and route[0] == ip4.src:
+            self.monitor.probe_reply(ip4.src, ic.data.seq, at, route[1], dpid)

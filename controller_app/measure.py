@@ -1,0 +1,83 @@
+"""Measurement math, pure: counter deltas, smoothing, probe loss, path composition."""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+COUNTER_WRAP = 2**64
+
+
+def counter_rate(prev_bytes: int, prev_t: float, cur_bytes: int, cur_t: float) -> float | None:
+    """Bits per second between two byte-counter readings.
+
+    A counter that went down was reset (switch or port restarted): the interval
+    is unusable and None is returned rather than a huge or negative rate. A
+    64-bit wrap would also look like a decrease; at these rates it takes
+    centuries, so it is treated the same way.
+    """
+    dt = cur_t - prev_t
+    if dt <= 0 or cur_bytes < prev_bytes:
+        return None
+    return (cur_bytes - prev_bytes) * 8 / dt
+
+
+class Ewma:
+    """Exponentially weighted moving average; the first sample initialises it."""
+
+    def __init__(self, alpha: float) -> None:
+        if not 0 < alpha <= 1:
+            raise ValueError("alpha must lie in (0, 1]")
+        self.alpha = alpha
+        self.value: float | None = None
+        self.samples = 0
+
+    def add(self, x: float) -> float:
+        self.value = x if self.value is None else self.alpha * x + (1 - self.alpha) * self.value
+        self.samples += 1
+        return self.value
+
+
+class ProbeWindow:
+    """Outcome of the last `size` probes: loss ratio and how many samples it rests on."""
+
+    def __init__(self, size: int) -> None:
+        self.results: deque[bool] = deque(maxlen=size)
+
+    def add(self, answered: bool) -> None:
+        self.results.append(answered)
+
+    @property
+    def samples(self) -> int:
+        return len(self.results)
+
+    def loss_pct(self) -> float | None:
+        if not self.results:
+            return None
+        return 100.0 * sum(1 for r in self.results if not r) / len(self.results)
+
+
+@dataclass(frozen=True)
+class LinkState:
+    capacity_mbps: float
+    used_mbps: float
+
+
+def available_bandwidth(links: list[LinkState]) -> float:
+    """Path bandwidth: the tightest link's unused capacity, never below zero."""
+    if not links:
+        raise ValueError("a path has at least one link")
+    return min(max(l.capacity_mbps - l.used_mbps, 0.0) for l in links)
+
+
+def compose_loss(per_link_loss_pct: list[float]) -> float:
+    """End-to-end loss of independent per-link losses: 1 - prod(1 - l_i)."""
+    keep = 1.0
+    for l in per_link_loss_pct:
+        keep *= 1 - l / 100
+    return 100 * (1 - keep)
+
+
+def probe_delay_ms(probe_rtt_s: float, echo_rtt_out_s: float, echo_rtt_back_s: float) -> float:
+    """Path delay from a probe sent by packet-out at one switch and caught by
+    packet-in at another: remove half of each switch's control-channel RTT."""
+    return max((probe_rtt_s - echo_rtt_out_s / 2 - echo_rtt_back_s / 2) * 1000, 0.0)

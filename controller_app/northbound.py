@@ -1,0 +1,122 @@
+"""The northbound REST API (JSON only), as a plain WSGI app on WebOb.
+
+    GET /v1/health
+    GET /v1/topology
+    GET /v1/paths?src=<orchestrator ip>[&dst=<node ip>]
+    PUT /v1/links/capacity   {"links": [{"dpid": 1, "port": 2, "mbps": 7.5}, ...]}   (Bearer token if one is set)
+
+Handlers take a `view` object (the controller app) and return (status, body),
+so they are testable without a controller.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+from typing import Any, Protocol
+
+from webob import Request, Response
+
+log = logging.getLogger(__name__)
+
+
+class NetworkView(Protocol):
+    def health(self) -> dict: ...
+    def topology(self) -> dict: ...
+    def known_host(self, ip: str) -> bool: ...
+    def paths_from(self, src_ip: str) -> list[dict]: ...
+    def set_capacity(self, dpid: int, port: int, mbps: float) -> None: ...
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _ip(value: str | None, name: str) -> str:
+    if not value:
+        raise ApiError(400, f"query parameter '{name}' is required, e.g. ?{name}=10.0.0.1")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ApiError(400, f"query parameter '{name}'={value!r} is not an IP address") from None
+
+
+def get_paths(view: NetworkView, query: dict[str, str]) -> dict:
+    unknown = set(query) - {"src", "dst"}
+    if unknown:
+        raise ApiError(400, f"unknown query parameter(s) {sorted(unknown)}: use src and optionally dst")
+    src = _ip(query.get("src"), "src")
+    if not view.known_host(src):
+        raise ApiError(404, f"host {src} is not known to the controller (has it sent any traffic yet?)")
+    paths = view.paths_from(src)
+    if "dst" in query:
+        dst = _ip(query["dst"], "dst")
+        paths = [p for p in paths if p["ip"] == dst]
+        if not paths:
+            raise ApiError(404, f"node {dst} is not known to the controller")
+    return {"src": src, "paths": paths}
+
+
+def put_capacity(view: NetworkView, body: Any) -> dict:
+    if not isinstance(body, dict) or not isinstance(body.get("links"), list):
+        raise ApiError(400, 'body must be {"links": [{"dpid": int, "port": int, "mbps": number}, ...]}')
+    parsed = []
+    for i, link in enumerate(body["links"]):
+        try:
+            dpid, port, mbps = int(link["dpid"]), int(link["port"]), float(link["mbps"])
+        except (KeyError, TypeError, ValueError):
+            raise ApiError(400, f"links[{i}] needs integer dpid and port and a numeric mbps") from None
+        if dpid < 0 or port < 0 or not 0 < mbps < 1e7:
+            raise ApiError(400, f"links[{i}]: dpid and port must be >= 0 and mbps in (0, 1e7)")
+        parsed.append((dpid, port, mbps))
+    for dpid, port, mbps in parsed:
+        view.set_capacity(dpid, port, mbps)
+    return {"updated": len(parsed)}
+
+
+class NorthboundApp:
+    """WSGI application serving the routes above."""
+
+    def __init__(self, view: NetworkView, token: str = "") -> None:
+        self.view = view
+        self.token = token
+
+    def __call__(self, environ, start_response):
+        req = Request(environ)
+        try:
+            status, body = self.route(req)
+        except ApiError as exc:
+            status, body = exc.status, {"error": exc.message}
+        except Exception:  # never a traceback to the client
+            log.exception("northbound %s %s failed", req.method, req.path)
+            status, body = 500, {"error": "internal error; see the controller log"}
+        resp = Response(json.dumps(body), status=status, content_type="application/json", charset="utf-8")
+        return resp(environ, start_response)
+
+    def route(self, req: Request) -> tuple[int, dict]:
+        routes = {("GET", "/v1/health"): lambda: self.view.health(),
+                  ("GET", "/v1/topology"): lambda: self.view.topology(),
+                  ("GET", "/v1/paths"): lambda: get_paths(self.view, dict(req.GET)),
+                  ("PUT", "/v1/links/capacity"): lambda: self._capacity(req)}
+        handler = routes.get((req.method, req.path.rstrip("/") or "/"))
+        if handler is None:
+            known = sorted(p for _, p in routes)
+            if any(p == req.path for p in known):
+                raise ApiError(405, f"{req.method} is not allowed on {req.path}")
+            raise ApiError(404, f"no route {req.path}; try {known}")
+        return 200, handler()
+
+    def _capacity(self, req: Request) -> dict:
+        if self.token:
+            got = req.headers.get("Authorization", "")
+            if not hmac.compare_digest(got, f"Bearer {self.token}"):
+                raise ApiError(401, "write endpoints need 'Authorization: Bearer <token>'")
+        try:
+            body = json.loads(req.body or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiError(400, "body is not JSON") from None
+        return put_capacity(self.view, body)
