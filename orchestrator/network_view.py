@@ -87,7 +87,9 @@ class ControllerMetrics:
         try:
             resp = requests.get(self.url, params={"src": self.src_ip}, timeout=self.timeout_s)
             resp.raise_for_status()
-            by_ip = {str(r["ip"]): _parse(r, time.time()) for r in resp.json()["paths"]}
+            # A path whose figures are not measured yet (null) is left out: scored as unknown.
+            by_ip = {str(r["ip"]): _parse(r, time.time()) for r in resp.json()["paths"]
+                     if all(r.get(k) is not None for k in ("bandwidth_mbps", "delay_ms", "loss_pct"))}
             self.last = {n.node_id: by_ip[n.ip] for n in nodes if n.ip in by_ip}
             self.last_ok = time.time()
             return dict(self.last)

@@ -1,0 +1,87 @@
+"""The controller app under osken-manager against real OVS switches and shaped
+links: forwarding through its flows, and /v1/paths against the configured truth."""
+import re
+import time
+
+import pytest
+import requests
+
+from experiments.local import free_port
+from topologies.edge_cloud import SERVER_IP, build
+from topologies.launcher import ProcessGroup
+from topologies.profiles import NodeProfile
+
+PROFILES = [NodeProfile("node-01", 10.0, 30.0, 0.0, 30.0), NodeProfile("node-02", 20.0, 10.0, 1.0, 30.0),
+            NodeProfile("node-03", 5.0, 60.0, 0.0, 30.0)]
+LOSS_SAMPLES = 3000
+
+
+@pytest.fixture
+def controlled(clean_system, tmp_path):
+    ofp, rest = free_port(), free_port()
+    procs = ProcessGroup(tmp_path / "logs")
+    procs.start("controller", ["controller", "--ofp-port", str(ofp), "--rest-port", str(rest), "--probe-hz", "100",
+                               "--loss-window", str(LOSS_SAMPLES), "--token", "ctl"])
+    url = f"http://127.0.0.1:{rest}"
+    edge = None
+    try:
+        _wait(lambda: requests.get(url + "/v1/health", timeout=1).ok, 30)
+        edge = build(PROFILES, domains=3, controller=("127.0.0.1", ofp), run_dir=tmp_path / "net")
+        yield edge, url
+    finally:
+        if edge is not None:
+            edge.stop()
+        procs.stop_all()
+
+
+def _wait(cond, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("condition not met in time")
+
+
+def _paths(url, **q):
+    return {p["ip"]: p for p in requests.get(url + "/v1/paths", params={"src": SERVER_IP, **q}, timeout=5).json()["paths"]}
+
+
+def test_forwarding_and_measurements_match_the_configured_links(controlled):
+    edge, url = controlled
+    hosts = [edge.server, *edge.hosts.values()]
+    for a in hosts:  # every host reaches every other through the controller's flows
+        for b in hosts:
+            if a is not b:
+                assert re.search(r" [1-3] received", a.cmd(f"ping -c 3 -i 0.2 -W 2 {b.IP()}")), (a.name, b.name)
+    assert requests.put(url + "/v1/links/capacity", json={"links": edge.capacities()}, timeout=5).status_code == 401
+    requests.put(url + "/v1/links/capacity", json={"links": edge.capacities()}, headers={"Authorization": "Bearer ctl"},
+                 timeout=5).raise_for_status()
+    topo = requests.get(url + "/v1/topology", timeout=5).json()
+    assert len(topo["switches"]) == 1 + 2 + 3 and len(topo["hosts"]) == 4
+    assert requests.get(url + "/v1/paths", params={"src": "banana"}, timeout=5).status_code == 400
+    ips = {p.node_id: edge.hosts[p.node_id].IP() for p in PROFILES}
+    _wait(lambda: all(_paths(url)[ips[p.node_id]]["samples"] >= LOSS_SAMPLES for p in PROFILES), 120)
+    idle = _paths(url)
+    for p in PROFILES:
+        got = idle[ips[p.node_id]]
+        assert abs(got["bandwidth_mbps"] - p.bandwidth_mbps) <= 0.05 * p.bandwidth_mbps, (p, got)
+        assert abs(got["delay_ms"] - p.delay_ms) <= 2 + 0.05 * p.delay_ms, (p, got)
+        assert abs(got["loss_pct"] - p.loss_pct) <= 0.5, (p, got)
+        assert got["updated_at"] > time.time() - 10
+    # Load node-01's path with iperf3: its available bandwidth must drop.
+    target = edge.hosts["node-01"]
+    srv = target.popen(["iperf3", "-s", "-1"])
+    try:
+        time.sleep(0.5)
+        client = edge.server.popen(["iperf3", "-c", target.IP(), "-t", "8"])
+        time.sleep(5)
+        loaded = _paths(url)[ips["node-01"]]["bandwidth_mbps"]
+        client.wait(timeout=30)
+    finally:
+        srv.kill()
+        srv.wait()
+    assert loaded < 0.5 * idle[ips["node-01"]]["bandwidth_mbps"], loaded

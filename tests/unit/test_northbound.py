@@ -1,0 +1,75 @@
+import json
+
+import pytest
+from webob import Request
+
+from controller_app.northbound import NorthboundApp
+
+
+class FakeView:
+    """A stand-in for the controller's state: the handlers' input/output contract only."""
+
+    def __init__(self):
+        self.caps = {}
+
+    def health(self):
+        return {"ok": True}
+
+    def topology(self):
+        return {"switches": [1], "links": [], "hosts": []}
+
+    def known_host(self, ip):
+        return ip == "10.0.0.1"
+
+    def paths_from(self, src):
+        return [{"ip": "10.1.0.2", "bandwidth_mbps": 7.5, "delay_ms": 20.0, "loss_pct": 1.0, "samples": 10, "updated_at": 1.0}]
+
+    def set_capacity(self, dpid, port, mbps):
+        self.caps[(dpid, port)] = mbps
+
+
+def call(app, method, path, body=None, headers=None):
+    req = Request.blank(path, method=method, body=json.dumps(body).encode() if body is not None else b"", headers=headers or {})
+    resp = req.get_response(app)
+    return resp.status_code, json.loads(resp.body)
+
+
+@pytest.fixture
+def app():
+    return NorthboundApp(FakeView(), token="t0k")
+
+
+def test_paths_ok_and_filtered(app):
+    status, body = call(app, "GET", "/v1/paths?src=10.0.0.1")
+    assert status == 200 and body["paths"][0]["ip"] == "10.1.0.2"
+    status, body = call(app, "GET", "/v1/paths?src=10.0.0.1&dst=10.1.0.2")
+    assert status == 200 and len(body["paths"]) == 1
+
+
+@pytest.mark.parametrize("query,status,fragment", [
+    ("", 400, "'src' is required"),
+    ("?src=banana", 400, "not an IP address"),
+    ("?src=10.0.0.1&color=red", 400, "unknown query parameter"),
+    ("?src=10.9.9.9", 404, "not known"),
+    ("?src=10.0.0.1&dst=10.1.0.99", 404, "not known"),
+])
+def test_paths_bad_parameters(app, query, status, fragment):
+    code, body = call(app, "GET", "/v1/paths" + query)
+    assert code == status and fragment in body["error"]
+
+
+def test_capacity_needs_token_and_valid_body(app):
+    links = {"links": [{"dpid": 1, "port": 2, "mbps": 7.5}]}
+    assert call(app, "PUT", "/v1/links/capacity", links)[0] == 401
+    ok = {"Authorization": "Bearer t0k"}
+    assert call(app, "PUT", "/v1/links/capacity", links, ok) == (200, {"updated": 1})
+    assert app.view.caps == {(1, 2): 7.5}
+    assert call(app, "PUT", "/v1/links/capacity", {"links": [{"dpid": 1}]}, ok)[0] == 400
+    assert call(app, "PUT", "/v1/links/capacity", {"links": [{"dpid": 1, "port": 1, "mbps": -3}]}, ok)[0] == 400
+    assert call(app, "PUT", "/v1/links/capacity", [1, 2], ok)[0] == 400
+
+
+def test_unknown_routes_and_methods(app):
+    assert call(app, "GET", "/v1/nope")[0] == 404
+    assert call(app, "POST", "/v1/paths")[0] == 405
+    assert call(app, "GET", "/v1/health") == (200, {"ok": True})
