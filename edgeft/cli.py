@@ -48,6 +48,23 @@ def _add_edge(sub) -> None:
     p.set_defaults(func=_cmd_edge)
 
 
+def _add_compare(sub) -> None:
+    from experiments.compare import add_arguments
+
+    p = sub.add_parser("compare", help="NE vs AR end to end in Mininet (root): controller, topology, clients in hosts")
+    add_arguments(p)
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from mininet.log import setLogLevel
+
+    from experiments.compare import compare
+
+    setLogLevel("error")
+    return compare(args)
+
+
 def _add_controller(sub) -> None:
     p = sub.add_parser("controller", help="run the SDN controller app under osken-manager (or ryu-manager)")
     p.add_argument("--ofp-port", type=int, default=6653, help="OpenFlow listen port")
@@ -149,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_edge(sub)
     _add_local(sub)
     _add_controller(sub)
+    _add_compare(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

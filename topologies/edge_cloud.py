@@ -31,6 +31,7 @@ from topologies.shaping import LinkShape, Shaper, choose_backend  # noqa: E402
 
 log = logging.getLogger(__name__)
 SERVER_IP = "10.0.0.1"
+ROOT_IP = "10.254.0.1"  # the root namespace's foot in the network (controller REST for the orchestrator)
 CORE_BW_MBPS = 1000.0
 
 
@@ -91,7 +92,8 @@ class EdgeCloudNet:
 
 
 def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, int] | None = ("127.0.0.1", 6653),
-          shaping: str = "auto", uplink_factor: float = 2.0, run_dir: Path | None = None) -> EdgeCloudNet:
+          shaping: str = "auto", uplink_factor: float = 2.0, run_dir: Path | None = None,
+          root_link: bool = False) -> EdgeCloudNet:
     """Build and start the network for these node profiles; the caller must call .stop()
     (use try/finally)."""
     from mininet.link import TCLink
@@ -113,6 +115,9 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
     core = net.addSwitch("s1", dpid=f"{next(dpid):016x}", **sw_opts)
     server = net.addHost("server", ip=f"{SERVER_IP}/8")
     rates: list[tuple] = [(net.addLink(server, core, bw=CORE_BW_MBPS), CORE_BW_MBPS)]
+    if root_link:  # lets the orchestrator (in `server`) reach a controller REST API in the root namespace
+        root = net.addHost("root", inNamespace=False, ip=None)
+        net.addLink(root, core)
     domains = max(1, min(domains, n_nodes))
     aggs = [net.addSwitch(f"a{i + 1}", dpid=f"{next(dpid):016x}", **sw_opts) for i in range(math.ceil(domains / 2))]
     for agg in aggs:
@@ -130,6 +135,8 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
             hosts[p.node_id] = host
     net.build()
     net.start()
+    if root_link:
+        _root_routes(net.get("root"))
     shaper = Shaper(choose_backend(shaping), run_dir)
     edge = EdgeCloudNet(net, profiles, hosts, shaper, link_rates=rates)
     try:
@@ -144,6 +151,15 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
         edge.stop()
         raise
     return edge
+
+
+def _root_routes(root) -> None:
+    """Only the server's address is routed to the root namespace: a 10/8 route there
+    could hijack a real 10.x network of the machine."""
+    intf = root.defaultIntf().name
+    root.cmd(f"ip addr flush dev {intf}; ip addr add {ROOT_IP}/32 dev {intf}; ip link set {intf} up; "
+             f"ip route add {SERVER_IP}/32 dev {intf}")
+    root.cmd(f"ethtool -K {intf} tx off rx off")
 
 
 def main(argv: list[str] | None = None) -> int:

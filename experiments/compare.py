@@ -1,0 +1,182 @@
+"""NE vs AR in Mininet, end to end (as root):
+
+    sudo .venv/bin/edgeft compare --nodes 12,20,30,40 --setups 1,2,3 --policies ne,ar --epochs 10 --seeds 0 --out DIR
+    sudo .venv/bin/python experiments/compare.py --nodes 12 --setups 2 --out DIR        (same flags)
+
+For every (nodes, setup, seed) the link and compute profiles are drawn once, so
+NE and AR see the same network. Each run: start the controller app, build the
+topology with those profiles, let the controller learn the hosts, register the
+link capacities, start the orchestrator (metrics from the controller's REST
+API) in the server host and one LoRA client per edge host, run to the final
+loss, collect, tear everything down. DIR gets results.csv, summary.md,
+completion_time.png, loss_per_epoch.png and one folder per run.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import requests  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from edgeft.settings import ConfigError, build as build_config, read_file  # noqa: E402
+from experiments.local import free_port  # noqa: E402
+from experiments.report import load_run, plot_completion, plot_loss_per_epoch, summary_table, write_results  # noqa: E402
+from orchestrator.config import OrchestratorConfig  # noqa: E402
+from topologies.edge_cloud import ROOT_IP, SERVER_IP, build  # noqa: E402
+from topologies.launcher import ProcessGroup  # noqa: E402
+from topologies.profiles import as_ground_truth, draw_profiles  # noqa: E402
+
+log = logging.getLogger("edgeft.compare")
+ORCH_PORT = 8700
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nodes", type=_ints, default=[12], help="edge node counts, e.g. 12,20,30,40")
+    p.add_argument("--setups", type=_ints, default=[2], help="paper link setups 1,2,3")
+    p.add_argument("--policies", default="ne,ar", help="comma-separated: ne, ar")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--seeds", type=_ints, default=[0])
+    p.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
+    p.add_argument("--out", default="results/compare")
+    p.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one run may take")
+
+
+def _wait(cond, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int, run_dir: Path, timeout: float) -> dict:
+    """One (nodes, setup, seed, policy) run in a fresh network; returns its results row."""
+    cfg = build_config(OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs,
+                                                  "out_dir": str(run_dir)})
+    profiles = draw_profiles(nodes, setup, seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, seed), indent=2))
+    token, ofp_port, rest_port = secrets.token_urlsafe(16), free_port(), free_port()
+    rest = f"http://{ROOT_IP}:{rest_port}"
+    procs = ProcessGroup(run_dir / "logs")
+    edge = build(profiles, controller=("127.0.0.1", ofp_port), run_dir=run_dir / "net", root_link=True)
+    try:
+        procs.start("controller", ["controller", "--ofp-port", str(ofp_port), "--rest-host", ROOT_IP, "--rest-port", str(rest_port),
+                                   "--token", token])
+        switches = len([s for s in edge.net.switches])
+        _wait(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches, 60, "switches to connect")
+        for host in edge.hosts.values():  # the controller learns hosts from their ARP
+            host.cmd(f"ping -c 1 -W 1 {SERVER_IP}")
+        _wait(lambda: len(requests.get(rest + "/v1/paths", params={"src": SERVER_IP}, timeout=2).json()["paths"]) >= nodes, 60, "host learning")
+        edge.register_capacities(rest, token)
+        orch = cfg.model_copy(update={"host": "0.0.0.0", "port": ORCH_PORT, "token": token})
+        orch.metrics.source, orch.metrics.controller_url, orch.metrics.orchestrator_ip = "controller", rest, SERVER_IP
+        (run_dir / "orchestrator_config.json").write_text(orch.model_dump_json(indent=2))
+        procs.start("orchestrator", ["orchestrator", "--config", str(run_dir / "orchestrator_config.json")], host=edge.server)
+        for p in profiles:
+            procs.start(p.node_id, ["edge", "--orchestrator", f"http://{SERVER_IP}:{ORCH_PORT}", "--token", token, "--node-id", p.node_id,
+                                    "--compute-power", str(p.compute_power), "--emulate-compute"], host=edge.hosts[p.node_id])
+        rc = _follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout)
+        if rc != 0:
+            raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")
+    finally:
+        procs.stop_all()
+        edge.stop()
+    summary, _ = load_run(run_dir)
+    return {**summary, "nodes": nodes, "setup": setup, "seed": seed, "mode": "mininet", "run_dir": str(run_dir)}
+
+
+def _follow(procs: ProcessGroup, epochs_csv: Path, label: str, epochs: int, timeout: float) -> int | None:
+    bar = tqdm(total=epochs, desc=label, unit="epoch")
+    seen, deadline = 0, time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            rc = procs.wait("orchestrator", 1.0)
+            if epochs_csv.exists():
+                with epochs_csv.open() as fh:
+                    rows = list(csv.DictReader(fh))
+                if len(rows) > seen:
+                    bar.update(len(rows) - seen)
+                    bar.set_postfix(active=rows[-1]["active"], eliminated=rows[-1]["eliminated"] or "-", val_loss=rows[-1]["val_loss"])
+                    seen = len(rows)
+            if rc is not None:
+                return rc
+        return None
+    finally:
+        bar.close()
+
+
+def compare(args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:
+        print("compare: Mininet needs root. Run `sudo bash scripts/demo.sh` (or sudo .venv/bin/edgeft compare ...); "
+              "without root, `edgeft local` runs the same system on loopback.", file=sys.stderr)
+        return 2
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    bad = [p for p in policies if p not in ("ne", "ar")]
+    if bad:
+        raise ConfigError(f"--policies: unknown {bad}; use ne and/or ar")
+    base = read_file(args.config) if args.config else {}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for n in args.nodes:  # validate every combination before anything starts
+        for pol in policies:
+            build_config(OrchestratorConfig, base, {"nodes": n, "policy": pol, "training.epochs": args.epochs})
+    rows, curves = [], {}
+    for nodes in args.nodes:
+        for setup in args.setups:
+            for seed in args.seeds:
+                for policy in policies:
+                    run_dir = out / f"n{nodes}-setup{setup}-seed{seed}-{policy}"
+                    row = run_one(base, nodes, setup, seed, policy, args.epochs, run_dir, args.run_timeout)
+                    rows.append(row)
+                    summary, epochs = load_run(run_dir)
+                    curves[f"{policy.upper()} n={nodes} s{setup}"] = (summary["pre_training_loss"], [float(r["val_loss"]) for r in epochs])
+                    write_results(out, rows)  # after every run: nothing finished is lost
+    table = summary_table(rows)
+    (out / "summary.md").write_text("# NE vs AR in Mininet\n\n" + table)
+    plot_completion(out, rows)
+    plot_loss_per_epoch(out, curves)
+    print("\n" + table)
+    print(f"results.csv, summary.md, completion_time.png, loss_per_epoch.png and per-run folders in {out}/")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from mininet.log import setLogLevel
+
+    setLogLevel("error")
+    try:
+        return compare(args)
+    except ConfigError as exc:
+        print(f"compare: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
