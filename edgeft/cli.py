@@ -97,6 +97,22 @@ def _cmd_controller(args: argparse.Namespace) -> int:
     os.execvpe(manager, [manager, "--ofp-tcp-listen-port", str(args.ofp_port), str(app)], env)
 
 
+def _add_edge_pool(sub) -> None:
+    p = sub.add_parser("edge-pool", help="many edge clients forked from one pre-loaded parent into network namespaces (root)")
+    p.add_argument("--spec", required=True, help="JSON list of {netns_pid, log, config}")
+    p.set_defaults(func=_cmd_edge_pool)
+
+
+def _cmd_edge_pool(args: argparse.Namespace) -> int:
+    from edge_client.forkserver import load_spec, run_pool
+
+    try:
+        spec = load_spec(args.spec)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    return run_pool(spec)
+
+
 def _add_local(sub) -> None:
     p = sub.add_parser("local", help="orchestrator + N clients as processes on loopback (no root)")
     _orchestrator_flags(p)
@@ -167,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_local(sub)
     _add_controller(sub)
     _add_compare(sub)
+    _add_edge_pool(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

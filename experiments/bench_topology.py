@@ -129,9 +129,43 @@ def client_memory() -> None:
           f"(+ shared libraries once); this machine has 24 GiB")
 
 
+def live_clients(tmp: Path, n: int) -> None:
+    """n edge hosts with live clients (forked from one pre-loaded parent) in one real run."""
+    import threading
+
+    import psutil
+
+    from experiments.compare import run_one
+
+    stop, peak = threading.Event(), {"pss": 0, "clients": 0}
+
+    def sample() -> None:
+        while not stop.wait(2.0):
+            for proc in psutil.process_iter(["cmdline"]):
+                if "edge-pool" in (proc.info["cmdline"] or []):
+                    try:
+                        family = [proc, *proc.children()]
+                        pss = sum(p.memory_full_info().pss for p in family)
+                    except psutil.Error:
+                        continue
+                    if len(family) - 1 >= peak["clients"]:
+                        peak.update(pss=max(pss, peak["pss"]), clients=len(family) - 1)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    t0 = time.perf_counter()
+    row = run_one({}, n, 3, 0, "ar", 1, tmp / f"live{n}", 1800)
+    stop.set()
+    thread.join()
+    per = peak["pss"] / max(peak["clients"], 1) / 2**20
+    print(f"{n} edge hosts with live clients (fork pool, Setup 3, 1 AR epoch): run ok in {time.perf_counter() - t0:.0f} s, "
+          f"final loss {row['final_val_loss']:.3f}; clients' total PSS {peak['pss'] / 2**30:.1f} GiB = {per:.0f} MiB per client")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--skip-build-100", action="store_true")
+    p.add_argument("--live-clients", type=int, default=100, help="edge hosts with live clients for the memory target (0: skip)")
     a = p.parse_args()
     from mininet.log import setLogLevel
 
@@ -141,7 +175,9 @@ def main() -> int:
         one_link(tmp)
         forty_links(tmp)
         build_times(tmp, [12, 40] + ([] if a.skip_build_100 else [100]))
-    client_memory()
+        client_memory()
+        if a.live_clients:
+            live_clients(tmp, a.live_clients)
     return 0
 
 

@@ -95,9 +95,12 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
         orch.metrics.source, orch.metrics.controller_url, orch.metrics.orchestrator_ip = "controller", rest, SERVER_IP
         (run_dir / "orchestrator_config.json").write_text(orch.model_dump_json(indent=2))
         procs.start("orchestrator", ["orchestrator", "--config", str(run_dir / "orchestrator_config.json")], host=edge.server)
-        for p in profiles:
-            procs.start(p.node_id, ["edge", "--orchestrator", f"http://{SERVER_IP}:{ORCH_PORT}", "--token", token, "--node-id", p.node_id,
-                                    "--compute-power", str(p.compute_power), "--emulate-compute"], host=edge.hosts[p.node_id])
+        # One pre-loaded parent forks every client into its host's namespace (memory: see edge_client/forkserver.py).
+        spec = [{"netns_pid": edge.hosts[p.node_id].pid, "log": str(run_dir / "logs" / f"{p.node_id}.log"),
+                 "config": {"orchestrator": f"http://{SERVER_IP}:{ORCH_PORT}", "token": token, "node_id": p.node_id,
+                            "compute_power": p.compute_power, "emulate_compute": True}} for p in profiles]
+        (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
+        procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
         rc = _follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout)
         if rc != 0:
             raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")

@@ -69,10 +69,21 @@ def loss_match(intf: str, loss_pct: float) -> str:
     return f"-i {intf} -m statistic --mode random --probability {loss_pct / 100:.6f} -j DROP"
 
 
+QUEUE_S = 0.1  # buffer behind a shaped link: ~100 ms at its rate
+
+
+def queue_packets(rate_mbps: float) -> int:
+    """A bounded buffer: ~QUEUE_S seconds of full-size packets, at least 10. The kernel's
+    default (1000 packets) would queue 16 s at 0.75 Mb/s and starve every other flow."""
+    return max(10, int(rate_mbps * 1e6 * QUEUE_S / (1500 * 8)))
+
+
 def _config(intf, **params) -> None:
     # Mininet's TCIntf.config turns checksum offload back on unless told not to; the
     # userspace datapath needs it off for TCP to work.
     intf.config(txo=False, rxo=False, **params)
+    if params.get("bw") and not params.get("delay"):  # netem carries its own limit
+        intf.cmd(f"tc qdisc add dev {intf} parent 5:1 handle 10: pfifo limit {queue_packets(params['bw'])}")
 
 
 class Shaper:

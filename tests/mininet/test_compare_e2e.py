@@ -29,10 +29,16 @@ def test_ne_and_ar_complete_with_controller_metrics(clean_system, tmp_path):
         truth = {n["node_id"]: n for n in json.loads((run / "ground_truth.json").read_text())["nodes"]}
         first = [row for row in _rows(run / "node_epochs.csv") if row["epoch"] == "0"]
         assert len(first) == NODES
-        for row in first:  # the scores used the controller's live figures, close to the drawn truth
+        for row in first:  # the scores used the controller's live figures of the drawn network
+            t = truth[row["node_id"]]
             assert row["metrics_stale"] == "False"
-            assert abs(float(row["delay_ms"]) - truth[row["node_id"]]["delay_ms"]) <= 2 + 0.1 * truth[row["node_id"]]["delay_ms"]
-            assert 0 < float(row["bandwidth_mbps"]) <= 1.05 * truth[row["node_id"]]["bandwidth_mbps"]
+            # the configured delay is a floor; traffic adds queueing (bounded buffers: ~100 ms of data)
+            assert t["delay_ms"] * 0.95 - 2 <= float(row["delay_ms"]) <= t["delay_ms"] + 250
+            assert 0 < float(row["bandwidth_mbps"]) <= 1.05 * t["bandwidth_mbps"]
+        measured = {row["node_id"]: float(row["delay_ms"]) for row in first}
+        near = min(truth.values(), key=lambda t: t["delay_ms"])["node_id"]
+        far = max(truth.values(), key=lambda t: t["delay_ms"])["node_id"]
+        assert measured[near] < measured[far]
         nodes = _rows(run / "nodes.csv")
         assert all(n["final_digest_matches"] == "True" for n in nodes)  # eliminated nodes included
     ne_epochs = _rows(out / f"n{NODES}-setup2-seed0-ne" / "epochs.csv")
