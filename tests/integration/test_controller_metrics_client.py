@@ -1,0 +1,52 @@
+"""The orchestrator's controller-backed metrics source against the controller's
+real northbound WSGI app served over HTTP on loopback (the view behind it is a
+stand-in: the network state is not what is tested here), including the
+controller going away and the stale-figures policy."""
+import threading
+import time
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from controller_app.northbound import NorthboundApp
+from orchestrator.network_view import ControllerMetrics, NodeAddress
+
+
+class View:
+    def health(self):
+        return {"ok": True}
+
+    def topology(self):
+        return {}
+
+    def known_host(self, ip):
+        return ip == "10.0.0.1"
+
+    def paths_from(self, src):
+        return [{"ip": "10.1.0.2", "bandwidth_mbps": 7.5, "delay_ms": 40.0, "loss_pct": 1.0, "samples": 50, "updated_at": time.time()},
+                {"ip": "10.1.0.3", "bandwidth_mbps": 3.0, "delay_ms": None, "loss_pct": None, "samples": 0, "updated_at": None}]
+
+    def set_capacity(self, *a):
+        pass
+
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *a):
+        pass
+
+
+def test_controller_metrics_fresh_then_stale_then_dropped():
+    server = make_server("127.0.0.1", 0, NorthboundApp(View()), handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    nodes = [NodeAddress("node-01", "10.1.0.2"), NodeAddress("node-02", "10.1.0.3"), NodeAddress("node-03", "10.1.0.9")]
+    src = ControllerMetrics(url, "10.0.0.1", stale_after_s=1.0, timeout_s=1.0)
+    snap = src.snapshot(nodes)
+    assert set(snap) == {"node-01"}  # node-02 not measured yet, node-03 unknown
+    assert snap["node-01"].delay_ms == 40.0 and not snap["node-01"].stale
+    assert ControllerMetrics(url, "10.9.9.9", 1.0).snapshot(nodes) == {}  # 404 for an unknown source: no figures
+    server.shutdown()
+    server.server_close()
+    stale = src.snapshot(nodes)
+    assert stale["node-01"].stale and stale["node-01"].bandwidth_mbps == 7.5
+    time.sleep(1.2)
+    assert src.snapshot(nodes) == {}  # past the staleness limit: score on compute and time only
