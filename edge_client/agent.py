@@ -73,14 +73,15 @@ class EdgeAgent:
         log.info("task=%s epoch=%d v%d", task.kind.value, task.epoch, task.version)
         with Heartbeat(self.cfg, self.client.node_token, self.heartbeat_s):
             if task.kind == TaskKind.SETUP:
-                self._setup(task.version)
+                self._setup(task.version, task.pad_down)
             elif task.kind == TaskKind.SYNC:
-                self._sync(task.version)
+                self._sync(task.version, pad_down=task.pad_down)
             elif task.kind == TaskKind.TRAIN:
                 self._train(task)
 
-    def _setup(self, version: int) -> None:
+    def _setup(self, version: int, pad_down: int = 0) -> None:
         t0 = time.perf_counter()
+        self.client.download_padding(pad_down)
         bundle = self.client.download("/v1/artifacts/base")
         config = json.loads(read_metadata(bundle)["config"])
         lora = LoraSettings.model_validate(self.client.lora_settings())
@@ -90,8 +91,9 @@ class EdgeAgent:
         self._sync(version, started=t0, kind=TaskKind.SETUP)
         self.last_download_s = 0.0  # set-up is not part of any epoch's download time
 
-    def _sync(self, version: int, started: float | None = None, kind: TaskKind = TaskKind.SYNC) -> None:
+    def _sync(self, version: int, started: float | None = None, kind: TaskKind = TaskKind.SYNC, pad_down: int = 0) -> None:
         t0 = started or time.perf_counter()
+        self.client.download_padding(pad_down)
         state = bytes_to_tensors(self.client.download(f"/v1/artifacts/adapter/{version}"))
         self.trainer.load_adapter(state)
         self.version = version
@@ -108,6 +110,7 @@ class EdgeAgent:
         meta = {"node_id": self.cfg.node_id, "epoch": task.epoch, "version": task.version, "train_time_s": train_time,
                 "compute_wall_s": wall, "download_s": self.last_download_s, "loss": upd.loss,
                 "samples": upd.samples, "tokens": upd.tokens}
+        self.client.upload_padding(task.pad_up)
         self.client.post_result(meta, tensors_to_bytes(upd.tensors))
         self.last_download_s = 0.0
         log.info("epoch %d: loss %.4f, T_i %.2f s", task.epoch, upd.loss, train_time)

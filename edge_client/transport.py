@@ -74,6 +74,17 @@ class OrchestratorClient:
             raise WireError(f"download {path}: digest mismatch (corrupted transfer)")
         return resp.content
 
+    def download_padding(self, nbytes: int) -> None:
+        """Fetch and discard filler bytes ("paper volumes" mode)."""
+        if nbytes > 0:
+            resp = self._request("GET", f"/v1/artifacts/padding/{nbytes}", headers=self._headers(), stream=True)
+            for _ in resp.iter_content(1 << 20):
+                pass
+
+    def upload_padding(self, nbytes: int) -> None:
+        if nbytes > 0:
+            self._request("POST", "/v1/padding", data=bytes(nbytes), headers={**self._headers(), "Content-Type": "application/octet-stream"})
+
     def lora_settings(self) -> dict:
         return self._request("GET", "/v1/artifacts/lora", headers=self._headers()).json()
 

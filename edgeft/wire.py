@@ -58,6 +58,8 @@ class Task(_Strict):
     local_lr: float = 0.0
     batch_size: int = 8
     seed: int = 0
+    pad_down: int = Field(default=0, ge=0)  # "paper volumes": extra bytes to download with this task
+    pad_up: int = Field(default=0, ge=0)  # ... and to upload with its result
 
 
 class ResultMeta(_Strict):

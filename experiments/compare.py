@@ -57,6 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
     p.add_argument("--out", default="results/compare")
     p.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one run may take")
+    p.add_argument("--paper-volumes", type=float, default=None, metavar="S",
+                   help="pad transfers to the paper's volumes x S (model 500 MB, dataset 1000 MB); 0 = real artifacts only")
 
 
 def _wait(cond, timeout: float, what: str) -> None:
@@ -75,6 +77,7 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
     """One (nodes, setup, seed, policy) run in a fresh network; returns its results row."""
     cfg = build_config(OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs,
                                                   "out_dir": str(run_dir)})
+    mode = "mininet" + (f", paper volumes x{cfg.paper_volumes:g}" if cfg.paper_volumes else ", real artifacts")
     profiles = draw_profiles(nodes, setup, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, seed), indent=2))
@@ -108,7 +111,7 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
         procs.stop_all()
         edge.stop()
     summary, _ = load_run(run_dir)
-    return {**summary, "nodes": nodes, "setup": setup, "seed": seed, "mode": "mininet", "run_dir": str(run_dir)}
+    return {**summary, "nodes": nodes, "setup": setup, "seed": seed, "mode": mode, "run_dir": str(run_dir)}
 
 
 def _follow(procs: ProcessGroup, epochs_csv: Path, label: str, epochs: int, timeout: float) -> int | None:
@@ -141,6 +144,8 @@ def compare(args: argparse.Namespace) -> int:
     if bad:
         raise ConfigError(f"--policies: unknown {bad}; use ne and/or ar")
     base = read_file(args.config) if args.config else {}
+    if args.paper_volumes is not None:
+        base["paper_volumes"] = args.paper_volumes
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for n in args.nodes:  # validate every combination before anything starts

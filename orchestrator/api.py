@@ -13,7 +13,7 @@ import time
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from edgeft.wire import DIGEST_HEADER, META_HEADER, Ack, EnrollRequest, EnrollResponse, Task, TaskKind, sha256_hex
 from orchestrator.coordinator import Coordinator
@@ -113,6 +113,24 @@ def create_app(coord: Coordinator) -> FastAPI:
         coord.count_out(len(data))
         return Response(data, media_type=OCTET, headers={DIGEST_HEADER: sha256_hex(data)})
 
+    @app.get("/v1/artifacts/padding/{nbytes}")
+    async def padding(nbytes: int, node: Node = Depends(node_auth)) -> Response:
+        """Filler bytes for the "paper volumes" mode (see OrchestratorConfig.paper_volumes)."""
+        if not 0 <= nbytes <= coord.cfg.setup_pad(len(reg.nodes)) + coord.cfg.model_pad():
+            raise HTTPException(400, f"padding of {nbytes} bytes is more than this run's paper_volumes setting asks for")
+        coord.count_out(nbytes)
+        return StreamingResponse(_zeros(nbytes), media_type=OCTET, headers={"Content-Length": str(nbytes)})
+
+    @app.post("/v1/padding")
+    async def upload_padding(request: Request, node: Node = Depends(node_auth)) -> dict:
+        size = 0
+        async for part in request.stream():
+            size += len(part)
+            if size > coord.cfg.model_pad():
+                raise HTTPException(413, "padding upload larger than this run's paper_volumes setting")
+        coord.bytes_in += size
+        return {"received": size}
+
     @app.get("/v1/artifacts/adapter/{version}")
     async def adapter(version: int, node: Node = Depends(node_auth)) -> Response:
         if version not in coord.adapters:
@@ -152,6 +170,13 @@ def _ready(coord: Coordinator):
     if coord.workload is None:
         raise HTTPException(503, "the workload is still being prepared; retry shortly")
     return coord.workload
+
+
+async def _zeros(n: int, chunk: int = 1 << 20):
+    block = bytes(chunk)
+    while n > 0:
+        yield block[: min(n, chunk)]
+        n -= chunk
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

@@ -16,6 +16,7 @@ from edgeft.modeling import LoraSettings
 from edgeft.pretrain import BaseRecipe
 
 METRIC_KEYS = ("compute", "bandwidth", "delay", "loss", "train_time")
+PAPER_MODEL_BYTES, PAPER_DATASET_BYTES = 500 * 10**6, 1000 * 10**6
 BUILTIN_DATASETS = ("telemetry", "sonnets", "synthetic")
 
 
@@ -123,12 +124,22 @@ class OrchestratorConfig(_Strict):
     token: str = Field(default="", max_length=256)
     device: str = "auto"
     max_upload_mb: float = Field(default=64.0, gt=0)
+    paper_volumes: float = Field(default=0.0, ge=0, le=1.0, description=(
+        "0: only the real artifacts move. s > 0: transfers are padded to the paper's volumes x s: set-up sends "
+        "500 MB x s of model and 1000 MB x s / N of data per node; every epoch each node downloads 500 MB x s of "
+        "parameters and each active node uploads 500 MB x s of gradients"))
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
+
+    def model_pad(self) -> int:
+        return int(PAPER_MODEL_BYTES * self.paper_volumes)
+
+    def setup_pad(self, n_nodes: int) -> int:
+        return int((PAPER_MODEL_BYTES + PAPER_DATASET_BYTES / max(n_nodes, 1)) * self.paper_volumes)
 
     @model_validator(mode="after")
     def _ne_needs_more_nodes_than_epochs(self) -> "OrchestratorConfig":

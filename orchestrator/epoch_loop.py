@@ -76,7 +76,7 @@ async def _await_enrolment(coord: Coordinator) -> list[Node]:
 async def _setup_nodes(coord: Coordinator, nodes: list[Node]) -> None:
     """Send base model, partition and adapter v0 to every node; wait for their acks."""
     for n in nodes:
-        coord.registry.send(n, Task(kind=TaskKind.SETUP, version=coord.version))
+        coord.registry.send(n, Task(kind=TaskKind.SETUP, version=coord.version, pad_down=coord.cfg.setup_pad(len(nodes))))
     ok = await _await_acks(coord, nodes, coord.version, coord.cfg.timeouts.round_s)
     for n in nodes:
         if n.node_id in ok:
@@ -109,7 +109,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, policy, opt: Server
     tr = cfg.training
     for n in active:
         reg.send(n, Task(kind=TaskKind.TRAIN, epoch=epoch, version=coord.version, local_steps=tr.local_steps,
-                         local_lr=tr.local_lr, batch_size=tr.batch_size, seed=cfg.seed * 100_003 + epoch))
+                         local_lr=tr.local_lr, batch_size=tr.batch_size, seed=cfg.seed * 100_003 + epoch, pad_up=cfg.model_pad()))
     await _await_round(coord, rnd)
     for nid, reason in rnd.failures.items():
         _mark_failed(reg.nodes[nid], reason)
@@ -130,7 +130,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, policy, opt: Server
     digest = coord.publish_adapter(new_state)
     val_loss = await asyncio.to_thread(coord.workload.val_loss)
     for n in reg.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED):
-        reg.send(n, Task(kind=TaskKind.SYNC, version=coord.version))
+        reg.send(n, Task(kind=TaskKind.SYNC, version=coord.version, pad_down=cfg.model_pad()))
     _record_epoch(coord, rnd, ids, scores, snap, dropped, results, val_loss, digest, round_done)
     return val_loss
 
@@ -217,7 +217,7 @@ def _finish(coord: Coordinator, completion: float, final_loss: float) -> dict:
         "final_val_loss": final_loss, "final_version": coord.version, "final_adapter_digest": digest,
         "active_at_end": len(reg.by_status(NodeStatus.ACTIVE)), "eliminated_at_end": len(reg.by_status(NodeStatus.ELIMINATED)),
         "failed": len(reg.by_status(NodeStatus.FAILED)), "bytes_in": coord.bytes_in, "bytes_out": coord.bytes_out,
-        "metrics_source": cfg.metrics.source,
+        "metrics_source": cfg.metrics.source, "paper_volumes": cfg.paper_volumes,
     }
     coord.recorder.write_summary(summary)
     coord.finished = True
