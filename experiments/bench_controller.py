@@ -45,6 +45,9 @@ def bench(n: int, probe_hz: float, settle: float, tmp: Path) -> None:
         for host in edge.hosts.values():
             host.cmd(f"ping -c 1 -W 1 {SERVER_IP}")
         edge.register_capacities(url)
+        deadline = time.monotonic() + 60
+        while len(_paths(url)) < n and time.monotonic() < deadline:  # the first query also starts the probes from SERVER_IP
+            time.sleep(0.5)
         time.sleep(settle)
         cpu = psutil.Process(ctl.pid).cpu_percent(interval=5.0)
         got = _paths(url)

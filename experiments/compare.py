@@ -14,23 +14,21 @@ completion_time.png, loss_per_epoch.png and one folder per run.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import os
 import secrets
 import sys
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from edgeft.settings import ConfigError, build as build_config, read_file  # noqa: E402
 from experiments.local import free_port  # noqa: E402
+from experiments.progress import follow, wait_until  # noqa: E402
 from experiments.report import load_run, plot_completion, plot_loss_per_epoch, summary_table, write_results  # noqa: E402
 from orchestrator.config import OrchestratorConfig  # noqa: E402
 from topologies.edge_cloud import ROOT_IP, SERVER_IP, build  # noqa: E402
@@ -61,18 +59,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pad transfers to the paper's volumes x S (model 500 MB, dataset 1000 MB); 0 = real artifacts only")
 
 
-def _wait(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if cond():
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
 def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int, run_dir: Path, timeout: float) -> dict:
     """One (nodes, setup, seed, policy) run in a fresh network; returns its results row."""
     cfg = build_config(OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs,
@@ -89,10 +75,10 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
         procs.start("controller", ["controller", "--ofp-port", str(ofp_port), "--rest-host", ROOT_IP, "--rest-port", str(rest_port),
                                    "--token", token])
         switches = len([s for s in edge.net.switches])
-        _wait(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches, 60, "switches to connect")
+        wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches, 60, "switches to connect")
         for host in edge.hosts.values():  # the controller learns hosts from their ARP
             host.cmd(f"ping -c 1 -W 1 {SERVER_IP}")
-        _wait(lambda: len(requests.get(rest + "/v1/paths", params={"src": SERVER_IP}, timeout=2).json()["paths"]) >= nodes, 60, "host learning")
+        wait_until(lambda: len(requests.get(rest + "/v1/paths", params={"src": SERVER_IP}, timeout=2).json()["paths"]) >= nodes, 60, "host learning")
         edge.register_capacities(rest, token)
         orch = cfg.model_copy(update={"host": "0.0.0.0", "port": ORCH_PORT, "token": token})
         orch.metrics.source, orch.metrics.controller_url, orch.metrics.orchestrator_ip = "controller", rest, SERVER_IP
@@ -104,7 +90,7 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
                             "compute_power": p.compute_power, "emulate_compute": True}} for p in profiles]
         (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
         procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
-        rc = _follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout)
+        rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout)
         if rc != 0:
             raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")
     finally:
@@ -112,26 +98,6 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
         edge.stop()
     summary, _ = load_run(run_dir)
     return {**summary, "nodes": nodes, "setup": setup, "seed": seed, "mode": mode, "run_dir": str(run_dir)}
-
-
-def _follow(procs: ProcessGroup, epochs_csv: Path, label: str, epochs: int, timeout: float) -> int | None:
-    bar = tqdm(total=epochs, desc=label, unit="epoch")
-    seen, deadline = 0, time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            rc = procs.wait("orchestrator", 1.0)
-            if epochs_csv.exists():
-                with epochs_csv.open() as fh:
-                    rows = list(csv.DictReader(fh))
-                if len(rows) > seen:
-                    bar.update(len(rows) - seen)
-                    bar.set_postfix(active=rows[-1]["active"], eliminated=rows[-1]["eliminated"] or "-", val_loss=rows[-1]["val_loss"])
-                    seen = len(rows)
-            if rc is not None:
-                return rc
-        return None
-    finally:
-        bar.close()
 
 
 def compare(args: argparse.Namespace) -> int:

@@ -4,17 +4,14 @@ per node, seeded) through the static metrics source; compute power is drawn
 from N(30, 15) and emulated by the clients."""
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import secrets
 import socket
-import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from topologies.launcher import ProcessGroup
+from experiments.progress import follow
 from orchestrator.config import OrchestratorConfig
 from topologies.profiles import as_ground_truth, as_metrics_table, draw_profiles
 
@@ -46,7 +43,7 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
             args = ["edge", "--orchestrator", url, "--token", token, "--node-id", p.node_id, "--compute-power", str(p.compute_power)]
             procs.start(p.node_id, args + (["--emulate-compute"] if emulate else []))
         log.info("started orchestrator on %s and %d clients; logs in %s", url, len(profiles), out / "logs")
-        rc = _follow(procs, out / "epochs.csv", cfg, timeout)
+        rc = follow(procs, out / "epochs.csv", f"{cfg.policy.upper()} x{cfg.nodes}", cfg.training.epochs, timeout)
         if rc is None:
             log.error("the run did not finish within %.0f s; stopping it", timeout)
             return 1
@@ -54,34 +51,6 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
         return _report(out, rc)
     finally:
         procs.stop_all()
-
-
-def _follow(procs: ProcessGroup, epochs_csv: Path, cfg: OrchestratorConfig, timeout: float) -> int | None:
-    """Wait for the orchestrator, showing per-epoch progress read from its epochs.csv."""
-    bar = tqdm(total=cfg.training.epochs, desc=f"{cfg.policy.upper()} x{cfg.nodes}", unit="epoch")
-    deadline = time.monotonic() + timeout
-    seen = 0
-    try:
-        while time.monotonic() < deadline:
-            rc = procs.wait("orchestrator", 1.0)
-            rows = _read_rows(epochs_csv)
-            if len(rows) > seen:
-                last = rows[-1]
-                bar.update(len(rows) - seen)
-                bar.set_postfix(active=last["active"], eliminated=last["eliminated"] or "-", val_loss=last["val_loss"])
-                seen = len(rows)
-            if rc is not None:
-                return rc
-        return None
-    finally:
-        bar.close()
-
-
-def _read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with path.open() as fh:
-        return list(csv.DictReader(fh))
 
 
 def _report(out: Path, rc: int) -> int:

@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from experiments.local import free_port
+from experiments.progress import wait_until
 from topologies.edge_cloud import SERVER_IP, build
 from topologies.launcher import ProcessGroup
 from topologies.profiles import NodeProfile
@@ -25,25 +26,13 @@ def controlled(clean_system, tmp_path):
     url = f"http://127.0.0.1:{rest}"
     edge = None
     try:
-        _wait(lambda: requests.get(url + "/v1/health", timeout=1).ok, 30)
+        wait_until(lambda: requests.get(url + "/v1/health", timeout=1).ok, 30, "the controller's REST API")
         edge = build(PROFILES, domains=3, controller=("127.0.0.1", ofp), run_dir=tmp_path / "net")
         yield edge, url
     finally:
         if edge is not None:
             edge.stop()
         procs.stop_all()
-
-
-def _wait(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if cond():
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise AssertionError("condition not met in time")
 
 
 def _paths(url, **q):
@@ -64,7 +53,7 @@ def test_forwarding_and_measurements_match_the_configured_links(controlled):
     assert len(topo["switches"]) == 1 + 2 + 3 and len(topo["hosts"]) == 4
     assert requests.get(url + "/v1/paths", params={"src": "banana"}, timeout=5).status_code == 400
     ips = {p.node_id: edge.hosts[p.node_id].IP() for p in PROFILES}
-    _wait(lambda: all(_paths(url)[ips[p.node_id]]["samples"] >= LOSS_SAMPLES for p in PROFILES), 120)
+    wait_until(lambda: all(_paths(url)[ips[p.node_id]]["samples"] >= LOSS_SAMPLES for p in PROFILES), 120, "probe samples")
     idle = _paths(url)
     for p in PROFILES:
         got = idle[ips[p.node_id]]

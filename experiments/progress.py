@@ -1,0 +1,51 @@
+"""Following a run from outside: the live per-epoch view and polling helpers."""
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Callable
+
+import requests
+from tqdm import tqdm
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def follow(procs, epochs_csv: Path, label: str, epochs: int, timeout: float) -> int | None:
+    """Wait for the orchestrator process, showing progress per epoch (active and
+    eliminated nodes, validation loss) read from its epochs.csv; None on timeout."""
+    bar = tqdm(total=epochs, desc=label, unit="epoch")
+    deadline, seen = time.monotonic() + timeout, 0
+    try:
+        while time.monotonic() < deadline:
+            rc = procs.wait("orchestrator", 1.0)
+            rows = read_rows(epochs_csv)
+            if len(rows) > seen:
+                last = rows[-1]
+                bar.update(len(rows) - seen)
+                bar.set_postfix(active=last["active"], eliminated=last["eliminated"] or "-", val_loss=last["val_loss"])
+                seen = len(rows)
+            if rc is not None:
+                return rc
+        return None
+    finally:
+        bar.close()
+
+
+def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `cond` (HTTP errors count as not yet) until true; raise after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"timed out waiting for {what}")
