@@ -272,17 +272,22 @@ class EdgeMonitor(App):
 
     def _probe_loop(self) -> None:
         while True:
-            self._send_probes()
-            hub.sleep(1.0 / self.probe_hz)
+            started = time.monotonic()
+            self._send_probes(1.0 / self.probe_hz)
+            hub.sleep(max(1.0 / self.probe_hz - (time.monotonic() - started), 0.0))
 
-    def _send_probes(self) -> None:
+    def _send_probes(self, period: float) -> None:
+        """One probe per node, spread over the period: a burst would queue probes behind
+        each other in the controller and the switch and inflate the delay figures."""
         src = self.graph.hosts.get(self.orchestrator_ip or "")
         if src is None or src.dpid not in self.datapaths:
+            hub.sleep(period)
             return
         dp = self.datapaths[src.dpid]
-        for ip, host in list(self.graph.hosts.items()):
-            if ip == src.ip:
-                continue
+        targets = [(ip, h) for ip, h in list(self.graph.hosts.items()) if ip != src.ip]
+        gap = 0.9 * period / max(len(targets), 1)
+        for ip, host in targets:
+            hub.sleep(gap)
             self.seq = (self.seq + 1) % 65536
             p = packet.Packet()
             p.add_protocol(ethernet.ethernet(dst=host.mac, src=PROBE_MAC, ethertype=ether_types.ETH_TYPE_IP))
