@@ -29,7 +29,7 @@ import requests  # noqa: E402
 from edgeft.settings import ConfigError, build as build_config, read_file  # noqa: E402
 from experiments.local import free_port  # noqa: E402
 from experiments.progress import follow, wait_until  # noqa: E402
-from experiments.report import load_run, plot_completion, plot_loss_per_epoch, summary_table, write_results  # noqa: E402
+from experiments.report import load_run, loss_curve, write_report, write_results  # noqa: E402
 from orchestrator.config import OrchestratorConfig  # noqa: E402
 from topologies.edge_cloud import ROOT_IP, SERVER_IP, build  # noqa: E402
 from topologies.launcher import ProcessGroup  # noqa: E402
@@ -125,13 +125,9 @@ def compare(args: argparse.Namespace) -> int:
                     run_dir = out / f"n{nodes}-setup{setup}-seed{seed}-{policy}"
                     row = run_one(base, nodes, setup, seed, policy, args.epochs, run_dir, args.run_timeout)
                     rows.append(row)
-                    summary, epochs = load_run(run_dir)
-                    curves[f"{policy.upper()} n={nodes} s{setup}"] = (summary["pre_training_loss"], [float(r["val_loss"]) for r in epochs])
+                    curves[f"{policy.upper()} n={nodes} s{setup}"] = loss_curve(*load_run(run_dir))
                     write_results(out, rows)  # after every run: nothing finished is lost
-    table = summary_table(rows)
-    (out / "summary.md").write_text("# NE vs AR in Mininet\n\n" + table)
-    plot_completion(out, rows)
-    plot_loss_per_epoch(out, curves)
+    table = write_report(out, rows, curves, "NE vs AR in Mininet")
     print("\n" + table)
     print(f"results.csv, summary.md, completion_time.png, loss_per_epoch.png and per-run folders in {out}/")
     return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from edgeft.settings import ConfigError, build, read_file
 from experiments.local import run_local
-from experiments.report import load_run, plot_completion, plot_loss_per_epoch, summary_table, write_results
+from experiments.report import load_run, loss_curve, write_report
 from orchestrator.config import OrchestratorConfig
 
 
@@ -37,15 +37,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             summary, epochs = load_run(out / policy)
             rows.append({**summary, "setup": args.setup, "mode": "local", "run_dir": str(out / policy)})
-            curves[policy.upper()] = (summary["pre_training_loss"], [float(r["val_loss"]) for r in epochs])
+            curves[policy.upper()] = loss_curve(summary, epochs)
     except ConfigError as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return 2
-    write_results(out, rows)
-    table = summary_table(rows)
-    (out / "summary.md").write_text("# NE vs AR (loopback, no network emulation)\n\n" + table)
-    plot_loss_per_epoch(out, curves)
-    plot_completion(out, rows)
+    table = write_report(out, rows, curves, "NE vs AR (loopback, no network emulation)")
     print("\n" + table)
     print(f"results, plots and per-run folders in {out}/")
     return 0

@@ -38,46 +38,55 @@ def summary_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_loss_per_epoch(out: Path, curves: dict[str, tuple[float, list[float]]]) -> Path:
-    """Fig. 3 style: validation loss per epoch, starting at the pre-training loss."""
+def loss_curve(summary: dict, epochs: list[dict]) -> tuple[float, list[float]]:
+    """A run's validation loss, starting at its pre-training loss."""
+    return summary["pre_training_loss"], [float(r["val_loss"]) for r in epochs]
+
+
+def _save_plot(out: Path, name: str, draw, xlabel: str, ylabel: str, title: str) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for label, (start, losses) in curves.items():
-        ax.plot(range(len(losses) + 1), [start, *losses], marker="o", label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation cross-entropy")
-    ax.set_title("Loss per epoch")
+    draw(ax)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    path = out / "loss_per_epoch.png"
+    path = out / name
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_loss_per_epoch(out: Path, curves: dict[str, tuple[float, list[float]]]) -> Path:
+    """Fig. 3 style: validation loss per epoch, starting at the pre-training loss."""
+    def draw(ax) -> None:
+        for label, (start, losses) in curves.items():
+            ax.plot(range(len(losses) + 1), [start, *losses], marker="o", label=label)
+
+    return _save_plot(out, "loss_per_epoch.png", draw, "epoch", "validation cross-entropy", "Loss per epoch")
 
 
 def plot_completion(out: Path, rows: list[dict]) -> Path:
     """Fig. 2 style: completion time per node count, NE vs AR."""
-    import matplotlib
+    def draw(ax) -> None:
+        for policy in sorted({r["policy"] for r in rows}):
+            pts = sorted((r["nodes"], r["completion_time_s"]) for r in rows if r["policy"] == policy)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="s", label=policy.upper())
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    return _save_plot(out, "completion_time.png", draw, "edge nodes", "completion time (s)", "Total completion time")
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for policy in sorted({r["policy"] for r in rows}):
-        pts = sorted((r["nodes"], r["completion_time_s"]) for r in rows if r["policy"] == policy)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="s", label=policy.upper())
-    ax.set_xlabel("edge nodes")
-    ax.set_ylabel("completion time (s)")
-    ax.set_title("Total completion time")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    path = out / "completion_time.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+
+def write_report(out: Path, rows: list[dict], curves: dict[str, tuple[float, list[float]]], title: str) -> str:
+    """results.csv, summary.md and both plots; returns the markdown table."""
+    write_results(out, rows)
+    table = summary_table(rows)
+    (out / "summary.md").write_text(f"# {title}\n\n" + table)
+    plot_completion(out, rows)
+    plot_loss_per_epoch(out, curves)
+    return table
