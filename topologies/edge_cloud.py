@@ -26,6 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from topologies import leftovers  # noqa: E402
 from topologies.profiles import NodeProfile, as_ground_truth, draw_profiles  # noqa: E402
 from topologies.shaping import LinkShape, Shaper, choose_backend  # noqa: E402
 
@@ -103,6 +104,9 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
     n_nodes = len(profiles)
     run_dir = Path(run_dir or f"/tmp/edgeft-topo-{os.getpid()}")
     run_dir.mkdir(parents=True, exist_ok=True)
+    domains = max(1, min(domains, n_nodes))
+    n_aggs = math.ceil(domains / 2)
+    leftovers.ensure_free(["s1", "root"] + [f"a{i + 1}" for i in range(n_aggs)] + [f"g{d + 1}" for d in range(domains)])
     datapath = "kernel" if ovs_kernel_available() else "user"
     log.info("Open vSwitch datapath: %s", datapath)
     sw_opts = {"protocols": "OpenFlow13", "datapath": datapath}
@@ -111,30 +115,14 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
     net = Mininet(switch=OVSSwitch, link=TCLink, controller=None, autoSetMacs=True, build=False)
     if controller is not None:
         net.addController("c0", controller=RemoteController, ip=controller[0], port=controller[1])
-    dpid = iter(range(1, 10_000))
-    core = net.addSwitch("s1", dpid=f"{next(dpid):016x}", **sw_opts)
-    server = net.addHost("server", ip=f"{SERVER_IP}/8")
-    rates: list[tuple] = [(net.addLink(server, core, bw=CORE_BW_MBPS), CORE_BW_MBPS)]
-    if root_link:  # lets the orchestrator (in `server`) reach a controller REST API in the root namespace
-        root = net.addHost("root", inNamespace=False, ip=None)
-        net.addLink(root, core)
-    domains = max(1, min(domains, n_nodes))
-    aggs = [net.addSwitch(f"a{i + 1}", dpid=f"{next(dpid):016x}", **sw_opts) for i in range(math.ceil(domains / 2))]
-    for agg in aggs:
-        rates.append((net.addLink(agg, core, bw=CORE_BW_MBPS), CORE_BW_MBPS))
-    hosts, access_links = {}, {}
-    for d in range(domains):
-        members = [(i, p) for i, p in enumerate(profiles, 1) if (i - 1) % domains == d]
-        gw = net.addSwitch(f"g{d + 1}", dpid=f"{next(dpid):016x}", **sw_opts)
-        uplink = min(CORE_BW_MBPS, uplink_factor * max(p.bandwidth_mbps for _, p in members))
-        rates.append((net.addLink(gw, aggs[d // 2], bw=uplink), uplink))
-        for i, p in members:
-            host = net.addHost(f"n{i}", ip=f"{node_ip(i)}/8")
-            access_links[p.node_id] = net.addLink(host, gw)
-            rates.append((access_links[p.node_id], p.bandwidth_mbps))
-            hosts[p.node_id] = host
-    net.build()
-    net.start()
+    try:  # a half-built network is stopped, or its veths outlive this process
+        hosts, access_links, rates = _wire(net, profiles, domains, n_aggs, sw_opts, uplink_factor, root_link)
+        net.build()
+        net.start()
+        leftovers.mark(net)  # a run killed from here on is cleaned up by the next one
+    except BaseException:
+        net.stop()
+        raise
     if root_link:
         _root_routes(net.get("root"))
     shaper = Shaper(choose_backend(shaping), run_dir)
@@ -151,6 +139,34 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
         edge.stop()
         raise
     return edge
+
+
+def _wire(net, profiles: list[NodeProfile], domains: int, n_aggs: int, sw_opts: dict, uplink_factor: float,
+          root_link: bool) -> tuple[dict, dict, list[tuple]]:
+    """Add the switches, hosts and links of the tree; returns hosts and access links by
+    node id and every link with its rate."""
+    dpid = iter(range(1, 10_000))
+    core = net.addSwitch("s1", dpid=f"{next(dpid):016x}", **sw_opts)
+    server = net.addHost("server", ip=f"{SERVER_IP}/8")
+    rates: list[tuple] = [(net.addLink(server, core, bw=CORE_BW_MBPS), CORE_BW_MBPS)]
+    if root_link:  # lets the orchestrator (in `server`) reach a controller REST API in the root namespace
+        root = net.addHost("root", inNamespace=False, ip=None)
+        net.addLink(root, core)
+    aggs = [net.addSwitch(f"a{i + 1}", dpid=f"{next(dpid):016x}", **sw_opts) for i in range(n_aggs)]
+    for agg in aggs:
+        rates.append((net.addLink(agg, core, bw=CORE_BW_MBPS), CORE_BW_MBPS))
+    hosts, access_links = {}, {}
+    for d in range(domains):
+        members = [(i, p) for i, p in enumerate(profiles, 1) if (i - 1) % domains == d]
+        gw = net.addSwitch(f"g{d + 1}", dpid=f"{next(dpid):016x}", **sw_opts)
+        uplink = min(CORE_BW_MBPS, uplink_factor * max(p.bandwidth_mbps for _, p in members))
+        rates.append((net.addLink(gw, aggs[d // 2], bw=uplink), uplink))
+        for i, p in members:
+            host = net.addHost(f"n{i}", ip=f"{node_ip(i)}/8")
+            access_links[p.node_id] = net.addLink(host, gw)
+            rates.append((access_links[p.node_id], p.bandwidth_mbps))
+            hosts[p.node_id] = host
+    return hosts, access_links, rates
 
 
 def _root_routes(root) -> None:

@@ -17,6 +17,16 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Popen preexec_fn: the child gets SIGTERM when the process that started it dies, so a
+    killed run leaves no clients or delay lines behind holding a host's namespace open.
+    (Linux keeps this across exec; mnexec execs without forking for a non-leader.)"""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class ProcessGroup:
@@ -31,7 +41,8 @@ class ProcessGroup:
         cmd = [sys.executable, "-m", "edgeft.cli", *args]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with (self.log_dir / f"{name}.log").open("ab") as out:
-            kw = dict(stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO), env=env)
+            kw = dict(stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO), env=env,
+                      preexec_fn=die_with_parent)
             proc = host.popen(cmd, **kw) if host is not None else subprocess.Popen(cmd, start_new_session=True, **kw)
         self.procs[name] = proc
         return proc

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from topologies.launcher import die_with_parent
+
 log = logging.getLogger(__name__)
 Backend = Literal["netem", "fallback"]
 
@@ -133,7 +135,7 @@ class Shaper:
         # The delay line always runs so that a later update can add delay to a link that had none.
         self.delay_lines[host.name] = host.popen(
             [sys.executable, "-m", "topologies.delay_line", "--queue", "0", "--delay-ms", str(shape.delay_ms), "--control", str(control)],
-            cwd=str(Path(__file__).resolve().parent.parent))
+            cwd=str(Path(__file__).resolve().parent.parent), preexec_fn=die_with_parent)
         host.cmd(f"iptables -t mangle -A PREROUTING -i {intf} -j NFQUEUE --queue-num 0 --queue-bypass")
 
     def stop(self) -> None:

@@ -31,6 +31,16 @@ def system_state() -> dict:
             "iptables": rules, "procs": procs}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_leftovers_of_killed_runs():
+    """A run killed before it could stop its network (an interrupted earlier suite) left
+    bridges and veths that would collide with ours; remove those, and only those."""
+    if os.geteuid() == 0:
+        from topologies import leftovers
+
+        leftovers.reclaim()
+
+
 @pytest.fixture
 def clean_system():
     """Asserts that the test left no bridge, interface, namespace, iptables rule or process behind."""

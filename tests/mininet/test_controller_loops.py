@@ -10,6 +10,7 @@ from mininet.node import OVSSwitch, RemoteController
 
 from experiments.local import free_port
 from experiments.progress import wait_until
+from topologies import leftovers
 from topologies.launcher import ProcessGroup
 
 
@@ -18,6 +19,7 @@ def test_redundant_links_reachability_without_storm(clean_system, tmp_path):
     procs = ProcessGroup(tmp_path / "logs")
     procs.start("controller", ["controller", "--ofp-port", str(ofp), "--rest-port", str(rest)])
     url = f"http://127.0.0.1:{rest}"
+    leftovers.ensure_free([f"s{i}" for i in range(1, 5)])
     net = Mininet(switch=OVSSwitch, link=TCLink, controller=None, autoSetMacs=True, build=False)
     try:
         wait_until(lambda: requests.get(url + "/v1/health", timeout=1).ok, 30, "controller")
@@ -31,6 +33,7 @@ def test_redundant_links_reachability_without_storm(clean_system, tmp_path):
             net.addLink(h, sw)
         net.build()
         net.start()
+        leftovers.mark(net)
         for h in hosts:
             h.cmd(f"ethtool -K {h.defaultIntf()} tx off rx off")
         wait_until(lambda: len(requests.get(url + "/v1/topology", timeout=2).json()["links"]) == 5, 60, "LLDP links")
