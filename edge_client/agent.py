@@ -106,7 +106,8 @@ class EdgeAgent:
             self._sync(task.version)
         watch = Stopwatch().start()
         upd = self.trainer.compute_update(task.local_steps, task.local_lr, task.batch_size, task.seed, self.cfg.node_id)
-        train_time, wall = finish_training_time(watch, self.cfg.emulate_compute, self.cfg.compute_power, self.cfg.reference_power)
+        power = task.emulated_compute or self.cfg.compute_power
+        train_time, wall = finish_training_time(watch, self.cfg.emulate_compute, power, self.cfg.reference_power)
         meta = {"node_id": self.cfg.node_id, "epoch": task.epoch, "version": task.version, "train_time_s": train_time,
                 "compute_wall_s": wall, "download_s": self.last_download_s, "loss": upd.loss,
                 "samples": upd.samples, "tokens": upd.tokens}

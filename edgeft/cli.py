@@ -14,7 +14,8 @@ def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML/TOML/JSON file with orchestrator settings (flags override it)")
     p.add_argument("--nodes", type=int, dest="nodes", help="expected number of edge nodes")
     p.add_argument("--epochs", type=int, dest="training.epochs")
-    p.add_argument("--policy", dest="policy", help="ne (node elimination) or ar (all resources)")
+    p.add_argument("--policy", dest="policy", help="ne (node elimination), ar (all resources), ne_plus, random, bandwidth, "
+                   "compute, fedcs, oort, tifl or oracle (README: Policies)")
     p.add_argument("--seed", type=int, dest="seed")
     p.add_argument("--out", dest="out_dir", help="run folder for results")
     p.add_argument("--device", dest="device", help="auto, cpu or cuda")
@@ -138,6 +139,9 @@ def _cmd_orchestrator(args: argparse.Namespace) -> int:
     from orchestrator.server import serve
 
     cfg = _orchestrator_config(args)
+    if cfg.policy == "oracle" and not cfg.policy_options.truth_file:
+        raise ConfigError("policy_options.truth_file: policy 'oracle' needs the topology's ground_truth.json "
+                          "(edgeft local and edgeft compare set it for you)")
     try:
         serve(cfg)
     except RunAborted as exc:

@@ -60,6 +60,8 @@ class Task(_Strict):
     seed: int = 0
     pad_down: int = Field(default=0, ge=0)  # "paper volumes": extra bytes to download with this task
     pad_up: int = Field(default=0, ge=0)  # ... and to upload with its result
+    # Emulation only (dynamic scenarios): the compute power the node's emulation uses for this task.
+    emulated_compute: float | None = Field(default=None, gt=0)
 
 
 class ResultMeta(_Strict):

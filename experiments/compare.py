@@ -31,6 +31,9 @@ from experiments.local import free_port  # noqa: E402
 from experiments.progress import follow, wait_until  # noqa: E402
 from experiments.report import load_run, loss_curve, write_report, write_results  # noqa: E402
 from orchestrator.config import OrchestratorConfig  # noqa: E402
+from orchestrator.policies import POLICY_NAMES  # noqa: E402
+from orchestrator.selection import LINK_FIELDS, Scenario  # noqa: E402
+from topologies.shaping import LinkShape  # noqa: E402
 from topologies.edge_cloud import ROOT_IP, SERVER_IP, build  # noqa: E402
 from topologies.launcher import ProcessGroup  # noqa: E402
 from topologies.profiles import as_ground_truth, draw_profiles  # noqa: E402
@@ -49,7 +52,7 @@ def _ints(text: str) -> list[int]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nodes", type=_ints, default=[12], help="edge node counts, e.g. 12,20,30,40")
     p.add_argument("--setups", type=_ints, default=[2], help="paper link setups 1,2,3")
-    p.add_argument("--policies", default="ne,ar", help="comma-separated: ne, ar")
+    p.add_argument("--policies", default="ne,ar", help=f"comma-separated, from: {','.join(POLICY_NAMES)}")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seeds", type=_ints, default=[0])
     p.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
@@ -81,6 +84,7 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
         wait_until(lambda: len(requests.get(rest + "/v1/paths", params={"src": SERVER_IP}, timeout=2).json()["paths"]) >= nodes, 60, "host learning")
         edge.register_capacities(rest, token)
         orch = cfg.model_copy(update={"host": "0.0.0.0", "port": ORCH_PORT, "token": token})
+        orch.policy_options.truth_file = orch.policy_options.truth_file or str(run_dir / "ground_truth.json")
         orch.metrics.source, orch.metrics.controller_url, orch.metrics.orchestrator_ip = "controller", rest, SERVER_IP
         (run_dir / "orchestrator_config.json").write_text(orch.model_dump_json(indent=2))
         procs.start("orchestrator", ["orchestrator", "--config", str(run_dir / "orchestrator_config.json")], host=edge.server)
@@ -90,7 +94,8 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
                             "compute_power": p.compute_power, "emulate_compute": True}} for p in profiles]
         (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
         procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
-        rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout)
+        rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout,
+                    on_epoch=lambda k: apply_link_events(edge, profiles, Scenario(cfg.scenario), k))
         if rc != 0:
             raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")
     finally:
@@ -100,15 +105,27 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
     return {**summary, "nodes": nodes, "setup": setup, "seed": seed, "mode": mode, "run_dir": str(run_dir)}
 
 
+def apply_link_events(edge, profiles, scenario: Scenario, epoch: int) -> None:
+    """Realise the scenario's link changes for `epoch` on the emulated links (compute
+    changes travel in the train tasks). Applied as the epoch starts, so the controller
+    has the whole epoch to measure the new figures."""
+    for p in profiles:
+        if not any(e.epoch == epoch and e.node_id == p.node_id for e in scenario.events):
+            continue
+        link = {k: scenario.state(p.node_id, epoch).get(k, getattr(p, k)) for k in LINK_FIELDS}
+        edge.set_shape(p.node_id, LinkShape(link["bandwidth_mbps"], link["delay_ms"], link["loss_pct"]))
+        log.info("epoch %d: link of %s now %s", epoch, p.node_id, link)
+
+
 def compare(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         print("compare: Mininet needs root. Run `sudo bash scripts/demo.sh` (or sudo .venv/bin/edgeft compare ...); "
               "without root, `edgeft local` runs the same system on loopback.", file=sys.stderr)
         return 2
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    bad = [p for p in policies if p not in ("ne", "ar")]
+    bad = [p for p in policies if p not in POLICY_NAMES]
     if bad:
-        raise ConfigError(f"--policies: unknown {bad}; use ne and/or ar")
+        raise ConfigError(f"--policies: unknown {bad}; choose from {', '.join(POLICY_NAMES)}")
     base = read_file(args.config) if args.config else {}
     if args.paper_volumes is not None:
         base["paper_volumes"] = args.paper_volumes
@@ -127,7 +144,7 @@ def compare(args: argparse.Namespace) -> int:
                     rows.append(row)
                     curves[f"{policy.upper()} n={nodes} s{setup}"] = loss_curve(*load_run(run_dir))
                     write_results(out, rows)  # after every run: nothing finished is lost
-    table = write_report(out, rows, curves, "NE vs AR in Mininet")
+    table = write_report(out, rows, curves, "Node selection in Mininet")
     print("\n" + table)
     print(f"results.csv, summary.md, completion_time.png, loss_per_epoch.png and per-run folders in {out}/")
     return 0

@@ -1,7 +1,8 @@
-"""NE vs AR on loopback (no root, no Mininet): the same drawn compute and link
-figures for both policies, then a table and plots.
+"""NE vs AR (or any policies) on loopback (no root, no Mininet): the same drawn
+compute and link figures for every policy, then tables and plots.
 
     .venv/bin/python -m experiments.demo_local --nodes 12 --epochs 10 --setup 2 --out results/demo
+    .venv/bin/python -m experiments.demo_local --policies ne,ne_plus --config experiments/scenarios/degrade_recover.yaml
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--setup", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config", help="orchestrator config file (YAML/TOML/JSON)")
+    p.add_argument("--policies", default="ne,ar", help="comma-separated policies (README: Policies)")
     p.add_argument("--out", default="results/demo")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -30,9 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     rows, curves = [], {}
     try:
         base = read_file(args.config) if args.config else {}
-        for policy in ("ne", "ar"):
-            cfg = build(OrchestratorConfig, base, {"nodes": args.nodes, "training.epochs": args.epochs, "policy": policy,
-                                                   "seed": args.seed, "out_dir": str(out / policy)})
+        policies = [x.strip() for x in args.policies.split(",") if x.strip()]
+        cfgs = [build(OrchestratorConfig, base, {"nodes": args.nodes, "training.epochs": args.epochs, "policy": policy,
+                                                 "seed": args.seed, "out_dir": str(out / policy)}) for policy in policies]
+        for policy, cfg in zip(policies, cfgs):  # every config is checked before the first run starts
             if run_local(cfg, setup=args.setup) != 0:
                 return 1
             summary, epochs = load_run(out / policy)
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return 2
-    table = write_report(out, rows, curves, "NE vs AR (loopback, no network emulation)")
+    table = write_report(out, rows, curves, "Node selection on loopback (no network emulation)")
     print("\n" + table)
     print(f"results, plots and per-run folders in {out}/")
     return 0

@@ -34,6 +34,7 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
     port = cfg.port if cfg.port else free_port()
     orch_cfg = cfg.model_copy(update={"host": "127.0.0.1", "port": port, "token": token})
     orch_cfg.metrics.static_file = str(out / "static_metrics.json")
+    orch_cfg.policy_options.truth_file = orch_cfg.policy_options.truth_file or str(out / "ground_truth.json")
     (out / "orchestrator_config.json").write_text(orch_cfg.model_dump_json(indent=2))
     url = f"http://127.0.0.1:{port}"
     procs = ProcessGroup(out / "logs")

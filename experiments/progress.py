@@ -17,9 +17,11 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def follow(procs, epochs_csv: Path, label: str, epochs: int, timeout: float) -> int | None:
+def follow(procs, epochs_csv: Path, label: str, epochs: int, timeout: float,
+           on_epoch: Callable[[int], None] | None = None) -> int | None:
     """Wait for the orchestrator process, showing progress per epoch (active and
-    eliminated nodes, validation loss) read from its epochs.csv; None on timeout."""
+    eliminated nodes, validation loss) read from its epochs.csv; None on timeout.
+    `on_epoch(k)` is called once epoch k-1 is recorded, i.e. as epoch k starts."""
     bar = tqdm(total=epochs, desc=label, unit="epoch")
     deadline, seen = time.monotonic() + timeout, 0
     try:
@@ -30,6 +32,9 @@ def follow(procs, epochs_csv: Path, label: str, epochs: int, timeout: float) -> 
                 last = rows[-1]
                 bar.update(len(rows) - seen)
                 bar.set_postfix(active=last["active"], eliminated=last["eliminated"] or "-", val_loss=last["val_loss"])
+                for k in range(seen + 1, len(rows) + 1):
+                    if on_epoch:
+                        on_epoch(k)
                 seen = len(rows)
             if rc is not None:
                 return rc

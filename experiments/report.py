@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 RESULT_FIELDS = ["nodes", "setup", "seed", "policy", "mode", "completion_time_s", "pre_training_loss",
-                 "final_val_loss", "active_at_end", "run_dir"]
+                 "final_val_loss", "active_at_end", "jain_index", "jain_normalised", "mean_coverage", "mean_bubble_s",
+                 "readmissions", "run_dir"]
 
 
 def load_run(run_dir: Path) -> tuple[dict, list[dict]]:
@@ -35,6 +36,18 @@ def summary_table(rows: list[dict]) -> str:
         l_ratio = ne["final_val_loss"] / ar["final_val_loss"]
         lines.append(f"| {nodes} | {setup} | {seed} | {ne['completion_time_s']:.1f} | {ar['completion_time_s']:.1f} | {t_ratio:.2f} | "
                      f"{ne['final_val_loss']:.3f} | {ar['final_val_loss']:.3f} | {l_ratio:.3f} | {ne['active_at_end']} |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
+
+
+def policy_table(rows: list[dict]) -> str:
+    """Markdown: every policy of every (nodes, setup, seed), with the fairness figures."""
+    lines = ["| nodes | setup | seed | policy | time (s) | final loss | Jain | F_norm | coverage | bubble (s) | re-admitted | left |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["nodes"], r["setup"], r["seed"], r["completion_time_s"])):
+        lines.append(f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | {r['completion_time_s']:.1f} | "
+                     f"{r['final_val_loss']:.3f} | {r.get('jain_index', float('nan')):.3f} | {r.get('jain_normalised', float('nan')):.3f} | "
+                     f"{r.get('mean_coverage', float('nan')):.2f} | {r.get('mean_bubble_s', float('nan')):.1f} | "
+                     f"{r.get('readmissions', 0)} | {r['active_at_end']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -82,11 +95,22 @@ def plot_completion(out: Path, rows: list[dict]) -> Path:
     return _save_plot(out, "completion_time.png", draw, "edge nodes", "completion time (s)", "Total completion time")
 
 
+def plot_time_vs_loss(out: Path, rows: list[dict]) -> Path:
+    """One point per run: completion time against final loss (lower left is better)."""
+    def draw(ax) -> None:
+        for policy in sorted({r["policy"] for r in rows}):
+            pts = [(r["completion_time_s"], r["final_val_loss"]) for r in rows if r["policy"] == policy]
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], label=policy)
+
+    return _save_plot(out, "policies.png", draw, "completion time (s)", "final validation loss", "Policies: time vs loss")
+
+
 def write_report(out: Path, rows: list[dict], curves: dict[str, tuple[float, list[float]]], title: str) -> str:
-    """results.csv, summary.md and both plots; returns the markdown table."""
+    """results.csv, summary.md and the plots; returns the markdown tables."""
     write_results(out, rows)
-    table = summary_table(rows)
+    table = "\n".join(t for t in (summary_table(rows), policy_table(rows)) if t)
     (out / "summary.md").write_text(f"# {title}\n\n" + table)
     plot_completion(out, rows)
     plot_loss_per_epoch(out, curves)
+    plot_time_vs_loss(out, rows)
     return table

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from edgeft.modeling import LoraSettings
 from edgeft.pretrain import BaseRecipe
+from orchestrator.policies.base import POLICY_NAMES, SCHEDULED_POLICIES
 
 METRIC_KEYS = ("compute", "bandwidth", "delay", "loss", "train_time")
 PAPER_MODEL_BYTES, PAPER_DATASET_BYTES = 500 * 10**6, 1000 * 10**6
@@ -114,9 +115,42 @@ class TimeoutConfig(_Strict):
     sync_s: float = Field(default=60.0, gt=0)
 
 
+class ScenarioEvent(_Strict):
+    """One change of a node's link or compute, applied before `epoch` starts. Link changes
+    reach the metrics (static source) or the emulated link (Mininet runner); a compute
+    change reaches the node's compute emulation through its train task."""
+
+    epoch: int = Field(ge=0)
+    node_id: str
+    bandwidth_mbps: float | None = Field(default=None, gt=0)
+    delay_ms: float | None = Field(default=None, ge=0)
+    loss_pct: float | None = Field(default=None, ge=0, lt=100)
+    compute_power: float | None = Field(default=None, gt=0)
+    restore: bool = Field(default=False, description="back to the node's drawn link and compute values")
+
+
+class PolicyOptions(_Strict):
+    """Knobs of the selection policies other than NE and AR (defaults: README "Policies")."""
+
+    readmit_margin: float = Field(default=0.05, ge=0, le=1, description="ne_plus: score lead a benched node needs to rejoin")
+    deadline_s: float | None = Field(default=None, gt=0, description="fedcs: round deadline; unset = median predicted round after epoch 0")
+    oort_alpha: float = Field(default=2.0, ge=0)
+    oort_epsilon: float = Field(default=0.2, ge=0, le=1, description="oort: share of the budget explored at random")
+    preferred_round_s: float | None = Field(default=None, gt=0, description="oort: preferred round time; unset = median")
+    tiers: int = Field(default=3, ge=1, le=1000, description="tifl: number of latency tiers")
+    truth_file: str | None = Field(default=None, description="oracle: ground_truth.json of the topology")
+
+    @field_validator("truth_file")
+    @classmethod
+    def _truth(cls, p: str | None) -> str | None:
+        if p is not None and not Path(p).is_file():
+            raise ValueError(f"'{p}' does not exist: give the ground_truth.json that the topology wrote")
+        return p
+
+
 class OrchestratorConfig(_Strict):
     nodes: int = Field(default=12, ge=1, le=100_000)
-    policy: Literal["ne", "ar"] = "ne"
+    policy: Literal[POLICY_NAMES] = "ne"  # type: ignore[valid-type]
     seed: int = 0
     out_dir: str = "runs/latest"
     host: str = "127.0.0.1"
@@ -129,6 +163,8 @@ class OrchestratorConfig(_Strict):
         "500 MB x s of model and 1000 MB x s / N of data per node; every epoch each node downloads 500 MB x s of "
         "parameters and each active node uploads 500 MB x s of gradients"))
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    policy_options: PolicyOptions = Field(default_factory=PolicyOptions)
+    scenario: list[ScenarioEvent] = Field(default_factory=list, description="changes applied at epoch starts (dynamic runs)")
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -142,10 +178,10 @@ class OrchestratorConfig(_Strict):
         return int((PAPER_MODEL_BYTES + PAPER_DATASET_BYTES / max(n_nodes, 1)) * self.paper_volumes)
 
     @model_validator(mode="after")
-    def _ne_needs_more_nodes_than_epochs(self) -> "OrchestratorConfig":
-        if self.policy == "ne" and self.nodes <= self.training.epochs:
+    def _schedule_needs_more_nodes_than_epochs(self) -> "OrchestratorConfig":
+        if self.policy in SCHEDULED_POLICIES and self.nodes <= self.training.epochs:
             raise ValueError(
-                f"policy 'ne' needs nodes > epochs (nodes={self.nodes}, epochs={self.training.epochs}): "
-                "add nodes, lower training.epochs, or use policy 'ar'"
+                f"policy '{self.policy}' needs nodes > epochs (nodes={self.nodes}, epochs={self.training.epochs}): "
+                "add nodes, lower training.epochs, or use policy 'ar', 'fedcs' or 'tifl'"
             )
         return self

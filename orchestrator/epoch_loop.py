@@ -1,16 +1,18 @@
-"""The epoch loop: seed paper Algorithm 1, with NE or AR as the policy.
+"""The epoch loop: seed paper Algorithm 1, with any selection policy.
 
 Per epoch: every active node trains on the current adapter version; the
 orchestrator waits for all of them (up to a deadline; a silent or invalid node
-is marked failed and the run goes on), scores them, eliminates the weakest
-(policy), aggregates the received gradients, measures the validation loss and
-sends the new parameters to ALL nodes, eliminated ones included.
+is marked failed and the run goes on), scores them, lets the policy choose who
+trains next (NE: eliminate the weakest; others may bench and re-admit),
+aggregates the received gradients, measures the validation loss and sends the
+new parameters to ALL live nodes, benched ones included, so any can rejoin.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -18,12 +20,14 @@ from tqdm import tqdm
 from edgeft.modeling import load_adapter_state
 from edgeft.wire import Task, TaskKind
 from orchestrator.aggregation import ServerOptimizer, weighted_mean
+from orchestrator import fairness
 from orchestrator.coordinator import Coordinator
 from orchestrator.network_view import MetricsSource, NodeAddress, PathMetrics
-from orchestrator.policies import make_policy
+from orchestrator.policies import SCHEDULED_POLICIES, SelectionPolicy, make_policy
 from orchestrator.registry import Node, NodeStatus
 from orchestrator.rounds import Round
 from orchestrator.scoring import perf_scores
+from orchestrator.selection import LastSeen, Scenario, ScenarioMetrics, build_context
 from orchestrator.workload import build_workload
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,22 @@ log = logging.getLogger(__name__)
 
 class RunAborted(RuntimeError):
     """The run cannot go on (no node left, none enrolled); the message says why."""
+
+
+@dataclass
+class RunState:
+    """What the loop carries from epoch to epoch besides the registry."""
+
+    policy: SelectionPolicy
+    opt: ServerOptimizer
+    history: dict[str, LastSeen]
+    scenario: Scenario
+    rng: np.random.Generator
+    total_nodes: int
+    samples_total: int
+    coverage: list[float]
+    bubbles: list[float]
+    readmissions: int = 0
 
 
 async def run(coord: Coordinator, metrics: MetricsSource) -> dict:
@@ -44,16 +64,21 @@ async def run(coord: Coordinator, metrics: MetricsSource) -> dict:
     opt = ServerOptimizer(coord.workload.adapter(), cfg.training.server_optimizer, cfg.training.server_lr)
     coord.publish_adapter(opt.state())
     await _setup_nodes(coord, nodes)
-    policy = make_policy(cfg.policy, len(nodes), cfg.training.epochs)
+    parts = coord.workload.partitions
+    st = RunState(make_policy(cfg.policy, len(nodes), cfg.training.epochs, cfg.policy_options), opt,
+                  {n.node_id: LastSeen(samples=len(parts[coord.partition_of[n.node_id]])) for n in nodes},
+                  Scenario(cfg.scenario), np.random.default_rng([cfg.seed, 7]), len(nodes), sum(len(p) for p in parts), [], [])
+    if cfg.scenario and cfg.metrics.source == "static":  # with a controller, the runner changes the real links
+        metrics = ScenarioMetrics(metrics, st.scenario)
     val_loss = coord.workload.pre_training_loss
     bar = tqdm(range(cfg.training.epochs), desc=f"{cfg.policy.upper()} epochs", unit="epoch", disable=None)
     for epoch in bar:
-        val_loss = await _epoch(coord, metrics, policy, opt, epoch)
+        val_loss = await _epoch(coord, metrics, st, epoch)
         active = coord.registry.by_status(NodeStatus.ACTIVE)
         bar.set_postfix(active=len(active), eliminated=len(coord.registry.by_status(NodeStatus.ELIMINATED)), val_loss=f"{val_loss:.3f}")
     completion = time.time() - (coord.first_send or time.time())
     await _final_sync(coord)
-    return _finish(coord, completion, val_loss)
+    return _finish(coord, st, completion, val_loss)
 
 
 async def _await_enrolment(coord: Coordinator) -> list[Node]:
@@ -68,8 +93,8 @@ async def _await_enrolment(coord: Coordinator) -> list[Node]:
     nodes = sorted(reg.nodes.values(), key=lambda n: n.node_id)
     if not nodes:
         raise RunAborted(f"no edge node enrolled within timeouts.enroll_s={cfg.timeouts.enroll_s}; start clients with `edgeft edge`")
-    if cfg.policy == "ne" and len(nodes) <= cfg.training.epochs:
-        raise RunAborted(f"only {len(nodes)} nodes enrolled but NE needs more than epochs={cfg.training.epochs}")
+    if cfg.policy in SCHEDULED_POLICIES and len(nodes) <= cfg.training.epochs:
+        raise RunAborted(f"only {len(nodes)} nodes enrolled but policy '{cfg.policy}' needs more than epochs={cfg.training.epochs}")
     return nodes
 
 
@@ -99,17 +124,20 @@ async def _await_acks(coord: Coordinator, nodes: list[Node], version: int, timeo
         await asyncio.sleep(0.05)
 
 
-async def _epoch(coord: Coordinator, metrics: MetricsSource, policy, opt: ServerOptimizer, epoch: int) -> float:
+async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch: int) -> float:
     cfg, reg = coord.cfg, coord.registry
     active = reg.by_status(NodeStatus.ACTIVE)
     if not active:
         raise RunAborted(f"no active node left at epoch {epoch}: every node failed; see nodes.csv")
+    if isinstance(metrics, ScenarioMetrics):
+        metrics.epoch = epoch
     rnd = Round(epoch, coord.version, {n.node_id for n in active})
     coord.round = rnd
     tr = cfg.training
     for n in active:
         reg.send(n, Task(kind=TaskKind.TRAIN, epoch=epoch, version=coord.version, local_steps=tr.local_steps,
-                         local_lr=tr.local_lr, batch_size=tr.batch_size, seed=cfg.seed * 100_003 + epoch, pad_up=cfg.model_pad()))
+                         local_lr=tr.local_lr, batch_size=tr.batch_size, seed=cfg.seed * 100_003 + epoch, pad_up=cfg.model_pad(),
+                         emulated_compute=st.scenario.compute_power(n.node_id, epoch)))
     await _await_round(coord, rnd)
     for nid, reason in rnd.failures.items():
         _mark_failed(reg.nodes[nid], reason)
@@ -117,22 +145,53 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, policy, opt: Server
         raise RunAborted(f"no node delivered a valid result in epoch {epoch}: {rnd.failures}")
     round_done = time.time()
     ids = sorted(rnd.results)
-    snap = metrics.snapshot([NodeAddress(i, reg.nodes[i].ip) for i in ids])
+    live = reg.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
+    snap = metrics.snapshot([NodeAddress(n.node_id, n.ip) for n in live])
     scores = _score(coord, ids, snap, rnd)
-    dropped = policy.eliminate(ids, scores, epoch)
-    for nid in dropped:
-        reg.nodes[nid].status = NodeStatus.ELIMINATED
+    _remember(st.history, rnd, epoch)
+    dropped, readmitted = _select(coord, st, epoch, live, snap)
     results = [rnd.results[i] for i in ids]
     update = weighted_mean([r.update for r in results], [r.meta.tokens for r in results])
-    new_state = await asyncio.to_thread(opt.step, update)
+    new_state = await asyncio.to_thread(st.opt.step, update)
     load_adapter_state(coord.workload.model, new_state)
     coord.version += 1
     digest = coord.publish_adapter(new_state)
     val_loss = await asyncio.to_thread(coord.workload.val_loss)
     for n in reg.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED):
         reg.send(n, Task(kind=TaskKind.SYNC, version=coord.version, pad_down=cfg.model_pad()))
-    _record_epoch(coord, rnd, ids, scores, snap, dropped, results, val_loss, digest, round_done)
+    st.coverage.append(fairness.coverage(sum(r.meta.samples for r in results), st.samples_total))
+    st.bubbles.append(fairness.bubble_time(round_done - rnd.started_at, [r.received_at - rnd.started_at for r in results]))
+    _record_epoch(coord, rnd, ids, scores, snap, (dropped, readmitted), results, val_loss, digest, round_done, st)
     return val_loss
+
+
+def _remember(history: dict[str, LastSeen], rnd: Round, epoch: int) -> None:
+    for nid, r in rnd.results.items():
+        h = history[nid]
+        h.train_time_s, h.round_time_s, h.train_loss = r.meta.train_time_s, r.received_at - rnd.started_at, r.meta.loss
+        h.samples, h.last_epoch = r.meta.samples, epoch
+
+
+def _select(coord: Coordinator, st: RunState, epoch: int, live: list[Node], snap: dict[str, PathMetrics]) -> tuple[list[str], list[str]]:
+    """Let the policy choose who trains next epoch; returns (benched, re-admitted)."""
+    if epoch >= coord.cfg.training.epochs - 1:
+        return [], []
+    was_active = {n.node_id for n in live if n.status == NodeStatus.ACTIVE}
+    transfer = len(coord.adapters[coord.version][0]) + coord.cfg.model_pad()
+    ctx = build_context(coord.cfg, epoch, st.total_nodes, live, was_active, st.history, snap, st.rng, transfer, st.scenario)
+    chosen = st.policy.select(ctx)
+    if not chosen:
+        raise RunAborted(f"policy '{coord.cfg.policy}' chose no node for epoch {epoch + 1}")
+    for n in live:
+        n.status = NodeStatus.ACTIVE if n.node_id in chosen else NodeStatus.ELIMINATED
+    dropped = sorted(was_active - chosen)
+    readmitted = sorted(chosen - was_active)
+    for nid in dropped:
+        st.history[nid].eliminated_at = epoch
+    st.readmissions += len(readmitted)
+    if readmitted:
+        log.info("epoch %d: re-admitted %s", epoch, readmitted)
+    return dropped, readmitted
 
 
 async def _await_round(coord: Coordinator, rnd: Round) -> None:
@@ -167,17 +226,18 @@ def _score(coord: Coordinator, ids: list[str], snap: dict[str, PathMetrics], rnd
     return perf_scores(np.array(rows, dtype=float), np.array(sc.weight_vector()), np.array(sc.utopia_vector()))
 
 
-def _record_epoch(coord, rnd: Round, ids, scores, snap, dropped, results, val_loss, digest, round_done) -> None:
-    reg = coord.registry
+def _record_epoch(coord, rnd: Round, ids, scores, snap, changes, results, val_loss, digest, round_done, st: RunState) -> None:
+    reg, (dropped, readmitted) = coord.registry, changes
     n_tokens = sum(r.meta.tokens for r in results)
     train_loss = sum(r.meta.loss * r.meta.tokens for r in results) / n_tokens
     epoch_time = time.time() - rnd.started_at
     coord.recorder.epochs.write({
         "epoch": rnd.epoch, "version": coord.version, "active": len(rnd.expected),
-        "active_nodes": ";".join(sorted(rnd.expected)), "eliminated": ";".join(dropped),
+        "active_nodes": ";".join(sorted(rnd.expected)), "eliminated": ";".join(dropped), "readmitted": ";".join(readmitted),
         "failed": ";".join(sorted(rnd.failures)), "scores": {i: round(float(s), 6) for i, s in zip(ids, scores)},
         "train_loss": train_loss, "val_loss": val_loss, "epoch_time_s": epoch_time,
         "bytes_in": coord.bytes_in, "bytes_out": coord.bytes_out, "adapter_digest": digest,
+        "bubble_s": st.bubbles[-1], "coverage": st.coverage[-1],
     })
     score_of = dict(zip(ids, scores))
     for nid in sorted(rnd.expected):
@@ -202,7 +262,7 @@ async def _final_sync(coord: Coordinator) -> None:
         coord.registry.send(n, Task(kind=TaskKind.STOP, version=coord.version))
 
 
-def _finish(coord: Coordinator, completion: float, final_loss: float) -> dict:
+def _finish(coord: Coordinator, st: RunState, completion: float, final_loss: float) -> dict:
     reg, digest = coord.registry, coord.current_digest()
     coord.recorder.write_nodes([
         {"node_id": n.node_id, "compute_power": n.compute_power, "device": n.device, "ip": n.ip,
@@ -217,9 +277,17 @@ def _finish(coord: Coordinator, completion: float, final_loss: float) -> dict:
         "final_val_loss": final_loss, "final_version": coord.version, "final_adapter_digest": digest,
         "active_at_end": len(reg.by_status(NodeStatus.ACTIVE)), "eliminated_at_end": len(reg.by_status(NodeStatus.ELIMINATED)),
         "failed": len(reg.by_status(NodeStatus.FAILED)), "bytes_in": coord.bytes_in, "bytes_out": coord.bytes_out,
-        "metrics_source": cfg.metrics.source, "paper_volumes": cfg.paper_volumes,
+        "metrics_source": cfg.metrics.source, "paper_volumes": cfg.paper_volumes, **_fairness_summary(coord, st),
     }
     coord.recorder.write_summary(summary)
     coord.finished = True
     log.info("run finished: %s", summary)
     return summary
+
+
+def _fairness_summary(coord: Coordinator, st: RunState) -> dict:
+    """Participation fairness over every node that started, data coverage and idle time."""
+    share = fairness.participation([n.epochs_trained for n in coord.registry.nodes.values()], coord.cfg.training.epochs)
+    return {"jain_index": fairness.jain_index(share), "jain_normalised": fairness.jain_normalised(share),
+            "mean_coverage": float(np.mean(st.coverage)) if st.coverage else 0.0,
+            "mean_bubble_s": float(np.mean(st.bubbles)) if st.bubbles else 0.0, "readmissions": st.readmissions}

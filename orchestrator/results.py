@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 EPOCH_FIELDS = [
-    "epoch", "version", "active", "active_nodes", "eliminated", "failed", "scores",
-    "train_loss", "val_loss", "epoch_time_s", "bytes_in", "bytes_out", "adapter_digest",
+    "epoch", "version", "active", "active_nodes", "eliminated", "readmitted", "failed", "scores",
+    "train_loss", "val_loss", "epoch_time_s", "bytes_in", "bytes_out", "adapter_digest", "bubble_s", "coverage",
 ]
 NODE_EPOCH_FIELDS = [
     "epoch", "node_id", "status", "score", "compute_power", "bandwidth_mbps", "delay_ms", "loss_pct",

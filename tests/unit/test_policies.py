@@ -47,8 +47,11 @@ def test_ne_never_empties_the_active_set():
 
 
 def test_ar_keeps_everyone():
-    counts, active = _simulate(AllResources(), 12, 10)
-    assert counts == [0] * 10 and len(active) == 12
+    from orchestrator.policies import Candidate, SelectionContext
+
+    cands = [Candidate(f"n{i}", i % 2 == 0, 30.0) for i in range(5)]  # benched ones too
+    ctx = SelectionContext(0, 10, 12, cands, np.full(5, 0.2), np.ones(5), np.random.default_rng(0))
+    assert AllResources().select(ctx) == {c.node_id for c in cands}
 
 
 def test_make_policy_rejects_unknown():

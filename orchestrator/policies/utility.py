@@ -1,0 +1,47 @@
+"""Oort-style guided selection (Lai et al., OSDI 2021), on the figures we have.
+
+Utility of a node = statistical utility x system penalty + staleness bonus:
+- statistical utility: partition size x last local training loss (Oort's
+  |B_i| * sqrt(mean loss^2), with the mean loss the client reports);
+- penalty (T / t_i)^alpha when its round time t_i exceeds the preferred duration
+  T (default: the median round time of the live nodes);
+- staleness bonus sqrt(0.1 ln(R) / L_i), R = the next epoch, L_i = the last epoch
+  it trained in, so long-benched nodes get another look.
+The budget's top (1 - epsilon) by utility are exploited; the rest of the budget
+is explored uniformly among the others (seeded).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from orchestrator.policies.base import Candidate, SelectionContext, budget, latency_s, rank_descending
+
+
+class UtilitySelection:
+    name = "oort"
+
+    def __init__(self, alpha: float = 2.0, epsilon: float = 0.2, preferred_s: float | None = None) -> None:
+        self.alpha, self.epsilon, self.preferred_s = alpha, epsilon, preferred_s
+
+    def utility(self, c: Candidate, ctx: SelectionContext, preferred: float) -> float:
+        stat = c.samples * (0.0 if math.isnan(c.train_loss) else c.train_loss)
+        t = latency_s(c, ctx)
+        if not math.isnan(t) and t > preferred > 0:
+            stat *= (preferred / t) ** self.alpha
+        rnd = ctx.epoch + 1
+        return stat + math.sqrt(0.1 * math.log(rnd + 1) / (c.last_epoch + 1)) if c.last_epoch >= 0 else stat
+
+    def select(self, ctx: SelectionContext) -> set[str]:
+        k = budget(ctx)
+        times = [t for t in (latency_s(c, ctx) for c in ctx.candidates) if not math.isnan(t)]
+        preferred = self.preferred_s or (float(np.median(times)) if times else 0.0)
+        ids = [c.node_id for c in ctx.candidates]
+        ranked = rank_descending(ids, [self.utility(c, ctx, preferred) for c in ctx.candidates])
+        n_explore = min(int(round(self.epsilon * k)), len(ids) - k) if k > 1 else 0
+        chosen = ranked[:k - n_explore]
+        rest = sorted(set(ids) - set(chosen))
+        if n_explore > 0:
+            chosen += ctx.rng.choice(rest, size=n_explore, replace=False).tolist()
+        return set(chosen)
