@@ -13,7 +13,7 @@ from edgeft.wire import Ack, Task, TaskKind, bytes_to_tensors, read_metadata, st
 from edge_client.compute_emulation import Stopwatch, finish_training_time
 from edge_client.config import EdgeConfig
 from edge_client.trainer import LocalTrainer
-from edge_client.transport import OrchestratorClient
+from edge_client.transport import OrchestratorClient, OrchestratorError
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,20 @@ class EdgeAgent:
         self.heartbeat_s = enrolled.heartbeat_s
         log.info("node %s enrolled (compute power %.1f, device %s)", self.cfg.node_id, self.cfg.compute_power, self.device)
         while True:
-            task = self.client.next_task()
-            if task is None:
-                continue
-            if task.kind == TaskKind.STOP:
-                log.info("stop received at v%d", task.version)
-                return
-            self.handle(task)
+            try:
+                task = self.client.next_task()
+                if task is None:
+                    continue
+                if task.kind == TaskKind.STOP:
+                    log.info("stop received at v%d", task.version)
+                    return
+                self.handle(task)
+            except OrchestratorError as exc:
+                if exc.status != 401:
+                    raise
+                # The orchestrator restarted (e.g. --resume) and lost its registry: enrol again.
+                log.warning("orchestrator does not know this node any more (%s); enrolling again", exc)
+                self.client.enroll(str(self.device))
 
     def handle(self, task: Task) -> None:
         log.info("task=%s epoch=%d v%d", task.kind.value, task.epoch, task.version)

@@ -29,8 +29,8 @@ class OrchestratorClient:
         self.cfg = cfg
         self.base = cfg.orchestrator.rstrip("/")
         self.session = requests.Session()
-        if cfg.ca_bundle:
-            self.session.verify = cfg.ca_bundle
+        # Per request, not session.verify: requests lets REQUESTS_CA_BUNDLE override the session's.
+        self.verify: str | bool = cfg.ca_bundle or True
         self.node_token = ""
 
     def _headers(self) -> dict[str, str]:
@@ -41,7 +41,11 @@ class OrchestratorClient:
         delay = 0.2
         while True:
             try:
-                resp = self.session.request(method, self.base + path, timeout=timeout or self.cfg.request_timeout_s, **kw)
+                resp = self.session.request(method, self.base + path, timeout=timeout or self.cfg.request_timeout_s,
+                                            verify=self.verify, **kw)
+            except requests.exceptions.SSLError as exc:  # a certificate problem does not go away by retrying
+                raise OrchestratorError(0, f"TLS handshake with {self.base} failed ({exc.__context__ or exc}); "
+                                           "give the orchestrator's certificate with --ca-bundle") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if time.monotonic() > deadline:
                     raise

@@ -22,6 +22,10 @@ def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-path", dest="model.base_model_path", help="local HF causal LM folder (from_pretrained)")
     p.add_argument("--dataset", dest="data.dataset", help="telemetry, sonnets, synthetic or a .txt/.jsonl path")
     p.add_argument("--round-timeout", type=float, dest="timeouts.round_s")
+    p.add_argument("--tls-self-signed", action="store_const", const=True, dest="tls.self_signed",
+                   help="serve the API over HTTPS with a generated self-signed certificate")
+    p.add_argument("--tls-cert", dest="tls.certfile", help="PEM certificate for HTTPS (with --tls-key)")
+    p.add_argument("--tls-key", dest="tls.keyfile", help="PEM private key for HTTPS")
 
 
 def _add_orchestrator(sub) -> None:
@@ -32,6 +36,7 @@ def _add_orchestrator(sub) -> None:
     p.add_argument("--token", dest="token", help="run token clients must present (generated if empty)")
     p.add_argument("--metrics-file", dest="metrics.static_file", help="static per-node metrics JSON")
     p.add_argument("--controller-url", dest="metrics.controller_url", help="use the SDN controller's REST API for metrics")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last completed epoch")
     p.set_defaults(func=_cmd_orchestrator)
 
 
@@ -143,7 +148,7 @@ def _cmd_orchestrator(args: argparse.Namespace) -> int:
         raise ConfigError("policy_options.truth_file: policy 'oracle' needs the topology's ground_truth.json "
                           "(edgeft local and edgeft compare set it for you)")
     try:
-        serve(cfg)
+        serve(cfg, resume=args.resume)
     except RunAborted as exc:
         logging.error("run aborted: %s", exc)
         return 1

@@ -58,11 +58,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
     p.add_argument("--out", default="results/compare")
     p.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one run may take")
+    p.add_argument("--probe-hz", type=float, default=1.0, help="controller: delay/loss probes per node per second")
+    p.add_argument("--loss-window", type=int, default=200,
+                   help="controller: probes behind each loss figure (shorter follows a dynamic scenario sooner)")
     p.add_argument("--paper-volumes", type=float, default=None, metavar="S",
                    help="pad transfers to the paper's volumes x S (model 500 MB, dataset 1000 MB); 0 = real artifacts only")
 
 
-def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int, run_dir: Path, timeout: float) -> dict:
+def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int, run_dir: Path, timeout: float,
+            probing: tuple[float, int] = (1.0, 200)) -> dict:
     """One (nodes, setup, seed, policy) run in a fresh network; returns its results row."""
     cfg = build_config(OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs,
                                                   "out_dir": str(run_dir)})
@@ -76,7 +80,7 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
     edge = build(profiles, controller=("127.0.0.1", ofp_port), run_dir=run_dir / "net", root_link=True)
     try:
         procs.start("controller", ["controller", "--ofp-port", str(ofp_port), "--rest-host", ROOT_IP, "--rest-port", str(rest_port),
-                                   "--token", token])
+                                   "--token", token, "--probe-hz", str(probing[0]), "--loss-window", str(probing[1])])
         switches = len([s for s in edge.net.switches])
         wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches, 60, "switches to connect")
         for host in edge.hosts.values():  # the controller learns hosts from their ARP
@@ -95,7 +99,7 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
         (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
         procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
         rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout,
-                    on_epoch=lambda k: apply_link_events(edge, profiles, Scenario(cfg.scenario), k))
+                    on_epoch=lambda k: apply_link_events(edge, profiles, Scenario(cfg.scenario), k, rest, token))
         if rc != 0:
             raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")
     finally:
@@ -105,16 +109,21 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
     return {**summary, "nodes": nodes, "setup": setup, "seed": seed, "mode": mode, "run_dir": str(run_dir)}
 
 
-def apply_link_events(edge, profiles, scenario: Scenario, epoch: int) -> None:
-    """Realise the scenario's link changes for `epoch` on the emulated links (compute
-    changes travel in the train tasks). Applied as the epoch starts, so the controller
-    has the whole epoch to measure the new figures."""
+def apply_link_events(edge, profiles, scenario: Scenario, epoch: int, controller_url: str, token: str) -> None:
+    """Realise the scenario's link changes for `epoch` on the emulated links and tell the
+    controller the new capacities (compute changes travel in the train tasks). Applied
+    as the epoch starts; the controller's figures follow within its probing windows."""
+    changed = False
     for p in profiles:
-        if not any(e.epoch == epoch and e.node_id == p.node_id for e in scenario.events):
+        if not any(e.epoch == epoch and e.node_id == p.node_id and (e.restore or any(getattr(e, k) is not None for k in LINK_FIELDS))
+                   for e in scenario.events):
             continue
         link = {k: scenario.state(p.node_id, epoch).get(k, getattr(p, k)) for k in LINK_FIELDS}
         edge.set_shape(p.node_id, LinkShape(link["bandwidth_mbps"], link["delay_ms"], link["loss_pct"]))
         log.info("epoch %d: link of %s now %s", epoch, p.node_id, link)
+        changed = True
+    if changed:
+        edge.register_capacities(controller_url, token)
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -140,7 +149,8 @@ def compare(args: argparse.Namespace) -> int:
             for seed in args.seeds:
                 for policy in policies:
                     run_dir = out / f"n{nodes}-setup{setup}-seed{seed}-{policy}"
-                    row = run_one(base, nodes, setup, seed, policy, args.epochs, run_dir, args.run_timeout)
+                    row = run_one(base, nodes, setup, seed, policy, args.epochs, run_dir, args.run_timeout,
+                                  (args.probe_hz, args.loss_window))
                     rows.append(row)
                     curves[f"{policy.upper()} n={nodes} s{setup}"] = loss_curve(*load_run(run_dir))
                     write_results(out, rows)  # after every run: nothing finished is lost

@@ -35,13 +35,15 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
     orch_cfg = cfg.model_copy(update={"host": "127.0.0.1", "port": port, "token": token})
     orch_cfg.metrics.static_file = str(out / "static_metrics.json")
     orch_cfg.policy_options.truth_file = orch_cfg.policy_options.truth_file or str(out / "ground_truth.json")
+    ca = _tls(orch_cfg, out)
     (out / "orchestrator_config.json").write_text(orch_cfg.model_dump_json(indent=2))
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if ca else 'http'}://127.0.0.1:{port}"
     procs = ProcessGroup(out / "logs")
     try:
         procs.start("orchestrator", ["orchestrator", "--config", str(out / "orchestrator_config.json")])
         for p in profiles:
             args = ["edge", "--orchestrator", url, "--token", token, "--node-id", p.node_id, "--compute-power", str(p.compute_power)]
+            args += ["--ca-bundle", ca] if ca else []
             procs.start(p.node_id, args + (["--emulate-compute"] if emulate else []))
         log.info("started orchestrator on %s and %d clients; logs in %s", url, len(profiles), out / "logs")
         rc = follow(procs, out / "epochs.csv", f"{cfg.policy.upper()} x{cfg.nodes}", cfg.training.epochs, timeout)
@@ -52,6 +54,19 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
         return _report(out, rc)
     finally:
         procs.stop_all()
+
+
+def _tls(cfg: OrchestratorConfig, out: Path) -> str | None:
+    """With TLS on, make the certificate before anything starts, so that the clients can
+    pin it; returns the CA bundle for the clients (None: plain HTTP)."""
+    if not cfg.tls.enabled:
+        return None
+    if cfg.tls.self_signed and not cfg.tls.certfile:
+        from orchestrator.tls import self_signed
+
+        cert, key = self_signed(out / "tls", ["127.0.0.1", "localhost"])
+        cfg.tls.certfile, cfg.tls.keyfile, cfg.tls.self_signed = str(cert), str(key), False
+    return cfg.tls.certfile
 
 
 def _report(out: Path, rc: int) -> int:

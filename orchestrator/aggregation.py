@@ -52,3 +52,10 @@ class ServerOptimizer:
 
     def state_dict(self) -> dict:
         return self.opt.state_dict()
+
+    def load(self, params: Tensors, opt_state: dict) -> None:
+        """Back to a checkpointed adapter and optimizer state."""
+        with torch.no_grad():
+            for k, p in self.params.items():
+                p.copy_(params[k])
+        self.opt.load_state_dict(opt_state)

@@ -148,6 +148,27 @@ class PolicyOptions(_Strict):
         return p
 
 
+class TlsConfig(_Strict):
+    """HTTPS for the orchestrator's API: a certificate + key, or a generated self-signed pair."""
+
+    certfile: str | None = None
+    keyfile: str | None = None
+    self_signed: bool = Field(default=False, description="generate cert.pem/key.pem in <out_dir>/tls at start")
+
+    @model_validator(mode="after")
+    def _pair(self) -> "TlsConfig":
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("give both tls.certfile and tls.keyfile, or neither")
+        for f in (self.certfile, self.keyfile):
+            if f is not None and not Path(f).is_file():
+                raise ValueError(f"'{f}' does not exist: give PEM files, or set tls.self_signed")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.self_signed or self.certfile is not None
+
+
 class OrchestratorConfig(_Strict):
     nodes: int = Field(default=12, ge=1, le=100_000)
     policy: Literal[POLICY_NAMES] = "ne"  # type: ignore[valid-type]
@@ -170,6 +191,7 @@ class OrchestratorConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    tls: TlsConfig = Field(default_factory=TlsConfig)
 
     def model_pad(self) -> int:
         return int(PAPER_MODEL_BYTES * self.paper_volumes)

@@ -27,6 +27,7 @@ from orchestrator.policies import SCHEDULED_POLICIES, SelectionPolicy, make_poli
 from orchestrator.registry import Node, NodeStatus
 from orchestrator.rounds import Round
 from orchestrator.scoring import perf_scores
+from orchestrator.resume import live_nodes, restore_state, restore_statuses, save_checkpoint
 from orchestrator.selection import LastSeen, Scenario, ScenarioMetrics, build_context
 from orchestrator.workload import build_workload
 
@@ -51,49 +52,63 @@ class RunState:
     coverage: list[float]
     bubbles: list[float]
     readmissions: int = 0
+    elapsed_before: float = 0.0  # wall time of the run before a resume
 
 
-async def run(coord: Coordinator, metrics: MetricsSource) -> dict:
+async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = None) -> dict:
+    """The whole run; `resume` is a checkpoint (orchestrator/resume.py) to continue from."""
     cfg = coord.cfg
-    nodes = await _await_enrolment(coord)
+    nodes = await _await_enrolment(coord, len(live_nodes(resume)) if resume else cfg.nodes, fresh=resume is None)
+    total = resume["total_nodes"] if resume else len(nodes)
     try:
-        coord.workload = await asyncio.to_thread(build_workload, cfg, len(nodes))
+        coord.workload = await asyncio.to_thread(build_workload, cfg, total)
     except (ValueError, OSError) as exc:  # bad dataset/model settings: say which, do not trace back
         raise RunAborted(f"cannot prepare model and data: {exc}") from None
-    coord.partition_of = {n.node_id: i for i, n in enumerate(nodes)}
-    opt = ServerOptimizer(coord.workload.adapter(), cfg.training.server_optimizer, cfg.training.server_lr)
-    coord.publish_adapter(opt.state())
+    coord.partition_of = resume["partition_of"] if resume else {n.node_id: i for i, n in enumerate(nodes)}
+    nodes = [n for n in nodes if n.node_id in coord.partition_of]  # on resume, strangers have no data
+    st = _new_state(coord, nodes, total)
+    if resume:
+        restore_state(coord, st, resume)
+    coord.publish_adapter(st.opt.state())
     await _setup_nodes(coord, nodes)
-    parts = coord.workload.partitions
-    st = RunState(make_policy(cfg.policy, len(nodes), cfg.training.epochs, cfg.policy_options), opt,
-                  {n.node_id: LastSeen(samples=len(parts[coord.partition_of[n.node_id]])) for n in nodes},
-                  Scenario(cfg.scenario), np.random.default_rng([cfg.seed, 7]), len(nodes), sum(len(p) for p in parts), [], [])
+    if resume:
+        restore_statuses(coord, resume)
     if cfg.scenario and cfg.metrics.source == "static":  # with a controller, the runner changes the real links
         metrics = ScenarioMetrics(metrics, st.scenario)
-    val_loss = coord.workload.pre_training_loss
-    bar = tqdm(range(cfg.training.epochs), desc=f"{cfg.policy.upper()} epochs", unit="epoch", disable=None)
+    val_loss = resume["val_loss"] if resume else coord.workload.pre_training_loss
+    start = resume["epoch"] + 1 if resume else 0
+    bar = tqdm(range(start, cfg.training.epochs), desc=f"{cfg.policy.upper()} epochs", unit="epoch", disable=None)
     for epoch in bar:
         val_loss = await _epoch(coord, metrics, st, epoch)
+        save_checkpoint(coord, st, epoch, val_loss)
         active = coord.registry.by_status(NodeStatus.ACTIVE)
         bar.set_postfix(active=len(active), eliminated=len(coord.registry.by_status(NodeStatus.ELIMINATED)), val_loss=f"{val_loss:.3f}")
-    completion = time.time() - (coord.first_send or time.time())
+    completion = st.elapsed_before + time.time() - (coord.first_send or time.time())
     await _final_sync(coord)
     return _finish(coord, st, completion, val_loss)
 
 
-async def _await_enrolment(coord: Coordinator) -> list[Node]:
+def _new_state(coord: Coordinator, nodes: list[Node], total: int) -> RunState:
+    cfg, parts = coord.cfg, coord.workload.partitions
+    opt = ServerOptimizer(coord.workload.adapter(), cfg.training.server_optimizer, cfg.training.server_lr)
+    return RunState(make_policy(cfg.policy, total, cfg.training.epochs, cfg.policy_options), opt,
+                    {n.node_id: LastSeen(samples=len(parts[coord.partition_of[n.node_id]])) for n in nodes},
+                    Scenario(cfg.scenario), np.random.default_rng([cfg.seed, 7]), total, sum(len(p) for p in parts), [], [])
+
+
+async def _await_enrolment(coord: Coordinator, expected: int, fresh: bool = True) -> list[Node]:
     cfg, reg = coord.cfg, coord.registry
-    reg.expected = cfg.nodes
-    if len(reg.nodes) >= cfg.nodes:
+    reg.expected = expected
+    if len(reg.nodes) >= expected:
         reg.enrolled.set()
     try:
         await asyncio.wait_for(reg.enrolled.wait(), timeout=cfg.timeouts.enroll_s)
     except asyncio.TimeoutError:
-        log.warning("only %d of %d nodes enrolled within %.0f s; going on with them", len(reg.nodes), cfg.nodes, cfg.timeouts.enroll_s)
+        log.warning("only %d of %d nodes enrolled within %.0f s; going on with them", len(reg.nodes), expected, cfg.timeouts.enroll_s)
     nodes = sorted(reg.nodes.values(), key=lambda n: n.node_id)
     if not nodes:
         raise RunAborted(f"no edge node enrolled within timeouts.enroll_s={cfg.timeouts.enroll_s}; start clients with `edgeft edge`")
-    if cfg.policy in SCHEDULED_POLICIES and len(nodes) <= cfg.training.epochs:
+    if fresh and cfg.policy in SCHEDULED_POLICIES and len(nodes) <= cfg.training.epochs:
         raise RunAborted(f"only {len(nodes)} nodes enrolled but policy '{cfg.policy}' needs more than epochs={cfg.training.epochs}")
     return nodes
 

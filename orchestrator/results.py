@@ -39,11 +39,18 @@ def package_versions() -> dict[str, str]:
 
 
 class _CsvLog:
-    def __init__(self, path: Path, fields: list[str]) -> None:
+    def __init__(self, path: Path, fields: list[str], keep_through_epoch: int | None = None) -> None:
+        """A fresh CSV; or, resuming, the old one cut back to rows of epochs <= keep_through_epoch
+        (rows of an epoch whose checkpoint was never written are measured again)."""
         self.fields = fields
+        kept = []
+        if keep_through_epoch is not None and path.exists():
+            with path.open() as fh:
+                kept = [r for r in csv.DictReader(fh) if "epoch" not in r or int(r["epoch"]) <= keep_through_epoch]
         self.fh = path.open("w", newline="")
-        self.writer = csv.DictWriter(self.fh, fieldnames=fields)
+        self.writer = csv.DictWriter(self.fh, fieldnames=fields, extrasaction="ignore")
         self.writer.writeheader()
+        self.writer.writerows(kept)
         self.fh.flush()
 
     def write(self, row: dict[str, Any]) -> None:
@@ -63,14 +70,19 @@ def _fmt(v: Any) -> Any:
 
 
 class Recorder:
-    def __init__(self, out_dir: str | Path, config: dict[str, Any], seed: int) -> None:
+    def __init__(self, out_dir: str | Path, config: dict[str, Any], seed: int, resume_after: int | None = None) -> None:
+        """resume_after: the checkpointed epoch of a resumed run (its rows are kept), else None."""
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = {"config": config, "seed": seed, "versions": package_versions(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         (self.dir / "config.json").write_text(json.dumps(meta, indent=2))
-        self.epochs = _CsvLog(self.dir / "epochs.csv", EPOCH_FIELDS)
-        self.node_epochs = _CsvLog(self.dir / "node_epochs.csv", NODE_EPOCH_FIELDS)
-        self.syncs = _CsvLog(self.dir / "syncs.csv", SYNC_FIELDS)
+        k = resume_after
+        self.epochs = _CsvLog(self.dir / "epochs.csv", EPOCH_FIELDS, k)
+        self.node_epochs = _CsvLog(self.dir / "node_epochs.csv", NODE_EPOCH_FIELDS, k)
+        self.syncs = _CsvLog(self.dir / "syncs.csv", SYNC_FIELDS, k)  # no epoch column: all kept
+        if k is not None:
+            with (self.dir / "resumes.log").open("a") as fh:
+                fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} resumed after epoch {k}\n")
 
     def write_nodes(self, rows: list[dict[str, Any]]) -> None:
         log = _CsvLog(self.dir / "nodes.csv", NODE_FIELDS)

@@ -82,8 +82,11 @@ class EdgeCloudNet:
         return self.net.get("server")
 
     def set_shape(self, node_id: str, shape: LinkShape) -> None:
+        """Change a node's access link; its capacity in `link_rates` follows (re-register
+        capacities with the controller to let its bandwidth figure see the change)."""
         host_intf, switch_intf = self.access[node_id]
         self.shaper.update(self.hosts[node_id], host_intf, switch_intf, shape)
+        self.link_rates = [(link, shape.rate_mbps if link.intf1 is host_intf else mbps) for link, mbps in self.link_rates]
 
     def stop(self) -> None:
         try:
