@@ -132,7 +132,8 @@ class ScenarioEvent(_Strict):
 class PolicyOptions(_Strict):
     """Knobs of the selection policies other than NE and AR (defaults: README "Policies")."""
 
-    readmit_margin: float = Field(default=0.05, ge=0, le=1, description="ne_plus: score lead a benched node needs to rejoin")
+    readmit_margin: float = Field(default=0.1, ge=0, le=1, description="ne_plus: score lead a benched node needs to rejoin")
+    readmit_patience: int = Field(default=2, ge=1, le=1000, description="ne_plus: consecutive selections it must lead")
     deadline_s: float | None = Field(default=None, gt=0, description="fedcs: round deadline; unset = median predicted round after epoch 0")
     oort_alpha: float = Field(default=2.0, ge=0)
     oort_epsilon: float = Field(default=0.2, ge=0, le=1, description="oort: share of the budget explored at random")

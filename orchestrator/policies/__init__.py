@@ -20,7 +20,7 @@ def make_policy(name: str, total_nodes: int, epochs: int, options=None) -> Selec
     makers = {
         "ne": lambda: NodeElimination(total_nodes, epochs),
         "ar": AllResources,
-        "ne_plus": lambda: NodeEliminationReadmit(total_nodes, epochs, o.readmit_margin if o else 0.05),
+        "ne_plus": lambda: NodeEliminationReadmit(total_nodes, epochs, *((o.readmit_margin, o.readmit_patience) if o else ())),
         "random": RandomSelection,
         "bandwidth": lambda: SingleMetric("bandwidth"),
         "compute": lambda: SingleMetric("compute"),

@@ -4,9 +4,12 @@ NE drops the n lowest-scoring active nodes after every epoch but the last,
 n = floor((|N| - 1) / (T - 1)); a dropped node never comes back. AR keeps
 everyone. NE+ adds re-admission: benched nodes keep being scored (fresh
 controller metrics, their last training time), and the best of them swaps in
-for the weakest active node when it beats that node by `margin`. A node cannot
-return in the epoch it was dropped, and the margin is the hysteresis that keeps
-two near-equal nodes from trading places every epoch.
+for the weakest active node once it has beaten that node by `margin` in
+`patience` consecutive selections. A node cannot return in the epoch it was
+dropped. Margin and patience are the hysteresis that keeps near-equal nodes
+from trading places every epoch: measured figures are noisy, and an idle
+(benched) link shows more available bandwidth than one that just carried an
+upload, which favours benched nodes.
 """
 from __future__ import annotations
 
@@ -50,9 +53,10 @@ class NodeEliminationReadmit:
 
     name = "ne_plus"
 
-    def __init__(self, total_nodes: int, epochs: int, margin: float = 0.05) -> None:
+    def __init__(self, total_nodes: int, epochs: int, margin: float = 0.1, patience: int = 2) -> None:
         self.ne = NodeElimination(total_nodes, epochs)
-        self.margin = margin
+        self.margin, self.patience = margin, patience
+        self.streak: dict[str, int] = {}  # benched node -> consecutive selections it led by the margin
 
     def select(self, ctx: SelectionContext) -> set[str]:
         keep = self.ne.select(ctx)
@@ -60,9 +64,13 @@ class NodeEliminationReadmit:
         pool = [c for c in ctx.candidates if c.node_id in keep or c.node_id not in just_dropped]
         score = dict(zip((c.node_id for c in pool), ctx.scores(pool)))
         benched = sorted((n for n in score if n not in keep), key=lambda n: (-score[n], n))
+        weakest_score = min(score[n] for n in keep)
+        self.streak = {n: self.streak.get(n, 0) + 1 for n in benched if score[n] > weakest_score + self.margin}
         for nid in benched:
             weakest = min(keep, key=lambda n: (score[n], n))
             if score[nid] <= score[weakest] + self.margin:
                 break
-            keep = (keep - {weakest}) | {nid}
+            if self.streak.get(nid, 0) >= self.patience:
+                keep = (keep - {weakest}) | {nid}
+                del self.streak[nid]
         return keep

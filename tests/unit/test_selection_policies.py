@@ -98,21 +98,36 @@ def test_tifl_trains_one_latency_tier_per_epoch_within_credits():
     assert sorted(map(sorted, picks)) == [["a", "b"], ["c", "d"], ["e", "f"]]  # each tier once: slow ones not starved
 
 
-def _ne_plus_round(margin):
+def _ne_plus(margin, patience):
     class Opts:
-        readmit_margin = margin
+        readmit_margin, readmit_patience = margin, patience
 
+    return make_policy("ne_plus", 5, 4, Opts)
+
+
+def _round(d_recovered=True):
+    d = BEST if d_recovered else WORST
     cands = [node("a", **BEST), node("b", **MID), node("c", **WORST),
-             node("d", active=False, last_epoch=0, eliminated_at=0, **BEST)]  # benched at epoch 0, now recovered
-    return make_policy("ne_plus", 5, 4, Opts).select(ctx(cands, epoch=1, epochs=4, total=5))
+             node("d", active=False, last_epoch=0, eliminated_at=0, **d)]  # benched at epoch 0
+    return ctx(cands, epoch=1, epochs=4, total=5)
 
 
 def test_ne_plus_readmits_a_recovered_node_in_place_of_the_weakest():
-    assert _ne_plus_round(0.05) == {"a", "d"}  # c dropped by NE, then d (1.0) beats b by more than 0.05
+    assert _ne_plus(0.05, 1).select(_round()) == {"a", "d"}  # c dropped by NE, then d (1.0) beats b by more than 0.05
 
 
 def test_ne_plus_hysteresis_keeps_the_set_when_the_lead_is_small():
-    assert _ne_plus_round(1.0) == {"a", "b"}  # plain NE
+    assert _ne_plus(1.0, 1).select(_round()) == {"a", "b"}  # plain NE
+
+
+def test_ne_plus_patience_needs_consecutive_leads():
+    p = _ne_plus(0.05, 2)
+    assert p.select(_round()) == {"a", "b"}  # one lead is not enough
+    assert p.select(_round()) == {"a", "d"}  # the second in a row is
+    q = _ne_plus(0.05, 2)
+    q.select(_round())
+    q.select(_round(d_recovered=False))  # the streak breaks
+    assert q.select(_round()) == {"a", "b"}
 
 
 def test_ne_plus_never_returns_a_node_in_the_epoch_it_was_dropped():
