@@ -70,6 +70,9 @@ class EdgeAgent:
                     return
                 self.handle(task)
             except OrchestratorError as exc:
+                if exc.status == 409:  # e.g. a result delivered after a cut link came back: the round moved on
+                    log.warning("orchestrator refused a late answer (%s); waiting for the next task", exc)
+                    continue
                 if exc.status != 401:
                     raise
                 # The orchestrator restarted (e.g. --resume) and lost its registry: enrol again.

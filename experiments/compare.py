@@ -20,6 +20,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Callable
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -66,21 +67,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int, run_dir: Path, timeout: float,
-            probing: tuple[float, int] = (1.0, 200)) -> dict:
-    """One (nodes, setup, seed, policy) run in a fresh network; returns its results row."""
+            probing: tuple[float, int] = (1.0, 200), fault: Callable | None = None) -> dict:
+    """One (nodes, setup, seed, policy) run in a fresh network; returns its results row.
+    `fault(edge, epoch, controller_url)` runs as each epoch starts (experiments/faults.py)."""
     cfg = build_config(OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs,
                                                   "out_dir": str(run_dir)})
     mode = "mininet" + (f", paper volumes x{cfg.paper_volumes:g}" if cfg.paper_volumes else ", real artifacts")
     profiles = draw_profiles(nodes, setup, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, seed), indent=2))
-    token, ofp_port, rest_port = secrets.token_urlsafe(16), free_port(), free_port()
+    token, ofp_port, rest_port = secrets.token_hex(16), free_port(), free_port()
     rest = f"http://{ROOT_IP}:{rest_port}"
     procs = ProcessGroup(run_dir / "logs")
     edge = build(profiles, controller=("127.0.0.1", ofp_port), run_dir=run_dir / "net", root_link=True)
     try:
         procs.start("controller", ["controller", "--ofp-port", str(ofp_port), "--rest-host", ROOT_IP, "--rest-port", str(rest_port),
-                                   "--token", token, "--probe-hz", str(probing[0]), "--loss-window", str(probing[1])])
+                                   f"--token={token}", "--probe-hz", str(probing[0]), "--loss-window", str(probing[1])])
         switches = len([s for s in edge.net.switches])
         wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches, 60, "switches to connect")
         for host in edge.hosts.values():  # the controller learns hosts from their ARP
@@ -99,7 +101,8 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
         (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
         procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
         rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout,
-                    on_epoch=lambda k: apply_link_events(edge, profiles, Scenario(cfg.scenario), k, rest, token))
+                    on_epoch=lambda k: (apply_link_events(edge, profiles, Scenario(cfg.scenario), k, rest, token),
+                                        fault and fault(edge, k, rest)))
         if rc != 0:
             raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")
     finally:

@@ -58,7 +58,7 @@ class LoopbackRun:
         return proc
 
     def start_client(self, name: str, node_id: str, *extra: str) -> None:
-        self.procs.start(name, ["edge", "--orchestrator", self.url, "--token", self.token, "--node-id", node_id, *extra])
+        self.procs.start(name, ["edge", "--orchestrator", self.url, f"--token={self.token}", "--node-id", node_id, *extra])
 
     def log(self, name: str) -> str:
         f = self.out / "logs" / f"{name}.log"
@@ -133,3 +133,31 @@ def resumed_run(out: Path, kill: bool, nodes: int = 4, epochs: int = 3, policy: 
 def _summary(out: Path) -> dict:
     path = out / "summary.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def link_flap(out: Path, victim: str = "node-02", down_at: int = 1, up_at: int = 3, epochs: int = 6) -> dict:
+    """Mininet (root): the victim's access link goes down as epoch `down_at` starts and
+    comes back as epoch `up_at` starts, in an AR run with the controller app. Returns
+    the run's epochs, when the failure was recorded, and the controller's figures for
+    the victim while its link was down."""
+    from experiments.compare import run_one
+
+    seen: dict = {}
+
+    def fault(edge, epoch: int, controller_url: str) -> None:
+        host = edge.hosts[victim]
+        gw = edge.access[victim][1].node
+        if epoch == down_at:
+            time.sleep(0.5)  # into the epoch: the victim has its train task
+            edge.net.configLinkStatus(host.name, gw.name, "down")
+            seen["down_at"] = time.monotonic()
+        elif epoch == down_at + 1:
+            seen["detected_s"] = time.monotonic() - seen["down_at"]
+        if epoch == up_at:
+            paths = requests.get(controller_url + "/v1/paths", params={"src": "10.0.0.1"}, timeout=5).json()["paths"]
+            seen["while_down"] = next((p for p in paths if p["ip"] == host.IP()), None)
+            edge.net.configLinkStatus(host.name, gw.name, "up")
+
+    base = {"timeouts": {"heartbeat_s": 0.5, "heartbeat_timeout_s": 3, "round_s": 120}}
+    row = run_one(base, 5, 2, 0, "ar", epochs, out, 900, (4.0, 20), fault)
+    return {**seen, "row": row, "epochs": rows(out / "epochs.csv"), "summary": _summary(out)}

@@ -30,7 +30,7 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
     profiles = draw_profiles(cfg.nodes, setup, cfg.seed)
     (out / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, cfg.seed), indent=2))
     (out / "static_metrics.json").write_text(json.dumps(as_metrics_table(profiles), indent=2))
-    token = cfg.token or secrets.token_urlsafe(24)
+    token = cfg.token or secrets.token_hex(24)  # hex: a token starting with "-" reads as a CLI flag
     port = cfg.port if cfg.port else free_port()
     orch_cfg = cfg.model_copy(update={"host": "127.0.0.1", "port": port, "token": token})
     orch_cfg.metrics.static_file = str(out / "static_metrics.json")
@@ -42,7 +42,7 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
     try:
         procs.start("orchestrator", ["orchestrator", "--config", str(out / "orchestrator_config.json")])
         for p in profiles:
-            args = ["edge", "--orchestrator", url, "--token", token, "--node-id", p.node_id, "--compute-power", str(p.compute_power)]
+            args = ["edge", "--orchestrator", url, f"--token={token}", "--node-id", p.node_id, "--compute-power", str(p.compute_power)]
             args += ["--ca-bundle", ca] if ca else []
             procs.start(p.node_id, args + (["--emulate-compute"] if emulate else []))
         log.info("started orchestrator on %s and %d clients; logs in %s", url, len(profiles), out / "logs")

@@ -43,6 +43,14 @@ def create_app(coord: Coordinator) -> FastAPI:
         e = exc.errors()[0]
         return JSONResponse({"detail": f"field '{'.'.join(map(str, e['loc']))}': {e['msg']}"}, status_code=422)
 
+    def _welcome_back(node: Node, why: str) -> None:
+        """A node that comes back re-syncs from scratch and waits on standby (benched):
+        the next selection may take it again."""
+        node.status, node.may_return = NodeStatus.ELIMINATED, False
+        node.mailbox.clear()
+        reg.send(node, Task(kind=TaskKind.SETUP, version=coord.version))
+        log.info("node %s %s; re-syncing v%d", node.node_id, why, coord.version)
+
     def node_auth(request: Request, authorization: str | None = Header(None), x_node_id: str | None = Header(None)) -> Node:
         token = _bearer(authorization)
         node = reg.authenticate(x_node_id or "", token)
@@ -64,14 +72,13 @@ def create_app(coord: Coordinator) -> FastAPI:
         ip = req.ip or (request.client.host if request.client else None)
         node = reg.enroll(req.node_id, req.compute_power, req.device, ip)
         if known and node.status == NodeStatus.FAILED and coord.workload is not None:
-            # A node that comes back re-syncs from scratch and waits on standby.
-            node.status = NodeStatus.ELIMINATED
-            reg.send(node, Task(kind=TaskKind.SETUP, version=coord.version))
-            log.info("node %s re-enrolled after failing; re-syncing v%d", node.node_id, coord.version)
+            _welcome_back(node, "re-enrolled after failing")
         return EnrollResponse(node_id=node.node_id, node_token=node.token, heartbeat_s=coord.cfg.timeouts.heartbeat_s)
 
     @app.get("/v1/tasks/next", response_model=Task, responses={204: {"description": "no task yet"}})
     async def next_task(wait: float = Query(20.0, ge=0, le=60), node: Node = Depends(node_auth)):
+        if node.status == NodeStatus.FAILED and node.may_return and coord.workload is not None:
+            _welcome_back(node, "is polling again after going silent (link back up?)")
         deadline = time.monotonic() + wait
         while not node.mailbox:
             node.wakeup.clear()

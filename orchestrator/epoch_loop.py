@@ -156,6 +156,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     await _await_round(coord, rnd)
     for nid, reason in rnd.failures.items():
         _mark_failed(reg.nodes[nid], reason)
+        reg.nodes[nid].may_return = nid in rnd.silent
     if not rnd.results:
         raise RunAborted(f"no node delivered a valid result in epoch {epoch}: {rnd.failures}")
     round_done = time.time()
@@ -220,9 +221,9 @@ async def _await_round(coord: Coordinator, rnd: Round) -> None:
             pass
         for nid in list(rnd.pending()):
             if coord.registry.silent_since(coord.registry.nodes[nid]) > t.heartbeat_timeout_s:
-                rnd.fail(nid, f"no heartbeat for {t.heartbeat_timeout_s:.0f} s (crashed or cut off)")
+                rnd.fail(nid, f"no heartbeat for {t.heartbeat_timeout_s:.0f} s (crashed or cut off)", silent=True)
             elif time.monotonic() > deadline:
-                rnd.fail(nid, f"missed the round deadline of {t.round_s:.0f} s")
+                rnd.fail(nid, f"missed the round deadline of {t.round_s:.0f} s", silent=True)
 
 
 def _mark_failed(node: Node, reason: str) -> None:

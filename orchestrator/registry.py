@@ -33,6 +33,7 @@ class Node:
     synced: dict[int, str] = field(default_factory=dict)  # version -> digest the node reported
     epochs_trained: int = 0
     fail_reason: str = ""
+    may_return: bool = False  # failed by silence (crash, cut link), not by sending something invalid
 
 
 class Registry:

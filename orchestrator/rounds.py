@@ -40,6 +40,7 @@ class Round:
     delivered_at: dict[str, float] = field(default_factory=dict)
     results: dict[str, NodeResult] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    silent: set[str] = field(default_factory=set)  # failed by silence: they may come back
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def check_upload(self, node_id: str, epoch: int, version: int) -> None:
@@ -58,9 +59,13 @@ class Round:
         self.results[node_id] = result
         self._maybe_done()
 
-    def fail(self, node_id: str, reason: str) -> None:
+    def fail(self, node_id: str, reason: str, silent: bool = False) -> None:
+        """Fail a node for this round; `silent`: it went quiet (crash, cut link), as opposed
+        to sending something invalid, so it may come back."""
         if node_id in self.expected and node_id not in self.results and node_id not in self.failures:
             self.failures[node_id] = reason
+            if silent:
+                self.silent.add(node_id)
             self._maybe_done()
 
     def pending(self) -> set[str]:

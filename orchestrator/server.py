@@ -33,7 +33,7 @@ def build_metrics(cfg: OrchestratorConfig) -> MetricsSource:
 def _run_token(cfg: OrchestratorConfig, out: Path) -> str:
     if cfg.token:
         return cfg.token
-    token = secrets.token_urlsafe(24)
+    token = secrets.token_hex(24)  # hex: a token starting with "-" reads as a CLI flag
     path = out / "run_token"
     path.write_text(token)
     os.chmod(path, 0o600)
