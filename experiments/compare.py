@@ -20,6 +20,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable
 
 if __package__ in (None, ""):
@@ -66,10 +67,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pad transfers to the paper's volumes x S (model 500 MB, dataset 1000 MB); 0 = real artifacts only")
 
 
+@dataclass
+class LiveRun:
+    """What a fault hook (experiments/faults.py) may touch while a run goes on."""
+
+    edge: object
+    procs: ProcessGroup
+    controller_url: str
+    start_controller: Callable[[], None]
+
+
 def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int, run_dir: Path, timeout: float,
-            probing: tuple[float, int] = (1.0, 200), fault: Callable | None = None) -> dict:
+            probing: tuple[float, int] = (1.0, 200), fault: Callable[[LiveRun, int], None] | None = None) -> dict:
     """One (nodes, setup, seed, policy) run in a fresh network; returns its results row.
-    `fault(edge, epoch, controller_url)` runs as each epoch starts (experiments/faults.py)."""
+    `fault(live, epoch)` runs as each epoch starts."""
     cfg = build_config(OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs,
                                                   "out_dir": str(run_dir)})
     mode = "mininet" + (f", paper volumes x{cfg.paper_volumes:g}" if cfg.paper_volumes else ", real artifacts")
@@ -80,15 +91,11 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
     rest = f"http://{ROOT_IP}:{rest_port}"
     procs = ProcessGroup(run_dir / "logs")
     edge = build(profiles, controller=("127.0.0.1", ofp_port), run_dir=run_dir / "net", root_link=True)
+    controller_args = ["controller", "--ofp-port", str(ofp_port), "--rest-host", ROOT_IP, "--rest-port", str(rest_port),
+                       f"--token={token}", "--probe-hz", str(probing[0]), "--loss-window", str(probing[1])]
+    live = LiveRun(edge, procs, rest, lambda: start_controller(procs, edge, controller_args, rest, token))
     try:
-        procs.start("controller", ["controller", "--ofp-port", str(ofp_port), "--rest-host", ROOT_IP, "--rest-port", str(rest_port),
-                                   f"--token={token}", "--probe-hz", str(probing[0]), "--loss-window", str(probing[1])])
-        switches = len([s for s in edge.net.switches])
-        wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches, 60, "switches to connect")
-        for host in edge.hosts.values():  # the controller learns hosts from their ARP
-            host.cmd(f"ping -c 1 -W 1 {SERVER_IP}")
-        wait_until(lambda: len(requests.get(rest + "/v1/paths", params={"src": SERVER_IP}, timeout=2).json()["paths"]) >= nodes, 60, "host learning")
-        edge.register_capacities(rest, token)
+        live.start_controller()
         orch = cfg.model_copy(update={"host": "0.0.0.0", "port": ORCH_PORT, "token": token})
         orch.policy_options.truth_file = orch.policy_options.truth_file or str(run_dir / "ground_truth.json")
         orch.metrics.source, orch.metrics.controller_url, orch.metrics.orchestrator_ip = "controller", rest, SERVER_IP
@@ -102,7 +109,7 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
         procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
         rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout,
                     on_epoch=lambda k: (apply_link_events(edge, profiles, Scenario(cfg.scenario), k, rest, token),
-                                        fault and fault(edge, k, rest)))
+                                        fault and fault(live, k)))
         if rc != 0:
             raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")
     finally:
@@ -110,6 +117,21 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
         edge.stop()
     summary, _ = load_run(run_dir)
     return {**summary, "nodes": nodes, "setup": setup, "seed": seed, "mode": mode, "run_dir": str(run_dir)}
+
+
+def start_controller(procs: ProcessGroup, edge, args: list[str], rest: str, token: str) -> None:
+    """Start the controller app, wait for every switch, teach it the hosts (ARP caches are
+    flushed so that each host asks, and every ARP goes to the controller) and register
+    the link capacities. Also used to bring a stopped controller back mid-run."""
+    procs.start("controller", args)
+    switches = len(edge.net.switches)
+    wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches, 60, "switches to connect")
+    edge.server.cmd("ip neigh flush all")
+    for host in edge.hosts.values():
+        host.cmd(f"ip neigh flush all; ping -c 1 -W 1 {SERVER_IP}")
+    wait_until(lambda: len(requests.get(rest + "/v1/paths", params={"src": SERVER_IP}, timeout=2).json()["paths"]) >= len(edge.hosts),
+               60, "host learning")
+    edge.register_capacities(rest, token)
 
 
 def apply_link_events(edge, profiles, scenario: Scenario, epoch: int, controller_url: str, token: str) -> None:

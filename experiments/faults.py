@@ -144,7 +144,8 @@ def link_flap(out: Path, victim: str = "node-02", down_at: int = 1, up_at: int =
 
     seen: dict = {}
 
-    def fault(edge, epoch: int, controller_url: str) -> None:
+    def fault(live, epoch: int) -> None:
+        edge, controller_url = live.edge, live.controller_url
         host = edge.hosts[victim]
         gw = edge.access[victim][1].node
         if epoch == down_at:
@@ -161,3 +162,26 @@ def link_flap(out: Path, victim: str = "node-02", down_at: int = 1, up_at: int =
     base = {"timeouts": {"heartbeat_s": 0.5, "heartbeat_timeout_s": 3, "round_s": 120}}
     row = run_one(base, 5, 2, 0, "ar", epochs, out, 900, (4.0, 20), fault)
     return {**seen, "row": row, "epochs": rows(out / "epochs.csv"), "summary": _summary(out)}
+
+
+def controller_restart(out: Path, stop_at: int = 1, start_at: int = 3, epochs: int = 6) -> dict:
+    """Mininet (root): the controller app is stopped as epoch `stop_at` starts and started
+    again as epoch `start_at` starts. Returns the run's per-node rows, whose
+    `metrics_stale` and figures show what the orchestrator scored with meanwhile."""
+    from experiments.compare import run_one
+
+    seen: dict = {}
+
+    def fault(live, epoch: int) -> None:
+        if epoch == stop_at:
+            live.procs.stop("controller")
+            seen["stopped_at"] = time.monotonic()
+        if epoch == start_at:
+            t0 = time.monotonic()
+            live.start_controller()
+            seen["restart_s"] = time.monotonic() - t0
+
+    base = {"metrics": {"stale_after_s": 30}}
+    row = run_one(base, 5, 2, 0, "ar", epochs, out, 900, (4.0, 20), fault)
+    return {**seen, "row": row, "epochs": rows(out / "epochs.csv"), "node_epochs": rows(out / "node_epochs.csv"),
+            "summary": _summary(out)}

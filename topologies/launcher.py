@@ -62,6 +62,21 @@ class ProcessGroup:
             except subprocess.TimeoutExpired:
                 pass
 
+    def stop(self, name: str, grace: float = 5.0) -> None:
+        """SIGTERM one process group, SIGKILL it after `grace` seconds."""
+        proc = self.procs[name]
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+            if proc.poll() is not None:
+                return
+            try:
+                os.killpg(proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                return
+            try:
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                pass
+
     def stop_all(self, grace: float = 5.0) -> None:
         """SIGTERM every process group, SIGKILL what is left after `grace` seconds."""
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
