@@ -6,14 +6,15 @@ Causes each fault for real (experiments/faults.py) and prints: fault, detected
 after (s), run outcome, results lost (epochs missing from the run folder; must be
 0). Then sends bad inputs to a live orchestrator API and bad configs to the
 config loader and prints how many got a clean 4xx / a one-line error naming the
-field. The Mininet rows (a link taken down, the controller restarted) are not
-built yet and are listed as such.
+field. As root it adds the Mininet rows: a node's link taken down and brought
+back, and the controller app stopped and restarted, mid-run.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import signal
 import statistics
 import sys
@@ -28,7 +29,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from edgeft.settings import ConfigError, build  # noqa: E402
 from edgeft.wire import DIGEST_HEADER, META_HEADER, sha256_hex, tensors_to_bytes  # noqa: E402
-from experiments.faults import hung_clients, resumed_run  # noqa: E402
+from experiments.faults import controller_restart, hung_clients, link_flap, resumed_run  # noqa: E402
 from orchestrator.api import create_app  # noqa: E402
 from orchestrator.config import OrchestratorConfig  # noqa: E402
 from orchestrator.coordinator import Coordinator  # noqa: E402
@@ -88,6 +89,23 @@ def resume_row(tmp: Path) -> tuple:
     outcome = f"{'completed' if res['rc'] == 0 else 'FAILED'} after --resume; equals the uninterrupted run: {'yes' if same else 'NO'}"
     return ("orchestrator killed (SIGKILL), restarted with --resume", f"restart {res['resume_s']:.1f}", outcome,
             3 - len(res["epochs"]))
+
+
+def mininet_rows(tmp: Path) -> list[tuple]:
+    if os.geteuid() != 0:
+        return [("link down/up, controller restart (Mininet)", "-", "needs root: sudo .venv/bin/python experiments/fault_matrix.py", "-")]
+    flap = link_flap(tmp / "flap")
+    back = [e["epoch"] for e in flap["epochs"] if "node-03" in e["active_nodes"].split(";") and int(e["epoch"]) > 3]
+    seen = flap.get("while_down") or {}
+    rows = [("node-03's link down at epoch 1, up at epoch 3 (Mininet)", f"{flap.get('detected_s', float('nan')):.1f}",
+             f"completed; controller loss while down {seen.get('loss_pct')} %; trained again from epoch {back[0] if back else 'NEVER'}",
+             10 - len(flap["epochs"]))]
+    ctl = controller_restart(tmp / "ctl")
+    stale = sorted({int(r["epoch"]) for r in ctl["node_epochs"] if r["metrics_stale"] == "True"})
+    rows.append(("controller stopped at epoch 1, restarted at epoch 3 (Mininet)", "-",
+                 f"completed on last-known figures (stale in epochs {stale}); fresh figures after the restart: not yet",
+                 6 - len(ctl["epochs"])))
+    return rows
 
 
 def _api(tmp: Path):
@@ -152,9 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(a.out or t)
-        rows = client_rows(tmp, a.rounds) + [resume_row(tmp), replay_row(tmp)]
-        rows += [("link down/up in Mininet", "-", "not built yet", "-"), ("controller stopped and restarted", "-",
-                                                                            "not built yet (stale-metrics policy exists)", "-")]
+        rows = client_rows(tmp, a.rounds) + [resume_row(tmp), replay_row(tmp)] + mininet_rows(tmp)
         print(table(rows))
         tried, clean, bad = bad_inputs(tmp)
     print(f"\nbad inputs: {tried} tried, {clean} got a clean 4xx or a one-line error naming the field" +
