@@ -303,7 +303,8 @@ def _finish(coord: Coordinator, st: RunState, completion: float, final_loss: flo
 
 def _fairness_summary(coord: Coordinator, st: RunState) -> dict:
     """Participation fairness over every node that started, data coverage and idle time."""
-    share = fairness.participation([n.epochs_trained for n in coord.registry.nodes.values()], coord.cfg.training.epochs)
+    nodes = sorted(coord.registry.nodes.values(), key=lambda n: n.node_id)  # enrolment order would change the float sums
+    share = fairness.participation([n.epochs_trained for n in nodes], coord.cfg.training.epochs)
     return {"jain_index": fairness.jain_index(share), "jain_normalised": fairness.jain_normalised(share),
             "mean_coverage": float(np.mean(st.coverage)) if st.coverage else 0.0,
             "mean_bubble_s": float(np.mean(st.bubbles)) if st.bubbles else 0.0, "readmissions": st.readmissions}

@@ -21,8 +21,10 @@ def test_killed_orchestrator_resumes_to_the_same_result(tmp_path):
     assert len(a) == len(b) == 3
     for x, y in zip(a, b):
         assert {k: x[k] for k in SAME} == {k: y[k] for k in SAME}
-    for key in ("final_val_loss", "final_adapter_digest", "final_version", "jain_index", "mean_coverage", "failed"):
+    for key in ("final_val_loss", "final_adapter_digest", "final_version", "failed"):
         assert ref["summary"][key] == res["summary"][key], key
+    for key in ("jain_index", "mean_coverage"):
+        assert ref["summary"][key] == pytest.approx(res["summary"][key], rel=1e-12), key
     assert res["summary"]["failed"] == 0
     assert _trained(tmp_path / "ref") == _trained(tmp_path / "res")
     assert "resumed after epoch" in (tmp_path / "res" / "resumes.log").read_text()
