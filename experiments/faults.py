@@ -3,7 +3,6 @@ clients frozen (SIGSTOP) or killed mid-training and restarted, the orchestrator
 killed and resumed. Each returns what it measured; judging is the caller's job."""
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -14,30 +13,13 @@ import psutil
 import requests
 
 from experiments.local import free_port
+from experiments.progress import read_rows as rows, wait_until
 from topologies.launcher import ProcessGroup
 
 
-def rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with path.open() as fh:
-        return list(csv.DictReader(fh))
-
-
 def wait_for(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-def _up(url: str) -> bool:
-    try:
-        return requests.get(url + "/v1/health", timeout=1).ok
-    except requests.ConnectionError:
-        return False
+    """wait_until, polling fast: a victim must be caught while it trains."""
+    wait_until(cond, timeout, what, poll=0.1)
 
 
 class LoopbackRun:
@@ -54,7 +36,7 @@ class LoopbackRun:
 
     def start_orchestrator(self, *extra: str):
         proc = self.procs.start("orchestrator", ["orchestrator", "--config", str(self.cfg_file), *extra])
-        wait_for(lambda: _up(self.url), 60, "the orchestrator")
+        wait_for(lambda: requests.get(self.url + "/v1/health", timeout=1).ok, 60, "the orchestrator")
         return proc
 
     def start_client(self, name: str, node_id: str, *extra: str) -> None:

@@ -43,8 +43,8 @@ def follow(procs, epochs_csv: Path, label: str, epochs: int, timeout: float,
         bar.close()
 
 
-def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `cond` (HTTP errors count as not yet) until true; raise after `timeout` s."""
+def wait_until(cond: Callable[[], bool], timeout: float, what: str, poll: float = 0.5) -> None:
+    """Poll `cond` every `poll` s (HTTP errors count as not yet) until true; raise after `timeout` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -52,5 +52,5 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
                 return
         except requests.RequestException:
             pass
-        time.sleep(0.5)
+        time.sleep(poll)
     raise RuntimeError(f"timed out waiting for {what}")

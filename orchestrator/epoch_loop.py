@@ -155,8 +155,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
                          emulated_compute=st.scenario.compute_power(n.node_id, epoch)))
     await _await_round(coord, rnd)
     for nid, reason in rnd.failures.items():
-        _mark_failed(reg.nodes[nid], reason)
-        reg.nodes[nid].may_return = nid in rnd.silent
+        _mark_failed(reg.nodes[nid], reason, may_return=nid in rnd.silent)
     if not rnd.results:
         raise RunAborted(f"no node delivered a valid result in epoch {epoch}: {rnd.failures}")
     round_done = time.time()
@@ -226,9 +225,9 @@ async def _await_round(coord: Coordinator, rnd: Round) -> None:
                 rnd.fail(nid, f"missed the round deadline of {t.round_s:.0f} s", silent=True)
 
 
-def _mark_failed(node: Node, reason: str) -> None:
+def _mark_failed(node: Node, reason: str, may_return: bool = False) -> None:
     node.status = NodeStatus.FAILED
-    node.fail_reason = reason
+    node.fail_reason, node.may_return = reason, may_return
     log.warning("node %s failed: %s", node.node_id, reason)
 
 

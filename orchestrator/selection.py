@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -65,12 +66,18 @@ class ScenarioMetrics:
         return snap
 
 
+@lru_cache(maxsize=4)
+def _truth_nodes(path: str) -> tuple[dict, ...]:
+    """The drawn profiles in ground_truth.json, read once per run rather than every epoch."""
+    return tuple(json.loads(Path(path).read_text())["nodes"])
+
+
 def load_truth(path: str | None, scenario: Scenario, epoch: int) -> dict[str, Truth]:
     """Ground truth of the topology (ground_truth.json) with the scenario applied."""
     if not path:
         return {}
     out = {}
-    for n in json.loads(Path(path).read_text())["nodes"]:
+    for n in _truth_nodes(path):
         vals = {**{k: n[k] for k in ("compute_power", *LINK_FIELDS)}, **scenario.state(n["node_id"], epoch)}
         out[n["node_id"]] = Truth(n["node_id"], **vals)
     return out

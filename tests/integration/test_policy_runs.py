@@ -1,6 +1,5 @@
 """Every selection policy drives a real run on loopback (orchestrator + LoRA clients as
 processes), and NE+ re-admits a node whose link recovers where NE cannot."""
-import csv
 import json
 import subprocess
 import sys
@@ -8,14 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from experiments.progress import read_rows
+
 pytestmark = pytest.mark.integration
 NODES, EPOCHS = 4, 3
 SCHEDULED = {"random", "bandwidth", "compute", "oort", "oracle", "ne_plus"}  # keep NE's count: 4, 3, 2
-
-
-def _rows(path: Path) -> list[dict]:
-    with path.open() as fh:
-        return list(csv.DictReader(fh))
 
 
 def _local(out: Path, policy: str, nodes: int, epochs: int, config: Path | None = None) -> None:
@@ -29,14 +25,14 @@ def _local(out: Path, policy: str, nodes: int, epochs: int, config: Path | None 
 def test_policy_runs_three_epochs(tmp_path, policy):
     _local(tmp_path, policy, NODES, EPOCHS)
     s = json.loads((tmp_path / "summary.json").read_text())
-    epochs = _rows(tmp_path / "epochs.csv")
+    epochs = read_rows(tmp_path / "epochs.csv")
     assert s["policy"] == policy and s["failed"] == 0 and len(epochs) == EPOCHS
     assert float(epochs[-1]["val_loss"]) < s["pre_training_loss"] - 0.5
     active = [int(r["active"]) for r in epochs]
     assert active[0] == NODES and all(1 <= a <= NODES for a in active)
     if policy in SCHEDULED:
         assert active == [4, 3, 2]
-    trained = {n: int(r["epochs_trained"]) for n, r in ((r["node_id"], r) for r in _rows(tmp_path / "nodes.csv"))}
+    trained = {n: int(r["epochs_trained"]) for n, r in ((r["node_id"], r) for r in read_rows(tmp_path / "nodes.csv"))}
     assert sum(trained.values()) == sum(active)
     assert 1 / NODES <= s["jain_index"] <= 1.0 and 0.0 <= s["jain_normalised"] <= 1.0
     assert 0.0 < s["mean_coverage"] <= 1.0
@@ -51,7 +47,7 @@ def test_ne_plus_readmits_a_recovered_node_that_ne_loses(tmp_path):
     runs = {}
     for policy in ("ne", "ne_plus"):
         _local(tmp_path / policy, policy, 6, 5, scenario)
-        runs[policy] = _rows(tmp_path / policy / "epochs.csv")
+        runs[policy] = read_rows(tmp_path / policy / "epochs.csv")
     for rows in runs.values():
         assert rows[1]["eliminated"] == "node-03"  # the collapse is seen and acted on by both
     assert not any("node-03" in r["active_nodes"].split(";") for r in runs["ne"][2:])
