@@ -44,6 +44,7 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
         for p in profiles:
             args = ["edge", "--orchestrator", url, f"--token={token}", "--node-id", p.node_id, "--compute-power", str(p.compute_power)]
             args += ["--ca-bundle", ca] if ca else []
+            args += ["--device", cfg.device]  # clients train where the orchestrator was told to (auto: CUDA if present)
             procs.start(p.node_id, args + (["--emulate-compute"] if emulate else []))
         log.info("started orchestrator on %s and %d clients; logs in %s", url, len(profiles), out / "logs")
         rc = follow(procs, out / "epochs.csv", f"{cfg.policy.upper()} x{cfg.nodes}", cfg.training.epochs, timeout)

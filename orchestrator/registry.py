@@ -72,6 +72,10 @@ class Registry:
         return node
 
     def send(self, node: Node, task: Task) -> None:
+        """Queue a task. The silence clock starts now at the latest: an idle node parked
+        in a long poll sends no heartbeats, and a slow start (the first run pre-trains the
+        base model for ~30 s) must not count as silence once work is handed out."""
+        node.last_seen = max(node.last_seen, time.monotonic())
         node.mailbox.append(task)
         node.wakeup.set()
 

@@ -1,0 +1,141 @@
+"""The accelerator path, checked and timed. Prints:
+- agreement of one node's update (FedSGD gradient and K local Adam steps)
+  computed on the CPU and on the device, for the same adapter, data and seed;
+- seconds per local LoRA step on CPU and on the device for the default model
+  and a larger one, and their ratio (measured in this one run);
+- an `edgeft local` run with `--device DEVICE`: which device every node
+  enrolled with, and the validation loss per epoch.
+
+Needs a CUDA machine for anything but `--device cpu`; exits 2 with the reason
+where the device is missing.
+
+Run: .venv/bin/python experiments/bench_device.py --device cuda
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from edge_client.trainer import LocalTrainer
+from edgeft.modeling import BuiltinArch, LoraSettings, builtin_config, pick_device
+
+VOCAB = 2048
+
+
+def _trainers(arch: BuiltinArch, device: torch.device, batch: int) -> tuple[LocalTrainer, LocalTrainer]:
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(0)
+    base = LlamaForCausalLM(builtin_config(arch, VOCAB))
+    data = torch.randint(0, VOCAB, (batch * 2, 128), generator=torch.Generator().manual_seed(1))
+    state = {k: v.clone() for k, v in base.state_dict().items()}
+    cfg = base.config.to_dict()
+    lora = LoraSettings(dropout=0.0)  # dropout masks come from each device's own RNG stream
+    return (LocalTrainer(cfg, state, lora, data, torch.device("cpu")),
+            LocalTrainer(cfg, state, lora, data, device))
+
+
+def _rel_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    num = sum(float((a[k] - b[k]).pow(2).sum()) for k in a) ** 0.5
+    den = sum(float(a[k].pow(2).sum()) for k in a) ** 0.5
+    return num / max(den, 1e-30)
+
+
+def check_agreement(device: torch.device) -> bool:
+    """The same update on both devices; TF32 is off so that only summation order differs."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    cpu, dev = _trainers(BuiltinArch(), device, 8)
+    ok = True
+    for steps in (1, 4):
+        a = cpu.compute_update(steps, 1e-3, 8, 0, "node-00")
+        b = dev.compute_update(steps, 1e-3, 8, 0, "node-00")
+        rel = _rel_diff(a.tensors, b.tensors)
+        good = rel < 1e-3 and abs(a.loss - b.loss) < 1e-4 and all(t.device.type == "cpu" for t in b.tensors.values())
+        ok &= good
+        kind = "FedSGD gradient" if steps == 1 else f"{steps} local Adam steps"
+        print(f"  {kind:<20} loss cpu {a.loss:.6f} {device.type} {b.loss:.6f}  relative L2 difference {rel:.2e}  "
+              f"{'agree' if good else 'DISAGREE'}")
+    return ok
+
+
+def _step_seconds(trainer: LocalTrainer, steps: int, sync) -> float:
+    trainer.compute_update(2, 1e-3, 16, 0, "warmup")
+    times = []
+    for _ in range(3):
+        sync()
+        t0 = time.perf_counter()
+        trainer.compute_update(steps, 1e-3, 16, 0, "bench")
+        sync()
+        times.append((time.perf_counter() - t0) / steps)
+    return statistics.median(times)
+
+
+def time_steps(device: torch.device) -> None:
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for name, arch in (("default (2 x 128)", BuiltinArch()),
+                       ("larger (8 x 1024)", BuiltinArch(layers=8, hidden=1024, heads=16, intermediate=2816))):
+        cpu, dev = _trainers(arch, device, 16)
+        t_cpu = _step_seconds(cpu, 5, lambda: None)
+        t_dev = _step_seconds(dev, 5, sync)
+        print(f"  {name:<18} batch 16 x 128: cpu {t_cpu * 1e3:8.1f} ms/step  {device.type} {t_dev * 1e3:8.1f} ms/step  "
+              f"speed-up {t_cpu / t_dev:6.1f}x")
+
+
+def local_run(device: str, nodes: int, epochs: int) -> bool:
+    """A whole `edgeft local` run on the device: every node must enrol with it."""
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "edgeft.cli", "local", "--nodes", str(nodes), "--epochs", str(epochs),
+               "--policy", "ne", "--device", device, "--out", out]
+        t0 = time.perf_counter()
+        rc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        wall = time.perf_counter() - t0
+        if rc.returncode != 0:
+            print(rc.stdout[-2000:], rc.stderr[-2000:])
+            for log in sorted((Path(out) / "logs").glob("*.log"))[-2:]:
+                print(f"--- {log.name}\n{log.read_text()[-3000:]}")
+            return False
+        with open(Path(out) / "nodes.csv") as fh:
+            devices = sorted({r["device"] for r in csv.DictReader(fh)})
+        with open(Path(out) / "epochs.csv") as fh:
+            losses = [float(r["val_loss"]) for r in csv.DictReader(fh)]
+        orch_log = (Path(out) / "logs" / "orchestrator.log").read_text()
+        print(f"  edgeft local --device {device}: rc 0 in {wall:.1f} s; nodes enrolled with {devices}; "
+              f"val loss per epoch {[round(x, 4) for x in losses]}")
+        return devices == [str(pick_device(device))] and len(losses) == epochs and losses[-1] < losses[0] \
+            and "Traceback" not in orch_log
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda", help="the accelerator to check (cuda, cuda:1, ...)")
+    ap.add_argument("--nodes", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=3)
+    args = ap.parse_args()
+    try:
+        device = pick_device(args.device)
+    except ValueError as exc:
+        print(f"bench_device: {exc}", file=sys.stderr)
+        return 2
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device {device} ({name}), torch {torch.__version__}")
+    print("update agreement, cpu vs device:")
+    agree = check_agreement(device)
+    print("seconds per local LoRA step:")
+    time_steps(device)
+    print("end to end:")
+    ran = local_run(args.device, args.nodes, args.epochs)
+    print(f"result: agreement {'ok' if agree else 'FAILED'}, end-to-end {'ok' if ran else 'FAILED'}")
+    return 0 if agree and ran else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
