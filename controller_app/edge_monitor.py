@@ -15,6 +15,14 @@ ports that LLDP found facing another switch); for each host every switch gets
 one flow eth_dst=host -> next hop on the shortest path. ARP requests are
 answered by the controller when it knows the target (proxy ARP) and otherwise
 sent out of every edge port by packet-out, so redundant links never loop.
+
+Restarts: a switch that connects gets this app's old flows (by cookie) deleted,
+so the flows of a previous instance cannot carry traffic past a controller that
+has not learnt the hosts yet. Until LLDP has found every link, a packet-out on
+an edge port can leave over a not-yet-known switch link and make a host look
+as if it sat there; once the link is known such a host is forgotten and asked
+for again (ARP from the probe address), and its reply, which the host's own
+switch hands to the controller, teaches its true place.
 """
 from __future__ import annotations
 
@@ -40,6 +48,8 @@ PROBE_IP = "10.255.255.254"
 PROBE_MAC = "02:ed:9e:f7:00:01"
 PROBE_ICMP_ID = 0xED9E
 PRIO_PROBE, PRIO_ARP, PRIO_HOST, PRIO_MISS = 200, 100, 10, 0
+COOKIE = 0xED9EF7  # marks this app's flows, so that a restarted instance removes exactly those
+BROADCAST = "ff:ff:ff:ff:ff:ff"
 
 
 def _enable_link_discovery() -> None:
@@ -122,6 +132,8 @@ class EdgeMonitor(App):
     def _features(self, ev) -> None:
         dp = ev.msg.datapath
         ofp, parser = dp.ofproto, dp.ofproto_parser
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
+                                      out_group=ofp.OFPG_ANY, cookie=COOKIE, cookie_mask=0xFFFFFFFFFFFFFFFF, match=parser.OFPMatch()))
         self._flow(dp, PRIO_MISS, parser.OFPMatch(), [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
         to_controller = [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)]
         self._flow(dp, PRIO_PROBE, parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ipv4_dst=PROBE_IP), to_controller)
@@ -157,17 +169,30 @@ class EdgeMonitor(App):
         self.graph.g.remove_edges_from(list(self.graph.g.edges))
         for link in get_all_link(self):
             self.graph.add_link(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no)
+        lost = []
         for mac in list(self.graph.macs):  # a host wrongly learnt on what is now a switch port
             loc = self.graph.macs[mac]
             if self.graph.is_switch_port(loc.dpid, loc.port):
                 del self.graph.macs[mac]
                 self.graph.hosts.pop(loc.ip, None)
+                lost.append(loc.ip)
         self._install_all_host_flows()
+        for ip in filter(None, lost):
+            self._ask_for(ip)
 
-    def _flow(self, dp, priority: int, match, actions, cookie: int = 0) -> None:
+    def _ask_for(self, ip: str) -> None:
+        """ARP for a host from the probe address: its reply tells where it really sits."""
+        log.info("host %s was learnt on a switch link; asking for it again", ip)
+        p = packet.Packet()
+        p.add_protocol(ethernet.ethernet(dst=BROADCAST, src=PROBE_MAC, ethertype=ether_types.ETH_TYPE_ARP))
+        p.add_protocol(arp.arp(opcode=arp.ARP_REQUEST, src_mac=PROBE_MAC, src_ip=PROBE_IP, dst_mac="00:00:00:00:00:00", dst_ip=ip))
+        p.serialize()
+        self._broadcast_to_edge_ports(p.data, exclude=(-1, -1))
+
+    def _flow(self, dp, priority: int, match, actions) -> None:
         parser = dp.ofproto_parser
         inst = [parser.OFPInstructionActions(dp.ofproto.OFPIT_APPLY_ACTIONS, actions)]
-        dp.send_msg(parser.OFPFlowMod(datapath=dp, priority=priority, match=match, instructions=inst, cookie=cookie))
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, priority=priority, match=match, instructions=inst, cookie=COOKIE))
 
     # -- forwarding -------------------------------------------------------------------------
     def _install_host_flows(self, host: HostLocation) -> None:
@@ -213,6 +238,8 @@ class EdgeMonitor(App):
             self._broadcast_to_edge_ports(msg.data, exclude=(dp.id, in_port))
 
     def _handle_arp(self, dp, in_port: int, eth, arp_pkt, data: bytes) -> None:
+        if eth.src == PROBE_MAC or arp_pkt.dst_mac == PROBE_MAC:
+            return  # our own request back over an unknown link, or an answer to it (already learnt from)
         if arp_pkt.opcode == arp.ARP_REQUEST:
             target_mac = PROBE_MAC if arp_pkt.dst_ip == PROBE_IP else (self.graph.hosts[arp_pkt.dst_ip].mac if arp_pkt.dst_ip in self.graph.hosts else None)
             if target_mac:

@@ -126,6 +126,11 @@ def start_controller(procs: ProcessGroup, edge, args: list[str], rest: str, toke
     procs.start("controller", args)
     switches = len(edge.net.switches)
     wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches, 60, "switches to connect")
+    # Teach hosts only once LLDP knows every switch link: before that, a flooded ARP can
+    # leave over an unknown link and place a host on the wrong port (the app repairs that
+    # too, but learning on a known topology needs no repair).
+    trunks = sum(1 for link in edge.net.links if link.intf1.node in edge.net.switches and link.intf2.node in edge.net.switches)
+    wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["links"]) >= trunks, 60, "LLDP to find the switch links")
     edge.server.cmd("ip neigh flush all")
     for host in edge.hosts.values():
         host.cmd(f"ip neigh flush all; ping -c 1 -W 1 {SERVER_IP}")

@@ -102,9 +102,10 @@ def mininet_rows(tmp: Path) -> list[tuple]:
              10 - len(flap["epochs"]))]
     ctl = controller_restart(tmp / "ctl")
     stale = sorted({int(r["epoch"]) for r in ctl["node_epochs"] if r["metrics_stale"] == "True"})
-    rows.append(("controller stopped at epoch 1, restarted at epoch 3 (Mininet)", "-",
-                 f"completed on last-known figures (stale in epochs {stale}); fresh figures after the restart: not yet",
-                 6 - len(ctl["epochs"])))
+    again = ctl["fresh_again_at"]
+    rows.append(("controller stopped at epoch 1, restarted at epoch 3 (Mininet)", f"back in {ctl.get('restart_s', float('nan')):.1f}",
+                 f"completed on last-known figures (stale in epochs {stale}); fresh again from epoch "
+                 f"{again if again is not None else 'NEVER'}", 9 - len(ctl["epochs"])))
     return rows
 
 

@@ -145,7 +145,7 @@ def link_flap(out: Path, victim: str = "node-03", down_at: int = 1, up_at: int =
     return {**seen, "row": row, "epochs": rows(out / "epochs.csv"), "summary": _summary(out)}
 
 
-def controller_restart(out: Path, stop_at: int = 1, start_at: int = 3, epochs: int = 6) -> dict:
+def controller_restart(out: Path, stop_at: int = 1, start_at: int = 3, epochs: int = 9) -> dict:
     """Mininet (root): the controller app is stopped as epoch `stop_at` starts and started
     again as epoch `start_at` starts. Returns the run's per-node rows, whose
     `metrics_stale` and figures show what the orchestrator scored with meanwhile."""
@@ -164,5 +164,8 @@ def controller_restart(out: Path, stop_at: int = 1, start_at: int = 3, epochs: i
 
     base = {"metrics": {"stale_after_s": 30}}
     row = run_one(base, 5, 2, 0, "ar", epochs, out, 900, (4.0, 20), fault)
-    return {**seen, "row": row, "epochs": rows(out / "epochs.csv"), "node_epochs": rows(out / "node_epochs.csv"),
-            "summary": _summary(out)}
+    node_epochs = rows(out / "node_epochs.csv")
+    fresh = [e for e in range(start_at, epochs)
+             if all(r["metrics_stale"] == "False" for r in node_epochs if int(r["epoch"]) == e and r["status"] == "active")]
+    return {**seen, "row": row, "epochs": rows(out / "epochs.csv"), "node_epochs": node_epochs,
+            "fresh_again_at": fresh[0] if fresh else None, "summary": _summary(out)}

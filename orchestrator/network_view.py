@@ -70,10 +70,11 @@ def _parse(rec: dict, default_ts: float) -> PathMetrics:
 
 
 class ControllerMetrics:
-    """Figures from the controller app. When it is unreachable the last-known
-    figures are kept and marked stale; after `stale_after_s` they are dropped so
-    scoring falls back to compute and training time (missing columns score as
-    uninformative, see scoring.normalise)."""
+    """Figures from the controller app. A node without fresh figures (the controller
+    unreachable, or back after a restart but not done measuring that node) keeps its
+    last-known ones, marked stale; `stale_after_s` after they were fresh they are
+    dropped, so scoring falls back to compute and training time (missing columns
+    score as uninformative, see scoring.normalise)."""
 
     def __init__(self, base_url: str, src_ip: str, stale_after_s: float, timeout_s: float = 2.0) -> None:
         self.url = base_url.rstrip("/") + "/v1/paths"
@@ -81,21 +82,28 @@ class ControllerMetrics:
         self.stale_after_s = stale_after_s
         self.timeout_s = timeout_s
         self.last: dict[str, PathMetrics] = {}
-        self.last_ok = 0.0
+        self.fresh_at: dict[str, float] = {}
 
     def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathMetrics]:
+        now = time.time()
         try:
-            resp = requests.get(self.url, params={"src": self.src_ip}, timeout=self.timeout_s)
-            resp.raise_for_status()
-            # A path whose figures are not measured yet (null) is left out: scored as unknown.
-            by_ip = {str(r["ip"]): _parse(r, time.time()) for r in resp.json()["paths"]
-                     if all(r.get(k) is not None for k in ("bandwidth_mbps", "delay_ms", "loss_pct"))}
-            self.last = {n.node_id: by_ip[n.ip] for n in nodes if n.ip in by_ip}
-            self.last_ok = time.time()
-            return dict(self.last)
+            fresh = self._fetch(nodes, now)
         except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-            age = time.time() - self.last_ok
-            log.warning("controller metrics unavailable (%s); last-known figures are %.0f s old", exc, age)
-            if age > self.stale_after_s:
-                return {}
-            return {k: PathMetrics(v.bandwidth_mbps, v.delay_ms, v.loss_pct, v.updated_at, stale=True) for k, v in self.last.items()}
+            log.warning("controller metrics unavailable (%s); using last-known figures up to %.0f s old", exc, self.stale_after_s)
+            fresh = {}
+        for node_id, m in fresh.items():
+            self.last[node_id], self.fresh_at[node_id] = m, now
+        out = dict(fresh)
+        for n in nodes:
+            m = self.last.get(n.node_id)
+            if n.node_id not in out and m is not None and now - self.fresh_at[n.node_id] <= self.stale_after_s:
+                out[n.node_id] = PathMetrics(m.bandwidth_mbps, m.delay_ms, m.loss_pct, m.updated_at, stale=True)
+        return out
+
+    def _fetch(self, nodes: list[NodeAddress], now: float) -> dict[str, PathMetrics]:
+        resp = requests.get(self.url, params={"src": self.src_ip}, timeout=self.timeout_s)
+        resp.raise_for_status()
+        # A path whose figures are not measured yet (null) is left out: unknown now.
+        by_ip = {str(r["ip"]): _parse(r, now) for r in resp.json()["paths"]
+                 if all(r.get(k) is not None for k in ("bandwidth_mbps", "delay_ms", "loss_pct"))}
+        return {n.node_id: by_ip[n.ip] for n in nodes if n.ip in by_ip}

@@ -50,3 +50,36 @@ def test_controller_metrics_fresh_then_stale_then_dropped():
     assert stale["node-01"].stale and stale["node-01"].bandwidth_mbps == 7.5
     time.sleep(1.2)
     assert src.snapshot(nodes) == {}  # past the staleness limit: score on compute and time only
+
+
+class Restarted(View):
+    """A controller back after a restart: it has measured node-02 again but not node-01 yet."""
+
+    def paths_from(self, src):
+        return [{"ip": "10.1.0.2", "bandwidth_mbps": None, "delay_ms": None, "loss_pct": None, "samples": 0, "updated_at": None},
+                {"ip": "10.1.0.3", "bandwidth_mbps": 5.0, "delay_ms": 20.0, "loss_pct": 0.0, "samples": 10, "updated_at": time.time()}]
+
+
+def _serve(view):
+    server = make_server("127.0.0.1", 0, NorthboundApp(view), handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def test_after_a_restart_unmeasured_nodes_keep_last_known_figures_marked_stale():
+    nodes = [NodeAddress("node-01", "10.1.0.2"), NodeAddress("node-02", "10.1.0.3")]
+    first, url = _serve(View())
+    src = ControllerMetrics(url, "10.0.0.1", stale_after_s=1.0, timeout_s=1.0)
+    assert set(src.snapshot(nodes)) == {"node-01"}
+    first.shutdown()
+    first.server_close()
+    second, url2 = _serve(Restarted())
+    src.url = url2 + "/v1/paths"  # a new port: the old server is really gone
+    snap = src.snapshot(nodes)
+    assert not snap["node-02"].stale and snap["node-02"].delay_ms == 20.0  # fresh again where measured
+    assert snap["node-01"].stale and snap["node-01"].delay_ms == 40.0  # not yet: last-known, marked stale
+    time.sleep(1.2)
+    snap = src.snapshot(nodes)
+    assert set(snap) == {"node-02"} and not snap["node-02"].stale  # node-01's old figures expired
+    second.shutdown()
+    second.server_close()
