@@ -2,8 +2,10 @@
 
     sudo .venv/bin/python experiments/bench_topology.py [--skip-build-100]
 
-Prints: the delay line's TCP throughput and p50/p95 added delay on one link;
-the same with 40 shaped links loaded at once (achieved / profile rate); the
+Prints, for each delay line (`--delay-lines c,python`: the C one and the Python one,
+in the same run): its TCP throughput and p50/p95 added delay on one link; the
+same with 40 shaped links loaded at once (achieved / profile rate, aggregate,
+and the CPU the 40 delay lines used), then the C/Python ratios; the
 wall time to build and tear down 12, 40 and 100-node topologies; the memory of
 one running edge client (RSS and USS after set-up).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -48,7 +51,24 @@ def _iperf(server, host, seconds: int) -> float:
         srv.wait()
 
 
-def one_link(tmp: Path) -> None:
+def _delay_line_cpu(edge) -> float:
+    """CPU seconds the delay lines of this network used so far (they are children of
+    the shell that `host.popen` runs in, or that shell itself)."""
+    import psutil
+
+    total = 0.0
+    for proc in edge.shaper.delay_lines.values():
+        try:
+            p = psutil.Process(proc.pid)
+            for q in [p, *p.children(recursive=True)]:
+                t = q.cpu_times()
+                total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def one_link(tmp: Path) -> dict:
     edge = build([NodeProfile("node-01", 1000.0, 0.0, 0.0, 30.0)], domains=1, controller=None, run_dir=tmp / "one")
     try:
         server, host = edge.server, edge.hosts["node-01"]
@@ -59,11 +79,12 @@ def one_link(tmp: Path) -> None:
         rate = _iperf(server, host, 5)
         print(f"one link, 20 ms delay line: TCP {rate:.0f} Mb/s (target >= 50), added delay p50 {_pct(added, .5):.2f} ms, "
               f"p95 {_pct(added, .95):.2f} ms (target 20 +- 1 at p95)")
+        return {"one_link_mbps": rate, "p95_ms": _pct(added, .95)}
     finally:
         edge.stop()
 
 
-def forty_links(tmp: Path) -> None:
+def forty_links(tmp: Path) -> dict:
     profiles = draw_profiles(40, setup=1, seed=0)
     edge = build(profiles, domains=4, controller=None, run_dir=tmp / "forty")
     try:
@@ -71,6 +92,7 @@ def forty_links(tmp: Path) -> None:
         base = {p.node_id: statistics.median(_rtts(server, edge.hosts[p.node_id].IP(), 5, 0.05)) - p.delay_ms for p in profiles}
         servers = [edge.hosts[p.node_id].popen(["iperf3", "-s", "-1"]) for p in profiles]
         time.sleep(1.0)
+        cpu0, t0 = _delay_line_cpu(edge), time.monotonic()
         clients = {p.node_id: server.popen(["iperf3", "-c", edge.hosts[p.node_id].IP(), "-t", "10", "-f", "m", "-J"],
                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for p in profiles}
         time.sleep(3.0)
@@ -84,14 +106,18 @@ def forty_links(tmp: Path) -> None:
             except (ValueError, KeyError):
                 bps = 0.0
             ratios.append(bps / 1e6 / p.bandwidth_mbps)
+        cores = (_delay_line_cpu(edge) - cpu0) / (time.monotonic() - t0)
+        achieved = sum(r * p.bandwidth_mbps for r, p in zip(ratios, profiles))
         for s in servers:
             s.kill()
             s.wait()
         total = sum(p.bandwidth_mbps for p in profiles)
         print(f"40 shaped links at once (Setup 1, {total:.0f} Mb/s of profile rate): achieved/profile rate median "
-              f"{statistics.median(ratios):.2f}, min {min(ratios):.2f}; {sum(r >= 0.9 for r in ratios)}/40 links >= 90 %")
+              f"{statistics.median(ratios):.2f}, min {min(ratios):.2f}; {sum(r >= 0.9 for r in ratios)}/40 links >= 90 %; "
+              f"aggregate {achieved:.0f} Mb/s; the 40 delay lines used {cores:.2f} cores")
         print(f"  delay on {probe.node_id} (target {probe.delay_ms:.1f} ms) under that load: p50 {_pct(added, .5):.1f} ms, "
               f"p95 {_pct(added, .95):.1f} ms (includes HTB queueing of the loaded link)")
+        return {"aggregate_mbps": achieved, "cores": cores}
     finally:
         edge.stop()
 
@@ -165,6 +191,8 @@ def live_clients(tmp: Path, n: int) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--skip-build-100", action="store_true")
+    p.add_argument("--delay-lines", default="c,python", help="delay lines to measure, in order (c, python)")
+    p.add_argument("--links-only", action="store_true", help="only the delay-line figures")
     p.add_argument("--live-clients", type=int, default=100, help="edge hosts with live clients for the memory target (0: skip)")
     a = p.parse_args()
     from mininet.log import setLogLevel
@@ -172,8 +200,19 @@ def main() -> int:
     setLogLevel("error")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        one_link(tmp)
-        forty_links(tmp)
+        seen = {}
+        for impl in a.delay_lines.split(","):
+            os.environ["EDGEFT_DELAY_LINE"] = impl
+            print(f"== delay line: {impl}")
+            seen[impl] = {**one_link(tmp / impl), **forty_links(tmp / impl)}
+        if {"c", "python"} <= set(seen):
+            c, py = seen["c"], seen["python"]
+            print(f"C / Python, same run: one-link throughput x{c['one_link_mbps'] / max(py['one_link_mbps'], 1e-9):.2f}, "
+                  f"40-link aggregate x{c['aggregate_mbps'] / max(py['aggregate_mbps'], 1e-9):.2f}, "
+                  f"delay-line CPU x{c['cores'] / max(py['cores'], 1e-9):.2f}")
+        os.environ.pop("EDGEFT_DELAY_LINE", None)
+        if a.links_only:
+            return 0
         build_times(tmp, [12, 40] + ([] if a.skip_build_100 else [100]))
         client_memory()
         if a.live_clients:

@@ -28,10 +28,22 @@ else
   log "not root (or no apt-get): skipping system packages; Mininet features need 'sudo bash scripts/install.sh'"
 fi
 
+# The C delay line (topologies/delay_line.c), rebuilt when its source is newer; the
+# shaper falls back to the Python one where it is missing.
+build_delay_line() {
+  local src=topologies/delay_line.c bin=.venv/bin/edgeft-delay-line
+  [ -d .venv/bin ] && [ -f /usr/include/libnetfilter_queue/libnetfilter_queue.h ] && command -v gcc >/dev/null || return 0
+  if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+    log "building the C delay line ($bin)"
+    gcc -O2 -Wall -o "$bin" "$src" -lnetfilter_queue -lnfnetlink
+  fi
+}
+
 stamp=.venv/.edgeft-installed
 want=$(cat requirements.txt requirements-emulation.txt setup.py | sha256sum | cut -c1-16)$(dpkg -s libnetfilter-queue-dev >/dev/null 2>&1 && echo +emu)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   log "venv up to date"
+  build_delay_line
   exit 0
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -47,5 +59,6 @@ if dpkg -s libnetfilter-queue-dev >/dev/null 2>&1; then
 else
   log "libnetfilter-queue-dev missing: Mininet emulation packages not installed (run as root to get them)"
 fi
+build_delay_line
 echo "$want" > "$stamp"
 log "done: $(.venv/bin/python -c 'import torch, transformers, peft; print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)')"

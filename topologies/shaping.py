@@ -16,6 +16,7 @@ disappears with the namespace: nothing is left in the root namespace.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import uuid
@@ -88,6 +89,25 @@ def _config(intf, **params) -> None:
         intf.cmd(f"tc qdisc add dev {intf} parent 5:1 handle 10: pfifo limit {queue_packets(params['bw'])}")
 
 
+C_DELAY_LINE = Path(sys.executable).parent / "edgeft-delay-line"  # built by scripts/install.sh
+
+
+def delay_line_command(choice: str | None = None) -> list[str]:
+    """The delay line to run: the C one (topologies/delay_line.c: metadata-only copies,
+    batched verdicts) where it is built, else the Python one. EDGEFT_DELAY_LINE=c|python
+    forces either."""
+    choice = choice or os.environ.get("EDGEFT_DELAY_LINE", "auto")
+    if choice not in ("auto", "c", "python"):
+        raise ValueError(f"EDGEFT_DELAY_LINE={choice!r}: use auto, c or python")
+    if choice == "c" and not C_DELAY_LINE.exists():
+        raise ValueError(f"EDGEFT_DELAY_LINE=c but {C_DELAY_LINE} is not built: run `sudo bash scripts/install.sh`")
+    if choice != "python" and C_DELAY_LINE.exists():
+        log.info("delay line: %s (C)", C_DELAY_LINE)
+        return [str(C_DELAY_LINE)]
+    log.info("delay line: topologies/delay_line.py (Python)")
+    return [sys.executable, "-m", "topologies.delay_line"]
+
+
 class Shaper:
     """Applies and changes shapes on access links (host side + switch side interface)."""
 
@@ -96,6 +116,7 @@ class Shaper:
         self.run_dir = run_dir
         self.delay_lines: dict[str, object] = {}  # host name -> Popen
         self.shapes: dict[str, LinkShape] = {}
+        self.delay_line = delay_line_command() if backend == "fallback" else []
 
     def apply(self, host, host_intf, switch_intf, shape: LinkShape) -> None:
         _config(host_intf, bw=shape.rate_mbps)
@@ -133,9 +154,9 @@ class Shaper:
         control = self._control(host)
         control.write_text(f"{shape.delay_ms}\n")
         # The delay line always runs so that a later update can add delay to a link that had none.
-        self.delay_lines[host.name] = host.popen(
-            [sys.executable, "-m", "topologies.delay_line", "--queue", "0", "--delay-ms", str(shape.delay_ms), "--control", str(control)],
-            cwd=str(Path(__file__).resolve().parent.parent), preexec_fn=die_with_parent)
+        args = ["--queue", "0", "--delay-ms", str(shape.delay_ms), "--control", str(control)]
+        self.delay_lines[host.name] = host.popen(self.delay_line + args, cwd=str(Path(__file__).resolve().parent.parent),
+                                                 preexec_fn=die_with_parent)
         host.cmd(f"iptables -t mangle -A PREROUTING -i {intf} -j NFQUEUE --queue-num 0 --queue-bypass")
 
     def stop(self) -> None:

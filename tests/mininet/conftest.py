@@ -26,7 +26,7 @@ def system_state() -> dict:
 
     links = sorted(re.findall(r"^\d+: ([^:@]+)", out(["ip", "-o", "link"]), re.M))
     rules = [l for l in out(["iptables-save"]).splitlines() if l and not l.startswith("#") and not l.startswith(":")]
-    procs = sorted(l for l in out(["ps", "-eo", "args"]).splitlines() if "delay_line" in l or "mnexec" in l or "iperf3" in l)
+    procs = sorted(l for l in out(["ps", "-eo", "args"]).splitlines() if "delay_line" in l or "delay-line" in l or "mnexec" in l or "iperf3" in l)
     return {"bridges": out(["ovs-vsctl", "list-br"]).split(), "links": links, "netns": out(["ip", "netns", "list"]).split(),
             "iptables": rules, "procs": procs}
 

@@ -25,9 +25,11 @@ def test_twelve_node_setup2_every_edge_host_reaches_the_server(clean_system, tmp
         edge.stop()
 
 
-@pytest.fixture
-def pair(tmp_path):
-    """The server and one edge host behind the usual switch layers, unshaped apart from the rate."""
+@pytest.fixture(params=["c", "python"])
+def pair(request, tmp_path, monkeypatch):
+    """The server and one edge host behind the usual switch layers, unshaped apart from the
+    rate; once with each delay line (the C one, which install.sh builds, and the Python one)."""
+    monkeypatch.setenv("EDGEFT_DELAY_LINE", request.param)
     edge = build([NodeProfile("node-01", 1000.0, 0.0, 0.0, 30.0)], domains=1, controller=None, run_dir=tmp_path)
     try:
         yield edge
