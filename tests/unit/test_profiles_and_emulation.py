@@ -42,3 +42,17 @@ def test_emulation_uses_cpu_time_and_really_waits():
     assert wall >= reported
     plain, _ = finish_training_time(Stopwatch().start(), False, 10.0, 30.0)
     assert plain < 0.05
+
+
+def test_delay_line_choice_is_validated_and_falls_back_to_python(monkeypatch, tmp_path):
+    from topologies import shaping
+
+    with pytest.raises(ValueError, match="EDGEFT_DELAY_LINE='rust'"):
+        shaping.delay_line_command("rust")
+    monkeypatch.setattr(shaping, "C_DELAY_LINE", tmp_path / "edgeft-delay-line")  # not built here
+    with pytest.raises(ValueError, match="not built: run `sudo bash scripts/install.sh`"):
+        shaping.delay_line_command("c")
+    assert shaping.delay_line_command("auto")[-2:] == ["-m", "topologies.delay_line"]
+    (tmp_path / "edgeft-delay-line").write_text("")
+    assert shaping.delay_line_command("auto") == [str(tmp_path / "edgeft-delay-line")]
+    assert shaping.delay_line_command("python")[-1] == "topologies.delay_line"
