@@ -18,7 +18,12 @@ def test_controller_stopped_and_restarted_mid_run(clean_system, tmp_path):
     assert all(x["metrics_stale"] == "False" for x in by_epoch[0])  # and before, fresh ones
     # Back: fresh figures again (the restart itself takes ~10 s, i.e. ~3 epochs of this run).
     assert r["fresh_again_at"] is not None and r["fresh_again_at"] <= EPOCHS - 2, r["fresh_again_at"]
+    figures = lambda x: (x["bandwidth_mbps"], x["delay_ms"], x["loss_pct"])  # noqa: E731
+    last_known = {x["node_id"]: figures(x) for x in by_epoch[START_AT]}
     for epoch in range(r["fresh_again_at"], EPOCHS):
         rows = [x for x in by_epoch[epoch] if x["status"] == "active"]
         assert rows and all(x["metrics_stale"] == "False" for x in rows), (epoch, by_epoch[epoch])
-        assert all(float(x["bandwidth_mbps"]) > 0 and float(x["delay_ms"]) > 0 for x in rows), rows
+        assert all(min(map(float, figures(x))) >= 0 for x in rows), rows  # measured numbers, not blanks
+        # New measurements, not the stale copy with its flag cleared. (The first delay figures
+        # after a restart undershoot and converge over the probe window; README, Faults.)
+        assert any(figures(x) != last_known[x["node_id"]] for x in rows), rows
