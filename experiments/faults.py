@@ -123,6 +123,7 @@ def link_flap(out: Path, victim: str = "node-03", down_at: int = 1, up_at: int =
     the run's epochs, when the failure was recorded, and the controller's figures for
     the victim while its link was down."""
     from experiments.compare import run_one
+    from topologies.edge_cloud import SERVER_IP
 
     seen: dict = {}
 
@@ -136,7 +137,7 @@ def link_flap(out: Path, victim: str = "node-03", down_at: int = 1, up_at: int =
         elif "down_at" in seen and "detected_s" not in seen and any(victim in r["failed"] for r in rows(out / "epochs.csv")):
             seen["detected_s"] = time.monotonic() - seen["down_at"]  # +- the runner's 1 s polling
         if epoch == up_at:
-            paths = requests.get(controller_url + "/v1/paths", params={"src": "10.0.0.1"}, timeout=5).json()["paths"]
+            paths = requests.get(controller_url + "/v1/paths", params={"src": SERVER_IP}, timeout=5).json()["paths"]
             seen["while_down"] = next((p for p in paths if p["ip"] == host.IP()), None)
             edge.net.configLinkStatus(host.name, gw.name, "up")
 

@@ -64,31 +64,25 @@ class ProcessGroup:
 
     def stop(self, name: str, grace: float = 5.0) -> None:
         """SIGTERM one process group, SIGKILL it after `grace` seconds."""
-        proc = self.procs[name]
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
-            if proc.poll() is not None:
-                return
-            try:
-                os.killpg(proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                return
-            try:
-                proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                pass
+        _terminate([self.procs[name]], grace)
 
     def stop_all(self, grace: float = 5.0) -> None:
         """SIGTERM every process group, SIGKILL what is left after `grace` seconds."""
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
-            alive = [p for p in self.procs.values() if p.poll() is None]
-            for p in alive:
-                try:
-                    os.killpg(p.pid, sig)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            deadline = time.monotonic() + wait
-            for p in alive:
-                try:
-                    p.wait(timeout=max(deadline - time.monotonic(), 0.01))
-                except subprocess.TimeoutExpired:
-                    pass
+        _terminate(list(self.procs.values()), grace)
+
+
+def _terminate(procs: list, grace: float) -> None:
+    """SIGTERM the process groups, SIGKILL what is left after `grace` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        alive = [p for p in procs if p.poll() is None]
+        for p in alive:
+            try:
+                os.killpg(p.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + wait
+        for p in alive:
+            try:
+                p.wait(timeout=max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                pass
