@@ -6,7 +6,12 @@
  *  - NFQA_CFG_F_GSO: GSO/GRO aggregates are queued whole, not segmented again;
  *  - one batched verdict (nfq_set_verdict_batch) releases every packet that is due:
  *    the line is FIFO, so "all ids up to the last due one" is exactly the due set;
- *  - ppoll with a nanosecond timeout until the next packet is due.
+ *  - ppoll with a nanosecond timeout until the next packet is due;
+ *  - a packet's delay counts from the kernel's arrival timestamp (NFQA_TIMESTAMP; the
+ *    line turns timestamping on), not from when the line got round to reading it:
+ *    reading late no longer adds delay, so the line reads only when it wakes to
+ *    release the head, instead of once per arriving packet;
+ *    without timestamps it reads every arrival at once, as before.
  * Order is kept when the delay changes at run time: a packet is never due before
  * the one ahead of it (a real link does not reorder either).
  *
@@ -35,10 +40,24 @@ static size_t cap, head, count;
 static double delay_s, last_due;
 static volatile sig_atomic_t stopping;
 
-static double now_s(void) {
+static int timestamped = 1;  /* cleared by the first packet without a kernel timestamp */
+
+static double clock_s(clockid_t clock) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
+
+/* When the packet reached the queue, on the monotonic clock: the kernel stamps it in
+ * wall-clock time at arrival; otherwise "now". */
+static double arrival_s(struct nfq_data *nfa) {
+    struct timeval tv;
+    double now = now_s();
+    if (nfq_get_timestamp(nfa, &tv) != 0) { timestamped = 0; return now; }
+    double at = now - (clock_s(CLOCK_REALTIME) - (tv.tv_sec + tv.tv_usec / 1e6));
+    return at < now ? at : now;  /* a wall clock stepped backwards must not delay more */
 }
 
 static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_data *nfa, void *data) {
@@ -48,7 +67,7 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_d
     uint32_t id = ntohl(ph->packet_id);
     if (count == cap)  /* a full buffer drops, as a real one would */
         return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
-    double due = now_s() + delay_s;
+    double due = arrival_s(nfa) + delay_s;
     if (due < last_due) due = last_due;  /* FIFO: never due before the packet ahead */
     last_due = due;
     ring[(head + count) % cap] = (struct held){id, due};
@@ -117,7 +136,9 @@ int main(int argc, char **argv) {
     nfq_set_queue_maxlen(qh, (uint32_t)cap);
     nfq_set_queue_flags(qh, NFQA_CFG_F_GSO, NFQA_CFG_F_GSO);  /* older kernels: ignored, packets come segmented */
     nfnl_rcvbufsiz(nfq_nfnlh(h), 8 << 20);
-    int fd = nfq_fd(h);
+    int fd = nfq_fd(h), one = 1;
+    /* Any socket asking for timestamps makes the kernel stamp every received packet. */
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof one) != 0) timestamped = 0;
 
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -136,13 +157,15 @@ int main(int argc, char **argv) {
         if (wait > 0.2) wait = 0.2;
         if (wait < 0) wait = 0;
         struct timespec ts = {(time_t)wait, (long)((wait - (time_t)wait) * 1e9)};
-        if (ppoll(&pfd, 1, &ts, NULL) > 0) {
-            for (;;) {  /* drain what arrived */
-                ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-                if (n > 0) { nfq_handle_packet(h, buf, (int)n); continue; }
-                if (n < 0 && errno == ENOBUFS) continue;  /* the kernel dropped messages; go on */
-                break;
-            }
+        /* With timestamps, arrivals behind a held head wait unread in the socket: they
+         * are due after it, and their arrival time is already recorded. */
+        pfd.events = (count && timestamped) ? 0 : POLLIN;
+        ppoll(&pfd, 1, &ts, NULL);
+        for (;;) {  /* drain what arrived */
+            ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n > 0) { nfq_handle_packet(h, buf, (int)n); continue; }
+            if (n < 0 && errno == ENOBUFS) continue;  /* the kernel dropped messages; go on */
+            break;
         }
     }
     if (count) nfq_set_verdict_batch(qh, ring[(head + count - 1) % cap].id, NF_ACCEPT);
