@@ -4,8 +4,10 @@
 
 Prints, for each delay line (`--delay-lines c,python`: the C one and the Python one,
 in the same run): its TCP throughput and p50/p95 added delay on one link; the
-same with 40 shaped links loaded at once (achieved / profile rate, aggregate,
-and the CPU the 40 delay lines used), then the C/Python ratios; the
+same with 40 shaped links loaded at once, TCP and UDP (delivered / profile rate,
+aggregate, the delay the line added to one loaded link, the CPU the 40 delay lines
+used), once with the links alone (veths between host pairs, shaped the same way)
+and once through the whole tree of userspace switches; then the C/Python ratios; the
 wall time to build and tear down 12, 40 and 100-node topologies; the memory of
 one running edge client (RSS and USS after set-up).
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import re
 import statistics
@@ -27,17 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from topologies.edge_cloud import build  # noqa: E402
 from topologies.profiles import NodeProfile, draw_profiles  # noqa: E402
-from topologies.shaping import LinkShape  # noqa: E402
-
-
-def _rtts(server, ip: str, count: int, interval: float) -> list[float]:
-    out = server.cmd(f"ping -c {count} -i {interval} -W 2 {ip}")
-    return [float(x) for x in re.findall(r"time=([\d.]+) ms", out)]
+from topologies.shaping import LinkShape, Shaper, choose_backend  # noqa: E402
+from experiments.link_load import OMIT_S, Flow, LinkLoad, expected_mbps, held_delays  # noqa: E402
 
 
 def _pct(values: list[float], q: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
 def _iperf(server, host, seconds: int) -> float:
@@ -52,13 +49,14 @@ def _iperf(server, host, seconds: int) -> float:
         srv.wait()
 
 
-def _delay_line_cpu(edge) -> float:
-    """CPU seconds the delay lines of this network used so far (they are children of
-    the shell that `host.popen` runs in, or that shell itself)."""
+def _delay_line_cpu(shaper) -> float:
+    """CPU seconds the delay lines used so far (children of the shell that `host.popen`
+    runs in, or that shell itself). Most of it is the kernel's own receive path: a
+    verdict re-injects the packet, and TCP's processing of it runs in the line's call."""
     import psutil
 
     total = 0.0
-    for proc in edge.shaper.delay_lines.values():
+    for proc in shaper.delay_lines.values():
         try:
             p = psutil.Process(proc.pid)
             for q in [p, *p.children(recursive=True)]:
@@ -73,75 +71,105 @@ def one_link(tmp: Path) -> dict:
     edge = build([NodeProfile("node-01", 1000.0, 0.0, 0.0, 30.0)], domains=1, controller=None, run_dir=tmp / "one")
     try:
         server, host = edge.server, edge.hosts["node-01"]
-        base = statistics.median(_rtts(server, host.IP(), 50, 0.01))
         edge.set_shape("node-01", LinkShape(1000.0, 20.0, 0.0))
         time.sleep(0.5)
-        added = [r - base for r in _rtts(server, host.IP(), 200, 0.01)]
+        held = held_delays(server, host, tmp / "one.pcap", count=200, interval=0.01)
         rate = _iperf(server, host, 5)
-        print(f"one link, 20 ms delay line: TCP {rate:.0f} Mb/s (target >= 50), added delay p50 {_pct(added, .5):.2f} ms, "
-              f"p95 {_pct(added, .95):.2f} ms (target 20 +- 1 at p95)")
-        return {"one_link_mbps": rate, "p95_ms": _pct(added, .95)}
+        print(f"one link, 20 ms delay line: TCP {rate:.0f} Mb/s (target >= 50), added delay p50 {_pct(held, .5):.2f} ms, "
+              f"p95 {_pct(held, .95):.2f} ms (target 20 +- 1 at p95)")
+        return {"one_link_mbps": rate, "p95_ms": _pct(held, .95)}
     finally:
         edge.stop()
 
 
-UDP_HEADROOM = 0.95  # iperf3's -b counts payload; HTB counts whole frames
-
-
-def _received_mbps(out: bytes) -> float:
-    """What the receiving end counted (TCP and UDP alike)."""
-    try:
-        return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e6
-    except (ValueError, KeyError):
-        return 0.0
-
-
-def forty_links(tmp: Path, load: str) -> dict:
-    """40 Setup-1 links loaded at once, each domain's gateway uplink wide enough for all
-    its links (uplink_factor 5: by design the usual 2 x its fastest link is a bottleneck
-    that busy nodes share, 394 of the 687 Mb/s here). `udp`: the drawn profiles, loss included, each
-    offered 95 % of its rate; a link carries its profile when it delivers the offered
-    rate less its drawn loss. `tcp`: the same rates and delays with loss off, since one
-    TCP flow cannot fill a link with 1 % random loss at these delays (Mathis: about
-    MSS/RTT x 1.22/sqrt(p), ~2 Mb/s at 60 ms), whatever the emulator does."""
-    udp = load == "udp"
+def _profiles(load: str) -> list[NodeProfile]:
+    """40 Setup-1 links (687 Mb/s in all). `udp`: the drawn profiles, loss included; a
+    link carries its profile when it delivers the offered 95 % of its rate less its
+    loss. `tcp`: loss off, since one TCP flow cannot fill a link with 1 % random loss at
+    these delays (Mathis: about MSS/RTT x 1.22/sqrt(p), ~2 Mb/s at 60 ms), whatever the
+    emulator does."""
     profiles = draw_profiles(40, setup=1, seed=0)
-    if not udp:
-        profiles = [dataclasses.replace(p, loss_pct=0.0) for p in profiles]
-    edge = build(profiles, domains=4, controller=None, run_dir=tmp / f"forty-{load}", uplink_factor=5.0)
+    return profiles if load == "udp" else [dataclasses.replace(p, loss_pct=0.0) for p in profiles]
+
+
+def _load_and_report(where: str, flows: list[Flow], shaper, load: str, pcap: Path) -> dict:
+    """Loads every link at once for 10 s, measures the delay line of the first one under
+    that load, prints and returns the figures."""
+    import psutil
+
+    udp = load == "udp"
+    run = LinkLoad(flows, udp, seconds=10)
     try:
-        server = edge.server
-        base = {p.node_id: statistics.median(_rtts(server, edge.hosts[p.node_id].IP(), 5, 0.05)) - p.delay_ms for p in profiles}
-        servers = [edge.hosts[p.node_id].popen(["iperf3", "-s", "-1"]) for p in profiles]
         time.sleep(1.0)
-        cpu0, t0 = _delay_line_cpu(edge), time.monotonic()
-        clients = {}
-        for p in profiles:
-            extra = ["-u", "-b", f"{UDP_HEADROOM * p.bandwidth_mbps:.3f}M", "-l", "1400"] if udp else []
-            clients[p.node_id] = server.popen(["iperf3", "-c", edge.hosts[p.node_id].IP(), "-t", "10", "-f", "m", "-J", *extra],
-                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        time.sleep(3.0)
-        probe = profiles[0]
-        added = [r - base[probe.node_id] for r in _rtts(server, edge.hosts[probe.node_id].IP(), 50, 0.1)]
-        ratios, achieved = [], 0.0
-        for p in profiles:
-            got = _received_mbps(clients[p.node_id].communicate(timeout=60)[0])
-            want = UDP_HEADROOM * p.bandwidth_mbps * (1 - p.loss_pct / 100) if udp else p.bandwidth_mbps
-            ratios.append(got / want)
-            achieved += got
-        cores = (_delay_line_cpu(edge) - cpu0) / (time.monotonic() - t0)
-        for s in servers:
-            s.kill()
-            s.wait()
-        what = "UDP at 95 % of each rate, drawn loss on" if udp else "TCP, loss off"
-        print(f"40 shaped links at once (Setup 1, {sum(p.bandwidth_mbps for p in profiles):.0f} Mb/s of profile rate; {what}): "
-              f"delivered/expected median {statistics.median(ratios):.2f}, min {min(ratios):.2f}; "
-              f"{sum(r >= 0.9 for r in ratios)}/40 links >= 90 %; aggregate {achieved:.0f} Mb/s; the 40 delay lines used {cores:.2f} cores")
-        print(f"  delay on {probe.node_id} (target {probe.delay_ms:.1f} ms) under that load: p50 {_pct(added, .5):.1f} ms, "
-              f"p95 {_pct(added, .95):.1f} ms (includes HTB queueing of the loaded link)")
-        return {f"{load}_mbps": achieved, f"{load}_cores": cores, f"{load}_links_ok": sum(r >= 0.9 for r in ratios)}
+        cpu0, gen0, t0 = _delay_line_cpu(shaper), run.cpu_seconds(), time.monotonic()
+        psutil.cpu_times_percent(None)
+        time.sleep(2.0)
+        probe = flows[0]
+        held = held_delays(probe.sender, probe.receiver, pcap)
+        idle = psutil.cpu_times_percent(None).idle
+        cores = (_delay_line_cpu(shaper) - cpu0) / (time.monotonic() - t0)
+        generator = (run.cpu_seconds() - gen0) / (time.monotonic() - t0)
+        got = run.received_mbps()
+    finally:
+        run.stop()
+    ratios = [g / expected_mbps(f.profile, udp) for g, f in zip(got, flows)]
+    want = sum(expected_mbps(f.profile, udp) for f in flows)
+    what = "UDP at 95 % of each rate, drawn loss on" if udp else f"TCP, loss off, first {OMIT_S} s left out"
+    print(f"40 shaped links at once, {where} ({what}): aggregate {sum(got):.0f} of {want:.0f} Mb/s "
+          f"({sum(got) / want:.0%}); per link delivered/expected median {statistics.median(ratios):.2f}, "
+          f"min {min(ratios):.2f}; {sum(r >= 0.9 for r in ratios)}/40 links >= 90 %")
+    print(f"  CPU while loaded: delay lines {cores:.2f} cores, iperf3 (the load itself) {generator:.2f} cores, "
+          f"machine idle {idle:.0f} %")
+    if run.errors:
+        print(f"  {len(run.errors)} flows failed; iperf3 said e.g.: {run.errors[0]}")
+    print(f"  added delay on {probe.profile.node_id} under that load (target {probe.profile.delay_ms:.1f} ms, held by the "
+          f"line, tcpdump): p50 {_pct(held, .5):.2f} ms, p95 {_pct(held, .95):.2f} ms")
+    return {f"{where}_{load}_mbps": sum(got), f"{where}_{load}_cores": cores,
+            f"{where}_{load}_links_ok": sum(r >= 0.9 for r in ratios),
+            f"{where}_{load}_p95_err_ms": _pct(held, .95) - probe.profile.delay_ms}
+
+
+def forty_links_tree(tmp: Path, load: str) -> dict:
+    """40 links loaded from the server through the whole tree, each domain's gateway
+    uplink wide enough for all its links (uplink_factor 5: by design the usual 2 x its
+    fastest link is a bottleneck that busy nodes share, 394 of the 687 Mb/s here)."""
+    profiles = _profiles(load)
+    edge = build(profiles, domains=4, controller=None, run_dir=tmp / f"tree-{load}", uplink_factor=5.0)
+    try:
+        flows = [Flow(p, edge.server, edge.hosts[p.node_id]) for p in profiles]
+        return _load_and_report("tree", flows, edge.shaper, load, tmp / f"tree-{load}.pcap")
     finally:
         edge.stop()
+
+
+def forty_links_alone(tmp: Path, load: str) -> dict:
+    """The same 40 links, shaped the same way (HTB both ways, loss rule, delay line), each
+    a veth between two hosts with no switch between: what the shaping and the delay
+    lines carry when the userspace switch is not in the path."""
+    from mininet.link import TCLink
+    from mininet.net import Mininet
+
+    profiles = _profiles(load)
+    net = Mininet(link=TCLink, controller=None, build=False)
+    links = []
+    for i, p in enumerate(profiles, 1):
+        sender = net.addHost(f"x{i}", ip=f"10.{i}.0.1/24")
+        node = net.addHost(f"y{i}", ip=f"10.{i}.0.2/24")
+        links.append((p, sender, node, net.addLink(node, sender)))
+    shaper = Shaper(choose_backend("auto"), tmp / f"alone-{load}")
+    shaper.run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        net.build()
+        net.start()
+        for p, sender, node, link in links:
+            for host in (sender, node):
+                host.cmd(f"ethtool -K {host.defaultIntf()} tx off rx off")  # as in the tree
+            shaper.apply(node, link.intf1, link.intf2, LinkShape(p.bandwidth_mbps, p.delay_ms, p.loss_pct))
+        flows = [Flow(p, sender, node) for p, sender, node, _ in links]
+        return _load_and_report("alone", flows, shaper, load, tmp / f"alone-{load}.pcap")
+    finally:
+        shaper.stop()
+        net.stop()
 
 
 def build_times(tmp: Path, sizes: list[int]) -> None:
@@ -226,13 +254,14 @@ def main() -> int:
         for impl in a.delay_lines.split(","):
             os.environ["EDGEFT_DELAY_LINE"] = impl
             print(f"== delay line: {impl}")
-            seen[impl] = {**one_link(tmp / impl), **forty_links(tmp / impl, "udp"), **forty_links(tmp / impl, "tcp")}
+            seen[impl] = one_link(tmp / impl)
+            for load in ("tcp", "udp"):
+                seen[impl].update(forty_links_alone(tmp / impl, load))
+                seen[impl].update(forty_links_tree(tmp / impl, load))
         if {"c", "python"} <= set(seen):
             c, py = seen["c"], seen["python"]
-            print(f"C / Python, same run: one-link throughput x{c['one_link_mbps'] / max(py['one_link_mbps'], 1e-9):.2f}; "
-                  f"40 links, UDP aggregate x{c['udp_mbps'] / max(py['udp_mbps'], 1e-9):.2f}, "
-                  f"TCP aggregate x{c['tcp_mbps'] / max(py['tcp_mbps'], 1e-9):.2f}, "
-                  f"delay-line CPU under UDP x{c['udp_cores'] / max(py['udp_cores'], 1e-9):.2f}")
+            ratio = {k: c[k] / max(py[k], 1e-9) for k in c if k.endswith("_mbps")}
+            print("C / Python, same run, throughput: " + ", ".join(f"{k[:-5]} x{v:.2f}" for k, v in ratio.items()))
         os.environ.pop("EDGEFT_DELAY_LINE", None)
         if a.links_only:
             return 0

@@ -11,7 +11,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
   command -v gcc >/dev/null || need+=(build-essential python3-dev)
   # Emulation: Mininet + Open vSwitch, traffic tools, and the NFQUEUE library for the delay line.
-  for pkg in mininet openvswitch-switch iperf3 iptables iputils-ping ethtool libnetfilter-queue-dev iproute2 psmisc; do
+  for pkg in mininet openvswitch-switch iperf3 iptables iputils-ping ethtool libnetfilter-queue-dev iproute2 psmisc tcpdump; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then
