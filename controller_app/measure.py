@@ -1,6 +1,7 @@
 """Measurement math, pure: counter deltas, smoothing, probe loss, path composition."""
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from dataclasses import dataclass
 
@@ -35,6 +36,27 @@ class Ewma:
         self.value = x if self.value is None else self.alpha * x + (1 - self.alpha) * self.value
         self.samples += 1
         return self.value
+
+
+class RecentMedian:
+    """The lower median of the last `size` samples. For the control channel's echo RTT:
+    its first samples come while a (re)started controller is still busy setting up
+    switches, and an average seeded with them would stay high for many polls, so every
+    delay figure computed from it would undershoot; a median drops a spike after the
+    next sample."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("size must be >= 1")
+        self.recent: deque[float] = deque(maxlen=size)
+
+    def add(self, x: float) -> float:
+        self.recent.append(x)
+        return self.value
+
+    @property
+    def value(self) -> float | None:
+        return statistics.median_low(self.recent) if self.recent else None
 
 
 class ProbeWindow:

@@ -8,7 +8,7 @@ Method (documented in the README):
   the path's figure is the minimum over its links.
 - delay: an ICMP echo probe is sent by packet-out at the orchestrator's switch
   and its reply caught by packet-in at the node's gateway; half of each
-  switch's control-channel echo RTT is removed. The figure is the orchestrator
+  switch's control-channel echo RTT (median of the last ECHO_WINDOW) is removed. The figure is the orchestrator
   <-> node round trip beyond the control channel (with this project's shaping
   all added delay sits on the orchestrator -> node direction, so it equals the
   one-way orchestrator -> node delay). EWMA-smoothed.
@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controller_app.measure import Ewma, LinkState, ProbeWindow, available_bandwidth, counter_rate, probe_delay_ms
+from controller_app.measure import (Ewma, LinkState, ProbeWindow, RecentMedian, available_bandwidth, counter_rate,
+                                   probe_delay_ms)
+
+ECHO_WINDOW = 5  # echo RTTs per switch the median is taken over (one per poll)
 
 
 @dataclass
@@ -57,7 +60,7 @@ class PathMonitor:
         self.rates: dict[tuple[int, int], PortRates] = {}
         self.capacity: dict[tuple[int, int], float] = {}  # registered, Mb/s
         self.port_speed: dict[tuple[int, int], float] = {}  # from the switch, Mb/s
-        self.echo_rtt: dict[int, Ewma] = {}
+        self.echo_rtt: dict[int, RecentMedian] = {}
         self.probes: dict[str, NodeProbes] = {}
 
     # -- port statistics ---------------------------------------------------------
@@ -85,7 +88,7 @@ class PathMonitor:
 
     # -- control channel and probes ---------------------------------------------------
     def echo(self, dpid: int, rtt_s: float) -> None:
-        self.echo_rtt.setdefault(dpid, Ewma(self.s.alpha)).add(rtt_s)
+        self.echo_rtt.setdefault(dpid, RecentMedian(ECHO_WINDOW)).add(rtt_s)
 
     def probe_sent(self, ip: str, seq: int, at: float) -> None:
         p = self.probes.setdefault(ip, NodeProbes(Ewma(self.s.alpha), ProbeWindow(self.s.loss_window)))

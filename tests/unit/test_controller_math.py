@@ -71,3 +71,26 @@ def test_path_monitor_figures():
     assert m.probe_reply("10.1.0.2", 2, 13.5, 1, 2) is None  # a late reply after expiry does not count twice
     m.port_stats(1, 1, 10, 0, 2.0)  # counter reset: no new rate, old one kept
     assert m.used_mbps(1, 1) == pytest.approx(10.0)
+
+
+def test_a_slow_first_echo_after_a_restart_does_not_make_delays_undershoot():
+    # A restarted controller's first echo to a switch comes back late (it is busy setting
+    # switches up); later ones take 2 ms. With an EWMA (alpha 0.3) seeded by the 300 ms
+    # spike the echo estimate would still be ~100 ms three polls on, and a 50 ms path
+    # would read as 0; the median drops the spike after the next echo.
+    m = PathMonitor(MonitorSettings(alpha=0.3, loss_window=10, probe_timeout_s=1.0))
+    for rtt in (0.300, 0.002, 0.002):
+        m.echo(1, rtt)
+        m.echo(2, rtt)
+    m.probe_sent("10.1.0.2", 1, 10.0)
+    assert m.probe_reply("10.1.0.2", 1, 10.052, out_dpid=1, back_dpid=2) == pytest.approx(50.0)
+
+
+def test_recent_median_keeps_the_last_samples_and_takes_the_lower_middle():
+    from controller_app.measure import RecentMedian
+
+    r = RecentMedian(3)
+    assert r.value is None
+    assert [r.add(x) for x in (9.0, 1.0, 5.0, 7.0, 2.0)] == [9.0, 1.0, 5.0, 5.0, 5.0]
+    with pytest.raises(ValueError):
+        RecentMedian(0)
