@@ -30,6 +30,8 @@ def test_controller_stopped_and_restarted_mid_run(clean_system, tmp_path):
         # New measurements, not the stale copy with its flag cleared,
         assert any(figures(x) != last_known[x["node_id"]] for x in rows), rows
         # and right from the first: a slow first echo from the busy restarted controller
-        # must not make them undershoot (the training traffic queues a little: 5 ms + 5 %).
+        # must not make them undershoot. Above the drawn delay there is room: a probe can
+        # queue behind an adapter transfer on a 1 Mb/s link (~120 ms of HTB buffer).
         for x in rows:
-            assert abs(float(x["delay_ms"]) - truth[x["node_id"]]) <= 5 + 0.05 * truth[x["node_id"]], (epoch, x)
+            drawn, seen = truth[x["node_id"]], float(x["delay_ms"])
+            assert drawn - (2 + 0.05 * drawn) <= seen <= 1.5 * drawn + 20, (epoch, drawn, x)
