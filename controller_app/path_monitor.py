@@ -8,8 +8,9 @@ Method (documented in the README):
   the path's figure is the minimum over its links.
 - delay: an ICMP echo probe is sent by packet-out at the orchestrator's switch
   and its reply caught by packet-in at the node's gateway; half of each
-  switch's control-channel echo RTT (median of the last ECHO_WINDOW) is removed. The figure is the orchestrator
-  <-> node round trip beyond the control channel (with this project's shaping
+  switch's control-channel echo RTT (median of the last ECHO_WINDOW) is
+  removed. The figure is the orchestrator <-> node round trip beyond the
+  control channel (with this project's shaping
   all added delay sits on the orchestrator -> node direction, so it equals the
   one-way orchestrator -> node delay). EWMA-smoothed.
 - loss: the share of unanswered probes among the last `window` probes.

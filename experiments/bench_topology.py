@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from topologies.edge_cloud import build  # noqa: E402
 from topologies.profiles import NodeProfile, draw_profiles  # noqa: E402
 from topologies.shaping import LinkShape, Shaper, choose_backend  # noqa: E402
-from experiments.link_load import OMIT_S, Flow, LinkLoad, expected_mbps, held_delays  # noqa: E402
+from experiments.link_load import OMIT_S, Flow, LinkLoad, cpu_seconds, expected_mbps, held_delays  # noqa: E402
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -50,21 +50,9 @@ def _iperf(server, host, seconds: int) -> float:
 
 
 def _delay_line_cpu(shaper) -> float:
-    """CPU seconds the delay lines used so far (children of the shell that `host.popen`
-    runs in, or that shell itself). Most of it is the kernel's own receive path: a
-    verdict re-injects the packet, and TCP's processing of it runs in the line's call."""
-    import psutil
-
-    total = 0.0
-    for proc in shaper.delay_lines.values():
-        try:
-            p = psutil.Process(proc.pid)
-            for q in [p, *p.children(recursive=True)]:
-                t = q.cpu_times()
-                total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
+    """CPU seconds the delay lines used so far. Most of it is the kernel's own receive
+    path: a verdict re-injects the packet, and TCP's processing of it runs in the line's call."""
+    return cpu_seconds(list(shaper.delay_lines.values()))
 
 
 def one_link(tmp: Path) -> dict:
@@ -107,8 +95,8 @@ def _load_and_report(where: str, flows: list[Flow], shaper, load: str, pcap: Pat
         probe = flows[0]
         held = held_delays(probe.sender, probe.receiver, pcap)
         idle = psutil.cpu_times_percent(None).idle
-        cores = (_delay_line_cpu(shaper) - cpu0) / (time.monotonic() - t0)
-        generator = (run.cpu_seconds() - gen0) / (time.monotonic() - t0)
+        dt = time.monotonic() - t0
+        cores, generator = (_delay_line_cpu(shaper) - cpu0) / dt, (run.cpu_seconds() - gen0) / dt
         got = run.received_mbps()
     finally:
         run.stop()

@@ -100,12 +100,13 @@ def mininet_rows(tmp: Path) -> list[tuple]:
     rows = [("node-03's link down at epoch 1, up at epoch 3 (Mininet)", f"{flap.get('detected_s', float('nan')):.1f}",
              f"completed; controller loss while down {seen.get('loss_pct')} %; trained again from epoch {back[0] if back else 'NEVER'}",
              10 - len(flap["epochs"]))]
-    ctl = controller_restart(tmp / "ctl")
+    ctl_epochs = 9
+    ctl = controller_restart(tmp / "ctl", epochs=ctl_epochs)
     stale = sorted({int(r["epoch"]) for r in ctl["node_epochs"] if r["metrics_stale"] == "True"})
     again = ctl["fresh_again_at"]
     rows.append(("controller stopped at epoch 1, restarted at epoch 3 (Mininet)", f"back in {ctl.get('restart_s', float('nan')):.1f}",
                  f"completed on last-known figures (stale in epochs {stale}); fresh again from epoch "
-                 f"{again if again is not None else 'NEVER'}", 9 - len(ctl["epochs"])))
+                 f"{again if again is not None else 'NEVER'}", ctl_epochs - len(ctl["epochs"])))
     return rows
 
 

@@ -62,22 +62,30 @@ class LinkLoad:
 
     def cpu_seconds(self) -> float:
         """CPU the iperf3 processes (load generator) used so far."""
-        import psutil
-
-        total = 0.0
-        for proc in self.servers + self.clients:
-            try:
-                t = psutil.Process(proc.pid).cpu_times()
-                total += t.user + t.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return cpu_seconds(self.servers + self.clients)
 
     def stop(self) -> None:
         for proc in self.servers + self.clients:
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
+
+
+def cpu_seconds(procs: list) -> float:
+    """CPU seconds these processes and their children used so far (a process that
+    `host.popen` started may be the shell that runs the program, or the program)."""
+    import psutil
+
+    total = 0.0
+    for proc in procs:
+        try:
+            p = psutil.Process(proc.pid)
+            for q in [p, *p.children(recursive=True)]:
+                t = q.cpu_times()
+                total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def _result(out: bytes) -> tuple[float, str]:
