@@ -1,7 +1,9 @@
 """HTTP to the orchestrator (requests): the node always dials out (NAT-friendly).
 
-Connection errors are retried with backoff for `retry_for_s`; an HTTP error
-answer is not retried, it is raised with the orchestrator's message.
+Connection errors, and answers cut off mid-body (the orchestrator died while
+sending, e.g. SIGKILLed for a --resume), are retried with backoff for
+`retry_for_s`; an HTTP error answer is not retried, it is raised with the
+orchestrator's message.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from edgeft.wire import DIGEST_HEADER, META_HEADER, Ack, EnrollRequest, EnrollRe
 from edge_client.config import EdgeConfig
 
 log = logging.getLogger(__name__)
+TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
 class OrchestratorError(RuntimeError):
@@ -46,7 +49,7 @@ class OrchestratorClient:
             except requests.exceptions.SSLError as exc:  # a certificate problem does not go away by retrying
                 raise OrchestratorError(0, f"TLS handshake with {self.base} failed ({exc.__context__ or exc}); "
                                            "give the orchestrator's certificate with --ca-bundle") from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except TRANSIENT as exc:
                 if time.monotonic() > deadline:
                     raise
                 log.info("orchestrator unreachable (%s); retrying in %.1f s", type(exc).__name__, delay)
