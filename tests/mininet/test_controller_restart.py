@@ -30,8 +30,10 @@ def test_controller_stopped_and_restarted_mid_run(clean_system, tmp_path):
         # New measurements, not the stale copy with its flag cleared,
         assert any(figures(x) != last_known[x["node_id"]] for x in rows), rows
         # and right from the first: a slow first echo from the busy restarted controller
-        # must not make them undershoot. Above the drawn delay there is room: a probe can
+        # must not make them collapse (before the echo median: 53 ms read as 4, 13.8 as 0).
+        # While the echo window fills they can still read a few ms low (one CI run: 13.8
+        # read as 10.1), hence 5 ms + 30 %. Above the drawn delay there is room: a probe can
         # queue behind an adapter transfer on a 1 Mb/s link (~120 ms of HTB buffer).
         for x in rows:
             drawn, seen = truth[x["node_id"]], float(x["delay_ms"])
-            assert drawn - (2 + 0.05 * drawn) <= seen <= 1.5 * drawn + 20, (epoch, drawn, x)
+            assert drawn - (5 + 0.3 * drawn) <= seen <= 1.5 * drawn + 20, (epoch, drawn, x)
