@@ -7,7 +7,8 @@ stats and the northbound REST API, served from inside the controller process.
 
 Settings come from the environment (the wrapper sets them): EDGEFT_REST_HOST
 (127.0.0.1), EDGEFT_REST_PORT (8080), EDGEFT_POLL_S (1.0), EDGEFT_PROBE_HZ
-(probes per node per second, 1.0), EDGEFT_LOSS_WINDOW (200), EDGEFT_TOKEN
+(probes per node per second, 1.0), EDGEFT_LOSS_WINDOW (200), EDGEFT_PROBE_TIMEOUT_S
+(2.0; a dilated run scales it by k), EDGEFT_TOKEN
 (needed by write endpoints when set).
 
 Forwarding: hosts are learnt from ARP/IPv4 packet-ins on edge ports (never on
@@ -76,7 +77,8 @@ class EdgeMonitor(App):
         self.probe_hz = float(os.environ.get("EDGEFT_PROBE_HZ", "1.0"))
         token = os.environ.get("EDGEFT_TOKEN", "")
         self.graph = NetGraph()
-        self.monitor = PathMonitor(MonitorSettings(loss_window=int(os.environ.get("EDGEFT_LOSS_WINDOW", "200"))))
+        self.monitor = PathMonitor(MonitorSettings(loss_window=int(os.environ.get("EDGEFT_LOSS_WINDOW", "200")),
+                                                   probe_timeout_s=float(os.environ.get("EDGEFT_PROBE_TIMEOUT_S", "2.0"))))
         self.datapaths: dict[int, object] = {}
         self.ports: dict[int, list[int]] = {}
         self.echo_sent: dict[int, float] = {}

@@ -9,8 +9,9 @@ import time
 import torch
 
 from edgeft.modeling import LoraSettings, pick_device
+from edgeft.timemodel import epoch_flops
 from edgeft.wire import Ack, Task, TaskKind, bytes_to_tensors, read_metadata, state_digest, tensors_to_bytes
-from edge_client.compute_emulation import Stopwatch, finish_training_time
+from edge_client.compute_emulation import Niceness, finish_compute, priority_for
 from edge_client.config import EdgeConfig
 from edge_client.trainer import LocalTrainer
 from edge_client.transport import OrchestratorClient, OrchestratorError
@@ -53,7 +54,8 @@ class EdgeAgent:
         self.client = OrchestratorClient(cfg)
         self.trainer: LocalTrainer | None = None
         self.version = -1
-        self.last_download_s = 0.0
+        self.dilation = 1.0
+        self.last_download_s = 0.0  # wall seconds of the last sync
         self.heartbeat_s = 2.0
 
     def run(self) -> None:
@@ -81,6 +83,7 @@ class EdgeAgent:
 
     def handle(self, task: Task) -> None:
         log.info("task=%s epoch=%d v%d", task.kind.value, task.epoch, task.version)
+        self.dilation = task.dilation
         with Heartbeat(self.cfg, self.client.node_token, self.heartbeat_s):
             if task.kind == TaskKind.SETUP:
                 self._setup(task.version, task.pad_down)
@@ -97,6 +100,7 @@ class EdgeAgent:
         lora = LoraSettings.model_validate(self.client.lora_settings())
         part = bytes_to_tensors(self.client.download(f"/v1/artifacts/partition/{self.cfg.node_id}"))["input_ids"]
         self.trainer = LocalTrainer(config, bytes_to_tensors(bundle), lora, part, self.device)
+        self.trainer.warm_up()  # a fresh process's first step is slow: pay for it here, not in a timed window
         log.info("set up: base %.1f MB, %d sequences", len(bundle) / 1e6, len(part))
         self._sync(version, started=t0, kind=TaskKind.SETUP)
         self.last_download_s = 0.0  # set-up is not part of any epoch's download time
@@ -109,19 +113,25 @@ class EdgeAgent:
         self.version = version
         self.last_download_s = time.perf_counter() - t0
         digest = state_digest(self.trainer.adapter())
-        self.client.ack(Ack(node_id=self.cfg.node_id, kind=kind, version=version, digest=digest, download_s=self.last_download_s))
+        self.client.ack(Ack(node_id=self.cfg.node_id, kind=kind, version=version, digest=digest,
+                            download_s=self.last_download_s / self.dilation))
 
     def _train(self, task: Task) -> None:
         if task.version != self.version:
             self._sync(task.version)
-        watch = Stopwatch().start()
-        upd = self.trainer.compute_update(task.local_steps, task.local_lr, task.batch_size, task.seed, self.cfg.node_id)
         power = task.emulated_compute or self.cfg.compute_power
-        train_time, wall = finish_training_time(watch, self.cfg.emulate_compute, power, self.cfg.reference_power)
-        meta = {"node_id": self.cfg.node_id, "epoch": task.epoch, "version": task.version, "train_time_s": train_time,
-                "compute_wall_s": wall, "download_s": self.last_download_s, "loss": upd.loss,
-                "samples": upd.samples, "tokens": upd.tokens}
+        emulate = self.cfg.emulate_compute
+        started = time.perf_counter()
+        with Niceness(priority_for(emulate, power)):
+            upd = self.trainer.compute_update(task.local_steps, task.local_lr, task.batch_size, task.seed, self.cfg.node_id)
+        timing = finish_compute(started, emulate, self.trainer.linear_params, upd.work_tokens, power,
+                                task.gflops_per_power, task.dilation)
+        flops = epoch_flops(self.trainer.linear_params, upd.work_tokens)
+        meta = {"node_id": self.cfg.node_id, "epoch": task.epoch, "version": task.version, "train_time_s": timing.train_time_s,
+                "compute_wall_s": timing.compute_wall_s, "download_s": self.last_download_s / task.dilation, "loss": upd.loss,
+                "samples": upd.samples, "tokens": upd.tokens, "work_gflop": flops / 1e9}
         self.client.upload_padding(task.pad_up)
         self.client.post_result(meta, tensors_to_bytes(upd.tensors))
         self.last_download_s = 0.0
-        log.info("epoch %d: loss %.4f, T_i %.2f s", task.epoch, upd.loss, train_time)
+        log.info("epoch %d: loss %.4f, T_i %.2f s, compute phase %.2f s", task.epoch, upd.loss, timing.train_time_s,
+                 timing.compute_wall_s)

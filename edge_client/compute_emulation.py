@@ -1,52 +1,72 @@
-"""Compute heterogeneity on one machine: stretch a node's measured work to what
-a node of compute power C_i would take.
+"""Compute heterogeneity on one machine: a node's compute phase lasts its declared
+window (edgeft/timemodel.py), lived through in wall time.
 
-Calibration: this machine's single-threaded process is taken as a node of
-`reference_power` (default 30, the mean of the paper's N(30, 15)), so a node of
-power C needs cpu_seconds * reference_power / C. The measure is the process's
-CPU time, not wall time, so many clients sharing the cores do not leak their
-contention into T_i; real work is still done and the loss is real.
+The real training runs first, at a nice level that gives the node a CPU share
+proportional to its power (and keeps it below the emulated network); then the
+node waits out the rest of its window x k (k: the run's time dilation). If the
+real work took longer than the window, the window is not pretended: the node
+reports what really passed (compute_wall_s) next to the declared T_i, and the
+run's fidelity report counts it as an overrun.
 """
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
+
+from edgeft.timemodel import compute_window_s, epoch_flops, training_nice
 
 log = logging.getLogger(__name__)
 
 
-def emulated_seconds(cpu_seconds: float, compute_power: float, reference_power: float) -> float:
-    if compute_power <= 0 or reference_power <= 0:
-        raise ValueError("compute powers must be positive")
-    return cpu_seconds * reference_power / compute_power
+@dataclass(frozen=True)
+class ComputeTiming:
+    """One compute phase, in the run's reported units (wall seconds / k)."""
+
+    train_time_s: float  # T_i: the declared window (or the real time, without emulation)
+    compute_wall_s: float  # what the compute phase really lasted
 
 
-@dataclass
-class Stopwatch:
-    wall0: float = 0.0
-    cpu0: float = 0.0
+class Niceness:
+    """Lower the calling thread's priority for its training; restore it after where
+    allowed (raising it back needs root; a user's client then stays nice)."""
 
-    def start(self) -> "Stopwatch":
-        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+    def __init__(self, level: int | None) -> None:
+        self.level = level
+        self.before = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def __enter__(self) -> "Niceness":
+        if self.level is not None and self.level != self.before:
+            try:
+                os.setpriority(os.PRIO_PROCESS, 0, self.level)  # Linux: the calling thread only
+            except OSError as exc:
+                log.debug("cannot set nice %d: %s", self.level, exc)
         return self
 
-    def wall(self) -> float:
-        return time.perf_counter() - self.wall0
+    def __exit__(self, *_: object) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, self.before)
+        except OSError:
+            pass
 
-    def cpu(self) -> float:
-        return time.process_time() - self.cpu0
+
+def priority_for(emulate: bool, compute_power: float) -> int | None:
+    return training_nice(compute_power) if emulate else None
 
 
-def finish_training_time(watch: Stopwatch, emulate: bool, power: float, reference: float) -> tuple[float, float]:
-    """Return (T_i to report, wall seconds spent). With emulation on, sleep until
-    the emulated time has passed so that the node is really that slow."""
-    wall = watch.wall()
+def finish_compute(started: float, emulate: bool, linear_params: int, tokens: int, power: float,
+                   gflops_per_power: float, dilation: float) -> ComputeTiming:
+    """Wait out the node's window (emulation on) and return its timing in reported
+    units. `started` is the perf_counter() reading when the compute phase began."""
+    wall = time.perf_counter() - started
     if not emulate:
-        return wall, wall
-    target = emulated_seconds(watch.cpu(), power, reference)
+        return ComputeTiming(wall / dilation, wall / dilation)
+    window = compute_window_s(epoch_flops(linear_params, tokens), power, gflops_per_power)
+    target = window * dilation
     if wall < target:
         time.sleep(target - wall)
-    elif wall > 1.1 * target + 0.05:
-        log.warning("wall time %.2f s overran the emulated %.2f s: the machine is oversubscribed, T_i is the emulated value", wall, target)
-    return target, watch.wall()
+    elif wall > 1.05 * target + 0.05 * dilation:
+        log.warning("compute overran its window: %.2f s of wall time for a %.2f s window (x%.2g dilation); "
+                    "the host cannot keep up, and the run's fidelity report counts it", wall, target, dilation)
+    return ComputeTiming(window, (time.perf_counter() - started) / dilation)

@@ -11,7 +11,6 @@ class EdgeConfig(BaseModel):
     node_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     compute_power: float = Field(default=30.0, gt=0)
     emulate_compute: bool = False
-    reference_power: float = Field(default=30.0, gt=0)
     device: str = "auto"
     threads: int = Field(default=1, ge=1, le=256)
     ip: str | None = None

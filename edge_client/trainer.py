@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from edgeft.modeling import LoraSettings, adapter_state, load_adapter_state, model_from_bundle, with_lora
+from edgeft.timemodel import linear_params
 
 
 @dataclass
@@ -15,7 +16,8 @@ class LocalUpdate:
     tensors: dict[str, torch.Tensor]
     loss: float
     samples: int
-    tokens: int
+    tokens: int  # label tokens of the partition (aggregation weight)
+    work_tokens: int  # tokens trained on in this update (the time model's work)
 
 
 class LocalTrainer:
@@ -24,6 +26,7 @@ class LocalTrainer:
     def __init__(self, base_config: dict, base_weights: dict[str, torch.Tensor], lora: LoraSettings,
                  partition: torch.Tensor, device: torch.device) -> None:
         base = model_from_bundle(base_config, base_weights)
+        self.linear_params = linear_params(base)
         self.model = with_lora(base, lora, seed=0).to(device)
         self.device = device
         self.data = partition.long()
@@ -33,6 +36,13 @@ class LocalTrainer:
 
     def adapter(self) -> dict[str, torch.Tensor]:
         return adapter_state(self.model)
+
+    def warm_up(self) -> None:
+        """One untimed forward and backward pass, so that allocator and kernel set-up do not
+        fall into the first compute window."""
+        batch = self.data[:1].to(self.device)
+        self.model(input_ids=batch, labels=batch).loss.backward()
+        self.model.zero_grad(set_to_none=True)
 
     def compute_update(self, local_steps: int, local_lr: float, batch_size: int, seed: int, node_id: str) -> LocalUpdate:
         torch.manual_seed(seed ^ zlib.crc32(node_id.encode()))
@@ -58,16 +68,17 @@ class LocalTrainer:
             loss_sum += loss.item() * n
         grads = {k: p.grad.detach().to("cpu", torch.float32).clone() for k, p in params.items()}
         self.model.zero_grad(set_to_none=True)
-        return LocalUpdate(grads, loss_sum / total, len(self.data), total)
+        return LocalUpdate(grads, loss_sum / total, len(self.data), total, self.data.numel())
 
     def _local_steps(self, steps: int, lr: float, batch_size: int) -> LocalUpdate:
         params = self._params()
         start_state = self.adapter()
         opt = torch.optim.Adam(params.values(), lr=lr)
-        losses = []
+        losses, seen = [], 0
         for k in range(steps):
             lo = (k * batch_size) % len(self.data)
             batch = self.data[lo : lo + batch_size].to(self.device)
+            seen += batch.numel()
             loss = self.model(input_ids=batch, labels=batch).loss
             loss.backward()
             opt.step()
@@ -75,4 +86,4 @@ class LocalTrainer:
             losses.append(loss.item())
         delta = {k: start_state[k] - p.detach().to("cpu", torch.float32) for k, p in params.items()}
         self.load_adapter(start_state)  # the node keeps the global model until the next sync
-        return LocalUpdate(delta, sum(losses) / len(losses), len(self.data), self.data.numel() - len(self.data))
+        return LocalUpdate(delta, sum(losses) / len(losses), len(self.data), self.data.numel() - len(self.data), seen)

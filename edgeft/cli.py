@@ -15,7 +15,7 @@ def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nodes", type=int, dest="nodes", help="expected number of edge nodes")
     p.add_argument("--epochs", type=int, dest="training.epochs")
     p.add_argument("--policy", dest="policy", help="ne (node elimination), ar (all resources), ne_plus, random, bandwidth, "
-                   "compute, fedcs, oort, tifl or oracle (README: Policies)")
+                   "compute, fedcs, oort, tifl, oracle or oracle_score (README: Policies)")
     p.add_argument("--seed", type=int, dest="seed")
     p.add_argument("--out", dest="out_dir", help="run folder for results")
     p.add_argument("--device", dest="device", help="auto, cpu or cuda")
@@ -26,6 +26,18 @@ def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
                    help="serve the API over HTTPS with a generated self-signed certificate")
     p.add_argument("--tls-cert", dest="tls.certfile", help="PEM certificate for HTTPS (with --tls-key)")
     p.add_argument("--tls-key", dest="tls.keyfile", help="PEM private key for HTTPS")
+    p.add_argument("--dilation", dest="emulation.dilation", type=_dilation,
+                   help="time dilation k >= 1 (auto: calibrated from this host; README: Time model)")
+    p.add_argument("--max-dilation", type=float, dest="emulation.max_dilation", help="cap on an automatic k (default 8)")
+
+
+def _dilation(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number >= 1, got {text!r}") from None
 
 
 def _add_orchestrator(sub) -> None:
@@ -79,6 +91,8 @@ def _add_controller(sub) -> None:
     p.add_argument("--poll", type=float, default=1.0, help="port-stats and echo polling period, seconds")
     p.add_argument("--probe-hz", type=float, default=1.0, help="delay/loss probes per node per second")
     p.add_argument("--loss-window", type=int, default=200, help="probes behind each loss figure")
+    p.add_argument("--probe-timeout", type=float, default=2.0,
+                   help="seconds before a probe counts as lost (a run dilated by k passes 2 x k)")
     p.add_argument("--token", default="", help="bearer token the write endpoints require")
     p.set_defaults(func=_cmd_controller)
 
@@ -88,8 +102,8 @@ def _cmd_controller(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
-    if args.poll <= 0 or args.probe_hz <= 0 or args.loss_window < 1:
-        raise ConfigError("--poll and --probe-hz must be > 0 and --loss-window >= 1")
+    if args.poll <= 0 or args.probe_hz <= 0 or args.loss_window < 1 or args.probe_timeout <= 0:
+        raise ConfigError("--poll, --probe-hz and --probe-timeout must be > 0 and --loss-window >= 1")
     import sys as _sys
 
     found = [str(Path(_sys.executable).parent / m) if (Path(_sys.executable).parent / m).exists() else shutil.which(m)
@@ -99,7 +113,8 @@ def _cmd_controller(args: argparse.Namespace) -> int:
         raise ConfigError("neither osken-manager nor ryu-manager is installed: run `pip install os-ken==3.1.1` (scripts/install.sh does)")
     app = Path(__file__).resolve().parent.parent / "controller_app" / "edge_monitor.py"
     env = {**os.environ, "EDGEFT_REST_HOST": args.rest_host, "EDGEFT_REST_PORT": str(args.rest_port), "EDGEFT_POLL_S": str(args.poll),
-           "EDGEFT_PROBE_HZ": str(args.probe_hz), "EDGEFT_LOSS_WINDOW": str(args.loss_window), "EDGEFT_TOKEN": args.token}
+           "EDGEFT_PROBE_HZ": str(args.probe_hz), "EDGEFT_LOSS_WINDOW": str(args.loss_window), "EDGEFT_TOKEN": args.token,
+           "EDGEFT_PROBE_TIMEOUT_S": str(args.probe_timeout)}
     os.execvpe(manager, [manager, "--ofp-tcp-listen-port", str(args.ofp_port), str(app)], env)
 
 
@@ -144,8 +159,10 @@ def _cmd_orchestrator(args: argparse.Namespace) -> int:
     from orchestrator.server import serve
 
     cfg = _orchestrator_config(args)
-    if cfg.policy == "oracle" and not cfg.policy_options.truth_file:
-        raise ConfigError("policy_options.truth_file: policy 'oracle' needs the topology's ground_truth.json "
+    if cfg.emulation.dilation == "auto":
+        cfg.emulation.dilation = 1.0  # alone, with real devices: real time (the runners calibrate k for emulation)
+    if cfg.policy in ("oracle", "oracle_score") and not cfg.policy_options.truth_file:
+        raise ConfigError(f"policy_options.truth_file: policy '{cfg.policy}' needs the topology's ground_truth.json "
                           "(edgeft local and edgeft compare set it for you)")
     try:
         serve(cfg, resume=args.resume)

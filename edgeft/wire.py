@@ -62,6 +62,9 @@ class Task(_Strict):
     pad_up: int = Field(default=0, ge=0)  # ... and to upload with its result
     # Emulation only (dynamic scenarios): the compute power the node's emulation uses for this task.
     emulated_compute: float | None = Field(default=None, gt=0)
+    # The run's time model (edgeft/timemodel.py): time dilation k and GFLOP/s per unit of compute power.
+    dilation: float = Field(default=1.0, ge=1.0, le=1000.0)
+    gflops_per_power: float = Field(default=0.25, gt=0)
 
 
 class ResultMeta(_Strict):
@@ -76,6 +79,7 @@ class ResultMeta(_Strict):
     loss: float
     samples: int = Field(ge=1)
     tokens: int = Field(ge=1)
+    work_gflop: float = Field(default=0.0, ge=0, le=1e12)  # the time model's W of this node-epoch
 
 
 class Ack(_Strict):

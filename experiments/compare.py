@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import secrets
 import sys
@@ -29,7 +30,7 @@ if __package__ in (None, ""):
 import requests  # noqa: E402
 
 from edgeft.settings import ConfigError, build as build_config, read_file  # noqa: E402
-from experiments.local import free_port  # noqa: E402
+from experiments.local import free_port, with_dilation  # noqa: E402
 from experiments.progress import follow, wait_until  # noqa: E402
 from experiments.report import load_run, loss_curve, write_report, write_results  # noqa: E402
 from orchestrator.config import OrchestratorConfig  # noqa: E402
@@ -63,6 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probe-hz", type=float, default=1.0, help="controller: delay/loss probes per node per second")
     p.add_argument("--loss-window", type=int, default=200,
                    help="controller: probes behind each loss figure (shorter follows a dynamic scenario sooner)")
+    p.add_argument("--dilation", default="auto", help="time dilation k >= 1, or auto: calibrated on this host (README: Time model)")
+    p.add_argument("--max-dilation", type=float, default=None, help="cap on an automatic k (default 8)")
     p.add_argument("--paper-volumes", type=float, default=None, metavar="S",
                    help="pad transfers to the paper's volumes x S (model 500 MB, dataset 1000 MB); 0 = real artifacts only")
 
@@ -80,19 +83,23 @@ class LiveRun:
 def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int, run_dir: Path, timeout: float,
             probing: tuple[float, int] = (1.0, 200), fault: Callable[[LiveRun, int], None] | None = None) -> dict:
     """One (nodes, setup, seed, policy) run in a fresh network; returns its results row.
-    `fault(live, epoch)` runs as each epoch starts."""
+    `fault(live, epoch)` runs as each epoch starts. An 'auto' emulation.dilation in
+    `base` is calibrated here (compare() resolves it once per scenario instead)."""
     cfg = build_config(OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs,
                                                   "out_dir": str(run_dir)})
     mode = "mininet" + (f", paper volumes x{cfg.paper_volumes:g}" if cfg.paper_volumes else ", real artifacts")
     profiles = draw_profiles(nodes, setup, seed)
+    cfg = with_dilation(cfg, [p.compute_power for p in profiles], "mininet")
+    k = cfg.emulation.k
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, seed), indent=2))
     token, ofp_port, rest_port = secrets.token_hex(16), free_port(), free_port()
     rest = f"http://{ROOT_IP}:{rest_port}"
     procs = ProcessGroup(run_dir / "logs")
-    edge = build(profiles, controller=("127.0.0.1", ofp_port), run_dir=run_dir / "net", root_link=True)
+    edge = build(profiles, controller=("127.0.0.1", ofp_port), run_dir=run_dir / "net", root_link=True, dilation=k)
     controller_args = ["controller", "--ofp-port", str(ofp_port), "--rest-host", ROOT_IP, "--rest-port", str(rest_port),
-                       f"--token={token}", "--probe-hz", str(probing[0]), "--loss-window", str(probing[1])]
+                       f"--token={token}", "--probe-hz", str(probing[0]), "--loss-window", str(probing[1]),
+                       "--probe-timeout", f"{2.0 * k:g}"]
     live = LiveRun(edge, procs, rest, lambda: start_controller(procs, edge, controller_args, rest, token))
     try:
         live.start_controller()
@@ -107,7 +114,7 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
                             "compute_power": p.compute_power, "emulate_compute": True}} for p in profiles]
         (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
         procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
-        rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout,
+        rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout * k,
                     on_epoch=lambda k: (apply_link_events(edge, profiles, Scenario(cfg.scenario), k, rest, token),
                                         fault and fault(live, k)))
         if rc != 0:
@@ -116,6 +123,9 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
         procs.stop_all()
         edge.stop()
     summary, _ = load_run(run_dir)
+    if not summary.get("fidelity_ok", True):
+        log.warning("FIDELITY: %s: %.0f %% of node-epochs overran their compute window (> 5 %%) at k = %g: its times are not "
+                    "the emulated world's; the row is marked", run_dir.name, 100 * summary["overrun_share"], k)
     return {**summary, "nodes": nodes, "setup": setup, "seed": seed, "mode": mode, "run_dir": str(run_dir)}
 
 
@@ -132,8 +142,9 @@ def start_controller(procs: ProcessGroup, edge, args: list[str], rest: str, toke
     trunks = sum(1 for link in edge.net.links if link.intf1.node in edge.net.switches and link.intf2.node in edge.net.switches)
     wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["links"]) >= trunks, 60, "LLDP to find the switch links")
     edge.server.cmd("ip neigh flush all")
+    wait_s = math.ceil(getattr(edge, "dilation", 1.0))  # a dilated link's delay is k times the drawn one
     for host in edge.hosts.values():
-        host.cmd(f"ip neigh flush all; ping -c 1 -W 1 {SERVER_IP}")
+        host.cmd(f"ip neigh flush all; ping -c 1 -W {wait_s} {SERVER_IP}")
     wait_until(lambda: len(requests.get(rest + "/v1/paths", params={"src": SERVER_IP}, timeout=2).json()["paths"]) >= len(edge.hosts),
                60, "host learning")
     edge.register_capacities(rest, token)
@@ -149,11 +160,28 @@ def apply_link_events(edge, profiles, scenario: Scenario, epoch: int, controller
                    for e in scenario.events):
             continue
         link = {k: scenario.state(p.node_id, epoch).get(k, getattr(p, k)) for k in LINK_FIELDS}
-        edge.set_shape(p.node_id, LinkShape(link["bandwidth_mbps"], link["delay_ms"], link["loss_pct"]))
+        edge.set_shape(p.node_id, LinkShape(link["bandwidth_mbps"], link["delay_ms"], link["loss_pct"]))  # dilated by set_shape
         log.info("epoch %d: link of %s now %s", epoch, p.node_id, link)
         changed = True
     if changed:
         edge.register_capacities(controller_url, token)
+
+
+def _dilation_arg(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"--dilation: expected 'auto' or a number >= 1, got {text!r}") from None
+
+
+def _resolve_dilation(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int) -> dict:
+    """Calibrate k once per (nodes, setup, seed), so that every policy of a scenario runs at
+    the same k (the same emulated world, lived through at the same pace)."""
+    cfg = build_config(OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs})
+    k = with_dilation(cfg, [p.compute_power for p in draw_profiles(nodes, setup, seed)], "mininet").emulation.k
+    return {**base, "emulation": {**base.get("emulation", {}), "dilation": k}}
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -168,6 +196,10 @@ def compare(args: argparse.Namespace) -> int:
     base = read_file(args.config) if args.config else {}
     if args.paper_volumes is not None:
         base["paper_volumes"] = args.paper_volumes
+    base.setdefault("emulation", {})
+    base["emulation"]["dilation"] = _dilation_arg(args.dilation)
+    if args.max_dilation is not None:
+        base["emulation"]["max_dilation"] = args.max_dilation
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for n in args.nodes:  # validate every combination before anything starts
@@ -177,9 +209,10 @@ def compare(args: argparse.Namespace) -> int:
     for nodes in args.nodes:
         for setup in args.setups:
             for seed in args.seeds:
+                scenario_base = _resolve_dilation(base, nodes, setup, seed, policies[0], args.epochs)
                 for policy in policies:
                     run_dir = out / f"n{nodes}-setup{setup}-seed{seed}-{policy}"
-                    row = run_one(base, nodes, setup, seed, policy, args.epochs, run_dir, args.run_timeout,
+                    row = run_one(scenario_base, nodes, setup, seed, policy, args.epochs, run_dir, args.run_timeout,
                                   (args.probe_hz, args.loss_window))
                     rows.append(row)
                     curves[f"{policy.upper()} n={nodes} s{setup}"] = loss_curve(*load_run(run_dir))

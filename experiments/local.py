@@ -14,6 +14,7 @@ from topologies.launcher import ProcessGroup
 from experiments.progress import follow
 from orchestrator.config import OrchestratorConfig
 from topologies.profiles import as_ground_truth, as_metrics_table, draw_profiles
+from experiments.calibration import plan_for_run
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     profiles = draw_profiles(cfg.nodes, setup, cfg.seed)
+    cfg = with_dilation(cfg, [p.compute_power for p in profiles], "local", emulate)
     (out / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, cfg.seed), indent=2))
     (out / "static_metrics.json").write_text(json.dumps(as_metrics_table(profiles), indent=2))
     token = cfg.token or secrets.token_hex(24)  # hex: a token starting with "-" reads as a CLI flag
@@ -57,6 +59,14 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
         procs.stop_all()
 
 
+def with_dilation(cfg: OrchestratorConfig, powers: list[float], mode: str, emulate: bool = True) -> OrchestratorConfig:
+    """The config with its time dilation resolved (calibrated when 'auto'); without
+    compute emulation there is no emulated world to keep up with: k = 1."""
+    em = cfg.emulation
+    k = plan_for_run(cfg, powers, mode).k if emulate else 1.0
+    return cfg.model_copy(update={"emulation": em.model_copy(update={"dilation": k, "emulated_links": mode == "mininet"})})
+
+
 def _tls(cfg: OrchestratorConfig, out: Path) -> str | None:
     """With TLS on, make the certificate before anything starts, so that the clients can
     pin it; returns the CA bundle for the clients (None: plain HTTP)."""
@@ -81,5 +91,8 @@ def _report(out: Path, rc: int) -> int:
         return 1
     print(f"policy={s['policy']} nodes={s['nodes']} epochs={s['epochs']} completion_time_s={s['completion_time_s']:.1f} "
           f"pre_training_loss={s['pre_training_loss']:.4f} final_val_loss={s['final_val_loss']:.4f} "
-          f"active_at_end={s['active_at_end']} -> {out}")
+          f"active_at_end={s['active_at_end']} dilation={s['dilation']:g} overrun_share={s['overrun_share']:.2f} -> {out}")
+    if not s["fidelity_ok"]:
+        log.warning("FIDELITY: %.0f %% of node-epochs overran their compute window (> 5 %%): the times above are not the "
+                    "emulated world's; rerun with a larger --dilation", 100 * s["overrun_share"])
     return 0

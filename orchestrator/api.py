@@ -48,7 +48,7 @@ def create_app(coord: Coordinator) -> FastAPI:
         the next selection may take it again."""
         node.status, node.may_return = NodeStatus.ELIMINATED, False
         node.mailbox.clear()
-        reg.send(node, Task(kind=TaskKind.SETUP, version=coord.version))
+        reg.send(node, coord.task(kind=TaskKind.SETUP, version=coord.version))
         log.info("node %s %s; re-syncing v%d", node.node_id, why, coord.version)
 
     def node_auth(request: Request, authorization: str | None = Header(None), x_node_id: str | None = Header(None)) -> Node:

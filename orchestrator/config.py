@@ -107,6 +107,31 @@ class MetricsConfig(_Strict):
     stale_after_s: float = Field(default=10.0, gt=0)
 
 
+class EmulationConfig(_Strict):
+    """The time model (edgeft/timemodel.py, README "Time model"). `dilation` k slows the
+    whole emulated world down k times so that this host can live through it; every
+    reported time is wall time / k. The runners (`edgeft local`, `edgeft compare`) pick
+    k from a calibration of the host unless it is given."""
+
+    dilation: float | Literal["auto"] = Field(default="auto", description="k >= 1, or auto: calibrated by the runner "
+                                              "(the orchestrator alone, with real devices, runs at k = 1)")
+    max_dilation: float = Field(default=8.0, ge=1.0, le=1000.0, description="cap on an automatic k")
+    gflops_per_power: float = Field(default=0.25, gt=0, description="GFLOP/s of a node per unit of compute power")
+    emulated_links: bool = Field(default=False, description="links are shaped to ground truth (Mininet): assess transfers")
+
+    @field_validator("dilation")
+    @classmethod
+    def _k(cls, k: float | str) -> float | str:
+        if k != "auto" and not 1.0 <= k <= 1000.0:
+            raise ValueError("dilation must be 'auto' or a factor in [1, 1000] (1: real time)")
+        return k
+
+    @property
+    def k(self) -> float:
+        """The factor in force: 1 where nothing resolved 'auto' (no emulation to keep up with)."""
+        return 1.0 if self.dilation == "auto" else float(self.dilation)
+
+
 class TimeoutConfig(_Strict):
     enroll_s: float = Field(default=120.0, gt=0)
     round_s: float = Field(default=600.0, gt=0)
@@ -192,7 +217,16 @@ class OrchestratorConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    emulation: EmulationConfig = Field(default_factory=EmulationConfig)
     tls: TlsConfig = Field(default_factory=TlsConfig)
+
+    def wall_timeouts(self) -> TimeoutConfig:
+        """Round, heartbeat and sync deadlines are emulated seconds: lived through x k.
+        Enrolment (process start-up) and the heartbeat period are not part of the
+        emulated world and stay as they are."""
+        k, t = self.emulation.k, self.timeouts
+        return t.model_copy(update={"round_s": t.round_s * k, "heartbeat_timeout_s": t.heartbeat_timeout_s * k,
+                                    "sync_s": t.sync_s * k})
 
     def model_pad(self) -> int:
         return int(PAPER_MODEL_BYTES * self.paper_volumes)

@@ -8,7 +8,7 @@ import time
 
 from pydantic import ValidationError
 
-from edgeft.wire import Ack, ResultMeta, WireError, bytes_to_tensors, check_tensors, decode_meta, sha256_hex, tensors_to_bytes
+from edgeft.wire import Ack, Task, ResultMeta, WireError, bytes_to_tensors, check_tensors, decode_meta, sha256_hex, tensors_to_bytes
 from orchestrator.config import OrchestratorConfig
 from orchestrator.registry import Node, Registry
 from orchestrator.results import Recorder
@@ -35,6 +35,11 @@ class Coordinator:
         self.first_send: float | None = None
         self.finished = False
         self.max_upload = int(cfg.max_upload_mb * 2**20)
+
+    def task(self, **fields) -> Task:
+        """A task carrying the run's time model, so that every node keeps the same clock."""
+        em = self.cfg.emulation
+        return Task(dilation=em.dilation, gflops_per_power=em.gflops_per_power, **fields)
 
     # -- artifacts -----------------------------------------------------------------
     def publish_adapter(self, adapter: dict) -> str:

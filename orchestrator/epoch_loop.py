@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edgeft.modeling import load_adapter_state
-from edgeft.wire import Task, TaskKind
+from edgeft.wire import TaskKind
 from orchestrator.aggregation import ServerOptimizer, weighted_mean
 from orchestrator import fairness
 from orchestrator.coordinator import Coordinator
@@ -26,6 +26,7 @@ from orchestrator.network_view import MetricsSource, NodeAddress, PathMetrics
 from orchestrator.policies import SCHEDULED_POLICIES, SelectionPolicy, make_policy
 from orchestrator.registry import Node, NodeStatus
 from orchestrator.rounds import Round
+from orchestrator.run_fidelity import summary_columns, write_fidelity
 from orchestrator.scoring import perf_scores
 from orchestrator.resume import live_nodes, restore_state, restore_statuses, save_checkpoint
 from orchestrator.selection import LastSeen, Scenario, ScenarioMetrics, build_context
@@ -52,7 +53,8 @@ class RunState:
     coverage: list[float]
     bubbles: list[float]
     readmissions: int = 0
-    elapsed_before: float = 0.0  # wall time of the run before a resume
+    elapsed_before: float = 0.0  # reported time of the run before a resume
+    work_gflop: float = float("nan")  # a node-epoch's declared work, as the last results reported it
 
 
 async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = None) -> dict:
@@ -83,7 +85,7 @@ async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = 
         save_checkpoint(coord, st, epoch, val_loss)
         active = coord.registry.by_status(NodeStatus.ACTIVE)
         bar.set_postfix(active=len(active), eliminated=len(coord.registry.by_status(NodeStatus.ELIMINATED)), val_loss=f"{val_loss:.3f}")
-    completion = st.elapsed_before + time.time() - (coord.first_send or time.time())
+    completion = st.elapsed_before + (time.time() - (coord.first_send or time.time())) / cfg.emulation.k
     await _final_sync(coord)
     return _finish(coord, st, completion, val_loss)
 
@@ -116,8 +118,8 @@ async def _await_enrolment(coord: Coordinator, expected: int, fresh: bool = True
 async def _setup_nodes(coord: Coordinator, nodes: list[Node]) -> None:
     """Send base model, partition and adapter v0 to every node; wait for their acks."""
     for n in nodes:
-        coord.registry.send(n, Task(kind=TaskKind.SETUP, version=coord.version, pad_down=coord.cfg.setup_pad(len(nodes))))
-    ok = await _await_acks(coord, nodes, coord.version, coord.cfg.timeouts.round_s)
+        coord.registry.send(n, coord.task(kind=TaskKind.SETUP, version=coord.version, pad_down=coord.cfg.setup_pad(len(nodes))))
+    ok = await _await_acks(coord, nodes, coord.version, coord.cfg.wall_timeouts().round_s)
     for n in nodes:
         if n.node_id in ok:
             n.status = NodeStatus.ACTIVE
@@ -129,7 +131,7 @@ async def _setup_nodes(coord: Coordinator, nodes: list[Node]) -> None:
 
 async def _await_acks(coord: Coordinator, nodes: list[Node], version: int, timeout: float) -> set[str]:
     deadline = time.monotonic() + timeout
-    hb = coord.cfg.timeouts.heartbeat_timeout_s
+    hb = coord.cfg.wall_timeouts().heartbeat_timeout_s
     waiting = {n.node_id: n for n in nodes}
     while True:
         done = {k for k, n in waiting.items() if version in n.synced}
@@ -150,7 +152,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     coord.round = rnd
     tr = cfg.training
     for n in active:
-        reg.send(n, Task(kind=TaskKind.TRAIN, epoch=epoch, version=coord.version, local_steps=tr.local_steps,
+        reg.send(n, coord.task(kind=TaskKind.TRAIN, epoch=epoch, version=coord.version, local_steps=tr.local_steps,
                          local_lr=tr.local_lr, batch_size=tr.batch_size, seed=cfg.seed * 100_003 + epoch, pad_up=cfg.model_pad(),
                          emulated_compute=st.scenario.compute_power(n.node_id, epoch)))
     await _await_round(coord, rnd)
@@ -163,7 +165,8 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     live = reg.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
     snap = metrics.snapshot([NodeAddress(n.node_id, n.ip) for n in live])
     scores = _score(coord, ids, snap, rnd)
-    _remember(st.history, rnd, epoch)
+    _remember(st.history, rnd, epoch, cfg.emulation.k)
+    st.work_gflop = max(r.meta.work_gflop for r in rnd.results.values())
     dropped, readmitted = _select(coord, st, epoch, live, snap)
     results = [rnd.results[i] for i in ids]
     update = weighted_mean([r.update for r in results], [r.meta.tokens for r in results])
@@ -173,17 +176,18 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     digest = coord.publish_adapter(new_state)
     val_loss = await asyncio.to_thread(coord.workload.val_loss)
     for n in reg.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED):
-        reg.send(n, Task(kind=TaskKind.SYNC, version=coord.version, pad_down=cfg.model_pad()))
+        reg.send(n, coord.task(kind=TaskKind.SYNC, version=coord.version, pad_down=cfg.model_pad()))
     st.coverage.append(fairness.coverage(sum(r.meta.samples for r in results), st.samples_total))
-    st.bubbles.append(fairness.bubble_time(round_done - rnd.started_at, [r.received_at - rnd.started_at for r in results]))
+    k = cfg.emulation.k
+    st.bubbles.append(fairness.bubble_time((round_done - rnd.started_at) / k, [(r.received_at - rnd.started_at) / k for r in results]))
     _record_epoch(coord, rnd, ids, scores, snap, (dropped, readmitted), results, val_loss, digest, round_done, st)
     return val_loss
 
 
-def _remember(history: dict[str, LastSeen], rnd: Round, epoch: int) -> None:
+def _remember(history: dict[str, LastSeen], rnd: Round, epoch: int, dilation: float) -> None:
     for nid, r in rnd.results.items():
         h = history[nid]
-        h.train_time_s, h.round_time_s, h.train_loss = r.meta.train_time_s, r.received_at - rnd.started_at, r.meta.loss
+        h.train_time_s, h.round_time_s, h.train_loss = r.meta.train_time_s, (r.received_at - rnd.started_at) / dilation, r.meta.loss
         h.samples, h.last_epoch = r.meta.samples, epoch
 
 
@@ -194,6 +198,7 @@ def _select(coord: Coordinator, st: RunState, epoch: int, live: list[Node], snap
     was_active = {n.node_id for n in live if n.status == NodeStatus.ACTIVE}
     transfer = len(coord.adapters[coord.version][0]) + coord.cfg.model_pad()
     ctx = build_context(coord.cfg, epoch, st.total_nodes, live, was_active, st.history, snap, st.rng, transfer, st.scenario)
+    ctx.work_gflop, ctx.gflops_per_power = st.work_gflop, coord.cfg.emulation.gflops_per_power
     chosen = st.policy.select(ctx)
     if not chosen:
         raise RunAborted(f"policy '{coord.cfg.policy}' chose no node for epoch {epoch + 1}")
@@ -211,7 +216,7 @@ def _select(coord: Coordinator, st: RunState, epoch: int, live: list[Node], snap
 
 async def _await_round(coord: Coordinator, rnd: Round) -> None:
     """Wait for every expected result, failing nodes that go silent or miss the deadline."""
-    t = coord.cfg.timeouts
+    t = coord.cfg.wall_timeouts()
     deadline = time.monotonic() + t.round_s
     while not rnd.done.is_set():
         try:
@@ -220,9 +225,9 @@ async def _await_round(coord: Coordinator, rnd: Round) -> None:
             pass
         for nid in list(rnd.pending()):
             if coord.registry.silent_since(coord.registry.nodes[nid]) > t.heartbeat_timeout_s:
-                rnd.fail(nid, f"no heartbeat for {t.heartbeat_timeout_s:.0f} s (crashed or cut off)", silent=True)
+                rnd.fail(nid, f"no heartbeat for {t.heartbeat_timeout_s:.0f} s of wall time (crashed or cut off)", silent=True)
             elif time.monotonic() > deadline:
-                rnd.fail(nid, f"missed the round deadline of {t.round_s:.0f} s", silent=True)
+                rnd.fail(nid, f"missed the round deadline of {t.round_s:.0f} s of wall time", silent=True)
 
 
 def _mark_failed(node: Node, reason: str, may_return: bool = False) -> None:
@@ -245,7 +250,8 @@ def _record_epoch(coord, rnd: Round, ids, scores, snap, changes, results, val_lo
     reg, (dropped, readmitted) = coord.registry, changes
     n_tokens = sum(r.meta.tokens for r in results)
     train_loss = sum(r.meta.loss * r.meta.tokens for r in results) / n_tokens
-    epoch_time = time.time() - rnd.started_at
+    k = coord.cfg.emulation.k
+    epoch_time = (time.time() - rnd.started_at) / k
     coord.recorder.epochs.write({
         "epoch": rnd.epoch, "version": coord.version, "active": len(rnd.expected),
         "active_nodes": ";".join(sorted(rnd.expected)), "eliminated": ";".join(dropped), "readmitted": ";".join(readmitted),
@@ -262,19 +268,20 @@ def _record_epoch(coord, rnd: Round, ids, scores, snap, changes, results, val_lo
         if m:
             row.update(bandwidth_mbps=m.bandwidth_mbps, delay_ms=m.delay_ms, loss_pct=m.loss_pct, metrics_stale=m.stale)
         if r:
-            trip = r.received_at - rnd.started_at
+            trip = (r.received_at - rnd.started_at) / k
             row.update(train_time_s=r.meta.train_time_s, compute_wall_s=r.meta.compute_wall_s, download_s=r.meta.download_s,
-                       upload_s=max(trip - r.meta.download_s - r.meta.compute_wall_s, 0.0), waiting_s=max(round_done - r.received_at, 0.0),
-                       round_trip_s=trip, loss=r.meta.loss, samples=r.meta.samples, tokens=r.meta.tokens)
+                       upload_s=max(trip - r.meta.download_s - r.meta.compute_wall_s, 0.0),
+                       waiting_s=max(round_done - r.received_at, 0.0) / k, round_trip_s=trip, loss=r.meta.loss,
+                       samples=r.meta.samples, tokens=r.meta.tokens, work_gflop=r.meta.work_gflop)
         coord.recorder.node_epochs.write(row)
 
 
 async def _final_sync(coord: Coordinator) -> None:
     """Let every live node fetch the final parameters so all hold the same model."""
     nodes = coord.registry.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
-    await _await_acks(coord, nodes, coord.version, coord.cfg.timeouts.sync_s)
+    await _await_acks(coord, nodes, coord.version, coord.cfg.wall_timeouts().sync_s)
     for n in coord.registry.nodes.values():
-        coord.registry.send(n, Task(kind=TaskKind.STOP, version=coord.version))
+        coord.registry.send(n, coord.task(kind=TaskKind.STOP, version=coord.version))
 
 
 def _finish(coord: Coordinator, st: RunState, completion: float, final_loss: float) -> dict:
@@ -293,6 +300,7 @@ def _finish(coord: Coordinator, st: RunState, completion: float, final_loss: flo
         "active_at_end": len(reg.by_status(NodeStatus.ACTIVE)), "eliminated_at_end": len(reg.by_status(NodeStatus.ELIMINATED)),
         "failed": len(reg.by_status(NodeStatus.FAILED)), "bytes_in": coord.bytes_in, "bytes_out": coord.bytes_out,
         "metrics_source": cfg.metrics.source, "paper_volumes": cfg.paper_volumes, **_fairness_summary(coord, st),
+        **summary_columns(write_fidelity(coord, st.scenario), cfg.emulation.k),
     }
     coord.recorder.write_summary(summary)
     coord.finished = True

@@ -74,9 +74,14 @@ class ControllerMetrics:
     unreachable, or back after a restart but not done measuring that node) keeps its
     last-known ones, marked stale; `stale_after_s` after they were fresh they are
     dropped, so scoring falls back to compute and training time (missing columns
-    score as uninformative, see scoring.normalise)."""
+    score as uninformative, see scoring.normalise).
 
-    def __init__(self, base_url: str, src_ip: str, stale_after_s: float, timeout_s: float = 2.0) -> None:
+    In a dilated run (factor k) the controller measures links k times slower than the
+    emulated world's; figures are turned back into emulated units (bandwidth x k,
+    delay / k; loss is a ratio and unchanged)."""
+
+    def __init__(self, base_url: str, src_ip: str, stale_after_s: float, timeout_s: float = 2.0, dilation: float = 1.0) -> None:
+        self.dilation = dilation
         self.url = base_url.rstrip("/") + "/v1/paths"
         self.src_ip = src_ip
         self.stale_after_s = stale_after_s
@@ -100,10 +105,14 @@ class ControllerMetrics:
                 out[n.node_id] = PathMetrics(m.bandwidth_mbps, m.delay_ms, m.loss_pct, m.updated_at, stale=True)
         return out
 
+    def _undilate(self, m: PathMetrics) -> PathMetrics:
+        k = self.dilation
+        return PathMetrics(m.bandwidth_mbps * k, m.delay_ms / k, m.loss_pct, m.updated_at, m.stale)
+
     def _fetch(self, nodes: list[NodeAddress], now: float) -> dict[str, PathMetrics]:
         resp = requests.get(self.url, params={"src": self.src_ip}, timeout=self.timeout_s)
         resp.raise_for_status()
         # A path whose figures are not measured yet (null) is left out: unknown now.
-        by_ip = {str(r["ip"]): _parse(r, now) for r in resp.json()["paths"]
+        by_ip = {str(r["ip"]): self._undilate(_parse(r, now)) for r in resp.json()["paths"]
                  if all(r.get(k) is not None for k in ("bandwidth_mbps", "delay_ms", "loss_pct"))}
         return {n.node_id: by_ip[n.ip] for n in nodes if n.ip in by_ip}

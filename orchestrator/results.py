@@ -21,7 +21,7 @@ EPOCH_FIELDS = [
 NODE_EPOCH_FIELDS = [
     "epoch", "node_id", "status", "score", "compute_power", "bandwidth_mbps", "delay_ms", "loss_pct",
     "metrics_stale", "train_time_s", "compute_wall_s", "download_s", "upload_s", "waiting_s",
-    "round_trip_s", "loss", "samples", "tokens",
+    "round_trip_s", "loss", "samples", "tokens", "work_gflop",
 ]
 SYNC_FIELDS = ["node_id", "version", "digest", "matches_orchestrator", "at"]
 NODE_FIELDS = ["node_id", "compute_power", "device", "ip", "final_status", "epochs_trained", "fail_reason", "final_digest_matches"]

@@ -27,7 +27,7 @@ def save_checkpoint(coord: Coordinator, st: RunState, epoch: int, val_loss: floa
         "partition_of": coord.partition_of, "total_nodes": st.total_nodes, "policy": st.policy,
         "rng": st.rng.bit_generator.state, "history": st.history, "coverage": st.coverage, "bubbles": st.bubbles,
         "readmissions": st.readmissions, "bytes": (coord.bytes_in, coord.bytes_out),
-        "elapsed_s": st.elapsed_before + time.time() - (coord.first_send or time.time()),
+        "elapsed_s": st.elapsed_before + (time.time() - (coord.first_send or time.time())) / coord.cfg.emulation.k,
     })
 
 

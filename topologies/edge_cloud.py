@@ -56,7 +56,8 @@ class EdgeCloudNet:
     hosts: dict[str, object]  # node id -> Mininet host
     shaper: Shaper
     access: dict[str, tuple] = field(default_factory=dict)  # node id -> (host intf, switch intf)
-    link_rates: list[tuple] = field(default_factory=list)  # (link, Mb/s) for every link
+    link_rates: list[tuple] = field(default_factory=list)  # (link, Mb/s as shaped, i.e. dilated) for every link
+    dilation: float = 1.0  # the world runs k times slower: rates / k, delays x k (edgeft/timemodel.py)
 
     def capacities(self) -> list[dict]:
         """Capacity of every link as seen from each switch port it hangs on (what the
@@ -85,8 +86,9 @@ class EdgeCloudNet:
         """Change a node's access link; its capacity in `link_rates` follows (re-register
         capacities with the controller to let its bandwidth figure see the change)."""
         host_intf, switch_intf = self.access[node_id]
-        self.shaper.update(self.hosts[node_id], host_intf, switch_intf, shape)
-        self.link_rates = [(link, shape.rate_mbps if link.intf1 is host_intf else mbps) for link, mbps in self.link_rates]
+        real = shape.dilated(self.dilation)
+        self.shaper.update(self.hosts[node_id], host_intf, switch_intf, real)
+        self.link_rates = [(link, real.rate_mbps if link.intf1 is host_intf else mbps) for link, mbps in self.link_rates]
 
     def stop(self) -> None:
         try:
@@ -97,9 +99,9 @@ class EdgeCloudNet:
 
 def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, int] | None = ("127.0.0.1", 6653),
           shaping: str = "auto", uplink_factor: float = 2.0, run_dir: Path | None = None,
-          root_link: bool = False) -> EdgeCloudNet:
-    """Build and start the network for these node profiles; the caller must call .stop()
-    (use try/finally)."""
+          root_link: bool = False, dilation: float = 1.0) -> EdgeCloudNet:
+    """Build and start the network for these node profiles, every link dilated by k =
+    `dilation` (rates / k, delays x k); the caller must call .stop() (use try/finally)."""
     from mininet.link import TCLink
     from mininet.net import Mininet
     from mininet.node import OVSSwitch, RemoteController
@@ -119,7 +121,7 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
     if controller is not None:
         net.addController("c0", controller=RemoteController, ip=controller[0], port=controller[1])
     try:  # a half-built network is stopped, or its veths outlive this process
-        hosts, access_links, rates = _wire(net, profiles, domains, n_aggs, sw_opts, uplink_factor, root_link)
+        hosts, access_links, rates = _wire(net, profiles, domains, n_aggs, sw_opts, uplink_factor, root_link, dilation)
         net.build()
         net.start()
         leftovers.mark(net)  # a run killed from here on is cleaned up by the next one
@@ -129,7 +131,7 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
     if root_link:
         _root_routes(net.get("root"))
     shaper = Shaper(choose_backend(shaping), run_dir)
-    edge = EdgeCloudNet(net, profiles, hosts, shaper, link_rates=rates)
+    edge = EdgeCloudNet(net, profiles, hosts, shaper, link_rates=rates, dilation=dilation)
     try:
         for host in net.hosts:
             for intf in host.intfList():
@@ -137,7 +139,7 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
         for p in profiles:
             link = access_links[p.node_id]
             edge.access[p.node_id] = (link.intf1, link.intf2)
-            shaper.apply(hosts[p.node_id], link.intf1, link.intf2, LinkShape(p.bandwidth_mbps, p.delay_ms, p.loss_pct))
+            shaper.apply(hosts[p.node_id], link.intf1, link.intf2, LinkShape(p.bandwidth_mbps, p.delay_ms, p.loss_pct).dilated(dilation))
     except BaseException:
         edge.stop()
         raise
@@ -145,29 +147,30 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
 
 
 def _wire(net, profiles: list[NodeProfile], domains: int, n_aggs: int, sw_opts: dict, uplink_factor: float,
-          root_link: bool) -> tuple[dict, dict, list[tuple]]:
+          root_link: bool, k: float = 1.0) -> tuple[dict, dict, list[tuple]]:
     """Add the switches, hosts and links of the tree; returns hosts and access links by
-    node id and every link with its rate."""
+    node id and every link with its (dilated) rate."""
+    core_bw = CORE_BW_MBPS / k
     dpid = iter(range(1, 10_000))
     core = net.addSwitch("s1", dpid=f"{next(dpid):016x}", **sw_opts)
     server = net.addHost("server", ip=f"{SERVER_IP}/8")
-    rates: list[tuple] = [(net.addLink(server, core, bw=CORE_BW_MBPS), CORE_BW_MBPS)]
+    rates: list[tuple] = [(net.addLink(server, core, bw=core_bw), core_bw)]
     if root_link:  # lets the orchestrator (in `server`) reach a controller REST API in the root namespace
         root = net.addHost("root", inNamespace=False, ip=None)
         net.addLink(root, core)
     aggs = [net.addSwitch(f"a{i + 1}", dpid=f"{next(dpid):016x}", **sw_opts) for i in range(n_aggs)]
     for agg in aggs:
-        rates.append((net.addLink(agg, core, bw=CORE_BW_MBPS), CORE_BW_MBPS))
+        rates.append((net.addLink(agg, core, bw=core_bw), core_bw))
     hosts, access_links = {}, {}
     for d in range(domains):
         members = [(i, p) for i, p in enumerate(profiles, 1) if (i - 1) % domains == d]
         gw = net.addSwitch(f"g{d + 1}", dpid=f"{next(dpid):016x}", **sw_opts)
-        uplink = min(CORE_BW_MBPS, uplink_factor * max(p.bandwidth_mbps for _, p in members))
+        uplink = min(CORE_BW_MBPS, uplink_factor * max(p.bandwidth_mbps for _, p in members)) / k
         rates.append((net.addLink(gw, aggs[d // 2], bw=uplink), uplink))
         for i, p in members:
             host = net.addHost(f"n{i}", ip=f"{node_ip(i)}/8")
             access_links[p.node_id] = net.addLink(host, gw)
-            rates.append((access_links[p.node_id], p.bandwidth_mbps))
+            rates.append((access_links[p.node_id], p.bandwidth_mbps / k))
             hosts[p.node_id] = host
     return hosts, access_links, rates
 

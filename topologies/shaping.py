@@ -40,6 +40,11 @@ class LinkShape:
         if self.rate_mbps <= 0 or self.delay_ms < 0 or not 0 <= self.loss_pct < 100:
             raise ValueError(f"invalid link shape {self}: rate > 0, delay >= 0, 0 <= loss < 100")
 
+    def dilated(self, k: float) -> "LinkShape":
+        """The shape that realises this one in a world run k times slower (rate / k,
+        delay x k; loss is a ratio and stays)."""
+        return LinkShape(self.rate_mbps / k, self.delay_ms * k, self.loss_pct)
+
 
 def netem_available() -> bool:
     """Try a netem qdisc in a throwaway namespace (the only reliable test)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orchestrator.policies.base import (POLICY_NAMES, SCHEDULED_POLICIES, Candidate, SelectionContext, SelectionPolicy,
                                         Truth, elimination_count, rank_ascending)
-from orchestrator.policies.baselines import Oracle, RandomSelection, SingleMetric
+from orchestrator.policies.baselines import Oracle, OracleScore, RandomSelection, SingleMetric
 from orchestrator.policies.deadline import DeadlineSelection
 from orchestrator.policies.elimination import AllResources, NodeElimination, NodeEliminationReadmit
 from orchestrator.policies.tiers import TierSelection
@@ -25,6 +25,7 @@ def make_policy(name: str, total_nodes: int, epochs: int, options=None) -> Selec
         "bandwidth": lambda: SingleMetric("bandwidth"),
         "compute": lambda: SingleMetric("compute"),
         "oracle": Oracle,
+        "oracle_score": OracleScore,
         "fedcs": lambda: DeadlineSelection(o.deadline_s if o else None),
         "oort": lambda: UtilitySelection(*((o.oort_alpha, o.oort_epsilon, o.preferred_round_s) if o else ())),
         "tifl": lambda: TierSelection(epochs, o.tiers if o else 3),

@@ -16,9 +16,9 @@ import numpy as np
 
 from orchestrator.scoring import perf_scores
 
-POLICY_NAMES = ("ne", "ar", "random", "bandwidth", "compute", "fedcs", "oort", "tifl", "oracle", "ne_plus")
+POLICY_NAMES = ("ne", "ar", "random", "bandwidth", "compute", "fedcs", "oort", "tifl", "oracle", "oracle_score", "ne_plus")
 # These keep NE's per-epoch node count, which exists only for nodes > epochs.
-SCHEDULED_POLICIES = ("ne", "ne_plus", "random", "bandwidth", "compute", "oort", "oracle")
+SCHEDULED_POLICIES = ("ne", "ne_plus", "random", "bandwidth", "compute", "oort", "oracle", "oracle_score")
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ class SelectionContext:
     download_bytes: int = 0  # what a node fetches per epoch (parameters)
     upload_bytes: int = 0  # what a node sends per epoch (its update)
     truth: dict[str, Truth] = field(default_factory=dict)
+    work_gflop: float = math.nan  # one node-epoch's declared work (edgeft/timemodel.py), from the last results
+    gflops_per_power: float = math.nan  # the run's time model: GFLOP/s per unit of compute power
 
     def active(self) -> list[Candidate]:
         return [c for c in self.candidates if c.active]

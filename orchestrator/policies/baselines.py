@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeft.timemodel import compute_window_s
+from orchestrator.fidelity import Link, predict_download_s, predict_upload_s
 from orchestrator.policies.base import SelectionContext, budget, rank_descending
 from orchestrator.scoring import perf_scores
 
@@ -32,18 +34,43 @@ class SingleMetric:
         return set(rank_descending(ids, [getattr(c, self.attr) for c in ctx.candidates])[:budget(ctx)])
 
 
+def _truth_of(ctx: SelectionContext, name: str) -> list:
+    missing = [c.node_id for c in ctx.candidates if c.node_id not in ctx.truth]
+    if missing:
+        raise ValueError(f"policy '{name}' has no ground truth for {missing[:5]}: set policy_options.truth_file")
+    return [ctx.truth[c.node_id] for c in ctx.candidates]
+
+
+def truth_round_s(t, ctx: SelectionContext) -> float:
+    """A node's round time predicted from its drawn link and compute: the sync download,
+    the declared compute window and the upload (orchestrator/fidelity.py's TCP model)."""
+    link = Link(t.bandwidth_mbps, t.delay_ms, t.loss_pct)
+    window = compute_window_s(ctx.work_gflop * 1e9, t.compute_power, ctx.gflops_per_power)
+    return predict_download_s(ctx.download_bytes, 0, link) + window + predict_upload_s(ctx.upload_bytes, 0, link, after_sync=True)
+
+
 class Oracle:
-    """The budget's best nodes by the utopia score on the ground truth of the topology
-    (drawn link and compute values, not measurements). Training time is taken as
-    1 / compute power, which is what the clients' compute emulation enforces."""
+    """The time-optimal choice for the budget: the nodes with the shortest round time
+    predicted from the ground truth (drawn links and compute, not measurements). An
+    epoch lasts as long as its slowest chosen node, so no policy with the same budget
+    can have shorter epochs."""
 
     name = "oracle"
 
     def select(self, ctx: SelectionContext) -> set[str]:
-        missing = [c.node_id for c in ctx.candidates if c.node_id not in ctx.truth]
-        if missing:
-            raise ValueError(f"policy 'oracle' has no ground truth for {missing[:5]}: set policy_options.truth_file")
-        truth = [ctx.truth[c.node_id] for c in ctx.candidates]
+        truth = _truth_of(ctx, self.name)
+        rounds = [truth_round_s(t, ctx) for t in truth]
+        return set(rank_descending([t.node_id for t in truth], [-r for r in rounds])[:budget(ctx)])
+
+
+class OracleScore:
+    """The budget's best nodes by the utopia score on the ground truth of the topology.
+    Training time is taken as 1 / compute power, which the time model enforces."""
+
+    name = "oracle_score"
+
+    def select(self, ctx: SelectionContext) -> set[str]:
+        truth = _truth_of(ctx, self.name)
         rows = np.array([[t.compute_power, t.bandwidth_mbps, t.delay_ms, t.loss_pct, 1.0 / t.compute_power] for t in truth])
         scores = perf_scores(rows, ctx.weights, ctx.utopia)
         return set(rank_descending([t.node_id for t in truth], scores)[:budget(ctx)])

@@ -50,13 +50,32 @@ def test_single_metric_ranks_one_column_nan_last_ties_by_id():
     assert make_policy("compute", 5, 3).select(ctx(cands)) == {"c", "a", "d"}
 
 
-def test_oracle_uses_the_truth_not_the_measurements():
+def test_oracle_score_uses_the_truth_not_the_measurements():
     measured = [node("a", **WORST), node("b", **MID), node("c", **BEST), node("d", **MID)]
     truth = {"a": Truth("a", 50, 20, 10, 0), "b": Truth("b", 30, 10, 50, 1), "c": Truth("c", 10, 2, 100, 5),
              "d": Truth("d", 29, 9, 55, 1.5)}
-    assert make_policy("oracle", 4, 3).select(ctx(measured, truth=truth)) == {"a", "b", "d"}  # budget 3
+    assert make_policy("oracle_score", 4, 3).select(ctx(measured, truth=truth)) == {"a", "b", "d"}  # budget 3
     with pytest.raises(ValueError, match="ground truth"):
-        make_policy("oracle", 4, 3).select(ctx(measured))
+        make_policy("oracle_score", 4, 3).select(ctx(measured))
+
+
+def test_oracle_is_time_optimal_for_its_budget():
+    from itertools import combinations
+
+    from orchestrator.policies.baselines import truth_round_s
+
+    # Windows: 7.5 GFLOP at C x 0.25 GFLOP/s = 30 / C s. a computes fastest but sits behind a 0.5 Mb/s link.
+    truth = {"a": Truth("a", 60, 0.5, 200, 0), "b": Truth("b", 10, 20, 10, 0), "c": Truth("c", 30, 10, 10, 0),
+             "d": Truth("d", 5, 50, 5, 0)}
+    c = ctx([node(n, **MID) for n in "abcd"], nbytes=500_000, truth=truth)
+    c.work_gflop, c.gflops_per_power = 7.5, 0.25
+    chosen = make_policy("oracle", 4, 3).select(c)
+    assert chosen == {"b", "c", "d"}
+    rounds = {n: truth_round_s(t, c) for n, t in truth.items()}
+    assert rounds["d"] == pytest.approx(6.0, abs=0.2) and rounds["a"] > 8  # 4 Mb over 0.5 Mb/s
+    best = min(max(rounds[n] for n in combo) for combo in combinations("abcd", 3))
+    assert max(rounds[n] for n in chosen) == best  # no other choice of 3 has a shorter epoch
+    assert make_policy("oracle_score", 4, 3).select(c) != chosen  # the score prefers a's compute
 
 
 def test_fedcs_prediction_and_deadline():
@@ -136,7 +155,8 @@ def test_ne_plus_never_returns_a_node_in_the_epoch_it_was_dropped():
     assert chosen == {"a"}
 
 
-@pytest.mark.parametrize("name", ["ne", "ar", "random", "bandwidth", "compute", "fedcs", "oort", "tifl", "oracle", "ne_plus"])
+@pytest.mark.parametrize("name", ["ne", "ar", "random", "bandwidth", "compute", "fedcs", "oort", "tifl", "oracle", "oracle_score",
+                                  "ne_plus"])
 def test_one_node_left_is_always_chosen(name):
     only = node("solo", **MID)
     c = ctx([only], epoch=4, epochs=10, total=12, truth={"solo": Truth("solo", 30, 10, 50, 1)})

@@ -1,0 +1,158 @@
+"""How far a run's measured times are from the emulated world it claims to be.
+
+Two questions, answered from the run's own rows (node_epochs.csv), pure math:
+
+- Compute: did each node's compute phase last its declared window? A node-epoch
+  overran when compute_wall_s > 1.05 x train_time_s + 50 ms (both in the run's
+  reported units). Report the overrun share and the p95 of wall / window.
+- Transfers: are the download and upload phases what the drawn links predict?
+  Prediction per phase: the protocol's round trips at the drawn delay plus the
+  bytes moved by TCP over the drawn rate (slow start from 10 segments, then the
+  rate, capped on a lossy link by the Mathis bound MSS / RTT x 1.22 / sqrt(p)).
+  Reported: R^2 and median relative error over all phases, and the share of the
+  measured transfer time above prediction (high when something other than the
+  drawn link, e.g. the userspace switch, is the bottleneck).
+
+The shaping (topologies/shaping.py) puts the drawn delay on the orchestrator ->
+node direction only, so one request-response round trip costs delay_ms.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+MSS = 1448  # bytes of payload per segment
+WIRE_PER_PAYLOAD = 1514 / 1448  # Ethernet + IP + TCP headers (with timestamps) per full segment
+INIT_CWND = 10  # segments (Linux)
+OVERRUN_RATIO, OVERRUN_SLACK_S = 1.05, 0.05
+# Round trips of the protocol (edge_client/agent.py) in each phase, besides the bytes:
+# download: the adapter GET; upload: the SYNC task's delivery, the ack, the poll for the
+# TRAIN task, then the result POST (stamped when its body arrives: no return trip).
+# Epoch 0 has no sync: the TRAIN task's delivery only. Padding adds one request each way.
+DOWNLOAD_RTTS, UPLOAD_RTTS_AFTER_SYNC, UPLOAD_RTTS_FIRST = 1, 3, 1
+
+
+@dataclass(frozen=True)
+class Link:
+    bandwidth_mbps: float
+    delay_ms: float
+    loss_pct: float
+
+
+def tcp_rate_bps(link: Link) -> float:
+    """Steady-state goodput: the link rate, capped by Mathis et al. on a lossy path."""
+    rate = link.bandwidth_mbps * 1e6 / WIRE_PER_PAYLOAD
+    rtt = link.delay_ms / 1000
+    p = link.loss_pct / 100
+    if p > 0 and rtt > 0:
+        rate = min(rate, MSS * 8 / rtt * 1.22 / math.sqrt(p))
+    return rate
+
+
+def transfer_s(nbytes: int, link: Link) -> float:
+    """Seconds for TCP to move `nbytes` from idle: slow-start rounds of one RTT each
+    while the window is below the path's bandwidth-delay product, the rest at rate."""
+    rate, rtt = tcp_rate_bps(link), link.delay_ms / 1000
+    bdp = rate / 8 * rtt
+    left, cwnd, t = float(nbytes), INIT_CWND * MSS, 0.0
+    while left > 0 and cwnd < bdp:
+        left -= cwnd
+        t += rtt
+        cwnd *= 2
+    return t + max(left, 0.0) * 8 / rate
+
+
+def predict_download_s(nbytes: int, pad: int, link: Link) -> float:
+    rtt = link.delay_ms / 1000
+    pad_s = (rtt + transfer_s(pad, link)) if pad else 0.0
+    return DOWNLOAD_RTTS * rtt + transfer_s(nbytes, link) + pad_s
+
+
+def predict_upload_s(nbytes: int, pad: int, link: Link, after_sync: bool) -> float:
+    rtt = link.delay_ms / 1000
+    trips = UPLOAD_RTTS_AFTER_SYNC if after_sync else UPLOAD_RTTS_FIRST
+    pad_s = (rtt + transfer_s(pad, link)) if pad else 0.0
+    return trips * rtt + transfer_s(nbytes, link) + pad_s
+
+
+def overran(train_time_s: float, compute_wall_s: float) -> bool:
+    return compute_wall_s > OVERRUN_RATIO * train_time_s + OVERRUN_SLACK_S
+
+
+def r_squared(measured: Sequence[float], predicted: Sequence[float]) -> float:
+    m, p = np.asarray(measured, float), np.asarray(predicted, float)
+    if len(m) < 2:
+        return math.nan
+    ss_tot = float(((m - m.mean()) ** 2).sum())
+    return 1.0 - float(((m - p) ** 2).sum()) / ss_tot if ss_tot > 0 else math.nan
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    node_epochs: int
+    overrun_share: float
+    overrun_p95: float  # p95 of compute wall / window
+    transfers: str  # "measured" or "not applicable" (no emulated links)
+    transfer_phases: int = 0
+    transfer_r2: float = math.nan
+    transfer_median_rel_err: float = math.nan
+    transfer_above_share: float = math.nan
+
+    def as_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+    @property
+    def ok(self) -> bool:
+        return not self.overrun_share > 0.05  # no compute rows: nothing overran
+
+
+def _f(row: dict, key: str) -> float:
+    try:
+        return float(row.get(key, ""))
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def compute_figures(rows: Iterable[dict]) -> tuple[int, float, float]:
+    """(node-epochs with a compute phase, overrun share, p95 of wall / window)."""
+    pairs = [(_f(r, "train_time_s"), _f(r, "compute_wall_s")) for r in rows]
+    pairs = [(t, w) for t, w in pairs if t > 0 and not math.isnan(w)]
+    if not pairs:
+        return 0, math.nan, math.nan
+    share = sum(overran(t, w) for t, w in pairs) / len(pairs)
+    return len(pairs), share, float(np.percentile([w / t for t, w in pairs], 95))
+
+
+def transfer_pairs(rows: Iterable[dict], links: dict[tuple[str, int], Link], sizes: tuple[int, int],
+                   pads: tuple[int, int]) -> list[tuple[float, float]]:
+    """(predicted, measured) per transfer phase. `links`: the drawn link of each
+    (node, epoch); `sizes`/`pads`: bytes and padding of (download, upload)."""
+    out = []
+    for r in rows:
+        link = links.get((r["node_id"], int(r["epoch"])))
+        down, up = _f(r, "download_s"), _f(r, "upload_s")
+        if link is None or math.isnan(up):
+            continue
+        synced = down > 0
+        if synced:
+            out.append((predict_download_s(sizes[0], pads[0], link), down))
+        out.append((predict_upload_s(sizes[1], pads[1], link, after_sync=synced), up))
+    return out
+
+
+def assess(rows: list[dict], links: dict[tuple[str, int], Link] | None, sizes: tuple[int, int] = (0, 0),
+           pads: tuple[int, int] = (0, 0)) -> Fidelity:
+    """The run's fidelity; `links` None: no emulated links (loopback), transfers not applicable."""
+    n, share, p95 = compute_figures(rows)
+    if links is None:
+        return Fidelity(n, share, p95, "not applicable")
+    pairs = transfer_pairs(rows, links, sizes, pads)
+    if not pairs:
+        return Fidelity(n, share, p95, "measured")
+    pred, meas = np.array([p for p, _ in pairs]), np.array([m for _, m in pairs])
+    rel = np.abs(meas - pred) / np.maximum(pred, 1e-9)
+    above = float(np.maximum(meas - pred, 0).sum() / max(meas.sum(), 1e-9))
+    return Fidelity(n, share, p95, "measured", len(pairs), r_squared(meas, pred), float(np.median(rel)), above)

@@ -1,0 +1,47 @@
+"""The fidelity report of a finished run: fidelity.json next to its results, and
+the headline figures for summary.json (the math is in orchestrator/fidelity.py)."""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+
+from orchestrator.fidelity import Fidelity, Link, assess
+from orchestrator.selection import Scenario, load_truth
+
+log = logging.getLogger(__name__)
+
+
+def drawn_links(truth_file: str | None, scenario: Scenario, epochs: int) -> dict[tuple[str, int], Link] | None:
+    """The drawn link of every (node, epoch), scenario changes applied; None without ground truth."""
+    if not truth_file:
+        return None
+    out = {}
+    for e in range(epochs):
+        for nid, t in load_truth(truth_file, scenario, e).items():
+            out[(nid, e)] = Link(t.bandwidth_mbps, t.delay_ms, t.loss_pct)
+    return out
+
+
+def write_fidelity(coord, scenario: Scenario) -> Fidelity:
+    """Assess the run from its node_epochs.csv; write fidelity.json; warn loudly if the
+    host did not keep up."""
+    cfg, out = coord.cfg, coord.recorder.dir
+    with (out / "node_epochs.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    links = drawn_links(cfg.policy_options.truth_file, scenario, cfg.training.epochs) if cfg.emulation.emulated_links else None
+    size = len(coord.adapters[coord.version][0])
+    fid = assess(rows, links, (size, size), (cfg.model_pad(), cfg.model_pad()))
+    (out / "fidelity.json").write_text(json.dumps({"dilation": cfg.emulation.k, **fid.as_dict(),
+                                                   "overrun_rule": "compute_wall_s > 1.05 x train_time_s + 0.05 s"}, indent=2))
+    if not fid.ok:
+        log.warning("FIDELITY: %.0f %% of node-epochs overran their compute window (p95 wall/window %.2f); this host did not "
+                    "keep up at dilation %.3g, so the times of this run are not the emulated world's: rerun with a larger "
+                    "--dilation", 100 * fid.overrun_share, fid.overrun_p95, cfg.emulation.k)
+    return fid
+
+
+def summary_columns(fid: Fidelity, dilation: float) -> dict:
+    d = fid.as_dict()  # NaN -> None: summary.json stays valid JSON
+    return {"dilation": dilation, **{k: d[k] for k in ("overrun_share", "overrun_p95", "transfer_r2", "transfer_median_rel_err",
+                                                        "transfer_above_share")}, "fidelity_ok": fid.ok}
