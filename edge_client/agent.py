@@ -9,7 +9,7 @@ import time
 import torch
 
 from edgeft.modeling import LoraSettings, pick_device
-from edgeft.timemodel import epoch_flops
+from edgeft.timemodel import NICE_BASE, epoch_flops
 from edgeft.wire import Ack, Task, TaskKind, bytes_to_tensors, read_metadata, state_digest, tensors_to_bytes
 from edge_client.compute_emulation import Niceness, finish_compute, priority_for
 from edge_client.config import EdgeConfig
@@ -51,6 +51,9 @@ class EdgeAgent:
         self.cfg = cfg
         self.device = pick_device(cfg.device)
         torch.set_num_threads(cfg.threads)
+        if cfg.emulate_compute:
+            # The emulated node as a whole runs below the emulated network; its training goes lower still.
+            Niceness(NICE_BASE).__enter__()
         self.client = OrchestratorClient(cfg)
         self.trainer: LocalTrainer | None = None
         self.version = -1

@@ -37,12 +37,11 @@ class LocalTrainer:
     def adapter(self) -> dict[str, torch.Tensor]:
         return adapter_state(self.model)
 
-    def warm_up(self) -> None:
-        """One untimed forward and backward pass, so that allocator and kernel set-up do not
-        fall into the first compute window."""
-        batch = self.data[:1].to(self.device)
-        self.model(input_ids=batch, labels=batch).loss.backward()
-        self.model.zero_grad(set_to_none=True)
+    def warm_up(self, batch_size: int = 8) -> None:
+        """One untimed local step through the real optimizer path (the adapter is restored
+        after it), so that allocator, kernel and optimizer set-up do not fall into the
+        first compute window."""
+        self._local_steps(1, 0.0, batch_size)
 
     def compute_update(self, local_steps: int, local_lr: float, batch_size: int, seed: int, node_id: str) -> LocalUpdate:
         torch.manual_seed(seed ^ zlib.crc32(node_id.encode()))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from edgeft.timemodel import compute_window_s, epoch_flops
 
 log = logging.getLogger(__name__)
-UTILISATION = 0.7
+UTILISATION = 0.6
 RESERVE_CORES = {"local": 0.25, "mininet": 0.6}
 
 
@@ -71,7 +71,7 @@ def measure_node_epoch(cfg, n_nodes: int) -> tuple[float, float]:
     w = build_workload(cfg.model_copy(update={"device": "cpu"}), n_nodes)
     config = json.loads(read_metadata(w.base_bundle)["config"])
     trainer = LocalTrainer(config, bytes_to_tensors(w.base_bundle), cfg.model.lora, w.partitions[0].ids, torch.device("cpu"))
-    trainer.warm_up()
+    trainer.warm_up(cfg.training.batch_size)
     tr, best, tokens = cfg.training, math.inf, 0
     for _ in range(2):
         c0 = time.process_time()
