@@ -1,56 +1,149 @@
-"""NE vs AR benchmark (as root): runs `edgeft compare` for each scenario and
-prints, in one run per scenario, NE completion time / AR completion time (goal
-<= 0.5), NE final validation loss / AR final validation loss (goal <= 1.02) and
-the mean per-epoch time breakdown per node (download, compute, upload, waiting).
+"""NE vs AR (and the policy suite) over seeds, in Mininet (as root): runs
+`edgeft compare` and prints, per policy, completion time and final loss as mean
+± 95 % CI over the seeds, the per-seed paired ratios to AR (goal for NE:
+time <= 0.5, loss <= 1.02), and the fidelity of the runs (overrun share,
+transfer R²), so that a figure the host distorted is never read as a result.
 
-    sudo .venv/bin/python experiments/bench_ne_vs_ar.py                 # the demo scenario: 12 nodes, Setup 2
-    sudo .venv/bin/python experiments/bench_ne_vs_ar.py --nodes 12,40   # and 40 nodes
+    sudo .venv/bin/python experiments/bench_ne_vs_ar.py                              # 12 nodes, Setup 2, seeds 0,1,2
+    sudo .venv/bin/python experiments/bench_ne_vs_ar.py --nodes 40
+    sudo .venv/bin/python experiments/bench_ne_vs_ar.py --paper-volumes 0.004        # the paper's traffic, scaled
+    sudo .venv/bin/python experiments/bench_ne_vs_ar.py --policies ne,ar,random,oracle,fedcs,oort,tifl,ne_plus
+    .venv/bin/python experiments/bench_ne_vs_ar.py --report-only results/bench_ne_vs_ar/n12-s2-real   # tables again
+
+Results accumulate in --out (one compare folder per scenario): a scenario whose
+results.csv already holds a (seed, policy) row is not run again, so a long
+sweep can be continued across sessions.
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edgeft.cli import main as edgeft_main  # noqa: E402
+from experiments.stats import fmt_ci, mean_ci95  # noqa: E402
 
-PARTS = ("download_s", "train_time_s", "upload_s", "waiting_s")
+PARTS = ("download_s", "train_time_s", "compute_wall_s", "upload_s", "waiting_s")
+
+
+def read_rows(folder: Path) -> list[dict]:
+    path = folder / "results.csv"
+    if not path.exists():
+        return []
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
 
 
 def breakdown(run: Path) -> dict[str, float]:
     with (run / "node_epochs.csv").open() as fh:
         rows = [r for r in csv.DictReader(fh) if r["train_time_s"]]
-    return {k: statistics.mean(float(r[k]) for r in rows) for k in PARTS} if rows else {k: 0.0 for k in PARTS}
+    return {k: statistics.mean(float(r[k]) for r in rows) for k in PARTS} if rows else {}
+
+
+def report(rows: list[dict], title: str) -> str:
+    """Markdown tables: per policy over seeds, and paired ratios to AR."""
+    by = {}
+    for r in rows:
+        by.setdefault(r["policy"], {})[int(r["seed"])] = r
+    seeds = sorted({int(r["seed"]) for r in rows})
+    lines = [f"### {title}: seeds {','.join(map(str, seeds))} (mean ± 95 % CI)", "",
+             "| policy | runs | completion (s) | final loss | time / AR | loss / AR | overrun share | transfer R² | k |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    ar = by.get("ar", {})
+    order = sorted(by, key=lambda p: mean_ci95([float(r["completion_time_s"]) for r in by[p].values()])[0])
+    for pol in order:
+        runs = by[pol]
+        paired = [s for s in runs if s in ar]
+        t_ratio = [float(runs[s]["completion_time_s"]) / float(ar[s]["completion_time_s"]) for s in paired]
+        l_ratio = [float(runs[s]["final_val_loss"]) / float(ar[s]["final_val_loss"]) for s in paired]
+        r2 = [float(r["transfer_r2"]) for r in runs.values() if r.get("transfer_r2") not in ("", None)]
+        lines.append(
+            f"| {pol} | {len(runs)} | {fmt_ci([float(r['completion_time_s']) for r in runs.values()], '.1f')} | "
+            f"{fmt_ci([float(r['final_val_loss']) for r in runs.values()], '.3f')} | "
+            f"{fmt_ci(t_ratio) if t_ratio and pol != 'ar' else '-'} | {fmt_ci(l_ratio, '.3f') if l_ratio and pol != 'ar' else '-'} | "
+            f"{max(float(r['overrun_share']) for r in runs.values()):.1%} max | "
+            f"{(f'{min(r2):.3f} min' if r2 else 'n/a')} | {','.join(sorted({r['dilation'] for r in runs.values()}))} |")
+    bad = [f"{r['policy']} seed {r['seed']}" for r in rows if r.get("fidelity_ok") not in ("True", True)]
+    if bad:
+        lines.append(f"\n(!) the host did not keep up in: {', '.join(bad)}; their times are not the emulated world's.")
+    return "\n".join(lines) + "\n"
+
+
+def run_scenario(a: argparse.Namespace, nodes: int, out: Path) -> int:
+    from edgeft.cli import main as edgeft_main
+
+    done = {(r["seed"], r["policy"]) for r in read_rows(out)}
+    seeds = [s for s in a.seeds.split(",") if any((s, p) not in done for p in a.policies.split(","))]
+    if not seeds:
+        return 0
+    args = ["compare", "--nodes", str(nodes), "--setups", str(a.setup), "--policies", a.policies, "--epochs", str(a.epochs),
+            "--seeds", ",".join(seeds), "--out", str(out / "pending")]
+    if a.paper_volumes:
+        args += ["--paper-volumes", str(a.paper_volumes)]
+    if a.dilation:
+        args += ["--dilation", a.dilation]
+    rc = edgeft_main(args)
+    merge(out, out / "pending")
+    return rc
+
+
+def merge(out: Path, pending: Path) -> None:
+    """Fold a finished compare folder's rows into the scenario's results.csv."""
+    from experiments.report import RESULT_FIELDS
+
+    new = read_rows(pending)
+    keep = [r for r in read_rows(out) if (r["seed"], r["policy"]) not in {(n["seed"], n["policy"]) for n in new}]
+    for r in new:
+        run = Path(r["run_dir"])
+        target = out / run.name
+        if run.exists():
+            if target.exists():
+                import shutil
+
+                shutil.rmtree(target)
+            run.rename(target)
+        r["run_dir"] = str(target)
+    with (out / "results.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=RESULT_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(keep + new)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--nodes", default="12")
+    p.add_argument("--nodes", default="12", help="comma-separated node counts")
     p.add_argument("--setup", type=int, default=2)
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--policies", default="ne,ar")
+    p.add_argument("--paper-volumes", type=float, default=0.0, metavar="S")
+    p.add_argument("--dilation", default=None, help="passed to edgeft compare (default: auto)")
     p.add_argument("--out", default="results/bench_ne_vs_ar")
+    p.add_argument("--report-only", nargs="*", default=None, metavar="DIR", help="print the tables of finished scenario folders")
     a = p.parse_args()
+    if a.report_only is not None:
+        for d in a.report_only:
+            print(report(read_rows(Path(d)), Path(d).name))
+        return 0
+    rc = 0
     for n in [int(x) for x in a.nodes.split(",")]:
-        out = Path(a.out) / f"n{n}"
-        rc = edgeft_main(["compare", "--nodes", str(n), "--setups", str(a.setup), "--policies", "ne,ar", "--epochs", str(a.epochs),
-                          "--out", str(out)])
-        if rc != 0:
-            return rc
-        s = {pol: json.loads((out / f"n{n}-setup{a.setup}-seed0-{pol}" / "summary.json").read_text()) for pol in ("ne", "ar")}
-        t = s["ne"]["completion_time_s"] / s["ar"]["completion_time_s"]
-        l = s["ne"]["final_val_loss"] / s["ar"]["final_val_loss"]
-        print(f"\n{n} nodes, Setup {a.setup}, {a.epochs} epochs: NE {s['ne']['completion_time_s']:.1f} s vs AR {s['ar']['completion_time_s']:.1f} s "
-              f"-> time ratio {t:.2f} (goal <= 0.5); loss {s['ne']['final_val_loss']:.3f} vs {s['ar']['final_val_loss']:.3f} "
-              f"-> loss ratio {l:.3f} (goal <= 1.02)")
-        for pol in ("ne", "ar"):
-            b = breakdown(out / f"n{n}-setup{a.setup}-seed0-{pol}")
-            print(f"  {pol.upper()} mean per node and epoch: " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in b.items()))
-    return 0
+        regime = f"paper{a.paper_volumes:g}" if a.paper_volumes else "real"
+        out = Path(a.out) / f"n{n}-s{a.setup}-{regime}"
+        out.mkdir(parents=True, exist_ok=True)
+        rc = run_scenario(a, n, out) or rc
+        rows = read_rows(out)
+        title = f"{n} nodes, Setup {a.setup}, {a.epochs} epochs, " + (f"paper volumes x{a.paper_volumes:g}" if a.paper_volumes else "real artifacts")
+        table = report(rows, title)
+        (out / "bench.md").write_text(table)
+        print("\n" + table)
+        for r in rows:
+            b = breakdown(Path(r["run_dir"]))
+            print(f"  {r['policy']} seed {r['seed']} mean per node-epoch: " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in b.items()))
+    return rc
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
                                                   "out_dir": str(run_dir)})
     mode = "mininet" + (f", paper volumes x{cfg.paper_volumes:g}" if cfg.paper_volumes else ", real artifacts")
     profiles = draw_profiles(nodes, setup, seed)
-    cfg = with_dilation(cfg, [p.compute_power for p in profiles], "mininet")
+    cfg = with_dilation(cfg, profiles, "mininet")
     k = cfg.emulation.k
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, seed), indent=2))
@@ -180,7 +180,7 @@ def _resolve_dilation(base: dict, nodes: int, setup: int, seed: int, policy: str
     """Calibrate k once per (nodes, setup, seed), so that every policy of a scenario runs at
     the same k (the same emulated world, lived through at the same pace)."""
     cfg = build_config(OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs})
-    k = with_dilation(cfg, [p.compute_power for p in draw_profiles(nodes, setup, seed)], "mininet").emulation.k
+    k = with_dilation(cfg, draw_profiles(nodes, setup, seed), "mininet").emulation.k
     return {**base, "emulation": {**base.get("emulation", {}), "dilation": k}}
 
 

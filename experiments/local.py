@@ -29,7 +29,7 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     profiles = draw_profiles(cfg.nodes, setup, cfg.seed)
-    cfg = with_dilation(cfg, [p.compute_power for p in profiles], "local", emulate)
+    cfg = with_dilation(cfg, profiles, "local", emulate)
     (out / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, cfg.seed), indent=2))
     (out / "static_metrics.json").write_text(json.dumps(as_metrics_table(profiles), indent=2))
     token = cfg.token or secrets.token_hex(24)  # hex: a token starting with "-" reads as a CLI flag
@@ -59,11 +59,14 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
         procs.stop_all()
 
 
-def with_dilation(cfg: OrchestratorConfig, powers: list[float], mode: str, emulate: bool = True) -> OrchestratorConfig:
+def with_dilation(cfg: OrchestratorConfig, profiles: list, mode: str, emulate: bool = True) -> OrchestratorConfig:
     """The config with its time dilation resolved (calibrated when 'auto'); without
     compute emulation there is no emulated world to keep up with: k = 1."""
+    from orchestrator.fidelity import Link
+
     em = cfg.emulation
-    k = plan_for_run(cfg, powers, mode).k if emulate else 1.0
+    links = [Link(p.bandwidth_mbps, p.delay_ms, p.loss_pct) for p in profiles] if mode == "mininet" else None
+    k = plan_for_run(cfg, [p.compute_power for p in profiles], mode, links).k if emulate else 1.0
     return cfg.model_copy(update={"emulation": em.model_copy(update={"dilation": k, "emulated_links": mode == "mininet"})})
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 RESULT_FIELDS = ["nodes", "setup", "seed", "policy", "mode", "completion_time_s", "pre_training_loss",
                  "final_val_loss", "active_at_end", "jain_index", "jain_normalised", "mean_coverage", "mean_bubble_s",
-                 "readmissions", "run_dir"]
+                 "readmissions", "dilation", "overrun_share", "overrun_p95", "transfer_r2", "transfer_median_rel_err",
+                 "transfer_above_share", "fidelity_ok", "run_dir"]
 
 
 def load_run(run_dir: Path) -> tuple[dict, list[dict]]:
@@ -23,6 +24,28 @@ def write_results(out: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+def _num(v, fmt: str) -> str:
+    return "n/a" if v is None or v == "" else format(float(v), fmt)
+
+
+def fidelity_mark(r: dict) -> str:
+    """'' for a run whose host kept up; a loud mark for one that did not (its times are not
+    the emulated world's)."""
+    return "" if r.get("fidelity_ok", True) in (True, "True") else " (!) host did not keep up"
+
+
+def fidelity_table(rows: list[dict]) -> str:
+    """Markdown: per run, the dilation and how far its times are from the emulated world."""
+    lines = ["| nodes | setup | seed | policy | k | overrun share | p95 wall/window | transfer R² | transfer median rel. err | "
+             "transfer time above prediction |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["nodes"], r["setup"], r["seed"], r["policy"])):
+        lines.append(f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | {_num(r.get('dilation'), '.3g')} | "
+                     f"{_num(r.get('overrun_share'), '.1%')}{fidelity_mark(r)} | {_num(r.get('overrun_p95'), '.2f')} | "
+                     f"{_num(r.get('transfer_r2'), '.3f')} | {_num(r.get('transfer_median_rel_err'), '.1%')} | "
+                     f"{_num(r.get('transfer_above_share'), '.1%')} |")
+    return "\n".join(lines) + "\n"
+
+
 def summary_table(rows: list[dict]) -> str:
     """Markdown: NE vs AR per (nodes, setup, seed), with the completion-time ratio."""
     lines = ["| nodes | setup | seed | NE time (s) | AR time (s) | NE/AR time | NE loss | AR loss | NE/AR loss | NE nodes left |",
@@ -34,7 +57,8 @@ def summary_table(rows: list[dict]) -> str:
             continue
         t_ratio = ne["completion_time_s"] / ar["completion_time_s"]
         l_ratio = ne["final_val_loss"] / ar["final_val_loss"]
-        lines.append(f"| {nodes} | {setup} | {seed} | {ne['completion_time_s']:.1f} | {ar['completion_time_s']:.1f} | {t_ratio:.2f} | "
+        lines.append(f"| {nodes} | {setup} | {seed} | {ne['completion_time_s']:.1f}{fidelity_mark(ne)} | "
+                     f"{ar['completion_time_s']:.1f}{fidelity_mark(ar)} | {t_ratio:.2f} | "
                      f"{ne['final_val_loss']:.3f} | {ar['final_val_loss']:.3f} | {l_ratio:.3f} | {ne['active_at_end']} |")
     return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
@@ -44,7 +68,7 @@ def policy_table(rows: list[dict]) -> str:
     lines = ["| nodes | setup | seed | policy | time (s) | final loss | Jain | F_norm | coverage | bubble (s) | re-admitted | left |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["nodes"], r["setup"], r["seed"], r["completion_time_s"])):
-        lines.append(f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | {r['completion_time_s']:.1f} | "
+        lines.append(f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | {r['completion_time_s']:.1f}{fidelity_mark(r)} | "
                      f"{r['final_val_loss']:.3f} | {r.get('jain_index', float('nan')):.3f} | {r.get('jain_normalised', float('nan')):.3f} | "
                      f"{r.get('mean_coverage', float('nan')):.2f} | {r.get('mean_bubble_s', float('nan')):.1f} | "
                      f"{r.get('readmissions', 0)} | {r['active_at_end']} |")
@@ -108,7 +132,7 @@ def plot_time_vs_loss(out: Path, rows: list[dict]) -> Path:
 def write_report(out: Path, rows: list[dict], curves: dict[str, tuple[float, list[float]]], title: str) -> str:
     """results.csv, summary.md and the plots; returns the markdown tables."""
     write_results(out, rows)
-    table = "\n".join(t for t in (summary_table(rows), policy_table(rows)) if t)
+    table = "\n".join(t for t in (summary_table(rows), policy_table(rows), fidelity_table(rows)) if t)
     (out / "summary.md").write_text(f"# {title}\n\n" + table)
     plot_completion(out, rows)
     plot_loss_per_epoch(out, curves)

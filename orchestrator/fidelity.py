@@ -7,8 +7,13 @@ Two questions, answered from the run's own rows (node_epochs.csv), pure math:
   reported units). Report the overrun share and the p95 of wall / window.
 - Transfers: are the download and upload phases what the drawn links predict?
   Prediction per phase: the protocol's round trips at the drawn delay plus the
-  bytes moved by TCP over the drawn rate (slow start from 10 segments, then the
-  rate, capped on a lossy link by the Mathis bound MSS / RTT x 1.22 / sqrt(p)).
+  bytes at the drawn rate. The shaping drops packets on the orchestrator ->
+  node direction only, so downloads lose data segments and uploads only ACKs
+  (which cumulative ACKs absorb): a download pays one RTT of recovery per
+  expected loss, and a flow long enough to see many losses (>= 8 expected) is
+  held to the Mathis bound MSS / RTT x 1.22 / sqrt(p). The connections are
+  kept alive, so a window once opened stays open: only the first upload of a
+  run (epoch 0) grows its window from 10 segments, one doubling per RTT.
   Reported: R^2 and median relative error over all phases, and the share of the
   measured transfer time above prediction (high when something other than the
   drawn link, e.g. the userspace switch, is the bottleneck).
@@ -33,6 +38,7 @@ OVERRUN_RATIO, OVERRUN_SLACK_S = 1.05, 0.05
 # TRAIN task, then the result POST (stamped when its body arrives: no return trip).
 # Epoch 0 has no sync: the TRAIN task's delivery only. Padding adds one request each way.
 DOWNLOAD_RTTS, UPLOAD_RTTS_AFTER_SYNC, UPLOAD_RTTS_FIRST = 1, 3, 1
+MANY_LOSSES = 8  # expected losses from which a flow is taken as loss-limited (Mathis)
 
 
 @dataclass(frozen=True)
@@ -42,40 +48,50 @@ class Link:
     loss_pct: float
 
 
-def tcp_rate_bps(link: Link) -> float:
-    """Steady-state goodput: the link rate, capped by Mathis et al. on a lossy path."""
-    rate = link.bandwidth_mbps * 1e6 / WIRE_PER_PAYLOAD
-    rtt = link.delay_ms / 1000
-    p = link.loss_pct / 100
-    if p > 0 and rtt > 0:
-        rate = min(rate, MSS * 8 / rtt * 1.22 / math.sqrt(p))
-    return rate
+def link_rate_bps(link: Link) -> float:
+    """Payload bits per second the link carries (headers take the rest)."""
+    return link.bandwidth_mbps * 1e6 / WIRE_PER_PAYLOAD
 
 
-def transfer_s(nbytes: int, link: Link) -> float:
-    """Seconds for TCP to move `nbytes` from idle: slow-start rounds of one RTT each
-    while the window is below the path's bandwidth-delay product, the rest at rate."""
-    rate, rtt = tcp_rate_bps(link), link.delay_ms / 1000
-    bdp = rate / 8 * rtt
-    left, cwnd, t = float(nbytes), INIT_CWND * MSS, 0.0
-    while left > 0 and cwnd < bdp:
-        left -= cwnd
-        t += rtt
-        cwnd *= 2
-    return t + max(left, 0.0) * 8 / rate
+def mathis_bps(link: Link) -> float:
+    """Mathis et al.'s bound on a long TCP flow's rate at loss p and this RTT."""
+    rtt, p = link.delay_ms / 1000, link.loss_pct / 100
+    return MSS * 8 / rtt * 1.22 / math.sqrt(p) if p > 0 and rtt > 0 else math.inf
+
+
+def transfer_s(nbytes: int, link: Link, lossy: bool = False, fresh: bool = False) -> float:
+    """Seconds for TCP to move `nbytes` after its request: from a fresh window, slow-start
+    rounds of one RTT while the window is below the bandwidth-delay product; the rest
+    at the link's rate; on the lossy direction, recovery as in the module doc."""
+    rate, rtt = link_rate_bps(link), link.delay_ms / 1000
+    left, t = float(nbytes), 0.0
+    if fresh:
+        cwnd, bdp = INIT_CWND * MSS, rate / 8 * rtt
+        while left > 0 and cwnd < bdp:  # each round waits for its ACKs, the last one too (delayed ACKs)
+            left -= cwnd
+            t += rtt
+            cwnd *= 2
+    t += max(left, 0.0) * 8 / rate
+    if lossy and link.loss_pct > 0:
+        losses = nbytes / MSS * link.loss_pct / 100
+        t = max(t, nbytes * 8 / mathis_bps(link)) if losses >= MANY_LOSSES else t + losses * rtt
+    return t
 
 
 def predict_download_s(nbytes: int, pad: int, link: Link) -> float:
     rtt = link.delay_ms / 1000
-    pad_s = (rtt + transfer_s(pad, link)) if pad else 0.0
-    return DOWNLOAD_RTTS * rtt + transfer_s(nbytes, link) + pad_s
+    pad_s = (rtt + transfer_s(pad, link, lossy=True)) if pad else 0.0
+    return DOWNLOAD_RTTS * rtt + transfer_s(nbytes, link, lossy=True) + pad_s
 
 
 def predict_upload_s(nbytes: int, pad: int, link: Link, after_sync: bool) -> float:
+    """The upload phase; `after_sync` False is epoch 0: the first upload of the run, from
+    a fresh window (the padding, where there is one, goes first and opens it)."""
     rtt = link.delay_ms / 1000
     trips = UPLOAD_RTTS_AFTER_SYNC if after_sync else UPLOAD_RTTS_FIRST
-    pad_s = (rtt + transfer_s(pad, link)) if pad else 0.0
-    return trips * rtt + transfer_s(nbytes, link) + pad_s
+    fresh = not after_sync
+    pad_s = (rtt + transfer_s(pad, link, fresh=fresh)) if pad else 0.0
+    return trips * rtt + transfer_s(nbytes, link, fresh=fresh and not pad) + pad_s
 
 
 def overran(train_time_s: float, compute_wall_s: float) -> bool:

@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from orchestrator.fidelity import Link, assess, overran, predict_download_s, predict_upload_s, r_squared, tcp_rate_bps, transfer_s
+from orchestrator.fidelity import (Link, assess, link_rate_bps, mathis_bps, overran, predict_download_s, predict_upload_s, r_squared,
+                                   transfer_s)
 
 
 def _row(node, epoch, t, wall, down="", up=""):
@@ -24,14 +25,20 @@ def test_overrun_share_and_p95_on_hand_made_rows():
     assert not fid.ok and fid.transfers == "not applicable" and math.isnan(fid.transfer_r2)
 
 
-def test_tcp_model_rate_mathis_and_slow_start():
+def test_tcp_model_rate_loss_and_slow_start():
     clean = Link(8.0, 0.0, 0.0)
-    assert transfer_s(1_000_000, clean) == pytest.approx(1_000_000 * 8 / tcp_rate_bps(clean))
-    lossy = Link(100.0, 100.0, 1.0)  # Mathis: 1448 * 8 / 0.1 * 1.22 / 0.1 = 1.41 Mb/s
-    assert tcp_rate_bps(lossy) == pytest.approx(1448 * 8 / 0.1 * 12.2)
-    slow = Link(100.0, 100.0, 0.0)  # BDP 1.2 MB: 14.5 KB needs one slow-start round
-    assert transfer_s(14_480, slow) == pytest.approx(0.1)
-    assert transfer_s(3 * 14_480, slow) == pytest.approx(0.2)  # 10 + 20 segments
+    assert transfer_s(1_000_000, clean) == pytest.approx(1_000_000 * 8 / link_rate_bps(clean))
+    short = Link(100.0, 100.0, 1.0)  # 100 segments at 1 %: one expected loss, one RTT to recover
+    line = 144_800 * 8 / link_rate_bps(short)
+    assert transfer_s(144_800, short, lossy=True) == pytest.approx(line + 0.1)
+    assert transfer_s(144_800, short) == pytest.approx(line)  # the other direction loses only ACKs
+    long = 10_000 * 1448  # 100 expected losses: Mathis, 1448 * 8 / 0.1 * 1.22 / 0.1 = 1.41 Mb/s
+    assert mathis_bps(short) == pytest.approx(1448 * 8 / 0.1 * 12.2)
+    assert transfer_s(long, short, lossy=True) == pytest.approx(long * 8 / mathis_bps(short))
+    slow = Link(100.0, 100.0, 0.0)  # BDP 1.2 MB: 3 x 14.5 KB from a fresh window = 10 + 20 segments, then the rest
+    assert transfer_s(3 * 14_480, slow, fresh=True) == pytest.approx(0.2)  # rounds of 10 and 20 segments
+    assert transfer_s(4 * 14_480, slow, fresh=True) == pytest.approx(0.3)  # and a third round for the last 10
+    assert transfer_s(4 * 14_480, slow) == pytest.approx(4 * 14_480 * 8 / link_rate_bps(slow))  # window already open
     assert predict_download_s(0, 0, slow) == pytest.approx(0.1)
     assert predict_upload_s(0, 0, slow, after_sync=True) == pytest.approx(0.3)
     assert predict_upload_s(0, 0, slow, after_sync=False) == pytest.approx(0.1)

@@ -75,7 +75,9 @@ def test_calibration_picks_k_from_demand_over_usable_cores():
     plan = choose_dilation(0.15, flops, powers, 0.25, cores=2, reserve=0.6, cap=8)
     demand = 12 * 0.15 / (8e9 / 7.5e9)
     assert plan.demand_cores == pytest.approx(demand)
-    assert plan.k == pytest.approx(round(demand / (1.4 * 0.7) + 0.05, 1), abs=0.1) and plan.keeps_up
+    assert plan.usable_cores == pytest.approx((2 - 0.6) * 0.6)
+    assert plan.k == pytest.approx(demand / plan.usable_cores, abs=0.1) and plan.k >= demand / plan.usable_cores
+    assert plan.keeps_up
     light = choose_dilation(0.01, flops, powers, 0.25, cores=2, reserve=0.6, cap=8)
     assert light.k == 1.0  # never faster than real time
     heavy = choose_dilation(3.0, flops, powers, 0.25, cores=2, reserve=0.6, cap=8)

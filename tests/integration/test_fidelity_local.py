@@ -1,0 +1,58 @@
+"""The time model holds on this 2-core host: 8 loopback nodes x 3 epochs keep their
+compute windows (judged from each node's measured compute wall time), and a node's
+compute time follows its power: half the power, twice the time."""
+import csv
+import json
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+NODES, EPOCHS = 8, 3
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fidelity")
+    cmd = [sys.executable, "-m", "edgeft.cli", "local", "--nodes", str(NODES), "--epochs", str(EPOCHS), "--policy", "ar",
+           "--seed", "0", "--out", str(out), "--timeout", "600"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=700)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with (out / "node_epochs.csv").open() as fh:
+        return out, proc.stderr, list(csv.DictReader(fh))
+
+
+def test_at_most_one_node_epoch_overruns_its_window(run):
+    out, _, rows = run
+    assert len(rows) == NODES * EPOCHS
+    over = [r for r in rows if float(r["compute_wall_s"]) > 1.05 * float(r["train_time_s"]) + 0.05]
+    assert len(over) <= 1, [(r["node_id"], r["epoch"], r["train_time_s"], r["compute_wall_s"]) for r in over]
+    fid = json.loads((out / "fidelity.json").read_text())
+    assert fid["node_epochs"] == NODES * EPOCHS and fid["overrun_share"] == pytest.approx(len(over) / len(rows))
+    assert fid["transfers"] == "not applicable" and fid["transfer_r2"] is None  # loopback: no emulated links
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dilation"] == fid["dilation"] >= 1 and summary["fidelity_ok"] is True
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["emulation"]["dilation"] == summary["dilation"]  # the choice is recorded with the run
+
+
+def test_compute_wall_time_follows_power_not_the_host(run):
+    _, _, rows = run
+    # wall x power is the same for every node (the work is the same): half the power, twice the time
+    product = [float(r["compute_wall_s"]) * float(r["compute_power"]) for r in rows]
+    mid = statistics.median(product)
+    off = [p / mid for p in product if not 0.85 <= p / mid <= 1.15]
+    assert len(off) <= 1, off
+    powers = sorted({(float(r["compute_power"]), r["node_id"]) for r in rows})
+    weak, strong = powers[0], powers[-1]
+    wall = {nid: statistics.median(float(r["compute_wall_s"]) for r in rows if r["node_id"] == nid) for _, nid in (weak, strong)}
+    ratio = (wall[weak[1]] / wall[strong[1]]) / (strong[0] / weak[0])
+    assert 0.85 <= ratio <= 1.15
+
+
+def test_the_run_says_its_dilation_before_it_starts(run):
+    _, stderr, _ = run
+    before = stderr.split("started orchestrator")[0]
+    assert "dilation k =" in before and "CPU s here" in before
