@@ -127,6 +127,7 @@ class EdgeAgent:
         started = time.perf_counter()
         with Niceness(priority_for(emulate, power)):
             upd = self.trainer.compute_update(task.local_steps, task.local_lr, task.batch_size, task.seed, self.cfg.node_id)
+            body = tensors_to_bytes(upd.tensors)  # preparing the update is the node's compute, not its link's time
         timing = finish_compute(started, emulate, self.trainer.linear_params, upd.work_tokens, power,
                                 task.gflops_per_power, task.dilation)
         flops = epoch_flops(self.trainer.linear_params, upd.work_tokens)
@@ -134,7 +135,7 @@ class EdgeAgent:
                 "compute_wall_s": timing.compute_wall_s, "download_s": self.last_download_s / task.dilation, "loss": upd.loss,
                 "samples": upd.samples, "tokens": upd.tokens, "work_gflop": flops / 1e9}
         self.client.upload_padding(task.pad_up)
-        self.client.post_result(meta, tensors_to_bytes(upd.tensors))
+        self.client.post_result(meta, body)
         self.last_download_s = 0.0
         log.info("epoch %d: loss %.4f, T_i %.2f s, compute phase %.2f s", task.epoch, upd.loss, timing.train_time_s,
                  timing.compute_wall_s)

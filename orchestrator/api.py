@@ -149,8 +149,9 @@ def create_app(coord: Coordinator) -> FastAPI:
     @app.post("/v1/results")
     async def results(request: Request, node: Node = Depends(node_auth)) -> dict:
         body = await _read_limited(request, coord.max_upload)
+        arrived = time.time()
         meta = request.headers.get(META_HEADER)
-        result = await asyncio.to_thread(coord.accept_result, node, meta, request.headers.get(DIGEST_HEADER), body)
+        result = await asyncio.to_thread(coord.accept_result, node, meta, request.headers.get(DIGEST_HEADER), body, arrived)
         return {"accepted": True, "epoch": result.meta.epoch}
 
     @app.post("/v1/acks")

@@ -67,7 +67,8 @@ class Coordinator:
             self.first_send = time.time()
 
     # -- uploads -------------------------------------------------------------------
-    def accept_result(self, node: Node, meta_header: str | None, digest_header: str | None, body: bytes) -> NodeResult:
+    def accept_result(self, node: Node, meta_header: str | None, digest_header: str | None, body: bytes,
+                      arrived_at: float | None = None) -> NodeResult:
         """Validate an uploaded gradient; raise RoundReject naming the problem."""
         self.bytes_in += len(body)
         if self.round is None:
@@ -88,7 +89,9 @@ class Coordinator:
             self.round.fail(node.node_id, f"invalid upload: {exc}")
             log.warning("rejected upload from %s: %s", node.node_id, exc)
             raise RoundReject(400, str(exc)) from None
-        result = NodeResult(meta, update, time.time(), len(body))
+        # The round trip ends when the body arrived, not after it was validated: validation is
+        # the orchestrator's CPU, queued behind other uploads, and no part of the node's link.
+        result = NodeResult(meta, update, arrived_at or time.time(), len(body))
         self.round.accept(node.node_id, result)
         node.epochs_trained += 1
         return result
