@@ -11,7 +11,7 @@ import torch
 from edgeft.modeling import LoraSettings, pick_device
 from edgeft.timemodel import NICE_BASE, epoch_flops
 from edgeft.wire import Ack, Task, TaskKind, bytes_to_tensors, read_metadata, state_digest, tensors_to_bytes
-from edge_client.compute_emulation import Niceness, finish_compute, priority_for
+from edge_client.compute_emulation import Niceness, finish_compute, priority_for, set_nice
 from edge_client.config import EdgeConfig
 from edge_client.trainer import LocalTrainer
 from edge_client.transport import OrchestratorClient, OrchestratorError
@@ -53,7 +53,7 @@ class EdgeAgent:
         torch.set_num_threads(cfg.threads)
         if cfg.emulate_compute:
             # The emulated node as a whole runs below the emulated network; its training goes lower still.
-            Niceness(NICE_BASE).__enter__()
+            set_nice(NICE_BASE)
         self.client = OrchestratorClient(cfg)
         self.trainer: LocalTrainer | None = None
         self.version = -1

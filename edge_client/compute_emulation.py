@@ -28,6 +28,17 @@ class ComputeTiming:
     compute_wall_s: float  # what the compute phase really lasted
 
 
+def set_nice(level: int) -> bool:
+    """Set the calling thread's nice level (Linux: per thread; threads started later
+    inherit it); False where not allowed (raising priority needs root)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, level)
+        return True
+    except OSError as exc:
+        log.debug("cannot set nice %d: %s", level, exc)
+        return False
+
+
 class Niceness:
     """Lower the calling thread's priority for its training; restore it after where
     allowed (raising it back needs root; a user's client then stays nice)."""
@@ -38,17 +49,12 @@ class Niceness:
 
     def __enter__(self) -> "Niceness":
         if self.level is not None and self.level != self.before:
-            try:
-                os.setpriority(os.PRIO_PROCESS, 0, self.level)  # Linux: the calling thread only
-            except OSError as exc:
-                log.debug("cannot set nice %d: %s", self.level, exc)
+            set_nice(self.level)
         return self
 
     def __exit__(self, *_: object) -> None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, 0, self.before)
-        except OSError:
-            pass
+        if os.getpriority(os.PRIO_PROCESS, 0) != self.before:
+            set_nice(self.before)
 
 
 def priority_for(emulate: bool, compute_power: float) -> int | None:

@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--controller-port", type=int, default=6653)
     p.add_argument("--shaping", default="auto", choices=["auto", "netem", "fallback"])
     p.add_argument("--out", default=None, help="folder for ground_truth.json and shaping state")
+    p.add_argument("--dilation", type=float, default=1.0,
+                   help="time dilation k >= 1: links run k times slower (rates / k, delays x k; README: Time model)")
     p.add_argument("--cli", action="store_true", help="open the Mininet CLI (reads commands from stdin)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -206,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
 
     setLogLevel("output")  # the CLI prints through Mininet's log at this level
     out = Path(a.out or f"/tmp/edgeft-topo-{os.getpid()}")
-    edge = build(draw_profiles(a.nodes, a.setup, a.seed), a.domains, None if a.standalone else (a.controller_ip, a.controller_port), a.shaping, run_dir=out)
+    if a.dilation < 1:
+        print("edge_cloud: --dilation must be >= 1 (1: real time)", file=sys.stderr)
+        return 2
+    edge = build(draw_profiles(a.nodes, a.setup, a.seed), a.domains, None if a.standalone else (a.controller_ip, a.controller_port),
+                 a.shaping, run_dir=out, dilation=a.dilation)
     try:
         (out / "ground_truth.json").write_text(json.dumps(as_ground_truth(edge.profiles, a.setup, a.seed), indent=2))
         log.info("%d edge hosts up; ground truth in %s", a.nodes, out / "ground_truth.json")
