@@ -11,7 +11,7 @@ import torch
 from edgeft.modeling import LoraSettings, pick_device
 from edgeft.timemodel import NICE_BASE, epoch_flops
 from edgeft.wire import Ack, Task, TaskKind, bytes_to_tensors, read_metadata, state_digest, tensors_to_bytes
-from edge_client.compute_emulation import Niceness, finish_compute, priority_for, set_nice
+from edge_client.compute_emulation import finish_compute, priority_for, run_niced, set_nice
 from edge_client.config import EdgeConfig
 from edge_client.trainer import LocalTrainer
 from edge_client.transport import OrchestratorClient, OrchestratorError
@@ -119,15 +119,18 @@ class EdgeAgent:
         self.client.ack(Ack(node_id=self.cfg.node_id, kind=kind, version=version, digest=digest,
                             download_s=self.last_download_s / self.dilation))
 
+    def _compute(self, task: Task) -> tuple:
+        upd = self.trainer.compute_update(task.local_steps, task.local_lr, task.batch_size, task.seed, self.cfg.node_id)
+        return upd, tensors_to_bytes(upd.tensors)
+
     def _train(self, task: Task) -> None:
         if task.version != self.version:
             self._sync(task.version)
         power = task.emulated_compute or self.cfg.compute_power
         emulate = self.cfg.emulate_compute
         started = time.perf_counter()
-        with Niceness(priority_for(emulate, power)):
-            upd = self.trainer.compute_update(task.local_steps, task.local_lr, task.batch_size, task.seed, self.cfg.node_id)
-            body = tensors_to_bytes(upd.tensors)  # preparing the update is the node's compute, not its link's time
+        # Preparing the update (serialising it) is the node's compute too, not its link's time.
+        upd, body = run_niced(priority_for(emulate, power), lambda: self._compute(task))
         timing = finish_compute(started, emulate, self.trainer.linear_params, upd.work_tokens, power,
                                 task.gflops_per_power, task.dilation)
         flops = epoch_flops(self.trainer.linear_params, upd.work_tokens)

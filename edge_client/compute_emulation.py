@@ -1,8 +1,8 @@
 """Compute heterogeneity on one machine: a node's compute phase lasts its declared
 window (edgeft/timemodel.py), lived through in wall time.
 
-The real training runs first, at a nice level that gives the node a CPU share
-proportional to its power (and keeps it below the emulated network); then the
+The real training runs first, in a thread at a nice level that gives the node a
+CPU share proportional to its power (and keeps it below the emulated network); then the
 node waits out the rest of its window x k (k: the run's time dilation). If the
 real work took longer than the window, the window is not pretended: the node
 reports what really passed (compute_wall_s) next to the declared T_i, and the
@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
-from edgeft.timemodel import compute_window_s, epoch_flops, training_nice
+from edgeft.timemodel import compute_window_s, epoch_flops, overran, training_nice
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +43,26 @@ def set_nice(level: int) -> bool:
         return False
 
 
-class Niceness:
-    """Lower the calling thread's priority for its training; restore it after where
-    allowed (raising it back needs root; a user's client then stays nice)."""
+def run_niced(level: int | None, work: Callable[[], T]) -> T:
+    """Run `work` in a thread of its own at nice `level` (None: as is) and return its
+    result. Linux keeps nice per thread, so the caller's priority never changes and
+    nothing needs restoring (lowering a nice level back needs root)."""
+    box: dict[str, object] = {}
 
-    def __init__(self, level: int | None) -> None:
-        self.level = level
-        self.before = os.getpriority(os.PRIO_PROCESS, 0)
+    def body() -> None:
+        if level is not None:
+            set_nice(level)
+        try:
+            box["result"] = work()
+        except BaseException as exc:  # re-raised in the caller
+            box["error"] = exc
 
-    def __enter__(self) -> "Niceness":
-        if self.level is not None and self.level != self.before:
-            set_nice(self.level)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if os.getpriority(os.PRIO_PROCESS, 0) != self.before:
-            set_nice(self.before)
+    thread = threading.Thread(target=body, name="compute", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["result"]  # type: ignore[return-value]
 
 
 def priority_for(emulate: bool, compute_power: float) -> int | None:
@@ -72,7 +80,7 @@ def finish_compute(started: float, emulate: bool, linear_params: int, tokens: in
     target = window * dilation
     if wall < target:
         time.sleep(target - wall)
-    elif wall > 1.05 * target + 0.05 * dilation:
+    elif overran(target / dilation, wall / dilation):
         log.warning("compute overran its window: %.2f s of wall time for a %.2f s window (x%.2g dilation); "
                     "the host cannot keep up, and the run's fidelity report counts it", wall, target, dilation)
     return ComputeTiming(window, (time.perf_counter() - started) / dilation)

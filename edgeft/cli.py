@@ -32,12 +32,12 @@ def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _dilation(text: str) -> float | str:
-    if text == "auto":
-        return text
+    from edgeft.timemodel import parse_dilation
+
     try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number >= 1, got {text!r}") from None
+        return parse_dilation(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_orchestrator(sub) -> None:

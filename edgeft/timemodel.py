@@ -28,6 +28,8 @@ FLOPS_PER_PARAM_TOKEN = 6.0
 # so a nice of BASE + log_1.25(TOP / C) gives each client a CPU share proportional to its
 # power: all nodes then progress through their windows at the same pace.
 NICE_BASE, NICE_MAX, NICE_TOP_POWER, NICE_STEP = 5, 19, 60.0, 1.25
+# A compute phase overran its window when it lasted more than this (reported units).
+OVERRUN_RATIO, OVERRUN_SLACK_S = 1.05, 0.05
 
 
 def epoch_flops(linear_params: int, tokens: int) -> float:
@@ -49,6 +51,21 @@ def training_nice(compute_power: float) -> int:
     always below the emulated network's priority."""
     steps = math.log(NICE_TOP_POWER / max(compute_power, 1e-9)) / math.log(NICE_STEP)
     return int(min(NICE_MAX, max(NICE_BASE, NICE_BASE + round(steps))))
+
+
+def overran(window_s: float, compute_wall_s: float) -> bool:
+    """The fidelity rule: the compute phase lasted more than 1.05 x its window + 50 ms."""
+    return compute_wall_s > OVERRUN_RATIO * window_s + OVERRUN_SLACK_S
+
+
+def parse_dilation(text: str) -> float | str:
+    """A --dilation value: 'auto' or a number (range-checked by the config)."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--dilation: expected 'auto' or a number >= 1, got {text!r}") from None
 
 
 def linear_params(model) -> int:

@@ -65,12 +65,17 @@ def report(rows: list[dict], title: str) -> str:
             f"| {pol} | {len(runs)} | {fmt_ci([float(r['completion_time_s']) for r in runs.values()], '.1f')} | "
             f"{fmt_ci([float(r['final_val_loss']) for r in runs.values()], '.3f')} | "
             f"{fmt_ci(t_ratio) if t_ratio and pol != 'ar' else '-'} | {fmt_ci(l_ratio, '.3f') if l_ratio and pol != 'ar' else '-'} | "
-            f"{max(float(r['overrun_share']) for r in runs.values()):.1%} max | "
+            f"{_max_share(runs.values())} | "
             f"{(f'{min(r2):.3f} min' if r2 else 'n/a')} | {','.join(sorted({r['dilation'] for r in runs.values()}))} |")
     bad = [f"{r['policy']} seed {r['seed']}" for r in rows if r.get("fidelity_ok") not in ("True", True)]
     if bad:
         lines.append(f"\n(!) the host did not keep up in: {', '.join(bad)}; their times are not the emulated world's.")
     return "\n".join(lines) + "\n"
+
+
+def _max_share(runs) -> str:
+    shares = [float(r["overrun_share"]) for r in runs if r.get("overrun_share") not in ("", None)]
+    return f"{max(shares):.1%} max" if shares else "n/a"
 
 
 def run_scenario(a: argparse.Namespace, nodes: int, out: Path) -> int:

@@ -42,6 +42,18 @@ class DilationPlan:
         return self.k >= self.k_needed
 
 
+def usable_cpus() -> float:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup v2 quota."""
+    cpus = float(len(os.sched_getaffinity(0)))
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, int(quota) / int(period))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
 def round_up(x: float, step: float = 0.1) -> float:
     return round(math.ceil(x / step - 1e-9) * step, 6)
 
@@ -122,9 +134,11 @@ def plan_for_run(cfg, powers: list[float], mode: str, links: list | None = None)
     up. A given k is kept; the calibration then only checks it. `links`: the drawn link
     of each node (orchestrator.fidelity.Link), where the run emulates them."""
     em = cfg.emulation
+    if not powers:
+        raise ValueError("no nodes to plan for")
     cal = measure_node_epoch(cfg, len(powers))
     cpu_s, flops = cal.cpu_s, cal.flops
-    plan = choose_dilation(cpu_s, flops, powers, em.gflops_per_power, os.cpu_count() or 1, RESERVE_CORES[mode], em.max_dilation)
+    plan = choose_dilation(cpu_s, flops, powers, em.gflops_per_power, usable_cpus(), RESERVE_CORES[mode], em.max_dilation)
     if em.dilation != "auto":
         plan = DilationPlan(float(em.dilation), plan.k_needed, plan.demand_cores, plan.usable_cores, cpu_s, plan.window_s)
     log.info("time model: one node-epoch = %.2f GFLOP emulated, %.3f CPU s here; compute windows %.2f-%.2f s; %d nodes ask "

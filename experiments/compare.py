@@ -30,6 +30,7 @@ if __package__ in (None, ""):
 import requests  # noqa: E402
 
 from edgeft.settings import ConfigError, build as build_config, read_file  # noqa: E402
+from edgeft.timemodel import parse_dilation  # noqa: E402
 from experiments.local import free_port, with_dilation  # noqa: E402
 from experiments.progress import follow, wait_until  # noqa: E402
 from experiments.report import load_run, loss_curve, write_report, write_results  # noqa: E402
@@ -115,8 +116,8 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
         (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
         procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
         rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout * k,
-                    on_epoch=lambda k: (apply_link_events(edge, profiles, Scenario(cfg.scenario), k, rest, token),
-                                        fault and fault(live, k)))
+                    on_epoch=lambda epoch: (apply_link_events(edge, profiles, Scenario(cfg.scenario), epoch, rest, token),
+                                            fault and fault(live, epoch)))
         if rc != 0:
             raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")
     finally:
@@ -167,15 +168,6 @@ def apply_link_events(edge, profiles, scenario: Scenario, epoch: int, controller
         edge.register_capacities(controller_url, token)
 
 
-def _dilation_arg(text: str) -> float | str:
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"--dilation: expected 'auto' or a number >= 1, got {text!r}") from None
-
-
 def _resolve_dilation(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int) -> dict:
     """Calibrate k once per (nodes, setup, seed), so that every policy of a scenario runs at
     the same k (the same emulated world, lived through at the same pace)."""
@@ -197,7 +189,10 @@ def compare(args: argparse.Namespace) -> int:
     if args.paper_volumes is not None:
         base["paper_volumes"] = args.paper_volumes
     base.setdefault("emulation", {})
-    base["emulation"]["dilation"] = _dilation_arg(args.dilation)
+    try:
+        base["emulation"]["dilation"] = parse_dilation(args.dilation)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if args.max_dilation is not None:
         base["emulation"]["max_dilation"] = args.max_dilation
     out = Path(args.out)

@@ -49,7 +49,7 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
             args += ["--device", cfg.device]  # clients train where the orchestrator was told to (auto: CUDA if present)
             procs.start(p.node_id, args + (["--emulate-compute"] if emulate else []))
         log.info("started orchestrator on %s and %d clients; logs in %s", url, len(profiles), out / "logs")
-        rc = follow(procs, out / "epochs.csv", f"{cfg.policy.upper()} x{cfg.nodes}", cfg.training.epochs, timeout)
+        rc = follow(procs, out / "epochs.csv", f"{cfg.policy.upper()} x{cfg.nodes}", cfg.training.epochs, timeout * cfg.emulation.k)
         if rc is None:
             log.error("the run did not finish within %.0f s; stopping it", timeout)
             return 1
@@ -65,9 +65,15 @@ def with_dilation(cfg: OrchestratorConfig, profiles: list, mode: str, emulate: b
     from orchestrator.fidelity import Link
 
     em = cfg.emulation
+    if not emulate and em.dilation != "auto":
+        log.warning("--dilation %s ignored: without compute emulation there is no emulated time to dilate", em.dilation)
     links = [Link(p.bandwidth_mbps, p.delay_ms, p.loss_pct) for p in profiles] if mode == "mininet" else None
     k = plan_for_run(cfg, [p.compute_power for p in profiles], mode, links).k if emulate else 1.0
     return cfg.model_copy(update={"emulation": em.model_copy(update={"dilation": k, "emulated_links": mode == "mininet"})})
+
+
+def _share(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.0f} %"
 
 
 def _tls(cfg: OrchestratorConfig, out: Path) -> str | None:
@@ -94,8 +100,8 @@ def _report(out: Path, rc: int) -> int:
         return 1
     print(f"policy={s['policy']} nodes={s['nodes']} epochs={s['epochs']} completion_time_s={s['completion_time_s']:.1f} "
           f"pre_training_loss={s['pre_training_loss']:.4f} final_val_loss={s['final_val_loss']:.4f} "
-          f"active_at_end={s['active_at_end']} dilation={s['dilation']:g} overrun_share={s['overrun_share']:.2f} -> {out}")
+          f"active_at_end={s['active_at_end']} dilation={s['dilation']:g} overrun_share={_share(s['overrun_share'])} -> {out}")
     if not s["fidelity_ok"]:
-        log.warning("FIDELITY: %.0f %% of node-epochs overran their compute window (> 5 %%): the times above are not the "
-                    "emulated world's; rerun with a larger --dilation", 100 * s["overrun_share"])
+        log.warning("FIDELITY: %s of node-epochs overran their compute window (> 5 %%): the times above are not the "
+                    "emulated world's; rerun with a larger --dilation", _share(s["overrun_share"]))
     return 0

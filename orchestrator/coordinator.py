@@ -39,7 +39,7 @@ class Coordinator:
     def task(self, **fields) -> Task:
         """A task carrying the run's time model, so that every node keeps the same clock."""
         em = self.cfg.emulation
-        return Task(dilation=em.dilation, gflops_per_power=em.gflops_per_power, **fields)
+        return Task(dilation=em.k, gflops_per_power=em.gflops_per_power, **fields)
 
     # -- artifacts -----------------------------------------------------------------
     def publish_adapter(self, adapter: dict) -> str:

@@ -29,10 +29,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from edgeft.timemodel import OVERRUN_RATIO, OVERRUN_SLACK_S, overran  # noqa: F401  (re-exported)
+
 MSS = 1448  # bytes of payload per segment
 WIRE_PER_PAYLOAD = 1514 / 1448  # Ethernet + IP + TCP headers (with timestamps) per full segment
 INIT_CWND = 10  # segments (Linux)
-OVERRUN_RATIO, OVERRUN_SLACK_S = 1.05, 0.05
 # Round trips of the protocol (edge_client/agent.py) in each phase, besides the bytes:
 # download: the adapter GET; upload: the SYNC task's delivery, the ack, the poll for the
 # TRAIN task, then the result POST (stamped when its body arrives: no return trip).
@@ -92,10 +93,6 @@ def predict_upload_s(nbytes: int, pad: int, link: Link, after_sync: bool) -> flo
     fresh = not after_sync
     pad_s = (rtt + transfer_s(pad, link, fresh=fresh)) if pad else 0.0
     return trips * rtt + transfer_s(nbytes, link, fresh=fresh and not pad) + pad_s
-
-
-def overran(train_time_s: float, compute_wall_s: float) -> bool:
-    return compute_wall_s > OVERRUN_RATIO * train_time_s + OVERRUN_SLACK_S
 
 
 def r_squared(measured: Sequence[float], predicted: Sequence[float]) -> float:

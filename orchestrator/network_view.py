@@ -82,9 +82,9 @@ class ControllerMetrics:
 
     def __init__(self, base_url: str, src_ip: str, stale_after_s: float, timeout_s: float = 2.0, dilation: float = 1.0) -> None:
         self.dilation = dilation
+        self.stale_after_s = stale_after_s * dilation  # emulated seconds, lived through x k
         self.url = base_url.rstrip("/") + "/v1/paths"
         self.src_ip = src_ip
-        self.stale_after_s = stale_after_s
         self.timeout_s = timeout_s
         self.last: dict[str, PathMetrics] = {}
         self.fresh_at: dict[str, float] = {}

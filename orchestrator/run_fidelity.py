@@ -6,7 +6,7 @@ import csv
 import json
 import logging
 
-from orchestrator.fidelity import Fidelity, Link, assess
+from orchestrator.fidelity import OVERRUN_RATIO, OVERRUN_SLACK_S, Fidelity, Link, assess
 from orchestrator.selection import Scenario, load_truth
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def write_fidelity(coord, scenario: Scenario) -> Fidelity:
     size = len(coord.adapters[coord.version][0])
     fid = assess(rows, links, (size, size), (cfg.model_pad(), cfg.model_pad()))
     (out / "fidelity.json").write_text(json.dumps({"dilation": cfg.emulation.k, **fid.as_dict(),
-                                                   "overrun_rule": "compute_wall_s > 1.05 x train_time_s + 0.05 s"}, indent=2))
+                                                   "overrun_rule": f"compute_wall_s > {OVERRUN_RATIO} x train_time_s + {OVERRUN_SLACK_S} s"}, indent=2))
     if not fid.ok:
         log.warning("FIDELITY: %.0f %% of node-epochs overran their compute window (p95 wall/window %.2f); this host did not "
                     "keep up at dilation %.3g, so the times of this run are not the emulated world's: rerun with a larger "

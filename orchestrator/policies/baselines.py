@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import math
+
 from edgeft.timemodel import compute_window_s
 from orchestrator.fidelity import Link, predict_download_s, predict_upload_s
 from orchestrator.policies.base import SelectionContext, budget, rank_descending
@@ -59,6 +61,8 @@ class Oracle:
 
     def select(self, ctx: SelectionContext) -> set[str]:
         truth = _truth_of(ctx, self.name)
+        if math.isnan(ctx.work_gflop) or math.isnan(ctx.gflops_per_power):
+            raise ValueError("policy 'oracle' needs the run's time model (work per node-epoch, GFLOP/s per unit of power)")
         rounds = [truth_round_s(t, ctx) for t in truth]
         return set(rank_descending([t.node_id for t in truth], [-r for r in rounds])[:budget(ctx)])
 
