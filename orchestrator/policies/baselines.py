@@ -61,6 +61,8 @@ class Oracle:
 
     def select(self, ctx: SelectionContext) -> set[str]:
         truth = _truth_of(ctx, self.name)
+        if budget(ctx) >= len(truth):
+            return {t.node_id for t in truth}  # no choice to make
         if math.isnan(ctx.work_gflop) or math.isnan(ctx.gflops_per_power):
             raise ValueError("policy 'oracle' needs the run's time model (work per node-epoch, GFLOP/s per unit of power)")
         rounds = [truth_round_s(t, ctx) for t in truth]
