@@ -34,22 +34,31 @@ def fidelity_mark(r: dict) -> str:
     return "" if r.get("fidelity_ok", True) in (True, "True") else " (!) host did not keep up"
 
 
+def _table(header: list[str], body: list[str]) -> str:
+    """A markdown table; '' when it has no rows."""
+    if not body:
+        return ""
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *body]) + "\n"
+
+
 def fidelity_table(rows: list[dict]) -> str:
     """Markdown: per run, the dilation and how far its times are from the emulated world."""
-    lines = ["| nodes | setup | seed | policy | k | overrun share | p95 wall/window | transfer R² | transfer median rel. err | "
-             "transfer time above prediction |", "|---|---|---|---|---|---|---|---|---|---|"]
+    header = ["nodes", "setup", "seed", "policy", "k", "overrun share", "p95 wall/window", "transfer R²",
+              "transfer median rel. err", "transfer time above prediction"]
+    lines = []
     for r in sorted(rows, key=lambda r: (r["nodes"], r["setup"], r["seed"], r["policy"])):
         lines.append(f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | {_num(r.get('dilation'), '.3g')} | "
                      f"{_num(r.get('overrun_share'), '.1%')}{fidelity_mark(r)} | {_num(r.get('overrun_p95'), '.2f')} | "
                      f"{_num(r.get('transfer_r2'), '.3f')} | {_num(r.get('transfer_median_rel_err'), '.1%')} | "
                      f"{_num(r.get('transfer_above_share'), '.1%')} |")
-    return "\n".join(lines) + "\n"
+    return _table(header, lines)
 
 
 def summary_table(rows: list[dict]) -> str:
     """Markdown: NE vs AR per (nodes, setup, seed), with the completion-time ratio."""
-    lines = ["| nodes | setup | seed | NE time (s) | AR time (s) | NE/AR time | NE loss | AR loss | NE/AR loss | NE nodes left |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    header = ["nodes", "setup", "seed", "NE time (s)", "AR time (s)", "NE/AR time", "NE loss", "AR loss", "NE/AR loss",
+              "NE nodes left"]
+    lines = []
     keyed = {(r["nodes"], r["setup"], r["seed"], r["policy"]): r for r in rows}
     for nodes, setup, seed in sorted({(r["nodes"], r["setup"], r["seed"]) for r in rows}):
         ne, ar = keyed.get((nodes, setup, seed, "ne")), keyed.get((nodes, setup, seed, "ar"))
@@ -60,19 +69,20 @@ def summary_table(rows: list[dict]) -> str:
         lines.append(f"| {nodes} | {setup} | {seed} | {ne['completion_time_s']:.1f}{fidelity_mark(ne)} | "
                      f"{ar['completion_time_s']:.1f}{fidelity_mark(ar)} | {t_ratio:.2f} | "
                      f"{ne['final_val_loss']:.3f} | {ar['final_val_loss']:.3f} | {l_ratio:.3f} | {ne['active_at_end']} |")
-    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
+    return _table(header, lines)
 
 
 def policy_table(rows: list[dict]) -> str:
     """Markdown: every policy of every (nodes, setup, seed), with the fairness figures."""
-    lines = ["| nodes | setup | seed | policy | time (s) | final loss | Jain | F_norm | coverage | bubble (s) | re-admitted | left |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    header = ["nodes", "setup", "seed", "policy", "time (s)", "final loss", "Jain", "F_norm", "coverage", "bubble (s)",
+              "re-admitted", "left"]
+    lines = []
     for r in sorted(rows, key=lambda r: (r["nodes"], r["setup"], r["seed"], r["completion_time_s"])):
         lines.append(f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | {r['completion_time_s']:.1f}{fidelity_mark(r)} | "
                      f"{r['final_val_loss']:.3f} | {r.get('jain_index', float('nan')):.3f} | {r.get('jain_normalised', float('nan')):.3f} | "
                      f"{r.get('mean_coverage', float('nan')):.2f} | {r.get('mean_bubble_s', float('nan')):.1f} | "
                      f"{r.get('readmissions', 0)} | {r['active_at_end']} |")
-    return "\n".join(lines) + "\n"
+    return _table(header, lines)
 
 
 def loss_curve(summary: dict, epochs: list[dict]) -> tuple[float, list[float]]:
