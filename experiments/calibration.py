@@ -145,7 +145,8 @@ def plan_for_run(cfg, powers: list[float], mode: str, links: list | None = None)
              "for %.2f cores at k = 1, %.2f usable -> dilation k = %.2g%s", flops / 1e9, cpu_s, *plan.window_s, len(powers),
              plan.demand_cores, plan.usable_cores, plan.k, " (given)" if em.dilation != "auto" else "")
     windows = [compute_window_s(flops, p, em.gflops_per_power) for p in powers]
-    log.info("expected wall time: at most %.1f min per run (every node training every epoch; NE's is shorter)",
+    log.info("expected wall time: about %.1f min per run with every node training every epoch (NE's is shorter), "
+             "plus start-up (controller, network, enrolment: ~20 s in Mininet)",
              expected_wall_s(plan.k, cfg.training.epochs, windows, links, cal) / 60)
     if not plan.keeps_up:
         log.warning("FIDELITY: this host cannot keep up with %d nodes at k = %.2g: k = %.2g would be needed%s. The run goes on; "
