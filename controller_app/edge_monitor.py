@@ -7,9 +7,17 @@ stats and the northbound REST API, served from inside the controller process.
 
 Settings come from the environment (the wrapper sets them): EDGEFT_REST_HOST
 (127.0.0.1), EDGEFT_REST_PORT (8080), EDGEFT_POLL_S (1.0), EDGEFT_PROBE_HZ
-(probes per node per second, 1.0), EDGEFT_LOSS_WINDOW (200), EDGEFT_PROBE_TIMEOUT_S
-(2.0; a dilated run scales it by k), EDGEFT_TOKEN
-(needed by write endpoints when set).
+(probes per node per second, 2.0), EDGEFT_LOSS_WINDOW (600), EDGEFT_PROBE_TIMEOUT_S
+(2.0; a dilated run scales it by k), EDGEFT_TRAIN_INTERVAL_S (seconds between two
+capacity trains to the same node, 10; 0 = no trains), EDGEFT_TOKEN (needed by write
+endpoints when set).
+
+Measurements (controller_app/path_monitor.py): delay and loss from one small ICMP
+probe per node at EDGEFT_PROBE_HZ; capacity from a train of full-size probes per
+node every EDGEFT_TRAIN_INTERVAL_S (controller_app/capacity.py); load from port
+stats, minus the run's own traffic with each node, which flows at the node's
+gateway count (installed once the orchestrator names its service port in
+GET /v1/paths?src=...&own_port=...).
 
 Forwarding: hosts are learnt from ARP/IPv4 packet-ins on edge ports (never on
 ports that LLDP found facing another switch); for each host every switch gets
@@ -40,16 +48,22 @@ from controller_app.compat import (  # noqa: E402
     CONFIG_DISPATCHER, DEAD_DISPATCHER, FRAMEWORK, MAIN_DISPATCHER, App, arp, ether_types, ethernet, get_all_link, hub, icmp,
     ipv4, ofp_event, ofproto_v1_3, packet, set_ev_cls, topo_event,
 )
+from controller_app.capacity import TRAIN_PACKETS  # noqa: E402
 from controller_app.netgraph import HostLocation, NetGraph  # noqa: E402
 from controller_app.northbound import NorthboundApp  # noqa: E402
 from controller_app.path_monitor import MonitorSettings, PathMonitor  # noqa: E402
 
 log = logging.getLogger("edgeft.controller")
+if os.environ.get("EDGEFT_DEBUG"):
+    log.setLevel(logging.DEBUG)
 PROBE_IP = "10.255.255.254"
 PROBE_MAC = "02:ed:9e:f7:00:01"
 PROBE_ICMP_ID = 0xED9E
-PRIO_PROBE, PRIO_ARP, PRIO_HOST, PRIO_MISS = 200, 100, 10, 0
+TRAIN_ICMP_ID = 0xED9F
+PRIO_PROBE, PRIO_ARP, PRIO_OWN, PRIO_HOST, PRIO_MISS = 200, 100, 20, 10, 0
 COOKIE = 0xED9EF7  # marks this app's flows, so that a restarted instance removes exactly those
+COOKIE_OWN = COOKIE | (1 << 32)  # the counting flows for the run's own traffic (same low 32 bits)
+COOKIE_LOW = 0xFFFFFFFF
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 
 
@@ -74,10 +88,11 @@ class EdgeMonitor(App):
         self.rest_host = os.environ.get("EDGEFT_REST_HOST", "127.0.0.1")
         self.rest_port = int(os.environ.get("EDGEFT_REST_PORT", "8080"))
         self.poll_s = float(os.environ.get("EDGEFT_POLL_S", "1.0"))
-        self.probe_hz = float(os.environ.get("EDGEFT_PROBE_HZ", "1.0"))
+        self.probe_hz = float(os.environ.get("EDGEFT_PROBE_HZ", "2.0"))
+        self.train_interval_s = float(os.environ.get("EDGEFT_TRAIN_INTERVAL_S", "10"))
         token = os.environ.get("EDGEFT_TOKEN", "")
         self.graph = NetGraph()
-        self.monitor = PathMonitor(MonitorSettings(loss_window=int(os.environ.get("EDGEFT_LOSS_WINDOW", "200")),
+        self.monitor = PathMonitor(MonitorSettings(loss_window=int(os.environ.get("EDGEFT_LOSS_WINDOW", "600")),
                                                    probe_timeout_s=float(os.environ.get("EDGEFT_PROBE_TIMEOUT_S", "2.0"))))
         self.datapaths: dict[int, object] = {}
         self.ports: dict[int, list[int]] = {}
@@ -85,8 +100,12 @@ class EdgeMonitor(App):
         self.seq = 0
         self.probe_route: dict[int, tuple[str, int, int]] = {}  # seq -> (ip, out dpid, back dpid)
         self.orchestrator_ip: str | None = None
+        self.own_port: int | None = None  # the orchestrator's service port: its traffic is the run's own
+        self.train_no = 0
         self.started_at = time.time()
         self.threads = [hub.spawn(self._poll_loop), hub.spawn(self._probe_loop), hub.spawn(self._serve, token)]
+        if self.train_interval_s > 0:
+            self.threads.append(hub.spawn(self._train_loop))
 
     # -- REST ---------------------------------------------------------------------------
     def _serve(self, token: str) -> None:
@@ -97,7 +116,8 @@ class EdgeMonitor(App):
     # -- NetworkView for the northbound API ---------------------------------------------------
     def health(self) -> dict:
         return {"ok": True, "framework": FRAMEWORK, "switches": len(self.datapaths), "hosts": len(self.graph.hosts),
-                "uptime_s": round(time.time() - self.started_at, 1), "poll_s": self.poll_s, "probe_hz": self.probe_hz}
+                "uptime_s": round(time.time() - self.started_at, 1), "poll_s": self.poll_s, "probe_hz": self.probe_hz,
+                "train_interval_s": self.train_interval_s, "loss_window": self.monitor.s.loss_window}
 
     def topology(self) -> dict:
         links = [{"src": a, "src_port": d["ports"][a], "dst": b, "dst_port": d["ports"][b]} for a, b, d in self.graph.g.edges(data=True)]
@@ -107,8 +127,12 @@ class EdgeMonitor(App):
     def known_host(self, ip: str) -> bool:
         return ip in self.graph.hosts
 
-    def paths_from(self, src_ip: str) -> list[dict]:
+    def paths_from(self, src_ip: str, own_port: int | None = None) -> list[dict]:
+        changed = (src_ip, own_port) != (self.orchestrator_ip, self.own_port) and own_port is not None
         self.orchestrator_ip = src_ip  # probes now measure from this host
+        if changed:
+            self.own_port = own_port
+            self._install_all_host_flows()
         src = self.graph.hosts[src_ip]
         out = []
         for ip, dst in sorted(self.graph.hosts.items()):
@@ -135,7 +159,7 @@ class EdgeMonitor(App):
         dp = ev.msg.datapath
         ofp, parser = dp.ofproto, dp.ofproto_parser
         dp.send_msg(parser.OFPFlowMod(datapath=dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
-                                      out_group=ofp.OFPG_ANY, cookie=COOKIE, cookie_mask=0xFFFFFFFFFFFFFFFF, match=parser.OFPMatch()))
+                                      out_group=ofp.OFPG_ANY, cookie=COOKIE, cookie_mask=COOKIE_LOW, match=parser.OFPMatch()))
         self._flow(dp, PRIO_MISS, parser.OFPMatch(), [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
         to_controller = [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)]
         self._flow(dp, PRIO_PROBE, parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ipv4_dst=PROBE_IP), to_controller)
@@ -191,10 +215,10 @@ class EdgeMonitor(App):
         p.serialize()
         self._broadcast_to_edge_ports(p.data, exclude=(-1, -1))
 
-    def _flow(self, dp, priority: int, match, actions) -> None:
+    def _flow(self, dp, priority: int, match, actions, cookie: int = COOKIE) -> None:
         parser = dp.ofproto_parser
         inst = [parser.OFPInstructionActions(dp.ofproto.OFPIT_APPLY_ACTIONS, actions)]
-        dp.send_msg(parser.OFPFlowMod(datapath=dp, priority=priority, match=match, instructions=inst, cookie=COOKIE))
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, priority=priority, match=match, instructions=inst, cookie=cookie))
 
     # -- forwarding -------------------------------------------------------------------------
     def _install_host_flows(self, host: HostLocation) -> None:
@@ -212,6 +236,31 @@ class EdgeMonitor(App):
     def _install_all_host_flows(self) -> None:
         for host in list(self.graph.macs.values()):
             self._install_host_flows(host)
+        orch = self.graph.hosts.get(self.orchestrator_ip or "")
+        if orch is not None and self.own_port is not None:
+            for host in list(self.graph.hosts.values()):
+                if host.ip != orch.ip:
+                    self._install_own_flows(host, orch)
+
+    def _install_own_flows(self, host: HostLocation, orch: HostLocation) -> None:
+        """At the node's gateway: the orchestrator's connections with the node (its service
+        port) take flows of their own, forwarding as the host flows do, whose byte counts
+        say how much of the access link's load is the run's own."""
+        dp = self.datapaths.get(host.dpid)
+        if dp is None:
+            return
+        if host.dpid == orch.dpid:
+            towards_orch = orch.port
+        else:
+            path = self.graph.path(host.dpid, orch.dpid)
+            if path is None or len(path) < 2:
+                return
+            towards_orch = self.graph.out_port(host.dpid, path[1])
+        parser, tcp = dp.ofproto_parser, 6
+        down = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ip_proto=tcp, ipv4_src=orch.ip, ipv4_dst=host.ip, tcp_src=self.own_port)
+        up = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ip_proto=tcp, ipv4_src=host.ip, ipv4_dst=orch.ip, tcp_dst=self.own_port)
+        self._flow(dp, PRIO_OWN, down, [parser.OFPActionOutput(host.port)], cookie=COOKIE_OWN)
+        self._flow(dp, PRIO_OWN, up, [parser.OFPActionOutput(towards_orch)], cookie=COOKIE_OWN)
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev) -> None:
@@ -230,6 +279,8 @@ class EdgeMonitor(App):
             known = self.graph.macs.get(eth.src)
             if self.graph.learn_host(src_ip, eth.src, dp.id, in_port) and (known is None or (known.dpid, known.port) != (dp.id, in_port)):
                 self._install_host_flows(self.graph.macs[eth.src])
+                if self.own_port is not None:
+                    self._install_all_host_flows()  # the node's own-traffic flows, or all of them if it is the orchestrator
         if arp_pkt is not None:
             self._handle_arp(dp, in_port, eth, arp_pkt, msg.data)
             return
@@ -281,11 +332,28 @@ class EdgeMonitor(App):
         while True:
             for dp in list(self.datapaths.values()):
                 parser = dp.ofproto_parser
-                dp.send_msg(parser.OFPPortStatsRequest(dp, 0, dp.ofproto.OFPP_ANY))
+                ofp = dp.ofproto
+                dp.send_msg(parser.OFPPortStatsRequest(dp, 0, ofp.OFPP_ANY))
+                if self.own_port is not None:
+                    dp.send_msg(parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, COOKIE_OWN,
+                                                           0xFFFFFFFFFFFFFFFF, parser.OFPMatch()))
                 self.echo_sent[dp.id] = time.time()
                 dp.send_msg(parser.OFPEchoRequest(dp, data=b"edgeft"))
             self.monitor.expire_probes(time.time())
+            self.monitor.close_trains(time.time(), 2 * self.monitor.s.probe_timeout_s, TRAIN_PACKETS)
             hub.sleep(self.poll_s)
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    def _flow_stats(self, ev) -> None:
+        at = time.time()
+        for stat in ev.msg.body:
+            if stat.cookie != COOKIE_OWN:
+                continue
+            src, dst = stat.match.get("ipv4_src"), stat.match.get("ipv4_dst")
+            if src == self.orchestrator_ip:
+                self.monitor.own_bytes(dst, "down", stat.byte_count, at)
+            elif dst == self.orchestrator_ip:
+                self.monitor.own_bytes(src, "up", stat.byte_count, at)
 
     @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
     def _port_stats(self, ev) -> None:
@@ -318,21 +386,59 @@ class EdgeMonitor(App):
         for ip, host in targets:
             hub.sleep(gap)
             self.seq = (self.seq + 1) % 65536
-            p = packet.Packet()
-            p.add_protocol(ethernet.ethernet(dst=host.mac, src=PROBE_MAC, ethertype=ether_types.ETH_TYPE_IP))
-            p.add_protocol(ipv4.ipv4(src=PROBE_IP, dst=ip, proto=1))
-            p.add_protocol(icmp.icmp(type_=icmp.ICMP_ECHO_REQUEST, data=icmp.echo(id_=PROBE_ICMP_ID, seq=self.seq, data=b"edgeft-probe")))
-            p.serialize()
             self.probe_route[self.seq] = (ip, src.dpid, host.dpid)
             self.monitor.probe_sent(ip, self.seq, time.time())
-            parser = dp.ofproto_parser
-            dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=dp.ofproto.OFP_NO_BUFFER, in_port=dp.ofproto.OFPP_CONTROLLER,
-                                            actions=[parser.OFPActionOutput(dp.ofproto.OFPP_TABLE)], data=p.data))
+            self._packet_out_table(dp, _echo(host, PROBE_ICMP_ID, self.seq, b"edgeft-probe"))
+
+    def _train_loop(self) -> None:
+        """One capacity train at a time, to each node in turn, each node every
+        train_interval_s (controller_app/capacity.py)."""
+        while True:
+            src = self.graph.hosts.get(self.orchestrator_ip or "")
+            targets = [h for ip, h in sorted(self.graph.hosts.items()) if src is not None and ip != src.ip]
+            if src is None or not targets or src.dpid not in self.datapaths:
+                hub.sleep(1.0)
+                continue
+            for host in targets:
+                self._send_train(self.datapaths.get(src.dpid), host)
+                hub.sleep(self.train_interval_s / len(targets))
+
+    def _send_train(self, dp, host: HostLocation) -> None:
+        if dp is None:
+            return
+        self.train_no = (self.train_no + 1) % 2048
+        pad = b"\0" * TRAIN_PAYLOAD
+        self.monitor.train_sent(host.ip, self.train_no, time.time())
+        for pos in range(TRAIN_PACKETS):  # back to back: the bottleneck spaces them out
+            self._packet_out_table(dp, _echo(host, TRAIN_ICMP_ID, self.train_no << 5 | pos, pad))
+
+    def _packet_out_table(self, dp, data: bytes) -> None:
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+                                        actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)], data=data))
 
     def _probe_reply(self, pkt, ip4, dpid: int, at: float) -> None:
         ic = pkt.get_protocol(icmp.icmp)
-        if ic is None or ic.type != icmp.ICMP_ECHO_REPLY or not isinstance(ic.data, icmp.echo) or ic.data.id != PROBE_ICMP_ID:
+        if ic is None or ic.type != icmp.ICMP_ECHO_REPLY or not isinstance(ic.data, icmp.echo):
+            return
+        if ic.data.id == TRAIN_ICMP_ID:
+            self.monitor.train_reply(ip4.src, ic.data.seq >> 5, ic.data.seq & 31, at)
+            return
+        if ic.data.id != PROBE_ICMP_ID:
             return
         route = self.probe_route.pop(ic.data.seq, None)
         if route is not None and route[0] == ip4.src:
             self.monitor.probe_reply(ip4.src, ic.data.seq, at, route[1], dpid)
+
+
+TRAIN_PAYLOAD = 1500 - 20 - 8  # a full-size IP packet: IPv4 and ICMP headers + payload
+
+
+def _echo(host: HostLocation, icmp_id: int, seq: int, payload: bytes) -> bytes:
+    """An ICMP echo request from the probe address to `host`."""
+    p = packet.Packet()
+    p.add_protocol(ethernet.ethernet(dst=host.mac, src=PROBE_MAC, ethertype=ether_types.ETH_TYPE_IP))
+    p.add_protocol(ipv4.ipv4(src=PROBE_IP, dst=host.ip, proto=1))
+    p.add_protocol(icmp.icmp(type_=icmp.ICMP_ECHO_REQUEST, data=icmp.echo(id_=icmp_id, seq=seq, data=payload)))
+    p.serialize()
+    return p.data

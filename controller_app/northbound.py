@@ -2,7 +2,7 @@
 
     GET /v1/health
     GET /v1/topology
-    GET /v1/paths?src=<orchestrator ip>[&dst=<node ip>]
+    GET /v1/paths?src=<orchestrator ip>[&dst=<node ip>][&own_port=<orchestrator's TCP port>]
     PUT /v1/links/capacity   {"links": [{"dpid": 1, "port": 2, "mbps": 7.5}, ...]}   (Bearer token if one is set)
 
 Handlers take a `view` object (the controller app) and return (status, body),
@@ -25,7 +25,7 @@ class NetworkView(Protocol):
     def health(self) -> dict: ...
     def topology(self) -> dict: ...
     def known_host(self, ip: str) -> bool: ...
-    def paths_from(self, src_ip: str) -> list[dict]: ...
+    def paths_from(self, src_ip: str, own_port: int | None = None) -> list[dict]: ...
     def set_capacity(self, dpid: int, port: int, mbps: float) -> None: ...
 
 
@@ -45,14 +45,24 @@ def _ip(value: str | None, name: str) -> str:
         raise ApiError(400, f"query parameter '{name}'={value!r} is not an IP address") from None
 
 
+def _port(value: str | None) -> int | None:
+    """own_port: the orchestrator's TCP service port, whose traffic is the run's own."""
+    if value is None:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ApiError(400, f"query parameter 'own_port'={value!r} must be a TCP port in 1..65535, e.g. own_port=8700")
+    return int(value)
+
+
 def get_paths(view: NetworkView, query: dict[str, str]) -> dict:
-    unknown = set(query) - {"src", "dst"}
+    unknown = set(query) - {"src", "dst", "own_port"}
     if unknown:
-        raise ApiError(400, f"unknown query parameter(s) {sorted(unknown)}: use src and optionally dst")
+        raise ApiError(400, f"unknown query parameter(s) {sorted(unknown)}: use src and optionally dst and own_port")
     src = _ip(query.get("src"), "src")
+    own_port = _port(query.get("own_port"))
     if not view.known_host(src):
         raise ApiError(404, f"host {src} is not known to the controller (has it sent any traffic yet?)")
-    paths = view.paths_from(src)
+    paths = view.paths_from(src, own_port) if own_port is not None else view.paths_from(src)
     if "dst" in query:
         dst = _ip(query["dst"], "dst")
         paths = [p for p in paths if p["ip"] == dst]

@@ -89,8 +89,10 @@ def _add_controller(sub) -> None:
     p.add_argument("--rest-host", default="127.0.0.1", help="northbound REST bind address (loopback by default)")
     p.add_argument("--rest-port", type=int, default=8080)
     p.add_argument("--poll", type=float, default=1.0, help="port-stats and echo polling period, seconds")
-    p.add_argument("--probe-hz", type=float, default=1.0, help="delay/loss probes per node per second")
-    p.add_argument("--loss-window", type=int, default=200, help="probes behind each loss figure")
+    p.add_argument("--probe-hz", type=float, default=2.0, help="delay/loss probes per node per second")
+    p.add_argument("--loss-window", type=int, default=600, help="probes behind each loss figure")
+    p.add_argument("--train-interval", type=float, default=10.0,
+                   help="seconds between two capacity trains to the same node (0: none; a run dilated by k passes 10 x k)")
     p.add_argument("--probe-timeout", type=float, default=2.0,
                    help="seconds before a probe counts as lost (a run dilated by k passes 2 x k)")
     p.add_argument("--token", default="", help="bearer token the write endpoints require")
@@ -102,8 +104,8 @@ def _cmd_controller(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
-    if args.poll <= 0 or args.probe_hz <= 0 or args.loss_window < 1 or args.probe_timeout <= 0:
-        raise ConfigError("--poll, --probe-hz and --probe-timeout must be > 0 and --loss-window >= 1")
+    if args.poll <= 0 or args.probe_hz <= 0 or args.loss_window < 1 or args.probe_timeout <= 0 or args.train_interval < 0:
+        raise ConfigError("--poll, --probe-hz and --probe-timeout must be > 0, --loss-window >= 1 and --train-interval >= 0")
     import sys as _sys
 
     found = [str(Path(_sys.executable).parent / m) if (Path(_sys.executable).parent / m).exists() else shutil.which(m)
@@ -114,7 +116,7 @@ def _cmd_controller(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "controller_app" / "edge_monitor.py"
     env = {**os.environ, "EDGEFT_REST_HOST": args.rest_host, "EDGEFT_REST_PORT": str(args.rest_port), "EDGEFT_POLL_S": str(args.poll),
            "EDGEFT_PROBE_HZ": str(args.probe_hz), "EDGEFT_LOSS_WINDOW": str(args.loss_window), "EDGEFT_TOKEN": args.token,
-           "EDGEFT_PROBE_TIMEOUT_S": str(args.probe_timeout)}
+           "EDGEFT_PROBE_TIMEOUT_S": str(args.probe_timeout), "EDGEFT_TRAIN_INTERVAL_S": str(args.train_interval)}
     os.execvpe(manager, [manager, "--ofp-tcp-listen-port", str(args.ofp_port), str(app)], env)
 
 

@@ -62,13 +62,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
     p.add_argument("--out", default="results/compare")
     p.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one run may take")
-    p.add_argument("--probe-hz", type=float, default=1.0, help="controller: delay/loss probes per node per second")
-    p.add_argument("--loss-window", type=int, default=200,
+    p.add_argument("--probe-hz", type=float, default=2.0, help="controller: delay/loss probes per node per second")
+    p.add_argument("--loss-window", type=int, default=600,
                    help="controller: probes behind each loss figure (shorter follows a dynamic scenario sooner)")
+    p.add_argument("--capacity-hints", action="store_true",
+                   help="register the drawn link rates with the controller (off: it measures capacities itself, README: Controller)")
     p.add_argument("--dilation", default="auto", help="time dilation k >= 1, or auto: calibrated on this host (README: Time model)")
     p.add_argument("--max-dilation", type=float, default=None, help="cap on an automatic k (default 8)")
     p.add_argument("--paper-volumes", type=float, default=None, metavar="S",
                    help="pad transfers to the paper's volumes x S (model 500 MB, dataset 1000 MB); 0 = real artifacts only")
+
+
+@dataclass(frozen=True)
+class Probing:
+    """How the run's controller measures: probe rate, loss window, capacity hints."""
+
+    hz: float = 2.0
+    loss_window: int = 600
+    capacity_hints: bool = False
+    train_interval_s: float = 10.0  # emulated seconds; the controller gets x k
 
 
 @dataclass
@@ -82,7 +94,7 @@ class LiveRun:
 
 
 def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int, run_dir: Path, timeout: float,
-            probing: tuple[float, int] = (1.0, 200), fault: Callable[[LiveRun, int], None] | None = None) -> dict:
+            probing: Probing = Probing(), fault: Callable[[LiveRun, int], None] | None = None) -> dict:
     """One (nodes, setup, seed, policy) run in a fresh network; returns its results row.
     `fault(live, epoch)` runs as each epoch starts. An 'auto' emulation.dilation in
     `base` is calibrated here (compare() resolves it once per scenario instead)."""
@@ -99,9 +111,10 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
     procs = ProcessGroup(run_dir / "logs")
     edge = build(profiles, controller=("127.0.0.1", ofp_port), run_dir=run_dir / "net", root_link=True, dilation=k)
     controller_args = ["controller", "--ofp-port", str(ofp_port), "--rest-host", ROOT_IP, "--rest-port", str(rest_port),
-                       f"--token={token}", "--probe-hz", str(probing[0]), "--loss-window", str(probing[1]),
-                       "--probe-timeout", f"{2.0 * k:g}"]
-    live = LiveRun(edge, procs, rest, lambda: start_controller(procs, edge, controller_args, rest, token))
+                       f"--token={token}", "--probe-hz", str(probing.hz), "--loss-window", str(probing.loss_window),
+                       "--probe-timeout", f"{2.0 * k:g}", "--train-interval", f"{probing.train_interval_s * k:g}"]
+    hints = token if probing.capacity_hints else None
+    live = LiveRun(edge, procs, rest, lambda: start_controller(procs, edge, controller_args, rest, hints))
     try:
         live.start_controller()
         orch = cfg.model_copy(update={"host": "0.0.0.0", "port": ORCH_PORT, "token": token})
@@ -116,7 +129,7 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
         (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
         procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
         rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout * k,
-                    on_epoch=lambda epoch: (apply_link_events(edge, profiles, Scenario(cfg.scenario), epoch, rest, token),
+                    on_epoch=lambda epoch: (apply_link_events(edge, profiles, Scenario(cfg.scenario), epoch, rest, hints),
                                             fault and fault(live, epoch)))
         if rc != 0:
             raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")
@@ -130,10 +143,11 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
     return {**summary, "nodes": nodes, "setup": setup, "seed": seed, "mode": mode, "run_dir": str(run_dir)}
 
 
-def start_controller(procs: ProcessGroup, edge, args: list[str], rest: str, token: str) -> None:
+def start_controller(procs: ProcessGroup, edge, args: list[str], rest: str, hints_token: str | None) -> None:
     """Start the controller app, wait for every switch, teach it the hosts (ARP caches are
-    flushed so that each host asks, and every ARP goes to the controller) and register
-    the link capacities. Also used to bring a stopped controller back mid-run."""
+    flushed so that each host asks, and every ARP goes to the controller) and, where
+    `hints_token` is given, register the link capacities as hints. Also used to bring a
+    stopped controller back mid-run."""
     procs.start("controller", args)
     switches = len(edge.net.switches)
     wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches, 60, "switches to connect")
@@ -148,13 +162,15 @@ def start_controller(procs: ProcessGroup, edge, args: list[str], rest: str, toke
         host.cmd(f"ip neigh flush all; ping -c 1 -W {wait_s} {SERVER_IP}")
     wait_until(lambda: len(requests.get(rest + "/v1/paths", params={"src": SERVER_IP}, timeout=2).json()["paths"]) >= len(edge.hosts),
                60, "host learning")
-    edge.register_capacities(rest, token)
+    if hints_token is not None:
+        edge.register_capacities(rest, hints_token)
 
 
-def apply_link_events(edge, profiles, scenario: Scenario, epoch: int, controller_url: str, token: str) -> None:
-    """Realise the scenario's link changes for `epoch` on the emulated links and tell the
-    controller the new capacities (compute changes travel in the train tasks). Applied
-    as the epoch starts; the controller's figures follow within its probing windows."""
+def apply_link_events(edge, profiles, scenario: Scenario, epoch: int, controller_url: str, hints_token: str | None) -> None:
+    """Realise the scenario's link changes for `epoch` on the emulated links (compute
+    changes travel in the train tasks); with capacity hints on, tell the controller the
+    new capacities. Applied as the epoch starts; the controller's figures follow within
+    its probing windows and its capacity trains (README: Controller)."""
     changed = False
     for p in profiles:
         if not any(e.epoch == epoch and e.node_id == p.node_id and (e.restore or any(getattr(e, k) is not None for k in LINK_FIELDS))
@@ -164,8 +180,8 @@ def apply_link_events(edge, profiles, scenario: Scenario, epoch: int, controller
         edge.set_shape(p.node_id, LinkShape(link["bandwidth_mbps"], link["delay_ms"], link["loss_pct"]))  # dilated by set_shape
         log.info("epoch %d: link of %s now %s", epoch, p.node_id, link)
         changed = True
-    if changed:
-        edge.register_capacities(controller_url, token)
+    if changed and hints_token is not None:
+        edge.register_capacities(controller_url, hints_token)
 
 
 def _resolve_dilation(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int) -> dict:
@@ -208,7 +224,7 @@ def compare(args: argparse.Namespace) -> int:
                 for policy in policies:
                     run_dir = out / f"n{nodes}-setup{setup}-seed{seed}-{policy}"
                     row = run_one(scenario_base, nodes, setup, seed, policy, args.epochs, run_dir, args.run_timeout,
-                                  (args.probe_hz, args.loss_window))
+                                  Probing(args.probe_hz, args.loss_window, args.capacity_hints))
                     rows.append(row)
                     curves[f"{policy.upper()} n={nodes} s{setup}"] = loss_curve(*load_run(run_dir))
                     write_results(out, rows)  # after every run: nothing finished is lost

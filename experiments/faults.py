@@ -122,7 +122,7 @@ def link_flap(out: Path, victim: str = "node-03", down_at: int = 1, up_at: int =
     comes back as epoch `up_at` starts, in an AR run with the controller app. Returns
     the run's epochs, when the failure was recorded, and the controller's figures for
     the victim while its link was down."""
-    from experiments.compare import run_one
+    from experiments.compare import Probing, run_one
     from topologies.edge_cloud import SERVER_IP
 
     seen: dict = {}
@@ -142,7 +142,7 @@ def link_flap(out: Path, victim: str = "node-03", down_at: int = 1, up_at: int =
             edge.net.configLinkStatus(host.name, gw.name, "up")
 
     base = {"timeouts": {"heartbeat_s": 0.5, "heartbeat_timeout_s": 3, "round_s": 120}}
-    row = run_one(base, 5, 2, 0, "ar", epochs, out, 900, (4.0, 20), fault)
+    row = run_one(base, 5, 2, 0, "ar", epochs, out, 900, Probing(4.0, 20), fault)
     return {**seen, "row": row, "epochs": rows(out / "epochs.csv"), "summary": _summary(out)}
 
 
@@ -150,7 +150,7 @@ def controller_restart(out: Path, stop_at: int = 1, start_at: int = 3, epochs: i
     """Mininet (root): the controller app is stopped as epoch `stop_at` starts and started
     again as epoch `start_at` starts. Returns the run's per-node rows, whose
     `metrics_stale` and figures show what the orchestrator scored with meanwhile."""
-    from experiments.compare import run_one
+    from experiments.compare import Probing, run_one
 
     seen: dict = {}
 
@@ -164,7 +164,7 @@ def controller_restart(out: Path, stop_at: int = 1, start_at: int = 3, epochs: i
             seen["restart_s"] = time.monotonic() - t0
 
     base = {"metrics": {"stale_after_s": 30}}
-    row = run_one(base, 5, 2, 0, "ar", epochs, out, 900, (4.0, 20), fault)
+    row = run_one(base, 5, 2, 0, "ar", epochs, out, 900, Probing(4.0, 20), fault)
     node_epochs = rows(out / "node_epochs.csv")
     fresh = [e for e in range(start_at, epochs)
              if all(r["metrics_stale"] == "False" for r in node_epochs if int(r["epoch"]) == e and r["status"] == "active")]

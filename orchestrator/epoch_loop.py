@@ -22,7 +22,7 @@ from edgeft.wire import TaskKind
 from orchestrator.aggregation import ServerOptimizer, weighted_mean
 from orchestrator import fairness
 from orchestrator.coordinator import Coordinator
-from orchestrator.network_view import MetricsSource, NodeAddress, PathMetrics
+from orchestrator.network_view import FIGURES, MetricsSource, NodeAddress, PathMetrics, settle_loss
 from orchestrator.policies import SCHEDULED_POLICIES, SelectionPolicy, make_policy
 from orchestrator.registry import Node, NodeStatus
 from orchestrator.rounds import Round
@@ -163,7 +163,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     round_done = time.time()
     ids = sorted(rnd.results)
     live = reg.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
-    snap = metrics.snapshot([NodeAddress(n.node_id, n.ip) for n in live])
+    snap = settle_loss(metrics.snapshot([NodeAddress(n.node_id, n.ip) for n in live]))
     scores = _score(coord, ids, snap, rnd)
     _remember(st.history, rnd, epoch, cfg.emulation.k)
     st.work_gflop = max(r.meta.work_gflop for r in rnd.results.values())
@@ -240,7 +240,7 @@ def _score(coord: Coordinator, ids: list[str], snap: dict[str, PathMetrics], rnd
     rows = []
     for nid in ids:
         m = snap.get(nid)
-        net = [m.bandwidth_mbps, m.delay_ms, m.loss_pct] if m else [np.nan] * 3
+        net = [m.bandwidth_mbps, m.delay_ms, m.loss_for_scoring] if m else [np.nan] * 3
         rows.append([coord.registry.nodes[nid].compute_power, *net, rnd.results[nid].meta.train_time_s])
     sc = coord.cfg.scoring
     return perf_scores(np.array(rows, dtype=float), np.array(sc.weight_vector()), np.array(sc.utopia_vector()))
@@ -265,8 +265,10 @@ def _record_epoch(coord, rnd: Round, ids, scores, snap, changes, results, val_lo
         r, m, node = rnd.results.get(nid), snap.get(nid), reg.nodes[nid]
         row = {"epoch": rnd.epoch, "node_id": nid, "status": "failed" if nid in rnd.failures else ("eliminated" if nid in dropped else "active"),
                "score": float(score_of[nid]) if nid in score_of else "", "compute_power": node.compute_power}
+        row["missing_figures"] = ";".join(m.missing if m else FIGURES)  # scored as neutral (orchestrator/scoring.py)
         if m:
-            row.update(bandwidth_mbps=m.bandwidth_mbps, delay_ms=m.delay_ms, loss_pct=m.loss_pct, metrics_stale=m.stale)
+            row.update(bandwidth_mbps=m.bandwidth_mbps, delay_ms=m.delay_ms, loss_pct=m.loss_pct, metrics_stale=m.stale,
+                       loss_scored_pct=m.loss_for_scoring, loss_samples=m.loss_samples, capacity_mbps=m.capacity_mbps)
         if r:
             trip = (r.received_at - rnd.started_at) / k
             row.update(train_time_s=r.meta.train_time_s, compute_wall_s=r.meta.compute_wall_s, download_s=r.meta.download_s,

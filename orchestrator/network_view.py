@@ -7,22 +7,50 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import requests
 
+from edgeft.loss_confidence import LossCount, scored_loss
+
 log = logging.getLogger(__name__)
+
+
+FIGURES = ("bandwidth_mbps", "delay_ms", "loss_pct")
 
 
 @dataclass(frozen=True)
 class PathMetrics:
+    """A node's network figures; NaN = missing (not measured yet, or stale past the limit),
+    which the scorer treats as neutral (orchestrator/scoring.py)."""
+
     bandwidth_mbps: float
     delay_ms: float
     loss_pct: float
     updated_at: float
-    stale: bool = False
+    stale: bool = False  # some figure is a last-known value, not a fresh one
+    loss_samples: int = 0  # probes behind loss_pct (0: not from probes, e.g. a static file)
+    capacity_mbps: float = math.nan
+    scored_loss_pct: float = math.nan  # the loss the scorer uses (settle_loss); NaN: loss_pct as is
+
+    @property
+    def missing(self) -> list[str]:
+        return [f for f in FIGURES if math.isnan(getattr(self, f))]
+
+    @property
+    def loss_for_scoring(self) -> float:
+        return self.loss_pct if math.isnan(self.scored_loss_pct) else self.scored_loss_pct
+
+
+def settle_loss(snap: dict[str, "PathMetrics"]) -> dict[str, "PathMetrics"]:
+    """Attach to every probe-measured loss the estimate the scorer uses: shrunk to the
+    pooled loss and tied with the best node's where the intervals overlap
+    (edgeft/loss_confidence.py). Figures without a sample count are left alone."""
+    ids = [i for i, m in snap.items() if m.loss_samples > 0 and not math.isnan(m.loss_pct)]
+    scored = scored_loss([LossCount.from_pct(snap[i].loss_pct, snap[i].loss_samples) for i in ids])
+    return {**snap, **{i: replace(snap[i], scored_loss_pct=v) for i, v in zip(ids, scored)}}
 
 
 @dataclass(frozen=True)
@@ -42,6 +70,8 @@ class StaticMetrics:
 
     def __init__(self, table: dict[str, dict[str, float]]) -> None:
         now = time.time()
+        if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+            raise TypeError("expected a JSON object of objects")
         self.table = {k: _parse(v, now) for k, v in table.items()}
 
     @classmethod
@@ -50,7 +80,7 @@ class StaticMetrics:
             return cls(json.loads(Path(path).read_text()))
         except FileNotFoundError:
             raise ValueError(f"metrics.static_file '{path}' does not exist") from None
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"metrics.static_file '{path}' is not a {{node: {{bandwidth_mbps, delay_ms, loss_pct}}}} map ({exc})") from None
 
     def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathMetrics]:
@@ -63,31 +93,39 @@ class StaticMetrics:
 
 
 def _parse(rec: dict, default_ts: float) -> PathMetrics:
-    vals = [float(rec["bandwidth_mbps"]), float(rec["delay_ms"]), float(rec["loss_pct"])]
-    if not all(math.isfinite(v) and v >= 0 for v in vals):
+    """One record; a figure that is absent or null is missing (NaN)."""
+    vals = [math.nan if rec.get(f) is None else float(rec[f]) for f in FIGURES]
+    if not all(math.isnan(v) or (math.isfinite(v) and v >= 0) for v in vals):
         raise TypeError(f"metrics must be finite and >= 0: {rec}")
-    return PathMetrics(*vals, updated_at=float(rec.get("updated_at", default_ts)))
+    cap = rec.get("capacity_mbps")
+    return PathMetrics(*vals, updated_at=float(rec.get("updated_at") or default_ts), loss_samples=int(rec.get("samples") or 0),
+                       capacity_mbps=math.nan if cap is None else float(cap))
 
 
 class ControllerMetrics:
-    """Figures from the controller app. A node without fresh figures (the controller
-    unreachable, or back after a restart but not done measuring that node) keeps its
-    last-known ones, marked stale; `stale_after_s` after they were fresh they are
-    dropped, so scoring falls back to compute and training time (missing columns
-    score as uninformative, see scoring.normalise).
+    """Figures from the controller app, one by one: a figure the controller does not have
+    now (unreachable, or back after a restart and not done measuring) keeps its
+    last-known value, marked stale, for `stale_after_s`; after that it is missing,
+    which scores as neutral (the median of its column) without hiding the node's other
+    figures.
 
     In a dilated run (factor k) the controller measures links k times slower than the
     emulated world's; figures are turned back into emulated units (bandwidth x k,
-    delay / k; loss is a ratio and unchanged)."""
+    delay / k; loss is a ratio and unchanged).
 
-    def __init__(self, base_url: str, src_ip: str, stale_after_s: float, timeout_s: float = 2.0, dilation: float = 1.0) -> None:
+    `own_port` is this orchestrator's service port: the controller does not count its
+    transfers with a node as load on that node's path."""
+
+    def __init__(self, base_url: str, src_ip: str, stale_after_s: float, timeout_s: float = 2.0, dilation: float = 1.0,
+                 own_port: int | None = None) -> None:
         self.dilation = dilation
         self.stale_after_s = stale_after_s * dilation  # emulated seconds, lived through x k
         self.url = base_url.rstrip("/") + "/v1/paths"
         self.src_ip = src_ip
+        self.own_port = own_port
         self.timeout_s = timeout_s
-        self.last: dict[str, PathMetrics] = {}
-        self.fresh_at: dict[str, float] = {}
+        self.last: dict[str, PathMetrics] = {}  # per node: the latest value of every figure
+        self.fresh_at: dict[tuple[str, str], float] = {}  # (node, figure) -> when it was last fresh
 
     def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathMetrics]:
         now = time.time()
@@ -96,23 +134,39 @@ class ControllerMetrics:
         except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
             log.warning("controller metrics unavailable (%s); using last-known figures up to %.0f s old", exc, self.stale_after_s)
             fresh = {}
-        for node_id, m in fresh.items():
-            self.last[node_id], self.fresh_at[node_id] = m, now
-        out = dict(fresh)
+        out = {}
         for n in nodes:
-            m = self.last.get(n.node_id)
-            if n.node_id not in out and m is not None and now - self.fresh_at[n.node_id] <= self.stale_after_s:
-                out[n.node_id] = PathMetrics(m.bandwidth_mbps, m.delay_ms, m.loss_pct, m.updated_at, stale=True)
+            merged = self._merge(n.node_id, fresh.get(n.node_id), now)
+            if merged is not None:
+                out[n.node_id] = merged
         return out
+
+    def _merge(self, node_id: str, fresh: PathMetrics | None, now: float) -> PathMetrics | None:
+        """Fresh figures where there are some, last-known ones (stale) up to the limit."""
+        last = self.last.get(node_id)
+        vals, stale = {}, False
+        for f in FIGURES:
+            v = getattr(fresh, f) if fresh is not None else math.nan
+            if not math.isnan(v):
+                self.fresh_at[(node_id, f)] = now
+            elif last is not None and not math.isnan(getattr(last, f)) and now - self.fresh_at.get((node_id, f), -math.inf) <= self.stale_after_s:
+                v, stale = getattr(last, f), True
+            vals[f] = v
+        if all(math.isnan(v) for v in vals.values()):
+            return None
+        base = fresh or last
+        merged = replace(base, **vals, stale=stale) if base is not None else None
+        if merged is not None:
+            self.last[node_id] = merged
+        return merged
 
     def _undilate(self, m: PathMetrics) -> PathMetrics:
         k = self.dilation
-        return PathMetrics(m.bandwidth_mbps * k, m.delay_ms / k, m.loss_pct, m.updated_at, m.stale)
+        return replace(m, bandwidth_mbps=m.bandwidth_mbps * k, delay_ms=m.delay_ms / k, capacity_mbps=m.capacity_mbps * k)
 
     def _fetch(self, nodes: list[NodeAddress], now: float) -> dict[str, PathMetrics]:
-        resp = requests.get(self.url, params={"src": self.src_ip}, timeout=self.timeout_s)
+        params = {"src": self.src_ip, **({"own_port": self.own_port} if self.own_port else {})}
+        resp = requests.get(self.url, params=params, timeout=self.timeout_s)
         resp.raise_for_status()
-        # A path whose figures are not measured yet (null) is left out: unknown now.
-        by_ip = {str(r["ip"]): self._undilate(_parse(r, now)) for r in resp.json()["paths"]
-                 if all(r.get(k) is not None for k in ("bandwidth_mbps", "delay_ms", "loss_pct"))}
+        by_ip = {str(r["ip"]): self._undilate(_parse(r, now)) for r in resp.json()["paths"]}
         return {n.node_id: by_ip[n.ip] for n in nodes if n.ip in by_ip}

@@ -20,7 +20,7 @@ EPOCH_FIELDS = [
 ]
 NODE_EPOCH_FIELDS = [
     "epoch", "node_id", "status", "score", "compute_power", "bandwidth_mbps", "delay_ms", "loss_pct",
-    "metrics_stale", "train_time_s", "compute_wall_s", "download_s", "upload_s", "waiting_s",
+    "loss_scored_pct", "loss_samples", "capacity_mbps", "metrics_stale", "missing_figures", "train_time_s", "compute_wall_s", "download_s", "upload_s", "waiting_s",
     "round_trip_s", "loss", "samples", "tokens", "work_gflop",
 ]
 SYNC_FIELDS = ["node_id", "version", "digest", "matches_orchestrator", "at"]

@@ -16,8 +16,9 @@ def normalise(values: np.ndarray) -> np.ndarray:
     """Oriented min-max normalisation of an [n, 5] matrix to [0, 1], 1 = best.
 
     A column with max == min carries no information and normalises to 1.
-    A missing value (NaN) is scored as the worst value seen in its column; a
-    column missing for every node normalises to 1.
+    A missing value (NaN) is neutral: it takes the median of the values its column
+    has, so the node neither gains nor loses on that figure and its other figures
+    still count; a column missing for every node normalises to 1.
     """
     x = np.array(values, dtype=np.float64, copy=True)
     if x.ndim != 2 or x.shape[1] != len(COLUMNS):
@@ -29,7 +30,7 @@ def normalise(values: np.ndarray) -> np.ndarray:
         if not known.any():
             continue
         lo, hi = col[known].min(), col[known].max()
-        col[~known] = lo if HIGHER_IS_BETTER[j] else hi
+        col[~known] = np.median(col[known])
         if hi > lo:
             out[:, j] = (col - lo) / (hi - lo) if HIGHER_IS_BETTER[j] else (hi - col) / (hi - lo)
     return out

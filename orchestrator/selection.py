@@ -89,7 +89,7 @@ def build_context(cfg: OrchestratorConfig, epoch: int, total: int, live: list, a
     cands = []
     for node in live:
         h, m = history[node.node_id], snap.get(node.node_id)
-        link = dict(bandwidth_mbps=m.bandwidth_mbps, delay_ms=m.delay_ms, loss_pct=m.loss_pct) if m else {}
+        link = dict(bandwidth_mbps=m.bandwidth_mbps, delay_ms=m.delay_ms, loss_pct=m.loss_for_scoring) if m else {}
         cands.append(Candidate(node.node_id, node.node_id in active, node.compute_power, **link, train_time_s=h.train_time_s,
                                round_time_s=h.round_time_s, train_loss=h.train_loss, samples=h.samples,
                                last_epoch=h.last_epoch, eliminated_at=h.eliminated_at))

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 def build_metrics(cfg: OrchestratorConfig) -> MetricsSource:
     m = cfg.metrics
     if m.source == "controller":
-        return ControllerMetrics(m.controller_url, m.orchestrator_ip, m.stale_after_s, dilation=cfg.emulation.k)
+        return ControllerMetrics(m.controller_url, m.orchestrator_ip, m.stale_after_s, dilation=cfg.emulation.k,
+                                 own_port=cfg.port or None)
     return StaticMetrics.from_file(m.static_file) if m.static_file else StaticMetrics({})
 
 

@@ -54,10 +54,14 @@ def test_one_node_scores_perfect():
     assert perf_scores(x, EQUAL, IDEAL).tolist() == [1.0]
 
 
-def test_missing_metrics_score_as_worst_and_all_missing_as_uninformative():
-    x = np.array([[10, 5, 20, 1, 3], [15, 9, 10, 0, 2], [20, np.nan, np.nan, np.nan, 1]], dtype=float)
+def test_a_missing_figure_is_neutral_and_does_not_hide_the_others():
+    # columns C, B, D, L, T; node 3 has no delay: it takes the median delay (20 ms) and
+    # so the median delay score, while its bandwidth and loss still count.
+    x = np.array([[10, 5, 10, 1, 3], [15, 9, 20, 0, 2], [20, 2, np.nan, 2, 1], [12, 7, 30, 0.5, 2]], dtype=float)
     n = normalise(x)
-    assert n[2, 1:4].tolist() == n[0, 1:4].tolist() == [0.0, 0.0, 0.0]
+    assert n[2, 2] == pytest.approx(n[1, 2]) == pytest.approx(0.5)  # median of 10, 20, 30 -> 20 ms -> 0.5
+    assert n[2, 1] == 0.0 and n[2, 3] == 0.0  # its own (worst) bandwidth and loss are kept
+    assert n[[0, 1, 3], 2].tolist() == [1.0, 0.5, 0.0]  # the others' delay scores are as if it were not there
     y = np.array([[10, np.nan, np.nan, np.nan, 3], [20, np.nan, np.nan, np.nan, 1]], dtype=float)
     assert normalise(y)[:, 1:4].tolist() == [[1.0] * 3, [1.0] * 3]
 
