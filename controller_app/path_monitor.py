@@ -4,8 +4,8 @@ statistics and probes. Pure state: the controller app feeds it events.
 Method (documented in the README):
 - capacity: the node's access link takes the capacity that packet trains
   measure on the path (controller_app/capacity.py); a registered hint
-  (PUT /v1/links/capacity) overrides it; other links take their hint, else the
-  port's curr_speed.
+  (PUT /v1/links/capacity) overrides it; until either exists the path has no
+  bandwidth figure. Other links take their hint, else the port's curr_speed.
 - available bandwidth: for every link on the path, capacity minus the load on
   it (tx and rx rates of the switch port the link hangs on, from port-stats byte
   deltas, EWMA-smoothed), where the run's own traffic with this node (its
@@ -185,7 +185,7 @@ class PathMonitor:
         est = self.trains.get(ip)
         if est is not None and est.mbps is not None:
             return est.mbps, "train", est.trains, est.updated_at
-        return self.port_speed.get(access), "port_speed", 0, None
+        return None, "", 0, None  # not measured yet: the port's nominal speed (a veth says 10 Gb/s) would be a lie
 
     def _load(self, key: tuple[int, int], own_down: float, own_up: float, access: bool) -> float:
         """Load on a link other than this node's own traffic (Mb/s). On the node's access
@@ -205,11 +205,13 @@ class PathMonitor:
         access = links[-1]
         down, up = self.own_mbps(ip, "down"), self.own_mbps(ip, "up")
         cap, source, cap_samples, cap_at = self._access_capacity(ip, access)
-        states = [LinkState(cap, self._load(access, down, up, True))] if cap is not None else []
-        for key in links[:-1]:
-            c = self.capacity_mbps(*key)
-            if c is not None:
-                states.append(LinkState(c, self._load(key, down, up, False)))
+        states = []
+        if cap is not None:
+            states.append(LinkState(cap, self._load(access, down, up, True)))
+            for key in links[:-1]:
+                c = self.capacity_mbps(*key)
+                if c is not None:
+                    states.append(LinkState(c, self._load(key, down, up, False)))
         p = self.probes.get(ip)
         stamps = [self.rates[k].updated_at for k in links if k in self.rates] + ([p.updated_at] if p else [])
         avail = round(available_bandwidth(states), 3) if states else None

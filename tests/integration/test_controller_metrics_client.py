@@ -41,8 +41,10 @@ def test_controller_metrics_fresh_then_stale_then_dropped():
     nodes = [NodeAddress("node-01", "10.1.0.2"), NodeAddress("node-02", "10.1.0.3"), NodeAddress("node-03", "10.1.0.9")]
     src = ControllerMetrics(url, "10.0.0.1", stale_after_s=1.0, timeout_s=1.0)
     snap = src.snapshot(nodes)
-    assert set(snap) == {"node-01"}  # node-02 not measured yet, node-03 unknown
-    assert snap["node-01"].delay_ms == 40.0 and not snap["node-01"].stale
+    assert set(snap) == {"node-01", "node-02"}  # node-03 unknown to the controller
+    assert snap["node-01"].delay_ms == 40.0 and not snap["node-01"].stale and snap["node-01"].loss_samples == 50
+    # node-02's delay and loss are not measured yet: missing (neutral), its bandwidth kept
+    assert snap["node-02"].bandwidth_mbps == 3.0 and snap["node-02"].missing == ["delay_ms", "loss_pct"]
     assert ControllerMetrics(url, "10.9.9.9", 1.0).snapshot(nodes) == {}  # 404 for an unknown source: no figures
     server.shutdown()
     server.server_close()
@@ -70,7 +72,7 @@ def test_after_a_restart_unmeasured_nodes_keep_last_known_figures_marked_stale()
     nodes = [NodeAddress("node-01", "10.1.0.2"), NodeAddress("node-02", "10.1.0.3")]
     first, url = _serve(View())
     src = ControllerMetrics(url, "10.0.0.1", stale_after_s=1.0, timeout_s=1.0)
-    assert set(src.snapshot(nodes)) == {"node-01"}
+    assert set(src.snapshot(nodes)) == {"node-01", "node-02"}
     first.shutdown()
     first.server_close()
     second, url2 = _serve(Restarted())

@@ -1,5 +1,7 @@
 """The controller app under osken-manager against real OVS switches and shaped
-links: forwarding through its flows, and /v1/paths against the configured truth."""
+links: forwarding through its flows, and /v1/paths against the configured truth,
+with no capacity registered (the controller learns it with packet trains)."""
+import json
 import re
 import time
 
@@ -12,9 +14,10 @@ from topologies.edge_cloud import SERVER_IP, build
 from topologies.launcher import ProcessGroup
 from topologies.profiles import NodeProfile
 
-PROFILES = [NodeProfile("node-01", 10.0, 30.0, 0.0, 30.0), NodeProfile("node-02", 20.0, 10.0, 1.0, 30.0),
+PROFILES = [NodeProfile("node-01", 10.0, 30.0, 0.0, 30.0), NodeProfile("node-02", 2.0, 10.0, 1.0, 30.0),
             NodeProfile("node-03", 5.0, 60.0, 0.0, 30.0)]
 LOSS_SAMPLES = 3000
+OWN_PORT = 8700  # the orchestrator's service port, as the orchestrator names it in its queries
 
 
 @pytest.fixture
@@ -22,7 +25,8 @@ def controlled(clean_system, tmp_path):
     ofp, rest = free_port(), free_port()
     procs = ProcessGroup(tmp_path / "logs")
     procs.start("controller", ["controller", "--ofp-port", str(ofp), "--rest-port", str(rest), "--probe-hz", "100",
-                               "--loss-window", str(LOSS_SAMPLES), "--token", "ctl"])
+                               "--loss-window", str(LOSS_SAMPLES), "--token", "ctl",
+                               "--train-interval", "3"])
     url = f"http://127.0.0.1:{rest}"
     edge = None
     try:
@@ -36,7 +40,8 @@ def controlled(clean_system, tmp_path):
 
 
 def _paths(url, **q):
-    return {p["ip"]: p for p in requests.get(url + "/v1/paths", params={"src": SERVER_IP, **q}, timeout=5).json()["paths"]}
+    q = {"src": SERVER_IP, "own_port": OWN_PORT, **q}
+    return {p["ip"]: p for p in requests.get(url + "/v1/paths", params=q, timeout=5).json()["paths"]}
 
 
 def test_forwarding_and_measurements_match_the_configured_links(controlled):
@@ -47,8 +52,6 @@ def test_forwarding_and_measurements_match_the_configured_links(controlled):
             if a is not b:
                 assert re.search(r" [1-3] received", a.cmd(f"ping -c 3 -i 0.2 -W 2 {b.IP()}")), (a.name, b.name)
     assert requests.put(url + "/v1/links/capacity", json={"links": edge.capacities()}, timeout=5).status_code == 401
-    requests.put(url + "/v1/links/capacity", json={"links": edge.capacities()}, headers={"Authorization": "Bearer ctl"},
-                 timeout=5).raise_for_status()
     topo = requests.get(url + "/v1/topology", timeout=5).json()
     assert len(topo["switches"]) == 1 + 2 + 3 and len(topo["hosts"]) == 4
     assert requests.get(url + "/v1/paths", params={"src": "banana"}, timeout=5).status_code == 400
@@ -57,10 +60,15 @@ def test_forwarding_and_measurements_match_the_configured_links(controlled):
     idle = _paths(url)
     for p in PROFILES:
         got = idle[ips[p.node_id]]
-        assert abs(got["bandwidth_mbps"] - p.bandwidth_mbps) <= 0.05 * p.bandwidth_mbps, (p, got)
+        assert got["capacity_source"] == "train" and got["capacity_samples"] >= 3, got  # nothing was registered
+        assert abs(got["capacity_mbps"] - p.bandwidth_mbps) <= 0.15 * p.bandwidth_mbps, (p, got)
+        assert got["available_mbps"] == got["bandwidth_mbps"] >= 0.8 * got["capacity_mbps"], got  # idle: probes only
         assert abs(got["delay_ms"] - p.delay_ms) <= 2 + 0.05 * p.delay_ms, (p, got)
         assert abs(got["loss_pct"] - p.loss_pct) <= 0.5, (p, got)
+        lo, hi = got["loss_ci95_pct"]
+        assert lo <= got["loss_pct"] <= hi and hi - lo < 1.5, got
         assert got["updated_at"] > time.time() - 10
+    _own_upload_is_not_load(edge, url, ips["node-01"])
     # Load node-01's path with iperf3: its available bandwidth must drop.
     target = edge.hosts["node-01"]
     srv = target.popen(["iperf3", "-s", "-1"])
@@ -74,3 +82,28 @@ def test_forwarding_and_measurements_match_the_configured_links(controlled):
         srv.kill()
         srv.wait()
     assert loaded < 0.5 * idle[ips["node-01"]]["bandwidth_mbps"], loaded
+    # A registered hint overrides what the trains learnt.
+    requests.put(url + "/v1/links/capacity", json={"links": edge.capacities()}, headers={"Authorization": "Bearer ctl"},
+                 timeout=5).raise_for_status()
+    hinted = _paths(url)[ips["node-02"]]
+    assert hinted["capacity_source"] == "hint" and hinted["capacity_mbps"] == pytest.approx(2.0), hinted
+
+
+def _own_upload_is_not_load(edge, url, ip):
+    """A node uploading to the orchestrator's service port at its full rate (iperf3 on
+    that port stands in for an upload: the controller tells the run's traffic apart by
+    addresses and port only) leaves its available bandwidth near its capacity."""
+    node = next(h for h in edge.hosts.values() if h.IP() == ip)
+    srv = edge.server.popen(["iperf3", "-s", "-1", "-p", str(OWN_PORT)])
+    try:
+        time.sleep(0.5)
+        client = node.popen(["iperf3", "-c", SERVER_IP, "-p", str(OWN_PORT), "-t", "8", "-J"], stdout=-1)
+        time.sleep(5)
+        during = _paths(url)[ip]
+        sent = json.loads(client.communicate(timeout=30)[0])["end"]["sum_received"]["bits_per_second"] / 1e6
+    finally:
+        srv.kill()
+        srv.wait()
+    assert sent > 0.8 * during["capacity_mbps"], sent  # the upload really filled the link
+    assert during["own_traffic_mbps"]["up"] > 0.5 * during["capacity_mbps"], during
+    assert during["available_mbps"] >= 0.8 * during["capacity_mbps"], during

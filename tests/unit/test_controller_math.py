@@ -1,5 +1,7 @@
 import pytest
 
+from controller_app.capacity import KEEP, TRAIN_PACKETS, CapacityEstimate, train_rate_mbps
+from controller_app.capacity import KEEP, TRAIN_PACKETS, CapacityEstimate, train_rate_mbps
 from controller_app.measure import Ewma, LinkState, ProbeWindow, available_bandwidth, compose_loss, counter_rate, probe_delay_ms
 from controller_app.netgraph import NetGraph
 from controller_app.path_monitor import MonitorSettings, PathMonitor
@@ -51,26 +53,71 @@ def test_graph_paths_hops_and_flooding_without_loops():
     assert g.hops(g.hosts["10.0.0.1"], g.hosts["10.1.0.2"]) == [(1, 1, 2), (2, 1, 2), (3, 1, 5)]
 
 
+def _train(m, ip, train_id, at, gap_s, lost=()):
+    """Replies of one train: a 15 kB burst (10 packets) at once, then one packet per gap."""
+    m.train_sent(ip, train_id, at)
+    for pos in range(TRAIN_PACKETS):
+        if pos not in lost:
+            m.train_reply(ip, train_id, pos, at + 0.01 + max(pos - 9, 0) * gap_s)
+
+
 def test_path_monitor_figures():
     m = PathMonitor(MonitorSettings(alpha=1.0, loss_window=10, probe_timeout_s=1.0))
+    ip, links = "10.1.0.2", [(1, 1), (2, 3)]  # the orchestrator's port, then the node's access port
     m.capacity[(1, 1)] = 100.0
-    m.port_speed[(2, 3)] = 10.0  # falls back to curr_speed when nothing is registered
+    m.port_speed[(2, 3)] = 10_000.0  # a veth's nominal speed: never taken for the access link
+    assert m.path_figures(ip, links)["bandwidth_mbps"] is None  # no train yet: not measured
+    _train(m, ip, 1, 5.0, gap_s=1514 * 8 / 10e6)  # a 10 Mb/s bottleneck
+    m.close_trains(6.0, timeout_s=4.0, complete=TRAIN_PACKETS)
     m.port_stats(1, 1, 0, 0, 0.0)
-    m.port_stats(1, 1, 1_250_000, 0, 1.0)  # 10 Mb/s out
+    m.port_stats(1, 1, 1_250_000, 0, 1.0)  # 10 Mb/s out of the orchestrator's port
     m.port_stats(2, 3, 0, 0, 0.0)
-    m.port_stats(2, 3, 0, 250_000, 1.0)  # 2 Mb/s in
+    m.port_stats(2, 3, 0, 250_000, 1.0)  # 2 Mb/s from the node
     m.echo(1, 0.002)
     m.echo(2, 0.004)
-    m.probe_sent("10.1.0.2", 1, 10.0)
-    assert m.probe_reply("10.1.0.2", 1, 10.033, out_dpid=1, back_dpid=2) == pytest.approx(30.0)
-    m.probe_sent("10.1.0.2", 2, 11.0)
+    m.probe_sent(ip, 1, 10.0)
+    assert m.probe_reply(ip, 1, 10.033, out_dpid=1, back_dpid=2) == pytest.approx(30.0)
+    m.probe_sent(ip, 2, 11.0)
     m.expire_probes(13.0)
-    f = m.path_figures("10.1.0.2", [(1, 1), (2, 3)])
-    assert f["bandwidth_mbps"] == pytest.approx(8.0) and f["delay_ms"] == pytest.approx(30.0)
+    f = m.path_figures(ip, links)
+    assert f["capacity_mbps"] == pytest.approx(10.0) and f["capacity_source"] == "train" and f["capacity_samples"] == 1
+    assert f["bandwidth_mbps"] == f["available_mbps"] == pytest.approx(8.0) and f["delay_ms"] == pytest.approx(30.0)
     assert f["loss_pct"] == 50.0 and f["samples"] == 2 and f["updated_at"] == 13.0
-    assert m.probe_reply("10.1.0.2", 2, 13.5, 1, 2) is None  # a late reply after expiry does not count twice
+    assert f["loss_ci95_pct"][0] < 50.0 < f["loss_ci95_pct"][1]
+    assert m.probe_reply(ip, 2, 13.5, 1, 2) is None  # a late reply after expiry does not count twice
     m.port_stats(1, 1, 10, 0, 2.0)  # counter reset: no new rate, old one kept
     assert m.used_mbps(1, 1) == pytest.approx(10.0)
+    # The 2 Mb/s from the node are its own upload to the orchestrator: not load.
+    m.own_bytes(ip, "up", 0, 0.0)
+    m.own_bytes(ip, "up", 250_000, 1.0)
+    assert m.path_figures(ip, links)["available_mbps"] == pytest.approx(10.0)
+    m.capacity[(2, 3)] = 4.0  # a registered hint overrides the trains
+    f = m.path_figures(ip, links)
+    assert f["capacity_source"] == "hint" and f["capacity_mbps"] == 4.0
+
+
+def test_train_rate_skips_the_burst_and_gaps_in_positions():
+    gap = 1514 * 8 / 2e6  # 2 Mb/s
+    arrivals = {i: 0.001 * i if i < 10 else 0.009 + (i - 9) * gap for i in range(20)}  # a 10-packet burst, 1 ms apart
+    assert train_rate_mbps(arrivals) == pytest.approx(2.0)
+    # Tail drops at a full queue: 14-16 never used a slot, 17 came right after 13.
+    tail = {i: t for i, t in arrivals.items() if i <= 13}
+    tail[17] = tail[13] + gap
+    assert train_rate_mbps(tail) == pytest.approx(2.0)
+    assert train_rate_mbps({i: arrivals[i] for i in range(12)}) is None  # too few after the burst
+    # A short burst (two packets, HTB's default cburst) and tail drops after position 12.
+    short = {0: 0.0, 1: 0.0001, **{i: 0.0001 + (i - 1) * gap for i in range(2, 13)}}
+    assert train_rate_mbps(short) == pytest.approx(2.0)
+
+
+def test_capacity_is_the_largest_recent_train_and_follows_a_collapse():
+    est = CapacityEstimate()
+    for mbps in (10.0, 6.0, 9.8):  # one train shared the link with a transfer
+        est.add(mbps, 0.0)
+    assert est.mbps == 10.0
+    for _ in range(KEEP):  # the link really dropped to 2 Mb/s
+        est.add(2.0, 1.0)
+    assert est.mbps == 2.0
 
 
 def test_a_slow_first_echo_after_a_restart_does_not_make_delays_undershoot():

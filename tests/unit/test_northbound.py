@@ -21,7 +21,8 @@ class FakeView:
     def known_host(self, ip):
         return ip == "10.0.0.1"
 
-    def paths_from(self, src):
+    def paths_from(self, src, own_port=None):
+        self.own_port = own_port
         return [{"ip": "10.1.0.2", "bandwidth_mbps": 7.5, "delay_ms": 20.0, "loss_pct": 1.0, "samples": 10, "updated_at": 1.0}]
 
     def set_capacity(self, dpid, port, mbps):
@@ -44,6 +45,9 @@ def test_paths_ok_and_filtered(app):
     assert status == 200 and body["paths"][0]["ip"] == "10.1.0.2"
     status, body = call(app, "GET", "/v1/paths?src=10.0.0.1&dst=10.1.0.2")
     assert status == 200 and len(body["paths"]) == 1
+    assert call(app, "GET", "/v1/paths?src=10.0.0.1&own_port=8700")[0] == 200 and app.view.own_port == 8700
+    status, body = call(app, "GET", "/v1/paths?src=10.0.0.1&own_port=http")
+    assert status == 400 and "own_port" in body["error"] and "1..65535" in body["error"]
 
 
 @pytest.mark.parametrize("query,status,fragment", [
