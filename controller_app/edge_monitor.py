@@ -146,6 +146,10 @@ class EdgeMonitor(App):
     def set_capacity(self, dpid: int, port: int, mbps: float) -> None:
         self.monitor.capacity[(dpid, port)] = mbps
 
+    def reset_estimates(self) -> None:
+        log.info("per-node estimates reset (a new experiment starts)")
+        self.monitor.reset_estimates()
+
     def _path_links(self, src: HostLocation, dst: HostLocation) -> list[tuple[int, int]] | None:
         """(dpid, port) of every link on the path: the source's access port, each hop's out port."""
         hops = self.graph.hops(src, dst)

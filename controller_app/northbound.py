@@ -4,6 +4,7 @@
     GET /v1/topology
     GET /v1/paths?src=<orchestrator ip>[&dst=<node ip>][&own_port=<orchestrator's TCP port>]
     PUT /v1/links/capacity   {"links": [{"dpid": 1, "port": 2, "mbps": 7.5}, ...]}   (Bearer token if one is set)
+    POST /v1/reset           forget the per-node estimates before an experiment       (Bearer token if one is set)
 
 Handlers take a `view` object (the controller app) and return (status, body),
 so they are testable without a controller.
@@ -27,6 +28,7 @@ class NetworkView(Protocol):
     def known_host(self, ip: str) -> bool: ...
     def paths_from(self, src_ip: str, own_port: int | None = None) -> list[dict]: ...
     def set_capacity(self, dpid: int, port: int, mbps: float) -> None: ...
+    def reset_estimates(self) -> None: ...
 
 
 class ApiError(Exception):
@@ -111,7 +113,8 @@ class NorthboundApp:
         routes = {("GET", "/v1/health"): lambda: self.view.health(),
                   ("GET", "/v1/topology"): lambda: self.view.topology(),
                   ("GET", "/v1/paths"): lambda: get_paths(self.view, dict(req.GET)),
-                  ("PUT", "/v1/links/capacity"): lambda: self._capacity(req)}
+                  ("PUT", "/v1/links/capacity"): lambda: self._capacity(req),
+                  ("POST", "/v1/reset"): lambda: self._reset(req)}
         handler = routes.get((req.method, req.path.rstrip("/") or "/"))
         if handler is None:
             known = sorted(p for _, p in routes)
@@ -120,11 +123,19 @@ class NorthboundApp:
             raise ApiError(404, f"no route {req.path}; try {known}")
         return 200, handler()
 
-    def _capacity(self, req: Request) -> dict:
+    def _authorise(self, req: Request) -> None:
         if self.token:
             got = req.headers.get("Authorization", "")
             if not hmac.compare_digest(got, f"Bearer {self.token}"):
                 raise ApiError(401, "write endpoints need 'Authorization: Bearer <token>'")
+
+    def _reset(self, req: Request) -> dict:
+        self._authorise(req)
+        self.view.reset_estimates()
+        return {"reset": True}
+
+    def _capacity(self, req: Request) -> dict:
+        self._authorise(req)
         try:
             body = json.loads(req.body or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError):

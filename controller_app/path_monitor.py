@@ -85,6 +85,16 @@ class PathMonitor:
         self.own_counters: dict[tuple[str, str], PortCounters] = {}  # (ip, "down"|"up") -> bytes, tx only
         self.own_rates: dict[tuple[str, str], Ewma] = {}
 
+    def reset_estimates(self) -> None:
+        """Forget every per-node estimate (probes, trains, smoothed rates), so that the next
+        experiment starts from the same knowledge as the last; hints and the control
+        channel's echo times stay, and rates resume at the next poll."""
+        self.probes.clear()
+        self.trains.clear()
+        self.open_trains.clear()
+        self.rates.clear()
+        self.own_rates.clear()
+
     # -- port statistics ---------------------------------------------------------
     def port_stats(self, dpid: int, port: int, tx_bytes: int, rx_bytes: int, at: float) -> None:
         key = (dpid, port)

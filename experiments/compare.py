@@ -54,11 +54,14 @@ def _ints(text: str) -> list[int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--nodes", type=_ints, default=[12], help="edge node counts, e.g. 12,20,30,40")
-    p.add_argument("--setups", type=_ints, default=[2], help="paper link setups 1,2,3")
+    p.add_argument("--nodes", type=_ints, default=None, help="edge node counts, e.g. 12,20,30,40 (default 12)")
+    p.add_argument("--setups", type=_ints, default=None, help="paper link setups 1,2,3 (default 2)")
     p.add_argument("--policies", default="ne,ar", help=f"comma-separated, from: {','.join(POLICY_NAMES)}")
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--seeds", type=_ints, default=[0])
+    p.add_argument("--seeds", type=_ints, default=None, help="(default 0)")
+    p.add_argument("--attach", metavar="FILE", default=None,
+                   help="run in the network the topology script describes in FILE (edgeft-net.json) and its controller")
+    p.add_argument("--controller-token", default="", help="with --attach: the controller's --token, if it has one")
     p.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
     p.add_argument("--out", default="results/compare")
     p.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one run may take")
@@ -117,17 +120,7 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
     live = LiveRun(edge, procs, rest, lambda: start_controller(procs, edge, controller_args, rest, hints))
     try:
         live.start_controller()
-        orch = cfg.model_copy(update={"host": "0.0.0.0", "port": ORCH_PORT, "token": token})
-        orch.policy_options.truth_file = orch.policy_options.truth_file or str(run_dir / "ground_truth.json")
-        orch.metrics.source, orch.metrics.controller_url, orch.metrics.orchestrator_ip = "controller", rest, SERVER_IP
-        (run_dir / "orchestrator_config.json").write_text(orch.model_dump_json(indent=2))
-        procs.start("orchestrator", ["orchestrator", "--config", str(run_dir / "orchestrator_config.json")], host=edge.server)
-        # One pre-loaded parent forks every client into its host's namespace (memory: see edge_client/forkserver.py).
-        spec = [{"netns_pid": edge.hosts[p.node_id].pid, "log": str(run_dir / "logs" / f"{p.node_id}.log"),
-                 "config": {"orchestrator": f"http://{SERVER_IP}:{ORCH_PORT}", "token": token, "node_id": p.node_id,
-                            "compute_power": p.compute_power, "emulate_compute": True}} for p in profiles]
-        (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
-        procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
+        start_run(procs, cfg, run_dir, token, rest, edge.server, {p.node_id: edge.hosts[p.node_id] for p in profiles}, profiles)
         rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout * k,
                     on_epoch=lambda epoch: (apply_link_events(edge, profiles, Scenario(cfg.scenario), epoch, rest, hints),
                                             fault and fault(live, epoch)))
@@ -136,11 +129,34 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
     finally:
         procs.stop_all()
         edge.stop()
+    return finish_row(run_dir, k, {"nodes": nodes, "setup": setup, "seed": seed, "mode": mode})
+
+
+def start_run(procs: ProcessGroup, cfg: OrchestratorConfig, run_dir: Path, token: str, controller_rest: str, server,
+              hosts: dict, profiles: list) -> None:
+    """Start the orchestrator in the server host (metrics from the controller at
+    `controller_rest`, as the server host reaches it) and, from one pre-loaded parent
+    that forks each client into its host's namespace (memory: edge_client/forkserver.py),
+    one LoRA client per edge host."""
+    orch = cfg.model_copy(update={"host": "0.0.0.0", "port": ORCH_PORT, "token": token})
+    orch.policy_options.truth_file = orch.policy_options.truth_file or str(run_dir / "ground_truth.json")
+    orch.metrics.source, orch.metrics.controller_url, orch.metrics.orchestrator_ip = "controller", controller_rest, server.IP()
+    (run_dir / "orchestrator_config.json").write_text(orch.model_dump_json(indent=2))
+    procs.start("orchestrator", ["orchestrator", "--config", str(run_dir / "orchestrator_config.json")], host=server)
+    spec = [{"netns_pid": hosts[p.node_id].pid, "log": str(run_dir / "logs" / f"{p.node_id}.log"),
+             "config": {"orchestrator": f"http://{server.IP()}:{ORCH_PORT}", "token": token, "node_id": p.node_id,
+                        "compute_power": p.compute_power, "emulate_compute": True}} for p in profiles]
+    (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
+    procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
+
+
+def finish_row(run_dir: Path, k: float, extra: dict) -> dict:
+    """The results row of a finished run, with a loud warning where fidelity failed."""
     summary, _ = load_run(run_dir)
     if not summary.get("fidelity_ok", True):
         log.warning("FIDELITY: %s: %.0f %% of node-epochs overran their compute window (> 5 %%) at k = %g: its times are not "
                     "the emulated world's; the row is marked", run_dir.name, 100 * summary["overrun_share"], k)
-    return {**summary, "nodes": nodes, "setup": setup, "seed": seed, "mode": mode, "run_dir": str(run_dir)}
+    return {**summary, **extra, "run_dir": str(run_dir)}
 
 
 def start_controller(procs: ProcessGroup, edge, args: list[str], rest: str, hints_token: str | None) -> None:
@@ -212,14 +228,27 @@ def compare(args: argparse.Namespace) -> int:
     if args.max_dilation is not None:
         base["emulation"]["max_dilation"] = args.max_dilation
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for n in args.nodes:  # validate every combination before anything starts
+    if args.attach:
+        rows, curves = _compare_attached(args, base, policies, out)
+    else:
+        rows, curves = _compare_fresh(args, base, policies, out)
+    table = write_report(out, rows, curves, "Node selection in Mininet")
+    print("\n" + table)
+    print(f"results.csv, summary.md, completion_time.png, loss_per_epoch.png and per-run folders in {out}/")
+    return 0
+
+
+def _compare_fresh(args: argparse.Namespace, base: dict, policies: list[str], out: Path) -> tuple[list, dict]:
+    """Every (nodes, setup, seed) in a network of its own, NE and AR on the same draw."""
+    nodes_list, setups, seeds = args.nodes or [12], args.setups or [2], args.seeds or [0]
+    for n in nodes_list:  # validate every combination before anything starts
         for pol in policies:
             build_config(OrchestratorConfig, base, {"nodes": n, "policy": pol, "training.epochs": args.epochs})
+    out.mkdir(parents=True, exist_ok=True)
     rows, curves = [], {}
-    for nodes in args.nodes:
-        for setup in args.setups:
-            for seed in args.seeds:
+    for nodes in nodes_list:
+        for setup in setups:
+            for seed in seeds:
                 scenario_base = _resolve_dilation(base, nodes, setup, seed, policies[0], args.epochs)
                 for policy in policies:
                     run_dir = out / f"n{nodes}-setup{setup}-seed{seed}-{policy}"
@@ -228,10 +257,28 @@ def compare(args: argparse.Namespace) -> int:
                     rows.append(row)
                     curves[f"{policy.upper()} n={nodes} s{setup}"] = loss_curve(*load_run(run_dir))
                     write_results(out, rows)  # after every run: nothing finished is lost
-    table = write_report(out, rows, curves, "Node selection in Mininet")
-    print("\n" + table)
-    print(f"results.csv, summary.md, completion_time.png, loss_per_epoch.png and per-run folders in {out}/")
-    return 0
+    return rows, curves
+
+
+def _compare_attached(args: argparse.Namespace, base: dict, policies: list[str], out: Path) -> tuple[list, dict]:
+    """Every policy in turn in the running network of --attach (experiments/attached.py)."""
+    from experiments.attached import load_network, run_attached
+
+    net = load_network(args.attach, args.nodes, args.setups, args.seeds)
+    if base["emulation"].get("dilation", "auto") not in ("auto", net["dilation"]):
+        raise ConfigError(f"--dilation {base['emulation']['dilation']}: the attached network runs at k = {net['dilation']:g} "
+                          "(set it with the topology script's --dilation)")
+    n = len(net["hosts"])
+    for pol in policies:
+        build_config(OrchestratorConfig, base, {"nodes": n, "policy": pol, "training.epochs": args.epochs})
+    out.mkdir(parents=True, exist_ok=True)
+    rows, curves = [], {}
+    for policy in policies:
+        run_dir = out / f"n{n}-setup{net['setup']}-seed{net['seed']}-{policy}"
+        rows.append(run_attached(net, base, policy, args.epochs, run_dir, args.run_timeout, args.controller_token))
+        curves[f"{policy.upper()} n={n} s{net['setup']}"] = loss_curve(*load_run(run_dir))
+        write_results(out, rows)
+    return rows, curves
 
 
 def main(argv: list[str] | None = None) -> int:

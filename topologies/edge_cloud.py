@@ -10,6 +10,12 @@ busy nodes of a domain contend, as in the paper's dynamic network.
 
     sudo python topologies/edge_cloud.py --nodes 12 --setup 2 --cli
     printf 'pingall\\nexit\\n' | sudo python topologies/edge_cloud.py --nodes 4 --standalone --cli
+
+While it runs (with or without --cli; without, until Ctrl-C) it describes the
+running network in ./edgeft-net.json (--describe PATH; topologies/description.py),
+which `edgeft compare --attach edgeft-net.json` reads to run experiments in it.
+The server host reaches the controller's REST API (--controller-rest, loopback by
+default) through a relay at 10.254.0.1 in the root namespace.
 """
 from __future__ import annotations
 
@@ -18,16 +24,20 @@ import json
 import logging
 import math
 import os
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from topologies import leftovers  # noqa: E402
+from topologies import description, leftovers  # noqa: E402
 from topologies.profiles import NodeProfile, as_ground_truth, draw_profiles  # noqa: E402
+from topologies.rest_relay import RestRelay  # noqa: E402
 from topologies.shaping import LinkShape, Shaper, choose_backend  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -58,6 +68,7 @@ class EdgeCloudNet:
     access: dict[str, tuple] = field(default_factory=dict)  # node id -> (host intf, switch intf)
     link_rates: list[tuple] = field(default_factory=list)  # (link, Mb/s as shaped, i.e. dilated) for every link
     dilation: float = 1.0  # the world runs k times slower: rates / k, delays x k (edgeft/timemodel.py)
+    root: object = None  # the root namespace's foot in the network (root_link), kept out of net.hosts
 
     def capacities(self) -> list[dict]:
         """Capacity of every link as seen from each switch port it hangs on (what the
@@ -94,6 +105,8 @@ class EdgeCloudNet:
         try:
             self.shaper.stop()
         finally:
+            if self.root is not None:
+                self.root.terminate()  # not in net.hosts (pingall would try it), so net.stop does not
             self.net.stop()
 
 
@@ -128,10 +141,13 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
     except BaseException:
         net.stop()
         raise
+    root = None
     if root_link:
-        _root_routes(net.get("root"))
+        root = net.get("root")
+        _root_routes(root)
+        net.hosts.remove(root)  # a host only the server can reach: the CLI's pingall must not count it
     shaper = Shaper(choose_backend(shaping), run_dir)
-    edge = EdgeCloudNet(net, profiles, hosts, shaper, link_rates=rates, dilation=dilation)
+    edge = EdgeCloudNet(net, profiles, hosts, shaper, link_rates=rates, dilation=dilation, root=root)
     try:
         for host in net.hosts:
             for intf in host.intfList():
@@ -193,8 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--standalone", action="store_true", help="switches learn on their own; no controller")
     p.add_argument("--controller-ip", default="127.0.0.1")
     p.add_argument("--controller-port", type=int, default=6653)
+    p.add_argument("--controller-rest", default="http://127.0.0.1:8080",
+                   help="the controller's REST API; the server host reaches it through a relay at 10.254.0.1")
+    p.add_argument("--controller-token", default="", help="the controller's --token (for --capacity-hints)")
+    p.add_argument("--capacity-hints", action="store_true",
+                   help="register the drawn link rates with the controller (off: it measures them; README: Controller)")
     p.add_argument("--shaping", default="auto", choices=["auto", "netem", "fallback"])
     p.add_argument("--out", default=None, help="folder for ground_truth.json and shaping state")
+    p.add_argument("--describe", default=description.DEFAULT_PATH, help="where to describe the running network (removed on exit)")
     p.add_argument("--dilation", type=float, default=1.0,
                    help="time dilation k >= 1: links run k times slower (rates / k, delays x k; README: Time model)")
     p.add_argument("--cli", action="store_true", help="open the Mininet CLI (reads commands from stdin)")
@@ -203,24 +225,57 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("edge_cloud: Mininet needs root: run it with sudo", file=sys.stderr)
         return 2
-    from mininet.cli import CLI
+    if a.dilation < 1:
+        print("edge_cloud: --dilation must be >= 1 (1: real time)", file=sys.stderr)
+        return 2
+    rest = urlsplit(a.controller_rest)
+    if not a.standalone and (rest.scheme != "http" or not rest.hostname or not rest.port):
+        print(f"edge_cloud: --controller-rest {a.controller_rest!r}: give http://HOST:PORT, e.g. http://127.0.0.1:8080", file=sys.stderr)
+        return 2
     from mininet.log import setLogLevel
 
     setLogLevel("output")  # the CLI prints through Mininet's log at this level
     out = Path(a.out or f"/tmp/edgeft-topo-{os.getpid()}")
-    if a.dilation < 1:
-        print("edge_cloud: --dilation must be >= 1 (1: real time)", file=sys.stderr)
-        return 2
-    edge = build(draw_profiles(a.nodes, a.setup, a.seed), a.domains, None if a.standalone else (a.controller_ip, a.controller_port),
-                 a.shaping, run_dir=out, dilation=a.dilation)
+    profiles = draw_profiles(a.nodes, a.setup, a.seed)
+    edge = build(profiles, a.domains, None if a.standalone else (a.controller_ip, a.controller_port), a.shaping, run_dir=out,
+                 root_link=not a.standalone, dilation=a.dilation)
+    relay, described = None, Path(a.describe)
     try:
-        (out / "ground_truth.json").write_text(json.dumps(as_ground_truth(edge.profiles, a.setup, a.seed), indent=2))
-        log.info("%d edge hosts up; ground truth in %s", a.nodes, out / "ground_truth.json")
-        if a.cli:
-            CLI(edge.net, stdin=sys.stdin)
+        truth = as_ground_truth(edge.profiles, a.setup, a.seed)
+        (out / "ground_truth.json").write_text(json.dumps(truth, indent=2))
+        controller = {}
+        if not a.standalone:
+            relay = RestRelay((ROOT_IP, rest.port), (rest.hostname, rest.port)).start()
+            controller = {"openflow": f"{a.controller_ip}:{a.controller_port}", "rest": a.controller_rest.rstrip("/"),
+                          "rest_from_server": f"http://{ROOT_IP}:{rest.port}"}
+            if a.capacity_hints:
+                edge.register_capacities(a.controller_rest, a.controller_token)
+        description.write(described, description.describe(edge, a.setup, a.seed, controller, truth))
+        log.info("%d edge hosts up; ground truth in %s; network described in %s", a.nodes, out / "ground_truth.json", described)
+        _serve(edge, a.cli)
     finally:
+        described.unlink(missing_ok=True)
+        if relay is not None:
+            relay.stop()
         edge.stop()
     return 0
+
+
+def _serve(edge: EdgeCloudNet, cli: bool) -> None:
+    """The Mininet CLI on stdin, or (without --cli) wait for Ctrl-C or SIGTERM."""
+    if cli:
+        from mininet.cli import CLI
+
+        CLI(edge.net, stdin=sys.stdin)
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    log.info("network up; Ctrl-C stops it")
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

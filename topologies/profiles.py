@@ -64,3 +64,9 @@ def as_metrics_table(profiles: list[NodeProfile]) -> dict[str, dict[str, float]]
 def as_ground_truth(profiles: list[NodeProfile], setup: int, seed: int) -> dict:
     return {"setup": setup, "seed": seed, "means": dict(zip(("bandwidth_mbps", "delay_ms", "loss_pct"), SETUPS[setup])),
             "nodes": [asdict(p) for p in profiles]}
+
+
+def from_ground_truth(truth: dict) -> list[NodeProfile]:
+    """The profiles a ground_truth.json (as_ground_truth) records."""
+    return [NodeProfile(**{f: n[f] for f in ("node_id", "bandwidth_mbps", "delay_ms", "loss_pct", "compute_power")})
+            for n in truth["nodes"]]

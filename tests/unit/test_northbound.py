@@ -28,6 +28,9 @@ class FakeView:
     def set_capacity(self, dpid, port, mbps):
         self.caps[(dpid, port)] = mbps
 
+    def reset_estimates(self):
+        self.resets = getattr(self, "resets", 0) + 1
+
 
 def call(app, method, path, body=None, headers=None):
     req = Request.blank(path, method=method, body=json.dumps(body).encode() if body is not None else b"", headers=headers or {})
@@ -77,3 +80,9 @@ def test_unknown_routes_and_methods(app):
     assert call(app, "GET", "/v1/nope")[0] == 404
     assert call(app, "POST", "/v1/paths")[0] == 405
     assert call(app, "GET", "/v1/health") == (200, {"ok": True})
+
+
+def test_reset_needs_the_token(app):
+    assert call(app, "POST", "/v1/reset")[0] == 401
+    assert call(app, "POST", "/v1/reset", headers={"Authorization": "Bearer t0k"}) == (200, {"reset": True})
+    assert app.view.resets == 1
