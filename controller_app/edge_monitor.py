@@ -146,6 +146,9 @@ class EdgeMonitor(App):
     def set_capacity(self, dpid: int, port: int, mbps: float) -> None:
         self.monitor.capacity[(dpid, port)] = mbps
 
+    def has_port(self, dpid: int, port: int) -> bool:
+        return port in self.ports.get(dpid, [])
+
     def reset_estimates(self) -> None:
         log.info("per-node estimates reset (a new experiment starts)")
         self.monitor.reset_estimates()

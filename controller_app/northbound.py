@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 from typing import Any, Protocol
 
 from webob import Request, Response
@@ -28,6 +29,7 @@ class NetworkView(Protocol):
     def known_host(self, ip: str) -> bool: ...
     def paths_from(self, src_ip: str, own_port: int | None = None) -> list[dict]: ...
     def set_capacity(self, dpid: int, port: int, mbps: float) -> None: ...
+    def has_port(self, dpid: int, port: int) -> bool: ...
     def reset_estimates(self) -> None: ...
 
 
@@ -73,18 +75,25 @@ def get_paths(view: NetworkView, query: dict[str, str]) -> dict:
     return {"src": src, "paths": paths}
 
 
+def _strict_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def put_capacity(view: NetworkView, body: Any) -> dict:
     if not isinstance(body, dict) or not isinstance(body.get("links"), list):
         raise ApiError(400, 'body must be {"links": [{"dpid": int, "port": int, "mbps": number}, ...]}')
     parsed = []
     for i, link in enumerate(body["links"]):
-        try:
-            dpid, port, mbps = int(link["dpid"]), int(link["port"]), float(link["mbps"])
-        except (KeyError, TypeError, ValueError):
-            raise ApiError(400, f"links[{i}] needs integer dpid and port and a numeric mbps") from None
-        if dpid < 0 or port < 0 or not 0 < mbps < 1e7:
-            raise ApiError(400, f"links[{i}]: dpid and port must be >= 0 and mbps in (0, 1e7)")
-        parsed.append((dpid, port, mbps))
+        if not isinstance(link, dict) or not {"dpid", "port", "mbps"} <= set(link):
+            raise ApiError(400, f"links[{i}] needs dpid, port and mbps")
+        dpid, port, mbps = link["dpid"], link["port"], link["mbps"]
+        if not _strict_int(dpid) or not _strict_int(port):
+            raise ApiError(400, f"links[{i}]: dpid and port must be integers (got {dpid!r}, {port!r})")
+        if isinstance(mbps, bool) or not isinstance(mbps, (int, float)) or not math.isfinite(mbps) or not 0 < mbps < 1e7:
+            raise ApiError(400, f"links[{i}]: mbps must be a finite number in (0, 1e7) (got {mbps!r})")
+        if not view.has_port(dpid, port):
+            raise ApiError(400, f"links[{i}]: switch {dpid} has no port {port} (see GET /v1/topology)")
+        parsed.append((dpid, port, float(mbps)))
     for dpid, port, mbps in parsed:
         view.set_capacity(dpid, port, mbps)
     return {"updated": len(parsed)}

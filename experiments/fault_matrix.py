@@ -114,6 +114,7 @@ def _api(tmp: Path):
     cfg = OrchestratorConfig(nodes=2, policy="ar", max_upload_mb=0.01)
     coord = Coordinator(cfg, Registry("s3cret"), Recorder(tmp / "api", {}, 0), "runtok")
     coord.publish_adapter(REF)
+    coord.shares = {"n1": (4, 60), "n2": (4, 60)}  # what the uploads below say: the partitions handed out
     client = TestClient(create_app(coord))
     tokens = {n: client.post("/v1/enroll", json={"node_id": n, "compute_power": 30},
                              headers={"Authorization": "Bearer runtok"}).json()["node_token"] for n in ("n1", "n2")}

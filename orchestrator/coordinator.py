@@ -26,6 +26,7 @@ class Coordinator:
         self.run_token = run_token
         self.workload: Workload | None = None
         self.partition_of: dict[str, int] = {}
+        self.shares: dict[str, tuple[int, int]] = {}  # node -> (samples, label tokens) handed out: the aggregation weights
         self.adapters: dict[int, tuple[bytes, str]] = {}
         self.adapter_ref: dict = {}
         self.version = 0
@@ -80,6 +81,7 @@ class Coordinator:
         if meta.node_id != node.node_id:
             raise RoundReject(403, f"node '{node.node_id}' may only post its own results (meta says '{meta.node_id}')")
         self.round.check_upload(node.node_id, meta.epoch, meta.version)
+        self._check_share(node.node_id, meta.samples, meta.tokens)
         try:
             if not digest_header or sha256_hex(body) != digest_header.lower():
                 raise WireError("SHA-256 digest missing or does not match the body (corrupted or truncated upload)")
@@ -95,6 +97,22 @@ class Coordinator:
         self.round.accept(node.node_id, result)
         node.epochs_trained += 1
         return result
+
+    def _check_share(self, node_id: str, samples: int, tokens: int) -> None:
+        """A node reports the size of its share; the orchestrator knows what it handed out.
+        A disagreement fails the node for the round: its weight is never what it claims."""
+        if node_id not in self.shares:
+            raise RoundReject(409, f"node '{node_id}' has no data partition in this run")
+        want = self.shares[node_id]
+        if (samples, tokens) != want:
+            reason = f"result claims {samples} samples / {tokens} tokens; its partition has {want[0]} / {want[1]}"
+            self.round.fail(node_id, f"invalid upload: {reason}")
+            log.warning("rejected upload from %s: %s", node_id, reason)
+            raise RoundReject(400, reason)
+
+    def weight(self, node_id: str) -> int:
+        """Aggregation weight: the label tokens of the partition handed out to the node."""
+        return self.shares[node_id][1]
 
     def record_ack(self, node: Node, ack: Ack) -> bool:
         if ack.node_id != node.node_id:

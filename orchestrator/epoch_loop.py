@@ -68,6 +68,8 @@ async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = 
         raise RunAborted(f"cannot prepare model and data: {exc}") from None
     coord.partition_of = resume["partition_of"] if resume else {n.node_id: i for i, n in enumerate(nodes)}
     nodes = [n for n in nodes if n.node_id in coord.partition_of]  # on resume, strangers have no data
+    parts = coord.workload.partitions
+    coord.shares = {nid: (len(parts[i]), parts[i].ids.numel() - len(parts[i])) for nid, i in coord.partition_of.items()}
     st = _new_state(coord, nodes, total)
     if resume:
         restore_state(coord, st, resume)
@@ -169,7 +171,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     st.work_gflop = max(r.meta.work_gflop for r in rnd.results.values())
     dropped, readmitted = _select(coord, st, epoch, live, snap)
     results = [rnd.results[i] for i in ids]
-    update = weighted_mean([r.update for r in results], [r.meta.tokens for r in results])
+    update = weighted_mean([r.update for r in results], [coord.weight(i) for i in ids])  # what was handed out, not claimed
     new_state = await asyncio.to_thread(st.opt.step, update)
     load_adapter_state(coord.workload.model, new_state)
     coord.version += 1
@@ -248,8 +250,8 @@ def _score(coord: Coordinator, ids: list[str], snap: dict[str, PathMetrics], rnd
 
 def _record_epoch(coord, rnd: Round, ids, scores, snap, changes, results, val_loss, digest, round_done, st: RunState) -> None:
     reg, (dropped, readmitted) = coord.registry, changes
-    n_tokens = sum(r.meta.tokens for r in results)
-    train_loss = sum(r.meta.loss * r.meta.tokens for r in results) / n_tokens
+    n_tokens = sum(coord.weight(i) for i in ids)
+    train_loss = sum(r.meta.loss * coord.weight(i) for i, r in zip(ids, results)) / n_tokens
     k = coord.cfg.emulation.k
     epoch_time = (time.time() - rnd.started_at) / k
     coord.recorder.epochs.write({

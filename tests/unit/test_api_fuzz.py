@@ -35,6 +35,7 @@ def _app(tmp_path):
     parts = [Sequences(torch.zeros(2, 4, dtype=torch.long), ["a", "a"]) for _ in range(2)]
     coord.workload = Workload(None, b"base", "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"))
     coord.partition_of = {"n1": 0, "n2": 1}
+    coord.shares = {"n1": (2, 6), "n2": (2, 6)}
     coord.round = Round(epoch=0, version=0, expected={"n1", "n2"})
     # One event loop for all requests, as under uvicorn (the long poll's asyncio.Event is bound to it).
     client = TestClient(create_app(coord), raise_server_exceptions=False).__enter__()

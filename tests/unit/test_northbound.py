@@ -28,6 +28,9 @@ class FakeView:
     def set_capacity(self, dpid, port, mbps):
         self.caps[(dpid, port)] = mbps
 
+    def has_port(self, dpid, port):
+        return (dpid, port) in {(1, 1), (1, 2), (4, 2)}
+
     def reset_estimates(self):
         self.resets = getattr(self, "resets", 0) + 1
 
@@ -86,3 +89,28 @@ def test_reset_needs_the_token(app):
     assert call(app, "POST", "/v1/reset")[0] == 401
     assert call(app, "POST", "/v1/reset", headers={"Authorization": "Bearer t0k"}) == (200, {"reset": True})
     assert app.view.resets == 1
+
+
+@pytest.mark.parametrize("link,fragment", [
+    ({"dpid": 1.7, "port": 1, "mbps": 5}, "integers"),
+    ({"dpid": 1, "port": "1", "mbps": 5}, "integers"),
+    ({"dpid": True, "port": 1, "mbps": 5}, "integers"),
+    ({"dpid": 1, "port": 9, "mbps": 5}, "has no port 9"),
+    ({"dpid": 7, "port": 1, "mbps": 5}, "switch 7 has no port"),
+    ({"dpid": 1, "port": 1, "mbps": float("inf")}, "finite"),
+    ({"dpid": 1, "port": 1, "mbps": 0}, "finite"),
+    ({"dpid": 1, "port": 1}, "needs dpid, port and mbps"),
+])
+def test_capacity_entries_are_validated_and_named(app, link, fragment):
+    ok = {"Authorization": "Bearer t0k"}
+    good = {"dpid": 1, "port": 2, "mbps": 3.0}
+    status, body = call(app, "PUT", "/v1/links/capacity", {"links": [good, link]}, ok) if link.get("mbps") != float("inf") else \
+        _raw_put(app, '{"links": [{"dpid": 1, "port": 2, "mbps": 3.0}, {"dpid": 1, "port": 1, "mbps": Infinity}]}', ok)
+    assert status == 400 and "links[1]" in body["error"] and fragment in body["error"]
+    assert app.view.caps == {}  # nothing of a bad request is applied
+
+
+def _raw_put(app, text, headers):
+    req = Request.blank("/v1/links/capacity", method="PUT", body=text.encode(), headers=headers)
+    resp = req.get_response(app)
+    return resp.status_code, json.loads(resp.body)

@@ -21,6 +21,7 @@ def api(tmp_path):
     cfg = OrchestratorConfig(nodes=2, policy="ar", max_upload_mb=0.01)
     coord = Coordinator(cfg, Registry("s3cret"), Recorder(tmp_path, {}, 0), "runtok")
     coord.publish_adapter(REF)
+    coord.shares = {"n1": (4, 60), "n2": (4, 60)}  # what was handed out: 4 sequences of 16 tokens each
     coord.round = Round(epoch=0, version=0, expected={"n1", "n2"})
     client = TestClient(create_app(coord))
     tokens = {}
@@ -108,3 +109,19 @@ def test_auth_unknown_node_wrong_token_and_cross_node(api):
     assert r.status_code == 403
     r = client.post("/v1/enroll", json={"node_id": "bad id!", "compute_power": -1}, headers={"Authorization": "Bearer runtok"})
     assert r.status_code == 422 and "node_id" in r.json()["detail"]
+
+
+def test_a_node_that_lies_about_its_share_is_refused_and_cannot_outweigh_its_partition(api):
+    client, coord, tokens = api
+    body = tensors_to_bytes(good())
+    r = _post(client, tokens, body, meta=_meta(tokens=6000))  # claims 100x its tokens
+    assert r.status_code == 400 and "partition has 4 / 60" in r.json()["detail"]
+    assert "n1" in coord.round.failures and "n1" not in coord.round.results
+    honest = {k: torch.full_like(v, 2.0) for k, v in REF.items()}
+    assert _post(client, tokens, tensors_to_bytes(honest), node="n2").status_code == 200
+    # What gets aggregated: only n2's update, at the weight handed out to it.
+    ids = sorted(coord.round.results)
+    from orchestrator.aggregation import weighted_mean
+
+    agg = weighted_mean([coord.round.results[i].update for i in ids], [coord.weight(i) for i in ids])
+    assert torch.equal(agg["lora_A"], honest["lora_A"])  # the liar moved the aggregate by nothing (its honest weight: half)
