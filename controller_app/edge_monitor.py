@@ -392,6 +392,8 @@ class EdgeMonitor(App):
         gap = 0.9 * period / max(len(targets), 1)
         for ip, host in targets:
             hub.sleep(gap)
+            if self.monitor.train_busy(ip, time.time()):
+                continue  # its link is busy with a capacity train: this probe would time the train's queue
             self.seq = (self.seq + 1) % 65536
             self.probe_route[self.seq] = (ip, src.dpid, host.dpid)
             self.monitor.probe_sent(ip, self.seq, time.time())

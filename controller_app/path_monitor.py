@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from controller_app.capacity import CapacityEstimate, train_rate_mbps
+from controller_app.capacity import FRAME_BYTES, TRAIN_PACKETS, CapacityEstimate, train_rate_mbps
 from controller_app.measure import (Ewma, LinkState, ProbeWindow, RecentMedian, available_bandwidth, counter_rate,
                                    probe_delay_ms)
 from edgeft.loss_confidence import wilson_interval
@@ -138,6 +138,19 @@ class PathMonitor:
         if ip in self.open_trains:  # the last one to this node still waits for stragglers: judge it now
             self._close(ip, at)
         self.open_trains[ip] = OpenTrain(train_id, at)
+
+    def train_busy(self, ip: str, now: float) -> bool:
+        """Whether a train may still fill this node's bottleneck queue: a delay probe sent
+        now would measure the train's queue, not the path. Judged from the last estimate
+        (0.5 Mb/s before there is one) and the path's delay, with 50 % margin."""
+        t = self.open_trains.get(ip)
+        if t is None:
+            return False
+        est = self.trains.get(ip)
+        mbps = est.mbps if est is not None and est.mbps else 0.5
+        p = self.probes.get(ip)
+        rtt_s = 2 * (p.delay.value or 0.0) / 1000 if p else 0.0
+        return now - t.sent_at < 1.5 * (TRAIN_PACKETS * FRAME_BYTES * 8 / (mbps * 1e6) + rtt_s) + 0.05
 
     def _close(self, ip: str, now: float) -> tuple[str, OpenTrain, float | None]:
         t = self.open_trains.pop(ip)

@@ -110,8 +110,18 @@ class EdgeAgent:
 
     def _sync(self, version: int, started: float | None = None, kind: TaskKind = TaskKind.SYNC, pad_down: int = 0) -> None:
         t0 = started or time.perf_counter()
+        # The adapter first, the padding (the rest of the paper's parameter volume) after: a node
+        # that is behind takes the version it was sent while the orchestrator still keeps it.
+        try:
+            state = bytes_to_tensors(self.client.download(f"/v1/artifacts/adapter/{version}"))
+        except OrchestratorError as exc:
+            if exc.status != 404 or kind != TaskKind.SYNC:
+                raise
+            # Fell behind so far that v{version} is gone: a sync to a newer version is queued
+            # (the orchestrator keeps only the newest one per node), so this one is moot.
+            log.info("v%d superseded while this node was behind (%s); the newer sync follows", version, exc)
+            return
         self.client.download_padding(pad_down)
-        state = bytes_to_tensors(self.client.download(f"/v1/artifacts/adapter/{version}"))
         self.trainer.load_adapter(state)
         self.version = version
         self.last_download_s = time.perf_counter() - t0

@@ -18,3 +18,5 @@ class EdgeConfig(BaseModel):
     request_timeout_s: float = Field(default=120.0, gt=0)
     retry_for_s: float = Field(default=60.0, ge=0)
     ca_bundle: str | None = None
+    padding_mbps: float | None = Field(default=None, gt=0, description=(
+        "cap on the rate of paper-volume padding transfers: a slow link on loopback, for tests (Mininet shapes real links)"))

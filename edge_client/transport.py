@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import requests
 
@@ -39,11 +39,15 @@ class OrchestratorClient:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.node_token}", "X-Node-Id": self.cfg.node_id}
 
-    def _request(self, method: str, path: str, timeout: float | None = None, **kw: Any) -> requests.Response:
+    def _request(self, method: str, path: str, timeout: float | None = None, body: Callable[[], Any] | None = None,
+                 **kw: Any) -> requests.Response:
+        """`body`: makes the request body afresh for every attempt (a streamed body is used up by a try)."""
         deadline = time.monotonic() + self.cfg.retry_for_s
         delay = 0.2
         while True:
             try:
+                if body is not None:
+                    kw["data"] = body()
                 resp = self.session.request(method, self.base + path, timeout=timeout or self.cfg.request_timeout_s,
                                             verify=self.verify, **kw)
             except requests.exceptions.SSLError as exc:  # a certificate problem does not go away by retrying
@@ -82,15 +86,45 @@ class OrchestratorClient:
         return resp.content
 
     def download_padding(self, nbytes: int) -> None:
-        """Fetch and discard filler bytes ("paper volumes" mode)."""
-        if nbytes > 0:
-            resp = self._request("GET", f"/v1/artifacts/padding/{nbytes}", headers=self._headers(), stream=True)
-            for _ in resp.iter_content(1 << 20):
-                pass
+        """Fetch and discard filler bytes ("paper volumes" mode), streamed: never more than
+        one chunk in memory. A transfer cut mid-body is resumed for the bytes still owed,
+        retried like any other request."""
+        left, deadline, delay = nbytes, time.monotonic() + self.cfg.retry_for_s, 0.2
+        while left > 0:
+            resp = self._request("GET", f"/v1/artifacts/padding/{left}", headers=self._headers(), stream=True)
+            try:
+                for part in resp.iter_content(self._chunk()):
+                    left -= len(part)
+                    self._throttle(len(part))
+                if left > 0:
+                    raise requests.exceptions.ChunkedEncodingError("padding body ended early")
+            except TRANSIENT as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.info("padding download cut (%s) with %d bytes to go; resuming in %.1f s", type(exc).__name__, left, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                resp.close()
 
     def upload_padding(self, nbytes: int) -> None:
+        """Send filler bytes, streamed from one zero-filled chunk (memory stays flat at any size)."""
         if nbytes > 0:
-            self._request("POST", "/v1/padding", data=bytes(nbytes), headers={**self._headers(), "Content-Type": "application/octet-stream"})
+            self._request("POST", "/v1/padding", body=lambda: self._paced(_zeros(nbytes, self._chunk())),
+                          headers={**self._headers(), "Content-Type": "application/octet-stream"})
+
+    def _chunk(self) -> int:
+        return CHUNK if self.cfg.padding_mbps is None else 16 * 1024
+
+    def _throttle(self, nbytes: int) -> None:
+        """With cfg.padding_mbps (a test aid): hold padding to that rate."""
+        if self.cfg.padding_mbps:
+            time.sleep(nbytes * 8 / (self.cfg.padding_mbps * 1e6))
+
+    def _paced(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for c in chunks:
+            self._throttle(len(c))
+            yield c
 
     def lora_settings(self) -> dict:
         return self._request("GET", "/v1/artifacts/lora", headers=self._headers()).json()
@@ -105,6 +139,18 @@ class OrchestratorClient:
 
     def heartbeat(self) -> None:
         self._request("POST", "/v1/heartbeat", headers=self._headers(), timeout=10)
+
+
+CHUNK = 1 << 20
+_ZERO_CHUNK = bytes(CHUNK)
+
+
+def _zeros(nbytes: int, chunk: int = CHUNK) -> Iterator[bytes]:
+    view = memoryview(_ZERO_CHUNK)
+    while nbytes > 0:
+        n = min(nbytes, chunk)
+        yield view[:n]
+        nbytes -= n
 
 
 def _detail(resp: requests.Response) -> str:

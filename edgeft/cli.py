@@ -63,6 +63,8 @@ def _add_edge(sub) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ip", default=None, help="this node's IP as the controller sees it")
     p.add_argument("--ca-bundle", default=None, help="CA file to verify an https orchestrator")
+    p.add_argument("--padding-mbps", type=float, default=None,
+                   help="cap the rate of paper-volume padding (emulates a slow link on loopback; tests)")
     p.set_defaults(func=_cmd_edge)
 
 
@@ -180,7 +182,8 @@ def _cmd_edge(args: argparse.Namespace) -> int:
 
     cfg = build(EdgeConfig, {}, {"orchestrator": args.orchestrator, "token": args.token, "node_id": args.node_id,
                                  "compute_power": args.compute_power, "emulate_compute": args.emulate_compute,
-                                 "device": args.device, "threads": args.threads, "ip": args.ip, "ca_bundle": args.ca_bundle})
+                                 "device": args.device, "threads": args.threads, "ip": args.ip, "ca_bundle": args.ca_bundle,
+                                 "padding_mbps": args.padding_mbps})
     import requests
 
     from edge_client.transport import OrchestratorError

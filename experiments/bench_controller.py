@@ -32,8 +32,8 @@ if __package__ in (None, ""):
 import psutil  # noqa: E402
 import requests  # noqa: E402
 
+from experiments.compare import teach_hosts  # noqa: E402
 from experiments.local import free_port  # noqa: E402
-from experiments.progress import wait_until  # noqa: E402
 from topologies.edge_cloud import SERVER_IP, build  # noqa: E402
 from topologies.launcher import ProcessGroup  # noqa: E402
 from topologies.profiles import draw_profiles  # noqa: E402
@@ -109,9 +109,7 @@ def bench(n: int, settle: float, train_interval: float, tmp: Path) -> None:
     profiles = draw_profiles(n, 2, 0)
     edge = build(profiles, controller=("127.0.0.1", ofp), run_dir=tmp / f"net{n}")
     try:
-        for host in edge.hosts.values():
-            host.cmd(f"ping -c 1 -W 1 {SERVER_IP}")
-        wait_until(lambda: len(_paths(url)) >= n, 60, "host learning")  # the first query also starts the probes
+        teach_hosts(edge, url)  # the first query also starts the probes and trains
         time.sleep(settle)
         got = _paths(url)
         ip = {p.node_id: edge.hosts[p.node_id].IP() for p in profiles}

@@ -160,11 +160,19 @@ def finish_row(run_dir: Path, k: float, extra: dict) -> dict:
 
 
 def start_controller(procs: ProcessGroup, edge, args: list[str], rest: str, hints_token: str | None) -> None:
-    """Start the controller app, wait for every switch, teach it the hosts (ARP caches are
-    flushed so that each host asks, and every ARP goes to the controller) and, where
+    """Start the controller app, let it learn the network (teach_hosts) and, where
     `hints_token` is given, register the link capacities as hints. Also used to bring a
     stopped controller back mid-run."""
     procs.start("controller", args)
+    teach_hosts(edge, rest)
+    if hints_token is not None:
+        edge.register_capacities(rest, hints_token)
+
+
+def teach_hosts(edge, rest: str) -> None:
+    """Wait for every switch and switch link, then make every host send (ARP caches are
+    flushed so that each host asks, and every ARP goes to the controller) until the
+    controller knows them all; the query names the server as the measuring point."""
     switches = len(edge.net.switches)
     wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches, 60, "switches to connect")
     # Teach hosts only once LLDP knows every switch link: before that, a flooded ARP can
@@ -174,12 +182,16 @@ def start_controller(procs: ProcessGroup, edge, args: list[str], rest: str, hint
     wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["links"]) >= trunks, 60, "LLDP to find the switch links")
     edge.server.cmd("ip neigh flush all")
     wait_s = math.ceil(getattr(edge, "dilation", 1.0))  # a dilated link's delay is k times the drawn one
-    for host in edge.hosts.values():
-        host.cmd(f"ip neigh flush all; ping -c 1 -W {wait_s} {SERVER_IP}")
-    wait_until(lambda: len(requests.get(rest + "/v1/paths", params={"src": SERVER_IP}, timeout=2).json()["paths"]) >= len(edge.hosts),
-               60, "host learning")
-    if hints_token is not None:
-        edge.register_capacities(rest, hints_token)
+
+    def known() -> bool:
+        resp = requests.get(rest + "/v1/paths", params={"src": SERVER_IP, "own_port": ORCH_PORT}, timeout=2)
+        seen = {p["ip"] for p in resp.json().get("paths", [])} if resp.ok else set()
+        silent = [h for h in edge.hosts.values() if h.IP() not in seen]
+        for host in silent:  # a lost ping (lossy links) is simply sent again on the next poll
+            host.cmd(f"ip neigh flush all; ping -c 1 -W {wait_s} {SERVER_IP}")
+        return not silent
+
+    wait_until(known, 60, "host learning")
 
 
 def apply_link_events(edge, profiles, scenario: Scenario, epoch: int, controller_url: str, hints_token: str | None) -> None:

@@ -100,7 +100,7 @@ def resumed_run(out: Path, kill: bool, nodes: int = 4, epochs: int = 3, policy: 
         for i in range(1, nodes + 1):
             run.start_client(f"node-{i:02d}", f"node-{i:02d}")
         if kill:
-            wait_for(lambda: (out / "checkpoint.pt").exists(), 300, "the first checkpoint")
+            wait_for(lambda: (out / "checkpoint.safetensors").exists(), 300, "the first checkpoint")
             run.procs.procs["orchestrator"].send_signal(signal.SIGKILL)
             run.procs.procs["orchestrator"].wait()
             t0 = time.monotonic()

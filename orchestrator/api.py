@@ -48,7 +48,8 @@ def create_app(coord: Coordinator) -> FastAPI:
         the next selection may take it again."""
         node.status, node.may_return = NodeStatus.ELIMINATED, False
         node.mailbox.clear()
-        reg.send(node, coord.task(kind=TaskKind.SETUP, version=coord.version))
+        # padded like a first set-up: in paper-volume mode the node fetches the model again
+        reg.send(node, coord.task(kind=TaskKind.SETUP, version=coord.version, pad_down=coord.cfg.setup_pad(len(reg.nodes))))
         log.info("node %s %s; re-syncing v%d", node.node_id, why, coord.version)
 
     def node_auth(request: Request, authorization: str | None = Header(None), x_node_id: str | None = Header(None)) -> Node:

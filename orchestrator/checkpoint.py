@@ -1,12 +1,13 @@
 """Checkpoints of a run after every completed epoch, for `edgeft orchestrator --resume`.
 
-One file, `<out_dir>/checkpoint.pt`, replaced atomically: the global adapter and
-the server optimizer's state, the version, every node's status and history,
-the policy object with its own state (deadline, tier credits), the selection
-RNG, the fairness tallies, traffic counters and the wall time spent so far. It
-is a pickle (torch.save): load only checkpoints your own runs wrote. A config
-fingerprint refuses a resume under different settings, which would silently
-mix two experiments.
+One file, `<out_dir>/checkpoint.safetensors`, replaced atomically (written
+aside, then renamed over the old one): the tensors (global adapter, server
+optimizer state) as safetensors, everything else (version, every node's status
+and history, the policy's own state, the selection RNG, fairness tallies,
+traffic counters, wall time so far) as JSON in its metadata. Nothing in it can
+run code when loaded: the decoder builds only dicts, lists, tuples, numbers,
+strings and tensors. A config fingerprint refuses a resume under different
+settings, which would silently mix two experiments.
 """
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
-FILE = "checkpoint.pt"
+FILE = "checkpoint.safetensors"
+OLD_PICKLE = "checkpoint.pt"  # before edgeft 0.x: a pickle, never loaded
+FORMAT = "edgeft-checkpoint-1"
 # Settings that may differ between the run and its resume without changing results.
 VOLATILE = ("host", "port", "token", "out_dir", "timeouts", "tls", "device")
 
@@ -27,18 +32,85 @@ def fingerprint(cfg_json: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def encode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """A JSON-able tree for `obj`; its tensors go to `tensors` and are referenced by key.
+    Objects (a policy with its state) are stored as their attributes."""
+    if isinstance(obj, torch.Tensor):
+        key = f"t{len(tensors)}"
+        tensors[key] = obj.detach().cpu().contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {"__dict__": {k: encode(v, tensors) for k, v in obj.items()}}
+        return {"__items__": [[encode(k, tensors), encode(v, tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (set, frozenset)):
+        return {"__set__": [encode(v, tensors) for v in sorted(obj)]}
+    if isinstance(obj, (list, tuple)):
+        return {"__tuple__" if isinstance(obj, tuple) else "__list__": [encode(v, tensors) for v in obj]}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return obj.item()
+    if hasattr(obj, "__dict__"):
+        return {"__vars__": {k: encode(v, tensors) for k, v in vars(obj).items()}}
+    raise TypeError(f"checkpoint cannot store a {type(obj).__name__}")
+
+
+def decode(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of encode, for data only: an object comes back as the dict of its attributes."""
+    if isinstance(tree, dict):
+        (tag, val), = tree.items()
+        if tag == "__tensor__":
+            return tensors[val]
+        if tag in ("__dict__", "__vars__"):
+            return {k: decode(v, tensors) for k, v in val.items()}
+        if tag == "__items__":
+            return {decode(k, tensors): decode(v, tensors) for k, v in val}
+        items = [decode(v, tensors) for v in val]
+        if tag == "__tuple__":
+            return tuple(items)
+        return set(items) if tag == "__set__" else items
+    return tree
+
+
+def restore_vars(obj: Any, saved: dict[str, Any]) -> None:
+    """Put the attributes `encode` stored back on a freshly built object of the same kind."""
+    for name, value in saved.items():
+        current = getattr(obj, name, None)
+        if isinstance(value, dict) and hasattr(current, "__dict__") and not isinstance(current, (dict, torch.Tensor)):
+            restore_vars(current, value)
+        else:
+            setattr(obj, name, value)
+
+
 def save(out_dir: Path, state: dict[str, Any]) -> None:
+    tensors: dict[str, torch.Tensor] = {}
+    tree = encode(state, tensors)
     tmp = out_dir / (FILE + ".tmp")
-    torch.save(state, tmp)
+    save_file(tensors, str(tmp), metadata={"format": FORMAT, "state": json.dumps(tree)})
     tmp.replace(out_dir / FILE)
 
 
 def load(out_dir: Path, expected_fingerprint: str) -> dict[str, Any]:
-    """The checkpoint of this run folder; ValueError, naming the fix, if there is none or it is foreign."""
+    """The checkpoint of this run folder; ValueError, naming the fix, if there is none or
+    it is corrupt, foreign or of the old (pickle) kind."""
     path = out_dir / FILE
     if not path.is_file():
+        if (out_dir / OLD_PICKLE).is_file():
+            raise ValueError(f"--resume: {out_dir / OLD_PICKLE} is an old pickle checkpoint, which edgeft no longer loads "
+                             "(a pickle can run code); start the run again without --resume")
         raise ValueError(f"--resume: no {FILE} in {out_dir}: the run finished no epoch yet; start it again without --resume")
-    state = torch.load(path, weights_only=False)
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("format") != FORMAT:
+            raise ValueError("not an edgeft checkpoint")
+        state = decode(json.loads(meta["state"]), load_file(str(path)))
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--resume: {path} is corrupt or not an edgeft checkpoint ({str(exc)[:120]}); "
+                         "start the run again without --resume") from None
     if state.get("fingerprint") != expected_fingerprint:
         raise ValueError(f"--resume: {path} was written under different settings; resume with the run's own config "
                          "(only host, port, token, timeouts, tls and device may change)")

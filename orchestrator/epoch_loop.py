@@ -88,8 +88,8 @@ async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = 
         active = coord.registry.by_status(NodeStatus.ACTIVE)
         bar.set_postfix(active=len(active), eliminated=len(coord.registry.by_status(NodeStatus.ELIMINATED)), val_loss=f"{val_loss:.3f}")
     completion = st.elapsed_before + (time.time() - (coord.first_send or time.time())) / cfg.emulation.k
-    await _final_sync(coord)
-    return _finish(coord, st, completion, val_loss)
+    missing = await _final_sync(coord)
+    return _finish(coord, st, completion, val_loss, missing)
 
 
 def _new_state(coord: Coordinator, nodes: list[Node], total: int) -> RunState:
@@ -280,15 +280,23 @@ def _record_epoch(coord, rnd: Round, ids, scores, snap, changes, results, val_lo
         coord.recorder.node_epochs.write(row)
 
 
-async def _final_sync(coord: Coordinator) -> None:
-    """Let every live node fetch the final parameters so all hold the same model."""
+async def _final_sync(coord: Coordinator) -> dict[str, str]:
+    """Let every live node (eliminated ones too) fetch the final parameters so all hold the
+    same model; returns the nodes that did not acknowledge them, and why."""
     nodes = coord.registry.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
-    await _await_acks(coord, nodes, coord.version, coord.cfg.wall_timeouts().sync_s)
+    t = coord.cfg.wall_timeouts()
+    done = await _await_acks(coord, nodes, coord.version, t.sync_s)
+    missing = {n.node_id: ("silent for more than the heartbeat timeout" if coord.registry.silent_since(n) > t.heartbeat_timeout_s
+                           else f"no acknowledgement of v{coord.version} within {t.sync_s:.0f} s of wall time")
+               for n in nodes if n.node_id not in done}
+    if missing:
+        log.warning("run ends without the final parameters on %d node(s): %s", len(missing), missing)
     for n in coord.registry.nodes.values():
         coord.registry.send(n, coord.task(kind=TaskKind.STOP, version=coord.version))
+    return missing
 
 
-def _finish(coord: Coordinator, st: RunState, completion: float, final_loss: float) -> dict:
+def _finish(coord: Coordinator, st: RunState, completion: float, final_loss: float, missing: dict[str, str]) -> dict:
     reg, digest = coord.registry, coord.current_digest()
     coord.recorder.write_nodes([
         {"node_id": n.node_id, "compute_power": n.compute_power, "device": n.device, "ip": n.ip,
@@ -303,7 +311,8 @@ def _finish(coord: Coordinator, st: RunState, completion: float, final_loss: flo
         "final_val_loss": final_loss, "final_version": coord.version, "final_adapter_digest": digest,
         "active_at_end": len(reg.by_status(NodeStatus.ACTIVE)), "eliminated_at_end": len(reg.by_status(NodeStatus.ELIMINATED)),
         "failed": len(reg.by_status(NodeStatus.FAILED)), "bytes_in": coord.bytes_in, "bytes_out": coord.bytes_out,
-        "metrics_source": cfg.metrics.source, "paper_volumes": cfg.paper_volumes, **_fairness_summary(coord, st),
+        "metrics_source": cfg.metrics.source, "paper_volumes": cfg.paper_volumes, "final_sync_missing": missing,
+        **_fairness_summary(coord, st),
         **summary_columns(write_fidelity(coord, st.scenario), cfg.emulation.k),
     }
     coord.recorder.write_summary(summary)

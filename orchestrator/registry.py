@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 
-from edgeft.wire import Task
+from edgeft.wire import Task, TaskKind
 
 
 class NodeStatus(str, Enum):
@@ -76,6 +76,10 @@ class Registry:
         in a long poll sends no heartbeats, and a slow start (the first run pre-trains the
         base model for ~30 s) must not count as silence once work is handed out."""
         node.last_seen = max(node.last_seen, time.monotonic())
+        if task.kind == TaskKind.SYNC:  # a node that is behind goes straight to the newest parameters
+            stale = [t for t in node.mailbox if t.kind == TaskKind.SYNC]
+            for t in stale:
+                node.mailbox.remove(t)
         node.mailbox.append(task)
         node.wakeup.set()
 

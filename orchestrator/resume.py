@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from edgeft.modeling import load_adapter_state
 from orchestrator import checkpoint
 from orchestrator.registry import NodeStatus
+from orchestrator.selection import LastSeen
 
 if TYPE_CHECKING:
     from orchestrator.coordinator import Coordinator
@@ -40,7 +41,8 @@ def restore_state(coord: Coordinator, st: RunState, ckpt: dict[str, Any]) -> Non
     st.opt.load(ckpt["adapter"], ckpt["optimizer"])
     load_adapter_state(coord.workload.model, ckpt["adapter"])
     coord.version = ckpt["version"]
-    st.policy, st.history = ckpt["policy"], ckpt["history"]
+    checkpoint.restore_vars(st.policy, ckpt["policy"])  # the run's own policy, built afresh, gets its state back
+    st.history = {nid: LastSeen(**h) for nid, h in ckpt["history"].items()}
     st.rng.bit_generator.state = ckpt["rng"]
     st.coverage, st.bubbles, st.readmissions = ckpt["coverage"], ckpt["bubbles"], ckpt["readmissions"]
     st.elapsed_before = ckpt["elapsed_s"]

@@ -24,3 +24,35 @@ def test_paper_volumes_pad_setup_and_every_epoch(tmp_path):
     assert s["paper_volumes"] == scale
     assert s["bytes_out"] >= down and s["bytes_in"] >= up
     assert s["bytes_in"] < up + 5e6  # padding plus the real (small) adapter gradients, nothing more
+
+
+def test_paper_volumes_under_ne_with_an_eliminated_node_far_behind(tmp_path):
+    """NE with padded transfers, one node whose padding moves at 0.4 Mb/s: about 10 s per
+    parameter sync against ~1 s epochs. (The throttle is a client-side stand-in for a slow
+    link, `--padding-mbps`: on loopback nothing else makes a link slow; the Mininet compare
+    test is the real case.) It is eliminated first, falls behind on every sync, and must
+    never get a 404, never exit, and end holding the final parameters like everyone else."""
+    import csv
+
+    from experiments.faults import LoopbackRun
+
+    nodes, epochs, scale = 7, 6, 0.001  # 500 kB of parameter padding per sync
+    run = LoopbackRun(tmp_path / "run", {"nodes": nodes, "policy": "ne", "paper_volumes": scale, "training": {"epochs": epochs},
+                                         "timeouts": {"sync_s": 120}})
+    try:
+        run.start_orchestrator()
+        for i in range(1, nodes):
+            run.start_client(f"node-{i:02d}", f"node-{i:02d}", "--compute-power", "50")
+        run.start_client("node-07", "node-07", "--compute-power", "3", "--padding-mbps", "0.4")  # weakest: eliminated first
+        rc = run.finish(600)
+    finally:
+        run.procs.stop_all()
+    assert rc == 0, run.log("orchestrator")[-3000:]
+    first = list(csv.DictReader((tmp_path / "run" / "epochs.csv").open()))[0]
+    assert "node-07" in first["eliminated"].split(";")
+    slow = run.log("node-07")
+    assert "404" not in slow and "Traceback" not in slow and "stop received" in slow
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["final_sync_missing"] == {} and summary["failed"] == 0
+    with (tmp_path / "run" / "nodes.csv").open() as fh:
+        assert all(r["final_digest_matches"] == "True" for r in csv.DictReader(fh))

@@ -1,0 +1,70 @@
+"""Client memory in the paper-volume mode: the peak RSS of one edge client in a
+2-node, 2-epoch AR run on loopback at `--paper-volumes 1` (500 MB of parameter
+padding down and up per epoch, 1 GB of data over the nodes at set-up) against
+the same run without padding. Target (the reliability issue): under 100 MiB
+more, i.e. the padding is streamed, never held in memory.
+
+    .venv/bin/python experiments/bench_padding_memory.py [--scale 1.0]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil  # noqa: E402
+
+from experiments.faults import LoopbackRun  # noqa: E402
+
+
+def peak_client_rss(out: Path, scale: float) -> tuple[float, int]:
+    """(peak RSS of node-01 in MiB, bytes the orchestrator sent) for one run."""
+    run = LoopbackRun(out, {"nodes": 2, "policy": "ar", "paper_volumes": scale, "training": {"epochs": 2},
+                            "timeouts": {"sync_s": 600, "round_s": 1200}})
+    peak, stop = [0], threading.Event()
+    try:
+        run.start_orchestrator()
+        run.start_client("node-01", "node-01")
+        run.start_client("node-02", "node-02")
+        proc = psutil.Process(run.procs.procs["node-01"].pid)
+
+        def sample() -> None:
+            while not stop.is_set():
+                try:
+                    peak[0] = max(peak[0], sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]))
+                except psutil.Error:
+                    pass
+                time.sleep(0.05)
+
+        threading.Thread(target=sample, daemon=True).start()
+        rc = run.finish(1800)
+    finally:
+        stop.set()
+        run.procs.stop_all()
+    if rc != 0:
+        raise RuntimeError(f"run at paper_volumes={scale} exited with {rc}; see {out / 'logs'}")
+    import json
+
+    return peak[0] / 2**20, json.loads((out / "summary.json").read_text())["bytes_out"]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scale", type=float, default=1.0)
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        base, base_bytes = peak_client_rss(Path(d) / "plain", 0.0)
+        padded, padded_bytes = peak_client_rss(Path(d) / "padded", a.scale)
+    print(f"client peak RSS: {base:.0f} MiB without padding, {padded:.0f} MiB at paper_volumes {a.scale:g} "
+          f"({(padded_bytes - base_bytes) / 1e9:.2f} GB more sent by the orchestrator): +{padded - base:.0f} MiB (target < 100)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The checkpoint holds tensors and JSON, never pickle; what it cannot read it refuses in one line."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from orchestrator import checkpoint
+from orchestrator.aggregation import ServerOptimizer
+from orchestrator.policies import make_policy
+from orchestrator.selection import LastSeen
+
+
+def _state():
+    opt = ServerOptimizer({"a": torch.randn(3, 2), "b": torch.randn(2)}, "adam", 0.01)
+    opt.step({"a": torch.ones(3, 2), "b": torch.ones(2)})
+    policy = make_policy("ne_plus", 12, 10)
+    policy.streak = {"node-03": 2}
+    rng = np.random.default_rng(5)
+    rng.random(7)
+    return {"fingerprint": "f", "adapter": opt.state(), "optimizer": opt.state_dict(), "policy": policy,
+            "rng": rng.bit_generator.state, "history": {"node-01": LastSeen(train_time_s=1.5)},
+            "bytes": (10, 20), "nodes": {"node-01": {"status": "active", "fail_reason": None}}}, opt, rng
+
+
+def test_round_trip_without_pickle(tmp_path):
+    state, opt, rng = _state()
+    checkpoint.save(tmp_path, state)
+    assert not (tmp_path / "checkpoint.pt").exists() and (tmp_path / checkpoint.FILE).exists()
+    assert b"\x80\x04" not in (tmp_path / checkpoint.FILE).read_bytes()[:8]  # not a pickle stream
+    back = checkpoint.load(tmp_path, "f")
+    assert all(torch.equal(back["adapter"][k], v) for k, v in state["adapter"].items())
+    again = ServerOptimizer(back["adapter"], "adam", 0.01)
+    again.load(back["adapter"], back["optimizer"])
+    upd = {"a": torch.full((3, 2), 0.5), "b": torch.full((2,), 0.5)}
+    assert all(torch.equal(x, y) for x, y in zip(opt.step(upd).values(), again.step(upd).values()))  # Adam moments came back
+    fresh = make_policy("ne_plus", 12, 10)
+    checkpoint.restore_vars(fresh, back["policy"])
+    assert fresh.streak == {"node-03": 2} and fresh.ne.per_epoch == state["policy"].ne.per_epoch
+    r2 = np.random.default_rng(0)
+    r2.bit_generator.state = back["rng"]
+    assert r2.random() == rng.random()
+    assert LastSeen(**back["history"]["node-01"]).train_time_s == 1.5 and math.isnan(back["history"]["node-01"]["round_time_s"])
+    assert back["bytes"] == (10, 20)
+
+
+@pytest.mark.parametrize("damage,fragment", [
+    (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "corrupt"),
+    (lambda p: p.write_bytes(b"\x80\x04garbage"), "corrupt"),
+])
+def test_damaged_checkpoints_are_refused(tmp_path, damage, fragment):
+    state, _, _ = _state()
+    checkpoint.save(tmp_path, state)
+    damage(tmp_path / checkpoint.FILE)
+    with pytest.raises(ValueError, match=fragment) as err:
+        checkpoint.load(tmp_path, "f")
+    assert "without --resume" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_foreign_and_old_pickle_checkpoints_are_refused(tmp_path):
+    state, _, _ = _state()
+    checkpoint.save(tmp_path, state)
+    with pytest.raises(ValueError, match="different settings"):
+        checkpoint.load(tmp_path, "other")
+    (tmp_path / checkpoint.FILE).unlink()
+    torch.save({"x": 1}, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="old pickle checkpoint"):
+        checkpoint.load(tmp_path, "f")
