@@ -141,7 +141,7 @@ def _cmd_edge_pool(args: argparse.Namespace) -> int:
 def _add_local(sub) -> None:
     p = sub.add_parser("local", help="orchestrator + N clients as processes on loopback (no root)")
     _orchestrator_flags(p)
-    p.add_argument("--setup", type=int, default=2, help="paper link setup 1, 2 or 3 for the static metrics")
+    p.add_argument("--setup", type=int, default=2, choices=[1, 2, 3], help="paper link setup 1, 2 or 3 for the static metrics")
     p.add_argument("--no-emulate-compute", action="store_true", help="do not stretch training time to drawn compute")
     p.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
     p.set_defaults(func=_cmd_local)
@@ -170,6 +170,8 @@ def _cmd_orchestrator(args: argparse.Namespace) -> int:
                           "(edgeft local and edgeft compare set it for you)")
     try:
         serve(cfg, resume=args.resume)
+    except ValueError as exc:  # e.g. an unusable checkpoint: bad input, not an aborted run
+        raise ConfigError(str(exc)) from None
     except RunAborted as exc:
         logging.error("run aborted: %s", exc)
         return 1
@@ -205,8 +207,18 @@ def _cmd_local(args: argparse.Namespace) -> int:
     return run_local(_orchestrator_config(args), setup=args.setup, emulate=not args.no_emulate_compute, timeout=args.timeout)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its error line in edgeft's one form: `edgeft: error: ...` after the usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sub = self.prog.split()[-1] if " " in self.prog else ""
+        print(f"edgeft: error: {sub + ': ' if sub else ''}{message}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="edgeft", description="SDN-assisted federated LoRA fine-tuning at the edge")
+    parser = _Parser(prog="edgeft", description="SDN-assisted federated LoRA fine-tuning at the edge")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_orchestrator(sub)
@@ -223,7 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as exc:
-        print(f"edgeft: error: {exc}", file=sys.stderr)
+        print(f"edgeft: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever a parser said
+        return EXIT_CONFIG
+    except (ValueError, OSError) as exc:  # a file or value the checks above let through: one line, never a traceback
+        logging.debug("details", exc_info=True)
+        print(f"edgeft: error: {' '.join(str(exc).split())[:300]} ({type(exc).__name__}; -v for details)", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         print("edgeft: interrupted", file=sys.stderr)

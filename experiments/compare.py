@@ -53,9 +53,19 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _setups(text: str) -> list[int]:
+    from topologies.profiles import SETUPS
+
+    got = _ints(text)
+    bad = [s for s in got if s not in SETUPS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"setups {bad} do not exist; the paper's setups are {', '.join(map(str, sorted(SETUPS)))}")
+    return got
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nodes", type=_ints, default=None, help="edge node counts, e.g. 12,20,30,40 (default 12)")
-    p.add_argument("--setups", type=_ints, default=None, help="paper link setups 1,2,3 (default 2)")
+    p.add_argument("--setups", type=_setups, default=None, help="paper link setups 1,2,3 (default 2)")
     p.add_argument("--policies", default="ne,ar", help=f"comma-separated, from: {','.join(POLICY_NAMES)}")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seeds", type=_ints, default=None, help="(default 0)")
@@ -221,10 +231,6 @@ def _resolve_dilation(base: dict, nodes: int, setup: int, seed: int, policy: str
 
 
 def compare(args: argparse.Namespace) -> int:
-    if os.geteuid() != 0:
-        print("compare: Mininet needs root. Run `sudo bash scripts/demo.sh` (or sudo .venv/bin/edgeft compare ...); "
-              "without root, `edgeft local` runs the same system on loopback.", file=sys.stderr)
-        return 2
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     bad = [p for p in policies if p not in POLICY_NAMES]
     if bad:
@@ -239,6 +245,9 @@ def compare(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
     if args.max_dilation is not None:
         base["emulation"]["max_dilation"] = args.max_dilation
+    if os.geteuid() != 0:
+        raise ConfigError("Mininet needs root: run `sudo bash scripts/demo.sh` (or sudo .venv/bin/edgeft compare ...); "
+                          "without root, `edgeft local` runs the same system on loopback")
     out = Path(args.out)
     if args.attach:
         rows, curves = _compare_attached(args, base, policies, out)

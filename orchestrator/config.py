@@ -6,6 +6,7 @@ documented change: see README "Learning-rate note".
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Literal
@@ -108,6 +109,15 @@ class MetricsConfig(_Strict):
     orchestrator_ip: str = "10.0.0.1"
     stale_after_s: float = Field(default=10.0, gt=0)
 
+    @field_validator("static_file")
+    @classmethod
+    def _static(cls, p: str | None) -> str | None:
+        if p is not None:
+            from orchestrator.network_view import StaticMetrics
+
+            StaticMetrics.from_file(p)  # ValueError naming the file and the format it wants
+        return p
+
 
 class EmulationConfig(_Strict):
     """The time model (edgeft/timemodel.py, README "Time model"). `dilation` k slows the
@@ -171,8 +181,18 @@ class PolicyOptions(_Strict):
     @field_validator("truth_file")
     @classmethod
     def _truth(cls, p: str | None) -> str | None:
-        if p is not None and not Path(p).is_file():
+        if p is None:
+            return p
+        if not Path(p).is_file():
             raise ValueError(f"'{p}' does not exist: give the ground_truth.json that the topology wrote")
+        try:
+            for n in json.loads(Path(p).read_text())["nodes"]:
+                str(n["node_id"])
+                for k in ("compute_power", "bandwidth_mbps", "delay_ms", "loss_pct"):
+                    float(n[k])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise ValueError(f"'{p}' is not a ground_truth.json ({{\"nodes\": [{{node_id, compute_power, bandwidth_mbps, "
+                             "delay_ms, loss_pct}, ...]}): give the file the topology wrote") from None
         return p
 
 

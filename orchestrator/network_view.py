@@ -79,9 +79,9 @@ class StaticMetrics:
         try:
             return cls(json.loads(Path(path).read_text()))
         except FileNotFoundError:
-            raise ValueError(f"metrics.static_file '{path}' does not exist") from None
+            raise ValueError(f"'{path}' does not exist: give a JSON file of per-node figures") from None
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"metrics.static_file '{path}' is not a {{node: {{bandwidth_mbps, delay_ms, loss_pct}}}} map ({exc})") from None
+            raise ValueError(f"'{path}' is not a {{node: {{bandwidth_mbps, delay_ms, loss_pct}}}} map ({str(exc)[:80]})") from None
 
     def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathMetrics]:
         out = {}

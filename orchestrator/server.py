@@ -60,11 +60,8 @@ def serve(cfg: OrchestratorConfig, resume: bool = False) -> dict:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     metrics = build_metrics(cfg)
     ckpt = None
-    if resume:
-        try:
-            ckpt = checkpoint.load(Path(cfg.out_dir), checkpoint.fingerprint(cfg.model_dump(mode="json")))
-        except ValueError as exc:
-            raise RunAborted(str(exc)) from None
+    if resume:  # a checkpoint that cannot be used is bad input (ValueError: the CLI says so in one line, exit 2)
+        ckpt = checkpoint.load(Path(cfg.out_dir), checkpoint.fingerprint(cfg.model_dump(mode="json")))
     recorder = Recorder(cfg.out_dir, cfg.model_dump(mode="json", exclude={"token"}), cfg.seed, ckpt["epoch"] if ckpt else None)
     token = _run_token(cfg, recorder.dir)
     coord = Coordinator(cfg, Registry(token), recorder, token)
