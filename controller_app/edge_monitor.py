@@ -340,12 +340,14 @@ class EdgeMonitor(App):
             for dp in list(self.datapaths.values()):
                 parser = dp.ofproto_parser
                 ofp = dp.ofproto
+                # The echo first: queued behind the stats replies its RTT would include the switch
+                # building them, which no probe waits for, and every delay figure would read low.
+                self.echo_sent[dp.id] = time.time()
+                dp.send_msg(parser.OFPEchoRequest(dp, data=b"edgeft"))
                 dp.send_msg(parser.OFPPortStatsRequest(dp, 0, ofp.OFPP_ANY))
                 if self.own_port is not None:
                     dp.send_msg(parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, COOKIE_OWN,
                                                            0xFFFFFFFFFFFFFFFF, parser.OFPMatch()))
-                self.echo_sent[dp.id] = time.time()
-                dp.send_msg(parser.OFPEchoRequest(dp, data=b"edgeft"))
             self.monitor.expire_probes(time.time())
             self.monitor.close_trains(time.time(), 2 * self.monitor.s.probe_timeout_s, TRAIN_PACKETS)
             hub.sleep(self.poll_s)

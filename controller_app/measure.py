@@ -1,7 +1,6 @@
 """Measurement math, pure: counter deltas, smoothing, probe loss, path composition."""
 from __future__ import annotations
 
-import statistics
 from collections import deque
 from dataclasses import dataclass
 
@@ -38,12 +37,13 @@ class Ewma:
         return self.value
 
 
-class RecentMedian:
-    """The lower median of the last `size` samples. For the control channel's echo RTT:
-    its first samples come while a (re)started controller is still busy setting up
-    switches, and an average seeded with them would stay high for many polls, so every
-    delay figure computed from it would undershoot; a median drops a spike after the
-    next sample."""
+class RecentMin:
+    """The least of the last `size` samples. For the control channel's echo RTT, whose
+    samples are inflated whenever the switch is busy with something else (a restarted
+    controller setting switches up; stats replies being built): the probes' own share
+    of the control channel is its quiet latency, and every inflated echo subtracted
+    from a probe's RTT would make the delay read low (measured: a median of the last 5
+    read 12 paths 3.7 ms low with flow stats polled, the minimum 1.6 ms)."""
 
     def __init__(self, size: int) -> None:
         if size < 1:
@@ -56,7 +56,7 @@ class RecentMedian:
 
     @property
     def value(self) -> float | None:
-        return statistics.median_low(self.recent) if self.recent else None
+        return min(self.recent) if self.recent else None
 
 
 class ProbeWindow:

@@ -13,7 +13,7 @@ Method (documented in the README):
   is not load; the path's figure is the minimum over its links.
 - delay: an ICMP echo probe is sent by packet-out at the orchestrator's switch
   and its reply caught by packet-in at the node's gateway; half of each
-  switch's control-channel echo RTT (median of the last ECHO_WINDOW) is
+  switch's control-channel echo RTT (least of the last ECHO_WINDOW) is
   removed. The figure is the orchestrator <-> node round trip beyond the
   control channel (with this project's shaping
   all added delay sits on the orchestrator -> node direction, so it equals the
@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass, field
 
 from controller_app.capacity import FRAME_BYTES, TRAIN_PACKETS, CapacityEstimate, train_rate_mbps
-from controller_app.measure import (Ewma, LinkState, ProbeWindow, RecentMedian, available_bandwidth, counter_rate,
+from controller_app.measure import (Ewma, LinkState, ProbeWindow, RecentMin, available_bandwidth, counter_rate,
                                    probe_delay_ms)
 from edgeft.loss_confidence import wilson_interval
 
@@ -78,7 +78,7 @@ class PathMonitor:
         self.rates: dict[tuple[int, int], PortRates] = {}
         self.capacity: dict[tuple[int, int], float] = {}  # registered, Mb/s
         self.port_speed: dict[tuple[int, int], float] = {}  # from the switch, Mb/s
-        self.echo_rtt: dict[int, RecentMedian] = {}
+        self.echo_rtt: dict[int, RecentMin] = {}
         self.probes: dict[str, NodeProbes] = {}
         self.trains: dict[str, CapacityEstimate] = {}  # by node ip
         self.open_trains: dict[str, OpenTrain] = {}
@@ -174,7 +174,7 @@ class PathMonitor:
 
     # -- control channel and probes ---------------------------------------------------
     def echo(self, dpid: int, rtt_s: float) -> None:
-        self.echo_rtt.setdefault(dpid, RecentMedian(ECHO_WINDOW)).add(rtt_s)
+        self.echo_rtt.setdefault(dpid, RecentMin(ECHO_WINDOW)).add(rtt_s)
 
     def probe_sent(self, ip: str, seq: int, at: float) -> None:
         p = self.probes.setdefault(ip, NodeProbes(Ewma(self.s.alpha), ProbeWindow(self.s.loss_window)))

@@ -207,6 +207,20 @@ def _cmd_local(args: argparse.Namespace) -> int:
     return run_local(_orchestrator_config(args), setup=args.setup, emulate=not args.no_emulate_compute, timeout=args.timeout)
 
 
+def teardown_on_signals(raise_as: type[BaseException] = KeyboardInterrupt) -> None:
+    """SIGTERM and SIGHUP tear down what this command started, as Ctrl-C does: they become
+    KeyboardInterrupt, so every `finally` that stops processes and networks runs (a
+    default SIGTERM ends the process on the spot and leaves them behind). Servers that
+    install their own handlers (uvicorn, the fork pool) replace these."""
+    import signal
+
+    def _interrupt(signum, _frame):
+        raise raise_as(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its error line in edgeft's one form: `edgeft: error: ...` after the usage."""
 
@@ -228,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_compare(sub)
     _add_edge_pool(sub)
     args = parser.parse_args(argv)
+    teardown_on_signals()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "urllib3", "transformers", "peft"):

@@ -235,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     from mininet.log import setLogLevel
 
     setLogLevel("output")  # the CLI prints through Mininet's log at this level
+    from edgeft.cli import teardown_on_signals
+
+    teardown_on_signals(SystemExit)  # SIGTERM/SIGHUP stop the network (the Mininet CLI would swallow a KeyboardInterrupt)
     out = Path(a.out or f"/tmp/edgeft-topo-{os.getpid()}")
     profiles = draw_profiles(a.nodes, a.setup, a.seed)
     edge = build(profiles, a.domains, None if a.standalone else (a.controller_ip, a.controller_port), a.shaping, run_dir=out,
@@ -269,7 +272,8 @@ def _serve(edge: EdgeCloudNet, cli: bool) -> None:
         CLI(edge.net, stdin=sys.stdin)
         return
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
     log.info("network up; Ctrl-C stops it")
     try:
         while not stop.wait(1.0):

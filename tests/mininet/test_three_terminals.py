@@ -76,6 +76,7 @@ def test_ne_and_ar_run_in_a_network_started_in_another_terminal(controller, tmp_
         assert len(net["hosts"]) == NODES and net["dilation"] == 2.0 and net["controller"]["rest"] == url
         assert {h["node_id"] for h in net["hosts"]} == set(net["links"]) == {n["node_id"] for n in net["ground_truth"]["nodes"]}
         shutil.copy(topo.describe, tmp_path / "kept.json")
+        _sigterm_stops_only_the_experiment(topo, tmp_path / "cut")
         out = tmp_path / "cmp"
         done = _compare("--attach", str(topo.describe), "--nodes", str(NODES), "--policies", "ne,ar", "--epochs", str(EPOCHS),
                         "--out", str(out))
@@ -113,6 +114,29 @@ def test_ne_and_ar_run_in_a_network_started_in_another_terminal(controller, tmp_
     assert not topo.describe.exists()  # removed with the network
     stale = _compare("--attach", str(tmp_path / "kept.json"), "--epochs", "1", "--out", str(tmp_path / "z"))
     assert stale.returncode == 2 and "is gone" in stale.stderr and len(stale.stderr.strip().splitlines()) == 1
+
+
+def _ours(run_dir: Path) -> list[str]:
+    """Processes whose command line names this experiment's folder (orchestrator, client pool)."""
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+    return [line for line in ps if str(run_dir) in line]
+
+
+def _sigterm_stops_only_the_experiment(topo: Topology, out: Path) -> None:
+    """SIGTERM to the experiment mid-run tears down what it started, and only that: the
+    network and its CLI stay up (and answer) for the next experiment."""
+    exp = subprocess.Popen([sys.executable, "-m", "edgeft.cli", "compare", "--attach", str(topo.describe), "--policies", "ar",
+                            "--epochs", "10", "--out", str(out)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: (out / "n5-setup2-seed0-ar" / "epochs.csv").exists(), 300, "the first epoch")
+        assert _ours(out)  # its orchestrator and clients run
+        exp.terminate()
+        assert exp.wait(timeout=60) != 0
+    finally:
+        if exp.poll() is None:
+            exp.kill()
+    wait_until(lambda: not _ours(out), 30, "the experiment's processes to go")
+    assert topo.proc.poll() is None and topo.describe.exists()
 
 
 def test_hosts_are_known_seconds_after_their_first_packet(controller, tmp_path):

@@ -124,7 +124,7 @@ def test_a_slow_first_echo_after_a_restart_does_not_make_delays_undershoot():
     # A restarted controller's first echo to a switch comes back late (it is busy setting
     # switches up); later ones take 2 ms. With an EWMA (alpha 0.3) seeded by the 300 ms
     # spike the echo estimate would still be ~100 ms three polls on, and a 50 ms path
-    # would read as 0; the median drops the spike after the next echo.
+    # would read as 0; the least of the recent echoes drops the spike at the next echo.
     m = PathMonitor(MonitorSettings(alpha=0.3, loss_window=10, probe_timeout_s=1.0))
     for rtt in (0.300, 0.002, 0.002):
         m.echo(1, rtt)
@@ -133,11 +133,11 @@ def test_a_slow_first_echo_after_a_restart_does_not_make_delays_undershoot():
     assert m.probe_reply("10.1.0.2", 1, 10.052, out_dpid=1, back_dpid=2) == pytest.approx(50.0)
 
 
-def test_recent_median_keeps_the_last_samples_and_takes_the_lower_middle():
-    from controller_app.measure import RecentMedian
+def test_recent_min_keeps_the_last_samples_and_takes_the_least():
+    from controller_app.measure import RecentMin
 
-    r = RecentMedian(3)
+    r = RecentMin(3)
     assert r.value is None
-    assert [r.add(x) for x in (9.0, 1.0, 5.0, 7.0, 2.0)] == [9.0, 1.0, 5.0, 5.0, 5.0]
+    assert [r.add(x) for x in (9.0, 1.0, 5.0, 7.0, 8.0)] == [9.0, 1.0, 1.0, 1.0, 5.0]  # 1.0 slides out at the 5th
     with pytest.raises(ValueError):
-        RecentMedian(0)
+        RecentMin(0)
