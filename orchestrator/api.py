@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from edgeft.wire import DIGEST_HEADER, META_HEADER, Ack, EnrollRequest, EnrollResponse, Task, TaskKind, sha256_hex
+from orchestrator import api_contract
 from orchestrator.coordinator import Coordinator
 from orchestrator.registry import Node, NodeStatus
 from orchestrator.rounds import RoundReject
@@ -32,6 +33,7 @@ def _bearer(authorization: str | None) -> str:
 
 def create_app(coord: Coordinator) -> FastAPI:
     app = FastAPI(title="edgeft orchestrator", version="1")
+    api_contract.install(app)
     reg = coord.registry
 
     @app.exception_handler(RoundReject)
