@@ -1,6 +1,7 @@
 """The northbound REST API (JSON only), as a plain WSGI app on WebOb.
 
     GET /v1/health
+    GET /v1/openapi.json     this API as an OpenAPI document (controller_app/openapi.py)
     GET /v1/topology
     GET /v1/paths?src=<orchestrator ip>[&dst=<node ip>][&own_port=<orchestrator's TCP port>]
     PUT /v1/links/capacity   {"links": [{"dpid": 1, "port": 2, "mbps": 7.5}, ...]}   (Bearer token if one is set)
@@ -19,6 +20,8 @@ import math
 from typing import Any, Protocol
 
 from webob import Request, Response
+
+from controller_app.openapi import DOCUMENT
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +123,7 @@ class NorthboundApp:
 
     def route(self, req: Request) -> tuple[int, dict]:
         routes = {("GET", "/v1/health"): lambda: self.view.health(),
+                  ("GET", "/v1/openapi.json"): lambda: DOCUMENT,
                   ("GET", "/v1/topology"): lambda: self.view.topology(),
                   ("GET", "/v1/paths"): lambda: get_paths(self.view, dict(req.GET)),
                   ("PUT", "/v1/links/capacity"): lambda: self._capacity(req),
