@@ -43,11 +43,14 @@ def soak(out: Path, nodes: int, epochs: int, kill_every: int, resume_at: int) ->
             wait_for(lambda: len(run.epochs()) >= epoch, 600, f"epoch {epoch}")
             if "start" not in footprints:
                 footprints["start"] = _footprint(orch.pid)
+            if epoch == resume_at + kill_every:
+                footprints["resumed"] = _footprint(orch.pid)
             victim = f"node-{(epoch // kill_every - 1) % nodes + 1:02d}"
             run.signal(f"{victim}.{gen[victim]}", signal.SIGKILL)
             gen[victim] += 1
             run.start_client(f"{victim}.{gen[victim]}", victim)
             if epoch == resume_at:
+                footprints["before_kill"] = _footprint(orch.pid)
                 orch.send_signal(signal.SIGKILL)
                 orch.wait()
                 orch = run.start_orchestrator("--resume")
@@ -74,10 +77,12 @@ def main() -> int:
     a = p.parse_args()
     t0 = time.monotonic()
     r = soak(Path(a.out), a.nodes, a.epochs, a.kill_every, resume_at=(a.epochs // 2) // a.kill_every * a.kill_every)
-    (rss0, thr0, fd0), (rss1, thr1, fd1) = r["footprints"]["start"], r["footprints"]["end"]
+    f = r["footprints"]
     print(f"soak: {a.nodes} nodes x {a.epochs} epochs of AR in {(time.monotonic() - t0) / 60:.1f} min, rc {r['rc']}")
-    print(f"orchestrator RSS {rss0:.0f} -> {rss1:.0f} MiB ({100 * (rss1 / rss0 - 1):+.1f} %), threads {thr0} -> {thr1}, "
-          f"open fds {fd0} -> {fd1}")
+    for label, a_key, b_key in (("first process", "start", "before_kill"), ("resumed process", "resumed", "end")):
+        (rss0, thr0, fd0), (rss1, thr1, fd1) = f[a_key], f[b_key]
+        print(f"orchestrator, {label}: RSS {rss0:.0f} -> {rss1:.0f} MiB ({100 * (rss1 / rss0 - 1):+.1f} %), "
+              f"threads {thr0} -> {thr1}, open fds {fd0} -> {fd1}")
     print(f"results lost: {r['lost']}; every node holds the final adapter: {r['digests_equal']} ({r['nodes']} nodes)")
     return 0 if r["rc"] == 0 and r["lost"] == 0 and r["digests_equal"] else 1
 
