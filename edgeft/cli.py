@@ -155,7 +155,21 @@ def _orchestrator_config(args: argparse.Namespace):
     from orchestrator.config import OrchestratorConfig
 
     data = read_file(args.config) if args.config else {}
-    return build(OrchestratorConfig, data, _overrides(args))
+    cfg = build(OrchestratorConfig, data, _overrides(args))
+    check_model(cfg)
+    return cfg
+
+
+def check_model(cfg) -> None:
+    """A user's model folder is checked before anything starts (it loads with a tokenizer and
+    the LoRA targets fit it), so that a mismatch is one line, not a run that aborts later."""
+    if cfg.model.base_model_path:
+        from edgeft.modeling import check_model_folder
+
+        try:
+            check_model_folder(cfg.model.base_model_path, cfg.model.lora)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def _cmd_orchestrator(args: argparse.Namespace) -> int:

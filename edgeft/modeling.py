@@ -3,10 +3,10 @@ or the small built-in Llama; LoRA via peft; adapter (de)composition."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,44 @@ class LoraSettings(BaseModel):
     r: int = Field(default=8, ge=1, le=1024)
     alpha: float = Field(default=16.0, gt=0)
     dropout: float = Field(default=0.05, ge=0, lt=1)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
+    target_modules: list[str] | Literal["auto"] = Field(default="auto", description=(
+        "the modules LoRA adapts; auto: every attention projection of a Llama-style model (q/k/v/o_proj), else "
+        "peft's default for the architecture (GPT-2 c_attn, GPT-NeoX query_key_value, ...)"))
+
+    @field_validator("target_modules")
+    @classmethod
+    def _targets(cls, v):
+        if isinstance(v, list) and not v:
+            raise ValueError("give at least one module name, or 'auto'")
+        return v
+
+
+ATTENTION_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+def resolve_targets(model, lora: LoraSettings) -> list[str]:
+    """The module names LoRA adapts in `model`; ValueError naming the fix if none fit."""
+    linear = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
+    if lora.target_modules != "auto":
+        conv1d = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if type(mod).__name__ == "Conv1D"}
+        missing = [t for t in lora.target_modules if t not in linear | conv1d]
+        if missing:
+            raise ValueError(f"lora.target_modules {missing} are not linear layers of this model (it has "
+                             f"{sorted(linear | conv1d)[:12]}); "
+                             "set lora.target_modules: auto, or name some of those")
+        return list(lora.target_modules)
+    if all(t in linear for t in ATTENTION_PROJECTIONS):
+        return list(ATTENTION_PROJECTIONS)
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    # GPT-2 keeps its projections in transformers' Conv1D, which peft adapts too
+    conv1d = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if type(mod).__name__ == "Conv1D"}
+    found = [t for t in DEFAULTS.get(model_type, []) if t in linear | conv1d]
+    if not found:
+        raise ValueError(f"no LoRA targets known for model type '{model_type}': set lora.target_modules to some of its "
+                         f"linear layers ({sorted(linear | conv1d)[:12]})")
+    return found
 
 
 class BuiltinArch(BaseModel):
@@ -86,17 +123,31 @@ def with_lora(base, lora: LoraSettings, seed: int):
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(seed)
-    cfg = LoraConfig(
-        r=lora.r,
-        lora_alpha=lora.alpha,
-        lora_dropout=lora.dropout,
-        target_modules=list(lora.target_modules),
-        task_type="CAUSAL_LM",
-    )
+    targets = resolve_targets(base, lora)
+    cfg = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type="CAUSAL_LM")
     try:
         return get_peft_model(base, cfg)
     except ValueError as exc:
-        raise ValueError(f"lora.target_modules={lora.target_modules} do not fit this model ({exc})") from None
+        raise ValueError(f"lora.target_modules={targets} do not fit this model ({exc})") from None
+
+
+def check_model_folder(path: str, lora: LoraSettings) -> list[str]:
+    """Before any client starts: the folder loads as a causal LM config and tokenizer, and
+    LoRA targets fit it (the model is built without weights). Returns the targets;
+    ValueError naming the fix otherwise."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(path)
+        AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"model.base_model_path '{path}': not a model folder with a tokenizer "
+                         f"({' '.join(str(exc).split())[:160]}); give a folder written by save_pretrained() for the model "
+                         "and its tokenizer") from None
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(config)
+    return resolve_targets(model, lora)
 
 
 def adapter_state(model) -> dict[str, torch.Tensor]:

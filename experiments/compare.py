@@ -264,7 +264,10 @@ def _compare_fresh(args: argparse.Namespace, base: dict, policies: list[str], ou
     nodes_list, setups, seeds = args.nodes or [12], args.setups or [2], args.seeds or [0]
     for n in nodes_list:  # validate every combination before anything starts
         for pol in policies:
-            build_config(OrchestratorConfig, base, {"nodes": n, "policy": pol, "training.epochs": args.epochs})
+            cfg = build_config(OrchestratorConfig, base, {"nodes": n, "policy": pol, "training.epochs": args.epochs})
+    from edgeft.cli import check_model
+
+    check_model(cfg)
     out.mkdir(parents=True, exist_ok=True)
     rows, curves = [], {}
     for nodes in nodes_list:

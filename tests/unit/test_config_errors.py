@@ -17,7 +17,7 @@ def test_defaults_follow_the_paper():
     cfg = OrchestratorConfig()
     assert cfg.training.epochs == 10 and cfg.nodes == 12 and cfg.policy == "ne"
     assert cfg.scoring.weight_vector() == [0.2] * 5 and cfg.scoring.utopia_vector() == [1.0] * 5
-    assert cfg.model.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert cfg.model.lora.target_modules == "auto"  # the built-in Llama: every attention projection (test_lora_targets)
 
 
 @pytest.mark.parametrize("data,fragment", [
