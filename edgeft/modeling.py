@@ -34,8 +34,9 @@ ATTENTION_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 def resolve_targets(model, lora: LoraSettings) -> list[str]:
     """The module names LoRA adapts in `model`; ValueError naming the fix if none fit."""
     linear = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
+    # GPT-2 keeps its projections in transformers' Conv1D, which peft adapts too
+    conv1d = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if type(mod).__name__ == "Conv1D"}
     if lora.target_modules != "auto":
-        conv1d = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if type(mod).__name__ == "Conv1D"}
         missing = [t for t in lora.target_modules if t not in linear | conv1d]
         if missing:
             raise ValueError(f"lora.target_modules {missing} are not linear layers of this model (it has "
@@ -47,8 +48,6 @@ def resolve_targets(model, lora: LoraSettings) -> list[str]:
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
 
     model_type = getattr(getattr(model, "config", None), "model_type", None)
-    # GPT-2 keeps its projections in transformers' Conv1D, which peft adapts too
-    conv1d = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if type(mod).__name__ == "Conv1D"}
     found = [t for t in DEFAULTS.get(model_type, []) if t in linear | conv1d]
     if not found:
         raise ValueError(f"no LoRA targets known for model type '{model_type}': set lora.target_modules to some of its "
