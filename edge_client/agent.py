@@ -8,9 +8,10 @@ import time
 
 import torch
 
-from edgeft.modeling import LoraSettings, pick_device
+from edgeft.modeling import LoraSettings, base_state, model_from_bundle, pick_device
 from edgeft.timemodel import NICE_BASE, epoch_flops
-from edgeft.wire import Ack, Task, TaskKind, bytes_to_tensors, read_metadata, state_digest, tensors_to_bytes
+from edgeft.wire import Ack, BaseInfo, Task, TaskKind, bytes_to_tensors, read_metadata, state_digest, tensors_to_bytes
+from edge_client.base_copy import verified_base
 from edge_client.compute_emulation import finish_compute, priority_for, run_niced, set_nice
 from edge_client.config import EdgeConfig
 from edge_client.trainer import LocalTrainer
@@ -98,15 +99,25 @@ class EdgeAgent:
     def _setup(self, version: int, pad_down: int = 0) -> None:
         t0 = time.perf_counter()
         self.client.download_padding(pad_down)
-        bundle = self.client.download("/v1/artifacts/base")
-        config = json.loads(read_metadata(bundle)["config"])
+        info = self.client.base_info()
+        base, moved = self._base(info)
         lora = LoraSettings.model_validate(self.client.lora_settings())
         part = bytes_to_tensors(self.client.download(f"/v1/artifacts/partition/{self.cfg.node_id}"))["input_ids"]
-        self.trainer = LocalTrainer(config, bytes_to_tensors(bundle), lora, part, self.device)
+        self.trainer = LocalTrainer.on_base(base, lora, part, self.device)
         self.trainer.warm_up()  # a fresh process's first step is slow: pay for it here, not in a timed window
-        log.info("set up: base %.1f MB, %d sequences", len(bundle) / 1e6, len(part))
+        log.info("set up: base %s (%.1f MB moved), %d sequences", info.distribution, moved / 1e6, len(part))
         self._sync(version, started=t0, kind=TaskKind.SETUP)
         self.last_download_s = 0.0  # set-up is not part of any epoch's download time
+
+    def _base(self, info: BaseInfo) -> tuple[torch.nn.Module, int]:
+        """The base model and the bytes it took over the network."""
+        if info.distribution == "preinstalled":
+            return verified_base(self.cfg.model_path, info), 0
+        bundle = self.client.download("/v1/artifacts/base")
+        base = model_from_bundle(json.loads(read_metadata(bundle)["config"]), bytes_to_tensors(bundle))
+        if state_digest(base_state(base)) != info.digest:  # e.g. a tied weight that did not tie again
+            raise ValueError("the base model rebuilt from the orchestrator's transfer differs from the orchestrator's own")
+        return base, len(bundle)
 
     def _sync(self, version: int, started: float | None = None, kind: TaskKind = TaskKind.SYNC, pad_down: int = 0) -> None:
         t0 = started or time.perf_counter()

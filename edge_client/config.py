@@ -18,5 +18,8 @@ class EdgeConfig(BaseModel):
     request_timeout_s: float = Field(default=120.0, gt=0)
     retry_for_s: float = Field(default=60.0, ge=0)
     ca_bundle: str | None = None
+    model_path: str | None = Field(default=None, description=(
+        "this node's own copy of the base model (a save_pretrained folder), used when the run's distribution is "
+        "preinstalled; a packaged model (e.g. smollm2-135m) is found in the edgeft cache without it"))
     padding_mbps: float | None = Field(default=None, gt=0, description=(
         "cap on the rate of paper-volume padding transfers: a slow link on loopback, for tests (Mininet shapes real links)"))

@@ -25,7 +25,16 @@ class LocalTrainer:
 
     def __init__(self, base_config: dict, base_weights: dict[str, torch.Tensor], lora: LoraSettings,
                  partition: torch.Tensor, device: torch.device) -> None:
-        base = model_from_bundle(base_config, base_weights)
+        self._attach(model_from_bundle(base_config, base_weights), lora, partition, device)
+
+    @classmethod
+    def on_base(cls, base: torch.nn.Module, lora: LoraSettings, partition: torch.Tensor, device: torch.device) -> "LocalTrainer":
+        """A trainer around a base model already in memory (a preinstalled copy); LoRA wraps it in place."""
+        trainer = cls.__new__(cls)
+        trainer._attach(base, lora, partition, device)
+        return trainer
+
+    def _attach(self, base: torch.nn.Module, lora: LoraSettings, partition: torch.Tensor, device: torch.device) -> None:
         self.linear_params = linear_params(base)
         self.model = with_lora(base, lora, seed=0).to(device)
         self.device = device

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 import requests
 
-from edgeft.wire import DIGEST_HEADER, META_HEADER, Ack, EnrollRequest, EnrollResponse, Task, WireError, sha256_hex
+from edgeft.wire import DIGEST_HEADER, META_HEADER, Ack, BaseInfo, EnrollRequest, EnrollResponse, Task, WireError, sha256_hex
 from edge_client.config import EdgeConfig
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,9 @@ class OrchestratorClient:
         for c in chunks:
             self._throttle(len(c))
             yield c
+
+    def base_info(self) -> BaseInfo:
+        return BaseInfo.model_validate(self._request("GET", "/v1/artifacts/base-info", headers=self._headers()).json())
 
     def lora_settings(self) -> dict:
         return self._request("GET", "/v1/artifacts/lora", headers=self._headers()).json()

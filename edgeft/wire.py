@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,6 +90,15 @@ class Ack(_Strict):
     version: int = Field(ge=0)
     digest: str = Field(min_length=64, max_length=64)
     download_s: float = Field(default=0.0, ge=0)
+
+
+class BaseInfo(_Strict):
+    """How a node gets this run's base model (GET /v1/artifacts/base-info)."""
+
+    distribution: Literal["transfer", "preinstalled"]
+    model: str | None = Field(default=None, description="a packaged model's name (edgeft.model_zoo), if the base is one")
+    digest: str = Field(min_length=64, max_length=64, description="state_digest of the base weights a node must hold")
+    nbytes: int = Field(ge=0, description="size of the base under transfer")
 
 
 def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:

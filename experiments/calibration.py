@@ -96,13 +96,11 @@ def _measure(cfg, n_nodes: int) -> Calibration:
     import torch
 
     from edge_client.trainer import LocalTrainer
-    from edgeft.wire import bytes_to_tensors, read_metadata
     from orchestrator.workload import build_workload
 
     torch.set_num_threads(1)
     w = build_workload(cfg.model_copy(update={"device": "cpu"}), n_nodes)
-    config = json.loads(read_metadata(w.base_bundle)["config"])
-    trainer = LocalTrainer(config, bytes_to_tensors(w.base_bundle), cfg.model.lora, w.partitions[0].ids, torch.device("cpu"))
+    trainer = LocalTrainer.on_base(_fresh_base(w, cfg), cfg.model.lora, w.partitions[0].ids, torch.device("cpu"))
     trainer.warm_up(cfg.training.batch_size)
     tr, best, tokens = cfg.training, math.inf, 0
     for _ in range(3):  # the least of three: interference only ever adds
@@ -111,8 +109,19 @@ def _measure(cfg, n_nodes: int) -> Calibration:
         best, tokens = min(best, time.process_time() - c0), upd.work_tokens
     from edgeft.wire import tensors_to_bytes
 
-    setup = len(w.base_bundle) + len(tensors_to_bytes({"input_ids": w.partitions[0].ids})) + cfg.setup_pad(n_nodes)
+    setup = len(w.base_bundle or b"") + len(tensors_to_bytes({"input_ids": w.partitions[0].ids})) + cfg.setup_pad(n_nodes)
     return Calibration(best, epoch_flops(trainer.linear_params, tokens), setup, len(tensors_to_bytes(w.adapter())) + cfg.model_pad())
+
+
+def _fresh_base(w, cfg):
+    """The base model as a node gets it (the workload's own copy already carries the LoRA)."""
+    from edgeft.modeling import load_pretrained, model_from_bundle
+    from edgeft.wire import bytes_to_tensors, read_metadata
+    from orchestrator.workload import base_folder
+
+    if w.base_bundle is None:
+        return load_pretrained(str(base_folder(cfg.model)))
+    return model_from_bundle(json.loads(read_metadata(w.base_bundle)["config"]), bytes_to_tensors(w.base_bundle))
 
 
 def expected_wall_s(k: float, epochs: int, windows: list[float], links: list | None, cal: Calibration) -> float:

@@ -31,7 +31,7 @@ import requests  # noqa: E402
 
 from edgeft.settings import ConfigError, build as build_config, read_file  # noqa: E402
 from edgeft.timemodel import parse_dilation  # noqa: E402
-from experiments.local import free_port, with_dilation  # noqa: E402
+from experiments.local import free_port, node_model, with_dilation  # noqa: E402
 from experiments.progress import follow, wait_until  # noqa: E402
 from experiments.report import load_run, loss_curve, write_report, write_results  # noqa: E402
 from orchestrator.config import OrchestratorConfig  # noqa: E402
@@ -155,7 +155,7 @@ def start_run(procs: ProcessGroup, cfg: OrchestratorConfig, run_dir: Path, token
     procs.start("orchestrator", ["orchestrator", "--config", str(run_dir / "orchestrator_config.json")], host=server)
     spec = [{"netns_pid": hosts[p.node_id].pid, "log": str(run_dir / "logs" / f"{p.node_id}.log"),
              "config": {"orchestrator": f"http://{server.IP()}:{ORCH_PORT}", "token": token, "node_id": p.node_id,
-                        "compute_power": p.compute_power, "emulate_compute": True}} for p in profiles]
+                        "compute_power": p.compute_power, "emulate_compute": True, **node_model(cfg)}} for p in profiles]
     (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
     procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
 

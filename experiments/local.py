@@ -41,12 +41,14 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
     (out / "orchestrator_config.json").write_text(orch_cfg.model_dump_json(indent=2))
     url = f"{'https' if ca else 'http'}://127.0.0.1:{port}"
     procs = ProcessGroup(out / "logs")
+    held = node_model(cfg)
     try:
         procs.start("orchestrator", ["orchestrator", "--config", str(out / "orchestrator_config.json")])
         for p in profiles:
             args = ["edge", "--orchestrator", url, f"--token={token}", "--node-id", p.node_id, "--compute-power", str(p.compute_power)]
             args += ["--ca-bundle", ca] if ca else []
             args += ["--device", cfg.device]  # clients train where the orchestrator was told to (auto: CUDA if present)
+            args += [f"--model-path={held['model_path']}"] if held else []  # the base is preinstalled
             procs.start(p.node_id, args + (["--emulate-compute"] if emulate else []))
         log.info("started orchestrator on %s and %d clients; logs in %s", url, len(profiles), out / "logs")
         rc = follow(procs, out / "epochs.csv", f"{cfg.policy.upper()} x{cfg.nodes}", cfg.training.epochs, timeout * cfg.emulation.k)
@@ -57,6 +59,16 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
         return _report(out, rc)
     finally:
         procs.stop_all()
+
+
+def node_model(cfg: OrchestratorConfig) -> dict:
+    """Where the nodes hold the base when it is preinstalled: the folder this machine has
+    (the fork pool loads it once, before forking, and the children share it)."""
+    if cfg.model.distribution != "preinstalled":
+        return {}
+    from orchestrator.workload import base_folder
+
+    return {"model_path": str(base_folder(cfg.model))}
 
 
 def with_dilation(cfg: OrchestratorConfig, profiles: list, mode: str, emulate: bool = True) -> OrchestratorConfig:

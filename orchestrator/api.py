@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Res
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from edgeft.wire import DIGEST_HEADER, META_HEADER, Ack, EnrollRequest, EnrollResponse, Task, TaskKind, sha256_hex
+from edgeft.wire import DIGEST_HEADER, META_HEADER, Ack, BaseInfo, EnrollRequest, EnrollResponse, Task, TaskKind, sha256_hex
 from orchestrator import api_contract
 from orchestrator.coordinator import Coordinator
 from orchestrator.registry import Node, NodeStatus
@@ -103,9 +103,19 @@ def create_app(coord: Coordinator) -> FastAPI:
     async def heartbeat(node: Node = Depends(node_auth)) -> dict:
         return {"ok": True}
 
+    @app.get("/v1/artifacts/base-info", response_model=BaseInfo)
+    async def base_info(node: Node = Depends(node_auth)) -> BaseInfo:
+        """How this node gets the base model: sent (transfer) or its own copy (preinstalled, checked by digest)."""
+        w = _ready(coord)
+        if w.base_info is None:
+            raise HTTPException(503, "the base model is not ready yet")
+        return w.base_info
+
     @app.get("/v1/artifacts/base")
     async def base(node: Node = Depends(node_auth)) -> Response:
         data = _ready(coord).base_bundle
+        if data is None:
+            raise HTTPException(409, "this run's base model is preinstalled on the nodes (GET /v1/artifacts/base-info)")
         coord.count_out(len(data))
         return Response(data, media_type=OCTET, headers={DIGEST_HEADER: sha256_hex(data)})
 

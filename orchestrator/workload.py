@@ -11,10 +11,11 @@ import torch
 
 from edgeft import corpora
 from edgeft.datasets import Sequences, chunk, partition_dirichlet, partition_iid, split_validation
-from edgeft.modeling import adapter_state, base_state, evaluate_loss, load_pretrained, pick_device, with_lora
+from edgeft.modeling import adapter_state, base_state, transfer_state, evaluate_loss, load_pretrained, pick_device, with_lora
 from edgeft.pretrain import prepare_base
-from edgeft.wire import state_digest, tensors_to_bytes
-from orchestrator.config import DataConfig, OrchestratorConfig
+from edgeft.model_zoo import PACKAGED, materialize
+from edgeft.wire import BaseInfo, state_digest, tensors_to_bytes
+from orchestrator.config import DataConfig, ModelConfig, OrchestratorConfig
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +23,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class Workload:
     model: torch.nn.Module  # base + LoRA, on `device`
-    base_bundle: bytes  # safetensors of the base weights, config in its metadata
+    base_bundle: bytes | None  # safetensors of the base weights, config in its metadata (None: preinstalled)
     lora_json: str
     partitions: list[Sequences]
     val_ids: torch.Tensor
     pre_training_loss: float
     device: torch.device
+    base_info: BaseInfo | None = None  # how nodes get the base (GET /v1/artifacts/base-info)
+    tokenizer: object = None
 
     def adapter(self) -> dict[str, torch.Tensor]:
         return adapter_state(self.model)
@@ -57,25 +60,47 @@ def split_data(seqs: Sequences, cfg: OrchestratorConfig, n_nodes: int) -> tuple[
     return [train.subset(p) for p in parts], val.ids
 
 
-def build_workload(cfg: OrchestratorConfig, n_nodes: int) -> Workload:
-    """Build (or load from cache) the base model, tokenise and split the data."""
-    mc = cfg.model
+def base_folder(mc: ModelConfig) -> Path:
+    """The `save_pretrained` folder of this run's base: the user's, a packaged model's cache,
+    or the built-in model's (pre-trained on first use). Nodes that hold the base
+    (distribution `preinstalled`) on this machine load the same folder."""
     if mc.base_model_path:
-        from transformers import AutoTokenizer
+        return Path(mc.base_model_path)
+    if mc.name in PACKAGED:
+        return materialize(mc.name, mc.cache_dir)
+    return prepare_base(mc.recipe, Path(mc.cache_dir) if mc.cache_dir else None)[2] / "model"
 
-        base = load_pretrained(mc.base_model_path)
-        tokenizer = AutoTokenizer.from_pretrained(mc.base_model_path)
-    else:
-        base, tokenizer, _ = prepare_base(mc.recipe, Path(mc.cache_dir) if mc.cache_dir else None)
+
+def _load_base(mc: ModelConfig):
+    from transformers import AutoTokenizer
+
+    if mc.base_model_path or mc.name in PACKAGED:
+        folder = str(base_folder(mc))
+        return load_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    base, tokenizer, _ = prepare_base(mc.recipe, Path(mc.cache_dir) if mc.cache_dir else None)
+    return base, tokenizer
+
+
+def build_workload(cfg: OrchestratorConfig, n_nodes: int) -> Workload:
+    """Build (or load from cache) the base model, tokenise the data and split it."""
+    mc = cfg.model
+    base, tokenizer = _load_base(mc)
     seqs = chunk(load_documents(cfg.data, cfg.seed), tokenizer, cfg.data.seq_len)
     partitions, val_ids = split_data(seqs, cfg, n_nodes)
-    bundle = tensors_to_bytes(base_state(base), metadata={"config": json.dumps(base.config.to_dict())})
+    sent = transfer_state(base)
+    bundle = None
+    if mc.distribution == "transfer":
+        bundle = tensors_to_bytes(sent, metadata={"config": json.dumps(base.config.to_dict())})
+    info = BaseInfo(distribution=mc.distribution, model=mc.name if mc.name in PACKAGED and not mc.base_model_path else None,
+                    digest=state_digest(base_state(base)),
+                    nbytes=len(bundle) if bundle else sum(t.numel() * t.element_size() for t in sent.values()))
     device = pick_device(cfg.device)
     model = with_lora(base, mc.lora, cfg.seed).to(device)
     pre_loss = evaluate_loss(model, val_ids)
-    log.info("workload: %d train sequences over %d nodes, %d validation; pre-training loss %.4f",
-             sum(len(p) for p in partitions), n_nodes, len(val_ids), pre_loss)
-    return Workload(model, bundle, mc.lora.model_dump_json(), partitions, val_ids, pre_loss, device)
+    log.info("workload: %d train sequences over %d nodes, %d validation; base %s (%.1f MB, %s); pre-training loss %.4f",
+             sum(len(p) for p in partitions), n_nodes, len(val_ids), mc.name if not mc.base_model_path else mc.base_model_path,
+             info.nbytes / 1e6, info.distribution, pre_loss)
+    return Workload(model, bundle, mc.lora.model_dump_json(), partitions, val_ids, pre_loss, device, info, tokenizer)
 
 
 def adapter_bytes(adapter: dict[str, torch.Tensor]) -> tuple[bytes, str]:

@@ -8,7 +8,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from edgeft.datasets import Sequences
-from edgeft.wire import DIGEST_HEADER, META_HEADER, TaskKind, sha256_hex, tensors_to_bytes
+from edgeft.wire import BaseInfo, DIGEST_HEADER, META_HEADER, TaskKind, sha256_hex, tensors_to_bytes
 from orchestrator.api import create_app
 from orchestrator.config import OrchestratorConfig
 from orchestrator.coordinator import Coordinator
@@ -21,13 +21,14 @@ from tests.openapi_check import check_answer
 REF = {"lora_A": torch.zeros(2, 2)}
 
 
-def _coord(tmp_path, ready: bool) -> Coordinator:
+def _coord(tmp_path, ready: bool, bundle: bytes | None = b"base") -> Coordinator:
     cfg = OrchestratorConfig(nodes=2, policy="ar", max_upload_mb=0.01, paper_volumes=0.000001)
     coord = Coordinator(cfg, Registry("s3cret"), Recorder(tmp_path, {}, 0), "runtok")
     coord.publish_adapter(REF)
     if ready:
         parts = [Sequences(torch.zeros(2, 4, dtype=torch.long), ["a", "a"]) for _ in range(2)]
-        coord.workload = Workload(None, b"base", "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"))
+        info = BaseInfo(distribution="transfer" if bundle else "preinstalled", digest="0" * 64, nbytes=4)
+        coord.workload = Workload(None, bundle, "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"), info)
         coord.partition_of = {"n1": 0, "n2": 1}
         coord.shares = {"n1": (2, 6), "n2": (2, 6)}
     coord.round = Round(epoch=0, version=0, expected={"n1", "n2"})
@@ -38,8 +39,8 @@ def _coord(tmp_path, ready: bool) -> Coordinator:
 def api(tmp_path):
     clients = []
 
-    def make(ready=True):
-        coord = _coord(tmp_path / str(len(clients)), ready)
+    def make(ready=True, bundle=b"base"):
+        coord = _coord(tmp_path / str(len(clients)), ready, bundle)
         c = TestClient(create_app(coord), raise_server_exceptions=False).__enter__()
         c.coord = coord
         clients.append(c)
@@ -77,6 +78,8 @@ def _requests(tokens):
         ("GET", "/v1/tasks/next", "/v1/tasks/next?wait=99", dict(headers=_node(tokens)), 422),
         ("POST", "/v1/heartbeat", "/v1/heartbeat", dict(headers=_node(tokens)), 200),
         ("POST", "/v1/heartbeat", "/v1/heartbeat", dict(headers={"X-Node-Id": "n1", "Authorization": "Bearer x"}), 401),
+        ("GET", "/v1/artifacts/base-info", "/v1/artifacts/base-info", dict(headers=_node(tokens)), 200),
+        ("GET", "/v1/artifacts/base-info", "/v1/artifacts/base-info", {}, 401),
         ("GET", "/v1/artifacts/base", "/v1/artifacts/base", dict(headers=_node(tokens)), 200),
         ("GET", "/v1/artifacts/base", "/v1/artifacts/base", {}, 401),
         ("GET", "/v1/artifacts/lora", "/v1/artifacts/lora", dict(headers=_node(tokens)), 200),
@@ -135,10 +138,15 @@ def test_every_answer_matches_the_document_and_every_documented_status_happens(a
         check_answer(doc, method, route, r.status_code, r.headers.get("content-type", ""), r.content)
         seen.add((method.lower(), route, r.status_code))
     cold, cold_tokens = api(ready=False)  # the workload is still being prepared
-    for url in ("/v1/artifacts/base", "/v1/artifacts/lora", "/v1/artifacts/partition/n1"):
+    for url in ("/v1/artifacts/base-info", "/v1/artifacts/base", "/v1/artifacts/lora", "/v1/artifacts/partition/n1"):
         r = cold.get(url, headers=_node(cold_tokens))
         route = "/v1/artifacts/partition/{node_id}" if "partition" in url else url
         check_answer(doc, "GET", route, r.status_code, r.headers["content-type"], r.content)
         seen.add(("get", route, r.status_code))
+    held, held_tokens = api(bundle=None)  # the nodes hold the base (distribution preinstalled): nothing to send
+    r = held.get("/v1/artifacts/base", headers=_node(held_tokens))
+    check_answer(doc, "GET", "/v1/artifacts/base", r.status_code, r.headers["content-type"], r.content)
+    seen.add(("get", "/v1/artifacts/base", r.status_code))
+    assert r.status_code == 409 and "preinstalled" in r.json()["detail"]
     documented = {(m, p, int(s)) for p, ops in doc["paths"].items() for m, op in ops.items() for s in op["responses"]}
     assert documented - seen == set()  # the document claims nothing the server does not do

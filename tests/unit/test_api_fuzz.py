@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from edgeft.datasets import Sequences
-from edgeft.wire import DIGEST_HEADER, META_HEADER
+from edgeft.wire import BaseInfo, DIGEST_HEADER, META_HEADER
 from orchestrator.api import create_app
 from orchestrator.config import OrchestratorConfig
 from orchestrator.coordinator import Coordinator
@@ -33,7 +33,8 @@ def _app(tmp_path):
     coord = Coordinator(cfg, Registry("s3cret"), Recorder(tmp_path, {}, 0), "runtok")
     coord.publish_adapter({"lora_A": torch.zeros(2, 2)})
     parts = [Sequences(torch.zeros(2, 4, dtype=torch.long), ["a", "a"]) for _ in range(2)]
-    coord.workload = Workload(None, b"base", "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"))
+    info = BaseInfo(distribution="transfer", digest="0" * 64, nbytes=4)
+    coord.workload = Workload(None, b"base", "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"), info)
     coord.partition_of = {"n1": 0, "n2": 1}
     coord.shares = {"n1": (2, 6), "n2": (2, 6)}
     coord.round = Round(epoch=0, version=0, expected={"n1", "n2"})
