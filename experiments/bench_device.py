@@ -5,6 +5,8 @@
   and a larger one, and their ratio (measured in this one run);
 - an `edgeft local` run with `--device DEVICE`: which device every node
   enrolled with, and the validation loss per epoch.
+With `--model smollm2-135m` the agreement, a step timing and the end-to-end run
+also use SmolLM2-135M (scripts/install.sh --smollm2).
 
 Needs a CUDA machine for anything but `--device cpu`; exits 2 with the reason
 where the device is missing.
@@ -43,17 +45,28 @@ def _trainers(arch: BuiltinArch, device: torch.device, batch: int) -> tuple[Loca
             LocalTrainer(cfg, state, lora, data, device))
 
 
+def _smollm2_trainers(device: torch.device, batch: int) -> tuple[LocalTrainer, LocalTrainer]:
+    from edgeft.model_zoo import materialize
+    from edgeft.modeling import load_pretrained
+
+    folder = str(materialize("smollm2-135m"))
+    data = torch.randint(0, 49152, (batch * 2, 64), generator=torch.Generator().manual_seed(1))
+    lora = LoraSettings(dropout=0.0)
+    return (LocalTrainer.on_base(load_pretrained(folder), lora, data, torch.device("cpu")),
+            LocalTrainer.on_base(load_pretrained(folder), lora, data, device))
+
+
 def _rel_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
     num = sum(float((a[k] - b[k]).pow(2).sum()) for k in a) ** 0.5
     den = sum(float(a[k].pow(2).sum()) for k in a) ** 0.5
     return num / max(den, 1e-30)
 
 
-def check_agreement(device: torch.device) -> bool:
+def check_agreement(device: torch.device, model: str = "tiny") -> bool:
     """The same update on both devices; TF32 is off so that only summation order differs."""
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    cpu, dev = _trainers(BuiltinArch(), device, 8)
+    cpu, dev = _trainers(BuiltinArch(), device, 8) if model == "tiny" else _smollm2_trainers(device, 4)
     ok = True
     for steps in (1, 4):
         a = cpu.compute_update(steps, 1e-3, 8, 0, "node-00")
@@ -79,8 +92,13 @@ def _step_seconds(trainer: LocalTrainer, steps: int, sync) -> float:
     return statistics.median(times)
 
 
-def time_steps(device: torch.device) -> None:
+def time_steps(device: torch.device, model: str = "tiny") -> None:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    if model != "tiny":
+        cpu, dev = _smollm2_trainers(device, 8)
+        t_cpu, t_dev = _step_seconds(cpu, 2, lambda: None), _step_seconds(dev, 2, sync)
+        print(f"  {model:<18} batch 16 x 64:  cpu {t_cpu * 1e3:8.1f} ms/step  {device.type} {t_dev * 1e3:8.1f} ms/step  "
+              f"speed-up {t_cpu / t_dev:6.1f}x")
     for name, arch in (("default (2 x 128)", BuiltinArch()),
                        ("larger (8 x 1024)", BuiltinArch(layers=8, hidden=1024, heads=16, intermediate=2816))):
         cpu, dev = _trainers(arch, device, 16)
@@ -90,11 +108,11 @@ def time_steps(device: torch.device) -> None:
               f"speed-up {t_cpu / t_dev:6.1f}x")
 
 
-def local_run(device: str, nodes: int, epochs: int) -> bool:
+def local_run(device: str, nodes: int, epochs: int, model: str = "tiny") -> bool:
     """A whole `edgeft local` run on the device: every node must enrol with it."""
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "edgeft.cli", "local", "--nodes", str(nodes), "--epochs", str(epochs),
-               "--policy", "ne", "--device", device, "--out", out]
+               "--policy", "ne", "--device", device, "--model", model, "--out", out]
         t0 = time.perf_counter()
         rc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
         wall = time.perf_counter() - t0
@@ -119,6 +137,7 @@ def main() -> int:
     ap.add_argument("--device", default="cuda", help="the accelerator to check (cuda, cuda:1, ...)")
     ap.add_argument("--nodes", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--model", default="tiny", choices=["tiny", "smollm2-135m"])
     args = ap.parse_args()
     try:
         device = pick_device(args.device)
@@ -128,11 +147,11 @@ def main() -> int:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device {device} ({name}), torch {torch.__version__}")
     print("update agreement, cpu vs device:")
-    agree = check_agreement(device)
+    agree = check_agreement(device, args.model)
     print("seconds per local LoRA step:")
-    time_steps(device)
+    time_steps(device, args.model)
     print("end to end:")
-    ran = local_run(args.device, args.nodes, args.epochs)
+    ran = local_run(args.device, args.nodes, args.epochs, args.model)
     print(f"result: agreement {'ok' if agree else 'FAILED'}, end-to-end {'ok' if ran else 'FAILED'}")
     return 0 if agree and ran else 1
 

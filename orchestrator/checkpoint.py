@@ -91,9 +91,10 @@ def save(out_dir: Path, state: dict[str, Any]) -> None:
     tmp.replace(out_dir / FILE)
 
 
-def load(out_dir: Path, expected_fingerprint: str) -> dict[str, Any]:
+def load(out_dir: Path, expected_fingerprint: str | None) -> dict[str, Any]:
     """The checkpoint of this run folder; ValueError, naming the fix, if there is none or
-    it is corrupt, foreign or of the old (pickle) kind."""
+    it is corrupt, foreign or of the old (pickle) kind. `expected_fingerprint` None: read
+    it whatever settings wrote it (to look at a finished run, not to resume it)."""
     path = out_dir / FILE
     if not path.is_file():
         if (out_dir / OLD_PICKLE).is_file():
@@ -111,7 +112,7 @@ def load(out_dir: Path, expected_fingerprint: str) -> dict[str, Any]:
     except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"--resume: {path} is corrupt or not an edgeft checkpoint ({str(exc)[:120]}); "
                          "start the run again without --resume") from None
-    if state.get("fingerprint") != expected_fingerprint:
+    if expected_fingerprint is not None and state.get("fingerprint") != expected_fingerprint:
         raise ValueError(f"--resume: {path} was written under different settings; resume with the run's own config "
                          "(only host, port, token, timeouts, tls and device may change)")
     return state

@@ -110,7 +110,7 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> "ModelConfig":
-        if self.base_model_path and "name" in self.model_fields_set:
+        if self.base_model_path and self.name != BUILTIN:  # "tiny" with a path is what a dumped config holds
             raise ValueError("give model.name (--model) or model.base_model_path (--model-path), not both")
         if self.distribution == "auto":
             packaged = PACKAGED.get(self.name) if not self.base_model_path else None

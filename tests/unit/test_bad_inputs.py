@@ -52,6 +52,9 @@ CASES = [
     (["orchestrator", "--metrics-file", "{t}/metrics_nan.json"], "metrics.static_file"),
     (["local", "--config", "{t}/truth_cfg.json"], "policy_options.truth_file"),
     (["local", "--model-path", "/nonexistent/model"], "model.base_model_path"),
+    (["local", "--model", "smollm2-135m", "--model-path", "/tmp"], "not both"),
+    (["local", "--model", "gpt-5"], "choose one of ['tiny', 'smollm2-135m']"),
+    (["local", "--distribution", "ftp"], "--distribution: invalid choice"),
     (["local", "--dilation", "0.5"], "dilation"),
     # orchestrator
     (["orchestrator", "--policy", "oracle"], "policy_options.truth_file"),
