@@ -91,6 +91,8 @@ def run_scenario(a: argparse.Namespace, nodes: int, out: Path) -> int:
         args += ["--paper-volumes", str(a.paper_volumes)]
     if a.dilation:
         args += ["--dilation", a.dilation]
+    if a.model != "tiny":
+        args += ["--model", a.model]
     rc = edgeft_main(args)
     merge(out, out / "pending")
     return rc
@@ -127,6 +129,7 @@ def main() -> int:
     p.add_argument("--policies", default="ne,ar")
     p.add_argument("--paper-volumes", type=float, default=0.0, metavar="S")
     p.add_argument("--dilation", default=None, help="passed to edgeft compare (default: auto)")
+    p.add_argument("--model", default="tiny", help="passed to edgeft compare: tiny or smollm2-135m")
     p.add_argument("--out", default="results/bench_ne_vs_ar")
     p.add_argument("--report-only", nargs="*", default=None, metavar="DIR", help="print the tables of finished scenario folders")
     a = p.parse_args()
@@ -137,11 +140,11 @@ def main() -> int:
     rc = 0
     for n in [int(x) for x in a.nodes.split(",")]:
         regime = f"paper{a.paper_volumes:g}" if a.paper_volumes else "real"
-        out = Path(a.out) / f"n{n}-s{a.setup}-{regime}"
+        out = Path(a.out) / (f"n{n}-s{a.setup}-{regime}" + ("" if a.model == "tiny" else f"-{a.model}"))
         out.mkdir(parents=True, exist_ok=True)
         rc = run_scenario(a, n, out) or rc
         rows = read_rows(out)
-        title = f"{n} nodes, Setup {a.setup}, {a.epochs} epochs, " + (f"paper volumes x{a.paper_volumes:g}" if a.paper_volumes else "real artifacts")
+        title = f"{n} nodes, Setup {a.setup}, {a.epochs} epochs, " + ("" if a.model == "tiny" else f"{a.model}, ") + (f"paper volumes x{a.paper_volumes:g}" if a.paper_volumes else "real artifacts")
         table = report(rows, title)
         (out / "bench.md").write_text(table)
         print("\n" + table)

@@ -82,6 +82,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="register the drawn link rates with the controller (off: it measures capacities itself, README: Controller)")
     p.add_argument("--dilation", default="auto", help="time dilation k >= 1, or auto: calibrated on this host (README: Time model)")
     p.add_argument("--max-dilation", type=float, default=None, help="cap on an automatic k (default 8)")
+    p.add_argument("--model", default=None, help="tiny (default) or smollm2-135m (bash scripts/install.sh --smollm2)")
     p.add_argument("--paper-volumes", type=float, default=None, metavar="S",
                    help="pad transfers to the paper's volumes x S (model 500 MB, dataset 1000 MB); 0 = real artifacts only")
 
@@ -238,6 +239,8 @@ def compare(args: argparse.Namespace) -> int:
     base = read_file(args.config) if args.config else {}
     if args.paper_volumes is not None:
         base["paper_volumes"] = args.paper_volumes
+    if args.model is not None:
+        base.setdefault("model", {})["name"] = args.model
     base.setdefault("emulation", {})
     try:
         base["emulation"]["dilation"] = parse_dilation(args.dilation)

@@ -19,17 +19,17 @@ from tqdm import tqdm
 
 from edgeft.modeling import load_adapter_state
 from edgeft.wire import TaskKind
-from orchestrator.aggregation import ServerOptimizer, weighted_mean
+from orchestrator.aggregation import ServerOptimizer
 from orchestrator import fairness
 from orchestrator.coordinator import Coordinator
 from orchestrator.network_view import FIGURES, MetricsSource, NodeAddress, PathMetrics, settle_loss
-from orchestrator.policies import SCHEDULED_POLICIES, SelectionPolicy, make_policy
+from orchestrator.policies import SCHEDULED_POLICIES, SelectionContext
 from orchestrator.registry import Node, NodeStatus
 from orchestrator.rounds import Round
 from orchestrator.run_fidelity import summary_columns, write_fidelity
-from orchestrator.scoring import perf_scores
 from orchestrator.resume import live_nodes, restore_state, restore_statuses, save_checkpoint
 from orchestrator.selection import LastSeen, Scenario, ScenarioMetrics, build_context
+from orchestrator.strategy import Decision, Strategy
 from orchestrator.workload import build_workload
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class RunAborted(RuntimeError):
 class RunState:
     """What the loop carries from epoch to epoch besides the registry."""
 
-    policy: SelectionPolicy
+    strategy: Strategy
     opt: ServerOptimizer
     history: dict[str, LastSeen]
     scenario: Scenario
@@ -97,7 +97,7 @@ async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = 
 def _new_state(coord: Coordinator, nodes: list[Node], total: int) -> RunState:
     cfg, parts = coord.cfg, coord.workload.partitions
     opt = ServerOptimizer(coord.workload.adapter(), cfg.training.server_optimizer, cfg.training.server_lr)
-    return RunState(make_policy(cfg.policy, total, cfg.training.epochs, cfg.policy_options), opt,
+    return RunState(Strategy.named(cfg.policy, total, cfg.training.epochs, cfg.policy_options), opt,
                     {n.node_id: LastSeen(samples=len(parts[coord.partition_of[n.node_id]])) for n in nodes},
                     Scenario(cfg.scenario), np.random.default_rng([cfg.seed, 7]), total, sum(len(p) for p in parts), [], [])
 
@@ -168,12 +168,15 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     ids = sorted(rnd.results)
     live = reg.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
     snap = settle_loss(metrics.snapshot([NodeAddress(n.node_id, n.ip) for n in live]))
-    scores = _score(coord, ids, snap, rnd)
     _remember(st.history, rnd, epoch, cfg.emulation.k)
     st.work_gflop = max(r.meta.work_gflop for r in rnd.results.values())
-    dropped, readmitted = _select(coord, st, epoch, live, snap)
+    try:
+        decision = st.strategy.configure_train(_context(coord, st, epoch, live, snap), last_epoch=epoch >= tr.epochs - 1)
+    except ValueError as exc:  # e.g. a policy that chose nobody
+        raise RunAborted(str(exc)) from None
+    dropped, readmitted = _apply(st, epoch, live, decision)
     results = [rnd.results[i] for i in ids]
-    update = weighted_mean([r.update for r in results], [coord.weight(i) for i in ids])  # what was handed out, not claimed
+    update = st.strategy.aggregate_train([r.update for r in results], [coord.weight(i) for i in ids])  # handed out, not claimed
     new_state = await asyncio.to_thread(st.opt.step, update)
     load_adapter_state(coord.workload.model, new_state)
     coord.version += 1
@@ -184,7 +187,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     st.coverage.append(fairness.coverage(sum(r.meta.samples for r in results), st.samples_total))
     k = cfg.emulation.k
     st.bubbles.append(fairness.bubble_time((round_done - rnd.started_at) / k, [(r.received_at - rnd.started_at) / k for r in results]))
-    _record_epoch(coord, rnd, ids, scores, snap, (dropped, readmitted), results, val_loss, digest, round_done, st)
+    _record_epoch(coord, rnd, ids, decision.scores, snap, (dropped, readmitted), results, val_loss, digest, round_done, st)
     return val_loss
 
 
@@ -195,21 +198,24 @@ def _remember(history: dict[str, LastSeen], rnd: Round, epoch: int, dilation: fl
         h.samples, h.last_epoch = r.meta.samples, epoch
 
 
-def _select(coord: Coordinator, st: RunState, epoch: int, live: list[Node], snap: dict[str, PathMetrics]) -> tuple[list[str], list[str]]:
-    """Let the policy choose who trains next epoch; returns (benched, re-admitted)."""
-    if epoch >= coord.cfg.training.epochs - 1:
-        return [], []
+def _context(coord: Coordinator, st: RunState, epoch: int, live: list[Node], snap: dict[str, PathMetrics]) -> SelectionContext:
+    """What the strategy sees after `epoch`: every live node with its latest figures."""
     was_active = {n.node_id for n in live if n.status == NodeStatus.ACTIVE}
     transfer = len(coord.adapters[coord.version][0]) + coord.cfg.model_pad()
     ctx = build_context(coord.cfg, epoch, st.total_nodes, live, was_active, st.history, snap, st.rng, transfer, st.scenario)
     ctx.work_gflop, ctx.gflops_per_power = st.work_gflop, coord.cfg.emulation.gflops_per_power
-    chosen = st.policy.select(ctx)
-    if not chosen:
-        raise RunAborted(f"policy '{coord.cfg.policy}' chose no node for epoch {epoch + 1}")
+    return ctx
+
+
+def _apply(st: RunState, epoch: int, live: list[Node], decision: Decision) -> tuple[list[str], list[str]]:
+    """Give the nodes the statuses the strategy chose; returns (benched, re-admitted)."""
+    if decision.chosen is None:
+        return [], []
+    was_active = {n.node_id for n in live if n.status == NodeStatus.ACTIVE}
     for n in live:
-        n.status = NodeStatus.ACTIVE if n.node_id in chosen else NodeStatus.ELIMINATED
-    dropped = sorted(was_active - chosen)
-    readmitted = sorted(chosen - was_active)
+        n.status = NodeStatus.ACTIVE if n.node_id in decision.chosen else NodeStatus.ELIMINATED
+    dropped = sorted(was_active - decision.chosen)
+    readmitted = sorted(decision.chosen - was_active)
     for nid in dropped:
         st.history[nid].eliminated_at = epoch
     st.readmissions += len(readmitted)
@@ -240,17 +246,7 @@ def _mark_failed(node: Node, reason: str, may_return: bool = False) -> None:
     log.warning("node %s failed: %s", node.node_id, reason)
 
 
-def _score(coord: Coordinator, ids: list[str], snap: dict[str, PathMetrics], rnd: Round) -> np.ndarray:
-    rows = []
-    for nid in ids:
-        m = snap.get(nid)
-        net = [m.bandwidth_mbps, m.delay_ms, m.loss_for_scoring] if m else [np.nan] * 3
-        rows.append([coord.registry.nodes[nid].compute_power, *net, rnd.results[nid].meta.train_time_s])
-    sc = coord.cfg.scoring
-    return perf_scores(np.array(rows, dtype=float), np.array(sc.weight_vector()), np.array(sc.utopia_vector()))
-
-
-def _record_epoch(coord, rnd: Round, ids, scores, snap, changes, results, val_loss, digest, round_done, st: RunState) -> None:
+def _record_epoch(coord, rnd: Round, ids, scores: dict[str, float], snap, changes, results, val_loss, digest, round_done, st: RunState) -> None:
     reg, (dropped, readmitted) = coord.registry, changes
     n_tokens = sum(coord.weight(i) for i in ids)
     train_loss = sum(r.meta.loss * coord.weight(i) for i, r in zip(ids, results)) / n_tokens
@@ -259,12 +255,12 @@ def _record_epoch(coord, rnd: Round, ids, scores, snap, changes, results, val_lo
     coord.recorder.epochs.write({
         "epoch": rnd.epoch, "version": coord.version, "active": len(rnd.expected),
         "active_nodes": ";".join(sorted(rnd.expected)), "eliminated": ";".join(dropped), "readmitted": ";".join(readmitted),
-        "failed": ";".join(sorted(rnd.failures)), "scores": {i: round(float(s), 6) for i, s in zip(ids, scores)},
+        "failed": ";".join(sorted(rnd.failures)), "scores": {i: round(s, 6) for i, s in scores.items()},
         "train_loss": train_loss, "val_loss": val_loss, "epoch_time_s": epoch_time,
         "bytes_in": coord.bytes_in, "bytes_out": coord.bytes_out, "adapter_digest": digest,
         "bubble_s": st.bubbles[-1], "coverage": st.coverage[-1],
     })
-    score_of = dict(zip(ids, scores))
+    score_of = scores
     for nid in sorted(rnd.expected):
         r, m, node = rnd.results.get(nid), snap.get(nid), reg.nodes[nid]
         row = {"epoch": rnd.epoch, "node_id": nid, "status": "failed" if nid in rnd.failures else ("eliminated" if nid in dropped else "active"),

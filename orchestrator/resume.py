@@ -25,7 +25,7 @@ def save_checkpoint(coord: Coordinator, st: RunState, epoch: int, val_loss: floa
     checkpoint.save(coord.recorder.dir, {
         "fingerprint": checkpoint.fingerprint(coord.cfg.model_dump(mode="json")), "epoch": epoch, "version": coord.version,
         "val_loss": val_loss, "adapter": st.opt.state(), "optimizer": st.opt.state_dict(), "nodes": nodes,
-        "partition_of": coord.partition_of, "total_nodes": st.total_nodes, "policy": st.policy,
+        "partition_of": coord.partition_of, "total_nodes": st.total_nodes, "policy": st.strategy.policy,
         "rng": st.rng.bit_generator.state, "history": st.history, "coverage": st.coverage, "bubbles": st.bubbles,
         "readmissions": st.readmissions, "bytes": (coord.bytes_in, coord.bytes_out),
         "elapsed_s": st.elapsed_before + (time.time() - (coord.first_send or time.time())) / coord.cfg.emulation.k,
@@ -41,7 +41,7 @@ def restore_state(coord: Coordinator, st: RunState, ckpt: dict[str, Any]) -> Non
     st.opt.load(ckpt["adapter"], ckpt["optimizer"])
     load_adapter_state(coord.workload.model, ckpt["adapter"])
     coord.version = ckpt["version"]
-    checkpoint.restore_vars(st.policy, ckpt["policy"])  # the run's own policy, built afresh, gets its state back
+    checkpoint.restore_vars(st.strategy.policy, ckpt["policy"])  # the run's own policy, built afresh, gets its state back
     st.history = {nid: LastSeen(**h) for nid, h in ckpt["history"].items()}
     st.rng.bit_generator.state = ckpt["rng"]
     st.coverage, st.bubbles, st.readmissions = ckpt["coverage"], ckpt["bubbles"], ckpt["readmissions"]

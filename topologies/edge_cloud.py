@@ -115,7 +115,6 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
           root_link: bool = False, dilation: float = 1.0) -> EdgeCloudNet:
     """Build and start the network for these node profiles, every link dilated by k =
     `dilation` (rates / k, delays x k); the caller must call .stop() (use try/finally)."""
-    from mininet.link import TCLink
     from mininet.net import Mininet
     from mininet.node import OVSSwitch, RemoteController
 
@@ -130,7 +129,9 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
     sw_opts = {"protocols": "OpenFlow13", "datapath": datapath}
     if controller is None:
         sw_opts["failMode"] = "standalone"
-    net = Mininet(switch=OVSSwitch, link=TCLink, controller=None, autoSetMacs=True, build=False)
+    from topologies.quiet_tc import QuietTCLink
+
+    net = Mininet(switch=OVSSwitch, link=QuietTCLink, controller=None, autoSetMacs=True, build=False)
     if controller is not None:
         net.addController("c0", controller=RemoteController, ip=controller[0], port=controller[1])
     try:  # a half-built network is stopped, or its veths outlive this process

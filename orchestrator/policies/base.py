@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -77,6 +78,13 @@ class SelectionContext:
         if not cands:
             return np.zeros(0)
         return perf_scores(np.array([c.row() for c in cands], dtype=float), self.weights, self.utopia)
+
+    @cached_property
+    def active_scores(self) -> dict[str, float]:
+        """The scores of the nodes that trained this epoch, normalised among them: what NE
+        ranks, and what the run records (orchestrator/strategy.py)."""
+        active = self.active()
+        return {c.node_id: float(s) for c, s in zip(active, self.scores(active))}
 
 
 class SelectionPolicy(Protocol):

@@ -35,9 +35,9 @@ class NodeElimination:
         return rank_ascending(node_ids, scores)[:n] if n > 0 else []
 
     def select(self, ctx: SelectionContext) -> set[str]:
-        active = ctx.active()
-        ids = [c.node_id for c in active]
-        dropped = set(self.eliminate(ids, ctx.scores(active), ctx.epoch))
+        scores = ctx.active_scores
+        ids = list(scores)
+        dropped = set(self.eliminate(ids, np.array([scores[i] for i in ids]), ctx.epoch))
         return set(ids) - dropped
 
 
