@@ -119,14 +119,42 @@ def plot_loss_per_epoch(out: Path, curves: dict[str, tuple[float, list[float]]])
     return _save_plot(out, "loss_per_epoch.png", draw, "epoch", "validation cross-entropy", "Loss per epoch")
 
 
-def plot_completion(out: Path, rows: list[dict]) -> Path:
-    """Fig. 2 style: completion time per node count, NE vs AR."""
-    def draw(ax) -> None:
-        for policy in sorted({r["policy"] for r in rows}):
-            pts = sorted((r["nodes"], r["completion_time_s"]) for r in rows if r["policy"] == policy)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="s", label=policy.upper())
+def completion_series(rows: list[dict]) -> dict[tuple[str, int], dict[int, list[float]]]:
+    """Completion times by (policy, setup), then node count: one series per policy and setup."""
+    groups: dict[tuple[str, int], dict[int, list[float]]] = {}
+    for r in rows:
+        groups.setdefault((r["policy"], int(r.get("setup", 0) or 0)), {}).setdefault(int(r["nodes"]), []).append(
+            float(r["completion_time_s"]))
+    return groups
 
-    return _save_plot(out, "completion_time.png", draw, "edge nodes", "completion time (s)", "Total completion time")
+
+def plot_completion(out: Path, rows: list[dict]) -> Path:
+    """Fig. 2 style: completion time per policy (and setup), mean over seeds with 95 % CI.
+    One node count: bars; several: one line per (policy, setup) over the node counts.
+    Setups are never merged into one line, and the time axis starts at 0."""
+    from experiments.stats import mean_ci95
+
+    groups = completion_series(rows)
+    counts = sorted({n for g in groups.values() for n in g})
+    several_setups = len({s for _, s in groups}) > 1
+
+    def label(policy: str, setup: int) -> str:
+        return policy.upper() + (f", Setup {setup}" if several_setups else "")
+
+    def draw(ax) -> None:
+        for i, (key, by_n) in enumerate(sorted(groups.items())):
+            stats = [mean_ci95(by_n[n]) if n in by_n else (float("nan"), 0.0) for n in counts]
+            means, cis = [m for m, _ in stats], [c if c == c else 0.0 for _, c in stats]
+            if len(counts) == 1:
+                ax.bar([i], means, yerr=cis, capsize=4, label=label(*key))
+            else:
+                ax.errorbar(counts, means, yerr=cis, marker="s", capsize=3, label=label(*key))
+        if len(counts) == 1:
+            ax.set_xticks(range(len(groups)), [label(*k) for k in sorted(groups)])
+        ax.set_ylim(bottom=0)
+
+    xlabel = f"{counts[0]} edge nodes" if len(counts) == 1 else "edge nodes"
+    return _save_plot(out, "completion_time.png", draw, xlabel, "completion time (s), mean ± 95 % CI", "Total completion time")
 
 
 def plot_time_vs_loss(out: Path, rows: list[dict]) -> Path:

@@ -17,8 +17,9 @@ from edgeft.model_zoo import BUILTIN, INSTALL_HINT, NAMES, PACKAGED
 from edgeft.modeling import LoraSettings
 from edgeft.pretrain import BaseRecipe
 from orchestrator.policies.base import POLICY_NAMES, SCHEDULED_POLICIES
+from orchestrator.scoring import COLUMNS
 
-METRIC_KEYS = ("compute", "bandwidth", "delay", "loss", "train_time")
+METRIC_KEYS = COLUMNS  # the scoring columns, in order (orchestrator/scoring.py)
 PAPER_MODEL_BYTES, PAPER_DATASET_BYTES = 500 * 10**6, 1000 * 10**6
 BUILTIN_DATASETS = ("telemetry", "sonnets", "synthetic")
 
