@@ -187,7 +187,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     st.coverage.append(fairness.coverage(sum(r.meta.samples for r in results), st.samples_total))
     k = cfg.emulation.k
     st.bubbles.append(fairness.bubble_time((round_done - rnd.started_at) / k, [(r.received_at - rnd.started_at) / k for r in results]))
-    _record_epoch(coord, rnd, ids, decision.scores, snap, (dropped, readmitted), results, val_loss, digest, round_done, st)
+    _record_epoch(coord, st, EpochOutcome(rnd, decision.scores, snap, dropped, readmitted, val_loss, digest, round_done))
     return val_loss
 
 
@@ -246,8 +246,25 @@ def _mark_failed(node: Node, reason: str, may_return: bool = False) -> None:
     log.warning("node %s failed: %s", node.node_id, reason)
 
 
-def _record_epoch(coord, rnd: Round, ids, scores: dict[str, float], snap, changes, results, val_loss, digest, round_done, st: RunState) -> None:
-    reg, (dropped, readmitted) = coord.registry, changes
+@dataclass(frozen=True)
+class EpochOutcome:
+    """What one epoch produced, for its rows in epochs.csv and node_epochs.csv."""
+
+    rnd: Round
+    scores: dict[str, float]  # what the strategy used
+    snap: dict[str, PathMetrics]
+    dropped: list[str]
+    readmitted: list[str]
+    val_loss: float
+    digest: str
+    round_done: float  # wall clock when the last result arrived
+
+
+def _record_epoch(coord: Coordinator, st: RunState, out: EpochOutcome) -> None:
+    reg, rnd, scores, snap = coord.registry, out.rnd, out.scores, out.snap
+    dropped, readmitted, val_loss, digest, round_done = out.dropped, out.readmitted, out.val_loss, out.digest, out.round_done
+    ids = sorted(rnd.results)
+    results = [rnd.results[i] for i in ids]
     n_tokens = sum(coord.weight(i) for i in ids)
     train_loss = sum(r.meta.loss * coord.weight(i) for i, r in zip(ids, results)) / n_tokens
     k = coord.cfg.emulation.k
