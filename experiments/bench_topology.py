@@ -152,7 +152,7 @@ def forty_links_alone(tmp: Path, load: str) -> dict:
         for p, sender, node, link in links:
             for host in (sender, node):
                 host.cmd(f"ethtool -K {host.defaultIntf()} tx off rx off")  # as in the tree
-            shaper.apply(node, link.intf1, link.intf2, LinkShape(p.bandwidth_mbps, p.delay_ms, p.loss_pct))
+            shaper.apply(node, link.intf1, link.intf2, LinkShape.of(p))
         flows = [Flow(p, sender, node) for p, sender, node, _ in links]
         return _load_and_report("alone", flows, shaper, load, tmp / f"alone-{load}.pcap")
     finally:

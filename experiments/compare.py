@@ -216,7 +216,7 @@ def apply_link_events(edge, profiles, scenario: Scenario, epoch: int, controller
                    for e in scenario.events):
             continue
         link = {k: scenario.state(p.node_id, epoch).get(k, getattr(p, k)) for k in LINK_FIELDS}
-        edge.set_shape(p.node_id, LinkShape(link["bandwidth_mbps"], link["delay_ms"], link["loss_pct"]))  # dilated by set_shape
+        edge.set_shape(p.node_id, LinkShape.of(link))  # dilated by set_shape
         log.info("epoch %d: link of %s now %s", epoch, p.node_id, link)
         changed = True
     if changed and hints_token is not None:

@@ -156,7 +156,7 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
         for p in profiles:
             link = access_links[p.node_id]
             edge.access[p.node_id] = (link.intf1, link.intf2)
-            shaper.apply(hosts[p.node_id], link.intf1, link.intf2, LinkShape(p.bandwidth_mbps, p.delay_ms, p.loss_pct).dilated(dilation))
+            shaper.apply(hosts[p.node_id], link.intf1, link.intf2, LinkShape.of(p).dilated(dilation))
     except BaseException:
         edge.stop()
         raise

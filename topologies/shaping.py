@@ -40,6 +40,13 @@ class LinkShape:
         if self.rate_mbps <= 0 or self.delay_ms < 0 or not 0 <= self.loss_pct < 100:
             raise ValueError(f"invalid link shape {self}: rate > 0, delay >= 0, 0 <= loss < 100")
 
+    @classmethod
+    def of(cls, figures) -> "LinkShape":
+        """The shape of a node's drawn link figures: a NodeProfile, or a mapping with
+        bandwidth_mbps, delay_ms and loss_pct."""
+        get = figures.get if isinstance(figures, dict) else lambda k: getattr(figures, k)
+        return cls(get("bandwidth_mbps"), get("delay_ms"), get("loss_pct"))
+
     def dilated(self, k: float) -> "LinkShape":
         """The shape that realises this one in a world run k times slower (rate / k,
         delay x k; loss is a ratio and stays)."""
