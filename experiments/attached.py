@@ -26,7 +26,7 @@ from edgeft.settings import ConfigError, build as build_config
 from experiments.local import with_dilation
 from experiments.progress import follow, wait_until
 from orchestrator.config import OrchestratorConfig
-from orchestrator.selection import LINK_FIELDS
+from orchestrator.scenario import LINK_FIELDS
 from topologies import description
 from topologies.launcher import ProcessGroup
 from topologies.profiles import from_ground_truth

@@ -36,7 +36,7 @@ from experiments.progress import follow, wait_until  # noqa: E402
 from experiments.report import load_run, loss_curve, write_report, write_results  # noqa: E402
 from orchestrator.config import OrchestratorConfig  # noqa: E402
 from orchestrator.policies import POLICY_NAMES  # noqa: E402
-from orchestrator.selection import LINK_FIELDS, Scenario  # noqa: E402
+from orchestrator.scenario import LINK_FIELDS, Scenario  # noqa: E402
 from topologies.shaping import LinkShape  # noqa: E402
 from topologies.edge_cloud import ROOT_IP, SERVER_IP, build  # noqa: E402
 from topologies.launcher import ProcessGroup  # noqa: E402

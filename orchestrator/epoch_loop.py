@@ -28,7 +28,8 @@ from orchestrator.registry import Node, NodeStatus
 from orchestrator.rounds import Round
 from orchestrator.run_fidelity import summary_columns, write_fidelity
 from orchestrator.resume import live_nodes, restore_state, restore_statuses, save_checkpoint
-from orchestrator.selection import LastSeen, Scenario, ScenarioMetrics, build_context
+from orchestrator.scenario import Scenario, ScenarioMetrics
+from orchestrator.selection import LastSeen, build_context
 from orchestrator.strategy import Decision, Strategy
 from orchestrator.workload import build_workload
 

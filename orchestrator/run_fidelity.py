@@ -7,7 +7,8 @@ import json
 import logging
 
 from orchestrator.fidelity import OVERRUN_RATIO, OVERRUN_SLACK_S, Fidelity, Link, assess
-from orchestrator.selection import Scenario, load_truth
+from orchestrator.scenario import Scenario
+from orchestrator.selection import load_truth
 
 log = logging.getLogger(__name__)
 
