@@ -41,8 +41,11 @@ class OrchestratorClient:
 
     def _request(self, method: str, path: str, timeout: float | None = None, body: Callable[[], Any] | None = None,
                  **kw: Any) -> requests.Response:
-        """`body`: makes the request body afresh for every attempt (a streamed body is used up by a try)."""
+        """`body`: makes the request body afresh for every attempt (a streamed body is used up by a try).
+        Retries for `retry_for_s` from the first failure, not from the first try: a long transfer
+        over a slow link that stalls after minutes is retried like one that fails at once."""
         deadline = time.monotonic() + self.cfg.retry_for_s
+        failed_once = False
         delay = 0.2
         while True:
             try:
@@ -54,7 +57,9 @@ class OrchestratorClient:
                 raise OrchestratorError(0, f"TLS handshake with {self.base} failed ({exc.__context__ or exc}); "
                                            "give the orchestrator's certificate with --ca-bundle") from None
             except TRANSIENT as exc:
-                if time.monotonic() > deadline:
+                if not failed_once:
+                    failed_once, deadline = True, time.monotonic() + self.cfg.retry_for_s
+                elif time.monotonic() > deadline:
                     raise
                 log.info("orchestrator unreachable (%s); retrying in %.1f s", type(exc).__name__, delay)
                 time.sleep(delay)

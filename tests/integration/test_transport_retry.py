@@ -43,3 +43,50 @@ def test_a_download_cut_off_mid_body_is_retried():
         assert answers == ["cut", "whole"]
     finally:
         listener.close()
+
+
+def _serve_slowly_then_stall(listener: socket.socket, answers: list[str]) -> None:
+    """First connection: the body trickles for 3 s, then stalls (a read times out). Later: the whole body.
+    Each connection in its own thread, so the stalled one does not hold up the retry."""
+    import time
+
+    def answer(conn: socket.socket, n: int) -> None:
+        with conn:
+            conn.recv(65536)
+            head = (f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n{DIGEST_HEADER}: {sha256_hex(BODY)}\r\n"
+                    "Connection: close\r\n\r\n").encode()
+            if n == 0:
+                conn.sendall(head)
+                for i in range(30):
+                    conn.sendall(BODY[i * 64:(i + 1) * 64])
+                    time.sleep(0.1)
+                answers.append("stalled")
+                time.sleep(3)  # past the client's read timeout
+            else:
+                conn.sendall(head + BODY)
+                answers.append("whole")
+
+    threads = []
+    for n in range(2):
+        conn, _ = listener.accept()
+        threads.append(threading.Thread(target=answer, args=(conn, n), daemon=True))
+        threads[-1].start()
+    for t in threads:
+        t.join()
+
+
+def test_a_long_transfer_that_stalls_after_the_retry_window_is_still_retried():
+    # Seen at 40 nodes in Mininet: a set-up download over a slow, lossy link stalled after
+    # more than retry_for_s of progress, and the client gave up instead of retrying.
+    listener = socket.create_server(("127.0.0.1", 0))
+    answers: list[str] = []
+    server = threading.Thread(target=_serve_slowly_then_stall, args=(listener, answers), daemon=True)
+    server.start()
+    try:
+        cfg = EdgeConfig(orchestrator=f"http://127.0.0.1:{listener.getsockname()[1]}", token="t", node_id="node-01",
+                         retry_for_s=1, request_timeout_s=1)
+        assert OrchestratorClient(cfg).download("/v1/artifacts/base") == BODY
+        server.join(timeout=10)
+        assert answers == ["stalled", "whole"]
+    finally:
+        listener.close()
