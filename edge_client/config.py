@@ -1,7 +1,9 @@
 """The edge client's one validated config object."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class EdgeConfig(BaseModel):
@@ -23,3 +25,10 @@ class EdgeConfig(BaseModel):
         "preinstalled; a packaged model (e.g. smollm2-135m) is found in the edgeft cache without it"))
     padding_mbps: float | None = Field(default=None, gt=0, description=(
         "cap on the rate of paper-volume padding transfers: a slow link on loopback, for tests (Mininet shapes real links)"))
+
+    @field_validator("model_path")
+    @classmethod
+    def _model_path(cls, p: str | None) -> str | None:
+        if p is not None and not Path(p).is_dir():
+            raise ValueError(f"'{p}' is not a directory: give the folder (written by save_pretrained()) of this node's copy")
+        return p

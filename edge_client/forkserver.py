@@ -69,8 +69,11 @@ def _child(item: dict) -> int:
 def run_pool(spec: list[dict]) -> int:
     """Fork one client per spec entry; wait for all; return non-zero if any failed."""
     _preload()
+    import torch
+
     from edge_client.base_copy import preload
 
+    torch.set_num_threads(1)  # OpenMP's pool does not survive fork: the parent stays single-threaded
     for path in sorted({item["config"]["model_path"] for item in spec if item["config"].get("model_path")}):
         preload(path)  # a preinstalled base: loaded once here, its weights shared by every child
     gc.freeze()  # keep the preloaded objects' pages shared: the collector will not touch them

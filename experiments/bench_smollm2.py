@@ -58,6 +58,7 @@ def step_seconds() -> dict:
     w.val_loss()
     out["val_s"] = time.perf_counter() - t0
     out["shape"] = (tr.batch_size, cfg.data.seq_len, tr.local_steps)
+    out["lora"] = f"r={cfg.model.lora.r} on {cfg.model.lora.target_modules}"
     return out
 
 
@@ -144,7 +145,7 @@ def main() -> int:
     sizes = [int(x) for x in a.clients.split(",")]
     t = step_seconds()
     b, s, k = t["shape"]
-    print(f"SmolLM2-135M, LoRA r=8 q/k/v/o, batch {b} x {s} tokens, {k} local steps per node-epoch:")
+    print(f"SmolLM2-135M, LoRA {t['lora']}, batch {b} x {s} tokens, {k} local steps per node-epoch:")
     for threads in (1, os.cpu_count() or 1):
         step, epoch = t[threads]
         print(f"  {threads} thread(s): {step:.2f} s per LoRA step, {epoch:.2f} s per node-epoch")

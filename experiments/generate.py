@@ -23,20 +23,20 @@ def generate(model, tokenizer, prompt: str, tokens: int) -> str:
 
 
 def before_and_after(run_dir: Path, prompt: str, tokens: int) -> tuple[str, str]:
-    from transformers import AutoTokenizer
-
-    from edgeft.modeling import load_adapter_state, load_pretrained, with_lora
+    from edgeft.modeling import load_adapter_state, with_lora
     from orchestrator import checkpoint
     from orchestrator.config import OrchestratorConfig
-    from orchestrator.workload import base_folder
+    from orchestrator.workload import load_base
 
     cfg = OrchestratorConfig.model_validate_json((run_dir / "orchestrator_config.json").read_text())
-    folder = str(base_folder(cfg.model))
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = load_pretrained(folder)
+    model, tokenizer = load_base(cfg.model)
     before = generate(model, tokenizer, prompt, tokens)
     model = with_lora(model, cfg.model.lora, cfg.seed)
-    load_adapter_state(model, checkpoint.load(run_dir, None)["adapter"])
+    try:
+        adapter = checkpoint.load(run_dir, None)["adapter"]
+    except ValueError as exc:
+        raise ValueError(f"{run_dir} holds no finished run's adapter ({str(exc).split(';')[0]})") from None
+    load_adapter_state(model, adapter)
     return before, generate(model, tokenizer, prompt, tokens)
 
 

@@ -29,6 +29,12 @@ VOLATILE = ("host", "port", "token", "out_dir", "timeouts", "tls", "device")
 
 def fingerprint(cfg_json: dict[str, Any]) -> str:
     stable = {k: v for k, v in cfg_json.items() if k not in VOLATILE}
+    model = dict(stable.get("model", {}))
+    # settings added later, at the values runs had before they existed: old checkpoints still resume
+    for key, before in (("name", "tiny"), ("distribution", "transfer")):
+        if model.get(key) == before:
+            model.pop(key)
+    stable["model"] = model
     return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:16]
 
 

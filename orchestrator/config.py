@@ -6,6 +6,7 @@ documented change: see README "Learning-rate note".
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -286,10 +287,12 @@ class OrchestratorConfig(_Strict):
         pretrained LLM"); a value the user set is kept."""
         packaged = PACKAGED.get(self.model.name) if not self.model.base_model_path else None
         for section, values in (packaged.defaults if packaged else {}).items():
-            part = getattr(self, section)
+            part = self
+            for name in section.split("."):
+                part = getattr(part, name)
             for key, value in values.items():
                 if key not in part.model_fields_set:
-                    setattr(part, key, value)
+                    setattr(part, key, copy.deepcopy(value))  # never the module-level default itself
         return self
 
     @model_validator(mode="after")

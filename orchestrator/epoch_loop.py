@@ -76,8 +76,9 @@ async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = 
     if resume:
         restore_state(coord, st, resume)
     coord.publish_adapter(st.opt.state())
+    before_setup = coord.bytes_out  # a resumed run's counters already hold the bytes before the resume
     await _setup_nodes(coord, nodes)
-    st.setup_bytes_out = coord.bytes_out
+    st.setup_bytes_out = coord.bytes_out - before_setup
     if resume:
         restore_statuses(coord, resume)
     if cfg.scenario and cfg.metrics.source == "static":  # with a controller, the runner changes the real links

@@ -71,7 +71,8 @@ def base_folder(mc: ModelConfig) -> Path:
     return prepare_base(mc.recipe, Path(mc.cache_dir) if mc.cache_dir else None)[2] / "model"
 
 
-def _load_base(mc: ModelConfig):
+def load_base(mc: ModelConfig):
+    """This run's base model and its tokenizer (the workload's, without LoRA)."""
     from transformers import AutoTokenizer
 
     if mc.base_model_path or mc.name in PACKAGED:
@@ -84,7 +85,7 @@ def _load_base(mc: ModelConfig):
 def build_workload(cfg: OrchestratorConfig, n_nodes: int) -> Workload:
     """Build (or load from cache) the base model, tokenise the data and split it."""
     mc = cfg.model
-    base, tokenizer = _load_base(mc)
+    base, tokenizer = load_base(mc)
     seqs = chunk(load_documents(cfg.data, cfg.seed), tokenizer, cfg.data.seq_len)
     partitions, val_ids = split_data(seqs, cfg, n_nodes)
     sent = transfer_state(base)

@@ -11,8 +11,9 @@ import torch
 
 from edge_client.trainer import LocalTrainer
 from edgeft.model_zoo import MARKER, PackagedModel, gguf_path, materialize
-from edgeft.modeling import LoraSettings, base_state, load_pretrained
+from edgeft.modeling import base_state, load_pretrained
 from edgeft.wire import state_digest
+from orchestrator.config import OrchestratorConfig
 
 pytestmark = pytest.mark.integration
 PROMPT = "The capital of France is"
@@ -47,12 +48,13 @@ def test_a_lora_step_changes_only_the_adapter(folder):
 
     tok = AutoTokenizer.from_pretrained(str(folder))
     data = tok(["router r3 link eth0 up 1000Mb/s " * 6] * 4, return_tensors="pt")["input_ids"][:, :32]
-    trainer = LocalTrainer.on_base(load_pretrained(str(folder)), LoraSettings(dropout=0.0), data, torch.device("cpu"))
+    lora = OrchestratorConfig.model_validate({"model": {"name": "smollm2-135m"}}).model.lora.model_copy(update={"dropout": 0.0})
+    trainer = LocalTrainer.on_base(load_pretrained(str(folder)), lora, data, torch.device("cpu"))
     model = trainer.model
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
-    assert {n.split(".")[-3] for n in trainable} == {"q_proj", "k_proj", "v_proj", "o_proj"}  # auto targets
+    assert {n.split(".")[-3] for n in trainable} == {"q_proj", "v_proj"}  # the model's default targets
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model(input_ids=data, labels=data).loss.backward()
     opt.step()

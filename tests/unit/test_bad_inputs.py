@@ -55,6 +55,8 @@ CASES = [
     (["local", "--model", "smollm2-135m", "--model-path", "/tmp"], "not both"),
     (["local", "--model", "gpt-5"], "choose one of ['tiny', 'smollm2-135m']"),
     (["local", "--distribution", "ftp"], "--distribution: invalid choice"),
+    (["edge", "--orchestrator", "http://127.0.0.1:1", "--token", "t", "--node-id", "n1", "--model-path", "/nonexistent/m"],
+     "is not a directory"),
     (["local", "--dilation", "0.5"], "dilation"),
     # orchestrator
     (["orchestrator", "--policy", "oracle"], "policy_options.truth_file"),

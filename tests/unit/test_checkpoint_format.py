@@ -66,3 +66,14 @@ def test_foreign_and_old_pickle_checkpoints_are_refused(tmp_path):
     torch.save({"x": 1}, tmp_path / "checkpoint.pt")
     with pytest.raises(ValueError, match="old pickle checkpoint"):
         checkpoint.load(tmp_path, "f")
+
+
+def test_a_checkpoint_written_before_model_name_and_distribution_existed_still_resumes():
+    from orchestrator.checkpoint import fingerprint
+    from orchestrator.config import OrchestratorConfig
+
+    now = OrchestratorConfig().model_dump(mode="json")
+    before = {**now, "model": {k: v for k, v in now["model"].items() if k not in ("name", "distribution")}}
+    assert fingerprint(now) == fingerprint(before)
+    smol = OrchestratorConfig.model_validate({"model": {"name": "smollm2-135m"}}).model_dump(mode="json")
+    assert fingerprint(smol) != fingerprint(now)
