@@ -9,6 +9,7 @@ fit where a hundred separate processes do not.
 
     edgeft edge-pool --spec clients.json
     clients.json: [{"netns_pid": 1234, "log": "logs/node-01.log", "config": {EdgeConfig fields}}, ...]
+    (netns_pid null: the child stays in the parent's namespace, as `edgeft local` uses it)
 """
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def _child(item: dict) -> int:
     from edge_client.agent import EdgeAgent
     from edge_client.config import EdgeConfig
 
-    join_netns(int(item["netns_pid"]))
+    if item["netns_pid"] is not None:  # None: stay in this namespace (loopback runs, no root needed)
+        join_netns(int(item["netns_pid"]))
     try:
         EdgeAgent(EdgeConfig.model_validate(item["config"])).run()
         return 0

@@ -44,11 +44,13 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
     held = node_model(cfg)
     try:
         procs.start("orchestrator", ["orchestrator", "--config", str(out / "orchestrator_config.json")])
-        for p in profiles:
+        if held:
+            _start_pool(procs, out, profiles, {"orchestrator": url, "token": token, "ca_bundle": ca, "device": cfg.device,
+                                               "emulate_compute": emulate, **held})
+        for p in [] if held else profiles:
             args = ["edge", "--orchestrator", url, f"--token={token}", "--node-id", p.node_id, "--compute-power", str(p.compute_power)]
             args += ["--ca-bundle", ca] if ca else []
             args += ["--device", cfg.device]  # clients train where the orchestrator was told to (auto: CUDA if present)
-            args += [f"--model-path={held['model_path']}"] if held else []  # the base is preinstalled
             procs.start(p.node_id, args + (["--emulate-compute"] if emulate else []))
         log.info("started orchestrator on %s and %d clients; logs in %s", url, len(profiles), out / "logs")
         rc = follow(procs, out / "epochs.csv", f"{cfg.policy.upper()} x{cfg.nodes}", cfg.training.epochs, timeout * cfg.emulation.k)
@@ -59,6 +61,15 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
         return _report(out, rc)
     finally:
         procs.stop_all()
+
+
+def _start_pool(procs: ProcessGroup, out: Path, profiles: list, common: dict) -> None:
+    """The clients of a run whose base is preinstalled, forked from one parent that loaded the
+    base once (edge_client/forkserver.py): 12 separate SmolLM2 clients would hold 12 copies."""
+    spec = [{"netns_pid": None, "log": str(out / "logs" / f"{p.node_id}.log"),
+             "config": {**common, "node_id": p.node_id, "compute_power": p.compute_power}} for p in profiles]
+    (out / "clients.json").write_text(json.dumps(spec, indent=2))
+    procs.start("clients", ["edge-pool", "--spec", str(out / "clients.json")])
 
 
 def node_model(cfg: OrchestratorConfig) -> dict:
