@@ -11,7 +11,7 @@ import torch
 from edgeft.modeling import LoraSettings, base_state, model_from_bundle, pick_device
 from edgeft.timemodel import NICE_BASE, epoch_flops
 from edgeft.wire import Ack, BaseInfo, Task, TaskKind, bytes_to_tensors, read_metadata, state_digest, tensors_to_bytes
-from edge_client.base_copy import verified_base
+from edge_client.base_copy import release_free_memory, verified_base
 from edge_client.compute_emulation import finish_compute, priority_for, run_niced, set_nice
 from edge_client.config import EdgeConfig
 from edge_client.trainer import LocalTrainer
@@ -91,13 +91,13 @@ class EdgeAgent:
         self.dilation = task.dilation
         with Heartbeat(self.cfg, self.client.node_token, self.heartbeat_s):
             if task.kind == TaskKind.SETUP:
-                self._setup(task.version, task.pad_down)
+                self._setup(task.version, task.pad_down, task.batch_size)
             elif task.kind == TaskKind.SYNC:
                 self._sync(task.version, pad_down=task.pad_down)
             elif task.kind == TaskKind.TRAIN:
                 self._train(task)
 
-    def _setup(self, version: int, pad_down: int = 0) -> None:
+    def _setup(self, version: int, pad_down: int = 0, batch_size: int = 8) -> None:
         t0 = time.perf_counter()
         self.client.download_padding(pad_down)
         info = self.client.base_info()
@@ -110,7 +110,10 @@ class EdgeAgent:
             self.trainer = None  # the old model goes before the new one loads
             base, moved = self._base(info)
             self.trainer = LocalTrainer.on_base(base, lora, part, self.device)
-            self.trainer.warm_up()  # a fresh process's first step is slow: pay for it here, not in a timed window
+            # A fresh process's first step is slow: pay for it here, not in a timed window, at the run's
+            # batch size (a larger one would leave its activations' memory with every client).
+            self.trainer.warm_up(batch_size)
+            release_free_memory()
             self._held = (info.digest, lora)
         log.info("set up: base %s (%.1f MB moved), %d sequences", info.distribution, moved / 1e6, len(part))
         self._sync(version, started=t0, kind=TaskKind.SETUP)

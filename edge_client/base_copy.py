@@ -29,6 +29,17 @@ def preload(path: str) -> None:
         log.info("preloaded the base model at %s for the clients", path)
 
 
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the kernel (glibc keeps what a training step freed):
+    a client's resident memory is then its live tensors, and the shared base stays shared."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
 def local_folder(model_path: str | None, info: BaseInfo, cache_dir: str | None = None) -> str:
     """The folder holding this node's copy: its --model-path, else the packaged model's cache."""
     if model_path:
@@ -41,7 +52,9 @@ def local_folder(model_path: str | None, info: BaseInfo, cache_dir: str | None =
 def take(path: str) -> tuple[torch.nn.Module, str]:
     """The base at `path` with its digest: the preloaded one (once: LoRA wraps it in place), else loaded now."""
     if path in _preloaded:
+        log.info("base model: the copy the pool's parent loaded (shared copy-on-write)")
         return _preloaded.pop(path)
+    log.info("base model: loading this node's copy from %s", path)
     model = load_pretrained(path)
     return model, state_digest(base_state(model))
 

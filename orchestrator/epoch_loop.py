@@ -124,7 +124,8 @@ async def _await_enrolment(coord: Coordinator, expected: int, fresh: bool = True
 async def _setup_nodes(coord: Coordinator, nodes: list[Node]) -> None:
     """Send base model, partition and adapter v0 to every node; wait for their acks."""
     for n in nodes:
-        coord.registry.send(n, coord.task(kind=TaskKind.SETUP, version=coord.version, pad_down=coord.cfg.setup_pad(len(nodes))))
+        coord.registry.send(n, coord.task(kind=TaskKind.SETUP, version=coord.version, pad_down=coord.cfg.setup_pad(len(nodes)),
+                                          batch_size=coord.cfg.training.batch_size))  # the warm-up's batch
     ok = await _await_acks(coord, nodes, coord.version, coord.cfg.wall_timeouts().round_s)
     for n in nodes:
         if n.node_id in ok:
