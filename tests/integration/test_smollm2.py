@@ -54,7 +54,7 @@ def test_a_lora_step_changes_only_the_adapter(folder):
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
-    assert {n.split(".")[-3] for n in trainable} == {"q_proj", "v_proj"}  # the model's default targets
+    assert {n.split(".")[-4] for n in trainable} == {"q_proj", "v_proj"}  # the model's default targets
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model(input_ids=data, labels=data).loss.backward()
     opt.step()
