@@ -57,19 +57,22 @@ def _add_orchestrator(sub) -> None:
 
 
 def _add_edge(sub) -> None:
+    from edge_client.config import EdgeConfig
+
+    default = {name: f.default for name, f in EdgeConfig.model_fields.items()}  # one source: EdgeConfig
     p = sub.add_parser("edge", help="run an edge client against an orchestrator")
     p.add_argument("--orchestrator", required=True, help="orchestrator URL, e.g. http://10.0.0.1:8700")
     p.add_argument("--token", required=True, help="the run token")
     p.add_argument("--node-id", required=True)
-    p.add_argument("--compute-power", type=float, default=30.0)
-    p.add_argument("--emulate-compute", action="store_true", help="stretch training time to the declared compute power")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--ip", default=None, help="this node's IP as the controller sees it")
-    p.add_argument("--ca-bundle", default=None, help="CA file to verify an https orchestrator")
-    p.add_argument("--padding-mbps", type=float, default=None,
-                   help="cap the rate of paper-volume padding (emulates a slow link on loopback; tests)")
-    p.add_argument("--model-path", default=None, help="this node's own copy of the base model (distribution preinstalled)")
+    p.add_argument("--compute-power", type=float, help=f"declared compute power (default {default['compute_power']})")
+    p.add_argument("--emulate-compute", action="store_const", const=True,
+                   help="stretch training time to the declared compute power")
+    p.add_argument("--device", help=f"auto, cpu or cuda (default {default['device']})")
+    p.add_argument("--threads", type=int, help=f"torch threads (default {default['threads']})")
+    p.add_argument("--ip", help="this node's IP as the controller sees it")
+    p.add_argument("--ca-bundle", help="CA file to verify an https orchestrator")
+    p.add_argument("--padding-mbps", type=float, help="cap the rate of paper-volume padding (emulates a slow link on loopback; tests)")
+    p.add_argument("--model-path", help="this node's own copy of the base model (distribution preinstalled)")
     p.set_defaults(func=_cmd_edge)
 
 

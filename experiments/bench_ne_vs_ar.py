@@ -22,8 +22,6 @@ import statistics
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments.stats import fmt_ci, mean_ci95  # noqa: E402
 

@@ -24,7 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from topologies.edge_cloud import build  # noqa: E402
 from topologies.profiles import NodeProfile, draw_profiles  # noqa: E402

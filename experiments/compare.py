@@ -24,8 +24,6 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests  # noqa: E402
 

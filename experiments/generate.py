@@ -10,8 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 PROMPT = "2026-01-15T00:04:04Z gw0 edge-09 temp="
 
