@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -139,20 +139,30 @@ def compute_figures(rows: Iterable[dict]) -> tuple[int, float, float]:
     return len(pairs), share, float(np.percentile([w / t for t, w in pairs], 95))
 
 
+class TransferPhase(NamedTuple):
+    """One transfer phase of a node-epoch: what the drawn link predicts and what it took."""
+    node_id: str
+    epoch: int
+    direction: str  # "download" or "upload"
+    predicted_s: float
+    measured_s: float
+
+
 def transfer_pairs(rows: Iterable[dict], links: dict[tuple[str, int], Link], sizes: tuple[int, int],
-                   pads: tuple[int, int]) -> list[tuple[float, float]]:
-    """(predicted, measured) per transfer phase. `links`: the drawn link of each
+                   pads: tuple[int, int]) -> list[TransferPhase]:
+    """Every transfer phase, predicted against measured. `links`: the drawn link of each
     (node, epoch); `sizes`/`pads`: bytes and padding of (download, upload)."""
     out = []
     for r in rows:
-        link = links.get((r["node_id"], int(r["epoch"])))
+        nid, epoch = r["node_id"], int(r["epoch"])
+        link = links.get((nid, epoch))
         down, up = _f(r, "download_s"), _f(r, "upload_s")
         if link is None or math.isnan(up):
             continue
         synced = down > 0
         if synced:
-            out.append((predict_download_s(sizes[0], pads[0], link), down))
-        out.append((predict_upload_s(sizes[1], pads[1], link, after_sync=synced), up))
+            out.append(TransferPhase(nid, epoch, "download", predict_download_s(sizes[0], pads[0], link), down))
+        out.append(TransferPhase(nid, epoch, "upload", predict_upload_s(sizes[1], pads[1], link, after_sync=synced), up))
     return out
 
 
@@ -165,7 +175,7 @@ def assess(rows: list[dict], links: dict[tuple[str, int], Link] | None, sizes: t
     pairs = transfer_pairs(rows, links, sizes, pads)
     if not pairs:
         return Fidelity(n, share, p95, "measured")
-    pred, meas = np.array([p for p, _ in pairs]), np.array([m for _, m in pairs])
+    pred, meas = np.array([p.predicted_s for p in pairs]), np.array([p.measured_s for p in pairs])
     rel = np.abs(meas - pred) / np.maximum(pred, 1e-9)
     above = float(np.maximum(meas - pred, 0).sum() / max(meas.sum(), 1e-9))
     return Fidelity(n, share, p95, "measured", len(pairs), r_squared(meas, pred), float(np.median(rel)), above)

@@ -6,7 +6,7 @@ import csv
 import json
 import logging
 
-from orchestrator.fidelity import OVERRUN_RATIO, OVERRUN_SLACK_S, Fidelity, Link, assess
+from orchestrator.fidelity import OVERRUN_RATIO, OVERRUN_SLACK_S, Fidelity, Link, assess, transfer_pairs
 from orchestrator.scenario import Scenario
 from orchestrator.selection import load_truth
 
@@ -25,14 +25,18 @@ def drawn_links(truth_file: str | None, scenario: Scenario, epochs: int) -> dict
 
 
 def write_fidelity(coord, scenario: Scenario) -> Fidelity:
-    """Assess the run from its node_epochs.csv; write fidelity.json; warn loudly if the
-    host did not keep up."""
+    """Assess the run from its node_epochs.csv; write fidelity.json (and transfers.csv,
+    every transfer phase predicted against measured, where links were emulated); warn
+    loudly if the host did not keep up."""
     cfg, out = coord.cfg, coord.recorder.dir
     with (out / "node_epochs.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     links = drawn_links(cfg.policy_options.truth_file, scenario, cfg.training.epochs) if cfg.emulation.emulated_links else None
     size = len(coord.adapters[coord.version][0])
-    fid = assess(rows, links, (size, size), (cfg.model_pad(), cfg.model_pad()))
+    sizes, pads = (size, size), (cfg.model_pad(), cfg.model_pad())
+    fid = assess(rows, links, sizes, pads)
+    if links is not None:
+        _write_transfers(out / "transfers.csv", transfer_pairs(rows, links, sizes, pads))
     (out / "fidelity.json").write_text(json.dumps({"dilation": cfg.emulation.k, **fid.as_dict(),
                                                    "overrun_rule": f"compute_wall_s > {OVERRUN_RATIO} x train_time_s + {OVERRUN_SLACK_S} s"}, indent=2))
     if not fid.ok:
@@ -40,6 +44,14 @@ def write_fidelity(coord, scenario: Scenario) -> Fidelity:
                     "keep up at dilation %.3g, so the times of this run are not the emulated world's: rerun with a larger "
                     "--dilation", 100 * fid.overrun_share, fid.overrun_p95, cfg.emulation.k)
     return fid
+
+
+def _write_transfers(path, phases) -> None:
+    # The points behind transfer_r2, so that it can be plotted or pooled across runs.
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["node_id", "epoch", "direction", "predicted_s", "measured_s"])
+        w.writerows((p.node_id, p.epoch, p.direction, round(p.predicted_s, 4), round(p.measured_s, 4)) for p in phases)
 
 
 def summary_columns(fid: Fidelity, dilation: float) -> dict:

@@ -4,7 +4,7 @@ import math
 import pytest
 
 from orchestrator.fidelity import (Link, assess, link_rate_bps, mathis_bps, overran, predict_download_s, predict_upload_s, r_squared,
-                                   transfer_s)
+                                   transfer_pairs, transfer_s)
 
 
 def _row(node, epoch, t, wall, down="", up=""):
@@ -56,6 +56,9 @@ def test_transfers_are_compared_with_the_drawn_links():
     doubled = assess(slow, links, (size, size))
     assert doubled.transfer_median_rel_err == pytest.approx(1.0) and doubled.transfer_above_share == pytest.approx(0.5)
     assert doubled.transfer_r2 < 0.5
+    phases = transfer_pairs(slow, links, (size, size), (0, 0))  # the points behind the figures, labelled
+    assert [(p.node_id, p.epoch, p.direction) for p in phases][:2] == [("a", 0, "download"), ("a", 0, "upload")]
+    assert all(p.measured_s == pytest.approx(2 * p.predicted_s) for p in phases)
 
 
 def test_r_squared():
