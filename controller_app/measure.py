@@ -1,6 +1,7 @@
 """Measurement math, pure: counter deltas, smoothing, probe loss, path composition."""
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from dataclasses import dataclass
 
@@ -57,6 +58,29 @@ class RecentMin:
     @property
     def value(self) -> float | None:
         return min(self.recent) if self.recent else None
+
+
+class RecentMedian:
+    """The median of the last `size` samples, and how many were ever added. For the probe
+    delay: on a busy host one probe in a few waits for the controller's event loop or a
+    delay line's wake-up, and an EWMA (alpha 0.3) carries 30 % of such a spike into the
+    figure (measured: a 10 ms path read 12.6 ms on a loaded CI host), while queueing on the
+    path delays every probe and moves the median within ceil(size / 2) probes."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("size must be >= 1")
+        self.recent: deque[float] = deque(maxlen=size)
+        self.samples = 0
+
+    def add(self, x: float) -> float:
+        self.recent.append(x)
+        self.samples += 1
+        return self.value
+
+    @property
+    def value(self) -> float | None:
+        return statistics.median(self.recent) if self.recent else None
 
 
 class ProbeWindow:

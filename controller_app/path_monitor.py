@@ -17,7 +17,7 @@ Method (documented in the README):
   removed. The figure is the orchestrator <-> node round trip beyond the
   control channel (with this project's shaping
   all added delay sits on the orchestrator -> node direction, so it equals the
-  one-way orchestrator -> node delay). EWMA-smoothed.
+  one-way orchestrator -> node delay). The median of the last `delay_window` probes.
 - loss: the share of unanswered probes among the last `window` probes, with
   its 95 % Wilson interval (edgeft/loss_confidence.py).
 """
@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass, field
 
 from controller_app.capacity import FRAME_BYTES, TRAIN_PACKETS, CapacityEstimate, train_rate_mbps
-from controller_app.measure import (Ewma, LinkState, ProbeWindow, RecentMin, available_bandwidth, counter_rate,
+from controller_app.measure import (Ewma, LinkState, ProbeWindow, RecentMedian, RecentMin, available_bandwidth, counter_rate,
                                    probe_delay_ms)
 from edgeft.loss_confidence import wilson_interval
 
@@ -51,7 +51,7 @@ class PortRates:
 
 @dataclass
 class NodeProbes:
-    delay: Ewma
+    delay: RecentMedian
     window: ProbeWindow
     outstanding: dict[int, float] = field(default_factory=dict)  # seq -> sent at
     updated_at: float = 0.0
@@ -67,6 +67,7 @@ class OpenTrain:
 @dataclass(frozen=True)
 class MonitorSettings:
     alpha: float = 0.3
+    delay_window: int = 5  # probes; 2.5 s at 2 Hz
     loss_window: int = 600
     probe_timeout_s: float = 2.0
 
@@ -177,7 +178,7 @@ class PathMonitor:
         self.echo_rtt.setdefault(dpid, RecentMin(ECHO_WINDOW)).add(rtt_s)
 
     def probe_sent(self, ip: str, seq: int, at: float) -> None:
-        p = self.probes.setdefault(ip, NodeProbes(Ewma(self.s.alpha), ProbeWindow(self.s.loss_window)))
+        p = self.probes.setdefault(ip, NodeProbes(RecentMedian(self.s.delay_window), ProbeWindow(self.s.loss_window)))
         p.outstanding[seq] = at
 
     def probe_reply(self, ip: str, seq: int, at: float, out_dpid: int, back_dpid: int) -> float | None:

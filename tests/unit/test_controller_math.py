@@ -141,3 +141,19 @@ def test_recent_min_keeps_the_last_samples_and_takes_the_least():
     assert [r.add(x) for x in (9.0, 1.0, 5.0, 7.0, 8.0)] == [9.0, 1.0, 1.0, 1.0, 5.0]  # 1.0 slides out at the 5th
     with pytest.raises(ValueError):
         RecentMin(0)
+
+
+def test_one_slow_probe_does_not_move_the_delay_but_queueing_does():
+    # A probe that waited for the busy controller reads 30 ms late; every later probe is on
+    # time. The figure stays at the path's 10 ms. When the path queues (every probe +40 ms),
+    # the figure follows within three probes.
+    m = PathMonitor(MonitorSettings(delay_window=5, loss_window=10, probe_timeout_s=1.0))
+    ip, t = "10.1.0.2", 100.0
+    figures = []
+    for seq, extra in enumerate([0, 0, 0.030, 0, 0, 0.040, 0.040, 0.040], start=1):
+        m.probe_sent(ip, seq, t)
+        m.probe_reply(ip, seq, t + 0.010 + extra, out_dpid=1, back_dpid=2)
+        figures.append(m.probes[ip].delay.value)
+        t += 0.5
+    assert figures[:5] == [pytest.approx(10.0)] * 5
+    assert figures[-1] == pytest.approx(50.0) and m.probes[ip].delay.samples == 8
