@@ -22,6 +22,7 @@ from pathlib import Path
 
 import requests
 
+from edgeft.paths_api import known_ips
 from edgeft.settings import ConfigError, build as build_config
 from experiments.local import with_dilation
 from experiments.progress import follow, wait_until
@@ -77,15 +78,12 @@ def _start_measuring(rest: str, server, hosts: list, k: float) -> None:
     as `edgeft compare` does with its own controller."""
     from experiments.compare import ORCH_PORT
 
-    query = {"src": server.IP(), "own_port": ORCH_PORT}
-
     def ready() -> bool:
-        resp = requests.get(rest + "/v1/paths", params=query, timeout=2)
-        known = {p["ip"] for p in resp.json().get("paths", [])} if resp.ok else set()
+        known = known_ips(rest, server.IP(), ORCH_PORT)
         silent = [h for h in hosts if h.IP() not in known]
         for h in silent:  # a host the controller has not seen yet (nor the server, on a 404): one ping each way teaches it
             h.cmd(f"ping -c 1 -W {math.ceil(k)} {server.IP()}")
-        return resp.ok and not silent
+        return bool(known) and not silent
 
     wait_until(ready, 60, "the controller to know the server and every node")
 

@@ -26,23 +26,21 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 
-import psutil  # noqa: E402
-import requests  # noqa: E402
-
-from experiments.compare import teach_hosts  # noqa: E402
-from experiments.local import free_port  # noqa: E402
-from topologies.edge_cloud import SERVER_IP, build  # noqa: E402
-from topologies.launcher import ProcessGroup  # noqa: E402
-from topologies.profiles import draw_profiles  # noqa: E402
-from topologies.shaping import LinkShape  # noqa: E402
+from edgeft.paths_api import get_paths
+from experiments.compare import teach_hosts
+from experiments.local import free_port
+from topologies.edge_cloud import SERVER_IP, build
+from topologies.launcher import ProcessGroup
+from topologies.profiles import draw_profiles
+from topologies.shaping import LinkShape
 
 OWN_PORT = 8700
 
 
 def _paths(url: str) -> dict[str, dict]:
-    q = {"src": SERVER_IP, "own_port": OWN_PORT}
-    return {p["ip"]: p for p in requests.get(url + "/v1/paths", params=q, timeout=5).json()["paths"]}
+    return get_paths(url, SERVER_IP, OWN_PORT, timeout_s=5)
 
 
 def _host_bytes(edge) -> int:

@@ -24,21 +24,21 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
+import requests
 
-import requests  # noqa: E402
-
-from edgeft.settings import ConfigError, build as build_config, read_file  # noqa: E402
-from edgeft.timemodel import parse_dilation  # noqa: E402
-from experiments.local import free_port, node_model, with_dilation  # noqa: E402
-from experiments.progress import follow, wait_until  # noqa: E402
-from experiments.report import load_run, loss_curve, write_report, write_results  # noqa: E402
-from orchestrator.config import OrchestratorConfig  # noqa: E402
-from orchestrator.policies import POLICY_NAMES  # noqa: E402
-from orchestrator.scenario import LINK_FIELDS, Scenario  # noqa: E402
-from topologies.shaping import LinkShape  # noqa: E402
-from topologies.edge_cloud import ROOT_IP, SERVER_IP, build  # noqa: E402
-from topologies.launcher import ProcessGroup  # noqa: E402
-from topologies.profiles import as_ground_truth, draw_profiles  # noqa: E402
+from edgeft.paths_api import known_ips
+from edgeft.settings import ConfigError, build as build_config, read_file
+from edgeft.timemodel import parse_dilation
+from experiments.local import free_port, node_model, with_dilation
+from experiments.progress import follow, wait_until
+from experiments.report import load_run, loss_curve, write_report, write_results
+from orchestrator.config import OrchestratorConfig
+from orchestrator.policies import POLICY_NAMES
+from orchestrator.scenario import LINK_FIELDS, Scenario
+from topologies.shaping import LinkShape
+from topologies.edge_cloud import ROOT_IP, SERVER_IP, build
+from topologies.launcher import ProcessGroup
+from topologies.profiles import as_ground_truth, draw_profiles
 
 log = logging.getLogger("edgeft.compare")
 ORCH_PORT = 8700
@@ -193,8 +193,7 @@ def teach_hosts(edge, rest: str) -> None:
     wait_s = math.ceil(getattr(edge, "dilation", 1.0))  # a dilated link's delay is k times the drawn one
 
     def known() -> bool:
-        resp = requests.get(rest + "/v1/paths", params={"src": SERVER_IP, "own_port": ORCH_PORT}, timeout=2)
-        seen = {p["ip"] for p in resp.json().get("paths", [])} if resp.ok else set()
+        seen = known_ips(rest, SERVER_IP, ORCH_PORT)
         silent = [h for h in edge.hosts.values() if h.IP() not in seen]
         for host in silent:  # a lost ping (lossy links) is simply sent again on the next poll
             host.cmd(f"ip neigh flush all; ping -c 1 -W {wait_s} {SERVER_IP}")

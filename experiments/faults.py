@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import requests
 
+from edgeft.paths_api import get_paths
 from experiments.local import free_port
 from experiments.progress import read_rows as rows, wait_until
 from topologies.launcher import ProcessGroup
@@ -137,8 +138,7 @@ def link_flap(out: Path, victim: str = "node-03", down_at: int = 1, up_at: int =
         elif "down_at" in seen and "detected_s" not in seen and any(victim in r["failed"] for r in rows(out / "epochs.csv")):
             seen["detected_s"] = time.monotonic() - seen["down_at"]  # +- the runner's 1 s polling
         if epoch == up_at:
-            paths = requests.get(controller_url + "/v1/paths", params={"src": SERVER_IP}, timeout=5).json()["paths"]
-            seen["while_down"] = next((p for p in paths if p["ip"] == host.IP()), None)
+            seen["while_down"] = get_paths(controller_url, SERVER_IP, timeout_s=5).get(host.IP())
             edge.net.configLinkStatus(host.name, gw.name, "up")
 
     base = {"timeouts": {"heartbeat_s": 0.5, "heartbeat_timeout_s": 3, "round_s": 120}}

@@ -85,12 +85,10 @@ def node_model(cfg: OrchestratorConfig) -> dict:
 def with_dilation(cfg: OrchestratorConfig, profiles: list, mode: str, emulate: bool = True) -> OrchestratorConfig:
     """The config with its time dilation resolved (calibrated when 'auto'); without
     compute emulation there is no emulated world to keep up with: k = 1."""
-    from orchestrator.fidelity import Link
-
     em = cfg.emulation
     if not emulate and em.dilation != "auto":
         log.warning("--dilation %s ignored: without compute emulation there is no emulated time to dilate", em.dilation)
-    links = [Link(p.bandwidth_mbps, p.delay_ms, p.loss_pct) for p in profiles] if mode == "mininet" else None
+    links = [p.link for p in profiles] if mode == "mininet" else None
     k = plan_for_run(cfg, [p.compute_power for p in profiles], mode, links).k if emulate else 1.0
     return cfg.model_copy(update={"emulation": em.model_copy(update={"dilation": k, "emulated_links": mode == "mininet"})})
 

@@ -29,6 +29,7 @@ from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
+from edgeft.link_figures import LinkFigures
 from edgeft.timemodel import OVERRUN_RATIO, OVERRUN_SLACK_S, overran  # noqa: F401  (re-exported)
 
 MSS = 1448  # bytes of payload per segment
@@ -42,11 +43,7 @@ DOWNLOAD_RTTS, UPLOAD_RTTS_AFTER_SYNC, UPLOAD_RTTS_FIRST = 1, 3, 1
 MANY_LOSSES = 8  # expected losses from which a flow is taken as loss-limited (Mathis)
 
 
-@dataclass(frozen=True)
-class Link:
-    bandwidth_mbps: float
-    delay_ms: float
-    loss_pct: float
+Link = LinkFigures  # the drawn link a transfer is predicted from
 
 
 def link_rate_bps(link: Link) -> float:

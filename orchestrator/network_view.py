@@ -7,22 +7,24 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, astuple, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import requests
 
+from edgeft.link_figures import HasLinkFigures, LinkFigures
 from edgeft.loss_confidence import LossCount, scored_loss
+from edgeft.paths_api import get_paths, parse_record
 
 log = logging.getLogger(__name__)
 
 
-FIGURES = ("bandwidth_mbps", "delay_ms", "loss_pct")
+FIGURES = LinkFigures.FIELDS
 
 
 @dataclass(frozen=True)
-class PathMetrics:
+class PathMetrics(HasLinkFigures):
     """A node's network figures; NaN = missing (not measured yet, or stale past the limit),
     which the scorer treats as neutral (orchestrator/scoring.py)."""
 
@@ -37,7 +39,7 @@ class PathMetrics:
 
     @property
     def missing(self) -> list[str]:
-        return [f for f in FIGURES if math.isnan(getattr(self, f))]
+        return self.link.missing
 
     @property
     def loss_for_scoring(self) -> float:
@@ -93,13 +95,10 @@ class StaticMetrics:
 
 
 def _parse(rec: dict, default_ts: float) -> PathMetrics:
-    """One record; a figure that is absent or null is missing (NaN)."""
-    vals = [math.nan if rec.get(f) is None else float(rec[f]) for f in FIGURES]
-    if not all(math.isnan(v) or (math.isfinite(v) and v >= 0) for v in vals):
-        raise TypeError(f"metrics must be finite and >= 0: {rec}")
-    cap = rec.get("capacity_mbps")
-    return PathMetrics(*vals, updated_at=float(rec.get("updated_at") or default_ts), loss_samples=int(rec.get("samples") or 0),
-                       capacity_mbps=math.nan if cap is None else float(cap))
+    """One record (edgeft/paths_api.py); a figure that is absent or null is missing (NaN)."""
+    r = parse_record(rec)
+    return PathMetrics(*astuple(r.link), updated_at=r.updated_at or default_ts, loss_samples=r.loss_samples,
+                       capacity_mbps=r.capacity_mbps)
 
 
 class ControllerMetrics:
@@ -120,7 +119,7 @@ class ControllerMetrics:
                  own_port: int | None = None) -> None:
         self.dilation = dilation
         self.stale_after_s = stale_after_s * dilation  # emulated seconds, lived through x k
-        self.url = base_url.rstrip("/") + "/v1/paths"
+        self.base_url = base_url
         self.src_ip = src_ip
         self.own_port = own_port
         self.timeout_s = timeout_s
@@ -162,11 +161,9 @@ class ControllerMetrics:
 
     def _undilate(self, m: PathMetrics) -> PathMetrics:
         k = self.dilation
-        return replace(m, bandwidth_mbps=m.bandwidth_mbps * k, delay_ms=m.delay_ms / k, capacity_mbps=m.capacity_mbps * k)
+        return replace(m, **asdict(m.link.undilated(k)), capacity_mbps=m.capacity_mbps * k)
 
     def _fetch(self, nodes: list[NodeAddress], now: float) -> dict[str, PathMetrics]:
-        params = {"src": self.src_ip, **({"own_port": self.own_port} if self.own_port else {})}
-        resp = requests.get(self.url, params=params, timeout=self.timeout_s)
-        resp.raise_for_status()
-        by_ip = {str(r["ip"]): self._undilate(_parse(r, now)) for r in resp.json()["paths"]}
+        records = get_paths(self.base_url, self.src_ip, self.own_port, self.timeout_s)
+        by_ip = {ip: self._undilate(_parse(r, now)) for ip, r in records.items()}
         return {n.node_id: by_ip[n.ip] for n in nodes if n.ip in by_ip}

@@ -6,21 +6,22 @@ import csv
 import json
 import logging
 
-from orchestrator.fidelity import OVERRUN_RATIO, OVERRUN_SLACK_S, Fidelity, Link, assess, transfer_pairs
+from edgeft.link_figures import LinkFigures
+from orchestrator.fidelity import OVERRUN_RATIO, OVERRUN_SLACK_S, Fidelity, assess, transfer_pairs
 from orchestrator.scenario import Scenario
 from orchestrator.selection import load_truth
 
 log = logging.getLogger(__name__)
 
 
-def drawn_links(truth_file: str | None, scenario: Scenario, epochs: int) -> dict[tuple[str, int], Link] | None:
+def drawn_links(truth_file: str | None, scenario: Scenario, epochs: int) -> dict[tuple[str, int], LinkFigures] | None:
     """The drawn link of every (node, epoch), scenario changes applied; None without ground truth."""
     if not truth_file:
         return None
     out = {}
     for e in range(epochs):
         for nid, t in load_truth(truth_file, scenario, e).items():
-            out[(nid, e)] = Link(t.bandwidth_mbps, t.delay_ms, t.loss_pct)
+            out[(nid, e)] = t.link
     return out
 
 

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edgeft.link_figures import HasLinkFigures
+
 SETUPS: dict[int, tuple[float, float, float]] = {
     1: (16.0, 58.0, 1.0),  # normal: Mb/s, ms, %
     2: (7.5, 78.5, 1.0),  # limited
@@ -22,7 +24,7 @@ COMPUTE_MEAN, COMPUTE_STD, COMPUTE_FLOOR = 30.0, 15.0, 3.0
 
 
 @dataclass(frozen=True)
-class NodeProfile:
+class NodeProfile(HasLinkFigures):
     node_id: str
     bandwidth_mbps: float
     delay_ms: float

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from edgeft.link_figures import LinkFigures
 from topologies.launcher import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,10 @@ class LinkShape:
 
     @classmethod
     def of(cls, figures) -> "LinkShape":
-        """The shape of a node's drawn link figures: a NodeProfile, or a mapping with
-        bandwidth_mbps, delay_ms and loss_pct."""
-        get = figures.get if isinstance(figures, dict) else lambda k: getattr(figures, k)
-        return cls(get("bandwidth_mbps"), get("delay_ms"), get("loss_pct"))
+        """The shape that realises a node's drawn link figures (edgeft/link_figures.py:
+        a NodeProfile, LinkFigures, or a mapping with the three keys)."""
+        link = LinkFigures.of(figures)
+        return cls(link.bandwidth_mbps, link.delay_ms, link.loss_pct)
 
     def dilated(self, k: float) -> "LinkShape":
         """The shape that realises this one in a world run k times slower (rate / k,

@@ -15,6 +15,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from edgeft.link_figures import HasLinkFigures
 from orchestrator.scoring import perf_scores
 
 POLICY_NAMES = ("ne", "ar", "random", "bandwidth", "compute", "fedcs", "oort", "tifl", "oracle", "oracle_score", "ne_plus")
@@ -23,7 +24,7 @@ SCHEDULED_POLICIES = ("ne", "ne_plus", "random", "bandwidth", "compute", "oort",
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Candidate(HasLinkFigures):
     """A live node as the orchestrator knows it after an epoch. NaN = never measured."""
 
     node_id: str
@@ -45,7 +46,7 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class Truth:
+class Truth(HasLinkFigures):
     """A node's real link and compute values (the drawn profile), for the oracle."""
 
     node_id: str

@@ -7,7 +7,7 @@ import numpy as np
 import math
 
 from edgeft.timemodel import compute_window_s
-from orchestrator.fidelity import Link, predict_download_s, predict_upload_s
+from orchestrator.fidelity import predict_download_s, predict_upload_s
 from orchestrator.policies.base import SelectionContext, budget, rank_descending
 from orchestrator.scoring import perf_scores
 
@@ -46,7 +46,7 @@ def _truth_of(ctx: SelectionContext, name: str) -> list:
 def truth_round_s(t, ctx: SelectionContext) -> float:
     """A node's round time predicted from its drawn link and compute: the sync download,
     the declared compute window and the upload (orchestrator/fidelity.py's TCP model)."""
-    link = Link(t.bandwidth_mbps, t.delay_ms, t.loss_pct)
+    link = t.link
     window = compute_window_s(ctx.work_gflop * 1e9, t.compute_power, ctx.gflops_per_power)
     return predict_download_s(ctx.download_bytes, 0, link) + window + predict_upload_s(ctx.upload_bytes, 0, link, after_sync=True)
 

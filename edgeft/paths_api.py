@@ -1,0 +1,61 @@
+"""The client side of the controller's `GET /v1/paths` (schema: controller_app/openapi.py):
+one request and one parser, for the orchestrator's metrics source, the runners and the
+benchmarks alike."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import requests
+
+from edgeft.link_figures import LinkFigures
+
+
+@dataclass(frozen=True)
+class PathRecord:
+    """One path's figures as the controller serves them; NaN: not measured yet."""
+
+    ip: str
+    link: LinkFigures
+    capacity_mbps: float
+    loss_samples: int  # probes behind loss_pct
+    updated_at: float | None
+
+
+def _figure(rec: dict, key: str) -> float:
+    v = rec.get(key)
+    if v is None:
+        return math.nan
+    v = float(v)
+    if not math.isfinite(v) or v < 0:
+        raise TypeError(f"'{key}' must be finite and >= 0 (got {rec.get(key)!r}) in {rec}")
+    return v
+
+
+def parse_record(rec: dict) -> PathRecord:
+    """One record of `paths` (or of a static metrics file): a figure that is absent or null
+    is missing (NaN); a negative or infinite one is a TypeError naming it."""
+    if not isinstance(rec, dict):
+        raise TypeError(f"a path record is a JSON object (got {rec!r})")
+    link = LinkFigures(*(_figure(rec, f) for f in LinkFigures.FIELDS))
+    stamp = rec.get("updated_at")
+    return PathRecord(str(rec.get("ip", "")), link, _figure(rec, "capacity_mbps"), int(rec.get("samples") or 0),
+                      float(stamp) if stamp else None)
+
+
+def get_paths(base_url: str, src_ip: str, own_port: int | None = None, timeout_s: float = 2.0) -> dict[str, dict]:
+    """The controller's raw records from `src_ip` to every node it knows, by node ip.
+    Raises requests' errors (HTTPError for a 4xx: 404 while the controller does not know
+    `src_ip` yet) and ValueError for a body that is not the documented JSON."""
+    params: dict = {"src": src_ip, **({"own_port": own_port} if own_port else {})}
+    resp = requests.get(base_url.rstrip("/") + "/v1/paths", params=params, timeout=timeout_s)
+    resp.raise_for_status()
+    return {str(r["ip"]): r for r in resp.json()["paths"]}
+
+
+def known_ips(base_url: str, src_ip: str, own_port: int | None = None, timeout_s: float = 2.0) -> set[str]:
+    """The node ips the controller has paths to now; none while it cannot answer."""
+    try:
+        return set(get_paths(base_url, src_ip, own_port, timeout_s))
+    except (requests.RequestException, ValueError, KeyError):
+        return set()
