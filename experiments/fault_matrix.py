@@ -128,7 +128,7 @@ def _upload(client, token, node, body, epoch=0):
 
 def replay_row(tmp: Path) -> tuple:
     client, coord, tokens = _api(tmp)
-    coord.round = Round(epoch=1, version=0, expected={"n1", "n2"})
+    coord.open_round(Round(epoch=1, version=0, expected={"n1", "n2"}))
     body = tensors_to_bytes(GOOD)
     first = _upload(client, tokens["n1"], "n1", body, epoch=1).status_code
     again = [_upload(client, tokens["n1"], "n1", body, epoch=1).status_code for _ in range(3)]  # duplicate / replay
@@ -143,7 +143,7 @@ def bad_inputs(tmp: Path) -> tuple[int, int, list[str]]:
     client, coord, tokens = _api(tmp)
     tried, clean, bad = 0, 0, []
     for i, (name, make) in enumerate(BAD_UPLOADS.items()):
-        coord.round = Round(epoch=i, version=0, expected={"n1"})
+        coord.open_round(Round(epoch=i, version=0, expected={"n1"}))
         r = _upload(client, tokens["n1"], "n1", make(), epoch=i)
         tried += 1
         if 400 <= r.status_code < 500 and r.json().get("detail"):

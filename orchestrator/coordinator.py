@@ -1,6 +1,14 @@
 """The run state the HTTP API and the epoch loop share: registry, artifacts,
 the current round and traffic counters. It validates uploads; it does not
-decide anything (that is epoch_loop's job)."""
+decide anything (that is epoch_loop's job).
+
+Who changes what (read freely; change only through these methods):
+- the epoch loop: `hand_out` (workload, partitions, aggregation weights),
+  `open_round`, `advance` (the next adapter version), `finish`;
+- resume: `restore_counters`, the same path a fresh run's state takes;
+- the API: `accept_result` (an upload, handed to the open round's `accept`),
+  `record_ack`, `count_in` / `count_out` (bytes on the wire).
+Node status belongs to the registry, changed by the loop and the heartbeat."""
 from __future__ import annotations
 
 import logging
@@ -37,6 +45,30 @@ class Coordinator:
         self.finished = False
         self.max_upload = int(cfg.max_upload_mb * 2**20)
 
+    # -- owned by the epoch loop ---------------------------------------------------
+    def hand_out(self, workload: Workload, partition_of: dict[str, int]) -> None:
+        """The run's model and data, and which node holds which partition; each node's
+        share (samples, label tokens) is what it is weighed by, whatever it claims."""
+        self.workload, self.partition_of = workload, dict(partition_of)
+        parts = workload.partitions
+        self.shares = {nid: (len(parts[i]), parts[i].ids.numel() - len(parts[i])) for nid, i in self.partition_of.items()}
+
+    def open_round(self, rnd: Round) -> None:
+        """From now on uploads go to `rnd` (and are refused for any other epoch or version)."""
+        self.round = rnd
+
+    def advance(self, adapter: dict) -> str:
+        """The aggregated adapter becomes the next version; returns its digest."""
+        self.version += 1
+        return self.publish_adapter(adapter)
+
+    def finish(self) -> None:
+        self.finished = True
+
+    def restore_counters(self, version: int, bytes_in: int, bytes_out: int) -> None:
+        """A resumed run's version and traffic so far (orchestrator/resume.py)."""
+        self.version, self.bytes_in, self.bytes_out = version, bytes_in, bytes_out
+
     def task(self, **fields) -> Task:
         """A task carrying the run's time model, so that every node keeps the same clock."""
         em = self.cfg.emulation
@@ -62,6 +94,9 @@ class Coordinator:
         part = self.workload.partitions[self.partition_of[node.node_id]]
         return tensors_to_bytes({"input_ids": part.ids})
 
+    def count_in(self, n: int) -> None:
+        self.bytes_in += n
+
     def count_out(self, n: int) -> None:
         self.bytes_out += n
         if self.first_send is None:
@@ -71,7 +106,7 @@ class Coordinator:
     def accept_result(self, node: Node, meta_header: str | None, digest_header: str | None, body: bytes,
                       arrived_at: float | None = None) -> NodeResult:
         """Validate an uploaded gradient; raise RoundReject naming the problem."""
-        self.bytes_in += len(body)
+        self.count_in(len(body))
         if self.round is None:
             raise RoundReject(409, "no training round is open")
         try:

@@ -65,13 +65,11 @@ async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = 
     nodes = await _await_enrolment(coord, len(live_nodes(resume)) if resume else cfg.nodes, fresh=resume is None)
     total = resume["total_nodes"] if resume else len(nodes)
     try:
-        coord.workload = await asyncio.to_thread(build_workload, cfg, total)
+        workload = await asyncio.to_thread(build_workload, cfg, total)
     except (ValueError, OSError) as exc:  # bad dataset/model settings: say which, do not trace back
         raise RunAborted(f"cannot prepare model and data: {exc}") from None
-    coord.partition_of = resume["partition_of"] if resume else {n.node_id: i for i, n in enumerate(nodes)}
+    coord.hand_out(workload, resume["partition_of"] if resume else {n.node_id: i for i, n in enumerate(nodes)})
     nodes = [n for n in nodes if n.node_id in coord.partition_of]  # on resume, strangers have no data
-    parts = coord.workload.partitions
-    coord.shares = {nid: (len(parts[i]), parts[i].ids.numel() - len(parts[i])) for nid, i in coord.partition_of.items()}
     st = _new_state(coord, nodes, total)
     if resume:
         restore_state(coord, st, resume)
@@ -156,7 +154,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     if isinstance(metrics, ScenarioMetrics):
         metrics.epoch = epoch
     rnd = Round(epoch, coord.version, {n.node_id for n in active})
-    coord.round = rnd
+    coord.open_round(rnd)
     tr = cfg.training
     for n in active:
         reg.send(n, coord.task(kind=TaskKind.TRAIN, epoch=epoch, version=coord.version, local_steps=tr.local_steps,
@@ -182,8 +180,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     update = st.strategy.aggregate_train([r.update for r in results], [coord.weight(i) for i in ids])  # handed out, not claimed
     new_state = await asyncio.to_thread(st.opt.step, update)
     load_adapter_state(coord.workload.model, new_state)
-    coord.version += 1
-    digest = coord.publish_adapter(new_state)
+    digest = coord.advance(new_state)
     val_loss = await asyncio.to_thread(coord.workload.val_loss)
     for n in reg.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED):
         reg.send(n, coord.task(kind=TaskKind.SYNC, version=coord.version, pad_down=cfg.model_pad()))
@@ -335,7 +332,7 @@ def _finish(coord: Coordinator, st: RunState, completion: float, final_loss: flo
         **summary_columns(write_fidelity(coord, st.scenario), cfg.emulation.k),
     }
     coord.recorder.write_summary(summary)
-    coord.finished = True
+    coord.finish()
     log.info("run finished: %s", summary)
     return summary
 

@@ -40,13 +40,12 @@ def restore_state(coord: Coordinator, st: RunState, ckpt: dict[str, Any]) -> Non
     """Parameters, optimizer, policy and tallies, before the nodes are set up again."""
     st.opt.load(ckpt["adapter"], ckpt["optimizer"])
     load_adapter_state(coord.workload.model, ckpt["adapter"])
-    coord.version = ckpt["version"]
     checkpoint.restore_vars(st.strategy.policy, ckpt["policy"])  # the run's own policy, built afresh, gets its state back
     st.history = {nid: LastSeen(**h) for nid, h in ckpt["history"].items()}
     st.rng.bit_generator.state = ckpt["rng"]
     st.coverage, st.bubbles, st.readmissions = ckpt["coverage"], ckpt["bubbles"], ckpt["readmissions"]
     st.elapsed_before = ckpt["elapsed_s"]
-    coord.bytes_in, coord.bytes_out = ckpt["bytes"]
+    coord.restore_counters(ckpt["version"], *ckpt["bytes"])
 
 
 def restore_statuses(coord: Coordinator, ckpt: dict[str, Any]) -> None:

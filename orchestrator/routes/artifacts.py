@@ -75,7 +75,7 @@ async def upload_padding(request: Request, node: Node = Depends(node_auth), coor
         size += len(part)
         if size > coord.cfg.model_pad():
             raise HTTPException(413, "padding upload larger than this run's paper_volumes setting")
-    coord.bytes_in += size
+    coord.count_in(size)
     return {"received": size}
 
 

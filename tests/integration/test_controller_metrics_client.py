@@ -76,7 +76,7 @@ def test_after_a_restart_unmeasured_nodes_keep_last_known_figures_marked_stale()
     first.shutdown()
     first.server_close()
     second, url2 = _serve(Restarted())
-    src.url = url2 + "/v1/paths"  # a new port: the old server is really gone
+    src.base_url = url2  # a new port: the old server is really gone
     snap = src.snapshot(nodes)
     assert not snap["node-02"].stale and snap["node-02"].delay_ms == 20.0  # fresh again where measured
     assert snap["node-01"].stale and snap["node-01"].delay_ms == 40.0  # not yet: last-known, marked stale

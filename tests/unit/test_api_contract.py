@@ -28,10 +28,9 @@ def _coord(tmp_path, ready: bool, bundle: bytes | None = b"base") -> Coordinator
     if ready:
         parts = [Sequences(torch.zeros(2, 4, dtype=torch.long), ["a", "a"]) for _ in range(2)]
         info = BaseInfo(distribution="transfer" if bundle else "preinstalled", digest="0" * 64, nbytes=4)
-        coord.workload = Workload(None, bundle, "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"), info)
-        coord.partition_of = {"n1": 0, "n2": 1}
-        coord.shares = {"n1": (2, 6), "n2": (2, 6)}
-    coord.round = Round(epoch=0, version=0, expected={"n1", "n2"})
+        coord.hand_out(Workload(None, bundle, "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"), info), {"n1": 0, "n2": 1})
+        assert coord.shares == {"n1": (2, 6), "n2": (2, 6)}  # 2 sequences of 4 tokens: 6 labels
+    coord.open_round(Round(epoch=0, version=0, expected={"n1", "n2"}))
     return coord
 
 

@@ -34,10 +34,9 @@ def _app(tmp_path):
     coord.publish_adapter({"lora_A": torch.zeros(2, 2)})
     parts = [Sequences(torch.zeros(2, 4, dtype=torch.long), ["a", "a"]) for _ in range(2)]
     info = BaseInfo(distribution="transfer", digest="0" * 64, nbytes=4)
-    coord.workload = Workload(None, b"base", "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"), info)
-    coord.partition_of = {"n1": 0, "n2": 1}
-    coord.shares = {"n1": (2, 6), "n2": (2, 6)}
-    coord.round = Round(epoch=0, version=0, expected={"n1", "n2"})
+    coord.hand_out(Workload(None, b"base", "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"), info), {"n1": 0, "n2": 1})
+    assert coord.shares == {"n1": (2, 6), "n2": (2, 6)}  # 2 sequences of 4 tokens: 6 labels
+    coord.open_round(Round(epoch=0, version=0, expected={"n1", "n2"}))
     # One event loop for all requests, as under uvicorn (the long poll's asyncio.Event is bound to it).
     client = TestClient(create_app(coord), raise_server_exceptions=False).__enter__()
     tokens = {n: client.post("/v1/enroll", json={"node_id": n, "compute_power": 30},

@@ -22,7 +22,7 @@ def api(tmp_path):
     coord = Coordinator(cfg, Registry("s3cret"), Recorder(tmp_path, {}, 0), "runtok")
     coord.publish_adapter(REF)
     coord.shares = {"n1": (4, 60), "n2": (4, 60)}  # what was handed out: 4 sequences of 16 tokens each
-    coord.round = Round(epoch=0, version=0, expected={"n1", "n2"})
+    coord.open_round(Round(epoch=0, version=0, expected={"n1", "n2"}))
     client = TestClient(create_app(coord))
     tokens = {}
     for n in ("n1", "n2"):
@@ -81,7 +81,7 @@ def test_wrong_digest_truncated_and_oversized(api):
     huge = b"\0" * 20_000
     r = _post(client, tokens, huge, node="n2")
     assert r.status_code in (409, 413)  # n2 already failed; size is checked first
-    coord.round = Round(epoch=1, version=0, expected={"n2"})
+    coord.open_round(Round(epoch=1, version=0, expected={"n2"}))
     r = _post(client, tokens, huge, node="n2", meta=_meta("n2", epoch=1))
     assert r.status_code == 413 and "limit" in r.json()["detail"]
 
