@@ -5,12 +5,11 @@ stats and the northbound REST API, served from inside the controller process.
     ryu-manager   --ofp-tcp-listen-port 6653 controller_app/edge_monitor.py
     edgeft controller --ofp-port 6653 --rest-port 8080          (wrapper, same app)
 
-Settings come from the environment (the wrapper sets them): EDGEFT_REST_HOST
-(127.0.0.1), EDGEFT_REST_PORT (8080), EDGEFT_POLL_S (1.0), EDGEFT_PROBE_HZ
-(probes per node per second, 2.0), EDGEFT_LOSS_WINDOW (600), EDGEFT_PROBE_TIMEOUT_S
-(2.0; a dilated run scales it by k), EDGEFT_TRAIN_INTERVAL_S (seconds between two
-capacity trains to the same node, 10; 0 = no trains), EDGEFT_TOKEN (needed by write
-endpoints when set).
+Settings: one validated object, controller_app/settings.py (ControllerSettings).
+The wrapper passes it as EDGEFT_CONTROLLER (JSON); by hand, the single variables
+EDGEFT_REST_HOST (127.0.0.1), EDGEFT_REST_PORT (8080), EDGEFT_POLL_S (1.0),
+EDGEFT_PROBE_HZ (2.0), EDGEFT_LOSS_WINDOW (600), EDGEFT_PROBE_TIMEOUT_S (2.0; x k in
+a dilated run), EDGEFT_TRAIN_INTERVAL_S (10; 0 = no trains), EDGEFT_TOKEN.
 
 Measurements (controller_app/path_monitor.py): delay and loss from one small ICMP
 probe per node at EDGEFT_PROBE_HZ; capacity from a train of full-size probes per
@@ -52,6 +51,7 @@ from controller_app.capacity import TRAIN_PACKETS  # noqa: E402
 from controller_app.netgraph import HostLocation, NetGraph  # noqa: E402
 from controller_app.northbound import NorthboundApp  # noqa: E402
 from controller_app.path_monitor import MonitorSettings, PathMonitor  # noqa: E402
+from controller_app import settings  # noqa: E402
 
 log = logging.getLogger("edgeft.controller")
 if os.environ.get("EDGEFT_DEBUG"):
@@ -85,15 +85,15 @@ class EdgeMonitor(App):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.rest_host = os.environ.get("EDGEFT_REST_HOST", "127.0.0.1")
-        self.rest_port = int(os.environ.get("EDGEFT_REST_PORT", "8080"))
-        self.poll_s = float(os.environ.get("EDGEFT_POLL_S", "1.0"))
-        self.probe_hz = float(os.environ.get("EDGEFT_PROBE_HZ", "2.0"))
-        self.train_interval_s = float(os.environ.get("EDGEFT_TRAIN_INTERVAL_S", "10"))
-        token = os.environ.get("EDGEFT_TOKEN", "")
+        try:
+            cfg = settings.from_env()
+        except ValueError as exc:  # one line naming the variable, not a traceback from the manager
+            raise SystemExit(f"edgeft controller app: {exc}") from None
+        self.rest_host, self.rest_port, self.poll_s, self.probe_hz = cfg.rest_host, cfg.rest_port, cfg.poll_s, cfg.probe_hz
+        self.train_interval_s = cfg.train_interval_s
+        token = cfg.token
         self.graph = NetGraph()
-        self.monitor = PathMonitor(MonitorSettings(loss_window=int(os.environ.get("EDGEFT_LOSS_WINDOW", "600")),
-                                                   probe_timeout_s=float(os.environ.get("EDGEFT_PROBE_TIMEOUT_S", "2.0"))))
+        self.monitor = PathMonitor(MonitorSettings(loss_window=cfg.loss_window, probe_timeout_s=cfg.probe_timeout_s))
         self.datapaths: dict[int, object] = {}
         self.ports: dict[int, list[int]] = {}
         self.echo_sent: dict[int, float] = {}

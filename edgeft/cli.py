@@ -93,19 +93,26 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return compare(args)
 
 
+CONTROLLER_FLAGS = {"rest_host": "--rest-host", "rest_port": "--rest-port", "poll_s": "--poll", "probe_hz": "--probe-hz",
+                    "loss_window": "--loss-window", "train_interval_s": "--train-interval", "probe_timeout_s": "--probe-timeout",
+                    "token": "--token"}
+
+
 def _add_controller(sub) -> None:
-    p = sub.add_parser("controller", help="run the SDN controller app under osken-manager (or ryu-manager)")
+    p = sub.add_parser("controller", help="run the SDN controller app under osken-manager (or ryu-manager)",
+                       description="Settings: controller_app/settings.py (defaults there); a --config file, then flags.")
+    p.add_argument("--config", help="YAML, TOML or JSON file of controller settings (rest_port, probe_hz, ...)")
     p.add_argument("--ofp-port", type=int, default=6653, help="OpenFlow listen port")
-    p.add_argument("--rest-host", default="127.0.0.1", help="northbound REST bind address (loopback by default)")
-    p.add_argument("--rest-port", type=int, default=8080)
-    p.add_argument("--poll", type=float, default=1.0, help="port-stats and echo polling period, seconds")
-    p.add_argument("--probe-hz", type=float, default=2.0, help="delay/loss probes per node per second")
-    p.add_argument("--loss-window", type=int, default=600, help="probes behind each loss figure")
-    p.add_argument("--train-interval", type=float, default=10.0,
-                   help="seconds between two capacity trains to the same node (0: none; a run dilated by k passes 10 x k)")
-    p.add_argument("--probe-timeout", type=float, default=2.0,
-                   help="seconds before a probe counts as lost (a run dilated by k passes 2 x k)")
-    p.add_argument("--token", default="", help="bearer token the write endpoints require")
+    p.add_argument("--rest-host", dest="rest_host", help="northbound REST bind address (default 127.0.0.1)")
+    p.add_argument("--rest-port", dest="rest_port", type=int, help="northbound REST port (default 8080)")
+    p.add_argument("--poll", dest="poll_s", type=float, help="port-stats and echo polling period, seconds (default 1)")
+    p.add_argument("--probe-hz", dest="probe_hz", type=float, help="delay/loss probes per node per second (default 2)")
+    p.add_argument("--loss-window", dest="loss_window", type=int, help="probes behind each loss figure (default 600)")
+    p.add_argument("--train-interval", dest="train_interval_s", type=float,
+                   help="seconds between two capacity trains to the same node (default 10; 0: none; a run dilated by k passes 10 x k)")
+    p.add_argument("--probe-timeout", dest="probe_timeout_s", type=float,
+                   help="seconds before a probe counts as lost (default 2; a run dilated by k passes 2 x k)")
+    p.add_argument("--token", help="bearer token the write endpoints require")
     p.set_defaults(func=_cmd_controller)
 
 
@@ -114,20 +121,22 @@ def _cmd_controller(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
-    if args.poll <= 0 or args.probe_hz <= 0 or args.loss_window < 1 or args.probe_timeout <= 0 or args.train_interval < 0:
-        raise ConfigError("--poll, --probe-hz and --probe-timeout must be > 0, --loss-window >= 1 and --train-interval >= 0")
-    import sys as _sys
+    from controller_app.settings import SINGLE_VARS, ControllerSettings, to_env
 
-    found = [str(Path(_sys.executable).parent / m) if (Path(_sys.executable).parent / m).exists() else shutil.which(m)
+    flags = {f: getattr(args, f) for f in ControllerSettings.model_fields}
+    try:
+        cfg = build(ControllerSettings, read_file(args.config) if args.config else {}, flags)
+    except ConfigError as exc:  # name the flag the user typed, not only the field behind it
+        given = [CONTROLLER_FLAGS[f] for f, v in flags.items() if v is not None and f"'{f}'" in str(exc)]
+        raise ConfigError(f"{exc} (flag {given[0]})" if given else str(exc)) from None
+    found = [str(Path(sys.executable).parent / m) if (Path(sys.executable).parent / m).exists() else shutil.which(m)
              for m in ("osken-manager", "ryu-manager")]
     manager = next((m for m in found if m), None)
     if manager is None:
         raise ConfigError("neither osken-manager nor ryu-manager is installed: run `pip install os-ken==3.1.1` (scripts/install.sh does)")
     app = Path(__file__).resolve().parent.parent / "controller_app" / "edge_monitor.py"
-    env = {**os.environ, "EDGEFT_REST_HOST": args.rest_host, "EDGEFT_REST_PORT": str(args.rest_port), "EDGEFT_POLL_S": str(args.poll),
-           "EDGEFT_PROBE_HZ": str(args.probe_hz), "EDGEFT_LOSS_WINDOW": str(args.loss_window), "EDGEFT_TOKEN": args.token,
-           "EDGEFT_PROBE_TIMEOUT_S": str(args.probe_timeout), "EDGEFT_TRAIN_INTERVAL_S": str(args.train_interval)}
-    os.execvpe(manager, [manager, "--ofp-tcp-listen-port", str(args.ofp_port), str(app)], env)
+    env = {k: v for k, v in os.environ.items() if k not in SINGLE_VARS.values()}  # the object below is the whole truth
+    os.execvpe(manager, [manager, "--ofp-tcp-listen-port", str(args.ofp_port), str(app)], {**env, **to_env(cfg)})
 
 
 def _add_edge_pool(sub) -> None:

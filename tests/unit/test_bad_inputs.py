@@ -74,6 +74,7 @@ CASES = [
     (["controller", "--probe-hz", "0"], "--probe-hz"),
     (["controller", "--loss-window", "0"], "--loss-window"),
     (["controller", "--train-interval", "-1"], "--train-interval"),
+    (["controller", "--rest-port", "70000"], "--rest-port"),
     # edge-pool
     (["edge-pool", "--spec", "{t}/missing.json"], "missing.json"),
     (["edge-pool", "--spec", "{t}/pool_bad.json"], "netns_pid"),
