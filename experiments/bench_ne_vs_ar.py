@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 
-from experiments.stats import fmt_ci, mean_ci95  # noqa: E402
+from experiments.stats import fmt_ci, mean_ci95
 
 PARTS = ("download_s", "train_time_s", "compute_wall_s", "upload_s", "waiting_s")
 

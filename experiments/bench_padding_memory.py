@@ -9,47 +9,32 @@ more, i.e. the padding is streamed, never held in memory.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
+import psutil
 
-import psutil  # noqa: E402
-
-from experiments.faults import LoopbackRun  # noqa: E402
+from experiments.faults import LoopbackRun
+from experiments.peak_memory import PeakMemory, rss
 
 
 def peak_client_rss(out: Path, scale: float) -> tuple[float, int]:
     """(peak RSS of node-01 in MiB, bytes the orchestrator sent) for one run."""
     run = LoopbackRun(out, {"nodes": 2, "policy": "ar", "paper_volumes": scale, "training": {"epochs": 2},
                             "timeouts": {"sync_s": 600, "round_s": 1200}})
-    peak, stop = [0], threading.Event()
     try:
         run.start_orchestrator()
         run.start_client("node-01", "node-01")
         run.start_client("node-02", "node-02")
-        proc = psutil.Process(run.procs.procs["node-01"].pid)
-
-        def sample() -> None:
-            while not stop.is_set():
-                try:
-                    peak[0] = max(peak[0], sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]))
-                except psutil.Error:
-                    pass
-                time.sleep(0.05)
-
-        threading.Thread(target=sample, daemon=True).start()
-        rc = run.finish(1800)
+        with PeakMemory({"node-01": (psutil.Process(run.procs.procs["node-01"].pid), rss)}, period_s=0.05) as mem:
+            rc = run.finish(1800)
     finally:
-        stop.set()
         run.procs.stop_all()
     if rc != 0:
         raise RuntimeError(f"run at paper_volumes={scale} exited with {rc}; see {out / 'logs'}")
-    import json
-
-    return peak[0] / 2**20, json.loads((out / "summary.json").read_text())["bytes_out"]
+    return mem.peak["node-01"] / 2**20, json.loads((out / "summary.json").read_text())["bytes_out"]
 
 
 def main() -> int:

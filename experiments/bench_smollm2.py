@@ -21,15 +21,14 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+import psutil
+import torch
 
-import psutil  # noqa: E402
-import torch  # noqa: E402
-
-from experiments.faults import LoopbackRun  # noqa: E402
+from experiments.faults import LoopbackRun
+from experiments.peak_memory import PeakMemory, pss, rss
 
 MODEL = "smollm2-135m"
 log = logging.getLogger("bench_smollm2")
@@ -98,37 +97,16 @@ def pool_memory(n: int, out: Path) -> dict:
              "config": {"orchestrator": run.url, "token": run.token, "node_id": f"node-{i:02d}", "model_path": held}}
             for i in range(1, n + 1)]
     (out / "clients.json").write_text(json.dumps(spec))
-    peak = {"pool": 0, "orchestrator": 0, "total": 0}
-    stop = threading.Event()
     try:
         orch = psutil.Process(run.start_orchestrator().pid)
         pool = psutil.Process(run.procs.start("clients", ["edge-pool", "--spec", str(out / "clients.json")]).pid)
-
-        def sample() -> None:
-            while not stop.is_set():
-                try:
-                    p = sum(_pss(x) for x in [pool, *pool.children(recursive=True)])
-                    o = sum(x.memory_info().rss for x in [orch, *orch.children(recursive=True)])
-                    peak.update(pool=max(peak["pool"], p), orchestrator=max(peak["orchestrator"], o), total=max(peak["total"], p + o))
-                except psutil.Error:
-                    pass
-                time.sleep(0.25)
-
-        threading.Thread(target=sample, daemon=True).start()
-        rc = run.finish(3600)
+        with PeakMemory({"pool": (pool, pss), "orchestrator": (orch, rss)}) as mem:
+            rc = run.finish(3600)
     finally:
-        stop.set()
         run.procs.stop_all()
     if rc != 0:
         raise RuntimeError(f"pool run with {n} clients exited with {rc}; see {out / 'logs'}")
-    return {k: v / 2**30 for k, v in peak.items()}
-
-
-def _pss(p: psutil.Process) -> int:
-    try:
-        return p.memory_full_info().pss
-    except psutil.AccessDenied:
-        return p.memory_info().rss
+    return {k: v / 2**30 for k, v in mem.peak.items()}
 
 
 def main() -> int:

@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 
 
-from topologies.edge_cloud import build  # noqa: E402
-from topologies.profiles import NodeProfile, draw_profiles  # noqa: E402
-from topologies.shaping import LinkShape, Shaper, choose_backend  # noqa: E402
-from experiments.link_load import OMIT_S, Flow, LinkLoad, cpu_seconds, expected_mbps, held_delays  # noqa: E402
+from topologies.edge_cloud import build
+from topologies.profiles import NodeProfile, draw_profiles
+from topologies.shaping import LinkShape, Shaper, choose_backend
+from experiments.link_load import OMIT_S, Flow, LinkLoad, cpu_seconds, expected_mbps, held_delays
 
 
 def _pct(values: list[float], q: float) -> float:

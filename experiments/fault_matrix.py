@@ -22,18 +22,18 @@ import tempfile
 from pathlib import Path
 
 
-import torch  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
+import torch
+from fastapi.testclient import TestClient
 
-from edgeft.settings import ConfigError, build  # noqa: E402
-from edgeft.wire import DIGEST_HEADER, META_HEADER, sha256_hex, tensors_to_bytes  # noqa: E402
-from experiments.faults import controller_restart, hung_clients, link_flap, resumed_run  # noqa: E402
-from orchestrator.api import create_app  # noqa: E402
-from orchestrator.config import OrchestratorConfig  # noqa: E402
-from orchestrator.coordinator import Coordinator  # noqa: E402
-from orchestrator.registry import Registry  # noqa: E402
-from orchestrator.results import Recorder  # noqa: E402
-from orchestrator.rounds import Round  # noqa: E402
+from edgeft.settings import ConfigError, build
+from edgeft.wire import DIGEST_HEADER, META_HEADER, sha256_hex, tensors_to_bytes
+from experiments.faults import controller_restart, hung_clients, link_flap, resumed_run
+from orchestrator.api import create_app
+from orchestrator.config import OrchestratorConfig
+from orchestrator.coordinator import Coordinator
+from orchestrator.registry import Registry
+from orchestrator.results import Recorder
+from orchestrator.rounds import Round
 
 REF = {"lora_A": torch.zeros(4, 8), "lora_B": torch.zeros(8, 4)}
 GOOD = {k: torch.ones_like(v) for k, v in REF.items()}

@@ -18,9 +18,9 @@ from collections import Counter
 from pathlib import Path
 
 
-import psutil  # noqa: E402
+import psutil
 
-from experiments.faults import LoopbackRun, wait_for  # noqa: E402
+from experiments.faults import LoopbackRun, wait_for
 
 
 def _footprint(pid: int) -> tuple[float, int, int]:
