@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 
-from experiments.stats import fmt_ci, mean_ci95
+from runners.stats import fmt_ci, mean_ci95
 
 PARTS = ("download_s", "train_time_s", "compute_wall_s", "upload_s", "waiting_s")
 
@@ -77,13 +77,13 @@ def _max_share(runs) -> str:
 
 
 def run_scenario(a: argparse.Namespace, nodes: int, out: Path) -> int:
-    from edgeft.cli import main as edgeft_main
+    from runners.compare import main as compare_main  # the runner itself, not the CLI around it
 
     done = {(r["seed"], r["policy"]) for r in read_rows(out)}
     seeds = [s for s in a.seeds.split(",") if any((s, p) not in done for p in a.policies.split(","))]
     if not seeds:
         return 0
-    args = ["compare", "--nodes", str(nodes), "--setups", str(a.setup), "--policies", a.policies, "--epochs", str(a.epochs),
+    args = ["--nodes", str(nodes), "--setups", str(a.setup), "--policies", a.policies, "--epochs", str(a.epochs),
             "--seeds", ",".join(seeds), "--out", str(out / "pending")]
     if a.paper_volumes:
         args += ["--paper-volumes", str(a.paper_volumes)]
@@ -91,14 +91,14 @@ def run_scenario(a: argparse.Namespace, nodes: int, out: Path) -> int:
         args += ["--dilation", a.dilation]
     if a.model != "tiny":
         args += ["--model", a.model]
-    rc = edgeft_main(args)
+    rc = compare_main(args)
     merge(out, out / "pending")
     return rc
 
 
 def merge(out: Path, pending: Path) -> None:
     """Fold a finished compare folder's rows into the scenario's results.csv."""
-    from experiments.report import RESULT_FIELDS
+    from runners.report import RESULT_FIELDS
 
     new = read_rows(pending)
     keep = [r for r in read_rows(out) if (r["seed"], r["policy"]) not in {(n["seed"], n["policy"]) for n in new}]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from experiments.faults import LoopbackRun
+from runners.faults import LoopbackRun
 from experiments.peak_memory import PeakMemory, rss
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 import torch
 
-from experiments.faults import LoopbackRun
+from runners.faults import LoopbackRun
 from experiments.peak_memory import PeakMemory, pss, rss
 
 MODEL = "smollm2-135m"

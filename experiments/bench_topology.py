@@ -198,7 +198,7 @@ def live_clients(tmp: Path, n: int) -> None:
 
     import psutil
 
-    from experiments.compare import run_one
+    from runners.compare import run_one
 
     stop, peak = threading.Event(), {"pss": 0, "clients": 0}
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from experiments.faults import LoopbackRun, rows
+from runners.faults import LoopbackRun, rows
 
 pytestmark = pytest.mark.integration
 HEARTBEAT_TIMEOUT = 1.0

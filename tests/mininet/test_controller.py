@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from experiments.local import free_port
-from experiments.progress import wait_until
+from runners.local import free_port
+from runners.progress import wait_until
 from topologies.edge_cloud import SERVER_IP, build
 from topologies.launcher import ProcessGroup
 from topologies.profiles import NodeProfile

@@ -8,8 +8,8 @@ from mininet.link import TCLink
 from mininet.net import Mininet
 from mininet.node import OVSSwitch, RemoteController
 
-from experiments.local import free_port
-from experiments.progress import wait_until
+from runners.local import free_port
+from runners.progress import wait_until
 from topologies import leftovers
 from topologies.launcher import ProcessGroup
 

@@ -13,8 +13,8 @@ import psutil
 import requests
 
 from edgeft.paths_api import get_paths
-from experiments.local import free_port
-from experiments.progress import read_rows as rows, wait_until
+from runners.local import free_port
+from runners.progress import read_rows as rows, wait_until
 from topologies.launcher import ProcessGroup
 
 
@@ -123,7 +123,7 @@ def link_flap(out: Path, victim: str = "node-03", down_at: int = 1, up_at: int =
     comes back as epoch `up_at` starts, in an AR run with the controller app. Returns
     the run's epochs, when the failure was recorded, and the controller's figures for
     the victim while its link was down."""
-    from experiments.compare import Probing, run_one
+    from runners.compare import Probing, run_one
     from topologies.edge_cloud import SERVER_IP
 
     seen: dict = {}
@@ -150,7 +150,7 @@ def controller_restart(out: Path, stop_at: int = 1, start_at: int = 3, epochs: i
     """Mininet (root): the controller app is stopped as epoch `stop_at` starts and started
     again as epoch `start_at` starts. Returns the run's per-node rows, whose
     `metrics_stale` and figures show what the orchestrator scored with meanwhile."""
-    from experiments.compare import Probing, run_one
+    from runners.compare import Probing, run_one
 
     seen: dict = {}
 
