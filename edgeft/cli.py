@@ -77,7 +77,7 @@ def _add_edge(sub) -> None:
 
 
 def _add_compare(sub) -> None:
-    from runners.compare import add_arguments
+    from experiments.runners.compare import add_arguments
 
     p = sub.add_parser("compare", help="NE vs AR end to end in Mininet (root): controller, topology, clients in hosts")
     add_arguments(p)
@@ -87,7 +87,7 @@ def _add_compare(sub) -> None:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from mininet.log import setLogLevel
 
-    from runners.compare import compare
+    from experiments.runners.compare import compare
 
     setLogLevel("error")
     return compare(args)
@@ -236,7 +236,7 @@ def _cmd_edge(args: argparse.Namespace) -> int:
 
 
 def _cmd_local(args: argparse.Namespace) -> int:
-    from runners.local import run_local
+    from experiments.runners.local import run_local
 
     return run_local(_orchestrator_config(args), setup=args.setup, emulate=not args.no_emulate_compute, timeout=args.timeout)
 

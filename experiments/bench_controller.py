@@ -29,8 +29,8 @@ from pathlib import Path
 import psutil
 
 from edgeft.paths_api import get_paths
-from runners.compare import teach_hosts
-from runners.local import free_port
+from experiments.runners.compare import teach_hosts
+from experiments.runners.local import free_port
 from topologies.edge_cloud import SERVER_IP, build
 from topologies.launcher import ProcessGroup
 from topologies.profiles import draw_profiles

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 
-from runners.stats import fmt_ci, mean_ci95
+from experiments.reports.stats import fmt_ci, mean_ci95
 
 PARTS = ("download_s", "train_time_s", "compute_wall_s", "upload_s", "waiting_s")
 
@@ -77,7 +77,7 @@ def _max_share(runs) -> str:
 
 
 def run_scenario(a: argparse.Namespace, nodes: int, out: Path) -> int:
-    from runners.compare import main as compare_main  # the runner itself, not the CLI around it
+    from experiments.runners.compare import main as compare_main  # the runner itself, not the CLI around it
 
     done = {(r["seed"], r["policy"]) for r in read_rows(out)}
     seeds = [s for s in a.seeds.split(",") if any((s, p) not in done for p in a.policies.split(","))]
@@ -98,7 +98,7 @@ def run_scenario(a: argparse.Namespace, nodes: int, out: Path) -> int:
 
 def merge(out: Path, pending: Path) -> None:
     """Fold a finished compare folder's rows into the scenario's results.csv."""
-    from runners.report import RESULT_FIELDS
+    from experiments.reports.report import RESULT_FIELDS
 
     new = read_rows(pending)
     keep = [r for r in read_rows(out) if (r["seed"], r["policy"]) not in {(n["seed"], n["policy"]) for n in new}]

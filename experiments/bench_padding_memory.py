@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psutil
 
-from runners.faults import LoopbackRun
-from experiments.peak_memory import PeakMemory, rss
+from experiments.runners.loopback import LoopbackRun
+from experiments.measure.peak_memory import PeakMemory, rss
 
 
 def peak_client_rss(out: Path, scale: float) -> tuple[float, int]:

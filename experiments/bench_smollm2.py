@@ -27,8 +27,8 @@ from pathlib import Path
 import psutil
 import torch
 
-from runners.faults import LoopbackRun
-from experiments.peak_memory import PeakMemory, pss, rss
+from experiments.runners.loopback import LoopbackRun
+from experiments.measure.peak_memory import PeakMemory, pss, rss
 
 MODEL = "smollm2-135m"
 log = logging.getLogger("bench_smollm2")

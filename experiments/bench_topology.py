@@ -28,7 +28,7 @@ from pathlib import Path
 from topologies.edge_cloud import build
 from topologies.profiles import NodeProfile, draw_profiles
 from topologies.shaping import LinkShape, Shaper, choose_backend
-from experiments.link_load import OMIT_S, Flow, LinkLoad, cpu_seconds, expected_mbps, held_delays
+from experiments.measure.link_load import OMIT_S, Flow, LinkLoad, cpu_seconds, expected_mbps, held_delays
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -198,7 +198,7 @@ def live_clients(tmp: Path, n: int) -> None:
 
     import psutil
 
-    from runners.compare import run_one
+    from experiments.runners.compare import run_one
 
     stop, peak = threading.Event(), {"pss": 0, "clients": 0}
 

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from edgeft.settings import ConfigError, build, read_file
-from runners.local import run_local
-from runners.report import load_run, loss_curve, write_report
+from experiments.runners.local import run_local
+from experiments.reports.report import load_run, loss_curve, write_report
 from orchestrator.config import OrchestratorConfig
 
 

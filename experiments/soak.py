@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from runners.faults import LoopbackRun, wait_for
+from experiments.runners.loopback import LoopbackRun, wait_for
 
 
 def _footprint(pid: int) -> tuple[float, int, int]:

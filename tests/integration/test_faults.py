@@ -1,11 +1,11 @@
-"""Faults caused for real on loopback (runners/faults.py): a client frozen
+"""Faults caused for real on loopback (tests/fixtures/faults.py): a client frozen
 mid-training (SIGSTOP: alive, never answers) is failed by the heartbeat deadline,
 the run goes on, and the same client restarted with its identity re-syncs and
 trains again. Ten such rounds in one run, without the orchestrator gaining
 threads or file descriptors."""
 import pytest
 
-from runners.faults import hung_clients, rows
+from tests.fixtures.faults import hung_clients, rows
 
 pytestmark = pytest.mark.integration
 NODES, ROUNDS, HEARTBEAT_TIMEOUT = 4, 10, 3.0

@@ -34,7 +34,7 @@ def test_paper_volumes_under_ne_with_an_eliminated_node_far_behind(tmp_path):
     never get a 404, never exit, and end holding the final parameters like everyone else."""
     import csv
 
-    from runners.faults import LoopbackRun
+    from experiments.runners.loopback import LoopbackRun
 
     nodes, epochs, scale = 7, 6, 0.001  # 500 kB of parameter padding per sync
     run = LoopbackRun(tmp_path / "run", {"nodes": nodes, "policy": "ne", "paper_volumes": scale, "training": {"epochs": epochs},

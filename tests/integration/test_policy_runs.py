@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runners.progress import read_rows
+from experiments.runners.progress import read_rows
 
 pytestmark = pytest.mark.integration
 NODES, EPOCHS = 4, 3

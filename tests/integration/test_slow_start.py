@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from runners.faults import LoopbackRun, rows
+from tests.fixtures.faults import LoopbackRun, rows
 
 pytestmark = pytest.mark.integration
 HEARTBEAT_TIMEOUT = 1.0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from runners.local import free_port
+from experiments.runners.local import free_port
 from topologies.launcher import ProcessGroup
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from runners.local import free_port
-from runners.progress import wait_until
+from experiments.runners.local import free_port
+from experiments.runners.progress import wait_until
 from topologies.edge_cloud import SERVER_IP, build
 from topologies.launcher import ProcessGroup
 from topologies.profiles import NodeProfile

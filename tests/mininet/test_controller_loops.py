@@ -8,8 +8,8 @@ from mininet.link import TCLink
 from mininet.net import Mininet
 from mininet.node import OVSSwitch, RemoteController
 
-from runners.local import free_port
-from runners.progress import wait_until
+from experiments.runners.local import free_port
+from experiments.runners.progress import wait_until
 from topologies import leftovers
 from topologies.launcher import ProcessGroup
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runners.progress import wait_until
+from experiments.runners.progress import wait_until
 from topologies import leftovers
 from topologies.edge_cloud import build
 from topologies.profiles import NodeProfile

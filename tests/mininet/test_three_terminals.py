@@ -14,8 +14,8 @@ import psutil
 import pytest
 import requests
 
-from runners.local import free_port
-from runners.progress import wait_until
+from experiments.runners.local import free_port
+from experiments.runners.progress import wait_until
 from topologies.edge_cloud import SERVER_IP
 from topologies.launcher import REPO, ProcessGroup
 

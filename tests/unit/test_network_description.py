@@ -6,7 +6,7 @@ import os
 import pytest
 
 from edgeft.settings import ConfigError
-from runners.attached import load_network
+from experiments.runners.attached import load_network
 from topologies import description
 
 

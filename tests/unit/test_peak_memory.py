@@ -5,7 +5,7 @@ import time
 
 import psutil
 
-from experiments.peak_memory import PeakMemory, pss, rss, tree_bytes
+from experiments.measure.peak_memory import PeakMemory, pss, rss, tree_bytes
 
 
 def test_the_sampler_sees_a_child_grow_and_keeps_the_peak():

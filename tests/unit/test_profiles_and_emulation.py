@@ -36,7 +36,7 @@ def test_delay_line_choice_is_validated_and_falls_back_to_python(monkeypatch, tm
 
 
 def test_held_delay_pairs_each_echo_request_with_its_reply():
-    from experiments.link_load import pair_echoes
+    from experiments.measure.link_load import pair_echoes
 
     text = "\n".join([
         "1700000000.000100000 IP 10.1.0.1 > 10.1.0.2: ICMP echo request, id 7, seq 1, length 64",

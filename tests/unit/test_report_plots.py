@@ -1,5 +1,5 @@
 """The completion-time figure keeps setups apart and draws every run it is given."""
-from runners.report import completion_series, plot_completion
+from experiments.reports.report import completion_series, plot_completion
 
 
 def _rows():

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from runners.stats import fmt_ci, mean_ci95, t95
+from experiments.reports.stats import fmt_ci, mean_ci95, t95
 
 
 def test_mean_and_95_ci_by_hand():

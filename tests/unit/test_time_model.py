@@ -7,7 +7,7 @@ import pytest
 
 from edge_client.compute_emulation import finish_compute, run_niced
 from edgeft.timemodel import compute_window_s, epoch_flops, linear_params, training_nice
-from runners.calibration import choose_dilation
+from experiments.runners.calibration import choose_dilation
 from orchestrator.config import OrchestratorConfig
 from topologies.shaping import LinkShape
 

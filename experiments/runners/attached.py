@@ -24,8 +24,8 @@ import requests
 
 from edgeft.paths_api import known_ips
 from edgeft.settings import ConfigError, build as build_config
-from runners.local import with_dilation
-from runners.progress import follow, wait_until
+from experiments.runners.local import with_dilation
+from experiments.runners.progress import follow, wait_until
 from orchestrator.config import OrchestratorConfig
 from orchestrator.scenario import LINK_FIELDS
 from topologies import description
@@ -76,7 +76,7 @@ def _start_measuring(rest: str, server, hosts: list, k: float) -> None:
     """Name the server as the measuring point (and the orchestrator's port as the run's
     own traffic) now, so that the controller probes the nodes while the run sets up,
     as `edgeft compare` does with its own controller."""
-    from runners.compare import ORCH_PORT
+    from experiments.runners.compare import ORCH_PORT
 
     def ready() -> bool:
         known = known_ips(rest, server.IP(), ORCH_PORT)
@@ -90,7 +90,7 @@ def _start_measuring(rest: str, server, hosts: list, k: float) -> None:
 
 def run_attached(net: dict, base: dict, policy: str, epochs: int, run_dir: Path, timeout: float, controller_token: str) -> dict:
     """One policy's run in the attached network; returns its results row."""
-    from runners.compare import finish_row, start_run
+    from experiments.runners.compare import finish_row, start_run
 
     profiles = from_ground_truth(net["ground_truth"])
     base = {**base, "emulation": {**base.get("emulation", {}), "dilation": net["dilation"]}}

@@ -1,7 +1,7 @@
 """NE vs AR in Mininet, end to end (as root):
 
     sudo .venv/bin/edgeft compare --nodes 12,20,30,40 --setups 1,2,3 --policies ne,ar --epochs 10 --seeds 0 --out DIR
-    sudo .venv/bin/python runners/compare.py --nodes 12 --setups 2 --out DIR        (same flags)
+    sudo .venv/bin/python experiments/runners/compare.py --nodes 12 --setups 2 --out DIR        (same flags)
 
 For every (nodes, setup, seed) the link and compute profiles are drawn once, so
 NE and AR see the same network. Each run: start the controller app, build the
@@ -29,9 +29,9 @@ import requests
 from edgeft.paths_api import known_ips
 from edgeft.settings import ConfigError, build as build_config, read_file
 from edgeft.timemodel import parse_dilation
-from runners.local import free_port, node_model, with_dilation
-from runners.progress import follow, wait_until
-from runners.report import load_run, loss_curve, write_report, write_results
+from experiments.runners.local import free_port, node_model, with_dilation
+from experiments.runners.progress import follow, wait_until
+from experiments.reports.report import load_run, loss_curve, write_report, write_results
 from orchestrator.config import OrchestratorConfig
 from orchestrator.policies import POLICY_NAMES
 from orchestrator.scenario import LINK_FIELDS, Scenario
@@ -97,7 +97,7 @@ class Probing:
 
 @dataclass
 class LiveRun:
-    """What a fault hook (runners/faults.py) may touch while a run goes on."""
+    """What a fault hook (tests/fixtures/faults.py) may touch while a run goes on."""
 
     edge: object
     procs: ProcessGroup
@@ -285,8 +285,8 @@ def _compare_fresh(args: argparse.Namespace, base: dict, policies: list[str], ou
 
 
 def _compare_attached(args: argparse.Namespace, base: dict, policies: list[str], out: Path) -> tuple[list, dict]:
-    """Every policy in turn in the running network of --attach (runners/attached.py)."""
-    from runners.attached import load_network, run_attached
+    """Every policy in turn in the running network of --attach (experiments/runners/attached.py)."""
+    from experiments.runners.attached import load_network, run_attached
 
     net = load_network(args.attach, args.nodes, args.setups, args.seeds)
     if base["emulation"].get("dilation", "auto") not in ("auto", net["dilation"]):

@@ -132,7 +132,7 @@ def plot_completion(out: Path, rows: list[dict]) -> Path:
     """Fig. 2 style: completion time per policy (and setup), mean over seeds with 95 % CI.
     One node count: bars; several: one line per (policy, setup) over the node counts.
     Setups are never merged into one line, and the time axis starts at 0."""
-    from runners.stats import mean_ci95
+    from experiments.reports.stats import mean_ci95
 
     groups = completion_series(rows)
     counts = sorted({n for g in groups.values() for n in g})

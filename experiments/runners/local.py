@@ -11,10 +11,10 @@ import socket
 from pathlib import Path
 
 from topologies.launcher import ProcessGroup
-from runners.progress import follow
+from experiments.runners.progress import follow
 from orchestrator.config import OrchestratorConfig
 from topologies.profiles import as_ground_truth, as_metrics_table, draw_profiles
-from runners.calibration import plan_for_run
+from experiments.runners.calibration import plan_for_run
 
 log = logging.getLogger(__name__)
 

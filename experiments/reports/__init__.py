@@ -1,0 +1,1 @@
+"""Tables, plots and statistics over seeds from finished run folders."""
