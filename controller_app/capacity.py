@@ -21,6 +21,7 @@ largest of the last `KEEP` estimates: one busy train does not lower it, and a
 link that really got slower shows after `KEEP` trains, i.e. within
 KEEP x train interval seconds (README: Controller).
 """
+
 from __future__ import annotations
 
 from collections import deque

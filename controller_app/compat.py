@@ -1,5 +1,6 @@
 """One import point for the controller framework: Ryu where installed, else
 os-ken (its maintained fork; Ryu 4.34 does not start on Python >= 3.10)."""
+
 try:  # pragma: no cover - depends on what is installed
     from ryu.base import app_manager
     from ryu.controller import ofp_event
@@ -25,6 +26,25 @@ except ImportError:
     App = app_manager.OSKenApp
     FRAMEWORK = "os_ken"
 
-__all__ = ["App", "FRAMEWORK", "CONFIG_DISPATCHER", "DEAD_DISPATCHER", "MAIN_DISPATCHER", "app_manager", "arp", "ethernet",
-           "ether_types", "get_all_link", "get_all_switch", "hub", "icmp", "ipv4", "lldp", "ofp_event", "ofproto_v1_3",
-           "packet", "set_ev_cls", "topo_event"]
+__all__ = [
+    "App",
+    "FRAMEWORK",
+    "CONFIG_DISPATCHER",
+    "DEAD_DISPATCHER",
+    "MAIN_DISPATCHER",
+    "app_manager",
+    "arp",
+    "ethernet",
+    "ether_types",
+    "get_all_link",
+    "get_all_switch",
+    "hub",
+    "icmp",
+    "ipv4",
+    "lldp",
+    "ofp_event",
+    "ofproto_v1_3",
+    "packet",
+    "set_ev_cls",
+    "topo_event",
+]

@@ -32,6 +32,7 @@ as if it sat there; once the link is known such a host is forgotten and asked
 for again (ARP from the probe address), and its reply, which the host's own
 switch hands to the controller, teaches its true place.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,8 +45,23 @@ if __package__ in (None, ""):  # loaded by file path by osken-manager/ryu-manage
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller_app.compat import (  # noqa: E402
-    CONFIG_DISPATCHER, DEAD_DISPATCHER, FRAMEWORK, MAIN_DISPATCHER, App, arp, ether_types, ethernet, get_all_link, hub, icmp,
-    ipv4, ofp_event, ofproto_v1_3, packet, set_ev_cls, topo_event,
+    CONFIG_DISPATCHER,
+    DEAD_DISPATCHER,
+    FRAMEWORK,
+    MAIN_DISPATCHER,
+    App,
+    arp,
+    ether_types,
+    ethernet,
+    get_all_link,
+    hub,
+    icmp,
+    ipv4,
+    ofp_event,
+    ofproto_v1_3,
+    packet,
+    set_ev_cls,
+    topo_event,
 )
 from controller_app.capacity import TRAIN_PACKETS  # noqa: E402
 from controller_app.netgraph import HostLocation, NetGraph  # noqa: E402
@@ -89,7 +105,12 @@ class EdgeMonitor(App):
             cfg = settings.from_env()
         except ValueError as exc:  # one line naming the variable, not a traceback from the manager
             raise SystemExit(f"edgeft controller app: {exc}") from None
-        self.rest_host, self.rest_port, self.poll_s, self.probe_hz = cfg.rest_host, cfg.rest_port, cfg.poll_s, cfg.probe_hz
+        self.rest_host, self.rest_port, self.poll_s, self.probe_hz = (
+            cfg.rest_host,
+            cfg.rest_port,
+            cfg.poll_s,
+            cfg.probe_hz,
+        )
         self.train_interval_s = cfg.train_interval_s
         token = cfg.token
         self.graph = NetGraph()
@@ -115,12 +136,23 @@ class EdgeMonitor(App):
 
     # -- NetworkView for the northbound API ---------------------------------------------------
     def health(self) -> dict:
-        return {"ok": True, "framework": FRAMEWORK, "switches": len(self.datapaths), "hosts": len(self.graph.hosts),
-                "uptime_s": round(time.time() - self.started_at, 1), "poll_s": self.poll_s, "probe_hz": self.probe_hz,
-                "train_interval_s": self.train_interval_s, "loss_window": self.monitor.s.loss_window}
+        return {
+            "ok": True,
+            "framework": FRAMEWORK,
+            "switches": len(self.datapaths),
+            "hosts": len(self.graph.hosts),
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "poll_s": self.poll_s,
+            "probe_hz": self.probe_hz,
+            "train_interval_s": self.train_interval_s,
+            "loss_window": self.monitor.s.loss_window,
+        }
 
     def topology(self) -> dict:
-        links = [{"src": a, "src_port": d["ports"][a], "dst": b, "dst_port": d["ports"][b]} for a, b, d in self.graph.g.edges(data=True)]
+        links = [
+            {"src": a, "src_port": d["ports"][a], "dst": b, "dst_port": d["ports"][b]}
+            for a, b, d in self.graph.g.edges(data=True)
+        ]
         hosts = [{"ip": h.ip, "mac": h.mac, "dpid": h.dpid, "port": h.port} for h in self.graph.hosts.values()]
         return {"switches": sorted(self.datapaths), "links": links, "hosts": hosts}
 
@@ -165,9 +197,21 @@ class EdgeMonitor(App):
     def _features(self, ev) -> None:
         dp = ev.msg.datapath
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        dp.send_msg(parser.OFPFlowMod(datapath=dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
-                                      out_group=ofp.OFPG_ANY, cookie=COOKIE, cookie_mask=COOKIE_LOW, match=parser.OFPMatch()))
-        self._flow(dp, PRIO_MISS, parser.OFPMatch(), [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
+        dp.send_msg(
+            parser.OFPFlowMod(
+                datapath=dp,
+                command=ofp.OFPFC_DELETE,
+                table_id=ofp.OFPTT_ALL,
+                out_port=ofp.OFPP_ANY,
+                out_group=ofp.OFPG_ANY,
+                cookie=COOKIE,
+                cookie_mask=COOKIE_LOW,
+                match=parser.OFPMatch(),
+            )
+        )
+        self._flow(
+            dp, PRIO_MISS, parser.OFPMatch(), [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)]
+        )
         to_controller = [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)]
         self._flow(dp, PRIO_PROBE, parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ipv4_dst=PROBE_IP), to_controller)
         # Every ARP packet comes to the controller, so every host is learnt and ARP never floods.
@@ -218,7 +262,9 @@ class EdgeMonitor(App):
         log.info("host %s was learnt on a switch link; asking for it again", ip)
         p = packet.Packet()
         p.add_protocol(ethernet.ethernet(dst=BROADCAST, src=PROBE_MAC, ethertype=ether_types.ETH_TYPE_ARP))
-        p.add_protocol(arp.arp(opcode=arp.ARP_REQUEST, src_mac=PROBE_MAC, src_ip=PROBE_IP, dst_mac="00:00:00:00:00:00", dst_ip=ip))
+        p.add_protocol(
+            arp.arp(opcode=arp.ARP_REQUEST, src_mac=PROBE_MAC, src_ip=PROBE_IP, dst_mac="00:00:00:00:00:00", dst_ip=ip)
+        )
         p.serialize()
         self._broadcast_to_edge_ports(p.data, exclude=(-1, -1))
 
@@ -264,8 +310,12 @@ class EdgeMonitor(App):
                 return
             towards_orch = self.graph.out_port(host.dpid, path[1])
         parser, tcp = dp.ofproto_parser, 6
-        down = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ip_proto=tcp, ipv4_src=orch.ip, ipv4_dst=host.ip, tcp_src=self.own_port)
-        up = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ip_proto=tcp, ipv4_src=host.ip, ipv4_dst=orch.ip, tcp_dst=self.own_port)
+        down = parser.OFPMatch(
+            eth_type=ether_types.ETH_TYPE_IP, ip_proto=tcp, ipv4_src=orch.ip, ipv4_dst=host.ip, tcp_src=self.own_port
+        )
+        up = parser.OFPMatch(
+            eth_type=ether_types.ETH_TYPE_IP, ip_proto=tcp, ipv4_src=host.ip, ipv4_dst=orch.ip, tcp_dst=self.own_port
+        )
         self._flow(dp, PRIO_OWN, down, [parser.OFPActionOutput(host.port)], cookie=COOKIE_OWN)
         self._flow(dp, PRIO_OWN, up, [parser.OFPActionOutput(towards_orch)], cookie=COOKIE_OWN)
 
@@ -284,7 +334,9 @@ class EdgeMonitor(App):
         src_ip = arp_pkt.src_ip if arp_pkt else (ip4.src if ip4 else None)
         if eth.src != PROBE_MAC and src_ip != PROBE_IP:
             known = self.graph.macs.get(eth.src)
-            if self.graph.learn_host(src_ip, eth.src, dp.id, in_port) and (known is None or (known.dpid, known.port) != (dp.id, in_port)):
+            if self.graph.learn_host(src_ip, eth.src, dp.id, in_port) and (
+                known is None or (known.dpid, known.port) != (dp.id, in_port)
+            ):
                 self._install_host_flows(self.graph.macs[eth.src])
                 if self.own_port is not None:
                     self._install_all_host_flows()  # the node's own-traffic flows, or all of them if it is the orchestrator
@@ -301,7 +353,11 @@ class EdgeMonitor(App):
         if eth.src == PROBE_MAC or arp_pkt.dst_mac == PROBE_MAC:
             return  # our own request back over an unknown link, or an answer to it (already learnt from)
         if arp_pkt.opcode == arp.ARP_REQUEST:
-            target_mac = PROBE_MAC if arp_pkt.dst_ip == PROBE_IP else (self.graph.hosts[arp_pkt.dst_ip].mac if arp_pkt.dst_ip in self.graph.hosts else None)
+            target_mac = (
+                PROBE_MAC
+                if arp_pkt.dst_ip == PROBE_IP
+                else (self.graph.hosts[arp_pkt.dst_ip].mac if arp_pkt.dst_ip in self.graph.hosts else None)
+            )
             if target_mac:
                 self._arp_reply(dp, in_port, arp_pkt, target_mac)
                 return
@@ -314,7 +370,9 @@ class EdgeMonitor(App):
     def _arp_reply(self, dp, port: int, req, mac: str) -> None:
         p = packet.Packet()
         p.add_protocol(ethernet.ethernet(dst=req.src_mac, src=mac, ethertype=ether_types.ETH_TYPE_ARP))
-        p.add_protocol(arp.arp(opcode=arp.ARP_REPLY, src_mac=mac, src_ip=req.dst_ip, dst_mac=req.src_mac, dst_ip=req.src_ip))
+        p.add_protocol(
+            arp.arp(opcode=arp.ARP_REPLY, src_mac=mac, src_ip=req.dst_ip, dst_mac=req.src_mac, dst_ip=req.src_ip)
+        )
         p.serialize()
         self._packet_out(dp, port, p.data)
 
@@ -331,8 +389,15 @@ class EdgeMonitor(App):
 
     def _packet_out(self, dp, port: int, data: bytes) -> None:
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
-                                        actions=[parser.OFPActionOutput(port)], data=data))
+        dp.send_msg(
+            parser.OFPPacketOut(
+                datapath=dp,
+                buffer_id=ofp.OFP_NO_BUFFER,
+                in_port=ofp.OFPP_CONTROLLER,
+                actions=[parser.OFPActionOutput(port)],
+                data=data,
+            )
+        )
 
     # -- measurement loops ----------------------------------------------------------------------
     def _poll_loop(self) -> None:
@@ -346,8 +411,18 @@ class EdgeMonitor(App):
                 dp.send_msg(parser.OFPEchoRequest(dp, data=b"edgeft"))
                 dp.send_msg(parser.OFPPortStatsRequest(dp, 0, ofp.OFPP_ANY))
                 if self.own_port is not None:
-                    dp.send_msg(parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, COOKIE_OWN,
-                                                           0xFFFFFFFFFFFFFFFF, parser.OFPMatch()))
+                    dp.send_msg(
+                        parser.OFPFlowStatsRequest(
+                            dp,
+                            0,
+                            ofp.OFPTT_ALL,
+                            ofp.OFPP_ANY,
+                            ofp.OFPG_ANY,
+                            COOKIE_OWN,
+                            0xFFFFFFFFFFFFFFFF,
+                            parser.OFPMatch(),
+                        )
+                    )
             self.monitor.expire_probes(time.time())
             self.monitor.close_trains(time.time(), 2 * self.monitor.s.probe_timeout_s, TRAIN_PACKETS)
             hub.sleep(self.poll_s)
@@ -425,8 +500,15 @@ class EdgeMonitor(App):
 
     def _packet_out_table(self, dp, data: bytes) -> None:
         parser, ofp = dp.ofproto_parser, dp.ofproto
-        dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
-                                        actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)], data=data))
+        dp.send_msg(
+            parser.OFPPacketOut(
+                datapath=dp,
+                buffer_id=ofp.OFP_NO_BUFFER,
+                in_port=ofp.OFPP_CONTROLLER,
+                actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)],
+                data=data,
+            )
+        )
 
     def _probe_reply(self, pkt, ip4, dpid: int, at: float) -> None:
         ic = pkt.get_protocol(icmp.icmp)

@@ -1,4 +1,5 @@
 """Measurement math, pure: counter deltas, smoothing, probe loss, path composition."""
+
 from __future__ import annotations
 
 import statistics

@@ -1,4 +1,5 @@
 """The network as the controller knows it: switches, links, hosts (networkx)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

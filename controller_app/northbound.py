@@ -10,6 +10,7 @@
 Handlers take a `view` object (the controller app) and return (status, body),
 so they are testable without a controller.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -92,7 +93,12 @@ def put_capacity(view: NetworkView, body: Any) -> dict:
         dpid, port, mbps = link["dpid"], link["port"], link["mbps"]
         if not _strict_int(dpid) or not _strict_int(port):
             raise ApiError(400, f"links[{i}]: dpid and port must be integers (got {dpid!r}, {port!r})")
-        if isinstance(mbps, bool) or not isinstance(mbps, (int, float)) or not math.isfinite(mbps) or not 0 < mbps < 1e7:
+        if (
+            isinstance(mbps, bool)
+            or not isinstance(mbps, (int, float))
+            or not math.isfinite(mbps)
+            or not 0 < mbps < 1e7
+        ):
             raise ApiError(400, f"links[{i}]: mbps must be a finite number in (0, 1e7) (got {mbps!r})")
         if not view.has_port(dpid, port):
             raise ApiError(400, f"links[{i}]: switch {dpid} has no port {port} (see GET /v1/topology)")
@@ -122,12 +128,14 @@ class NorthboundApp:
         return resp(environ, start_response)
 
     def route(self, req: Request) -> tuple[int, dict]:
-        routes = {("GET", "/v1/health"): lambda: self.view.health(),
-                  ("GET", "/v1/openapi.json"): lambda: DOCUMENT,
-                  ("GET", "/v1/topology"): lambda: self.view.topology(),
-                  ("GET", "/v1/paths"): lambda: get_paths(self.view, dict(req.GET)),
-                  ("PUT", "/v1/links/capacity"): lambda: self._capacity(req),
-                  ("POST", "/v1/reset"): lambda: self._reset(req)}
+        routes = {
+            ("GET", "/v1/health"): lambda: self.view.health(),
+            ("GET", "/v1/openapi.json"): lambda: DOCUMENT,
+            ("GET", "/v1/topology"): lambda: self.view.topology(),
+            ("GET", "/v1/paths"): lambda: get_paths(self.view, dict(req.GET)),
+            ("PUT", "/v1/links/capacity"): lambda: self._capacity(req),
+            ("POST", "/v1/reset"): lambda: self._reset(req),
+        }
         handler = routes.get((req.method, req.path.rstrip("/") or "/"))
         if handler is None:
             known = sorted(p for _, p in routes)

@@ -2,19 +2,34 @@
 GET /v1/openapi.json). tests/unit/test_northbound_contract.py drives every route to
 every status listed here and validates each answer against this document, so a
 generated client can rely on it."""
+
 from __future__ import annotations
 
 NUM_OR_NULL = {"type": ["number", "null"]}
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
 PATH = {
     "type": "object",
-    "required": ["ip", "bandwidth_mbps", "available_mbps", "capacity_mbps", "capacity_source", "capacity_samples",
-                 "delay_ms", "loss_pct", "loss_ci95_pct", "samples", "updated_at"],
+    "required": [
+        "ip",
+        "bandwidth_mbps",
+        "available_mbps",
+        "capacity_mbps",
+        "capacity_source",
+        "capacity_samples",
+        "delay_ms",
+        "loss_pct",
+        "loss_ci95_pct",
+        "samples",
+        "updated_at",
+    ],
     "properties": {
         "ip": {"type": "string"},
         "available_mbps": {**NUM_OR_NULL, "description": "capacity minus the load of others on the path, Mb/s"},
         "bandwidth_mbps": {**NUM_OR_NULL, "description": "= available_mbps (the name older clients read)"},
-        "capacity_mbps": {**NUM_OR_NULL, "description": "the path's capacity: learned by packet trains, or a registered hint"},
+        "capacity_mbps": {
+            **NUM_OR_NULL,
+            "description": "the path's capacity: learned by packet trains, or a registered hint",
+        },
         "capacity_source": {"enum": ["train", "hint", None]},
         "capacity_samples": {"type": "integer", "minimum": 0},
         "capacity_updated_at": NUM_OR_NULL,
@@ -22,7 +37,9 @@ PATH = {
         "delay_ms": NUM_OR_NULL,
         "delay_samples": {"type": "integer", "minimum": 0},
         "loss_pct": NUM_OR_NULL,
-        "loss_ci95_pct": {"oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}]},
+        "loss_ci95_pct": {
+            "oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}]
+        },
         "samples": {"type": "integer", "minimum": 0, "description": "probes behind loss_pct"},
         "updated_at": NUM_OR_NULL,
     },
@@ -34,8 +51,12 @@ def _json(schema: dict, why: str) -> dict:
 
 
 def _errors(*statuses: int) -> dict:
-    why = {400: "bad parameter or body (named in error)", 401: "missing or wrong bearer token", 404: "unknown host",
-           500: "internal error; see the controller log"}
+    why = {
+        400: "bad parameter or body (named in error)",
+        401: "missing or wrong bearer token",
+        404: "unknown host",
+        500: "internal error; see the controller log",
+    }
     return {str(s): _json({"$ref": "#/components/schemas/Error"}, why[s]) for s in (*statuses, 500)}
 
 
@@ -44,29 +65,94 @@ DOCUMENT = {
     "info": {"title": "edgeft controller northbound API", "version": "1"},
     "components": {
         "schemas": {"Error": ERROR, "PathFigures": PATH},
-        "securitySchemes": {"ControllerToken": {"type": "http", "scheme": "bearer",
-                                                "description": "the controller's --token (write endpoints, when one is set)"}},
+        "securitySchemes": {
+            "ControllerToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "the controller's --token (write endpoints, when one is set)",
+            }
+        },
     },
     "paths": {
-        "/v1/health": {"get": {"responses": {"200": _json({"type": "object", "required": ["ok"]}, "the app is up"), **_errors()}}},
+        "/v1/health": {
+            "get": {"responses": {"200": _json({"type": "object", "required": ["ok"]}, "the app is up"), **_errors()}}
+        },
         "/v1/openapi.json": {"get": {"responses": {"200": _json({"type": "object"}, "this document")}}},
-        "/v1/topology": {"get": {"responses": {"200": _json({"type": "object", "required": ["switches", "links", "hosts"]},
-                                                             "switches, LLDP links, learnt hosts"), **_errors()}}},
-        "/v1/paths": {"get": {
-            "parameters": [{"name": "src", "in": "query", "required": True, "schema": {"type": "string"}},
-                           {"name": "dst", "in": "query", "schema": {"type": "string"}},
-                           {"name": "own_port", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 65535}}],
-            "responses": {"200": _json({"type": "object", "required": ["src", "paths"], "properties": {
-                "src": {"type": "string"}, "paths": {"type": "array", "items": {"$ref": "#/components/schemas/PathFigures"}}}},
-                "figures of every path from src"), **_errors(400, 404)}}},
-        "/v1/links/capacity": {"put": {
-            "security": [{"ControllerToken": []}],
-            "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["links"], "properties": {
-                "links": {"type": "array", "items": {"type": "object", "required": ["dpid", "port", "mbps"], "properties": {
-                    "dpid": {"type": "integer"}, "port": {"type": "integer"}, "mbps": {"type": "number", "exclusiveMinimum": 0}}}}}}}}},
-            "responses": {"200": _json({"type": "object", "required": ["updated"]}, "hints registered"), **_errors(400, 401)}}},
-        "/v1/reset": {"post": {
-            "security": [{"ControllerToken": []}],
-            "responses": {"200": _json({"type": "object", "required": ["reset"]}, "per-node estimates forgotten"), **_errors(401)}}},
+        "/v1/topology": {
+            "get": {
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "required": ["switches", "links", "hosts"]},
+                        "switches, LLDP links, learnt hosts",
+                    ),
+                    **_errors(),
+                }
+            }
+        },
+        "/v1/paths": {
+            "get": {
+                "parameters": [
+                    {"name": "src", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "dst", "in": "query", "schema": {"type": "string"}},
+                    {"name": "own_port", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 65535}},
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["src", "paths"],
+                            "properties": {
+                                "src": {"type": "string"},
+                                "paths": {"type": "array", "items": {"$ref": "#/components/schemas/PathFigures"}},
+                            },
+                        },
+                        "figures of every path from src",
+                    ),
+                    **_errors(400, 404),
+                },
+            }
+        },
+        "/v1/links/capacity": {
+            "put": {
+                "security": [{"ControllerToken": []}],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["links"],
+                                "properties": {
+                                    "links": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["dpid", "port", "mbps"],
+                                            "properties": {
+                                                "dpid": {"type": "integer"},
+                                                "port": {"type": "integer"},
+                                                "mbps": {"type": "number", "exclusiveMinimum": 0},
+                                            },
+                                        },
+                                    }
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "200": _json({"type": "object", "required": ["updated"]}, "hints registered"),
+                    **_errors(400, 401),
+                },
+            }
+        },
+        "/v1/reset": {
+            "post": {
+                "security": [{"ControllerToken": []}],
+                "responses": {
+                    "200": _json({"type": "object", "required": ["reset"]}, "per-node estimates forgotten"),
+                    **_errors(401),
+                },
+            }
+        },
     },
 }

@@ -21,14 +21,23 @@ Method (documented in the README):
 - loss: the share of unanswered probes among the last `window` probes, with
   its 95 % Wilson interval (edgeft/loss_confidence.py).
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
 from controller_app.capacity import FRAME_BYTES, TRAIN_PACKETS, CapacityEstimate, train_rate_mbps
-from controller_app.measure import (Ewma, LinkState, ProbeWindow, RecentMedian, RecentMin, available_bandwidth, counter_rate,
-                                   probe_delay_ms)
+from controller_app.measure import (
+    Ewma,
+    LinkState,
+    ProbeWindow,
+    RecentMedian,
+    RecentMin,
+    available_bandwidth,
+    counter_rate,
+    probe_delay_ms,
+)
 from edgeft.loss_confidence import wilson_interval
 
 log = logging.getLogger("edgeft.controller")
@@ -158,8 +167,13 @@ class PathMonitor:
         rate = train_rate_mbps(t.arrivals)
         if rate is not None:
             self.trains.setdefault(ip, CapacityEstimate()).add(rate, now)
-        log.debug("train to %s: %d back, arrivals %s ms, %s Mb/s", ip, len(t.arrivals),
-                  [(i, round(1000 * (a - t.sent_at), 1)) for i, a in sorted(t.arrivals.items())], rate)
+        log.debug(
+            "train to %s: %d back, arrivals %s ms, %s Mb/s",
+            ip,
+            len(t.arrivals),
+            [(i, round(1000 * (a - t.sent_at), 1)) for i, a in sorted(t.arrivals.items())],
+            rate,
+        )
         return ip, t, rate
 
     def train_reply(self, ip: str, train_id: int, position: int, at: float) -> None:
@@ -170,8 +184,11 @@ class PathMonitor:
     def close_trains(self, now: float, timeout_s: float, complete: int) -> list[tuple[str, OpenTrain, float | None]]:
         """Turn trains that are complete or older than `timeout_s` into estimates; returns
         (ip, train, Mb/s or None) of each closed train."""
-        return [self._close(ip, now) for ip, t in list(self.open_trains.items())
-                if len(t.arrivals) >= complete or now - t.sent_at > timeout_s]
+        return [
+            self._close(ip, now)
+            for ip, t in list(self.open_trains.items())
+            if len(t.arrivals) >= complete or now - t.sent_at > timeout_s
+        ]
 
     # -- control channel and probes ---------------------------------------------------
     def echo(self, dpid: int, rtt_s: float) -> None:

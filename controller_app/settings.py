@@ -5,6 +5,7 @@ flags, and hands it to the app inside osken-manager/ryu-manager as one JSON
 environment variable, EDGEFT_CONTROLLER (the manager owns the command line). Run
 under the manager by hand, the app also reads the single EDGEFT_* variables below;
 either way the same model validates them, and a bad value names its variable."""
+
 from __future__ import annotations
 
 import json
@@ -24,15 +25,26 @@ class ControllerSettings(BaseModel):
     poll_s: float = Field(default=1.0, gt=0, description="port-stats and echo polling period, seconds")
     probe_hz: float = Field(default=2.0, gt=0, description="delay/loss probes per node per second")
     loss_window: int = Field(default=600, ge=1, description="probes behind each loss figure")
-    probe_timeout_s: float = Field(default=2.0, gt=0, description="seconds before a probe counts as lost (x k in a dilated run)")
-    train_interval_s: float = Field(default=10.0, ge=0, description="seconds between two capacity trains to one node; 0: none")
+    probe_timeout_s: float = Field(
+        default=2.0, gt=0, description="seconds before a probe counts as lost (x k in a dilated run)"
+    )
+    train_interval_s: float = Field(
+        default=10.0, ge=0, description="seconds between two capacity trains to one node; 0: none"
+    )
     token: str = Field(default="", description="bearer token the write endpoints require ('' = open)")
 
 
 # One variable per field, for a user who starts the manager without the wrapper.
-SINGLE_VARS = {"rest_host": "EDGEFT_REST_HOST", "rest_port": "EDGEFT_REST_PORT", "poll_s": "EDGEFT_POLL_S",
-               "probe_hz": "EDGEFT_PROBE_HZ", "loss_window": "EDGEFT_LOSS_WINDOW", "probe_timeout_s": "EDGEFT_PROBE_TIMEOUT_S",
-               "train_interval_s": "EDGEFT_TRAIN_INTERVAL_S", "token": "EDGEFT_TOKEN"}
+SINGLE_VARS = {
+    "rest_host": "EDGEFT_REST_HOST",
+    "rest_port": "EDGEFT_REST_PORT",
+    "poll_s": "EDGEFT_POLL_S",
+    "probe_hz": "EDGEFT_PROBE_HZ",
+    "loss_window": "EDGEFT_LOSS_WINDOW",
+    "probe_timeout_s": "EDGEFT_PROBE_TIMEOUT_S",
+    "train_interval_s": "EDGEFT_TRAIN_INTERVAL_S",
+    "token": "EDGEFT_TOKEN",
+}
 
 
 def to_env(settings: ControllerSettings) -> dict[str, str]:

@@ -1,4 +1,5 @@
 """The edge node's task loop: enrol, then pull and run tasks until told to stop."""
+
 from __future__ import annotations
 
 import json
@@ -66,7 +67,9 @@ class EdgeAgent:
     def run(self) -> None:
         enrolled = self.client.enroll(str(self.device))
         self.heartbeat_s = enrolled.heartbeat_s
-        log.info("node %s enrolled (compute power %.1f, device %s)", self.cfg.node_id, self.cfg.compute_power, self.device)
+        log.info(
+            "node %s enrolled (compute power %.1f, device %s)", self.cfg.node_id, self.cfg.compute_power, self.device
+        )
         while True:
             try:
                 task = self.client.next_task()
@@ -126,10 +129,14 @@ class EdgeAgent:
         bundle = self.client.download("/v1/artifacts/base")
         base = model_from_bundle(json.loads(read_metadata(bundle)["config"]), bytes_to_tensors(bundle))
         if state_digest(base_state(base)) != info.digest:  # e.g. a tied weight that did not tie again
-            raise ValueError("the base model rebuilt from the orchestrator's transfer differs from the orchestrator's own")
+            raise ValueError(
+                "the base model rebuilt from the orchestrator's transfer differs from the orchestrator's own"
+            )
         return base, len(bundle)
 
-    def _sync(self, version: int, started: float | None = None, kind: TaskKind = TaskKind.SYNC, pad_down: int = 0) -> None:
+    def _sync(
+        self, version: int, started: float | None = None, kind: TaskKind = TaskKind.SYNC, pad_down: int = 0
+    ) -> None:
         t0 = started or time.perf_counter()
         # The adapter first, the padding (the rest of the paper's parameter volume) after: a node
         # that is behind takes the version it was sent while the orchestrator still keeps it.
@@ -147,8 +154,15 @@ class EdgeAgent:
         self.version = version
         self.last_download_s = time.perf_counter() - t0
         digest = state_digest(self.trainer.adapter())
-        self.client.ack(Ack(node_id=self.cfg.node_id, kind=kind, version=version, digest=digest,
-                            download_s=self.last_download_s / self.dilation))
+        self.client.ack(
+            Ack(
+                node_id=self.cfg.node_id,
+                kind=kind,
+                version=version,
+                digest=digest,
+                download_s=self.last_download_s / self.dilation,
+            )
+        )
 
     def _compute(self, task: Task) -> tuple:
         upd = self.trainer.compute_update(task.local_steps, task.local_lr, task.batch_size, task.seed, self.cfg.node_id)
@@ -162,14 +176,29 @@ class EdgeAgent:
         started = time.perf_counter()
         # Preparing the update (serialising it) is the node's compute too, not its link's time.
         upd, body = run_niced(priority_for(emulate, power), lambda: self._compute(task))
-        timing = finish_compute(started, emulate, self.trainer.linear_params, upd.work_tokens, power,
-                                task.gflops_per_power, task.dilation)
+        timing = finish_compute(
+            started, emulate, self.trainer.linear_params, upd.work_tokens, power, task.gflops_per_power, task.dilation
+        )
         flops = epoch_flops(self.trainer.linear_params, upd.work_tokens)
-        meta = {"node_id": self.cfg.node_id, "epoch": task.epoch, "version": task.version, "train_time_s": timing.train_time_s,
-                "compute_wall_s": timing.compute_wall_s, "download_s": self.last_download_s / task.dilation, "loss": upd.loss,
-                "samples": upd.samples, "tokens": upd.tokens, "work_gflop": flops / 1e9}
+        meta = {
+            "node_id": self.cfg.node_id,
+            "epoch": task.epoch,
+            "version": task.version,
+            "train_time_s": timing.train_time_s,
+            "compute_wall_s": timing.compute_wall_s,
+            "download_s": self.last_download_s / task.dilation,
+            "loss": upd.loss,
+            "samples": upd.samples,
+            "tokens": upd.tokens,
+            "work_gflop": flops / 1e9,
+        }
         self.client.upload_padding(task.pad_up)
         self.client.post_result(meta, body)
         self.last_download_s = 0.0
-        log.info("epoch %d: loss %.4f, T_i %.2f s, compute phase %.2f s", task.epoch, upd.loss, timing.train_time_s,
-                 timing.compute_wall_s)
+        log.info(
+            "epoch %d: loss %.4f, T_i %.2f s, compute phase %.2f s",
+            task.epoch,
+            upd.loss,
+            timing.train_time_s,
+            timing.compute_wall_s,
+        )

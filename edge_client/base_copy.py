@@ -6,6 +6,7 @@ from elsewhere) verifies, and a stale or different one is refused before trainin
 In the fork pool the parent loads each folder once before forking (`preload`); every
 child then takes that model and shares its weight pages copy-on-write.
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,6 +65,8 @@ def verified_base(model_path: str | None, info: BaseInfo, cache_dir: str | None 
     folder = local_folder(model_path, info, cache_dir)
     model, digest = take(folder)
     if digest != info.digest:
-        raise ValueError(f"this node's base model at {folder} is not the orchestrator's (digest {digest[:12]} != "
-                         f"{info.digest[:12]}): give the same model with --model-path, or run with model.distribution: transfer")
+        raise ValueError(
+            f"this node's base model at {folder} is not the orchestrator's (digest {digest[:12]} != "
+            f"{info.digest[:12]}): give the same model with --model-path, or run with model.distribution: transfer"
+        )
     return model

@@ -8,6 +8,7 @@ real work took longer than the window, the window is not pretended: the node
 reports what really passed (compute_wall_s) next to the declared T_i, and the
 run's fidelity report counts it as an overrun.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,8 +70,15 @@ def priority_for(emulate: bool, compute_power: float) -> int | None:
     return training_nice(compute_power) if emulate else None
 
 
-def finish_compute(started: float, emulate: bool, linear_params: int, tokens: int, power: float,
-                   gflops_per_power: float, dilation: float) -> ComputeTiming:
+def finish_compute(
+    started: float,
+    emulate: bool,
+    linear_params: int,
+    tokens: int,
+    power: float,
+    gflops_per_power: float,
+    dilation: float,
+) -> ComputeTiming:
     """Wait out the node's window (emulation on) and return its timing in reported
     units. `started` is the perf_counter() reading when the compute phase began."""
     wall = time.perf_counter() - started
@@ -81,6 +89,11 @@ def finish_compute(started: float, emulate: bool, linear_params: int, tokens: in
     if wall < target:
         time.sleep(target - wall)
     elif overran(target / dilation, wall / dilation):
-        log.warning("compute overran its window: %.2f s of wall time for a %.2f s window (x%.2g dilation); "
-                    "the host cannot keep up, and the run's fidelity report counts it", wall, target, dilation)
+        log.warning(
+            "compute overran its window: %.2f s of wall time for a %.2f s window (x%.2g dilation); "
+            "the host cannot keep up, and the run's fidelity report counts it",
+            wall,
+            target,
+            dilation,
+        )
     return ComputeTiming(window, (time.perf_counter() - started) / dilation)

@@ -1,4 +1,5 @@
 """The edge client's one validated config object."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,15 +21,26 @@ class EdgeConfig(BaseModel):
     request_timeout_s: float = Field(default=120.0, gt=0)
     retry_for_s: float = Field(default=60.0, ge=0)
     ca_bundle: str | None = None
-    model_path: str | None = Field(default=None, description=(
-        "this node's own copy of the base model (a save_pretrained folder), used when the run's distribution is "
-        "preinstalled; a packaged model (e.g. smollm2-135m) is found in the edgeft cache without it"))
-    padding_mbps: float | None = Field(default=None, gt=0, description=(
-        "cap on the rate of paper-volume padding transfers: a slow link on loopback, for tests (Mininet shapes real links)"))
+    model_path: str | None = Field(
+        default=None,
+        description=(
+            "this node's own copy of the base model (a save_pretrained folder), used when the run's distribution is "
+            "preinstalled; a packaged model (e.g. smollm2-135m) is found in the edgeft cache without it"
+        ),
+    )
+    padding_mbps: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "cap on the rate of paper-volume padding transfers: a slow link on loopback, for tests (Mininet shapes real links)"
+        ),
+    )
 
     @field_validator("model_path")
     @classmethod
     def _model_path(cls, p: str | None) -> str | None:
         if p is not None and not Path(p).is_dir():
-            raise ValueError(f"'{p}' is not a directory: give the folder (written by save_pretrained()) of this node's copy")
+            raise ValueError(
+                f"'{p}' is not a directory: give the folder (written by save_pretrained()) of this node's copy"
+            )
         return p

@@ -11,6 +11,7 @@ fit where a hundred separate processes do not.
     clients.json: [{"netns_pid": 1234, "log": "logs/node-01.log", "config": {EdgeConfig fields}}, ...]
     (netns_pid null: the child stays in the parent's namespace, as `edgeft local` uses it)
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -52,8 +53,9 @@ def _child(item: dict) -> int:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True,
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True, stream=sys.stderr
+    )
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from edge_client.agent import EdgeAgent
     from edge_client.config import EdgeConfig
@@ -116,6 +118,8 @@ def run_pool(spec: list[dict]) -> int:
 
 def load_spec(path: str) -> list[dict]:
     data = json.loads(Path(path).read_text())
-    if not isinstance(data, list) or not all(isinstance(i, dict) and {"netns_pid", "log", "config"} <= set(i) for i in data):
+    if not isinstance(data, list) or not all(
+        isinstance(i, dict) and {"netns_pid", "log", "config"} <= set(i) for i in data
+    ):
         raise ValueError(f"{path}: expected a list of {{netns_pid, log, config}} objects")
     return data

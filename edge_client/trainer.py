@@ -1,5 +1,6 @@
 """Local LoRA training on a node's partition: the gradient (K = 1, exactly the
 paper's FedSGD) or the pseudo-gradient theta_0 - theta_K after K local steps."""
+
 from __future__ import annotations
 
 import zlib
@@ -23,12 +24,20 @@ class LocalUpdate:
 class LocalTrainer:
     """Holds the node's model (base + LoRA) and its data partition."""
 
-    def __init__(self, base_config: dict, base_weights: dict[str, torch.Tensor], lora: LoraSettings,
-                 partition: torch.Tensor, device: torch.device) -> None:
+    def __init__(
+        self,
+        base_config: dict,
+        base_weights: dict[str, torch.Tensor],
+        lora: LoraSettings,
+        partition: torch.Tensor,
+        device: torch.device,
+    ) -> None:
         self._attach(model_from_bundle(base_config, base_weights), lora, partition, device)
 
     @classmethod
-    def on_base(cls, base: torch.nn.Module, lora: LoraSettings, partition: torch.Tensor, device: torch.device) -> "LocalTrainer":
+    def on_base(
+        cls, base: torch.nn.Module, lora: LoraSettings, partition: torch.Tensor, device: torch.device
+    ) -> "LocalTrainer":
         """A trainer around a base model already in memory (a preinstalled copy); LoRA wraps it in place."""
         trainer = cls.__new__(cls)
         trainer._attach(base, lora, partition, device)
@@ -52,7 +61,9 @@ class LocalTrainer:
         first compute window."""
         self._local_steps(1, 0.0, batch_size)
 
-    def compute_update(self, local_steps: int, local_lr: float, batch_size: int, seed: int, node_id: str) -> LocalUpdate:
+    def compute_update(
+        self, local_steps: int, local_lr: float, batch_size: int, seed: int, node_id: str
+    ) -> LocalUpdate:
         torch.manual_seed(seed ^ zlib.crc32(node_id.encode()))
         self.model.train()
         if local_steps == 1:

@@ -5,6 +5,7 @@ sending, e.g. SIGKILLed for a --resume), are retried with backoff for
 `retry_for_s`; an HTTP error answer is not retried, it is raised with the
 orchestrator's message.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,17 @@ from typing import Any, Callable, Iterator
 
 import requests
 
-from edgeft.wire import DIGEST_HEADER, META_HEADER, Ack, BaseInfo, EnrollRequest, EnrollResponse, Task, WireError, sha256_hex
+from edgeft.wire import (
+    DIGEST_HEADER,
+    META_HEADER,
+    Ack,
+    BaseInfo,
+    EnrollRequest,
+    EnrollResponse,
+    Task,
+    WireError,
+    sha256_hex,
+)
 from edge_client.config import EdgeConfig
 
 log = logging.getLogger(__name__)
@@ -39,8 +50,9 @@ class OrchestratorClient:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.node_token}", "X-Node-Id": self.cfg.node_id}
 
-    def _request(self, method: str, path: str, timeout: float | None = None, body: Callable[[], Any] | None = None,
-                 **kw: Any) -> requests.Response:
+    def _request(
+        self, method: str, path: str, timeout: float | None = None, body: Callable[[], Any] | None = None, **kw: Any
+    ) -> requests.Response:
         """`body`: makes the request body afresh for every attempt (a streamed body is used up by a try).
         Retries for `retry_for_s` from the first failure, not from the first try: a long transfer
         over a slow link that stalls after minutes is retried like one that fails at once."""
@@ -51,11 +63,15 @@ class OrchestratorClient:
             try:
                 if body is not None:
                     kw["data"] = body()
-                resp = self.session.request(method, self.base + path, timeout=timeout or self.cfg.request_timeout_s,
-                                            verify=self.verify, **kw)
+                resp = self.session.request(
+                    method, self.base + path, timeout=timeout or self.cfg.request_timeout_s, verify=self.verify, **kw
+                )
             except requests.exceptions.SSLError as exc:  # a certificate problem does not go away by retrying
-                raise OrchestratorError(0, f"TLS handshake with {self.base} failed ({exc.__context__ or exc}); "
-                                           "give the orchestrator's certificate with --ca-bundle") from None
+                raise OrchestratorError(
+                    0,
+                    f"TLS handshake with {self.base} failed ({exc.__context__ or exc}); "
+                    "give the orchestrator's certificate with --ca-bundle",
+                ) from None
             except TRANSIENT as exc:
                 if not failed_once:
                     failed_once, deadline = True, time.monotonic() + self.cfg.retry_for_s
@@ -73,8 +89,12 @@ class OrchestratorClient:
             return resp
 
     def enroll(self, device: str) -> EnrollResponse:
-        req = EnrollRequest(node_id=self.cfg.node_id, compute_power=self.cfg.compute_power, device=device, ip=self.cfg.ip)
-        resp = self._request("POST", "/v1/enroll", json=req.model_dump(), headers={"Authorization": f"Bearer {self.cfg.token}"})
+        req = EnrollRequest(
+            node_id=self.cfg.node_id, compute_power=self.cfg.compute_power, device=device, ip=self.cfg.ip
+        )
+        resp = self._request(
+            "POST", "/v1/enroll", json=req.model_dump(), headers={"Authorization": f"Bearer {self.cfg.token}"}
+        )
         enrolled = EnrollResponse.model_validate(resp.json())
         self.node_token = enrolled.node_token
         return enrolled
@@ -106,7 +126,9 @@ class OrchestratorClient:
             except TRANSIENT as exc:
                 if time.monotonic() > deadline:
                     raise
-                log.info("padding download cut (%s) with %d bytes to go; resuming in %.1f s", type(exc).__name__, left, delay)
+                log.info(
+                    "padding download cut (%s) with %d bytes to go; resuming in %.1f s", type(exc).__name__, left, delay
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
@@ -115,8 +137,12 @@ class OrchestratorClient:
     def upload_padding(self, nbytes: int) -> None:
         """Send filler bytes, streamed from one zero-filled chunk (memory stays flat at any size)."""
         if nbytes > 0:
-            self._request("POST", "/v1/padding", body=lambda: self._paced(_zeros(nbytes, self._chunk())),
-                          headers={**self._headers(), "Content-Type": "application/octet-stream"})
+            self._request(
+                "POST",
+                "/v1/padding",
+                body=lambda: self._paced(_zeros(nbytes, self._chunk())),
+                headers={**self._headers(), "Content-Type": "application/octet-stream"},
+            )
 
     def _chunk(self) -> int:
         return CHUNK if self.cfg.padding_mbps is None else 16 * 1024
@@ -138,8 +164,12 @@ class OrchestratorClient:
         return self._request("GET", "/v1/artifacts/lora", headers=self._headers()).json()
 
     def post_result(self, meta: dict, body: bytes) -> dict:
-        headers = {**self._headers(), META_HEADER: json.dumps(meta), DIGEST_HEADER: sha256_hex(body),
-                   "Content-Type": "application/octet-stream"}
+        headers = {
+            **self._headers(),
+            META_HEADER: json.dumps(meta),
+            DIGEST_HEADER: sha256_hex(body),
+            "Content-Type": "application/octet-stream",
+        }
         return self._request("POST", "/v1/results", data=body, headers=headers).json()
 
     def ack(self, ack: Ack) -> dict:

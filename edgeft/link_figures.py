@@ -3,6 +3,7 @@
 A drawn profile, the oracle's truth, a policy's candidate, the controller's
 measurement and a shaped link all carry these three figures; each of those types
 hands them out as `.link`, and every conversion between them goes through here."""
+
 from __future__ import annotations
 
 import math

@@ -12,6 +12,7 @@ its 95 % Wilson interval and sample count, and the scorer uses `scored_loss`:
    the best (it takes the best node's shrunk value): a difference the probes
    cannot resolve does not reorder nodes.
 """
+
 from __future__ import annotations
 
 import math

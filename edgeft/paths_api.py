@@ -1,6 +1,7 @@
 """The client side of the controller's `GET /v1/paths` (schema: controller_app/openapi.py):
 one request and one parser, for the orchestrator's metrics source, the runners and the
 benchmarks alike."""
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,13 @@ def parse_record(rec: dict) -> PathRecord:
         raise TypeError(f"a path record is a JSON object (got {rec!r})")
     link = LinkFigures(*(_figure(rec, f) for f in LinkFigures.FIELDS))
     stamp = rec.get("updated_at")
-    return PathRecord(str(rec.get("ip", "")), link, _figure(rec, "capacity_mbps"), int(rec.get("samples") or 0),
-                      float(stamp) if stamp else None)
+    return PathRecord(
+        str(rec.get("ip", "")),
+        link,
+        _figure(rec, "capacity_mbps"),
+        int(rec.get("samples") or 0),
+        float(stamp) if stamp else None,
+    )
 
 
 def get_paths(base_url: str, src_ip: str, own_port: int | None = None, timeout_s: float = 2.0) -> dict[str, dict]:

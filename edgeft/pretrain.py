@@ -4,6 +4,7 @@ than the fine-tuning one, cached on disk with `save_pretrained`.
 No pretrained causal LM ships in any package reachable here, and LoRA on a
 random base barely learns, so the base is made once and reused.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """Loading config files (YAML, TOML or JSON) with dotted CLI overrides, and
 turning validation errors into one line that names the field and the fix."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,11 @@ def read_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file '{p}' does not exist: give the path of a .yaml, .toml or .json file")
     text = p.read_text()
     try:
-        data = tomllib.loads(text) if p.suffix == ".toml" else (json.loads(text) if p.suffix == ".json" else yaml.safe_load(text))
+        data = (
+            tomllib.loads(text)
+            if p.suffix == ".toml"
+            else (json.loads(text) if p.suffix == ".json" else yaml.safe_load(text))
+        )
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"config file '{p}' cannot be parsed: {exc}") from None
     if data is None:

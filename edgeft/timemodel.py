@@ -18,6 +18,7 @@ runs k times slower: compute windows x k, link rates / k, delays x k, timeouts
 x k; every time a run reports is wall time / k. Min-max scoring is unchanged
 when a column is scaled by a constant, so selection does not see k.
 """
+
 from __future__ import annotations
 
 import math

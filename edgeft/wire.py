@@ -4,6 +4,7 @@ JSON messages are pydantic models (validated on arrival); tensors travel as
 safetensors bytes with a SHA-256 digest so corruption or truncation is caught
 before anything is aggregated.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -96,7 +97,9 @@ class BaseInfo(_Strict):
     """How a node gets this run's base model (GET /v1/artifacts/base-info)."""
 
     distribution: Literal["transfer", "preinstalled"]
-    model: str | None = Field(default=None, description="a packaged model's name (edgeft.model_zoo), if the base is one")
+    model: str | None = Field(
+        default=None, description="a packaged model's name (edgeft.model_zoo), if the base is one"
+    )
     digest: str = Field(min_length=64, max_length=64, description="state_digest of the base weights a node must hold")
     nbytes: int = Field(ge=0, description="size of the base under transfer")
 

@@ -14,6 +14,7 @@ it prints what the controller measured against the drawn links:
 
     sudo .venv/bin/python experiments/bench_controller.py [--sizes 12,40] [--settle 40]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,9 @@ def _host_bytes(edge) -> int:
 
 def _openflow_bytes(ofp_port: int) -> int:
     """Bytes the controller sent and received on its OpenFlow connections so far."""
-    out = subprocess.run(["ss", "-tinH", "state", "established", f"( sport = :{ofp_port} )"], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["ss", "-tinH", "state", "established", f"( sport = :{ofp_port} )"], capture_output=True, text=True
+    ).stdout
     sent = sum(int(x) for x in re.findall(r"bytes_sent:(\d+)", out))
     received = sum(int(x) for x in re.findall(r"bytes_received:(\d+)", out))
     return sent + received
@@ -99,8 +102,10 @@ def _collapse_s(edge, url: str, profile, limit_s: float = 120.0) -> float:
 def bench(n: int, settle: float, train_interval: float, tmp: Path) -> None:
     ofp, rest = free_port(), free_port()
     procs = ProcessGroup(tmp / f"logs{n}")
-    ctl = procs.start("controller", ["controller", "--ofp-port", str(ofp), "--rest-port", str(rest),
-                                     "--train-interval", str(train_interval)])
+    ctl = procs.start(
+        "controller",
+        ["controller", "--ofp-port", str(ofp), "--rest-port", str(rest), "--train-interval", str(train_interval)],
+    )
     url = f"http://127.0.0.1:{rest}"
     profiles = draw_profiles(n, 2, 0)
     edge = build(profiles, controller=("127.0.0.1", ofp), run_dir=tmp / f"net{n}")
@@ -110,10 +115,16 @@ def bench(n: int, settle: float, train_interval: float, tmp: Path) -> None:
         got = _paths(url)
         ip = {p.node_id: edge.hosts[p.node_id].IP() for p in profiles}
         missing = [p.node_id for p in profiles if got[ip[p.node_id]]["capacity_mbps"] is None]
-        cap = [abs(got[ip[p.node_id]]["capacity_mbps"] - p.bandwidth_mbps) / p.bandwidth_mbps for p in profiles if p.node_id not in missing]
+        cap = [
+            abs(got[ip[p.node_id]]["capacity_mbps"] - p.bandwidth_mbps) / p.bandwidth_mbps
+            for p in profiles
+            if p.node_id not in missing
+        ]
         dl = [abs(got[ip[p.node_id]]["delay_ms"] - p.delay_ms) for p in profiles]
         ls = [abs(got[ip[p.node_id]]["loss_pct"] - p.loss_pct) for p in profiles]
-        width = statistics.median(got[ip[p.node_id]]["loss_ci95_pct"][1] - got[ip[p.node_id]]["loss_ci95_pct"][0] for p in profiles)
+        width = statistics.median(
+            got[ip[p.node_id]]["loss_ci95_pct"][1] - got[ip[p.node_id]]["loss_ci95_pct"][0] for p in profiles
+        )
         samples = statistics.median(got[ip[p.node_id]]["samples"] for p in profiles)
         data_bps = _rate(lambda: _host_bytes(edge), 10.0)
         ctl_bps = _rate(lambda: _openflow_bytes(ofp), 10.0)
@@ -121,17 +132,25 @@ def bench(n: int, settle: float, train_interval: float, tmp: Path) -> None:
         by_rate = sorted(profiles, key=lambda p: p.bandwidth_mbps)
         loads = [(p, *_loaded(edge, url, p)) for p in (by_rate[-1], by_rate[len(by_rate) // 2])]
         collapse = _collapse_s(edge, url, by_rate[-1])
-        print(f"{n:>4} nodes, after {settle:.0f} s: capacity error median {100 * statistics.median(cap):.1f} % max {100 * max(cap):.1f} %"
-              f"{f' ({len(missing)} not measured yet: {missing})' if missing else ''}; "
-              f"delay error mean {statistics.mean(dl):.2f} ms (max {max(dl):.2f}); loss error mean {statistics.mean(ls):.2f} pp "
-              f"(max {max(ls):.2f}; {samples:.0f} probes each, 95 % interval median width {width:.2f} pp)")
+        print(
+            f"{n:>4} nodes, after {settle:.0f} s: capacity error median {100 * statistics.median(cap):.1f} % max {100 * max(cap):.1f} %"
+            f"{f' ({len(missing)} not measured yet: {missing})' if missing else ''}; "
+            f"delay error mean {statistics.mean(dl):.2f} ms (max {max(dl):.2f}); loss error mean {statistics.mean(ls):.2f} pp "
+            f"(max {max(ls):.2f}; {samples:.0f} probes each, 95 % interval median width {width:.2f} pp)"
+        )
         for p, avail, expect, iperf in loads:
-            print(f"      under iperf3 load on {p.node_id} ({p.bandwidth_mbps:.2f} Mb/s drawn, iperf3 {iperf:.2f} Mb/s): "
-                  f"available {avail:.2f} Mb/s vs drawn - iperf3 = {expect:.2f} Mb/s")
-        print(f"      a link cut to a quarter ({by_rate[-1].bandwidth_mbps:.2f} -> {by_rate[-1].bandwidth_mbps / 4:.2f} Mb/s) shows "
-              f"after {collapse:.1f} s (train interval {train_interval:g} s)")
-        print(f"      probe traffic, counted: data path {data_bps / 1000:.1f} kB/s ({8 * data_bps / 1e3 / n:.1f} kb/s per node), "
-              f"control channel {ctl_bps / 1000:.1f} kB/s (all OpenFlow: probes, trains, stats, LLDP); controller CPU {cpu:.0f} % of one core")
+            print(
+                f"      under iperf3 load on {p.node_id} ({p.bandwidth_mbps:.2f} Mb/s drawn, iperf3 {iperf:.2f} Mb/s): "
+                f"available {avail:.2f} Mb/s vs drawn - iperf3 = {expect:.2f} Mb/s"
+            )
+        print(
+            f"      a link cut to a quarter ({by_rate[-1].bandwidth_mbps:.2f} -> {by_rate[-1].bandwidth_mbps / 4:.2f} Mb/s) shows "
+            f"after {collapse:.1f} s (train interval {train_interval:g} s)"
+        )
+        print(
+            f"      probe traffic, counted: data path {data_bps / 1000:.1f} kB/s ({8 * data_bps / 1e3 / n:.1f} kb/s per node), "
+            f"control channel {ctl_bps / 1000:.1f} kB/s (all OpenFlow: probes, trains, stats, LLDP); controller CPU {cpu:.0f} % of one core"
+        )
     finally:
         edge.stop()
         procs.stop_all()

@@ -5,6 +5,7 @@
 
 Run: .venv/bin/python experiments/bench_core.py
 """
+
 from __future__ import annotations
 
 import statistics
@@ -44,14 +45,20 @@ def bench_aggregation() -> None:
     # A LoRA r=8 adapter on q/k/v/o of a 32-layer, 4096-wide model (Llama-7B shape): 8.4 M params.
     layers, width, r, nodes = 32, 4096, 8, 12
     g = torch.Generator().manual_seed(0)
-    one = {f"l{i}.{m}.lora_{ab}": torch.randn((r, width) if ab == "A" else (width, r), generator=g)
-           for i in range(layers) for m in ("q", "k", "v", "o") for ab in ("A", "B")}
+    one = {
+        f"l{i}.{m}.lora_{ab}": torch.randn((r, width) if ab == "A" else (width, r), generator=g)
+        for i in range(layers)
+        for m in ("q", "k", "v", "o")
+        for ab in ("A", "B")
+    }
     updates = [{k: v + j for k, v in one.items()} for j in range(nodes)]
     size = sum(v.numel() * 4 for v in one.values())
     t = _median_time(lambda: weighted_mean(updates, [1.0] * nodes), 5)
     rate = size * nodes / t / 1e9
-    print(f"aggregation: {nodes} updates x {size / 1e6:.1f} MB in {t * 1e3:.1f} ms = {rate:.2f} GB/s "
-          f"(target >= 1 GB/s: {'met' if rate >= 1 else 'MISSED'}, ratio {rate:.2f})")
+    print(
+        f"aggregation: {nodes} updates x {size / 1e6:.1f} MB in {t * 1e3:.1f} ms = {rate:.2f} GB/s "
+        f"(target >= 1 GB/s: {'met' if rate >= 1 else 'MISSED'}, ratio {rate:.2f})"
+    )
 
 
 def bench_training_step() -> None:
@@ -68,7 +75,9 @@ def bench_training_step() -> None:
         t.compute_update(2, 1e-3, 16, 0, "warmup")
         steps = 10
         sec = _median_time(lambda: t.compute_update(steps, 1e-3, 16, 0, "bench"), 3) / steps
-        print(f"local LoRA step, default model (2 layers x 128, batch 16 x 128 tokens), {threads} thread(s): {sec:.3f} s")
+        print(
+            f"local LoRA step, default model (2 layers x 128, batch 16 x 128 tokens), {threads} thread(s): {sec:.3f} s"
+        )
 
 
 if __name__ == "__main__":

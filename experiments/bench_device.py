@@ -13,6 +13,7 @@ where the device is missing.
 
 Run: .venv/bin/python experiments/bench_device.py --device cuda
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,7 @@ def _trainers(arch: BuiltinArch, device: torch.device, batch: int) -> tuple[Loca
     state = {k: v.clone() for k, v in base.state_dict().items()}
     cfg = base.config.to_dict()
     lora = LoraSettings(dropout=0.0)  # dropout masks come from each device's own RNG stream
-    return (LocalTrainer(cfg, state, lora, data, torch.device("cpu")),
-            LocalTrainer(cfg, state, lora, data, device))
+    return (LocalTrainer(cfg, state, lora, data, torch.device("cpu")), LocalTrainer(cfg, state, lora, data, device))
 
 
 def _smollm2_trainers(device: torch.device, batch: int) -> tuple[LocalTrainer, LocalTrainer]:
@@ -52,8 +52,10 @@ def _smollm2_trainers(device: torch.device, batch: int) -> tuple[LocalTrainer, L
     folder = str(materialize("smollm2-135m"))
     data = torch.randint(0, 49152, (batch * 2, 64), generator=torch.Generator().manual_seed(1))
     lora = LoraSettings(dropout=0.0)
-    return (LocalTrainer.on_base(load_pretrained(folder), lora, data, torch.device("cpu")),
-            LocalTrainer.on_base(load_pretrained(folder), lora, data, device))
+    return (
+        LocalTrainer.on_base(load_pretrained(folder), lora, data, torch.device("cpu")),
+        LocalTrainer.on_base(load_pretrained(folder), lora, data, device),
+    )
 
 
 def _rel_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -75,8 +77,10 @@ def check_agreement(device: torch.device, model: str = "tiny") -> bool:
         good = rel < 1e-3 and abs(a.loss - b.loss) < 1e-4 and all(t.device.type == "cpu" for t in b.tensors.values())
         ok &= good
         kind = "FedSGD gradient" if steps == 1 else f"{steps} local Adam steps"
-        print(f"  {kind:<20} loss cpu {a.loss:.6f} {device.type} {b.loss:.6f}  relative L2 difference {rel:.2e}  "
-              f"{'agree' if good else 'DISAGREE'}")
+        print(
+            f"  {kind:<20} loss cpu {a.loss:.6f} {device.type} {b.loss:.6f}  relative L2 difference {rel:.2e}  "
+            f"{'agree' if good else 'DISAGREE'}"
+        )
     return ok
 
 
@@ -97,22 +101,44 @@ def time_steps(device: torch.device, model: str = "tiny") -> None:
     if model != "tiny":
         cpu, dev = _smollm2_trainers(device, 8)
         t_cpu, t_dev = _step_seconds(cpu, 2, lambda: None), _step_seconds(dev, 2, sync)
-        print(f"  {model:<18} batch 16 x 64:  cpu {t_cpu * 1e3:8.1f} ms/step  {device.type} {t_dev * 1e3:8.1f} ms/step  "
-              f"speed-up {t_cpu / t_dev:6.1f}x")
-    for name, arch in (("default (2 x 128)", BuiltinArch()),
-                       ("larger (8 x 1024)", BuiltinArch(layers=8, hidden=1024, heads=16, intermediate=2816))):
+        print(
+            f"  {model:<18} batch 16 x 64:  cpu {t_cpu * 1e3:8.1f} ms/step  {device.type} {t_dev * 1e3:8.1f} ms/step  "
+            f"speed-up {t_cpu / t_dev:6.1f}x"
+        )
+    for name, arch in (
+        ("default (2 x 128)", BuiltinArch()),
+        ("larger (8 x 1024)", BuiltinArch(layers=8, hidden=1024, heads=16, intermediate=2816)),
+    ):
         cpu, dev = _trainers(arch, device, 16)
         t_cpu = _step_seconds(cpu, 5, lambda: None)
         t_dev = _step_seconds(dev, 5, sync)
-        print(f"  {name:<18} batch 16 x 128: cpu {t_cpu * 1e3:8.1f} ms/step  {device.type} {t_dev * 1e3:8.1f} ms/step  "
-              f"speed-up {t_cpu / t_dev:6.1f}x")
+        print(
+            f"  {name:<18} batch 16 x 128: cpu {t_cpu * 1e3:8.1f} ms/step  {device.type} {t_dev * 1e3:8.1f} ms/step  "
+            f"speed-up {t_cpu / t_dev:6.1f}x"
+        )
 
 
 def local_run(device: str, nodes: int, epochs: int, model: str = "tiny") -> bool:
     """A whole `edgeft local` run on the device: every node must enrol with it."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "edgeft.cli", "local", "--nodes", str(nodes), "--epochs", str(epochs),
-               "--policy", "ne", "--device", device, "--model", model, "--out", out]
+        cmd = [
+            sys.executable,
+            "-m",
+            "edgeft.cli",
+            "local",
+            "--nodes",
+            str(nodes),
+            "--epochs",
+            str(epochs),
+            "--policy",
+            "ne",
+            "--device",
+            device,
+            "--model",
+            model,
+            "--out",
+            out,
+        ]
         t0 = time.perf_counter()
         rc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
         wall = time.perf_counter() - t0
@@ -126,10 +152,16 @@ def local_run(device: str, nodes: int, epochs: int, model: str = "tiny") -> bool
         with open(Path(out) / "epochs.csv") as fh:
             losses = [float(r["val_loss"]) for r in csv.DictReader(fh)]
         orch_log = (Path(out) / "logs" / "orchestrator.log").read_text()
-        print(f"  edgeft local --device {device}: rc 0 in {wall:.1f} s; nodes enrolled with {devices}; "
-              f"val loss per epoch {[round(x, 4) for x in losses]}")
-        return devices == [str(pick_device(device))] and len(losses) == epochs and losses[-1] < losses[0] \
+        print(
+            f"  edgeft local --device {device}: rc 0 in {wall:.1f} s; nodes enrolled with {devices}; "
+            f"val loss per epoch {[round(x, 4) for x in losses]}"
+        )
+        return (
+            devices == [str(pick_device(device))]
+            and len(losses) == epochs
+            and losses[-1] < losses[0]
             and "Traceback" not in orch_log
+        )
 
 
 def main() -> int:

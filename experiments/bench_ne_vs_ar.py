@@ -14,6 +14,7 @@ Results accumulate in --out (one compare folder per scenario): a scenario whose
 results.csv already holds a (seed, policy) row is not run again, so a long
 sweep can be continued across sessions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +49,12 @@ def report(rows: list[dict], title: str) -> str:
     for r in rows:
         by.setdefault(r["policy"], {})[int(r["seed"])] = r
     seeds = sorted({int(r["seed"]) for r in rows})
-    lines = [f"### {title}: seeds {','.join(map(str, seeds))} (mean ± 95 % CI)", "",
-             "| policy | runs | completion (s) | final loss | time / AR | loss / AR | overrun share | transfer R² | k |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"### {title}: seeds {','.join(map(str, seeds))} (mean ± 95 % CI)",
+        "",
+        "| policy | runs | completion (s) | final loss | time / AR | loss / AR | overrun share | transfer R² | k |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     ar = by.get("ar", {})
     order = sorted(by, key=lambda p: mean_ci95([float(r["completion_time_s"]) for r in by[p].values()])[0])
     for pol in order:
@@ -64,7 +68,8 @@ def report(rows: list[dict], title: str) -> str:
             f"{fmt_ci([float(r['final_val_loss']) for r in runs.values()], '.3f')} | "
             f"{fmt_ci(t_ratio) if t_ratio and pol != 'ar' else '-'} | {fmt_ci(l_ratio, '.3f') if l_ratio and pol != 'ar' else '-'} | "
             f"{_max_share(runs.values())} | "
-            f"{(f'{min(r2):.3f} min' if r2 else 'n/a')} | {','.join(sorted({r['dilation'] for r in runs.values()}))} |")
+            f"{(f'{min(r2):.3f} min' if r2 else 'n/a')} | {','.join(sorted({r['dilation'] for r in runs.values()}))} |"
+        )
     bad = [f"{r['policy']} seed {r['seed']}" for r in rows if r.get("fidelity_ok") not in ("True", True)]
     if bad:
         lines.append(f"\n(!) the host did not keep up in: {', '.join(bad)}; their times are not the emulated world's.")
@@ -83,8 +88,20 @@ def run_scenario(a: argparse.Namespace, nodes: int, out: Path) -> int:
     seeds = [s for s in a.seeds.split(",") if any((s, p) not in done for p in a.policies.split(","))]
     if not seeds:
         return 0
-    args = ["--nodes", str(nodes), "--setups", str(a.setup), "--policies", a.policies, "--epochs", str(a.epochs),
-            "--seeds", ",".join(seeds), "--out", str(out / "pending")]
+    args = [
+        "--nodes",
+        str(nodes),
+        "--setups",
+        str(a.setup),
+        "--policies",
+        a.policies,
+        "--epochs",
+        str(a.epochs),
+        "--seeds",
+        ",".join(seeds),
+        "--out",
+        str(out / "pending"),
+    ]
     if a.paper_volumes:
         args += ["--paper-volumes", str(a.paper_volumes)]
     if a.dilation:
@@ -129,7 +146,9 @@ def main() -> int:
     p.add_argument("--dilation", default=None, help="passed to edgeft compare (default: auto)")
     p.add_argument("--model", default="tiny", help="passed to edgeft compare: tiny or smollm2-135m")
     p.add_argument("--out", default="results/bench_ne_vs_ar")
-    p.add_argument("--report-only", nargs="*", default=None, metavar="DIR", help="print the tables of finished scenario folders")
+    p.add_argument(
+        "--report-only", nargs="*", default=None, metavar="DIR", help="print the tables of finished scenario folders"
+    )
     a = p.parse_args()
     if a.report_only is not None:
         for d in a.report_only:
@@ -142,13 +161,20 @@ def main() -> int:
         out.mkdir(parents=True, exist_ok=True)
         rc = run_scenario(a, n, out) or rc
         rows = read_rows(out)
-        title = f"{n} nodes, Setup {a.setup}, {a.epochs} epochs, " + ("" if a.model == "tiny" else f"{a.model}, ") + (f"paper volumes x{a.paper_volumes:g}" if a.paper_volumes else "real artifacts")
+        title = (
+            f"{n} nodes, Setup {a.setup}, {a.epochs} epochs, "
+            + ("" if a.model == "tiny" else f"{a.model}, ")
+            + (f"paper volumes x{a.paper_volumes:g}" if a.paper_volumes else "real artifacts")
+        )
         table = report(rows, title)
         (out / "bench.md").write_text(table)
         print("\n" + table)
         for r in rows:
             b = breakdown(Path(r["run_dir"]))
-            print(f"  {r['policy']} seed {r['seed']} mean per node-epoch: " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in b.items()))
+            print(
+                f"  {r['policy']} seed {r['seed']} mean per node-epoch: "
+                + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in b.items())
+            )
     return rc
 
 

@@ -6,6 +6,7 @@ more, i.e. the padding is streamed, never held in memory.
 
     .venv/bin/python experiments/bench_padding_memory.py [--scale 1.0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,16 @@ from experiments.measure.peak_memory import PeakMemory, rss
 
 def peak_client_rss(out: Path, scale: float) -> tuple[float, int]:
     """(peak RSS of node-01 in MiB, bytes the orchestrator sent) for one run."""
-    run = LoopbackRun(out, {"nodes": 2, "policy": "ar", "paper_volumes": scale, "training": {"epochs": 2},
-                            "timeouts": {"sync_s": 600, "round_s": 1200}})
+    run = LoopbackRun(
+        out,
+        {
+            "nodes": 2,
+            "policy": "ar",
+            "paper_volumes": scale,
+            "training": {"epochs": 2},
+            "timeouts": {"sync_s": 600, "round_s": 1200},
+        },
+    )
     try:
         run.start_orchestrator()
         run.start_client("node-01", "node-01")
@@ -44,8 +53,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         base, base_bytes = peak_client_rss(Path(d) / "plain", 0.0)
         padded, padded_bytes = peak_client_rss(Path(d) / "padded", a.scale)
-    print(f"client peak RSS: {base:.0f} MiB without padding, {padded:.0f} MiB at paper_volumes {a.scale:g} "
-          f"({(padded_bytes - base_bytes) / 1e9:.2f} GB more sent by the orchestrator): +{padded - base:.0f} MiB (target < 100)")
+    print(
+        f"client peak RSS: {base:.0f} MiB without padding, {padded:.0f} MiB at paper_volumes {a.scale:g} "
+        f"({(padded_bytes - base_bytes) / 1e9:.2f} GB more sent by the orchestrator): +{padded - base:.0f} MiB (target < 100)"
+    )
     return 0
 
 

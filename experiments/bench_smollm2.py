@@ -13,6 +13,7 @@
 
     sudo .venv/bin/python experiments/bench_smollm2.py [--clients 12,40] [--skip-transfer]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,13 +44,16 @@ def step_seconds() -> dict:
 
     cfg = OrchestratorConfig.model_validate({"model": {"name": MODEL}, "device": "cpu"})
     w = build_workload(cfg, 2)
-    trainer = LocalTrainer.on_base(load_pretrained(str(base_folder(cfg.model))), cfg.model.lora, w.partitions[0].ids,
-                                   torch.device("cpu"))
+    trainer = LocalTrainer.on_base(
+        load_pretrained(str(base_folder(cfg.model))), cfg.model.lora, w.partitions[0].ids, torch.device("cpu")
+    )
     tr, out = cfg.training, {}
     for threads in (1, os.cpu_count() or 1):
         torch.set_num_threads(threads)
         trainer.warm_up(tr.batch_size)
-        epoch = min(_timed(lambda: trainer.compute_update(tr.local_steps, tr.local_lr, tr.batch_size, 0, "b")) for _ in range(3))
+        epoch = min(
+            _timed(lambda: trainer.compute_update(tr.local_steps, tr.local_lr, tr.batch_size, 0, "b")) for _ in range(3)
+        )
         out[threads] = (epoch / tr.local_steps, epoch)
     t0 = time.perf_counter()
     w.val_loss()
@@ -70,8 +74,16 @@ def setup_bytes(distribution: str, out: Path) -> float:
     from orchestrator.workload import base_folder
     from orchestrator.config import ModelConfig
 
-    run = LoopbackRun(out, {"nodes": 2, "policy": "ar", "model": {"name": MODEL, "distribution": distribution},
-                            "training": {"epochs": 1}, "timeouts": {"round_s": 600, "sync_s": 600}})
+    run = LoopbackRun(
+        out,
+        {
+            "nodes": 2,
+            "policy": "ar",
+            "model": {"name": MODEL, "distribution": distribution},
+            "training": {"epochs": 1},
+            "timeouts": {"round_s": 600, "sync_s": 600},
+        },
+    )
     held = str(base_folder(ModelConfig(name=MODEL)))
     try:
         run.start_orchestrator()
@@ -90,12 +102,25 @@ def pool_memory(n: int, out: Path) -> dict:
     from orchestrator.workload import base_folder
     from orchestrator.config import ModelConfig
 
-    run = LoopbackRun(out, {"nodes": n, "policy": "ar", "model": {"name": MODEL}, "training": {"epochs": 1},
-                            "timeouts": {"round_s": 3600, "sync_s": 3600, "heartbeat_timeout_s": 600}})
+    run = LoopbackRun(
+        out,
+        {
+            "nodes": n,
+            "policy": "ar",
+            "model": {"name": MODEL},
+            "training": {"epochs": 1},
+            "timeouts": {"round_s": 3600, "sync_s": 3600, "heartbeat_timeout_s": 600},
+        },
+    )
     held = str(base_folder(ModelConfig(name=MODEL)))
-    spec = [{"netns_pid": os.getpid(), "log": str(out / "logs" / f"node-{i:02d}.log"),
-             "config": {"orchestrator": run.url, "token": run.token, "node_id": f"node-{i:02d}", "model_path": held}}
-            for i in range(1, n + 1)]
+    spec = [
+        {
+            "netns_pid": os.getpid(),
+            "log": str(out / "logs" / f"node-{i:02d}.log"),
+            "config": {"orchestrator": run.url, "token": run.token, "node_id": f"node-{i:02d}", "model_path": held},
+        }
+        for i in range(1, n + 1)
+    ]
     (out / "clients.json").write_text(json.dumps(spec))
     try:
         orch = psutil.Process(run.start_orchestrator().pid)
@@ -129,12 +154,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-smollm2-") as tmp:
         if not a.skip_transfer:
             for dist in ("transfer", "preinstalled"):
-                print(f"set-up bytes per node, {dist}: {setup_bytes(dist, Path(tmp) / dist) / 1e6:.1f} MB (sent by the orchestrator)")
+                print(
+                    f"set-up bytes per node, {dist}: {setup_bytes(dist, Path(tmp) / dist) / 1e6:.1f} MB (sent by the orchestrator)"
+                )
         for n in sizes:
             m = pool_memory(n, Path(tmp) / f"pool{n}")
-            verdict = "" if n != 12 else ("  (target <= 8 GiB: met)" if m["total"] <= 8 else "  (target <= 8 GiB: MISSED)")
-            print(f"fork pool, {n} clients training at once: peak PSS {m['pool']:.2f} GiB (parent + clients), "
-                  f"orchestrator {m['orchestrator']:.2f} GiB, together {m['total']:.2f} GiB{verdict}")
+            verdict = (
+                "" if n != 12 else ("  (target <= 8 GiB: met)" if m["total"] <= 8 else "  (target <= 8 GiB: MISSED)")
+            )
+            print(
+                f"fork pool, {n} clients training at once: peak PSS {m['pool']:.2f} GiB (parent + clients), "
+                f"orchestrator {m['orchestrator']:.2f} GiB, together {m['total']:.2f} GiB{verdict}"
+            )
     return 0
 
 

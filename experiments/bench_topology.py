@@ -11,6 +11,7 @@ and once through the whole tree of userspace switches; then the C/Python ratios;
 wall time to build and tear down 12, 40 and 100-node topologies; the memory of
 one running edge client (RSS and USS after set-up).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,9 +63,11 @@ def one_link(tmp: Path) -> dict:
         time.sleep(0.5)
         held = held_delays(server, host, tmp / "one.pcap", count=200, interval=0.01)
         rate = _iperf(server, host, 5)
-        print(f"one link, 20 ms delay line: TCP {rate:.0f} Mb/s (target >= 50), added delay p50 {_pct(held, .5):.2f} ms, "
-              f"p95 {_pct(held, .95):.2f} ms (target 20 +- 1 at p95)")
-        return {"one_link_mbps": rate, "p95_ms": _pct(held, .95)}
+        print(
+            f"one link, 20 ms delay line: TCP {rate:.0f} Mb/s (target >= 50), added delay p50 {_pct(held, .5):.2f} ms, "
+            f"p95 {_pct(held, .95):.2f} ms (target 20 +- 1 at p95)"
+        )
+        return {"one_link_mbps": rate, "p95_ms": _pct(held, 0.95)}
     finally:
         edge.stop()
 
@@ -102,18 +105,27 @@ def _load_and_report(where: str, flows: list[Flow], shaper, load: str, pcap: Pat
     ratios = [g / expected_mbps(f.profile, udp) for g, f in zip(got, flows)]
     want = sum(expected_mbps(f.profile, udp) for f in flows)
     what = "UDP at 95 % of each rate, drawn loss on" if udp else f"TCP, loss off, first {OMIT_S} s left out"
-    print(f"40 shaped links at once, {where} ({what}): aggregate {sum(got):.0f} of {want:.0f} Mb/s "
-          f"({sum(got) / want:.0%}); per link delivered/expected median {statistics.median(ratios):.2f}, "
-          f"min {min(ratios):.2f}; {sum(r >= 0.9 for r in ratios)}/40 links >= 90 %")
-    print(f"  CPU while loaded: delay lines {cores:.2f} cores, iperf3 (the load itself) {generator:.2f} cores, "
-          f"machine idle {idle:.0f} %")
+    print(
+        f"40 shaped links at once, {where} ({what}): aggregate {sum(got):.0f} of {want:.0f} Mb/s "
+        f"({sum(got) / want:.0%}); per link delivered/expected median {statistics.median(ratios):.2f}, "
+        f"min {min(ratios):.2f}; {sum(r >= 0.9 for r in ratios)}/40 links >= 90 %"
+    )
+    print(
+        f"  CPU while loaded: delay lines {cores:.2f} cores, iperf3 (the load itself) {generator:.2f} cores, "
+        f"machine idle {idle:.0f} %"
+    )
     if run.errors:
         print(f"  {len(run.errors)} flows failed; iperf3 said e.g.: {run.errors[0]}")
-    print(f"  added delay on {probe.profile.node_id} under that load (target {probe.profile.delay_ms:.1f} ms, held by the "
-          f"line, tcpdump): p50 {_pct(held, .5):.2f} ms, p95 {_pct(held, .95):.2f} ms")
-    return {f"{where}_{load}_mbps": sum(got), f"{where}_{load}_cores": cores,
-            f"{where}_{load}_links_ok": sum(r >= 0.9 for r in ratios),
-            f"{where}_{load}_p95_err_ms": _pct(held, .95) - probe.profile.delay_ms}
+    print(
+        f"  added delay on {probe.profile.node_id} under that load (target {probe.profile.delay_ms:.1f} ms, held by the "
+        f"line, tcpdump): p50 {_pct(held, .5):.2f} ms, p95 {_pct(held, .95):.2f} ms"
+    )
+    return {
+        f"{where}_{load}_mbps": sum(got),
+        f"{where}_{load}_cores": cores,
+        f"{where}_{load}_links_ok": sum(r >= 0.9 for r in ratios),
+        f"{where}_{load}_p95_err_ms": _pct(held, 0.95) - probe.profile.delay_ms,
+    }
 
 
 def forty_links_tree(tmp: Path, load: str) -> dict:
@@ -174,8 +186,21 @@ def client_memory() -> None:
     import psutil
 
     with tempfile.TemporaryDirectory() as d:
-        cmd = [sys.executable, "-m", "edgeft.cli", "local", "--nodes", "2", "--epochs", "3", "--policy", "ar", "--out", d,
-               "--no-emulate-compute"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "edgeft.cli",
+            "local",
+            "--nodes",
+            "2",
+            "--epochs",
+            "3",
+            "--policy",
+            "ar",
+            "--out",
+            d,
+            "--no-emulate-compute",
+        ]
         proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         peak = (0, 0)
         while proc.poll() is None:
@@ -188,8 +213,10 @@ def client_memory() -> None:
                     pass
             time.sleep(0.5)
     rss, uss = peak[0] / 2**20, peak[1] / 2**20
-    print(f"edge client memory: RSS {rss:.0f} MiB, USS {uss:.0f} MiB -> 100 clients ~ {100 * uss / 1024:.1f} GiB unique "
-          f"(+ shared libraries once); this machine has 24 GiB")
+    print(
+        f"edge client memory: RSS {rss:.0f} MiB, USS {uss:.0f} MiB -> 100 clients ~ {100 * uss / 1024:.1f} GiB unique "
+        f"(+ shared libraries once); this machine has 24 GiB"
+    )
 
 
 def live_clients(tmp: Path, n: int) -> None:
@@ -221,8 +248,10 @@ def live_clients(tmp: Path, n: int) -> None:
     stop.set()
     thread.join()
     per = peak["pss"] / max(peak["clients"], 1) / 2**20
-    print(f"{n} edge hosts with live clients (fork pool, Setup 3, 1 AR epoch): run ok in {time.perf_counter() - t0:.0f} s, "
-          f"final loss {row['final_val_loss']:.3f}; clients' total PSS {peak['pss'] / 2**30:.1f} GiB = {per:.0f} MiB per client")
+    print(
+        f"{n} edge hosts with live clients (fork pool, Setup 3, 1 AR epoch): run ok in {time.perf_counter() - t0:.0f} s, "
+        f"final loss {row['final_val_loss']:.3f}; clients' total PSS {peak['pss'] / 2**30:.1f} GiB = {per:.0f} MiB per client"
+    )
 
 
 def main() -> int:
@@ -230,7 +259,9 @@ def main() -> int:
     p.add_argument("--skip-build-100", action="store_true")
     p.add_argument("--delay-lines", default="c,python", help="delay lines to measure, in order (c, python)")
     p.add_argument("--links-only", action="store_true", help="only the delay-line figures")
-    p.add_argument("--live-clients", type=int, default=100, help="edge hosts with live clients for the memory target (0: skip)")
+    p.add_argument(
+        "--live-clients", type=int, default=100, help="edge hosts with live clients for the memory target (0: skip)"
+    )
     a = p.parse_args()
     from mininet.log import setLogLevel
 

@@ -1,5 +1,6 @@
 """`python -m experiments.compare` (the name the README and the issues use): the NE vs AR
 runner in Mininet, experiments/runners/compare.py; same flags as `edgeft compare`."""
+
 import sys
 
 from experiments.runners.compare import main

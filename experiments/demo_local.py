@@ -4,6 +4,7 @@ compute and link figures for every policy, then tables and plots.
     .venv/bin/python -m experiments.demo_local --nodes 12 --epochs 10 --setup 2 --out results/demo
     .venv/bin/python -m experiments.demo_local --policies ne,ne_plus --config experiments/scenarios/degrade_recover.yaml
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base = read_file(args.config) if args.config else {}
         policies = [x.strip() for x in args.policies.split(",") if x.strip()]
-        cfgs = [build(OrchestratorConfig, base, {"nodes": args.nodes, "training.epochs": args.epochs, "policy": policy,
-                                                 "seed": args.seed, "out_dir": str(out / policy)}) for policy in policies]
+        cfgs = [
+            build(
+                OrchestratorConfig,
+                base,
+                {
+                    "nodes": args.nodes,
+                    "training.epochs": args.epochs,
+                    "policy": policy,
+                    "seed": args.seed,
+                    "out_dir": str(out / policy),
+                },
+            )
+            for policy in policies
+        ]
         for policy, cfg in zip(policies, cfgs):  # every config is checked before the first run starts
             if run_local(cfg, setup=args.setup) != 0:
                 return 1

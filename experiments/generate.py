@@ -4,6 +4,7 @@ run folder's checkpoint). The prompt defaults to a line of the telemetry domain.
 
     .venv/bin/python experiments/generate.py runs/latest [--prompt "..."] [--tokens 32]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,7 @@ PROMPT = "2026-01-15T00:04:04Z gw0 edge-09 temp="
 def generate(model, tokenizer, prompt: str, tokens: int) -> str:
     ids = tokenizer(prompt, return_tensors="pt")
     out = model.generate(**ids, max_new_tokens=tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id)
-    return tokenizer.decode(out[0][ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    return tokenizer.decode(out[0][ids["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def before_and_after(run_dir: Path, prompt: str, tokens: int) -> tuple[str, str]:

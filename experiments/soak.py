@@ -7,6 +7,7 @@ whether every node ends holding the orchestrator's final adapter.
 
     .venv/bin/python experiments/soak.py [--nodes 8] [--epochs 200] [--out results/soak]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,15 @@ def _footprint(pid: int) -> tuple[float, int, int]:
 
 
 def soak(out: Path, nodes: int, epochs: int, kill_every: int, resume_at: int) -> dict:
-    run = LoopbackRun(out, {"nodes": nodes, "policy": "ar", "training": {"epochs": epochs},
-                            "timeouts": {"heartbeat_s": 0.5, "heartbeat_timeout_s": 3, "round_s": 120}})
+    run = LoopbackRun(
+        out,
+        {
+            "nodes": nodes,
+            "policy": "ar",
+            "training": {"epochs": epochs},
+            "timeouts": {"heartbeat_s": 0.5, "heartbeat_timeout_s": 3, "round_s": 120},
+        },
+    )
     gen = {f"node-{i:02d}": 0 for i in range(1, nodes + 1)}
     footprints = {}
     try:
@@ -52,8 +60,10 @@ def soak(out: Path, nodes: int, epochs: int, kill_every: int, resume_at: int) ->
                 orch.send_signal(signal.SIGKILL)
                 orch.wait()
                 orch = run.start_orchestrator("--resume")
-            print(f"epoch {epoch}: killed and restarted {victim}{'; orchestrator killed and resumed' if epoch == resume_at else ''}",
-                  flush=True)
+            print(
+                f"epoch {epoch}: killed and restarted {victim}{'; orchestrator killed and resumed' if epoch == resume_at else ''}",
+                flush=True,
+            )
         wait_for(lambda: len(run.epochs()) >= epochs - 1, 900, "the last epochs")
         footprints["end"] = _footprint(orch.pid)
         rc = run.finish(600)
@@ -79,8 +89,10 @@ def main() -> int:
     print(f"soak: {a.nodes} nodes x {a.epochs} epochs of AR in {(time.monotonic() - t0) / 60:.1f} min, rc {r['rc']}")
     for label, a_key, b_key in (("first process", "start", "before_kill"), ("resumed process", "resumed", "end")):
         (rss0, thr0, fd0), (rss1, thr1, fd1) = f[a_key], f[b_key]
-        print(f"orchestrator, {label}: RSS {rss0:.0f} -> {rss1:.0f} MiB ({100 * (rss1 / rss0 - 1):+.1f} %), "
-              f"threads {thr0} -> {thr1}, open fds {fd0} -> {fd1}")
+        print(
+            f"orchestrator, {label}: RSS {rss0:.0f} -> {rss1:.0f} MiB ({100 * (rss1 / rss0 - 1):+.1f} %), "
+            f"threads {thr0} -> {thr1}, open fds {fd0} -> {fd1}"
+        )
     print(f"results lost: {r['lost']}; every node holds the final adapter: {r['digests_equal']} ({r['nodes']} nodes)")
     return 0 if r["rc"] == 0 and r["lost"] == 0 and r["digests_equal"] else 1
 

@@ -1,4 +1,5 @@
 """Gradient aggregation and the server optimiser, pure torch (no I/O)."""
+
 from __future__ import annotations
 
 from typing import Literal, Sequence

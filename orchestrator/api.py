@@ -6,6 +6,7 @@ Every request is authenticated: enrolment with the run token, everything else
 with the per-node token returned at enrolment. The routes live in
 orchestrator/routes/, one router per concern; this module assembles them.
 """
+
 from __future__ import annotations
 
 from fastapi import FastAPI, Request

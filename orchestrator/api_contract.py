@@ -8,6 +8,7 @@ each route can send with the one error body the server sends (`{"detail":
 the binary content type of the artifact routes. tests/unit/test_api_contract.py
 checks every route's real answers, errors included, against the document.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,12 +16,23 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-ERROR = {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}},
-         "description": "what went wrong and, where there is one, the fix"}
+ERROR = {
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"type": "string"}},
+    "description": "what went wrong and, where there is one, the fix",
+}
 OCTET = "application/octet-stream"
-WHY = {400: "bad request (named in detail)", 401: "missing or wrong token", 403: "not this node's to ask for",
-       404: "not found", 409: "conflicts with the run's state (late, duplicate, not training)", 413: "body too large",
-       422: "malformed parameter or body", 503: "the workload is still being prepared; retry"}
+WHY = {
+    400: "bad request (named in detail)",
+    401: "missing or wrong token",
+    403: "not this node's to ask for",
+    404: "not found",
+    409: "conflicts with the run's state (late, duplicate, not training)",
+    413: "body too large",
+    422: "malformed parameter or body",
+    503: "the workload is still being prepared; retry",
+}
 NODE, RUN = "node", "run"
 # (method, path) -> (security, error statuses, binary 200 body)
 ROUTES: dict[tuple[str, str], tuple[str | None, tuple[int, ...], bool]] = {
@@ -44,7 +56,11 @@ SECURITY = {
     NODE: [{"NodeToken": [], "NodeId": []}],
 }
 SCHEMES = {
-    "RunToken": {"type": "http", "scheme": "bearer", "description": "the run token the orchestrator printed or wrote to run_token"},
+    "RunToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the run token the orchestrator printed or wrote to run_token",
+    },
     "NodeToken": {"type": "http", "scheme": "bearer", "description": "the node token returned by POST /v1/enroll"},
     "NodeId": {"type": "apiKey", "in": "header", "name": "X-Node-Id", "description": "the enrolled node's id"},
 }
@@ -54,15 +70,23 @@ def _patch_operation(op: dict[str, Any], security: str | None, errors: tuple[int
     responses = op.setdefault("responses", {})
     responses.pop("422", None)
     for status in errors:
-        responses[str(status)] = {"description": WHY[status], "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        responses[str(status)] = {
+            "description": WHY[status],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
     if binary:
-        responses["200"] = {"description": "the artifact's bytes (SHA-256 in the X-Content-SHA256 header where it is one)",
-                            "content": {OCTET: {"schema": {"type": "string", "format": "binary"}}}}
+        responses["200"] = {
+            "description": "the artifact's bytes (SHA-256 in the X-Content-SHA256 header where it is one)",
+            "content": {OCTET: {"schema": {"type": "string", "format": "binary"}}},
+        }
     if security:
         op["security"] = SECURITY[security]
         # the credentials are declared as security schemes, not as plain header parameters
-        op["parameters"] = [p for p in op.get("parameters", []) if p.get("in") != "header"
-                            or p["name"].lower() not in ("authorization", "x-node-id")]
+        op["parameters"] = [
+            p
+            for p in op.get("parameters", [])
+            if p.get("in") != "header" or p["name"].lower() not in ("authorization", "x-node-id")
+        ]
         if not op["parameters"]:
             del op["parameters"]
 

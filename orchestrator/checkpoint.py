@@ -9,6 +9,7 @@ run code when loaded: the decoder builds only dicts, lists, tuples, numbers,
 strings and tensors. A config fingerprint refuses a resume under different
 settings, which would silently mix two experiments.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,7 +66,7 @@ def encode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 def decode(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
     """Inverse of encode, for data only: an object comes back as the dict of its attributes."""
     if isinstance(tree, dict):
-        (tag, val), = tree.items()
+        ((tag, val),) = tree.items()
         if tag == "__tensor__":
             return tensors[val]
         if tag in ("__dict__", "__vars__"):
@@ -104,9 +105,13 @@ def load(out_dir: Path, expected_fingerprint: str | None) -> dict[str, Any]:
     path = out_dir / FILE
     if not path.is_file():
         if (out_dir / OLD_PICKLE).is_file():
-            raise ValueError(f"--resume: {out_dir / OLD_PICKLE} is an old pickle checkpoint, which edgeft no longer loads "
-                             "(a pickle can run code); start the run again without --resume")
-        raise ValueError(f"--resume: no {FILE} in {out_dir}: the run finished no epoch yet; start it again without --resume")
+            raise ValueError(
+                f"--resume: {out_dir / OLD_PICKLE} is an old pickle checkpoint, which edgeft no longer loads "
+                "(a pickle can run code); start the run again without --resume"
+            )
+        raise ValueError(
+            f"--resume: no {FILE} in {out_dir}: the run finished no epoch yet; start it again without --resume"
+        )
     try:
         from safetensors import safe_open
 
@@ -116,9 +121,13 @@ def load(out_dir: Path, expected_fingerprint: str | None) -> dict[str, Any]:
             raise ValueError("not an edgeft checkpoint")
         state = decode(json.loads(meta["state"]), load_file(str(path)))
     except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"--resume: {path} is corrupt or not an edgeft checkpoint ({str(exc)[:120]}); "
-                         "start the run again without --resume") from None
+        raise ValueError(
+            f"--resume: {path} is corrupt or not an edgeft checkpoint ({str(exc)[:120]}); "
+            "start the run again without --resume"
+        ) from None
     if expected_fingerprint is not None and state.get("fingerprint") != expected_fingerprint:
-        raise ValueError(f"--resume: {path} was written under different settings; resume with the run's own config "
-                         "(only host, port, token, timeouts, tls and device may change)")
+        raise ValueError(
+            f"--resume: {path} was written under different settings; resume with the run's own config "
+            "(only host, port, token, timeouts, tls and device may change)"
+        )
     return state

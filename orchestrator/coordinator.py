@@ -9,6 +9,7 @@ Who changes what (read freely; change only through these methods):
 - the API: `accept_result` (an upload, handed to the open round's `accept`),
   `record_ack`, `count_in` / `count_out` (bytes on the wire).
 Node status belongs to the registry, changed by the loop and the heartbeat."""
+
 from __future__ import annotations
 
 import logging
@@ -16,7 +17,17 @@ import time
 
 from pydantic import ValidationError
 
-from edgeft.wire import Ack, Task, ResultMeta, WireError, bytes_to_tensors, check_tensors, decode_meta, sha256_hex, tensors_to_bytes
+from edgeft.wire import (
+    Ack,
+    Task,
+    ResultMeta,
+    WireError,
+    bytes_to_tensors,
+    check_tensors,
+    decode_meta,
+    sha256_hex,
+    tensors_to_bytes,
+)
 from orchestrator.config import OrchestratorConfig
 from orchestrator.registry import Node, Registry
 from orchestrator.results import Recorder
@@ -34,7 +45,9 @@ class Coordinator:
         self.run_token = run_token
         self.workload: Workload | None = None
         self.partition_of: dict[str, int] = {}
-        self.shares: dict[str, tuple[int, int]] = {}  # node -> (samples, label tokens) handed out: the aggregation weights
+        self.shares: dict[
+            str, tuple[int, int]
+        ] = {}  # node -> (samples, label tokens) handed out: the aggregation weights
         self.adapters: dict[int, tuple[bytes, str]] = {}
         self.adapter_ref: dict = {}
         self.version = 0
@@ -51,7 +64,9 @@ class Coordinator:
         share (samples, label tokens) is what it is weighed by, whatever it claims."""
         self.workload, self.partition_of = workload, dict(partition_of)
         parts = workload.partitions
-        self.shares = {nid: (len(parts[i]), parts[i].ids.numel() - len(parts[i])) for nid, i in self.partition_of.items()}
+        self.shares = {
+            nid: (len(parts[i]), parts[i].ids.numel() - len(parts[i])) for nid, i in self.partition_of.items()
+        }
 
     def open_round(self, rnd: Round) -> None:
         """From now on uploads go to `rnd` (and are refused for any other epoch or version)."""
@@ -103,8 +118,14 @@ class Coordinator:
             self.first_send = time.time()
 
     # -- uploads -------------------------------------------------------------------
-    def accept_result(self, node: Node, meta_header: str | None, digest_header: str | None, body: bytes,
-                      arrived_at: float | None = None) -> NodeResult:
+    def accept_result(
+        self,
+        node: Node,
+        meta_header: str | None,
+        digest_header: str | None,
+        body: bytes,
+        arrived_at: float | None = None,
+    ) -> NodeResult:
         """Validate an uploaded gradient; raise RoundReject naming the problem."""
         self.count_in(len(body))
         if self.round is None:
@@ -157,8 +178,15 @@ class Coordinator:
             raise RoundReject(409, f"version {ack.version} is not known (current {self.version})")
         node.synced[ack.version] = ack.digest
         match = ack.digest == expected
-        self.recorder.syncs.write({"node_id": node.node_id, "version": ack.version, "digest": ack.digest,
-                                   "matches_orchestrator": match, "at": time.time()})
+        self.recorder.syncs.write(
+            {
+                "node_id": node.node_id,
+                "version": ack.version,
+                "digest": ack.digest,
+                "matches_orchestrator": match,
+                "at": time.time(),
+            }
+        )
         if not match:
             log.error("node %s holds a different adapter for v%d", node.node_id, ack.version)
         return match

@@ -7,6 +7,7 @@ trains next (NE: eliminate the weakest; others may bench and re-admit),
 aggregates the received gradients, measures the validation loss and sends the
 new parameters to ALL live nodes, benched ones included, so any can rejoin.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -88,7 +89,11 @@ async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = 
         val_loss = await _epoch(coord, metrics, st, epoch)
         save_checkpoint(coord, st, epoch, val_loss)
         active = coord.registry.by_status(NodeStatus.ACTIVE)
-        bar.set_postfix(active=len(active), eliminated=len(coord.registry.by_status(NodeStatus.ELIMINATED)), val_loss=f"{val_loss:.3f}")
+        bar.set_postfix(
+            active=len(active),
+            eliminated=len(coord.registry.by_status(NodeStatus.ELIMINATED)),
+            val_loss=f"{val_loss:.3f}",
+        )
     completion = st.elapsed_before + (time.time() - (coord.first_send or time.time())) / cfg.emulation.k
     missing = await _final_sync(coord)
     return _finish(coord, st, completion, val_loss, missing)
@@ -97,9 +102,17 @@ async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = 
 def _new_state(coord: Coordinator, nodes: list[Node], total: int) -> RunState:
     cfg, parts = coord.cfg, coord.workload.partitions
     opt = ServerOptimizer(coord.workload.adapter(), cfg.training.server_optimizer, cfg.training.server_lr)
-    return RunState(Strategy.named(cfg.policy, total, cfg.training.epochs, cfg.policy_options), opt,
-                    {n.node_id: LastSeen(samples=len(parts[coord.partition_of[n.node_id]])) for n in nodes},
-                    Scenario(cfg.scenario), np.random.default_rng([cfg.seed, 7]), total, sum(len(p) for p in parts), [], [])
+    return RunState(
+        Strategy.named(cfg.policy, total, cfg.training.epochs, cfg.policy_options),
+        opt,
+        {n.node_id: LastSeen(samples=len(parts[coord.partition_of[n.node_id]])) for n in nodes},
+        Scenario(cfg.scenario),
+        np.random.default_rng([cfg.seed, 7]),
+        total,
+        sum(len(p) for p in parts),
+        [],
+        [],
+    )
 
 
 async def _await_enrolment(coord: Coordinator, expected: int, fresh: bool = True) -> list[Node]:
@@ -110,20 +123,36 @@ async def _await_enrolment(coord: Coordinator, expected: int, fresh: bool = True
     try:
         await asyncio.wait_for(reg.enrolled.wait(), timeout=cfg.timeouts.enroll_s)
     except asyncio.TimeoutError:
-        log.warning("only %d of %d nodes enrolled within %.0f s; going on with them", len(reg.nodes), expected, cfg.timeouts.enroll_s)
+        log.warning(
+            "only %d of %d nodes enrolled within %.0f s; going on with them",
+            len(reg.nodes),
+            expected,
+            cfg.timeouts.enroll_s,
+        )
     nodes = sorted(reg.nodes.values(), key=lambda n: n.node_id)
     if not nodes:
-        raise RunAborted(f"no edge node enrolled within timeouts.enroll_s={cfg.timeouts.enroll_s}; start clients with `edgeft edge`")
+        raise RunAborted(
+            f"no edge node enrolled within timeouts.enroll_s={cfg.timeouts.enroll_s}; start clients with `edgeft edge`"
+        )
     if fresh and cfg.policy in SCHEDULED_POLICIES and len(nodes) <= cfg.training.epochs:
-        raise RunAborted(f"only {len(nodes)} nodes enrolled but policy '{cfg.policy}' needs more than epochs={cfg.training.epochs}")
+        raise RunAborted(
+            f"only {len(nodes)} nodes enrolled but policy '{cfg.policy}' needs more than epochs={cfg.training.epochs}"
+        )
     return nodes
 
 
 async def _setup_nodes(coord: Coordinator, nodes: list[Node]) -> None:
     """Send base model, partition and adapter v0 to every node; wait for their acks."""
     for n in nodes:
-        coord.registry.send(n, coord.task(kind=TaskKind.SETUP, version=coord.version, pad_down=coord.cfg.setup_pad(len(nodes)),
-                                          batch_size=coord.cfg.training.batch_size))  # the warm-up's batch
+        coord.registry.send(
+            n,
+            coord.task(
+                kind=TaskKind.SETUP,
+                version=coord.version,
+                pad_down=coord.cfg.setup_pad(len(nodes)),
+                batch_size=coord.cfg.training.batch_size,
+            ),
+        )  # the warm-up's batch
     ok = await _await_acks(coord, nodes, coord.version, coord.cfg.wall_timeouts().round_s)
     for n in nodes:
         if n.node_id in ok:
@@ -157,9 +186,20 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     coord.open_round(rnd)
     tr = cfg.training
     for n in active:
-        reg.send(n, coord.task(kind=TaskKind.TRAIN, epoch=epoch, version=coord.version, local_steps=tr.local_steps,
-                         local_lr=tr.local_lr, batch_size=tr.batch_size, seed=cfg.seed * 100_003 + epoch, pad_up=cfg.model_pad(),
-                         emulated_compute=st.scenario.compute_power(n.node_id, epoch)))
+        reg.send(
+            n,
+            coord.task(
+                kind=TaskKind.TRAIN,
+                epoch=epoch,
+                version=coord.version,
+                local_steps=tr.local_steps,
+                local_lr=tr.local_lr,
+                batch_size=tr.batch_size,
+                seed=cfg.seed * 100_003 + epoch,
+                pad_up=cfg.model_pad(),
+                emulated_compute=st.scenario.compute_power(n.node_id, epoch),
+            ),
+        )
     await _await_round(coord, rnd)
     for nid, reason in rnd.failures.items():
         _mark_failed(reg.nodes[nid], reason, may_return=nid in rnd.silent)
@@ -172,12 +212,16 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     _remember(st.history, rnd, epoch, cfg.emulation.k)
     st.work_gflop = max(r.meta.work_gflop for r in rnd.results.values())
     try:
-        decision = st.strategy.configure_train(_context(coord, st, epoch, live, snap), last_epoch=epoch >= tr.epochs - 1)
+        decision = st.strategy.configure_train(
+            _context(coord, st, epoch, live, snap), last_epoch=epoch >= tr.epochs - 1
+        )
     except ValueError as exc:  # e.g. a policy that chose nobody
         raise RunAborted(str(exc)) from None
     dropped, readmitted = _apply(st, epoch, live, decision)
     results = [rnd.results[i] for i in ids]
-    update = st.strategy.aggregate_train([r.update for r in results], [coord.weight(i) for i in ids])  # handed out, not claimed
+    update = st.strategy.aggregate_train(
+        [r.update for r in results], [coord.weight(i) for i in ids]
+    )  # handed out, not claimed
     new_state = await asyncio.to_thread(st.opt.step, update)
     load_adapter_state(coord.workload.model, new_state)
     digest = coord.advance(new_state)
@@ -186,23 +230,35 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
         reg.send(n, coord.task(kind=TaskKind.SYNC, version=coord.version, pad_down=cfg.model_pad()))
     st.coverage.append(fairness.coverage(sum(r.meta.samples for r in results), st.samples_total))
     k = cfg.emulation.k
-    st.bubbles.append(fairness.bubble_time((round_done - rnd.started_at) / k, [(r.received_at - rnd.started_at) / k for r in results]))
-    _record_epoch(coord, st, EpochOutcome(rnd, decision.scores, snap, dropped, readmitted, val_loss, digest, round_done))
+    st.bubbles.append(
+        fairness.bubble_time((round_done - rnd.started_at) / k, [(r.received_at - rnd.started_at) / k for r in results])
+    )
+    _record_epoch(
+        coord, st, EpochOutcome(rnd, decision.scores, snap, dropped, readmitted, val_loss, digest, round_done)
+    )
     return val_loss
 
 
 def _remember(history: dict[str, LastSeen], rnd: Round, epoch: int, dilation: float) -> None:
     for nid, r in rnd.results.items():
         h = history[nid]
-        h.train_time_s, h.round_time_s, h.train_loss = r.meta.train_time_s, (r.received_at - rnd.started_at) / dilation, r.meta.loss
+        h.train_time_s, h.round_time_s, h.train_loss = (
+            r.meta.train_time_s,
+            (r.received_at - rnd.started_at) / dilation,
+            r.meta.loss,
+        )
         h.samples, h.last_epoch = r.meta.samples, epoch
 
 
-def _context(coord: Coordinator, st: RunState, epoch: int, live: list[Node], snap: dict[str, PathMetrics]) -> SelectionContext:
+def _context(
+    coord: Coordinator, st: RunState, epoch: int, live: list[Node], snap: dict[str, PathMetrics]
+) -> SelectionContext:
     """What the strategy sees after `epoch`: every live node with its latest figures."""
     was_active = {n.node_id for n in live if n.status == NodeStatus.ACTIVE}
     transfer = len(coord.adapters[coord.version][0]) + coord.cfg.model_pad()
-    ctx = build_context(coord.cfg, epoch, st.total_nodes, live, was_active, st.history, snap, st.rng, transfer, st.scenario)
+    ctx = build_context(
+        coord.cfg, epoch, st.total_nodes, live, was_active, st.history, snap, st.rng, transfer, st.scenario
+    )
     ctx.work_gflop, ctx.gflops_per_power = st.work_gflop, coord.cfg.emulation.gflops_per_power
     return ctx
 
@@ -235,7 +291,11 @@ async def _await_round(coord: Coordinator, rnd: Round) -> None:
             pass
         for nid in list(rnd.pending()):
             if coord.registry.silent_since(coord.registry.nodes[nid]) > t.heartbeat_timeout_s:
-                rnd.fail(nid, f"no heartbeat for {t.heartbeat_timeout_s:.0f} s of wall time (crashed or cut off)", silent=True)
+                rnd.fail(
+                    nid,
+                    f"no heartbeat for {t.heartbeat_timeout_s:.0f} s of wall time (crashed or cut off)",
+                    silent=True,
+                )
             elif time.monotonic() > deadline:
                 rnd.fail(nid, f"missed the round deadline of {t.round_s:.0f} s of wall time", silent=True)
 
@@ -262,36 +322,74 @@ class EpochOutcome:
 
 def _record_epoch(coord: Coordinator, st: RunState, out: EpochOutcome) -> None:
     reg, rnd, scores, snap = coord.registry, out.rnd, out.scores, out.snap
-    dropped, readmitted, val_loss, digest, round_done = out.dropped, out.readmitted, out.val_loss, out.digest, out.round_done
+    dropped, readmitted, val_loss, digest, round_done = (
+        out.dropped,
+        out.readmitted,
+        out.val_loss,
+        out.digest,
+        out.round_done,
+    )
     ids = sorted(rnd.results)
     results = [rnd.results[i] for i in ids]
     n_tokens = sum(coord.weight(i) for i in ids)
     train_loss = sum(r.meta.loss * coord.weight(i) for i, r in zip(ids, results)) / n_tokens
     k = coord.cfg.emulation.k
     epoch_time = (time.time() - rnd.started_at) / k
-    coord.recorder.epochs.write({
-        "epoch": rnd.epoch, "version": coord.version, "active": len(rnd.expected),
-        "active_nodes": ";".join(sorted(rnd.expected)), "eliminated": ";".join(dropped), "readmitted": ";".join(readmitted),
-        "failed": ";".join(sorted(rnd.failures)), "scores": {i: round(s, 6) for i, s in scores.items()},
-        "train_loss": train_loss, "val_loss": val_loss, "epoch_time_s": epoch_time,
-        "bytes_in": coord.bytes_in, "bytes_out": coord.bytes_out, "adapter_digest": digest,
-        "bubble_s": st.bubbles[-1], "coverage": st.coverage[-1],
-    })
+    coord.recorder.epochs.write(
+        {
+            "epoch": rnd.epoch,
+            "version": coord.version,
+            "active": len(rnd.expected),
+            "active_nodes": ";".join(sorted(rnd.expected)),
+            "eliminated": ";".join(dropped),
+            "readmitted": ";".join(readmitted),
+            "failed": ";".join(sorted(rnd.failures)),
+            "scores": {i: round(s, 6) for i, s in scores.items()},
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "epoch_time_s": epoch_time,
+            "bytes_in": coord.bytes_in,
+            "bytes_out": coord.bytes_out,
+            "adapter_digest": digest,
+            "bubble_s": st.bubbles[-1],
+            "coverage": st.coverage[-1],
+        }
+    )
     score_of = scores
     for nid in sorted(rnd.expected):
         r, m, node = rnd.results.get(nid), snap.get(nid), reg.nodes[nid]
-        row = {"epoch": rnd.epoch, "node_id": nid, "status": "failed" if nid in rnd.failures else ("eliminated" if nid in dropped else "active"),
-               "score": float(score_of[nid]) if nid in score_of else "", "compute_power": node.compute_power}
+        row = {
+            "epoch": rnd.epoch,
+            "node_id": nid,
+            "status": "failed" if nid in rnd.failures else ("eliminated" if nid in dropped else "active"),
+            "score": float(score_of[nid]) if nid in score_of else "",
+            "compute_power": node.compute_power,
+        }
         row["missing_figures"] = ";".join(m.missing if m else FIGURES)  # scored as neutral (orchestrator/scoring.py)
         if m:
-            row.update(bandwidth_mbps=m.bandwidth_mbps, delay_ms=m.delay_ms, loss_pct=m.loss_pct, metrics_stale=m.stale,
-                       loss_scored_pct=m.loss_for_scoring, loss_samples=m.loss_samples, capacity_mbps=m.capacity_mbps)
+            row.update(
+                bandwidth_mbps=m.bandwidth_mbps,
+                delay_ms=m.delay_ms,
+                loss_pct=m.loss_pct,
+                metrics_stale=m.stale,
+                loss_scored_pct=m.loss_for_scoring,
+                loss_samples=m.loss_samples,
+                capacity_mbps=m.capacity_mbps,
+            )
         if r:
             trip = (r.received_at - rnd.started_at) / k
-            row.update(train_time_s=r.meta.train_time_s, compute_wall_s=r.meta.compute_wall_s, download_s=r.meta.download_s,
-                       upload_s=max(trip - r.meta.download_s - r.meta.compute_wall_s, 0.0),
-                       waiting_s=max(round_done - r.received_at, 0.0) / k, round_trip_s=trip, loss=r.meta.loss,
-                       samples=r.meta.samples, tokens=r.meta.tokens, work_gflop=r.meta.work_gflop)
+            row.update(
+                train_time_s=r.meta.train_time_s,
+                compute_wall_s=r.meta.compute_wall_s,
+                download_s=r.meta.download_s,
+                upload_s=max(trip - r.meta.download_s - r.meta.compute_wall_s, 0.0),
+                waiting_s=max(round_done - r.received_at, 0.0) / k,
+                round_trip_s=trip,
+                loss=r.meta.loss,
+                samples=r.meta.samples,
+                tokens=r.meta.tokens,
+                work_gflop=r.meta.work_gflop,
+            )
         coord.recorder.node_epochs.write(row)
 
 
@@ -301,9 +399,15 @@ async def _final_sync(coord: Coordinator) -> dict[str, str]:
     nodes = coord.registry.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
     t = coord.cfg.wall_timeouts()
     done = await _await_acks(coord, nodes, coord.version, t.sync_s)
-    missing = {n.node_id: ("silent for more than the heartbeat timeout" if coord.registry.silent_since(n) > t.heartbeat_timeout_s
-                           else f"no acknowledgement of v{coord.version} within {t.sync_s:.0f} s of wall time")
-               for n in nodes if n.node_id not in done}
+    missing = {
+        n.node_id: (
+            "silent for more than the heartbeat timeout"
+            if coord.registry.silent_since(n) > t.heartbeat_timeout_s
+            else f"no acknowledgement of v{coord.version} within {t.sync_s:.0f} s of wall time"
+        )
+        for n in nodes
+        if n.node_id not in done
+    }
     if missing:
         log.warning("run ends without the final parameters on %d node(s): %s", len(missing), missing)
     for n in coord.registry.nodes.values():
@@ -313,21 +417,42 @@ async def _final_sync(coord: Coordinator) -> dict[str, str]:
 
 def _finish(coord: Coordinator, st: RunState, completion: float, final_loss: float, missing: dict[str, str]) -> dict:
     reg, digest = coord.registry, coord.current_digest()
-    coord.recorder.write_nodes([
-        {"node_id": n.node_id, "compute_power": n.compute_power, "device": n.device, "ip": n.ip,
-         "final_status": n.status.value, "epochs_trained": n.epochs_trained, "fail_reason": n.fail_reason,
-         "final_digest_matches": n.synced.get(coord.version) == digest}
-        for n in sorted(reg.nodes.values(), key=lambda n: n.node_id)
-    ])
+    coord.recorder.write_nodes(
+        [
+            {
+                "node_id": n.node_id,
+                "compute_power": n.compute_power,
+                "device": n.device,
+                "ip": n.ip,
+                "final_status": n.status.value,
+                "epochs_trained": n.epochs_trained,
+                "fail_reason": n.fail_reason,
+                "final_digest_matches": n.synced.get(coord.version) == digest,
+            }
+            for n in sorted(reg.nodes.values(), key=lambda n: n.node_id)
+        ]
+    )
     cfg = coord.cfg
     summary = {
-        "policy": cfg.policy, "nodes": len(reg.nodes), "epochs": cfg.training.epochs, "seed": cfg.seed,
-        "completion_time_s": completion, "pre_training_loss": coord.workload.pre_training_loss,
-        "final_val_loss": final_loss, "final_version": coord.version, "final_adapter_digest": digest,
-        "active_at_end": len(reg.by_status(NodeStatus.ACTIVE)), "eliminated_at_end": len(reg.by_status(NodeStatus.ELIMINATED)),
-        "failed": len(reg.by_status(NodeStatus.FAILED)), "bytes_in": coord.bytes_in, "bytes_out": coord.bytes_out,
-        "base_distribution": cfg.model.distribution, "setup_bytes_out": st.setup_bytes_out,
-        "metrics_source": cfg.metrics.source, "paper_volumes": cfg.paper_volumes, "final_sync_missing": missing,
+        "policy": cfg.policy,
+        "nodes": len(reg.nodes),
+        "epochs": cfg.training.epochs,
+        "seed": cfg.seed,
+        "completion_time_s": completion,
+        "pre_training_loss": coord.workload.pre_training_loss,
+        "final_val_loss": final_loss,
+        "final_version": coord.version,
+        "final_adapter_digest": digest,
+        "active_at_end": len(reg.by_status(NodeStatus.ACTIVE)),
+        "eliminated_at_end": len(reg.by_status(NodeStatus.ELIMINATED)),
+        "failed": len(reg.by_status(NodeStatus.FAILED)),
+        "bytes_in": coord.bytes_in,
+        "bytes_out": coord.bytes_out,
+        "base_distribution": cfg.model.distribution,
+        "setup_bytes_out": st.setup_bytes_out,
+        "metrics_source": cfg.metrics.source,
+        "paper_volumes": cfg.paper_volumes,
+        "final_sync_missing": missing,
         **_fairness_summary(coord, st),
         **summary_columns(write_fidelity(coord, st.scenario), cfg.emulation.k),
     }
@@ -339,8 +464,14 @@ def _finish(coord: Coordinator, st: RunState, completion: float, final_loss: flo
 
 def _fairness_summary(coord: Coordinator, st: RunState) -> dict:
     """Participation fairness over every node that started, data coverage and idle time."""
-    nodes = sorted(coord.registry.nodes.values(), key=lambda n: n.node_id)  # enrolment order would change the float sums
+    nodes = sorted(
+        coord.registry.nodes.values(), key=lambda n: n.node_id
+    )  # enrolment order would change the float sums
     share = fairness.participation([n.epochs_trained for n in nodes], coord.cfg.training.epochs)
-    return {"jain_index": fairness.jain_index(share), "jain_normalised": fairness.jain_normalised(share),
-            "mean_coverage": float(np.mean(st.coverage)) if st.coverage else 0.0,
-            "mean_bubble_s": float(np.mean(st.bubbles)) if st.bubbles else 0.0, "readmissions": st.readmissions}
+    return {
+        "jain_index": fairness.jain_index(share),
+        "jain_normalised": fairness.jain_normalised(share),
+        "mean_coverage": float(np.mean(st.coverage)) if st.coverage else 0.0,
+        "mean_bubble_s": float(np.mean(st.bubbles)) if st.bubbles else 0.0,
+        "readmissions": st.readmissions,
+    }

@@ -1,5 +1,6 @@
 """Run-level figures every policy is judged by, pure numpy: Jain's fairness index
 over participation, idle ("bubble") time per epoch, and data coverage."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -13,7 +14,7 @@ def jain_index(x: Sequence[float]) -> float:
     v = np.asarray(x, dtype=float)
     if v.size == 0:
         raise ValueError("Jain's index of an empty vector is undefined")
-    sq = float((v ** 2).sum())
+    sq = float((v**2).sum())
     return 1.0 if sq == 0 else float(v.sum() ** 2 / (v.size * sq))
 
 

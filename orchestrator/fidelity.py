@@ -21,6 +21,7 @@ Two questions, answered from the run's own rows (node_epochs.csv), pure math:
 The shaping (topologies/shaping.py) puts the drawn delay on the orchestrator ->
 node direction only, so one request-response round trip costs delay_ms.
 """
+
 from __future__ import annotations
 
 import math
@@ -138,6 +139,7 @@ def compute_figures(rows: Iterable[dict]) -> tuple[int, float, float]:
 
 class TransferPhase(NamedTuple):
     """One transfer phase of a node-epoch: what the drawn link predicts and what it took."""
+
     node_id: str
     epoch: int
     direction: str  # "download" or "upload"
@@ -145,8 +147,9 @@ class TransferPhase(NamedTuple):
     measured_s: float
 
 
-def transfer_pairs(rows: Iterable[dict], links: dict[tuple[str, int], Link], sizes: tuple[int, int],
-                   pads: tuple[int, int]) -> list[TransferPhase]:
+def transfer_pairs(
+    rows: Iterable[dict], links: dict[tuple[str, int], Link], sizes: tuple[int, int], pads: tuple[int, int]
+) -> list[TransferPhase]:
     """Every transfer phase, predicted against measured. `links`: the drawn link of each
     (node, epoch); `sizes`/`pads`: bytes and padding of (download, upload)."""
     out = []
@@ -159,12 +162,18 @@ def transfer_pairs(rows: Iterable[dict], links: dict[tuple[str, int], Link], siz
         synced = down > 0
         if synced:
             out.append(TransferPhase(nid, epoch, "download", predict_download_s(sizes[0], pads[0], link), down))
-        out.append(TransferPhase(nid, epoch, "upload", predict_upload_s(sizes[1], pads[1], link, after_sync=synced), up))
+        out.append(
+            TransferPhase(nid, epoch, "upload", predict_upload_s(sizes[1], pads[1], link, after_sync=synced), up)
+        )
     return out
 
 
-def assess(rows: list[dict], links: dict[tuple[str, int], Link] | None, sizes: tuple[int, int] = (0, 0),
-           pads: tuple[int, int] = (0, 0)) -> Fidelity:
+def assess(
+    rows: list[dict],
+    links: dict[tuple[str, int], Link] | None,
+    sizes: tuple[int, int] = (0, 0),
+    pads: tuple[int, int] = (0, 0),
+) -> Fidelity:
     """The run's fidelity; `links` None: no emulated links (loopback), transfers not applicable."""
     n, share, p95 = compute_figures(rows)
     if links is None:

@@ -1,6 +1,7 @@
 """The orchestrator's view of the network: per-node bandwidth, delay and loss
 from one interface with two sources, a static file/dict or the SDN
 controller's northbound REST API (`GET /v1/paths?src=<orchestrator ip>`)."""
+
 from __future__ import annotations
 
 import json
@@ -83,7 +84,9 @@ class StaticMetrics:
         except FileNotFoundError:
             raise ValueError(f"'{path}' does not exist: give a JSON file of per-node figures") from None
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"'{path}' is not a {{node: {{bandwidth_mbps, delay_ms, loss_pct}}}} map ({str(exc)[:80]})") from None
+            raise ValueError(
+                f"'{path}' is not a {{node: {{bandwidth_mbps, delay_ms, loss_pct}}}} map ({str(exc)[:80]})"
+            ) from None
 
     def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathMetrics]:
         out = {}
@@ -97,8 +100,12 @@ class StaticMetrics:
 def _parse(rec: dict, default_ts: float) -> PathMetrics:
     """One record (edgeft/paths_api.py); a figure that is absent or null is missing (NaN)."""
     r = parse_record(rec)
-    return PathMetrics(*astuple(r.link), updated_at=r.updated_at or default_ts, loss_samples=r.loss_samples,
-                       capacity_mbps=r.capacity_mbps)
+    return PathMetrics(
+        *astuple(r.link),
+        updated_at=r.updated_at or default_ts,
+        loss_samples=r.loss_samples,
+        capacity_mbps=r.capacity_mbps,
+    )
 
 
 class ControllerMetrics:
@@ -115,8 +122,15 @@ class ControllerMetrics:
     `own_port` is this orchestrator's service port: the controller does not count its
     transfers with a node as load on that node's path."""
 
-    def __init__(self, base_url: str, src_ip: str, stale_after_s: float, timeout_s: float = 2.0, dilation: float = 1.0,
-                 own_port: int | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        src_ip: str,
+        stale_after_s: float,
+        timeout_s: float = 2.0,
+        dilation: float = 1.0,
+        own_port: int | None = None,
+    ) -> None:
         self.dilation = dilation
         self.stale_after_s = stale_after_s * dilation  # emulated seconds, lived through x k
         self.base_url = base_url
@@ -131,7 +145,11 @@ class ControllerMetrics:
         try:
             fresh = self._fetch(nodes, now)
         except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-            log.warning("controller metrics unavailable (%s); using last-known figures up to %.0f s old", exc, self.stale_after_s)
+            log.warning(
+                "controller metrics unavailable (%s); using last-known figures up to %.0f s old",
+                exc,
+                self.stale_after_s,
+            )
             fresh = {}
         out = {}
         for n in nodes:
@@ -148,7 +166,11 @@ class ControllerMetrics:
             v = getattr(fresh, f) if fresh is not None else math.nan
             if not math.isnan(v):
                 self.fresh_at[(node_id, f)] = now
-            elif last is not None and not math.isnan(getattr(last, f)) and now - self.fresh_at.get((node_id, f), -math.inf) <= self.stale_after_s:
+            elif (
+                last is not None
+                and not math.isnan(getattr(last, f))
+                and now - self.fresh_at.get((node_id, f), -math.inf) <= self.stale_after_s
+            ):
                 v, stale = getattr(last, f), True
             vals[f] = v
         if all(math.isnan(v) for v in vals.values()):

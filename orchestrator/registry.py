@@ -1,4 +1,5 @@
 """Enrolled nodes: identity, per-node credentials, status and task mailboxes."""
+
 from __future__ import annotations
 
 import asyncio

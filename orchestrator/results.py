@@ -3,6 +3,7 @@
 Rows are appended and flushed as they happen, so a crash loses nothing that
 was already measured.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,16 +16,59 @@ from pathlib import Path
 from typing import Any
 
 EPOCH_FIELDS = [
-    "epoch", "version", "active", "active_nodes", "eliminated", "readmitted", "failed", "scores",
-    "train_loss", "val_loss", "epoch_time_s", "bytes_in", "bytes_out", "adapter_digest", "bubble_s", "coverage",
+    "epoch",
+    "version",
+    "active",
+    "active_nodes",
+    "eliminated",
+    "readmitted",
+    "failed",
+    "scores",
+    "train_loss",
+    "val_loss",
+    "epoch_time_s",
+    "bytes_in",
+    "bytes_out",
+    "adapter_digest",
+    "bubble_s",
+    "coverage",
 ]
 NODE_EPOCH_FIELDS = [
-    "epoch", "node_id", "status", "score", "compute_power", "bandwidth_mbps", "delay_ms", "loss_pct",
-    "loss_scored_pct", "loss_samples", "capacity_mbps", "metrics_stale", "missing_figures", "train_time_s", "compute_wall_s", "download_s", "upload_s", "waiting_s",
-    "round_trip_s", "loss", "samples", "tokens", "work_gflop",
+    "epoch",
+    "node_id",
+    "status",
+    "score",
+    "compute_power",
+    "bandwidth_mbps",
+    "delay_ms",
+    "loss_pct",
+    "loss_scored_pct",
+    "loss_samples",
+    "capacity_mbps",
+    "metrics_stale",
+    "missing_figures",
+    "train_time_s",
+    "compute_wall_s",
+    "download_s",
+    "upload_s",
+    "waiting_s",
+    "round_trip_s",
+    "loss",
+    "samples",
+    "tokens",
+    "work_gflop",
 ]
 SYNC_FIELDS = ["node_id", "version", "digest", "matches_orchestrator", "at"]
-NODE_FIELDS = ["node_id", "compute_power", "device", "ip", "final_status", "epochs_trained", "fail_reason", "final_digest_matches"]
+NODE_FIELDS = [
+    "node_id",
+    "compute_power",
+    "device",
+    "ip",
+    "final_status",
+    "epochs_trained",
+    "fail_reason",
+    "final_digest_matches",
+]
 PACKAGES = ("torch", "transformers", "peft", "numpy", "fastapi", "uvicorn", "requests", "safetensors", "tokenizers")
 
 
@@ -74,7 +118,12 @@ class Recorder:
         """resume_after: the checkpointed epoch of a resumed run (its rows are kept), else None."""
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        meta = {"config": config, "seed": seed, "versions": package_versions(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        meta = {
+            "config": config,
+            "seed": seed,
+            "versions": package_versions(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         (self.dir / "config.json").write_text(json.dumps(meta, indent=2))
         k = resume_after
         self.epochs = _CsvLog(self.dir / "epochs.csv", EPOCH_FIELDS, k)

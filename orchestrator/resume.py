@@ -1,4 +1,5 @@
 """What goes into a checkpoint and how a resumed run gets it back (see checkpoint.py)."""
+
 from __future__ import annotations
 
 import logging
@@ -20,16 +21,32 @@ LIVE = (NodeStatus.ACTIVE.value, NodeStatus.ELIMINATED.value)
 
 def save_checkpoint(coord: Coordinator, st: RunState, epoch: int, val_loss: float) -> None:
     """Everything the next epoch depends on, after `epoch` is recorded and its parameters published."""
-    nodes = {n.node_id: {"status": n.status.value, "epochs_trained": n.epochs_trained, "fail_reason": n.fail_reason}
-             for n in coord.registry.nodes.values()}
-    checkpoint.save(coord.recorder.dir, {
-        "fingerprint": checkpoint.fingerprint(coord.cfg.model_dump(mode="json")), "epoch": epoch, "version": coord.version,
-        "val_loss": val_loss, "adapter": st.opt.state(), "optimizer": st.opt.state_dict(), "nodes": nodes,
-        "partition_of": coord.partition_of, "total_nodes": st.total_nodes, "policy": st.strategy.policy,
-        "rng": st.rng.bit_generator.state, "history": st.history, "coverage": st.coverage, "bubbles": st.bubbles,
-        "readmissions": st.readmissions, "bytes": (coord.bytes_in, coord.bytes_out),
-        "elapsed_s": st.elapsed_before + (time.time() - (coord.first_send or time.time())) / coord.cfg.emulation.k,
-    })
+    nodes = {
+        n.node_id: {"status": n.status.value, "epochs_trained": n.epochs_trained, "fail_reason": n.fail_reason}
+        for n in coord.registry.nodes.values()
+    }
+    checkpoint.save(
+        coord.recorder.dir,
+        {
+            "fingerprint": checkpoint.fingerprint(coord.cfg.model_dump(mode="json")),
+            "epoch": epoch,
+            "version": coord.version,
+            "val_loss": val_loss,
+            "adapter": st.opt.state(),
+            "optimizer": st.opt.state_dict(),
+            "nodes": nodes,
+            "partition_of": coord.partition_of,
+            "total_nodes": st.total_nodes,
+            "policy": st.strategy.policy,
+            "rng": st.rng.bit_generator.state,
+            "history": st.history,
+            "coverage": st.coverage,
+            "bubbles": st.bubbles,
+            "readmissions": st.readmissions,
+            "bytes": (coord.bytes_in, coord.bytes_out),
+            "elapsed_s": st.elapsed_before + (time.time() - (coord.first_send or time.time())) / coord.cfg.emulation.k,
+        },
+    )
 
 
 def live_nodes(ckpt: dict[str, Any]) -> list[str]:
@@ -40,7 +57,9 @@ def restore_state(coord: Coordinator, st: RunState, ckpt: dict[str, Any]) -> Non
     """Parameters, optimizer, policy and tallies, before the nodes are set up again."""
     st.opt.load(ckpt["adapter"], ckpt["optimizer"])
     load_adapter_state(coord.workload.model, ckpt["adapter"])
-    checkpoint.restore_vars(st.strategy.policy, ckpt["policy"])  # the run's own policy, built afresh, gets its state back
+    checkpoint.restore_vars(
+        st.strategy.policy, ckpt["policy"]
+    )  # the run's own policy, built afresh, gets its state back
     st.history = {nid: LastSeen(**h) for nid, h in ckpt["history"].items()}
     st.rng.bit_generator.state = ckpt["rng"]
     st.coverage, st.bubbles, st.readmissions = ckpt["coverage"], ckpt["bubbles"], ckpt["readmissions"]

@@ -3,6 +3,7 @@
 Late (previous epoch), duplicate and replayed uploads are refused here, so an
 update can never be aggregated twice.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,13 +47,18 @@ class Round:
     def check_upload(self, node_id: str, epoch: int, version: int) -> None:
         """Refuse an upload that does not belong to this round, before its body is parsed."""
         if epoch != self.epoch or version != self.version:
-            raise RoundReject(409, f"result for epoch {epoch} v{version} is late or early: the round is epoch {self.epoch} v{self.version}")
+            raise RoundReject(
+                409,
+                f"result for epoch {epoch} v{version} is late or early: the round is epoch {self.epoch} v{self.version}",
+            )
         if node_id not in self.expected:
             raise RoundReject(409, f"node '{node_id}' is not training in epoch {self.epoch}")
         if node_id in self.results:
             raise RoundReject(409, f"duplicate result from '{node_id}' for epoch {self.epoch}: already accepted")
         if node_id in self.failures:
-            raise RoundReject(409, f"node '{node_id}' was already marked failed in epoch {self.epoch}: {self.failures[node_id]}")
+            raise RoundReject(
+                409, f"node '{node_id}' was already marked failed in epoch {self.epoch}: {self.failures[node_id]}"
+            )
 
     def accept(self, node_id: str, result: NodeResult) -> None:
         self.check_upload(node_id, result.meta.epoch, result.meta.version)

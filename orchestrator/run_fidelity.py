@@ -1,5 +1,6 @@
 """The fidelity report of a finished run: fidelity.json next to its results, and
 the headline figures for summary.json (the math is in orchestrator/fidelity.py)."""
+
 from __future__ import annotations
 
 import csv
@@ -32,18 +33,35 @@ def write_fidelity(coord, scenario: Scenario) -> Fidelity:
     cfg, out = coord.cfg, coord.recorder.dir
     with (out / "node_epochs.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    links = drawn_links(cfg.policy_options.truth_file, scenario, cfg.training.epochs) if cfg.emulation.emulated_links else None
+    links = (
+        drawn_links(cfg.policy_options.truth_file, scenario, cfg.training.epochs)
+        if cfg.emulation.emulated_links
+        else None
+    )
     size = len(coord.adapters[coord.version][0])
     sizes, pads = (size, size), (cfg.model_pad(), cfg.model_pad())
     fid = assess(rows, links, sizes, pads)
     if links is not None:
         _write_transfers(out / "transfers.csv", transfer_pairs(rows, links, sizes, pads))
-    (out / "fidelity.json").write_text(json.dumps({"dilation": cfg.emulation.k, **fid.as_dict(),
-                                                   "overrun_rule": f"compute_wall_s > {OVERRUN_RATIO} x train_time_s + {OVERRUN_SLACK_S} s"}, indent=2))
+    (out / "fidelity.json").write_text(
+        json.dumps(
+            {
+                "dilation": cfg.emulation.k,
+                **fid.as_dict(),
+                "overrun_rule": f"compute_wall_s > {OVERRUN_RATIO} x train_time_s + {OVERRUN_SLACK_S} s",
+            },
+            indent=2,
+        )
+    )
     if not fid.ok:
-        log.warning("FIDELITY: %.0f %% of node-epochs overran their compute window (p95 wall/window %.2f); this host did not "
-                    "keep up at dilation %.3g, so the times of this run are not the emulated world's: rerun with a larger "
-                    "--dilation", 100 * fid.overrun_share, fid.overrun_p95, cfg.emulation.k)
+        log.warning(
+            "FIDELITY: %.0f %% of node-epochs overran their compute window (p95 wall/window %.2f); this host did not "
+            "keep up at dilation %.3g, so the times of this run are not the emulated world's: rerun with a larger "
+            "--dilation",
+            100 * fid.overrun_share,
+            fid.overrun_p95,
+            cfg.emulation.k,
+        )
     return fid
 
 
@@ -57,5 +75,11 @@ def _write_transfers(path, phases) -> None:
 
 def summary_columns(fid: Fidelity, dilation: float) -> dict:
     d = fid.as_dict()  # NaN -> None: summary.json stays valid JSON
-    return {"dilation": dilation, **{k: d[k] for k in ("overrun_share", "overrun_p95", "transfer_r2", "transfer_median_rel_err",
-                                                        "transfer_above_share")}, "fidelity_ok": fid.ok}
+    return {
+        "dilation": dilation,
+        **{
+            k: d[k]
+            for k in ("overrun_share", "overrun_p95", "transfer_r2", "transfer_median_rel_err", "transfer_above_share")
+        },
+        "fidelity_ok": fid.ok,
+    }

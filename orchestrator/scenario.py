@@ -1,5 +1,6 @@
 """A dynamic run's scenario: link and compute changes at epoch starts (config
 `scenario`), and a static metrics source that shows them as a controller would."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -23,7 +24,9 @@ class Scenario:
             if e.node_id == node_id and e.epoch <= epoch:
                 if e.restore:
                     out.clear()
-                out.update({k: v for k, v in e.model_dump(exclude={"epoch", "node_id", "restore"}).items() if v is not None})
+                out.update(
+                    {k: v for k, v in e.model_dump(exclude={"epoch", "node_id", "restore"}).items() if v is not None}
+                )
         return out
 
     def compute_power(self, node_id: str, epoch: int) -> float | None:

@@ -4,6 +4,7 @@ Columns, in this order: compute power C, bandwidth B, delay D, loss rate L,
 training time T. Higher C and B are better; lower D, L, T are better. Every
 column is min-max normalised so that 1 is the best value among the nodes.
 """
+
 from __future__ import annotations
 
 import numpy as np

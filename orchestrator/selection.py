@@ -1,6 +1,7 @@
 """Glue between the epoch loop and the policies: what the orchestrator remembers
 about each node between epochs, and the SelectionContext built from it, the
 metrics snapshot and the scenario (orchestrator/scenario.py)."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,6 @@ from orchestrator.config import OrchestratorConfig
 from orchestrator.network_view import PathMetrics
 from orchestrator.policies import Candidate, SelectionContext, Truth
 from orchestrator.scenario import LINK_FIELDS, Scenario
-
 
 
 @dataclass
@@ -47,16 +47,47 @@ def load_truth(path: str | None, scenario: Scenario, epoch: int) -> dict[str, Tr
     return out
 
 
-def build_context(cfg: OrchestratorConfig, epoch: int, total: int, live: list, active: set[str], history: dict[str, LastSeen],
-                  snap: dict[str, PathMetrics], rng: np.random.Generator, transfer_bytes: int, scenario: Scenario) -> SelectionContext:
+def build_context(
+    cfg: OrchestratorConfig,
+    epoch: int,
+    total: int,
+    live: list,
+    active: set[str],
+    history: dict[str, LastSeen],
+    snap: dict[str, PathMetrics],
+    rng: np.random.Generator,
+    transfer_bytes: int,
+    scenario: Scenario,
+) -> SelectionContext:
     """`live`: registry nodes still in the run (not failed); `active`: those that trained this epoch."""
     cands = []
     for node in live:
         h, m = history[node.node_id], snap.get(node.node_id)
         link = dict(bandwidth_mbps=m.bandwidth_mbps, delay_ms=m.delay_ms, loss_pct=m.loss_for_scoring) if m else {}
-        cands.append(Candidate(node.node_id, node.node_id in active, node.compute_power, **link, train_time_s=h.train_time_s,
-                               round_time_s=h.round_time_s, train_loss=h.train_loss, samples=h.samples,
-                               last_epoch=h.last_epoch, eliminated_at=h.eliminated_at))
+        cands.append(
+            Candidate(
+                node.node_id,
+                node.node_id in active,
+                node.compute_power,
+                **link,
+                train_time_s=h.train_time_s,
+                round_time_s=h.round_time_s,
+                train_loss=h.train_loss,
+                samples=h.samples,
+                last_epoch=h.last_epoch,
+                eliminated_at=h.eliminated_at,
+            )
+        )
     sc = cfg.scoring
-    return SelectionContext(epoch, cfg.training.epochs, total, cands, np.array(sc.weight_vector()), np.array(sc.utopia_vector()),
-                            rng, transfer_bytes, transfer_bytes, load_truth(cfg.policy_options.truth_file, scenario, epoch + 1))
+    return SelectionContext(
+        epoch,
+        cfg.training.epochs,
+        total,
+        cands,
+        np.array(sc.weight_vector()),
+        np.array(sc.utopia_vector()),
+        rng,
+        transfer_bytes,
+        transfer_bytes,
+        load_truth(cfg.policy_options.truth_file, scenario, epoch + 1),
+    )

@@ -1,4 +1,5 @@
 """Run an orchestrator: HTTP API (uvicorn) and the epoch loop on one event loop."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,9 @@ log = logging.getLogger(__name__)
 def build_metrics(cfg: OrchestratorConfig) -> MetricsSource:
     m = cfg.metrics
     if m.source == "controller":
-        return ControllerMetrics(m.controller_url, m.orchestrator_ip, m.stale_after_s, dilation=cfg.emulation.k,
-                                 own_port=cfg.port or None)
+        return ControllerMetrics(
+            m.controller_url, m.orchestrator_ip, m.stale_after_s, dilation=cfg.emulation.k, own_port=cfg.port or None
+        )
     return StaticMetrics.from_file(m.static_file) if m.static_file else StaticMetrics({})
 
 
@@ -62,13 +64,24 @@ def serve(cfg: OrchestratorConfig, resume: bool = False) -> dict:
     ckpt = None
     if resume:  # a checkpoint that cannot be used is bad input (ValueError: the CLI says so in one line, exit 2)
         ckpt = checkpoint.load(Path(cfg.out_dir), checkpoint.fingerprint(cfg.model_dump(mode="json")))
-    recorder = Recorder(cfg.out_dir, cfg.model_dump(mode="json", exclude={"token"}), cfg.seed, ckpt["epoch"] if ckpt else None)
+    recorder = Recorder(
+        cfg.out_dir, cfg.model_dump(mode="json", exclude={"token"}), cfg.seed, ckpt["epoch"] if ckpt else None
+    )
     token = _run_token(cfg, recorder.dir)
     coord = Coordinator(cfg, Registry(token), recorder, token)
     certfile, keyfile = _tls_files(cfg, recorder.dir)
     scheme = "https" if certfile else "http"
-    server = uvicorn.Server(uvicorn.Config(create_app(coord), host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
-                                           ssl_certfile=certfile, ssl_keyfile=keyfile))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(coord),
+            host=cfg.host,
+            port=cfg.port,
+            log_level="warning",
+            access_log=False,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+        )
+    )
 
     async def main() -> dict:
         serving = asyncio.create_task(server.serve())

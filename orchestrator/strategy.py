@@ -6,6 +6,7 @@ only drives (configure -> run the round -> aggregate -> record) and writes exact
 the scores the strategy used. A policy (orchestrator/policies/) is the part that
 differs between NE, AR and the baselines.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
 """What the orchestrator distributes: the base model, the data partitions and
 the global LoRA adapter, plus the validation set it measures the loss on."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,15 @@ import torch
 
 from edgeft import corpora
 from edgeft.datasets import Sequences, chunk, partition_dirichlet, partition_iid, split_validation
-from edgeft.modeling import adapter_state, base_state, transfer_state, evaluate_loss, load_pretrained, pick_device, with_lora
+from edgeft.modeling import (
+    adapter_state,
+    base_state,
+    transfer_state,
+    evaluate_loss,
+    load_pretrained,
+    pick_device,
+    with_lora,
+)
 from edgeft.pretrain import prepare_base
 from edgeft.model_zoo import PACKAGED, materialize
 from edgeft.wire import BaseInfo, state_digest, tensors_to_bytes
@@ -92,15 +101,25 @@ def build_workload(cfg: OrchestratorConfig, n_nodes: int) -> Workload:
     bundle = None
     if mc.distribution == "transfer":
         bundle = tensors_to_bytes(sent, metadata={"config": json.dumps(base.config.to_dict())})
-    info = BaseInfo(distribution=mc.distribution, model=mc.name if mc.name in PACKAGED and not mc.base_model_path else None,
-                    digest=state_digest(base_state(base)),
-                    nbytes=len(bundle) if bundle else sum(t.numel() * t.element_size() for t in sent.values()))
+    info = BaseInfo(
+        distribution=mc.distribution,
+        model=mc.name if mc.name in PACKAGED and not mc.base_model_path else None,
+        digest=state_digest(base_state(base)),
+        nbytes=len(bundle) if bundle else sum(t.numel() * t.element_size() for t in sent.values()),
+    )
     device = pick_device(cfg.device)
     model = with_lora(base, mc.lora, cfg.seed).to(device)
     pre_loss = evaluate_loss(model, val_ids)
-    log.info("workload: %d train sequences over %d nodes, %d validation; base %s (%.1f MB, %s); pre-training loss %.4f",
-             sum(len(p) for p in partitions), n_nodes, len(val_ids), mc.name if not mc.base_model_path else mc.base_model_path,
-             info.nbytes / 1e6, info.distribution, pre_loss)
+    log.info(
+        "workload: %d train sequences over %d nodes, %d validation; base %s (%.1f MB, %s); pre-training loss %.4f",
+        sum(len(p) for p in partitions),
+        n_nodes,
+        len(val_ids),
+        mc.name if not mc.base_model_path else mc.base_model_path,
+        info.nbytes / 1e6,
+        info.distribution,
+        pre_loss,
+    )
     return Workload(model, bundle, mc.lora.model_dump_json(), partitions, val_ids, pre_loss, device, info, tokenizer)
 
 

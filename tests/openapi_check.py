@@ -1,6 +1,7 @@
 """Checks one HTTP answer against an OpenAPI document: its status is documented for
 the route, its content type is the documented one, and a JSON body validates
 against the documented schema ($refs resolved within the document)."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,9 @@ def check_answer(doc: dict, method: str, path: str, status: int, content_type: s
     if ctype != "application/json":
         return
     # Validate through a pointer into the document itself, so that every nested $ref resolves in it.
-    pointer = "/".join(["", "paths", _esc(path), method.lower(), "responses", str(status), "content", _esc(ctype), "schema"])
+    pointer = "/".join(
+        ["", "paths", _esc(path), method.lower(), "responses", str(status), "content", _esc(ctype), "schema"]
+    )
     registry = Registry().with_resource("doc", Resource.from_contents(doc, default_specification=DRAFT202012))
     jsonschema.Draft202012Validator({"$ref": "doc#" + pointer}, registry=registry).validate(json.loads(body))
 

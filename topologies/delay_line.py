@@ -11,6 +11,7 @@ changed at run time by writing a number of milliseconds to the control file.
 
     python -m topologies.delay_line --queue 0 --delay-ms 20 --control /tmp/h1.delay
 """
+
 from __future__ import annotations
 
 import argparse

@@ -13,6 +13,7 @@ topology script writes while the network is up and removes on exit, and that
 Link figures are in the emulated world's units (a dilated network shapes them
 rate / k, delay x k; `dilation` says k).
 """
+
 from __future__ import annotations
 
 import json
@@ -31,14 +32,32 @@ class DescriptionError(ValueError):
 def describe(edge, setup: int, seed: int, controller: dict, ground_truth: dict) -> dict:
     """The description of a started EdgeCloudNet (topologies/edge_cloud.py)."""
     server = edge.server
-    hosts = [{"node_id": p.node_id, "name": edge.hosts[p.node_id].name, "ip": edge.hosts[p.node_id].IP(),
-              "pid": edge.hosts[p.node_id].pid} for p in edge.profiles]
+    hosts = [
+        {
+            "node_id": p.node_id,
+            "name": edge.hosts[p.node_id].name,
+            "ip": edge.hosts[p.node_id].IP(),
+            "pid": edge.hosts[p.node_id].pid,
+        }
+        for p in edge.profiles
+    ]
     k = edge.dilation
-    links = {nid: {"rate_mbps": s.rate_mbps * k, "delay_ms": s.delay_ms / k, "loss_pct": s.loss_pct}
-             for nid, s in ((p.node_id, edge.shaper.shapes[edge.hosts[p.node_id].name]) for p in edge.profiles)}
-    return {"format": FORMAT, "topology_pid": os.getpid(), "setup": setup, "seed": seed, "dilation": k,
-            "controller": controller, "server": {"name": server.name, "ip": server.IP(), "pid": server.pid},
-            "hosts": hosts, "ground_truth": ground_truth, "links": links}
+    links = {
+        nid: {"rate_mbps": s.rate_mbps * k, "delay_ms": s.delay_ms / k, "loss_pct": s.loss_pct}
+        for nid, s in ((p.node_id, edge.shaper.shapes[edge.hosts[p.node_id].name]) for p in edge.profiles)
+    }
+    return {
+        "format": FORMAT,
+        "topology_pid": os.getpid(),
+        "setup": setup,
+        "seed": seed,
+        "dilation": k,
+        "controller": controller,
+        "server": {"name": server.name, "ip": server.IP(), "pid": server.pid},
+        "hosts": hosts,
+        "ground_truth": ground_truth,
+        "links": links,
+    }
 
 
 def write(path: Path, data: dict) -> None:
@@ -69,7 +88,9 @@ class AttachedHost:
     def cmd(self, command: str) -> str:
         import subprocess
 
-        return subprocess.run(["mnexec", "-a", str(self.pid), "sh", "-c", command], capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["mnexec", "-a", str(self.pid), "sh", "-c", command], capture_output=True, text=True
+        ).stdout
 
 
 def _alive(pid: int) -> bool:

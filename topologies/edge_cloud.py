@@ -17,6 +17,7 @@ which `edgeft compare --attach edgeft-net.json` reads to run experiments in it.
 The server host reaches the controller's REST API (--controller-rest, loopback by
 default) through a relay at 10.254.0.1 in the root namespace.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,8 +86,12 @@ class EdgeCloudNet:
         import requests
 
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        resp = requests.put(controller_url.rstrip("/") + "/v1/links/capacity", json={"links": self.capacities()},
-                            headers=headers, timeout=timeout)
+        resp = requests.put(
+            controller_url.rstrip("/") + "/v1/links/capacity",
+            json={"links": self.capacities()},
+            headers=headers,
+            timeout=timeout,
+        )
         resp.raise_for_status()
 
     @property
@@ -99,7 +104,9 @@ class EdgeCloudNet:
         host_intf, switch_intf = self.access[node_id]
         real = shape.dilated(self.dilation)
         self.shaper.update(self.hosts[node_id], host_intf, switch_intf, real)
-        self.link_rates = [(link, real.rate_mbps if link.intf1 is host_intf else mbps) for link, mbps in self.link_rates]
+        self.link_rates = [
+            (link, real.rate_mbps if link.intf1 is host_intf else mbps) for link, mbps in self.link_rates
+        ]
 
     def stop(self) -> None:
         try:
@@ -110,9 +117,16 @@ class EdgeCloudNet:
             self.net.stop()
 
 
-def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, int] | None = ("127.0.0.1", 6653),
-          shaping: str = "auto", uplink_factor: float = 2.0, run_dir: Path | None = None,
-          root_link: bool = False, dilation: float = 1.0) -> EdgeCloudNet:
+def build(
+    profiles: list[NodeProfile],
+    domains: int = 4,
+    controller: tuple[str, int] | None = ("127.0.0.1", 6653),
+    shaping: str = "auto",
+    uplink_factor: float = 2.0,
+    run_dir: Path | None = None,
+    root_link: bool = False,
+    dilation: float = 1.0,
+) -> EdgeCloudNet:
     """Build and start the network for these node profiles, every link dilated by k =
     `dilation` (rates / k, delays x k); the caller must call .stop() (use try/finally)."""
     from mininet.net import Mininet
@@ -163,8 +177,16 @@ def build(profiles: list[NodeProfile], domains: int = 4, controller: tuple[str, 
     return edge
 
 
-def _wire(net, profiles: list[NodeProfile], domains: int, n_aggs: int, sw_opts: dict, uplink_factor: float,
-          root_link: bool, k: float = 1.0) -> tuple[dict, dict, list[tuple]]:
+def _wire(
+    net,
+    profiles: list[NodeProfile],
+    domains: int,
+    n_aggs: int,
+    sw_opts: dict,
+    uplink_factor: float,
+    root_link: bool,
+    k: float = 1.0,
+) -> tuple[dict, dict, list[tuple]]:
     """Add the switches, hosts and links of the tree; returns hosts and access links by
     node id and every link with its (dilated) rate."""
     core_bw = CORE_BW_MBPS / k
@@ -196,8 +218,10 @@ def _root_routes(root) -> None:
     """Only the server's address is routed to the root namespace: a 10/8 route there
     could hijack a real 10.x network of the machine."""
     intf = root.defaultIntf().name
-    root.cmd(f"ip addr flush dev {intf}; ip addr add {ROOT_IP}/32 dev {intf}; ip link set {intf} up; "
-             f"ip route add {SERVER_IP}/32 dev {intf}")
+    root.cmd(
+        f"ip addr flush dev {intf}; ip addr add {ROOT_IP}/32 dev {intf}; ip link set {intf} up; "
+        f"ip route add {SERVER_IP}/32 dev {intf}"
+    )
     root.cmd(f"ethtool -K {intf} tx off rx off")
 
 
@@ -210,16 +234,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--standalone", action="store_true", help="switches learn on their own; no controller")
     p.add_argument("--controller-ip", default="127.0.0.1")
     p.add_argument("--controller-port", type=int, default=6653)
-    p.add_argument("--controller-rest", default="http://127.0.0.1:8080",
-                   help="the controller's REST API; the server host reaches it through a relay at 10.254.0.1")
+    p.add_argument(
+        "--controller-rest",
+        default="http://127.0.0.1:8080",
+        help="the controller's REST API; the server host reaches it through a relay at 10.254.0.1",
+    )
     p.add_argument("--controller-token", default="", help="the controller's --token (for --capacity-hints)")
-    p.add_argument("--capacity-hints", action="store_true",
-                   help="register the drawn link rates with the controller (off: it measures them; README: Controller)")
+    p.add_argument(
+        "--capacity-hints",
+        action="store_true",
+        help="register the drawn link rates with the controller (off: it measures them; README: Controller)",
+    )
     p.add_argument("--shaping", default="auto", choices=["auto", "netem", "fallback"])
     p.add_argument("--out", default=None, help="folder for ground_truth.json and shaping state")
-    p.add_argument("--describe", default=description.DEFAULT_PATH, help="where to describe the running network (removed on exit)")
-    p.add_argument("--dilation", type=float, default=1.0,
-                   help="time dilation k >= 1: links run k times slower (rates / k, delays x k; README: Time model)")
+    p.add_argument(
+        "--describe", default=description.DEFAULT_PATH, help="where to describe the running network (removed on exit)"
+    )
+    p.add_argument(
+        "--dilation",
+        type=float,
+        default=1.0,
+        help="time dilation k >= 1: links run k times slower (rates / k, delays x k; README: Time model)",
+    )
     p.add_argument("--cli", action="store_true", help="open the Mininet CLI (reads commands from stdin)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -231,18 +267,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rest = urlsplit(a.controller_rest)
     if not a.standalone and (rest.scheme != "http" or not rest.hostname or not rest.port):
-        print(f"edge_cloud: --controller-rest {a.controller_rest!r}: give http://HOST:PORT, e.g. http://127.0.0.1:8080", file=sys.stderr)
+        print(
+            f"edge_cloud: --controller-rest {a.controller_rest!r}: give http://HOST:PORT, e.g. http://127.0.0.1:8080",
+            file=sys.stderr,
+        )
         return 2
     from mininet.log import setLogLevel
 
     setLogLevel("output")  # the CLI prints through Mininet's log at this level
     from edgeft.cli import teardown_on_signals
 
-    teardown_on_signals(SystemExit)  # SIGTERM/SIGHUP stop the network (the Mininet CLI would swallow a KeyboardInterrupt)
+    teardown_on_signals(
+        SystemExit
+    )  # SIGTERM/SIGHUP stop the network (the Mininet CLI would swallow a KeyboardInterrupt)
     out = Path(a.out or f"/tmp/edgeft-topo-{os.getpid()}")
     profiles = draw_profiles(a.nodes, a.setup, a.seed)
-    edge = build(profiles, a.domains, None if a.standalone else (a.controller_ip, a.controller_port), a.shaping, run_dir=out,
-                 root_link=not a.standalone, dilation=a.dilation)
+    edge = build(
+        profiles,
+        a.domains,
+        None if a.standalone else (a.controller_ip, a.controller_port),
+        a.shaping,
+        run_dir=out,
+        root_link=not a.standalone,
+        dilation=a.dilation,
+    )
     relay, described = None, Path(a.describe)
     try:
         truth = as_ground_truth(edge.profiles, a.setup, a.seed)
@@ -250,12 +298,20 @@ def main(argv: list[str] | None = None) -> int:
         controller = {}
         if not a.standalone:
             relay = RestRelay((ROOT_IP, rest.port), (rest.hostname, rest.port)).start()
-            controller = {"openflow": f"{a.controller_ip}:{a.controller_port}", "rest": a.controller_rest.rstrip("/"),
-                          "rest_from_server": f"http://{ROOT_IP}:{rest.port}"}
+            controller = {
+                "openflow": f"{a.controller_ip}:{a.controller_port}",
+                "rest": a.controller_rest.rstrip("/"),
+                "rest_from_server": f"http://{ROOT_IP}:{rest.port}",
+            }
             if a.capacity_hints:
                 edge.register_capacities(a.controller_rest, a.controller_token)
         description.write(described, description.describe(edge, a.setup, a.seed, controller, truth))
-        log.info("%d edge hosts up; ground truth in %s; network described in %s", a.nodes, out / "ground_truth.json", described)
+        log.info(
+            "%d edge hosts up; ground truth in %s; network described in %s",
+            a.nodes,
+            out / "ground_truth.json",
+            described,
+        )
         _serve(edge, a.cli)
     finally:
         described.unlink(missing_ok=True)

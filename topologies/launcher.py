@@ -5,6 +5,7 @@ each logging to its own file.
 Every process leads its own session (Mininet starts host processes through
 `mnexec -d`), so `stop_all` signals exactly the process groups this run started.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,8 +42,14 @@ class ProcessGroup:
         cmd = [sys.executable, "-m", "edgeft.cli", *args]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with (self.log_dir / f"{name}.log").open("ab") as out:
-            kw = dict(stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO), env=env,
-                      preexec_fn=die_with_parent)
+            kw = dict(
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=str(REPO),
+                env=env,
+                preexec_fn=die_with_parent,
+            )
             proc = host.popen(cmd, **kw) if host is not None else subprocess.Popen(cmd, start_new_session=True, **kw)
         self.procs[name] = proc
         return proc

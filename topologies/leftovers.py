@@ -9,6 +9,7 @@ alias. `reclaim()` removes only what belongs to owners that no longer exist, so 
 concurrent run, or someone else's Mininet network, is never touched. This is
 why we do not run `mn -c`: it deletes every bridge and kills processes by name.
 """
+
 from __future__ import annotations
 
 import json
@@ -112,4 +113,5 @@ def ensure_free(switch_names: list[str]) -> None:
         raise NameClash(
             f"switch names already in use on this machine: {', '.join(taken[:8])}{' ...' if len(taken) > 8 else ''}. "
             "Another Mininet network is running, or one was killed before it could clean up. "
-            "Stop the other network, or if none runs, remove the leftovers with `sudo mn -c`.")
+            "Stop the other network, or if none runs, remove the leftovers with `sudo mn -c`."
+        )

@@ -7,6 +7,7 @@ unusable or absurdly good: bandwidth in [0.1, 4] x mean (Mb/s), delay in
 3 (values below are redrawn). One seed fixes the whole draw, so NE and AR of
 the same (nodes, setup, seed) see the same network and compute.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -60,15 +61,24 @@ def truncated_normal(rng: np.random.Generator, mean: float, std: float, floor: f
 
 def as_metrics_table(profiles: list[NodeProfile]) -> dict[str, dict[str, float]]:
     """The static-metrics map the orchestrator reads (runs without a controller)."""
-    return {p.node_id: {"bandwidth_mbps": p.bandwidth_mbps, "delay_ms": p.delay_ms, "loss_pct": p.loss_pct} for p in profiles}
+    return {
+        p.node_id: {"bandwidth_mbps": p.bandwidth_mbps, "delay_ms": p.delay_ms, "loss_pct": p.loss_pct}
+        for p in profiles
+    }
 
 
 def as_ground_truth(profiles: list[NodeProfile], setup: int, seed: int) -> dict:
-    return {"setup": setup, "seed": seed, "means": dict(zip(("bandwidth_mbps", "delay_ms", "loss_pct"), SETUPS[setup])),
-            "nodes": [asdict(p) for p in profiles]}
+    return {
+        "setup": setup,
+        "seed": seed,
+        "means": dict(zip(("bandwidth_mbps", "delay_ms", "loss_pct"), SETUPS[setup])),
+        "nodes": [asdict(p) for p in profiles],
+    }
 
 
 def from_ground_truth(truth: dict) -> list[NodeProfile]:
     """The profiles a ground_truth.json (as_ground_truth) records."""
-    return [NodeProfile(**{f: n[f] for f in ("node_id", "bandwidth_mbps", "delay_ms", "loss_pct", "compute_power")})
-            for n in truth["nodes"]]
+    return [
+        NodeProfile(**{f: n[f] for f in ("node_id", "bandwidth_mbps", "delay_ms", "loss_pct", "compute_power")})
+        for n in truth["nodes"]
+    ]

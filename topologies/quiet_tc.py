@@ -8,6 +8,7 @@ lines of false alarm before a demo says anything. The quantum only decides how
 spare rate is lent among sibling classes; each shaped interface has a single
 class, so naming it changes no shaping.
 """
+
 from __future__ import annotations
 
 from mininet.link import TCIntf, TCLink

@@ -8,6 +8,7 @@ network (10.254.0.1, routed only from the server host) and relays connections
 to that address on to the controller, so neither the controller's bind address
 nor the machine's routes have to change.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,7 +42,9 @@ class RestRelay:
     def start(self, timeout: float = 10.0) -> "RestRelay":
         self.thread.start()
         if not self.ready.wait(timeout) or self.error is not None:
-            raise OSError(f"could not listen on {self.listen[0]}:{self.listen[1]} for the controller relay: {self.error}")
+            raise OSError(
+                f"could not listen on {self.listen[0]}:{self.listen[1]} for the controller relay: {self.error}"
+            )
         log.info("controller REST relayed from %s:%d to %s:%d", *self.listen, *self.target)
         return self
 

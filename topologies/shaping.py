@@ -13,6 +13,7 @@ loss, and the controller's one-way orchestrator -> node estimate sees delay_ms.
 Everything the fallback adds lives in the node's network namespace, so it
 disappears with the namespace: nothing is left in the root namespace.
 """
+
 from __future__ import annotations
 
 import logging
@@ -61,8 +62,10 @@ def netem_available() -> bool:
         if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
             return False
         subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], capture_output=True)
-        rc = subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
-                            capture_output=True).returncode
+        rc = subprocess.run(
+            ["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+            capture_output=True,
+        ).returncode
         return rc == 0
     except FileNotFoundError:
         return False
@@ -76,7 +79,10 @@ def choose_backend(force: str = "auto") -> Backend:
     if force != "auto":
         raise ValueError(f"shaping must be auto, netem or fallback (got {force!r})")
     backend: Backend = "netem" if netem_available() else "fallback"
-    log.info("link shaping back end: %s", backend if backend == "netem" else "fallback (HTB + iptables statistic + NFQUEUE delay line; no sch_netem)")
+    log.info(
+        "link shaping back end: %s",
+        backend if backend == "netem" else "fallback (HTB + iptables statistic + NFQUEUE delay line; no sch_netem)",
+    )
     return backend
 
 
@@ -168,8 +174,9 @@ class Shaper:
         control.write_text(f"{shape.delay_ms}\n")
         # The delay line always runs so that a later update can add delay to a link that had none.
         args = ["--queue", "0", "--delay-ms", str(shape.delay_ms), "--control", str(control)]
-        self.delay_lines[host.name] = host.popen(self.delay_line + args, cwd=str(Path(__file__).resolve().parent.parent),
-                                                 preexec_fn=die_with_parent)
+        self.delay_lines[host.name] = host.popen(
+            self.delay_line + args, cwd=str(Path(__file__).resolve().parent.parent), preexec_fn=die_with_parent
+        )
         host.cmd(f"iptables -t mangle -A PREROUTING -i {intf} -j NFQUEUE --queue-num 0 --queue-bypass")
 
     def stop(self) -> None:

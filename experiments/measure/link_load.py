@@ -6,6 +6,7 @@ host stamps each echo request as it arrives on the interface (before netfilter) 
 echo reply as it leaves, so the difference is the time the line held the request,
 without the queue of a loaded link that a ping's round trip would also count.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,9 @@ class LinkLoad:
         self.errors: list[str] = []  # iperf3's own words for each flow that failed
         self.servers = [f.receiver.popen(["iperf3", "-s", "-1"]) for f in flows]
         time.sleep(1.0)
-        self.clients = [f.sender.popen(self._client_args(f), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-                        for f in flows]
+        self.clients = [
+            f.sender.popen(self._client_args(f), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for f in flows
+        ]
 
     def _client_args(self, flow: Flow) -> list[str]:
         args = ["iperf3", "-c", flow.receiver.IP(), "-t", str(self.seconds), "-f", "m", "-J"]
@@ -103,8 +105,10 @@ def _result(out: bytes) -> tuple[float, str]:
 def held_delays(sender, receiver, pcap: Path, count: int = 100, interval: float = 0.05) -> list[float]:
     """Milliseconds the receiver's delay line held each of `count` pings from sender."""
     intf = str(receiver.defaultIntf())
-    cap = receiver.popen(["tcpdump", "-i", intf, "-n", "-w", str(pcap), "--immediate-mode",
-                          "--time-stamp-precision=nano", "icmp"], stderr=subprocess.DEVNULL)
+    cap = receiver.popen(
+        ["tcpdump", "-i", intf, "-n", "-w", str(pcap), "--immediate-mode", "--time-stamp-precision=nano", "icmp"],
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(0.5)
         sender.cmd(f"ping -c {count} -i {interval} -W 2 {receiver.IP()}")
@@ -112,8 +116,12 @@ def held_delays(sender, receiver, pcap: Path, count: int = 100, interval: float 
     finally:
         cap.terminate()
         cap.wait()
-    text = subprocess.run(["tcpdump", "-r", str(pcap), "-n", "-tt", "--time-stamp-precision=nano"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["tcpdump", "-r", str(pcap), "-n", "-tt", "--time-stamp-precision=nano"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return pair_echoes(text)
 
 

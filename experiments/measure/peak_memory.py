@@ -1,5 +1,6 @@
 """Peak memory of process trees while a benchmark runs: one sampler thread, shared by
 the memory benchmarks (bench_smollm2.py, bench_padding_memory.py)."""
+
 from __future__ import annotations
 
 import threading
@@ -35,7 +36,9 @@ class PeakMemory:
         mem.peak["total"]
     """
 
-    def __init__(self, trees: dict[str, tuple[psutil.Process, Callable[[psutil.Process], int]]], period_s: float = 0.25) -> None:
+    def __init__(
+        self, trees: dict[str, tuple[psutil.Process, Callable[[psutil.Process], int]]], period_s: float = 0.25
+    ) -> None:
         self.trees, self.period_s = trees, period_s
         self.peak = {**{name: 0 for name in trees}, "total": 0}
         self._stop = threading.Event()

@@ -1,14 +1,35 @@
 """Tables and plots from finished run folders (summary.json + epochs.csv)."""
+
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
 
-RESULT_FIELDS = ["nodes", "setup", "seed", "policy", "mode", "completion_time_s", "pre_training_loss",
-                 "final_val_loss", "active_at_end", "jain_index", "jain_normalised", "mean_coverage", "mean_bubble_s",
-                 "readmissions", "dilation", "overrun_share", "overrun_p95", "transfer_r2", "transfer_median_rel_err",
-                 "transfer_above_share", "fidelity_ok", "run_dir"]
+RESULT_FIELDS = [
+    "nodes",
+    "setup",
+    "seed",
+    "policy",
+    "mode",
+    "completion_time_s",
+    "pre_training_loss",
+    "final_val_loss",
+    "active_at_end",
+    "jain_index",
+    "jain_normalised",
+    "mean_coverage",
+    "mean_bubble_s",
+    "readmissions",
+    "dilation",
+    "overrun_share",
+    "overrun_p95",
+    "transfer_r2",
+    "transfer_median_rel_err",
+    "transfer_above_share",
+    "fidelity_ok",
+    "run_dir",
+]
 
 
 def load_run(run_dir: Path) -> tuple[dict, list[dict]]:
@@ -43,21 +64,43 @@ def _table(header: list[str], body: list[str]) -> str:
 
 def fidelity_table(rows: list[dict]) -> str:
     """Markdown: per run, the dilation and how far its times are from the emulated world."""
-    header = ["nodes", "setup", "seed", "policy", "k", "overrun share", "p95 wall/window", "transfer R²",
-              "transfer median rel. err", "transfer time above prediction"]
+    header = [
+        "nodes",
+        "setup",
+        "seed",
+        "policy",
+        "k",
+        "overrun share",
+        "p95 wall/window",
+        "transfer R²",
+        "transfer median rel. err",
+        "transfer time above prediction",
+    ]
     lines = []
     for r in sorted(rows, key=lambda r: (r["nodes"], r["setup"], r["seed"], r["policy"])):
-        lines.append(f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | {_num(r.get('dilation'), '.3g')} | "
-                     f"{_num(r.get('overrun_share'), '.1%')}{fidelity_mark(r)} | {_num(r.get('overrun_p95'), '.2f')} | "
-                     f"{_num(r.get('transfer_r2'), '.3f')} | {_num(r.get('transfer_median_rel_err'), '.1%')} | "
-                     f"{_num(r.get('transfer_above_share'), '.1%')} |")
+        lines.append(
+            f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | {_num(r.get('dilation'), '.3g')} | "
+            f"{_num(r.get('overrun_share'), '.1%')}{fidelity_mark(r)} | {_num(r.get('overrun_p95'), '.2f')} | "
+            f"{_num(r.get('transfer_r2'), '.3f')} | {_num(r.get('transfer_median_rel_err'), '.1%')} | "
+            f"{_num(r.get('transfer_above_share'), '.1%')} |"
+        )
     return _table(header, lines)
 
 
 def summary_table(rows: list[dict]) -> str:
     """Markdown: NE vs AR per (nodes, setup, seed), with the completion-time ratio."""
-    header = ["nodes", "setup", "seed", "NE time (s)", "AR time (s)", "NE/AR time", "NE loss", "AR loss", "NE/AR loss",
-              "NE nodes left"]
+    header = [
+        "nodes",
+        "setup",
+        "seed",
+        "NE time (s)",
+        "AR time (s)",
+        "NE/AR time",
+        "NE loss",
+        "AR loss",
+        "NE/AR loss",
+        "NE nodes left",
+    ]
     lines = []
     keyed = {(r["nodes"], r["setup"], r["seed"], r["policy"]): r for r in rows}
     for nodes, setup, seed in sorted({(r["nodes"], r["setup"], r["seed"]) for r in rows}):
@@ -66,22 +109,38 @@ def summary_table(rows: list[dict]) -> str:
             continue
         t_ratio = ne["completion_time_s"] / ar["completion_time_s"]
         l_ratio = ne["final_val_loss"] / ar["final_val_loss"]
-        lines.append(f"| {nodes} | {setup} | {seed} | {ne['completion_time_s']:.1f}{fidelity_mark(ne)} | "
-                     f"{ar['completion_time_s']:.1f}{fidelity_mark(ar)} | {t_ratio:.2f} | "
-                     f"{ne['final_val_loss']:.3f} | {ar['final_val_loss']:.3f} | {l_ratio:.3f} | {ne['active_at_end']} |")
+        lines.append(
+            f"| {nodes} | {setup} | {seed} | {ne['completion_time_s']:.1f}{fidelity_mark(ne)} | "
+            f"{ar['completion_time_s']:.1f}{fidelity_mark(ar)} | {t_ratio:.2f} | "
+            f"{ne['final_val_loss']:.3f} | {ar['final_val_loss']:.3f} | {l_ratio:.3f} | {ne['active_at_end']} |"
+        )
     return _table(header, lines)
 
 
 def policy_table(rows: list[dict]) -> str:
     """Markdown: every policy of every (nodes, setup, seed), with the fairness figures."""
-    header = ["nodes", "setup", "seed", "policy", "time (s)", "final loss", "Jain", "F_norm", "coverage", "bubble (s)",
-              "re-admitted", "left"]
+    header = [
+        "nodes",
+        "setup",
+        "seed",
+        "policy",
+        "time (s)",
+        "final loss",
+        "Jain",
+        "F_norm",
+        "coverage",
+        "bubble (s)",
+        "re-admitted",
+        "left",
+    ]
     lines = []
     for r in sorted(rows, key=lambda r: (r["nodes"], r["setup"], r["seed"], r["completion_time_s"])):
-        lines.append(f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | {r['completion_time_s']:.1f}{fidelity_mark(r)} | "
-                     f"{r['final_val_loss']:.3f} | {r.get('jain_index', float('nan')):.3f} | {r.get('jain_normalised', float('nan')):.3f} | "
-                     f"{r.get('mean_coverage', float('nan')):.2f} | {r.get('mean_bubble_s', float('nan')):.1f} | "
-                     f"{r.get('readmissions', 0)} | {r['active_at_end']} |")
+        lines.append(
+            f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | {r['completion_time_s']:.1f}{fidelity_mark(r)} | "
+            f"{r['final_val_loss']:.3f} | {r.get('jain_index', float('nan')):.3f} | {r.get('jain_normalised', float('nan')):.3f} | "
+            f"{r.get('mean_coverage', float('nan')):.2f} | {r.get('mean_bubble_s', float('nan')):.1f} | "
+            f"{r.get('readmissions', 0)} | {r['active_at_end']} |"
+        )
     return _table(header, lines)
 
 
@@ -112,6 +171,7 @@ def _save_plot(out: Path, name: str, draw, xlabel: str, ylabel: str, title: str)
 
 def plot_loss_per_epoch(out: Path, curves: dict[str, tuple[float, list[float]]]) -> Path:
     """Fig. 3 style: validation loss per epoch, starting at the pre-training loss."""
+
     def draw(ax) -> None:
         for label, (start, losses) in curves.items():
             ax.plot(range(len(losses) + 1), [start, *losses], marker="o", label=label)
@@ -124,7 +184,8 @@ def completion_series(rows: list[dict]) -> dict[tuple[str, int], dict[int, list[
     groups: dict[tuple[str, int], dict[int, list[float]]] = {}
     for r in rows:
         groups.setdefault((r["policy"], int(r.get("setup", 0) or 0)), {}).setdefault(int(r["nodes"]), []).append(
-            float(r["completion_time_s"]))
+            float(r["completion_time_s"])
+        )
     return groups
 
 
@@ -154,17 +215,22 @@ def plot_completion(out: Path, rows: list[dict]) -> Path:
         ax.set_ylim(bottom=0)
 
     xlabel = f"{counts[0]} edge nodes" if len(counts) == 1 else "edge nodes"
-    return _save_plot(out, "completion_time.png", draw, xlabel, "completion time (s), mean ± 95 % CI", "Total completion time")
+    return _save_plot(
+        out, "completion_time.png", draw, xlabel, "completion time (s), mean ± 95 % CI", "Total completion time"
+    )
 
 
 def plot_time_vs_loss(out: Path, rows: list[dict]) -> Path:
     """One point per run: completion time against final loss (lower left is better)."""
+
     def draw(ax) -> None:
         for policy in sorted({r["policy"] for r in rows}):
             pts = [(r["completion_time_s"], r["final_val_loss"]) for r in rows if r["policy"] == policy]
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], label=policy)
 
-    return _save_plot(out, "policies.png", draw, "completion time (s)", "final validation loss", "Policies: time vs loss")
+    return _save_plot(
+        out, "policies.png", draw, "completion time (s)", "final validation loss", "Policies: time vs loss"
+    )
 
 
 def write_report(out: Path, rows: list[dict], curves: dict[str, tuple[float, list[float]]], title: str) -> str:

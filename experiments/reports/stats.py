@@ -1,4 +1,5 @@
 """Mean and 95 % confidence interval over seeds (Student's t; pure, no SciPy)."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,23 @@ import statistics
 from typing import Sequence
 
 # Two-sided 95 % critical values of Student's t by degrees of freedom.
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-        12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}
+_T95 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    12: 2.179,
+    15: 2.131,
+    20: 2.086,
+    25: 2.060,
+    30: 2.042,
+}
 
 
 def t95(df: int) -> float:

@@ -12,6 +12,7 @@ controller and the Mininet CLI stay as they were. Before each run the
 controller's per-node estimates are reset, so every policy starts from the
 same knowledge.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,19 +39,25 @@ log = logging.getLogger("edgeft.compare")
 def load_network(path: str, nodes: list[int] | None, setups: list[int] | None, seeds: list[int] | None) -> dict:
     """The description, checked against the flags: one line naming the fix for each problem."""
     if setups is not None or seeds is not None:
-        raise ConfigError("--setups and --seeds draw a new network; with --attach the network is the running one "
-                          "(start the topology script with --setup/--seed instead)")
+        raise ConfigError(
+            "--setups and --seeds draw a new network; with --attach the network is the running one "
+            "(start the topology script with --setup/--seed instead)"
+        )
     try:
         net = description.load(Path(path))
     except description.DescriptionError as exc:
         raise ConfigError(str(exc)) from None
     n = len(net["hosts"])
     if nodes is not None and nodes != [n]:
-        raise ConfigError(f"--nodes {','.join(map(str, nodes))}: the attached network has {n} edge nodes; "
-                          f"drop --nodes or pass --nodes {n}")
+        raise ConfigError(
+            f"--nodes {','.join(map(str, nodes))}: the attached network has {n} edge nodes; "
+            f"drop --nodes or pass --nodes {n}"
+        )
     if not net["controller"]:
-        raise ConfigError(f"--attach {path}: that network runs without a controller (--standalone); restart the topology "
-                          "script with a controller")
+        raise ConfigError(
+            f"--attach {path}: that network runs without a controller (--standalone); restart the topology "
+            "script with a controller"
+        )
     _check_controller(net["controller"]["rest"])
     return net
 
@@ -59,8 +66,10 @@ def _check_controller(rest: str) -> None:
     try:
         requests.get(rest + "/v1/health", timeout=3).raise_for_status()
     except requests.RequestException as exc:
-        raise ConfigError(f"the controller at {rest} does not answer ({type(exc).__name__}); start it "
-                          f"(sudo .venv/bin/edgeft controller) or fix --controller-rest of the topology script") from None
+        raise ConfigError(
+            f"the controller at {rest} does not answer ({type(exc).__name__}); start it "
+            f"(sudo .venv/bin/edgeft controller) or fix --controller-rest of the topology script"
+        ) from None
 
 
 def reset_controller(rest: str, token: str) -> None:
@@ -81,24 +90,39 @@ def _start_measuring(rest: str, server, hosts: list, k: float) -> None:
     def ready() -> bool:
         known = known_ips(rest, server.IP(), ORCH_PORT)
         silent = [h for h in hosts if h.IP() not in known]
-        for h in silent:  # a host the controller has not seen yet (nor the server, on a 404): one ping each way teaches it
+        for (
+            h
+        ) in silent:  # a host the controller has not seen yet (nor the server, on a 404): one ping each way teaches it
             h.cmd(f"ping -c 1 -W {math.ceil(k)} {server.IP()}")
         return bool(known) and not silent
 
     wait_until(ready, 60, "the controller to know the server and every node")
 
 
-def run_attached(net: dict, base: dict, policy: str, epochs: int, run_dir: Path, timeout: float, controller_token: str) -> dict:
+def run_attached(
+    net: dict, base: dict, policy: str, epochs: int, run_dir: Path, timeout: float, controller_token: str
+) -> dict:
     """One policy's run in the attached network; returns its results row."""
     from experiments.runners.compare import finish_row, start_run
 
     profiles = from_ground_truth(net["ground_truth"])
     base = {**base, "emulation": {**base.get("emulation", {}), "dilation": net["dilation"]}}
-    cfg = build_config(OrchestratorConfig, base, {"nodes": len(profiles), "policy": policy, "seed": net["seed"],
-                                                  "training.epochs": epochs, "out_dir": str(run_dir)})
+    cfg = build_config(
+        OrchestratorConfig,
+        base,
+        {
+            "nodes": len(profiles),
+            "policy": policy,
+            "seed": net["seed"],
+            "training.epochs": epochs,
+            "out_dir": str(run_dir),
+        },
+    )
     if any(e.restore or any(getattr(e, f) is not None for f in LINK_FIELDS) for e in cfg.scenario):
-        raise ConfigError("--attach: scenarios that change links are not supported on an attached network yet "
-                          "(its links belong to the topology script); use edgeft compare without --attach")
+        raise ConfigError(
+            "--attach: scenarios that change links are not supported on an attached network yet "
+            "(its links belong to the topology script); use edgeft compare without --attach"
+        )
     cfg = with_dilation(cfg, profiles, "mininet")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "ground_truth.json").write_text(json.dumps(net["ground_truth"], indent=2))
@@ -109,11 +133,25 @@ def run_attached(net: dict, base: dict, policy: str, epochs: int, run_dir: Path,
     procs, token = ProcessGroup(run_dir / "logs"), secrets.token_hex(16)
     try:
         start_run(procs, cfg, run_dir, token, net["controller"]["rest_from_server"], server, hosts, profiles)
-        rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={len(profiles)} (attached)", epochs,
-                    timeout * cfg.emulation.k)
+        rc = follow(
+            procs,
+            run_dir / "epochs.csv",
+            f"{policy.upper()} n={len(profiles)} (attached)",
+            epochs,
+            timeout * cfg.emulation.k,
+        )
         if rc != 0:
             raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")
     finally:
         procs.stop_all()
-    return finish_row(run_dir, cfg.emulation.k, {"nodes": len(profiles), "setup": net["setup"], "seed": net["seed"],
-                                                 "mode": "mininet, attached", "network": str(net.get("topology_pid"))})
+    return finish_row(
+        run_dir,
+        cfg.emulation.k,
+        {
+            "nodes": len(profiles),
+            "setup": net["setup"],
+            "seed": net["seed"],
+            "mode": "mininet, attached",
+            "network": str(net.get("topology_pid")),
+        },
+    )

@@ -12,6 +12,7 @@ orchestrator, and in Mininet for ovs-vswitchd and the delay lines), used up to
 cap the run goes on at the cap and says, before and after, that it cannot keep
 up and which k would.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,16 @@ def round_up(x: float, step: float = 0.1) -> float:
     return round(math.ceil(x / step - 1e-9) * step, 6)
 
 
-def choose_dilation(cpu_s: float, flops: float, powers: list[float], gflops_per_power: float, cores: float,
-                    reserve: float, cap: float, utilisation: float = UTILISATION) -> DilationPlan:
+def choose_dilation(
+    cpu_s: float,
+    flops: float,
+    powers: list[float],
+    gflops_per_power: float,
+    cores: float,
+    reserve: float,
+    cap: float,
+    utilisation: float = UTILISATION,
+) -> DilationPlan:
     """The plan for `powers` nodes whose node-epoch costs `cpu_s` here and `flops` emulated."""
     if not powers:
         raise ValueError("no nodes to plan for")
@@ -82,8 +91,11 @@ def measure_node_epoch(cfg, n_nodes: int) -> Calibration:
     """One node-epoch of this run's training, measured on one thread in this process
     (the base model comes from the cache the run uses). Measured once per process and
     setting: every run of a comparison is planned from the same figure."""
-    key = json.dumps([cfg.training.model_dump(), cfg.model.model_dump(), cfg.data.model_dump(), cfg.paper_volumes, n_nodes],
-                     sort_keys=True, default=str)
+    key = json.dumps(
+        [cfg.training.model_dump(), cfg.model.model_dump(), cfg.data.model_dump(), cfg.paper_volumes, n_nodes],
+        sort_keys=True,
+        default=str,
+    )
     if key not in _measured:
         _measured[key] = _measure(cfg, n_nodes)
     return _measured[key]
@@ -109,8 +121,12 @@ def _measure(cfg, n_nodes: int) -> Calibration:
         best, tokens = min(best, time.process_time() - c0), upd.work_tokens
     from edgeft.wire import tensors_to_bytes
 
-    setup = len(w.base_bundle or b"") + len(tensors_to_bytes({"input_ids": w.partitions[0].ids})) + cfg.setup_pad(n_nodes)
-    return Calibration(best, epoch_flops(trainer.linear_params, tokens), setup, len(tensors_to_bytes(w.adapter())) + cfg.model_pad())
+    setup = (
+        len(w.base_bundle or b"") + len(tensors_to_bytes({"input_ids": w.partitions[0].ids})) + cfg.setup_pad(n_nodes)
+    )
+    return Calibration(
+        best, epoch_flops(trainer.linear_params, tokens), setup, len(tensors_to_bytes(w.adapter())) + cfg.model_pad()
+    )
 
 
 def _fresh_base(w, cfg):
@@ -133,8 +149,10 @@ def expected_wall_s(k: float, epochs: int, windows: list[float], links: list | N
     if not links:
         return k * epochs * max(windows)
     setup = max(transfer_s(cal.setup_bytes, link) for link in links)
-    epoch = max(w + predict_download_s(cal.adapter_bytes, 0, link) + predict_upload_s(cal.adapter_bytes, 0, link, True)
-                for w, link in zip(windows, links))
+    epoch = max(
+        w + predict_download_s(cal.adapter_bytes, 0, link) + predict_upload_s(cal.adapter_bytes, 0, link, True)
+        for w, link in zip(windows, links)
+    )
     return k * (setup + epochs * epoch)
 
 
@@ -147,18 +165,38 @@ def plan_for_run(cfg, powers: list[float], mode: str, links: list | None = None)
         raise ValueError("no nodes to plan for")
     cal = measure_node_epoch(cfg, len(powers))
     cpu_s, flops = cal.cpu_s, cal.flops
-    plan = choose_dilation(cpu_s, flops, powers, em.gflops_per_power, usable_cpus(), RESERVE_CORES[mode], em.max_dilation)
+    plan = choose_dilation(
+        cpu_s, flops, powers, em.gflops_per_power, usable_cpus(), RESERVE_CORES[mode], em.max_dilation
+    )
     if em.dilation != "auto":
-        plan = DilationPlan(float(em.dilation), plan.k_needed, plan.demand_cores, plan.usable_cores, cpu_s, plan.window_s)
-    log.info("time model: one node-epoch = %.2f GFLOP emulated, %.3f CPU s here; compute windows %.2f-%.2f s; %d nodes ask "
-             "for %.2f cores at k = 1, %.2f usable -> dilation k = %.2g%s", flops / 1e9, cpu_s, *plan.window_s, len(powers),
-             plan.demand_cores, plan.usable_cores, plan.k, " (given)" if em.dilation != "auto" else "")
+        plan = DilationPlan(
+            float(em.dilation), plan.k_needed, plan.demand_cores, plan.usable_cores, cpu_s, plan.window_s
+        )
+    log.info(
+        "time model: one node-epoch = %.2f GFLOP emulated, %.3f CPU s here; compute windows %.2f-%.2f s; %d nodes ask "
+        "for %.2f cores at k = 1, %.2f usable -> dilation k = %.2g%s",
+        flops / 1e9,
+        cpu_s,
+        *plan.window_s,
+        len(powers),
+        plan.demand_cores,
+        plan.usable_cores,
+        plan.k,
+        " (given)" if em.dilation != "auto" else "",
+    )
     windows = [compute_window_s(flops, p, em.gflops_per_power) for p in powers]
-    log.info("expected wall time: about %.1f min per run with every node training every epoch (NE's is shorter), "
-             "plus start-up (controller, network, enrolment: ~20 s in Mininet)",
-             expected_wall_s(plan.k, cfg.training.epochs, windows, links, cal) / 60)
+    log.info(
+        "expected wall time: about %.1f min per run with every node training every epoch (NE's is shorter), "
+        "plus start-up (controller, network, enrolment: ~20 s in Mininet)",
+        expected_wall_s(plan.k, cfg.training.epochs, windows, links, cal) / 60,
+    )
     if not plan.keeps_up:
-        log.warning("FIDELITY: this host cannot keep up with %d nodes at k = %.2g: k = %.2g would be needed%s. The run goes on; "
-                    "its fidelity report will show the overruns.", len(powers), plan.k, plan.k_needed,
-                    f" (the cap is --max-dilation {em.max_dilation:g})" if em.dilation == "auto" else "")
+        log.warning(
+            "FIDELITY: this host cannot keep up with %d nodes at k = %.2g: k = %.2g would be needed%s. The run goes on; "
+            "its fidelity report will show the overruns.",
+            len(powers),
+            plan.k,
+            plan.k_needed,
+            f" (the cap is --max-dilation {em.max_dilation:g})" if em.dilation == "auto" else "",
+        )
     return plan

@@ -11,6 +11,7 @@ API) in the server host and one LoRA client per edge host, run to the final
 loss, collect, tear everything down. DIR gets results.csv, summary.md,
 completion_time.png, loss_per_epoch.png and one folder per run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,7 +58,9 @@ def _setups(text: str) -> list[int]:
     got = _ints(text)
     bad = [s for s in got if s not in SETUPS]
     if bad:
-        raise argparse.ArgumentTypeError(f"setups {bad} do not exist; the paper's setups are {', '.join(map(str, sorted(SETUPS)))}")
+        raise argparse.ArgumentTypeError(
+            f"setups {bad} do not exist; the paper's setups are {', '.join(map(str, sorted(SETUPS)))}"
+        )
     return got
 
 
@@ -67,22 +70,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policies", default="ne,ar", help=f"comma-separated, from: {','.join(POLICY_NAMES)}")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seeds", type=_ints, default=None, help="(default 0)")
-    p.add_argument("--attach", metavar="FILE", default=None,
-                   help="run in the network the topology script describes in FILE (edgeft-net.json) and its controller")
+    p.add_argument(
+        "--attach",
+        metavar="FILE",
+        default=None,
+        help="run in the network the topology script describes in FILE (edgeft-net.json) and its controller",
+    )
     p.add_argument("--controller-token", default="", help="with --attach: the controller's --token, if it has one")
     p.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
     p.add_argument("--out", default="results/compare")
     p.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one run may take")
     p.add_argument("--probe-hz", type=float, default=2.0, help="controller: delay/loss probes per node per second")
-    p.add_argument("--loss-window", type=int, default=600,
-                   help="controller: probes behind each loss figure (shorter follows a dynamic scenario sooner)")
-    p.add_argument("--capacity-hints", action="store_true",
-                   help="register the drawn link rates with the controller (off: it measures capacities itself, README: Controller)")
-    p.add_argument("--dilation", default="auto", help="time dilation k >= 1, or auto: calibrated on this host (README: Time model)")
+    p.add_argument(
+        "--loss-window",
+        type=int,
+        default=600,
+        help="controller: probes behind each loss figure (shorter follows a dynamic scenario sooner)",
+    )
+    p.add_argument(
+        "--capacity-hints",
+        action="store_true",
+        help="register the drawn link rates with the controller (off: it measures capacities itself, README: Controller)",
+    )
+    p.add_argument(
+        "--dilation", default="auto", help="time dilation k >= 1, or auto: calibrated on this host (README: Time model)"
+    )
     p.add_argument("--max-dilation", type=float, default=None, help="cap on an automatic k (default 8)")
     p.add_argument("--model", default=None, help="tiny (default) or smollm2-135m (bash scripts/install.sh --smollm2)")
-    p.add_argument("--paper-volumes", type=float, default=None, metavar="S",
-                   help="pad transfers to the paper's volumes x S (model 500 MB, dataset 1000 MB); 0 = real artifacts only")
+    p.add_argument(
+        "--paper-volumes",
+        type=float,
+        default=None,
+        metavar="S",
+        help="pad transfers to the paper's volumes x S (model 500 MB, dataset 1000 MB); 0 = real artifacts only",
+    )
 
 
 @dataclass(frozen=True)
@@ -105,13 +126,26 @@ class LiveRun:
     start_controller: Callable[[], None]
 
 
-def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int, run_dir: Path, timeout: float,
-            probing: Probing = Probing(), fault: Callable[[LiveRun, int], None] | None = None) -> dict:
+def run_one(
+    base: dict,
+    nodes: int,
+    setup: int,
+    seed: int,
+    policy: str,
+    epochs: int,
+    run_dir: Path,
+    timeout: float,
+    probing: Probing = Probing(),
+    fault: Callable[[LiveRun, int], None] | None = None,
+) -> dict:
     """One (nodes, setup, seed, policy) run in a fresh network; returns its results row.
     `fault(live, epoch)` runs as each epoch starts. An 'auto' emulation.dilation in
     `base` is calibrated here (compare() resolves it once per scenario instead)."""
-    cfg = build_config(OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs,
-                                                  "out_dir": str(run_dir)})
+    cfg = build_config(
+        OrchestratorConfig,
+        base,
+        {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs, "out_dir": str(run_dir)},
+    )
     mode = "mininet" + (f", paper volumes x{cfg.paper_volumes:g}" if cfg.paper_volumes else ", real artifacts")
     profiles = draw_profiles(nodes, setup, seed)
     cfg = with_dilation(cfg, profiles, "mininet")
@@ -122,17 +156,49 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
     rest = f"http://{ROOT_IP}:{rest_port}"
     procs = ProcessGroup(run_dir / "logs")
     edge = build(profiles, controller=("127.0.0.1", ofp_port), run_dir=run_dir / "net", root_link=True, dilation=k)
-    controller_args = ["controller", "--ofp-port", str(ofp_port), "--rest-host", ROOT_IP, "--rest-port", str(rest_port),
-                       f"--token={token}", "--probe-hz", str(probing.hz), "--loss-window", str(probing.loss_window),
-                       "--probe-timeout", f"{2.0 * k:g}", "--train-interval", f"{probing.train_interval_s * k:g}"]
+    controller_args = [
+        "controller",
+        "--ofp-port",
+        str(ofp_port),
+        "--rest-host",
+        ROOT_IP,
+        "--rest-port",
+        str(rest_port),
+        f"--token={token}",
+        "--probe-hz",
+        str(probing.hz),
+        "--loss-window",
+        str(probing.loss_window),
+        "--probe-timeout",
+        f"{2.0 * k:g}",
+        "--train-interval",
+        f"{probing.train_interval_s * k:g}",
+    ]
     hints = token if probing.capacity_hints else None
     live = LiveRun(edge, procs, rest, lambda: start_controller(procs, edge, controller_args, rest, hints))
     try:
         live.start_controller()
-        start_run(procs, cfg, run_dir, token, rest, edge.server, {p.node_id: edge.hosts[p.node_id] for p in profiles}, profiles)
-        rc = follow(procs, run_dir / "epochs.csv", f"{policy.upper()} n={nodes} setup={setup} seed={seed}", epochs, timeout * k,
-                    on_epoch=lambda epoch: (apply_link_events(edge, profiles, Scenario(cfg.scenario), epoch, rest, hints),
-                                            fault and fault(live, epoch)))
+        start_run(
+            procs,
+            cfg,
+            run_dir,
+            token,
+            rest,
+            edge.server,
+            {p.node_id: edge.hosts[p.node_id] for p in profiles},
+            profiles,
+        )
+        rc = follow(
+            procs,
+            run_dir / "epochs.csv",
+            f"{policy.upper()} n={nodes} setup={setup} seed={seed}",
+            epochs,
+            timeout * k,
+            on_epoch=lambda epoch: (
+                apply_link_events(edge, profiles, Scenario(cfg.scenario), epoch, rest, hints),
+                fault and fault(live, epoch),
+            ),
+        )
         if rc != 0:
             raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")
     finally:
@@ -141,20 +207,44 @@ def run_one(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: 
     return finish_row(run_dir, k, {"nodes": nodes, "setup": setup, "seed": seed, "mode": mode})
 
 
-def start_run(procs: ProcessGroup, cfg: OrchestratorConfig, run_dir: Path, token: str, controller_rest: str, server,
-              hosts: dict, profiles: list) -> None:
+def start_run(
+    procs: ProcessGroup,
+    cfg: OrchestratorConfig,
+    run_dir: Path,
+    token: str,
+    controller_rest: str,
+    server,
+    hosts: dict,
+    profiles: list,
+) -> None:
     """Start the orchestrator in the server host (metrics from the controller at
     `controller_rest`, as the server host reaches it) and, from one pre-loaded parent
     that forks each client into its host's namespace (memory: edge_client/forkserver.py),
     one LoRA client per edge host."""
     orch = cfg.model_copy(update={"host": "0.0.0.0", "port": ORCH_PORT, "token": token})
     orch.policy_options.truth_file = orch.policy_options.truth_file or str(run_dir / "ground_truth.json")
-    orch.metrics.source, orch.metrics.controller_url, orch.metrics.orchestrator_ip = "controller", controller_rest, server.IP()
+    orch.metrics.source, orch.metrics.controller_url, orch.metrics.orchestrator_ip = (
+        "controller",
+        controller_rest,
+        server.IP(),
+    )
     (run_dir / "orchestrator_config.json").write_text(orch.model_dump_json(indent=2))
     procs.start("orchestrator", ["orchestrator", "--config", str(run_dir / "orchestrator_config.json")], host=server)
-    spec = [{"netns_pid": hosts[p.node_id].pid, "log": str(run_dir / "logs" / f"{p.node_id}.log"),
-             "config": {"orchestrator": f"http://{server.IP()}:{ORCH_PORT}", "token": token, "node_id": p.node_id,
-                        "compute_power": p.compute_power, "emulate_compute": True, **node_model(cfg)}} for p in profiles]
+    spec = [
+        {
+            "netns_pid": hosts[p.node_id].pid,
+            "log": str(run_dir / "logs" / f"{p.node_id}.log"),
+            "config": {
+                "orchestrator": f"http://{server.IP()}:{ORCH_PORT}",
+                "token": token,
+                "node_id": p.node_id,
+                "compute_power": p.compute_power,
+                "emulate_compute": True,
+                **node_model(cfg),
+            },
+        }
+        for p in profiles
+    ]
     (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
     procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
 
@@ -163,8 +253,13 @@ def finish_row(run_dir: Path, k: float, extra: dict) -> dict:
     """The results row of a finished run, with a loud warning where fidelity failed."""
     summary, _ = load_run(run_dir)
     if not summary.get("fidelity_ok", True):
-        log.warning("FIDELITY: %s: %.0f %% of node-epochs overran their compute window (> 5 %%) at k = %g: its times are not "
-                    "the emulated world's; the row is marked", run_dir.name, 100 * summary["overrun_share"], k)
+        log.warning(
+            "FIDELITY: %s: %.0f %% of node-epochs overran their compute window (> 5 %%) at k = %g: its times are not "
+            "the emulated world's; the row is marked",
+            run_dir.name,
+            100 * summary["overrun_share"],
+            k,
+        )
     return {**summary, **extra, "run_dir": str(run_dir)}
 
 
@@ -183,12 +278,22 @@ def teach_hosts(edge, rest: str) -> None:
     flushed so that each host asks, and every ARP goes to the controller) until the
     controller knows them all; the query names the server as the measuring point."""
     switches = len(edge.net.switches)
-    wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches, 60, "switches to connect")
+    wait_until(
+        lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches,
+        60,
+        "switches to connect",
+    )
     # Teach hosts only once LLDP knows every switch link: before that, a flooded ARP can
     # leave over an unknown link and place a host on the wrong port (the app repairs that
     # too, but learning on a known topology needs no repair).
-    trunks = sum(1 for link in edge.net.links if link.intf1.node in edge.net.switches and link.intf2.node in edge.net.switches)
-    wait_until(lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["links"]) >= trunks, 60, "LLDP to find the switch links")
+    trunks = sum(
+        1 for link in edge.net.links if link.intf1.node in edge.net.switches and link.intf2.node in edge.net.switches
+    )
+    wait_until(
+        lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["links"]) >= trunks,
+        60,
+        "LLDP to find the switch links",
+    )
     edge.server.cmd("ip neigh flush all")
     wait_s = math.ceil(getattr(edge, "dilation", 1.0))  # a dilated link's delay is k times the drawn one
 
@@ -202,15 +307,21 @@ def teach_hosts(edge, rest: str) -> None:
     wait_until(known, 60, "host learning")
 
 
-def apply_link_events(edge, profiles, scenario: Scenario, epoch: int, controller_url: str, hints_token: str | None) -> None:
+def apply_link_events(
+    edge, profiles, scenario: Scenario, epoch: int, controller_url: str, hints_token: str | None
+) -> None:
     """Realise the scenario's link changes for `epoch` on the emulated links (compute
     changes travel in the train tasks); with capacity hints on, tell the controller the
     new capacities. Applied as the epoch starts; the controller's figures follow within
     its probing windows and its capacity trains (README: Controller)."""
     changed = False
     for p in profiles:
-        if not any(e.epoch == epoch and e.node_id == p.node_id and (e.restore or any(getattr(e, k) is not None for k in LINK_FIELDS))
-                   for e in scenario.events):
+        if not any(
+            e.epoch == epoch
+            and e.node_id == p.node_id
+            and (e.restore or any(getattr(e, k) is not None for k in LINK_FIELDS))
+            for e in scenario.events
+        ):
             continue
         link = {k: scenario.state(p.node_id, epoch).get(k, getattr(p, k)) for k in LINK_FIELDS}
         edge.set_shape(p.node_id, LinkShape.of(link))  # dilated by set_shape
@@ -223,7 +334,9 @@ def apply_link_events(edge, profiles, scenario: Scenario, epoch: int, controller
 def _resolve_dilation(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int) -> dict:
     """Calibrate k once per (nodes, setup, seed), so that every policy of a scenario runs at
     the same k (the same emulated world, lived through at the same pace)."""
-    cfg = build_config(OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs})
+    cfg = build_config(
+        OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs}
+    )
     k = with_dilation(cfg, draw_profiles(nodes, setup, seed), "mininet").emulation.k
     return {**base, "emulation": {**base.get("emulation", {}), "dilation": k}}
 
@@ -246,8 +359,10 @@ def compare(args: argparse.Namespace) -> int:
     if args.max_dilation is not None:
         base["emulation"]["max_dilation"] = args.max_dilation
     if os.geteuid() != 0:
-        raise ConfigError("Mininet needs root: run `sudo bash scripts/demo.sh` (or sudo .venv/bin/edgeft compare ...); "
-                          "without root, `edgeft local` runs the same system on loopback")
+        raise ConfigError(
+            "Mininet needs root: run `sudo bash scripts/demo.sh` (or sudo .venv/bin/edgeft compare ...); "
+            "without root, `edgeft local` runs the same system on loopback"
+        )
     out = Path(args.out)
     if args.attach:
         rows, curves = _compare_attached(args, base, policies, out)
@@ -276,8 +391,17 @@ def _compare_fresh(args: argparse.Namespace, base: dict, policies: list[str], ou
                 scenario_base = _resolve_dilation(base, nodes, setup, seed, policies[0], args.epochs)
                 for policy in policies:
                     run_dir = out / f"n{nodes}-setup{setup}-seed{seed}-{policy}"
-                    row = run_one(scenario_base, nodes, setup, seed, policy, args.epochs, run_dir, args.run_timeout,
-                                  Probing(args.probe_hz, args.loss_window, args.capacity_hints))
+                    row = run_one(
+                        scenario_base,
+                        nodes,
+                        setup,
+                        seed,
+                        policy,
+                        args.epochs,
+                        run_dir,
+                        args.run_timeout,
+                        Probing(args.probe_hz, args.loss_window, args.capacity_hints),
+                    )
                     rows.append(row)
                     curves[f"{policy.upper()} n={nodes} s{setup}"] = loss_curve(*load_run(run_dir))
                     write_results(out, rows)  # after every run: nothing finished is lost
@@ -290,8 +414,10 @@ def _compare_attached(args: argparse.Namespace, base: dict, policies: list[str],
 
     net = load_network(args.attach, args.nodes, args.setups, args.seeds)
     if base["emulation"].get("dilation", "auto") not in ("auto", net["dilation"]):
-        raise ConfigError(f"--dilation {base['emulation']['dilation']}: the attached network runs at k = {net['dilation']:g} "
-                          "(set it with the topology script's --dilation)")
+        raise ConfigError(
+            f"--dilation {base['emulation']['dilation']}: the attached network runs at k = {net['dilation']:g} "
+            "(set it with the topology script's --dilation)"
+        )
     n = len(net["hosts"])
     for pol in policies:
         build_config(OrchestratorConfig, base, {"nodes": n, "policy": pol, "training.epochs": args.epochs})

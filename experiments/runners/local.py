@@ -2,6 +2,7 @@
 loopback, no root. Network figures come from the paper's link setups (drawn
 per node, seeded) through the static metrics source; compute power is drawn
 from N(30, 15) and emulated by the clients."""
+
 from __future__ import annotations
 
 import json
@@ -45,15 +46,41 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
     try:
         procs.start("orchestrator", ["orchestrator", "--config", str(out / "orchestrator_config.json")])
         if held:
-            _start_pool(procs, out, profiles, {"orchestrator": url, "token": token, "ca_bundle": ca, "device": cfg.device,
-                                               "emulate_compute": emulate, **held})
+            _start_pool(
+                procs,
+                out,
+                profiles,
+                {
+                    "orchestrator": url,
+                    "token": token,
+                    "ca_bundle": ca,
+                    "device": cfg.device,
+                    "emulate_compute": emulate,
+                    **held,
+                },
+            )
         for p in [] if held else profiles:
-            args = ["edge", "--orchestrator", url, f"--token={token}", "--node-id", p.node_id, "--compute-power", str(p.compute_power)]
+            args = [
+                "edge",
+                "--orchestrator",
+                url,
+                f"--token={token}",
+                "--node-id",
+                p.node_id,
+                "--compute-power",
+                str(p.compute_power),
+            ]
             args += ["--ca-bundle", ca] if ca else []
             args += ["--device", cfg.device]  # clients train where the orchestrator was told to (auto: CUDA if present)
             procs.start(p.node_id, args + (["--emulate-compute"] if emulate else []))
         log.info("started orchestrator on %s and %d clients; logs in %s", url, len(profiles), out / "logs")
-        rc = follow(procs, out / "epochs.csv", f"{cfg.policy.upper()} x{cfg.nodes}", cfg.training.epochs, timeout * cfg.emulation.k)
+        rc = follow(
+            procs,
+            out / "epochs.csv",
+            f"{cfg.policy.upper()} x{cfg.nodes}",
+            cfg.training.epochs,
+            timeout * cfg.emulation.k,
+        )
         if rc is None:
             log.error("the run did not finish within %.0f s; stopping it", timeout)
             return 1
@@ -66,8 +93,14 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
 def _start_pool(procs: ProcessGroup, out: Path, profiles: list, common: dict) -> None:
     """The clients of a run whose base is preinstalled, forked from one parent that loaded the
     base once (edge_client/forkserver.py): 12 separate SmolLM2 clients would hold 12 copies."""
-    spec = [{"netns_pid": None, "log": str(out / "logs" / f"{p.node_id}.log"),
-             "config": {**common, "node_id": p.node_id, "compute_power": p.compute_power}} for p in profiles]
+    spec = [
+        {
+            "netns_pid": None,
+            "log": str(out / "logs" / f"{p.node_id}.log"),
+            "config": {**common, "node_id": p.node_id, "compute_power": p.compute_power},
+        }
+        for p in profiles
+    ]
     (out / "clients.json").write_text(json.dumps(spec, indent=2))
     procs.start("clients", ["edge-pool", "--spec", str(out / "clients.json")])
 
@@ -90,7 +123,9 @@ def with_dilation(cfg: OrchestratorConfig, profiles: list, mode: str, emulate: b
         log.warning("--dilation %s ignored: without compute emulation there is no emulated time to dilate", em.dilation)
     links = [p.link for p in profiles] if mode == "mininet" else None
     k = plan_for_run(cfg, [p.compute_power for p in profiles], mode, links).k if emulate else 1.0
-    return cfg.model_copy(update={"emulation": em.model_copy(update={"dilation": k, "emulated_links": mode == "mininet"})})
+    return cfg.model_copy(
+        update={"emulation": em.model_copy(update={"dilation": k, "emulated_links": mode == "mininet"})}
+    )
 
 
 def _share(v: float | None) -> str:
@@ -119,10 +154,15 @@ def _report(out: Path, rc: int) -> int:
     if "error" in s:
         log.error("run aborted: %s", s["error"])
         return 1
-    print(f"policy={s['policy']} nodes={s['nodes']} epochs={s['epochs']} completion_time_s={s['completion_time_s']:.1f} "
-          f"pre_training_loss={s['pre_training_loss']:.4f} final_val_loss={s['final_val_loss']:.4f} "
-          f"active_at_end={s['active_at_end']} dilation={s['dilation']:g} overrun_share={_share(s['overrun_share'])} -> {out}")
+    print(
+        f"policy={s['policy']} nodes={s['nodes']} epochs={s['epochs']} completion_time_s={s['completion_time_s']:.1f} "
+        f"pre_training_loss={s['pre_training_loss']:.4f} final_val_loss={s['final_val_loss']:.4f} "
+        f"active_at_end={s['active_at_end']} dilation={s['dilation']:g} overrun_share={_share(s['overrun_share'])} -> {out}"
+    )
     if not s["fidelity_ok"]:
-        log.warning("FIDELITY: %s of node-epochs overran their compute window (> 5 %%): the times above are not the "
-                    "emulated world's; rerun with a larger --dilation", _share(s["overrun_share"]))
+        log.warning(
+            "FIDELITY: %s of node-epochs overran their compute window (> 5 %%): the times above are not the "
+            "emulated world's; rerun with a larger --dilation",
+            _share(s["overrun_share"]),
+        )
     return 0

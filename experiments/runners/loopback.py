@@ -1,5 +1,6 @@
 """An orchestrator and named edge clients as real processes on loopback: the harness
 of the fault fixtures (tests/fixtures/faults.py), the soak and the memory benchmarks."""
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,9 @@ class LoopbackRun:
         return proc
 
     def start_client(self, name: str, node_id: str, *extra: str) -> None:
-        self.procs.start(name, ["edge", "--orchestrator", self.url, f"--token={self.token}", "--node-id", node_id, *extra])
+        self.procs.start(
+            name, ["edge", "--orchestrator", self.url, f"--token={self.token}", "--node-id", node_id, *extra]
+        )
 
     def log(self, name: str) -> str:
         f = self.out / "logs" / f"{name}.log"

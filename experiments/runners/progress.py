@@ -1,4 +1,5 @@
 """Following a run from outside: the live per-epoch view and polling helpers."""
+
 from __future__ import annotations
 
 import csv
@@ -17,8 +18,9 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def follow(procs, epochs_csv: Path, label: str, epochs: int, timeout: float,
-           on_epoch: Callable[[int], None] | None = None) -> int | None:
+def follow(
+    procs, epochs_csv: Path, label: str, epochs: int, timeout: float, on_epoch: Callable[[int], None] | None = None
+) -> int | None:
     """Wait for the orchestrator process, showing progress per epoch (active and
     eliminated nodes, validation loss) read from its epochs.csv; None on timeout.
     `on_epoch(k)` is called once epoch k-1 is recorded, i.e. as epoch k starts."""

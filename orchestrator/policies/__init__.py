@@ -1,17 +1,37 @@
 """Node-selection policies behind one interface (policies/base.py): the paper's NE,
 the AR baseline, and the client-selection methods federated learning already uses."""
+
 from __future__ import annotations
 
-from orchestrator.policies.base import (POLICY_NAMES, SCHEDULED_POLICIES, Candidate, SelectionContext, SelectionPolicy,
-                                        Truth, elimination_count, rank_ascending)
+from orchestrator.policies.base import (
+    POLICY_NAMES,
+    SCHEDULED_POLICIES,
+    Candidate,
+    SelectionContext,
+    SelectionPolicy,
+    Truth,
+    elimination_count,
+    rank_ascending,
+)
 from orchestrator.policies.baselines import Oracle, OracleScore, RandomSelection, SingleMetric
 from orchestrator.policies.deadline import DeadlineSelection
 from orchestrator.policies.elimination import AllResources, NodeElimination, NodeEliminationReadmit
 from orchestrator.policies.tiers import TierSelection
 from orchestrator.policies.utility import UtilitySelection
 
-__all__ = ["Candidate", "SelectionContext", "SelectionPolicy", "Truth", "POLICY_NAMES", "SCHEDULED_POLICIES",
-           "make_policy", "elimination_count", "rank_ascending", "NodeElimination", "AllResources"]
+__all__ = [
+    "Candidate",
+    "SelectionContext",
+    "SelectionPolicy",
+    "Truth",
+    "POLICY_NAMES",
+    "SCHEDULED_POLICIES",
+    "make_policy",
+    "elimination_count",
+    "rank_ascending",
+    "NodeElimination",
+    "AllResources",
+]
 
 
 def make_policy(name: str, total_nodes: int, epochs: int, options=None) -> SelectionPolicy:
@@ -20,7 +40,9 @@ def make_policy(name: str, total_nodes: int, epochs: int, options=None) -> Selec
     makers = {
         "ne": lambda: NodeElimination(total_nodes, epochs),
         "ar": AllResources,
-        "ne_plus": lambda: NodeEliminationReadmit(total_nodes, epochs, *((o.readmit_margin, o.readmit_patience) if o else ())),
+        "ne_plus": lambda: NodeEliminationReadmit(
+            total_nodes, epochs, *((o.readmit_margin, o.readmit_patience) if o else ())
+        ),
         "random": RandomSelection,
         "bandwidth": lambda: SingleMetric("bandwidth"),
         "compute": lambda: SingleMetric("compute"),

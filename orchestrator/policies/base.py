@@ -6,6 +6,7 @@ failed nodes are gone) with its latest measurements, and the policy returns the
 ids that train in the next epoch. Everyone trains in epoch 0, when nothing has
 been measured yet. Pure data in, a set out: policies do no I/O.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,7 +19,19 @@ import numpy as np
 from edgeft.link_figures import HasLinkFigures
 from orchestrator.scoring import perf_scores
 
-POLICY_NAMES = ("ne", "ar", "random", "bandwidth", "compute", "fedcs", "oort", "tifl", "oracle", "oracle_score", "ne_plus")
+POLICY_NAMES = (
+    "ne",
+    "ar",
+    "random",
+    "bandwidth",
+    "compute",
+    "fedcs",
+    "oort",
+    "tifl",
+    "oracle",
+    "oracle_score",
+    "ne_plus",
+)
 # These keep NE's per-epoch node count, which exists only for nodes > epochs.
 SCHEDULED_POLICIES = ("ne", "ne_plus", "random", "bandwidth", "compute", "oort", "oracle", "oracle_score")
 

@@ -1,5 +1,6 @@
 """Fixed-budget baselines: each picks NE's number of nodes (policies/base.py
 `budget`) from all live nodes, every epoch, by a different rule."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,7 @@ class SingleMetric:
 
     def select(self, ctx: SelectionContext) -> set[str]:
         ids = [c.node_id for c in ctx.candidates]
-        return set(rank_descending(ids, [getattr(c, self.attr) for c in ctx.candidates])[:budget(ctx)])
+        return set(rank_descending(ids, [getattr(c, self.attr) for c in ctx.candidates])[: budget(ctx)])
 
 
 def _truth_of(ctx: SelectionContext, name: str) -> list:
@@ -48,7 +49,11 @@ def truth_round_s(t, ctx: SelectionContext) -> float:
     the declared compute window and the upload (orchestrator/fidelity.py's TCP model)."""
     link = t.link
     window = compute_window_s(ctx.work_gflop * 1e9, t.compute_power, ctx.gflops_per_power)
-    return predict_download_s(ctx.download_bytes, 0, link) + window + predict_upload_s(ctx.upload_bytes, 0, link, after_sync=True)
+    return (
+        predict_download_s(ctx.download_bytes, 0, link)
+        + window
+        + predict_upload_s(ctx.upload_bytes, 0, link, after_sync=True)
+    )
 
 
 class Oracle:
@@ -64,9 +69,11 @@ class Oracle:
         if budget(ctx) >= len(truth):
             return {t.node_id for t in truth}  # no choice to make
         if math.isnan(ctx.work_gflop) or math.isnan(ctx.gflops_per_power):
-            raise ValueError("policy 'oracle' needs the run's time model (work per node-epoch, GFLOP/s per unit of power)")
+            raise ValueError(
+                "policy 'oracle' needs the run's time model (work per node-epoch, GFLOP/s per unit of power)"
+            )
         rounds = [truth_round_s(t, ctx) for t in truth]
-        return set(rank_descending([t.node_id for t in truth], [-r for r in rounds])[:budget(ctx)])
+        return set(rank_descending([t.node_id for t in truth], [-r for r in rounds])[: budget(ctx)])
 
 
 class OracleScore:
@@ -77,6 +84,8 @@ class OracleScore:
 
     def select(self, ctx: SelectionContext) -> set[str]:
         truth = _truth_of(ctx, self.name)
-        rows = np.array([[t.compute_power, t.bandwidth_mbps, t.delay_ms, t.loss_pct, 1.0 / t.compute_power] for t in truth])
+        rows = np.array(
+            [[t.compute_power, t.bandwidth_mbps, t.delay_ms, t.loss_pct, 1.0 / t.compute_power] for t in truth]
+        )
         scores = perf_scores(rows, ctx.weights, ctx.utopia)
-        return set(rank_descending([t.node_id for t in truth], scores)[:budget(ctx)])
+        return set(rank_descending([t.node_id for t in truth], scores)[: budget(ctx)])

@@ -2,6 +2,7 @@
 predicted round time (download + compute + upload, from measured bandwidth, delay,
 loss and its last training time) fits a deadline. Nodes train in parallel here, so
 the largest set that fits is all nodes that fit one by one."""
+
 from __future__ import annotations
 
 import math

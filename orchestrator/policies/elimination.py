@@ -11,6 +11,7 @@ from trading places every epoch: measured figures are noisy, and an idle
 (benched) link shows more available bandwidth than one that just carried an
 upload, which favours benched nodes.
 """
+
 from __future__ import annotations
 
 from typing import Sequence

@@ -3,6 +3,7 @@ measured latency (their last round time; predicted where never measured) and let
 one tier train per epoch. The tier is drawn with probability proportional to
 1 / its mean latency, among tiers that still have credits; each tier has
 ceil((T - 1) / tiers) credits, so slow tiers are throttled but not starved."""
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,9 @@ class TierSelection:
         open_tiers = [i for i in range(len(tiers)) if self.credits[i] > 0] or list(range(len(tiers)))
         known = [t for t in lat.values() if not math.isnan(t) and t > 0]
         slowest = max(known, default=1.0)  # a never-measured node counts as the slowest
-        means = np.array([np.mean([slowest if math.isnan(lat[n]) or lat[n] <= 0 else lat[n] for n in tiers[i]])
-                          for i in open_tiers])
+        means = np.array(
+            [np.mean([slowest if math.isnan(lat[n]) or lat[n] <= 0 else lat[n] for n in tiers[i]]) for i in open_tiers]
+        )
         p = (1 / means) / (1 / means).sum()
         pick = int(ctx.rng.choice(open_tiers, p=p))
         self.credits[pick] -= 1

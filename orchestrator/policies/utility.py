@@ -10,6 +10,7 @@ Utility of a node = statistical utility x system penalty + staleness bonus:
 The budget's top (1 - epsilon) by utility are exploited; the rest of the budget
 is explored uniformly among the others (seeded).
 """
+
 from __future__ import annotations
 
 import math
@@ -40,7 +41,7 @@ class UtilitySelection:
         ids = [c.node_id for c in ctx.candidates]
         ranked = rank_descending(ids, [self.utility(c, ctx, preferred) for c in ctx.candidates])
         n_explore = min(int(round(self.epsilon * k)), len(ids) - k) if k > 1 else 0
-        chosen = ranked[:k - n_explore]
+        chosen = ranked[: k - n_explore]
         rest = sorted(set(ids) - set(chosen))
         if n_explore > 0:
             chosen += ctx.rng.choice(rest, size=n_explore, replace=False).tolist()

@@ -1,5 +1,6 @@
 """What nodes download (base model or its digest, LoRA settings, their partition, the
 adapter versions) and the paper-volume padding both ways."""
+
 from __future__ import annotations
 
 import logging
@@ -40,7 +41,9 @@ async def lora(node: Node = Depends(node_auth), coord: Coordinator = Depends(coo
 
 
 @router.get("/v1/artifacts/partition/{node_id}")
-async def partition(node_id: str, node: Node = Depends(node_auth), coord: Coordinator = Depends(coordinator)) -> Response:
+async def partition(
+    node_id: str, node: Node = Depends(node_auth), coord: Coordinator = Depends(coordinator)
+) -> Response:
     if node_id != node.node_id:
         log.warning("node %s asked for the partition of %s", node.node_id, node_id)
         raise HTTPException(403, "a node may only download its own partition")
@@ -69,7 +72,9 @@ async def padding(nbytes: int, node: Node = Depends(node_auth), coord: Coordinat
 
 
 @router.post("/v1/padding")
-async def upload_padding(request: Request, node: Node = Depends(node_auth), coord: Coordinator = Depends(coordinator)) -> dict:
+async def upload_padding(
+    request: Request, node: Node = Depends(node_auth), coord: Coordinator = Depends(coordinator)
+) -> dict:
     size = 0
     async for part in request.stream():
         size += len(part)

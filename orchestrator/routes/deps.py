@@ -1,5 +1,6 @@
 """What every route depends on: the run's coordinator, the bearer token, the
 authenticated node, and the workload once it is ready."""
+
 from __future__ import annotations
 
 import logging
@@ -23,11 +24,17 @@ def bearer(authorization: str | None) -> str:
     return authorization[7:]
 
 
-def node_auth(request: Request, authorization: str | None = Header(None), x_node_id: str | None = Header(None),
-              coord: Coordinator = Depends(coordinator)) -> Node:
+def node_auth(
+    request: Request,
+    authorization: str | None = Header(None),
+    x_node_id: str | None = Header(None),
+    coord: Coordinator = Depends(coordinator),
+) -> Node:
     node = coord.registry.authenticate(x_node_id or "", bearer(authorization))
     if node is None:
-        log.warning("unauthenticated request from %s for node '%s'", request.client.host if request.client else "?", x_node_id)
+        log.warning(
+            "unauthenticated request from %s for node '%s'", request.client.host if request.client else "?", x_node_id
+        )
         raise HTTPException(401, "unknown node or wrong node token: enrol first with the run token")
     return node
 

@@ -1,4 +1,5 @@
 """Enrolment, the long-polled task queue and heartbeats."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,15 +23,25 @@ def welcome_back(coord: Coordinator, node: Node, why: str) -> None:
     node.status, node.may_return = NodeStatus.ELIMINATED, False
     node.mailbox.clear()
     # padded like a first set-up: in paper-volume mode the node fetches the model again
-    coord.registry.send(node, coord.task(kind=TaskKind.SETUP, version=coord.version,
-                                         pad_down=coord.cfg.setup_pad(len(coord.registry.nodes)),
-                                         batch_size=coord.cfg.training.batch_size))
+    coord.registry.send(
+        node,
+        coord.task(
+            kind=TaskKind.SETUP,
+            version=coord.version,
+            pad_down=coord.cfg.setup_pad(len(coord.registry.nodes)),
+            batch_size=coord.cfg.training.batch_size,
+        ),
+    )
     log.info("node %s %s; re-syncing v%d", node.node_id, why, coord.version)
 
 
 @router.post("/v1/enroll", response_model=EnrollResponse)
-async def enroll(req: EnrollRequest, request: Request, authorization: str | None = Header(None),
-                 coord: Coordinator = Depends(coordinator)) -> EnrollResponse:
+async def enroll(
+    req: EnrollRequest,
+    request: Request,
+    authorization: str | None = Header(None),
+    coord: Coordinator = Depends(coordinator),
+) -> EnrollResponse:
     if bearer(authorization) != coord.run_token:
         log.warning("enrolment of '%s' with a wrong run token", req.node_id)
         raise HTTPException(401, "wrong run token")
@@ -44,8 +55,9 @@ async def enroll(req: EnrollRequest, request: Request, authorization: str | None
 
 
 @router.get("/v1/tasks/next", response_model=Task, responses={204: {"description": "no task yet"}})
-async def next_task(wait: float = Query(20.0, ge=0, le=60), node: Node = Depends(node_auth),
-                    coord: Coordinator = Depends(coordinator)):
+async def next_task(
+    wait: float = Query(20.0, ge=0, le=60), node: Node = Depends(node_auth), coord: Coordinator = Depends(coordinator)
+):
     if node.status == NodeStatus.FAILED and node.may_return and coord.workload is not None:
         welcome_back(coord, node, "is polling again after going silent (link back up?)")
     deadline = time.monotonic() + wait

@@ -1,4 +1,5 @@
 """What nodes hand in: a round's result (their update) and sync acknowledgements."""
+
 from __future__ import annotations
 
 import asyncio

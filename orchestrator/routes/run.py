@@ -1,4 +1,5 @@
 """The run as a whole: liveness and status."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Header, HTTPException

@@ -2,6 +2,7 @@
 real northbound WSGI app served over HTTP on loopback (the view behind it is a
 stand-in: the network state is not what is tested here), including the
 controller going away and the stale-figures policy."""
+
 import threading
 import time
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -21,8 +22,24 @@ class View:
         return ip == "10.0.0.1"
 
     def paths_from(self, src):
-        return [{"ip": "10.1.0.2", "bandwidth_mbps": 7.5, "delay_ms": 40.0, "loss_pct": 1.0, "samples": 50, "updated_at": time.time()},
-                {"ip": "10.1.0.3", "bandwidth_mbps": 3.0, "delay_ms": None, "loss_pct": None, "samples": 0, "updated_at": None}]
+        return [
+            {
+                "ip": "10.1.0.2",
+                "bandwidth_mbps": 7.5,
+                "delay_ms": 40.0,
+                "loss_pct": 1.0,
+                "samples": 50,
+                "updated_at": time.time(),
+            },
+            {
+                "ip": "10.1.0.3",
+                "bandwidth_mbps": 3.0,
+                "delay_ms": None,
+                "loss_pct": None,
+                "samples": 0,
+                "updated_at": None,
+            },
+        ]
 
     def set_capacity(self, *a):
         pass
@@ -58,8 +75,24 @@ class Restarted(View):
     """A controller back after a restart: it has measured node-02 again but not node-01 yet."""
 
     def paths_from(self, src):
-        return [{"ip": "10.1.0.2", "bandwidth_mbps": None, "delay_ms": None, "loss_pct": None, "samples": 0, "updated_at": None},
-                {"ip": "10.1.0.3", "bandwidth_mbps": 5.0, "delay_ms": 20.0, "loss_pct": 0.0, "samples": 10, "updated_at": time.time()}]
+        return [
+            {
+                "ip": "10.1.0.2",
+                "bandwidth_mbps": None,
+                "delay_ms": None,
+                "loss_pct": None,
+                "samples": 0,
+                "updated_at": None,
+            },
+            {
+                "ip": "10.1.0.3",
+                "bandwidth_mbps": 5.0,
+                "delay_ms": 20.0,
+                "loss_pct": 0.0,
+                "samples": 10,
+                "updated_at": time.time(),
+            },
+        ]
 
 
 def _serve(view):

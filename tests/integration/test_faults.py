@@ -3,6 +3,7 @@ mid-training (SIGSTOP: alive, never answers) is failed by the heartbeat deadline
 the run goes on, and the same client restarted with its identity re-syncs and
 trains again. Ten such rounds in one run, without the orchestrator gaining
 threads or file descriptors."""
+
 import pytest
 
 from tests.fixtures.faults import hung_clients, rows

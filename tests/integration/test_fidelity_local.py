@@ -3,6 +3,7 @@ compute windows (judged from each node's measured compute wall time), and a node
 compute time follows its power: half the power, twice the time. The run is dilated
 by k = 2 (given, so that a time reported in wall units instead of wall / k shows
 as a factor of 2, not the ~10 % an automatic k gives here)."""
+
 import csv
 import json
 import statistics
@@ -19,8 +20,26 @@ NODES, EPOCHS, K = 8, 3, 2.0
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("fidelity")
-    cmd = [sys.executable, "-m", "edgeft.cli", "local", "--nodes", str(NODES), "--epochs", str(EPOCHS), "--policy", "ar",
-           "--seed", "0", "--out", str(out), "--timeout", "600", "--dilation", str(K)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgeft.cli",
+        "local",
+        "--nodes",
+        str(NODES),
+        "--epochs",
+        str(EPOCHS),
+        "--policy",
+        "ar",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--timeout",
+        "600",
+        "--dilation",
+        str(K),
+    ]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     wall = time.monotonic() - t0
@@ -54,7 +73,10 @@ def test_compute_wall_time_follows_power_not_the_host(run):
     assert len(off) <= 1, off
     powers = sorted({(float(r["compute_power"]), r["node_id"]) for r in rows})
     weak, strong = powers[0], powers[-1]
-    wall = {nid: statistics.median(float(r["compute_wall_s"]) for r in rows if r["node_id"] == nid) for _, nid in (weak, strong)}
+    wall = {
+        nid: statistics.median(float(r["compute_wall_s"]) for r in rows if r["node_id"] == nid)
+        for _, nid in (weak, strong)
+    }
     ratio = (wall[weak[1]] / wall[strong[1]]) / (strong[0] / weak[0])
     assert 0.85 <= ratio <= 1.15
 

@@ -1,5 +1,6 @@
 """Real processes on loopback: an orchestrator and edge clients fine-tuning the
 built-in pre-trained Llama with LoRA (no mocks)."""
+
 import csv
 import json
 import os
@@ -25,8 +26,25 @@ def _rows(path: Path) -> list[dict]:
 
 
 def _local(out: Path, policy: str, extra: list[str] = ()) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "edgeft.cli", "local", "--nodes", str(NODES), "--epochs", str(EPOCHS),
-           "--policy", policy, "--seed", "0", "--out", str(out), "--timeout", "600", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgeft.cli",
+        "local",
+        "--nodes",
+        str(NODES),
+        "--epochs",
+        str(EPOCHS),
+        "--policy",
+        policy,
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--timeout",
+        "600",
+        *extra,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=700)
 
 
@@ -89,8 +107,15 @@ def test_every_node_holds_the_orchestrators_adapter_after_every_epoch(runs, poli
 
 def _start_orchestrator(tmp: Path, extra: dict) -> tuple[ProcessGroup, str, str]:
     port, token = free_port(), "it-token"
-    cfg = {"nodes": NODES, "policy": "ar", "port": port, "token": token, "out_dir": str(tmp), "training": {"epochs": 2},
-           **extra}
+    cfg = {
+        "nodes": NODES,
+        "policy": "ar",
+        "port": port,
+        "token": token,
+        "out_dir": str(tmp),
+        "training": {"epochs": 2},
+        **extra,
+    }
     (tmp / "cfg.json").write_text(json.dumps(cfg))
     procs = ProcessGroup(tmp / "logs")
     procs.start("orchestrator", ["orchestrator", "--config", str(tmp / "cfg.json")])
@@ -109,13 +134,19 @@ def _start_orchestrator(tmp: Path, extra: dict) -> tuple[ProcessGroup, str, str]
 def test_unknown_or_unauthenticated_node_gets_401(tmp_path):
     procs, url, token = _start_orchestrator(tmp_path, {})
     try:
-        r = requests.post(url + "/v1/enroll", json={"node_id": "x", "compute_power": 3}, headers={"Authorization": "Bearer wrong"})
+        r = requests.post(
+            url + "/v1/enroll", json={"node_id": "x", "compute_power": 3}, headers={"Authorization": "Bearer wrong"}
+        )
         assert r.status_code == 401
-        r = requests.get(url + "/v1/tasks/next", params={"wait": 0}, headers={"X-Node-Id": "ghost", "Authorization": "Bearer abc"})
+        r = requests.get(
+            url + "/v1/tasks/next", params={"wait": 0}, headers={"X-Node-Id": "ghost", "Authorization": "Bearer abc"}
+        )
         assert r.status_code == 401
         r = requests.get(url + "/v1/artifacts/base")
         assert r.status_code == 401
-        r = requests.post(url + "/v1/enroll", json={"node_id": "x", "compute_power": 3}, headers={"Authorization": f"Bearer {token}"})
+        r = requests.post(
+            url + "/v1/enroll", json={"node_id": "x", "compute_power": 3}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert r.status_code == 200 and len(r.json()["node_token"]) == 64
     finally:
         procs.stop_all()
@@ -127,8 +158,21 @@ def test_client_killed_mid_epoch_does_not_hang_the_run(tmp_path):
     try:
         for i in range(1, NODES + 1):
             power = "0.3" if i == NODES else "30"  # the victim is slow, so it is surely mid-training
-            procs.start(f"node-{i:02d}", ["edge", "--orchestrator", url, "--token", token, "--node-id", f"node-{i:02d}",
-                                          "--compute-power", power, "--emulate-compute"])
+            procs.start(
+                f"node-{i:02d}",
+                [
+                    "edge",
+                    "--orchestrator",
+                    url,
+                    "--token",
+                    token,
+                    "--node-id",
+                    f"node-{i:02d}",
+                    "--compute-power",
+                    power,
+                    "--emulate-compute",
+                ],
+            )
         victim = procs.procs[f"node-{NODES:02d}"]
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and "task=train" not in _victim_state(tmp_path):

@@ -1,4 +1,5 @@
 """The "paper volumes" option really moves the padded bytes (real HTTP, real clients)."""
+
 import json
 import subprocess
 import sys
@@ -13,8 +14,25 @@ def test_paper_volumes_pad_setup_and_every_epoch(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(f"paper_volumes: {scale}\n")
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "edgeft.cli", "local", "--config", str(cfg), "--nodes", str(nodes), "--epochs", str(epochs),
-           "--policy", "ar", "--out", str(out), "--timeout", "300", "--no-emulate-compute"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgeft.cli",
+        "local",
+        "--config",
+        str(cfg),
+        "--nodes",
+        str(nodes),
+        "--epochs",
+        str(epochs),
+        "--policy",
+        "ar",
+        "--out",
+        str(out),
+        "--timeout",
+        "300",
+        "--no-emulate-compute",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = json.loads((out / "summary.json").read_text())
@@ -37,13 +55,23 @@ def test_paper_volumes_under_ne_with_an_eliminated_node_far_behind(tmp_path):
     from experiments.runners.loopback import LoopbackRun
 
     nodes, epochs, scale = 7, 6, 0.001  # 500 kB of parameter padding per sync
-    run = LoopbackRun(tmp_path / "run", {"nodes": nodes, "policy": "ne", "paper_volumes": scale, "training": {"epochs": epochs},
-                                         "timeouts": {"sync_s": 120}})
+    run = LoopbackRun(
+        tmp_path / "run",
+        {
+            "nodes": nodes,
+            "policy": "ne",
+            "paper_volumes": scale,
+            "training": {"epochs": epochs},
+            "timeouts": {"sync_s": 120},
+        },
+    )
     try:
         run.start_orchestrator()
         for i in range(1, nodes):
             run.start_client(f"node-{i:02d}", f"node-{i:02d}", "--compute-power", "50")
-        run.start_client("node-07", "node-07", "--compute-power", "3", "--padding-mbps", "0.4")  # weakest: eliminated first
+        run.start_client(
+            "node-07", "node-07", "--compute-power", "3", "--padding-mbps", "0.4"
+        )  # weakest: eliminated first
         rc = run.finish(600)
     finally:
         run.procs.stop_all()

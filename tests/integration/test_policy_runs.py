@@ -1,5 +1,6 @@
 """Every selection policy drives a real run on loopback (orchestrator + LoRA clients as
 processes), and NE+ re-admits a node whose link recovers where NE cannot."""
+
 import json
 import subprocess
 import sys
@@ -15,8 +16,24 @@ SCHEDULED = {"random", "bandwidth", "compute", "oort", "oracle", "ne_plus"}  # k
 
 
 def _local(out: Path, policy: str, nodes: int, epochs: int, config: Path | None = None) -> None:
-    cmd = [sys.executable, "-m", "edgeft.cli", "local", "--nodes", str(nodes), "--epochs", str(epochs), "--policy", policy,
-           "--seed", "0", "--out", str(out), "--timeout", "600"] + (["--config", str(config)] if config else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgeft.cli",
+        "local",
+        "--nodes",
+        str(nodes),
+        "--epochs",
+        str(epochs),
+        "--policy",
+        policy,
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--timeout",
+        "600",
+    ] + (["--config", str(config)] if config else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=700)
     assert proc.returncode == 0, proc.stderr[-3000:] + (out / "logs" / "orchestrator.log").read_text()[-3000:]
 
@@ -41,9 +58,16 @@ def test_policy_runs_three_epochs(tmp_path, policy):
 def test_ne_plus_readmits_a_recovered_node_that_ne_loses(tmp_path):
     """node-03 is one of the best of 6 drawn nodes; its link collapses in epoch 1 and is back in epoch 2."""
     scenario = tmp_path / "scenario.json"
-    scenario.write_text(json.dumps({"scenario": [
-        {"epoch": 1, "node_id": "node-03", "bandwidth_mbps": 0.3, "delay_ms": 800, "loss_pct": 9},
-        {"epoch": 2, "node_id": "node-03", "restore": True}]}))
+    scenario.write_text(
+        json.dumps(
+            {
+                "scenario": [
+                    {"epoch": 1, "node_id": "node-03", "bandwidth_mbps": 0.3, "delay_ms": 800, "loss_pct": 9},
+                    {"epoch": 2, "node_id": "node-03", "restore": True},
+                ]
+            }
+        )
+    )
     runs = {}
     for policy in ("ne", "ne_plus"):
         _local(tmp_path / policy, policy, 6, 5, scenario)

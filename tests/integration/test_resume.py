@@ -2,6 +2,7 @@
 last checkpoint; the clients notice, enrol again and go on. The result equals an
 uninterrupted run of the same seed in everything but wall time: every epoch's
 validation loss and adapter digest, and the nodes the (seeded, random) policy chose."""
+
 import csv
 from pathlib import Path
 

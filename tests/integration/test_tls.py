@@ -1,6 +1,7 @@
 """HTTPS for the orchestrator's API with a self-signed certificate: a whole run works
 over it, clients that do not pin the certificate are refused, and plain HTTP gets
 nothing."""
+
 import json
 import subprocess
 import sys
@@ -17,8 +18,25 @@ pytestmark = pytest.mark.integration
 
 
 def test_local_run_over_https(tmp_path):
-    cmd = [sys.executable, "-m", "edgeft.cli", "local", "--nodes", "3", "--epochs", "2", "--policy", "ar", "--seed", "0",
-           "--tls-self-signed", "--out", str(tmp_path), "--timeout", "600"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgeft.cli",
+        "local",
+        "--nodes",
+        "3",
+        "--epochs",
+        "2",
+        "--policy",
+        "ar",
+        "--seed",
+        "0",
+        "--tls-self-signed",
+        "--out",
+        str(tmp_path),
+        "--timeout",
+        "600",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=700)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "endpoint.json").read_text())["url"].startswith("https://")
@@ -29,8 +47,25 @@ def test_local_run_over_https(tmp_path):
 def test_unpinned_and_plain_http_clients_are_refused(tmp_path):
     port = free_port()
     procs = ProcessGroup(tmp_path / "logs")
-    procs.start("orchestrator", ["orchestrator", "--nodes", "1", "--policy", "ar", "--epochs", "1", "--port", str(port),
-                                 "--token", "t", "--out", str(tmp_path), "--tls-self-signed"])
+    procs.start(
+        "orchestrator",
+        [
+            "orchestrator",
+            "--nodes",
+            "1",
+            "--policy",
+            "ar",
+            "--epochs",
+            "1",
+            "--port",
+            str(port),
+            "--token",
+            "t",
+            "--out",
+            str(tmp_path),
+            "--tls-self-signed",
+        ],
+    )
     cert = tmp_path / "tls" / "cert.pem"
     url = f"https://127.0.0.1:{port}/v1/health"
     try:

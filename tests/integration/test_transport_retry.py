@@ -1,6 +1,7 @@
 """A download cut off mid-body (the orchestrator killed while sending, as before a
 --resume) is retried like a refused connection, not taken as fatal. The server is a
 real socket on loopback that closes the first answer half-way through its chunked body."""
+
 import socket
 import threading
 
@@ -20,8 +21,10 @@ def _serve(listener: socket.socket, answers: list[str]) -> None:
         conn, _ = listener.accept()
         with conn:
             conn.recv(65536)
-            head = (f"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n{DIGEST_HEADER}: {sha256_hex(BODY)}\r\n"
-                    "Connection: close\r\n\r\n")
+            head = (
+                f"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n{DIGEST_HEADER}: {sha256_hex(BODY)}\r\n"
+                "Connection: close\r\n\r\n"
+            )
             if n == 0:
                 conn.sendall(head.encode() + f"{len(BODY):x}\r\n".encode() + BODY[: len(BODY) // 2])
                 answers.append("cut")
@@ -36,8 +39,13 @@ def test_a_download_cut_off_mid_body_is_retried():
     server = threading.Thread(target=_serve, args=(listener, answers), daemon=True)
     server.start()
     try:
-        cfg = EdgeConfig(orchestrator=f"http://127.0.0.1:{listener.getsockname()[1]}", token="t", node_id="node-01",
-                         retry_for_s=10, request_timeout_s=5)
+        cfg = EdgeConfig(
+            orchestrator=f"http://127.0.0.1:{listener.getsockname()[1]}",
+            token="t",
+            node_id="node-01",
+            retry_for_s=10,
+            request_timeout_s=5,
+        )
         assert OrchestratorClient(cfg).download("/v1/artifacts/adapter/1") == BODY
         server.join(timeout=5)
         assert answers == ["cut", "whole"]
@@ -53,12 +61,14 @@ def _serve_slowly_then_stall(listener: socket.socket, answers: list[str]) -> Non
     def answer(conn: socket.socket, n: int) -> None:
         with conn:
             conn.recv(65536)
-            head = (f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n{DIGEST_HEADER}: {sha256_hex(BODY)}\r\n"
-                    "Connection: close\r\n\r\n").encode()
+            head = (
+                f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n{DIGEST_HEADER}: {sha256_hex(BODY)}\r\n"
+                "Connection: close\r\n\r\n"
+            ).encode()
             if n == 0:
                 conn.sendall(head)
                 for i in range(30):
-                    conn.sendall(BODY[i * 64:(i + 1) * 64])
+                    conn.sendall(BODY[i * 64 : (i + 1) * 64])
                     time.sleep(0.1)
                 answers.append("stalled")
                 time.sleep(3)  # past the client's read timeout
@@ -83,8 +93,13 @@ def test_a_long_transfer_that_stalls_after_the_retry_window_is_still_retried():
     server = threading.Thread(target=_serve_slowly_then_stall, args=(listener, answers), daemon=True)
     server.start()
     try:
-        cfg = EdgeConfig(orchestrator=f"http://127.0.0.1:{listener.getsockname()[1]}", token="t", node_id="node-01",
-                         retry_for_s=1, request_timeout_s=1)
+        cfg = EdgeConfig(
+            orchestrator=f"http://127.0.0.1:{listener.getsockname()[1]}",
+            token="t",
+            node_id="node-01",
+            retry_for_s=1,
+            request_timeout_s=1,
+        )
         assert OrchestratorClient(cfg).download("/v1/artifacts/base") == BODY
         server.join(timeout=10)
         assert answers == ["stalled", "whole"]

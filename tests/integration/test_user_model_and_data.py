@@ -1,5 +1,6 @@
 """A user's own model folder (save_pretrained) and own JSONL dataset go through
 the same code as the built-in ones: real processes, real LoRA."""
+
 import json
 import subprocess
 import sys
@@ -20,7 +21,9 @@ def test_local_run_with_user_model_path_and_jsonl(tmp_path):
     model_dir = tmp_path / "my-model"
     tok = train_bpe(corpora.synthetic(30_000, seed=3), 400, model_dir)
     torch.manual_seed(0)
-    LlamaForCausalLM(builtin_config(BuiltinArch(layers=1, hidden=64, heads=2, intermediate=128), len(tok))).save_pretrained(model_dir)
+    LlamaForCausalLM(
+        builtin_config(BuiltinArch(layers=1, hidden=64, heads=2, intermediate=128), len(tok))
+    ).save_pretrained(model_dir)
     data = tmp_path / "corpus.jsonl"
     with data.open("w") as fh:
         for g, text in corpora.telemetry(1500, seed=5):
@@ -29,8 +32,28 @@ def test_local_run_with_user_model_path_and_jsonl(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("data: {seq_len: 64, sequences_per_node: 8, val_sequences: 8, partition: dirichlet}\n")
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "edgeft.cli", "local", "--config", str(cfg), "--nodes", "3", "--epochs", "2",
-           "--policy", "ar", "--model-path", str(model_dir), "--dataset", str(data), "--out", str(out), "--timeout", "300"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgeft.cli",
+        "local",
+        "--config",
+        str(cfg),
+        "--nodes",
+        "3",
+        "--epochs",
+        "2",
+        "--policy",
+        "ar",
+        "--model-path",
+        str(model_dir),
+        "--dataset",
+        str(data),
+        "--out",
+        str(out),
+        "--timeout",
+        "300",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = json.loads((out / "summary.json").read_text())

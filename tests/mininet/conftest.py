@@ -3,6 +3,7 @@
 They stop only what they started (net.stop(), their own PIDs) and never run
 `mn -c`, which kills processes by name machine-wide.
 """
+
 import os
 import re
 import subprocess
@@ -21,14 +22,24 @@ def pytest_collection_modifyitems(config, items):
 
 def system_state() -> dict:
     """What a test must leave as it found it: bridges, links, namespaces, root iptables, our processes."""
+
     def out(cmd):
         return subprocess.run(cmd, capture_output=True, text=True).stdout
 
     links = sorted(re.findall(r"^\d+: ([^:@]+)", out(["ip", "-o", "link"]), re.M))
     rules = [l for l in out(["iptables-save"]).splitlines() if l and not l.startswith("#") and not l.startswith(":")]
-    procs = sorted(l for l in out(["ps", "-eo", "args"]).splitlines() if "delay_line" in l or "delay-line" in l or "mnexec" in l or "iperf3" in l)
-    return {"bridges": out(["ovs-vsctl", "list-br"]).split(), "links": links, "netns": out(["ip", "netns", "list"]).split(),
-            "iptables": rules, "procs": procs}
+    procs = sorted(
+        l
+        for l in out(["ps", "-eo", "args"]).splitlines()
+        if "delay_line" in l or "delay-line" in l or "mnexec" in l or "iperf3" in l
+    )
+    return {
+        "bridges": out(["ovs-vsctl", "list-br"]).split(),
+        "links": links,
+        "netns": out(["ip", "netns", "list"]).split(),
+        "iptables": rules,
+        "procs": procs,
+    }
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,5 +1,6 @@
 """NE vs AR end to end in Mininet: controller app, shaped topology, orchestrator
 and LoRA clients in hosts, results table and plots (a small scenario)."""
+
 import csv
 import json
 
@@ -26,8 +27,25 @@ def test_ne_and_ar_complete_with_controller_metrics(clean_system, tmp_path):
     out = tmp_path / "cmp"
     # k = 2: links are shaped at rate / 2 and delay x 2, and every figure below must come back in
     # the emulated world's units (controller delays and bandwidths, transfer phases).
-    rc = main(["compare", "--nodes", str(NODES), "--setups", "2", "--policies", "ne,ar", "--epochs", str(EPOCHS), "--seeds", "0",
-               "--out", str(out), "--dilation", "2"])
+    rc = main(
+        [
+            "compare",
+            "--nodes",
+            str(NODES),
+            "--setups",
+            "2",
+            "--policies",
+            "ne,ar",
+            "--epochs",
+            str(EPOCHS),
+            "--seeds",
+            "0",
+            "--out",
+            str(out),
+            "--dilation",
+            "2",
+        ]
+    )
     assert rc == 0
     results = _rows(out / "results.csv")
     assert {r["policy"] for r in results} == {"ne", "ar"}
@@ -64,11 +82,19 @@ def test_ne_and_ar_complete_with_controller_metrics(clean_system, tmp_path):
         assert float(r["transfer_r2"]) == pytest.approx(fid["transfer_r2"])
         assert fid["transfer_median_rel_err"] <= TRANSFER_MEDIAN_ERR
         transfers = [(float(p["measured_s"]), float(p["predicted_s"])) for p in _rows(run / "transfers.csv")]
-        assert len(transfers) == fid["transfer_phases"] and {p["direction"] for p in _rows(run / "transfers.csv")} == {"download", "upload"}
-        assert r_squared(*zip(*transfers)) == pytest.approx(fid["transfer_r2"], abs=0.01)  # the file holds the figure's points
+        assert len(transfers) == fid["transfer_phases"] and {p["direction"] for p in _rows(run / "transfers.csv")} == {
+            "download",
+            "upload",
+        }
+        assert r_squared(*zip(*transfers)) == pytest.approx(
+            fid["transfer_r2"], abs=0.01
+        )  # the file holds the figure's points
         pooled += transfers
-        phases = [(float(row["train_time_s"]), float(row["compute_wall_s"])) for row in _rows(run / "node_epochs.csv")
-                  if row["train_time_s"]]
+        phases = [
+            (float(row["train_time_s"]), float(row["compute_wall_s"]))
+            for row in _rows(run / "node_epochs.csv")
+            if row["train_time_s"]
+        ]
         assert sum(w > 1.05 * t + 0.05 for t, w in phases) <= 0.05 * len(phases)
     assert r_squared(*zip(*pooled)) >= TRANSFER_R2, pooled
     ne_epochs = _rows(out / f"n{NODES}-setup2-seed0-ne" / "epochs.csv")

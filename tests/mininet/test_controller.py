@@ -1,6 +1,7 @@
 """The controller app under osken-manager against real OVS switches and shaped
 links: forwarding through its flows, and /v1/paths against the configured truth,
 with no capacity registered (the controller learns it with packet trains)."""
+
 import json
 import re
 import time
@@ -14,8 +15,11 @@ from topologies.edge_cloud import SERVER_IP, build
 from topologies.launcher import ProcessGroup
 from topologies.profiles import NodeProfile
 
-PROFILES = [NodeProfile("node-01", 10.0, 30.0, 0.0, 30.0), NodeProfile("node-02", 2.0, 10.0, 1.0, 30.0),
-            NodeProfile("node-03", 5.0, 60.0, 0.0, 30.0)]
+PROFILES = [
+    NodeProfile("node-01", 10.0, 30.0, 0.0, 30.0),
+    NodeProfile("node-02", 2.0, 10.0, 1.0, 30.0),
+    NodeProfile("node-03", 5.0, 60.0, 0.0, 30.0),
+]
 LOSS_SAMPLES = 3000
 OWN_PORT = 8700  # the orchestrator's service port, as the orchestrator names it in its queries
 
@@ -24,9 +28,24 @@ OWN_PORT = 8700  # the orchestrator's service port, as the orchestrator names it
 def controlled(clean_system, tmp_path):
     ofp, rest = free_port(), free_port()
     procs = ProcessGroup(tmp_path / "logs")
-    procs.start("controller", ["controller", "--ofp-port", str(ofp), "--rest-port", str(rest), "--probe-hz", "100",
-                               "--loss-window", str(LOSS_SAMPLES), "--token", "ctl",
-                               "--train-interval", "3"])
+    procs.start(
+        "controller",
+        [
+            "controller",
+            "--ofp-port",
+            str(ofp),
+            "--rest-port",
+            str(rest),
+            "--probe-hz",
+            "100",
+            "--loss-window",
+            str(LOSS_SAMPLES),
+            "--token",
+            "ctl",
+            "--train-interval",
+            "3",
+        ],
+    )
     url = f"http://127.0.0.1:{rest}"
     edge = None
     try:
@@ -56,7 +75,9 @@ def test_forwarding_and_measurements_match_the_configured_links(controlled):
     assert len(topo["switches"]) == 1 + 2 + 3 and len(topo["hosts"]) == 4
     assert requests.get(url + "/v1/paths", params={"src": "banana"}, timeout=5).status_code == 400
     ips = {p.node_id: edge.hosts[p.node_id].IP() for p in PROFILES}
-    wait_until(lambda: all(_paths(url)[ips[p.node_id]]["samples"] >= LOSS_SAMPLES for p in PROFILES), 120, "probe samples")
+    wait_until(
+        lambda: all(_paths(url)[ips[p.node_id]]["samples"] >= LOSS_SAMPLES for p in PROFILES), 120, "probe samples"
+    )
     idle = _paths(url)
     for p in PROFILES:
         got = idle[ips[p.node_id]]
@@ -83,8 +104,12 @@ def test_forwarding_and_measurements_match_the_configured_links(controlled):
         srv.wait()
     assert loaded < 0.5 * idle[ips["node-01"]]["bandwidth_mbps"], loaded
     # A registered hint overrides what the trains learnt.
-    requests.put(url + "/v1/links/capacity", json={"links": edge.capacities()}, headers={"Authorization": "Bearer ctl"},
-                 timeout=5).raise_for_status()
+    requests.put(
+        url + "/v1/links/capacity",
+        json={"links": edge.capacities()},
+        headers={"Authorization": "Bearer ctl"},
+        timeout=5,
+    ).raise_for_status()
     hinted = _paths(url)[ips["node-02"]]
     assert hinted["capacity_source"] == "hint" and hinted["capacity_mbps"] == pytest.approx(2.0), hinted
 

@@ -1,5 +1,6 @@
 """The controller app on a topology with redundant links (a switch triangle plus a
 parallel path): every host reaches every other, with no broadcast storm."""
+
 import re
 import time
 
@@ -43,7 +44,11 @@ def test_redundant_links_reachability_without_storm(clean_system, tmp_path):
                     assert re.search(r" [1-3] received", a.cmd(f"ping -c 3 -i 0.2 -W 2 {b.IP()}")), (a.name, b.name)
         # no storm: after the pings, the switches' packet counters stay small
         time.sleep(2)
-        rx = sum(int(x) for sw in s for x in re.findall(r"rx pkts=(\d+)", sw.cmd(f"ovs-ofctl -O OpenFlow13 dump-ports {sw.name}")))
+        rx = sum(
+            int(x)
+            for sw in s
+            for x in re.findall(r"rx pkts=(\d+)", sw.cmd(f"ovs-ofctl -O OpenFlow13 dump-ports {sw.name}"))
+        )
         assert rx < 5000, rx
     finally:
         net.stop()

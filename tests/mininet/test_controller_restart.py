@@ -2,6 +2,7 @@
 run goes on with the last-known figures marked stale while it is down, and scores
 with fresh figures again once it is back (the restarted app removes the old
 instance's flows and learns the hosts anew); nothing is lost and nothing is left behind."""
+
 import json
 
 from tests.fixtures.faults import controller_restart
@@ -22,7 +23,9 @@ def test_controller_stopped_and_restarted_mid_run(clean_system, tmp_path):
     assert r["fresh_again_at"] is not None and r["fresh_again_at"] <= EPOCHS - 2, r["fresh_again_at"]
     figures = lambda x: (x["bandwidth_mbps"], x["delay_ms"], x["loss_pct"])  # noqa: E731
     last_known = {x["node_id"]: figures(x) for x in by_epoch[START_AT]}
-    truth = {n["node_id"]: n["delay_ms"] for n in json.loads((tmp_path / "run" / "ground_truth.json").read_text())["nodes"]}
+    truth = {
+        n["node_id"]: n["delay_ms"] for n in json.loads((tmp_path / "run" / "ground_truth.json").read_text())["nodes"]
+    }
     for epoch in range(r["fresh_again_at"], EPOCHS):
         rows = [x for x in by_epoch[epoch] if x["status"] == "active"]
         assert rows and all(x["metrics_stale"] == "False" for x in rows), (epoch, by_epoch[epoch])

@@ -1,6 +1,7 @@
 """A topology process killed with SIGKILL (no net.stop()) must not break the next run:
 the next build removes the dead run's bridges and veths, and the delay lines of the
 dead run exit with it."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +21,24 @@ def _procs_mentioning(text: str) -> list[str]:
 
 def test_a_killed_run_leaves_nothing_that_stops_the_next(clean_system, tmp_path):
     dead_dir = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "topologies/edge_cloud.py", "--nodes", "2", "--domains", "1", "--standalone",
-                             "--cli", "--out", str(dead_dir)], cwd=REPO, stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "topologies/edge_cloud.py",
+            "--nodes",
+            "2",
+            "--domains",
+            "1",
+            "--standalone",
+            "--cli",
+            "--out",
+            str(dead_dir),
+        ],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until(lambda: (dead_dir / "ground_truth.json").exists(), 60, "the first network")
         assert leftovers.bridge_owners().get("s1") == leftovers.owner_tag(proc.pid)

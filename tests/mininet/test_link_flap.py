@@ -2,6 +2,7 @@
 the round fails the node by its heartbeat deadline and goes on, the controller's
 figures for the node show the outage, and once the link is back the node re-syncs
 and trains again. Nothing is lost and nothing is left behind."""
+
 from tests.fixtures.faults import link_flap
 
 VICTIM = "node-03"  # 13.9 Mb/s: its new set-up (3.7 MB of base model) fits in the run
@@ -14,5 +15,5 @@ def test_link_down_and_up_mid_run(clean_system, tmp_path):
     failed_in = [int(e["epoch"]) for e in epochs if VICTIM in e["failed"].split(";")]
     assert failed_in and failed_in[0] in (1, 2) and r["detected_s"] < 3 + 10  # the first epoch that needed it
     assert r["while_down"] is not None and r["while_down"]["loss_pct"] >= 50, r["while_down"]  # the controller saw it
-    later = [int(e["epoch"]) for e in epochs[failed_in[0] + 1:] if VICTIM in e["active_nodes"].split(";")]
+    later = [int(e["epoch"]) for e in epochs[failed_in[0] + 1 :] if VICTIM in e["active_nodes"].split(";")]
     assert later, "the node never trained again after its link came back"

@@ -1,6 +1,7 @@
 """Shaped links raise no false 'quantum of class ... is big' alarm (Mininet prints tc's
 warning as '*** Error'), and the quantum is really on the HTB class. The same network
 with Mininet's own TCLink does raise it: the test can tell the two apart."""
+
 import logging
 
 from mininet.link import TCLink

@@ -1,6 +1,7 @@
 """The three-terminal workflow, as a user runs it: the controller app in one
 process, the topology script with its CLI in another (stdin a pipe that stays
 open), and `edgeft compare --attach` in a third."""
+
 import csv
 import json
 import re
@@ -29,9 +30,28 @@ class Topology:
         self.out_path = tmp / "topology.out"
         self.describe = tmp / "edgeft-net.json"
         self.proc = subprocess.Popen(
-            [sys.executable, "topologies/edge_cloud.py", "--nodes", str(nodes), "--controller-port", str(ofp),
-             "--controller-rest", f"http://127.0.0.1:{rest}", "--describe", str(self.describe), "--out", str(tmp / "net"),
-             "--cli", *extra], cwd=REPO, stdin=subprocess.PIPE, stdout=self.out_path.open("w"), stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "topologies/edge_cloud.py",
+                "--nodes",
+                str(nodes),
+                "--controller-port",
+                str(ofp),
+                "--controller-rest",
+                f"http://127.0.0.1:{rest}",
+                "--describe",
+                str(self.describe),
+                "--out",
+                str(tmp / "net"),
+                "--cli",
+                *extra,
+            ],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=self.out_path.open("w"),
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def send(self, line: str) -> None:
         self.proc.stdin.write(line + "\n")
@@ -51,8 +71,13 @@ class Topology:
 
 
 def _compare(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgeft.cli", "compare", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "edgeft.cli", "compare", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -75,12 +100,26 @@ def test_ne_and_ar_run_in_a_network_started_in_another_terminal(controller, tmp_
         wait_until(lambda: topo.describe.exists(), 120, "the network description")
         net = json.loads(topo.describe.read_text())
         assert len(net["hosts"]) == NODES and net["dilation"] == 2.0 and net["controller"]["rest"] == url
-        assert {h["node_id"] for h in net["hosts"]} == set(net["links"]) == {n["node_id"] for n in net["ground_truth"]["nodes"]}
+        assert (
+            {h["node_id"] for h in net["hosts"]}
+            == set(net["links"])
+            == {n["node_id"] for n in net["ground_truth"]["nodes"]}
+        )
         shutil.copy(topo.describe, tmp_path / "kept.json")
         _sigterm_stops_only_the_experiment(topo, tmp_path / "cut")
         out = tmp_path / "cmp"
-        done = _compare("--attach", str(topo.describe), "--nodes", str(NODES), "--policies", "ne,ar", "--epochs", str(EPOCHS),
-                        "--out", str(out))
+        done = _compare(
+            "--attach",
+            str(topo.describe),
+            "--nodes",
+            str(NODES),
+            "--policies",
+            "ne,ar",
+            "--epochs",
+            str(EPOCHS),
+            "--out",
+            str(out),
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         results = list(csv.DictReader((out / "results.csv").open()))
         assert {r["policy"] for r in results} == {"ne", "ar"}
@@ -101,12 +140,20 @@ def test_ne_and_ar_run_in_a_network_started_in_another_terminal(controller, tmp_
         # The network outlived the experiment: every edge host still reaches the server from the CLI.
         for i, h in enumerate(net["hosts"], 1):  # one at a time: the CLI hands what is typed during a command to it
             topo.send(f"{h['name']} ping -c 3 -W 2 {SERVER_IP}")
-            wait_until(lambda: len(re.findall(r"\d+ packets transmitted", topo.output())) >= i, 30, f"{h['name']}'s pings")
+            wait_until(
+                lambda: len(re.findall(r"\d+ packets transmitted", topo.output())) >= i, 30, f"{h['name']}'s pings"
+            )
         received = [int(x) for x in re.findall(r"packets transmitted, (\d+) received", topo.output())]
         assert len(received) == NODES and all(x >= 1 for x in received), received
         # Refusals, one line each, exit 2.
-        wrong = _compare("--attach", str(topo.describe), "--nodes", str(NODES - 1), "--epochs", "1", "--out", str(tmp_path / "x"))
-        assert wrong.returncode == 2 and f"has {NODES} edge nodes" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
+        wrong = _compare(
+            "--attach", str(topo.describe), "--nodes", str(NODES - 1), "--epochs", "1", "--out", str(tmp_path / "x")
+        )
+        assert (
+            wrong.returncode == 2
+            and f"has {NODES} edge nodes" in wrong.stderr
+            and len(wrong.stderr.strip().splitlines()) == 1
+        )
         procs.stop("controller")
         dead = _compare("--attach", str(topo.describe), "--epochs", "1", "--out", str(tmp_path / "y"))
         assert dead.returncode == 2 and "does not answer" in dead.stderr and len(dead.stderr.strip().splitlines()) == 1
@@ -133,8 +180,25 @@ def _sigterm_stops_only_the_experiment(topo: Topology, out: Path) -> None:
     network and its CLI stay up (and answer) for the next experiment."""
     out.mkdir()
     log = out.parent / "cut.log"
-    exp = subprocess.Popen([sys.executable, "-m", "edgeft.cli", "compare", "--attach", str(topo.describe), "--policies", "ar",
-                            "--epochs", "10", "--out", str(out)], cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    exp = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgeft.cli",
+            "compare",
+            "--attach",
+            str(topo.describe),
+            "--policies",
+            "ar",
+            "--epochs",
+            "10",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_until(lambda: len(_ours(out)) >= 3, 300, "the experiment's orchestrator and clients")
         exp.terminate()

@@ -1,4 +1,5 @@
 """Real Mininet + Open vSwitch + link shaping (whichever back end this machine has)."""
+
 import re
 import time
 
@@ -74,8 +75,13 @@ def test_script_cli_reads_commands_from_stdin(clean_system, tmp_path):
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[2] / "topologies" / "edge_cloud.py"
-    proc = subprocess.run([sys.executable, str(script), "--nodes", "4", "--setup", "3", "--standalone", "--cli", "--out", str(tmp_path)],
-                          input="pingall\nserver ping -c 2 n1\nexit\n", capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, str(script), "--nodes", "4", "--setup", "3", "--standalone", "--cli", "--out", str(tmp_path)],
+        input="pingall\nserver ping -c 2 n1\nexit\n",
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "*** Results:" in proc.stdout + proc.stderr
     assert "2 packets transmitted" in proc.stdout + proc.stderr

@@ -1,6 +1,7 @@
 """The orchestrator's OpenAPI document is the contract: security schemes declared, and
 every answer a route gives, errors included, has the documented status, content
 type and body. Each route is driven to every status the document lists."""
+
 import json
 
 import pytest
@@ -28,7 +29,10 @@ def _coord(tmp_path, ready: bool, bundle: bytes | None = b"base") -> Coordinator
     if ready:
         parts = [Sequences(torch.zeros(2, 4, dtype=torch.long), ["a", "a"]) for _ in range(2)]
         info = BaseInfo(distribution="transfer" if bundle else "preinstalled", digest="0" * 64, nbytes=4)
-        coord.hand_out(Workload(None, bundle, "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"), info), {"n1": 0, "n2": 1})
+        coord.hand_out(
+            Workload(None, bundle, "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"), info),
+            {"n1": 0, "n2": 1},
+        )
         assert coord.shares == {"n1": (2, 6), "n2": (2, 6)}  # 2 sequences of 4 tokens: 6 labels
     coord.open_round(Round(epoch=0, version=0, expected={"n1", "n2"}))
     return coord
@@ -43,8 +47,12 @@ def api(tmp_path):
         c = TestClient(create_app(coord), raise_server_exceptions=False).__enter__()
         c.coord = coord
         clients.append(c)
-        tokens = {n: c.post("/v1/enroll", json={"node_id": n, "compute_power": 30}, headers={"Authorization": "Bearer runtok"}
-                            ).json()["node_token"] for n in ("n1", "n2", "n3")}
+        tokens = {
+            n: c.post(
+                "/v1/enroll", json={"node_id": n, "compute_power": 30}, headers={"Authorization": "Bearer runtok"}
+            ).json()["node_token"]
+            for n in ("n1", "n2", "n3")
+        }
         return c, tokens
 
     yield make
@@ -57,10 +65,22 @@ def _node(tokens, n="n1"):
 
 
 def _result(creds, node="n1", **meta):
-    m = {"node_id": node, "epoch": 0, "version": 0, "train_time_s": 1.0, "compute_wall_s": 1.0, "download_s": 0.0,
-         "loss": 2.0, "samples": 2, "tokens": 6, **meta}
+    m = {
+        "node_id": node,
+        "epoch": 0,
+        "version": 0,
+        "train_time_s": 1.0,
+        "compute_wall_s": 1.0,
+        "download_s": 0.0,
+        "loss": 2.0,
+        "samples": 2,
+        "tokens": 6,
+        **meta,
+    }
     body = tensors_to_bytes({"lora_A": torch.ones(2, 2)})
-    return dict(content=body, headers={**_node(creds, node), META_HEADER: json.dumps(m), DIGEST_HEADER: sha256_hex(body)})
+    return dict(
+        content=body, headers={**_node(creds, node), META_HEADER: json.dumps(m), DIGEST_HEADER: sha256_hex(body)}
+    )
 
 
 def _requests(tokens):
@@ -68,11 +88,35 @@ def _requests(tokens):
     good_ack = {"node_id": "n1", "kind": "sync", "version": 0, "digest": "0" * 64}
     return [
         ("GET", "/v1/health", "/v1/health", {}, 200),
-        ("POST", "/v1/enroll", "/v1/enroll", dict(json={"node_id": "n9", "compute_power": 10}, headers={"Authorization": "Bearer runtok"}), 200),
-        ("POST", "/v1/enroll", "/v1/enroll", dict(json={"node_id": "n9", "compute_power": 10}, headers={"Authorization": "Bearer wrong"}), 401),
-        ("POST", "/v1/enroll", "/v1/enroll", dict(json={"node_id": 5, "x": 1}, headers={"Authorization": "Bearer runtok"}), 422),
+        (
+            "POST",
+            "/v1/enroll",
+            "/v1/enroll",
+            dict(json={"node_id": "n9", "compute_power": 10}, headers={"Authorization": "Bearer runtok"}),
+            200,
+        ),
+        (
+            "POST",
+            "/v1/enroll",
+            "/v1/enroll",
+            dict(json={"node_id": "n9", "compute_power": 10}, headers={"Authorization": "Bearer wrong"}),
+            401,
+        ),
+        (
+            "POST",
+            "/v1/enroll",
+            "/v1/enroll",
+            dict(json={"node_id": 5, "x": 1}, headers={"Authorization": "Bearer runtok"}),
+            422,
+        ),
         ("GET", "/v1/tasks/next", "/v1/tasks/next?wait=0", dict(headers=_node(tokens)), 204),
-        ("GET", "/v1/tasks/next", "/v1/tasks/next?wait=0", dict(headers=_node(tokens, "n2")), 200),  # a sync is queued for n2
+        (
+            "GET",
+            "/v1/tasks/next",
+            "/v1/tasks/next?wait=0",
+            dict(headers=_node(tokens, "n2")),
+            200,
+        ),  # a sync is queued for n2
         ("GET", "/v1/tasks/next", "/v1/tasks/next?wait=0", {}, 401),
         ("GET", "/v1/tasks/next", "/v1/tasks/next?wait=99", dict(headers=_node(tokens)), 422),
         ("POST", "/v1/heartbeat", "/v1/heartbeat", dict(headers=_node(tokens)), 200),
@@ -85,7 +129,13 @@ def _requests(tokens):
         ("GET", "/v1/artifacts/lora", "/v1/artifacts/lora", {}, 401),
         ("GET", "/v1/artifacts/partition/{node_id}", "/v1/artifacts/partition/n1", dict(headers=_node(tokens)), 200),
         ("GET", "/v1/artifacts/partition/{node_id}", "/v1/artifacts/partition/n2", dict(headers=_node(tokens)), 403),
-        ("GET", "/v1/artifacts/partition/{node_id}", "/v1/artifacts/partition/n3", dict(headers=_node(tokens, "n3")), 409),
+        (
+            "GET",
+            "/v1/artifacts/partition/{node_id}",
+            "/v1/artifacts/partition/n3",
+            dict(headers=_node(tokens, "n3")),
+            409,
+        ),
         ("GET", "/v1/artifacts/partition/{node_id}", "/v1/artifacts/partition/n1", {}, 401),
         ("GET", "/v1/artifacts/padding/{nbytes}", "/v1/artifacts/padding/100", dict(headers=_node(tokens)), 200),
         ("GET", "/v1/artifacts/padding/{nbytes}", "/v1/artifacts/padding/99999999", dict(headers=_node(tokens)), 400),
@@ -101,8 +151,20 @@ def _requests(tokens):
         ("POST", "/v1/results", "/v1/results", _result(tokens, "n2", tokens=600), 400),
         ("POST", "/v1/results", "/v1/results", _result(tokens, "n1", epoch=3), 409),
         ("POST", "/v1/results", "/v1/results", _result(tokens, "n1"), 200),
-        ("POST", "/v1/results", "/v1/results", {**_result(tokens, "n2"), "headers": {**_result(tokens, "n2")["headers"], "X-Node-Id": "n1",
-                                                "Authorization": f"Bearer {tokens['n1']}"}}, 403),
+        (
+            "POST",
+            "/v1/results",
+            "/v1/results",
+            {
+                **_result(tokens, "n2"),
+                "headers": {
+                    **_result(tokens, "n2")["headers"],
+                    "X-Node-Id": "n1",
+                    "Authorization": f"Bearer {tokens['n1']}",
+                },
+            },
+            403,
+        ),
         ("POST", "/v1/results", "/v1/results", dict(content=b"\0" * 20_000, headers=_node(tokens, "n2")), 413),
         ("POST", "/v1/results", "/v1/results", dict(content=b"", headers={}), 401),
         ("POST", "/v1/acks", "/v1/acks", dict(json=good_ack, headers=_node(tokens)), 200),

@@ -4,6 +4,7 @@ bytes). The API must answer every one with a status below 500.
 
 The workload is a tiny hand-built one: what is under test is the HTTP layer,
 which only hands its bytes out."""
+
 import json
 import re
 from urllib.parse import quote
@@ -22,10 +23,16 @@ from orchestrator.results import Recorder
 from orchestrator.rounds import Round
 from orchestrator.workload import Workload
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-                    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
-                    max_leaves=12)
-WORDS = st.one_of(st.text(max_size=30), st.integers(-10**12, 10**12).map(str), st.sampled_from(["n1", "n2", "0", "-1", "1e9", "", "%00", "../x"]))
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
+    max_leaves=12,
+)
+WORDS = st.one_of(
+    st.text(max_size=30),
+    st.integers(-(10**12), 10**12).map(str),
+    st.sampled_from(["n1", "n2", "0", "-1", "1e9", "", "%00", "../x"]),
+)
 
 
 def _app(tmp_path):
@@ -34,13 +41,20 @@ def _app(tmp_path):
     coord.publish_adapter({"lora_A": torch.zeros(2, 2)})
     parts = [Sequences(torch.zeros(2, 4, dtype=torch.long), ["a", "a"]) for _ in range(2)]
     info = BaseInfo(distribution="transfer", digest="0" * 64, nbytes=4)
-    coord.hand_out(Workload(None, b"base", "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"), info), {"n1": 0, "n2": 1})
+    coord.hand_out(
+        Workload(None, b"base", "{}", parts, torch.zeros(1, 4, dtype=torch.long), 1.0, torch.device("cpu"), info),
+        {"n1": 0, "n2": 1},
+    )
     assert coord.shares == {"n1": (2, 6), "n2": (2, 6)}  # 2 sequences of 4 tokens: 6 labels
     coord.open_round(Round(epoch=0, version=0, expected={"n1", "n2"}))
     # One event loop for all requests, as under uvicorn (the long poll's asyncio.Event is bound to it).
     client = TestClient(create_app(coord), raise_server_exceptions=False).__enter__()
-    tokens = {n: client.post("/v1/enroll", json={"node_id": n, "compute_power": 30},
-                             headers={"Authorization": "Bearer runtok"}).json()["node_token"] for n in ("n1", "n2")}
+    tokens = {
+        n: client.post(
+            "/v1/enroll", json={"node_id": n, "compute_power": 30}, headers={"Authorization": "Bearer runtok"}
+        ).json()["node_token"]
+        for n in ("n1", "n2")
+    }
     return client, tokens
 
 
@@ -68,13 +82,19 @@ def _probe(client, tokens, route, seen):
     method, path = route
 
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
-    @given(fill=st.lists(WORDS, min_size=3, max_size=3),
-           query=st.dictionaries(st.sampled_from(["wait", "x", "version", "node_id"]), WORDS, max_size=3),
-           auth=st.booleans(), node=st.sampled_from(["n1", "n2", "ghost"]), meta=st.one_of(st.none(), JSON.map(json.dumps), WORDS),
-           body=st.one_of(JSON.map(lambda j: ("json", j)), st.binary(max_size=64).map(lambda b: ("raw", b))))
+    @given(
+        fill=st.lists(WORDS, min_size=3, max_size=3),
+        query=st.dictionaries(st.sampled_from(["wait", "x", "version", "node_id"]), WORDS, max_size=3),
+        auth=st.booleans(),
+        node=st.sampled_from(["n1", "n2", "ghost"]),
+        meta=st.one_of(st.none(), JSON.map(json.dumps), WORDS),
+        body=st.one_of(JSON.map(lambda j: ("json", j)), st.binary(max_size=64).map(lambda b: ("raw", b))),
+    )
     def probe(fill, query, auth, node, meta, body):
         fills = iter(fill)
-        url = re.sub(r"\{[^}]+\}", lambda _: quote(next(fills), safe="") or "x", path)  # the client cannot send raw bytes
+        url = re.sub(
+            r"\{[^}]+\}", lambda _: quote(next(fills), safe="") or "x", path
+        )  # the client cannot send raw bytes
         if "wait" in query or path == "/v1/tasks/next":
             query["wait"] = "0"  # a 20 s long poll would only slow the fuzzer down
         headers = {"X-Node-Id": node, "Authorization": f"Bearer {tokens.get(node, 'nope') if auth else 'runtok'}"}

@@ -2,6 +2,7 @@
 `edgeft: error: ...` line naming the field or file (argparse's usage line may
 precede it), no traceback, no log line, and nothing already in the output folder
 lost or overwritten. Checked in-process (nothing here starts a run)."""
+
 import json
 
 import pytest
@@ -18,13 +19,29 @@ SENTINEL = "results of an earlier run\n"
 def _files(tmp):
     """Bad files of every kind the commands read."""
     f = {
-        "list.json": "[1, 2, 3]", "bad.yaml": "nodes: [unclosed\n", "bad.json": "{nope", "empty.json": "{}",
-        "truth_bad.json": json.dumps({"nodes": [{"node_id": "node-01"}]}), "pool_bad.json": json.dumps([{"x": 1}]),
+        "list.json": "[1, 2, 3]",
+        "bad.yaml": "nodes: [unclosed\n",
+        "bad.json": "{nope",
+        "empty.json": "{}",
+        "truth_bad.json": json.dumps({"nodes": [{"node_id": "node-01"}]}),
+        "pool_bad.json": json.dumps([{"x": 1}]),
         "metrics_nan.json": json.dumps({"node-01": {"bandwidth_mbps": -1, "delay_ms": 1, "loss_pct": 0}}),
-        "net_gone.json": json.dumps({"format": 1, "topology_pid": 2**22 + 7, "controller": {}, "server": {"pid": 2**22 + 7},
-                                     "hosts": [], "ground_truth": {}, "links": {}, "dilation": 1.0}),
+        "net_gone.json": json.dumps(
+            {
+                "format": 1,
+                "topology_pid": 2**22 + 7,
+                "controller": {},
+                "server": {"pid": 2**22 + 7},
+                "hosts": [],
+                "ground_truth": {},
+                "links": {},
+                "dilation": 1.0,
+            }
+        ),
     }
-    f["truth_cfg.json"] = json.dumps({"policy": "oracle", "policy_options": {"truth_file": str(tmp / "truth_bad.json")}})
+    f["truth_cfg.json"] = json.dumps(
+        {"policy": "oracle", "policy_options": {"truth_file": str(tmp / "truth_bad.json")}}
+    )
     for name, text in f.items():
         (tmp / name).write_text(text)
     (tmp / "ckpt").mkdir()
@@ -55,8 +72,20 @@ CASES = [
     (["local", "--model", "smollm2-135m", "--model-path", "/tmp"], "not both"),
     (["local", "--model", "gpt-5"], "choose one of ['tiny', 'smollm2-135m']"),
     (["local", "--distribution", "ftp"], "--distribution: invalid choice"),
-    (["edge", "--orchestrator", "http://127.0.0.1:1", "--token", "t", "--node-id", "n1", "--model-path", "/nonexistent/m"],
-     "is not a directory"),
+    (
+        [
+            "edge",
+            "--orchestrator",
+            "http://127.0.0.1:1",
+            "--token",
+            "t",
+            "--node-id",
+            "n1",
+            "--model-path",
+            "/nonexistent/m",
+        ],
+        "is not a directory",
+    ),
     (["local", "--dilation", "0.5"], "dilation"),
     # orchestrator
     (["orchestrator", "--policy", "oracle"], "policy_options.truth_file"),
@@ -124,14 +153,41 @@ def test_at_least_30_bad_inputs():
 
 
 LEAVES = [k for k in OrchestratorConfig().model_dump(mode="json")]  # top-level keys; nested ones below
-NESTED = ["training.epochs", "training.local_steps", "training.batch_size", "training.local_lr", "training.server_lr",
-          "scoring.weights.compute", "scoring.utopia.delay", "timeouts.round_s", "timeouts.heartbeat_s", "emulation.dilation",
-          "emulation.max_dilation", "emulation.gflops_per_power", "metrics.stale_after_s", "metrics.source", "data.seq_len",
-          "data.partition", "model.lora.r", "policy_options.tiers", "policy_options.oort_epsilon", "paper_volumes", "nodes",
-          "policy", "port", "max_upload_mb"]
-JUNK = st.one_of(st.text(max_size=8), st.integers(min_value=-10**6, max_value=-1), st.floats(allow_nan=True),
-                 st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-                 st.booleans(), st.none())
+NESTED = [
+    "training.epochs",
+    "training.local_steps",
+    "training.batch_size",
+    "training.local_lr",
+    "training.server_lr",
+    "scoring.weights.compute",
+    "scoring.utopia.delay",
+    "timeouts.round_s",
+    "timeouts.heartbeat_s",
+    "emulation.dilation",
+    "emulation.max_dilation",
+    "emulation.gflops_per_power",
+    "metrics.stale_after_s",
+    "metrics.source",
+    "data.seq_len",
+    "data.partition",
+    "model.lora.r",
+    "policy_options.tiers",
+    "policy_options.oort_epsilon",
+    "paper_volumes",
+    "nodes",
+    "policy",
+    "port",
+    "max_upload_mb",
+]
+JUNK = st.one_of(
+    st.text(max_size=8),
+    st.integers(min_value=-(10**6), max_value=-1),
+    st.floats(allow_nan=True),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.booleans(),
+    st.none(),
+)
 
 
 def _set(d: dict, dotted: str, value) -> dict:

@@ -1,4 +1,5 @@
 """The checkpoint holds tensors and JSON, never pickle; what it cannot read it refuses in one line."""
+
 import math
 
 import numpy as np
@@ -18,9 +19,20 @@ def _state():
     policy.streak = {"node-03": 2}
     rng = np.random.default_rng(5)
     rng.random(7)
-    return {"fingerprint": "f", "adapter": opt.state(), "optimizer": opt.state_dict(), "policy": policy,
-            "rng": rng.bit_generator.state, "history": {"node-01": LastSeen(train_time_s=1.5)},
-            "bytes": (10, 20), "nodes": {"node-01": {"status": "active", "fail_reason": None}}}, opt, rng
+    return (
+        {
+            "fingerprint": "f",
+            "adapter": opt.state(),
+            "optimizer": opt.state_dict(),
+            "policy": policy,
+            "rng": rng.bit_generator.state,
+            "history": {"node-01": LastSeen(train_time_s=1.5)},
+            "bytes": (10, 20),
+            "nodes": {"node-01": {"status": "active", "fail_reason": None}},
+        },
+        opt,
+        rng,
+    )
 
 
 def test_round_trip_without_pickle(tmp_path):
@@ -33,21 +45,28 @@ def test_round_trip_without_pickle(tmp_path):
     again = ServerOptimizer(back["adapter"], "adam", 0.01)
     again.load(back["adapter"], back["optimizer"])
     upd = {"a": torch.full((3, 2), 0.5), "b": torch.full((2,), 0.5)}
-    assert all(torch.equal(x, y) for x, y in zip(opt.step(upd).values(), again.step(upd).values()))  # Adam moments came back
+    assert all(
+        torch.equal(x, y) for x, y in zip(opt.step(upd).values(), again.step(upd).values())
+    )  # Adam moments came back
     fresh = make_policy("ne_plus", 12, 10)
     checkpoint.restore_vars(fresh, back["policy"])
     assert fresh.streak == {"node-03": 2} and fresh.ne.per_epoch == state["policy"].ne.per_epoch
     r2 = np.random.default_rng(0)
     r2.bit_generator.state = back["rng"]
     assert r2.random() == rng.random()
-    assert LastSeen(**back["history"]["node-01"]).train_time_s == 1.5 and math.isnan(back["history"]["node-01"]["round_time_s"])
+    assert LastSeen(**back["history"]["node-01"]).train_time_s == 1.5 and math.isnan(
+        back["history"]["node-01"]["round_time_s"]
+    )
     assert back["bytes"] == (10, 20)
 
 
-@pytest.mark.parametrize("damage,fragment", [
-    (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "corrupt"),
-    (lambda p: p.write_bytes(b"\x80\x04garbage"), "corrupt"),
-])
+@pytest.mark.parametrize(
+    "damage,fragment",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "corrupt"),
+        (lambda p: p.write_bytes(b"\x80\x04garbage"), "corrupt"),
+    ],
+)
 def test_damaged_checkpoints_are_refused(tmp_path, damage, fragment):
     state, _, _ = _state()
     checkpoint.save(tmp_path, state)

@@ -20,15 +20,27 @@ def test_defaults_follow_the_paper():
     assert cfg.model.lora.target_modules == "auto"  # the built-in Llama: every attention projection (test_lora_targets)
 
 
-@pytest.mark.parametrize("data,fragment", [
-    ({"scoring": {"weights": {"compute": 0.5, "bandwidth": 0.5, "delay": 0.5, "loss": 0, "train_time": 0}}}, "scoring.weights': weights must sum to 1"),
-    ({"scoring": {"utopia": {"compute": 2, "bandwidth": 1, "delay": 1, "loss": 1, "train_time": 1}}}, "utopia coordinate must lie in [0, 1]"),
-    ({"nodes": 10, "training": {"epochs": 10}}, "needs nodes > epochs"),
-    ({"training": {"server_lr": -1}}, "training.server_lr"),
-    ({"trainig": {}}, "unknown config key 'trainig'"),
-    ({"model": {"base_model_path": "/nonexistent/model"}}, "model.base_model_path"),
-    ({"data": {"dataset": "/nonexistent/corpus.jsonl"}}, "data.dataset': '/nonexistent/corpus.jsonl' is neither a built-in dataset"),
-])
+@pytest.mark.parametrize(
+    "data,fragment",
+    [
+        (
+            {"scoring": {"weights": {"compute": 0.5, "bandwidth": 0.5, "delay": 0.5, "loss": 0, "train_time": 0}}},
+            "scoring.weights': weights must sum to 1",
+        ),
+        (
+            {"scoring": {"utopia": {"compute": 2, "bandwidth": 1, "delay": 1, "loss": 1, "train_time": 1}}},
+            "utopia coordinate must lie in [0, 1]",
+        ),
+        ({"nodes": 10, "training": {"epochs": 10}}, "needs nodes > epochs"),
+        ({"training": {"server_lr": -1}}, "training.server_lr"),
+        ({"trainig": {}}, "unknown config key 'trainig'"),
+        ({"model": {"base_model_path": "/nonexistent/model"}}, "model.base_model_path"),
+        (
+            {"data": {"dataset": "/nonexistent/corpus.jsonl"}},
+            "data.dataset': '/nonexistent/corpus.jsonl' is neither a built-in dataset",
+        ),
+    ],
+)
 def test_bad_config_names_the_field_and_the_fix(data, fragment):
     assert fragment in _err(data)
 

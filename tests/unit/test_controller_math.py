@@ -1,7 +1,15 @@
 import pytest
 
 from controller_app.capacity import KEEP, TRAIN_PACKETS, CapacityEstimate, train_rate_mbps
-from controller_app.measure import Ewma, LinkState, ProbeWindow, available_bandwidth, compose_loss, counter_rate, probe_delay_ms
+from controller_app.measure import (
+    Ewma,
+    LinkState,
+    ProbeWindow,
+    available_bandwidth,
+    compose_loss,
+    counter_rate,
+    probe_delay_ms,
+)
 from controller_app.netgraph import NetGraph
 from controller_app.path_monitor import MonitorSettings, PathMonitor
 

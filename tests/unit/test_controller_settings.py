@@ -1,5 +1,6 @@
 """The controller app's one settings object: what the wrapper hands over arrives whole,
 single EDGEFT_* variables still work by hand, and a bad value names its variable."""
+
 import pytest
 
 from controller_app.settings import ENV, ControllerSettings, from_env, to_env
@@ -12,7 +13,9 @@ def test_the_wrapper_hands_the_whole_object_over():
 
 
 def test_single_variables_by_hand_and_their_errors():
-    assert from_env({"EDGEFT_PROBE_HZ": "4", "EDGEFT_LOSS_WINDOW": "50"}) == ControllerSettings(probe_hz=4.0, loss_window=50)
+    assert from_env({"EDGEFT_PROBE_HZ": "4", "EDGEFT_LOSS_WINDOW": "50"}) == ControllerSettings(
+        probe_hz=4.0, loss_window=50
+    )
     with pytest.raises(ValueError, match="EDGEFT_LOSS_WINDOW: .*greater than or equal to 1"):
         from_env({"EDGEFT_LOSS_WINDOW": "0"})
     with pytest.raises(ValueError, match="EDGEFT_POLL_S"):

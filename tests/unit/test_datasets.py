@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from edgeft import corpora
-from edgeft.datasets import ByteTokenizer, Sequences, chunk, partition_dirichlet, partition_iid, split_validation, train_bpe
+from edgeft.datasets import (
+    ByteTokenizer,
+    Sequences,
+    chunk,
+    partition_dirichlet,
+    partition_iid,
+    split_validation,
+    train_bpe,
+)
 
 
 def _covers_once(parts, n):

@@ -3,8 +3,17 @@ import pytest
 from orchestrator import fairness
 
 
-@pytest.mark.parametrize("x,jain,norm", [([1, 1, 1, 1], 1.0, 1.0), ([1, 0, 0, 0], 0.25, 0.0), ([1, 1, 0, 0], 0.5, 1 / 3),
-                                         ([0.3, 0.3, 0.3], 1.0, 1.0), ([0, 0], 1.0, 1.0), ([5], 1.0, 1.0)])
+@pytest.mark.parametrize(
+    "x,jain,norm",
+    [
+        ([1, 1, 1, 1], 1.0, 1.0),
+        ([1, 0, 0, 0], 0.25, 0.0),
+        ([1, 1, 0, 0], 0.5, 1 / 3),
+        ([0.3, 0.3, 0.3], 1.0, 1.0),
+        ([0, 0], 1.0, 1.0),
+        ([5], 1.0, 1.0),
+    ],
+)
 def test_jain_index_on_known_vectors(x, jain, norm):
     assert fairness.jain_index(x) == pytest.approx(jain)
     assert fairness.jain_normalised(x) == pytest.approx(norm)

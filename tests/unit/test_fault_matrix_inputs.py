@@ -1,5 +1,6 @@
 """The fault-matrix script's in-process rows: every bad input is refused cleanly, and a
 replayed or late upload is never aggregated twice."""
+
 from experiments.fault_matrix import BAD_CONFIGS, BAD_UPLOADS, bad_inputs, replay_row
 
 

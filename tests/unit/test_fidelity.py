@@ -1,15 +1,32 @@
 """Fidelity figures on hand-made rows: overrun share, transfer prediction, R^2."""
+
 import math
 
 import pytest
 
-from orchestrator.fidelity import (Link, assess, link_rate_bps, mathis_bps, overran, predict_download_s, predict_upload_s, r_squared,
-                                   transfer_pairs, transfer_s)
+from orchestrator.fidelity import (
+    Link,
+    assess,
+    link_rate_bps,
+    mathis_bps,
+    overran,
+    predict_download_s,
+    predict_upload_s,
+    r_squared,
+    transfer_pairs,
+    transfer_s,
+)
 
 
 def _row(node, epoch, t, wall, down="", up=""):
-    return {"node_id": node, "epoch": str(epoch), "train_time_s": str(t), "compute_wall_s": str(wall),
-            "download_s": str(down), "upload_s": str(up)}
+    return {
+        "node_id": node,
+        "epoch": str(epoch),
+        "train_time_s": str(t),
+        "compute_wall_s": str(wall),
+        "download_s": str(down),
+        "upload_s": str(up),
+    }
 
 
 def test_overrun_rule_has_a_ratio_and_a_slack():
@@ -47,10 +64,14 @@ def test_tcp_model_rate_loss_and_slow_start():
 def test_transfers_are_compared_with_the_drawn_links():
     links = {("a", 0): Link(1.0, 50.0, 0.0), ("b", 0): Link(10.0, 10.0, 0.0), ("a", 1): Link(1.0, 50.0, 0.0)}
     size = 100_000
-    truth = {k: (predict_download_s(size, 0, v), predict_upload_s(size, 0, v, after_sync=True)) for k, v in links.items()}
+    truth = {
+        k: (predict_download_s(size, 0, v), predict_upload_s(size, 0, v, after_sync=True)) for k, v in links.items()
+    }
     rows = [_row(n, e, 1, 1, down=d, up=u) for (n, e), (d, u) in truth.items()]
     exact = assess(rows, links, (size, size))
-    assert exact.transfer_phases == 6 and exact.transfer_r2 == pytest.approx(1.0) and exact.transfer_median_rel_err < 1e-9
+    assert (
+        exact.transfer_phases == 6 and exact.transfer_r2 == pytest.approx(1.0) and exact.transfer_median_rel_err < 1e-9
+    )
     assert exact.transfer_above_share == pytest.approx(0.0)
     slow = [_row(n, e, 1, 1, down=2 * d, up=2 * u) for (n, e), (d, u) in truth.items()]
     doubled = assess(slow, links, (size, size))

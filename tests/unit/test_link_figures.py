@@ -1,4 +1,5 @@
 """The one type for (bandwidth, delay, loss), and the one parser of a /v1/paths record."""
+
 import math
 
 import pytest
@@ -16,8 +17,9 @@ def test_every_type_that_carries_the_figures_hands_out_the_same_link():
     link = LinkFigures(p.bandwidth_mbps, p.delay_ms, p.loss_pct)
     truth = Truth(p.node_id, p.compute_power, p.bandwidth_mbps, p.delay_ms, p.loss_pct)
     cand = Candidate(p.node_id, True, p.compute_power, p.bandwidth_mbps, p.delay_ms, p.loss_pct)
-    measured = StaticMetrics({p.node_id: {"bandwidth_mbps": p.bandwidth_mbps, "delay_ms": p.delay_ms,
-                                          "loss_pct": p.loss_pct}}).snapshot([NodeAddress(p.node_id, None)])[p.node_id]
+    measured = StaticMetrics(
+        {p.node_id: {"bandwidth_mbps": p.bandwidth_mbps, "delay_ms": p.delay_ms, "loss_pct": p.loss_pct}}
+    ).snapshot([NodeAddress(p.node_id, None)])[p.node_id]
     assert p.link == truth.link == cand.link == measured.link == link == LinkFigures.of(link.__dict__)
     shape = LinkShape.of(p)
     assert (shape.rate_mbps, shape.delay_ms, shape.loss_pct) == (p.bandwidth_mbps, p.delay_ms, p.loss_pct)

@@ -2,6 +2,7 @@
 else peft's default for the architecture; a user's model folder is checked before
 anything starts, and a mismatch is one line naming the fix. Tiny models are written
 by save_pretrained here (no model hub)."""
+
 import pytest
 import torch
 
@@ -15,7 +16,9 @@ def _gpt2(folder):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     tok = train_bpe(corpora.synthetic(5_000, seed=1), 300, folder)
-    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=len(tok), n_positions=64)).save_pretrained(folder)
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=len(tok), n_positions=64)).save_pretrained(
+        folder
+    )
     return folder
 
 
@@ -23,8 +26,16 @@ def _neox(folder):
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
     tok = train_bpe(corpora.synthetic(5_000, seed=1), 300, folder)
-    GPTNeoXForCausalLM(GPTNeoXConfig(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=64,
-                                     vocab_size=len(tok), max_position_embeddings=64)).save_pretrained(folder)
+    GPTNeoXForCausalLM(
+        GPTNeoXConfig(
+            num_hidden_layers=1,
+            hidden_size=32,
+            num_attention_heads=2,
+            intermediate_size=64,
+            vocab_size=len(tok),
+            max_position_embeddings=64,
+        )
+    ).save_pretrained(folder)
     return folder
 
 
@@ -60,7 +71,11 @@ def test_wrong_targets_and_bad_folders_are_one_line_before_anything_starts(tmp_p
     capsys.readouterr()  # what writing the model printed
     assert main(["local", "--model-path", str(folder), "--config", str(cfg), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "lora.target_modules ['q_proj', 'v_proj'] are not linear layers" in err[0] and "auto" in err[0]
+    assert (
+        len(err) == 1
+        and "lora.target_modules ['q_proj', 'v_proj'] are not linear layers" in err[0]
+        and "auto" in err[0]
+    )
     assert not out.exists()
     empty = tmp_path / "empty"
     empty.mkdir()

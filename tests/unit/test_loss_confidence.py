@@ -1,4 +1,5 @@
 """Loss with its confidence (edgeft/loss_confidence.py) and the score it feeds."""
+
 import numpy as np
 import pytest
 
@@ -54,8 +55,11 @@ def test_the_demo_defaults_tell_1_from_5_percent():
 
 
 def test_settle_loss_attaches_the_scored_loss_only_to_probed_figures():
-    snap = {"a": PathMetrics(5, 10, 0.0, 0, loss_samples=75), "b": PathMetrics(5, 10, 1.3333, 0, loss_samples=75),
-            "c": PathMetrics(5, 10, 4.0, 0)}  # c: a static figure, no sample count
+    snap = {
+        "a": PathMetrics(5, 10, 0.0, 0, loss_samples=75),
+        "b": PathMetrics(5, 10, 1.3333, 0, loss_samples=75),
+        "c": PathMetrics(5, 10, 4.0, 0),
+    }  # c: a static figure, no sample count
     out = settle_loss(snap)
     assert out["a"].loss_for_scoring == out["b"].loss_for_scoring  # 0 vs 1 of 75: tied
     assert out["c"].loss_for_scoring == 4.0 and out["b"].loss_pct == 1.3333  # the measured figure is kept

@@ -1,5 +1,6 @@
 """The network description the topology script writes and `compare --attach` reads:
 every refusal names the fix, in one message."""
+
 import json
 import os
 
@@ -11,11 +12,21 @@ from topologies import description
 
 
 def _desc(pid: int, hosts: int = 3) -> dict:
-    return {"format": 1, "topology_pid": pid, "setup": 2, "seed": 0, "dilation": 1.0,
-            "controller": {"rest": "http://127.0.0.1:1", "rest_from_server": "http://10.254.0.1:1"},
-            "server": {"name": "server", "ip": "10.0.0.1", "pid": pid},
-            "hosts": [{"node_id": f"node-{i:02d}", "name": f"n{i}", "ip": f"10.1.0.{i + 1}", "pid": pid} for i in range(1, hosts + 1)],
-            "ground_truth": {"nodes": []}, "links": {}}
+    return {
+        "format": 1,
+        "topology_pid": pid,
+        "setup": 2,
+        "seed": 0,
+        "dilation": 1.0,
+        "controller": {"rest": "http://127.0.0.1:1", "rest_from_server": "http://10.254.0.1:1"},
+        "server": {"name": "server", "ip": "10.0.0.1", "pid": pid},
+        "hosts": [
+            {"node_id": f"node-{i:02d}", "name": f"n{i}", "ip": f"10.1.0.{i + 1}", "pid": pid}
+            for i in range(1, hosts + 1)
+        ],
+        "ground_truth": {"nodes": []},
+        "links": {},
+    }
 
 
 def test_a_live_description_loads(tmp_path):
@@ -24,8 +35,10 @@ def test_a_live_description_loads(tmp_path):
     assert description.load(path)["hosts"][0]["name"] == "n1"
 
 
-@pytest.mark.parametrize("content,fragment", [(None, "no such file"), ("{not json", "not a network description"),
-                                              ('{"format": 1}', "not a format-1")])
+@pytest.mark.parametrize(
+    "content,fragment",
+    [(None, "no such file"), ("{not json", "not a network description"), ('{"format": 1}', "not a format-1")],
+)
 def test_missing_or_malformed_files_are_refused(tmp_path, content, fragment):
     path = tmp_path / "net.json"
     if content is not None:

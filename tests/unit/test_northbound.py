@@ -23,7 +23,16 @@ class FakeView:
 
     def paths_from(self, src, own_port=None):
         self.own_port = own_port
-        return [{"ip": "10.1.0.2", "bandwidth_mbps": 7.5, "delay_ms": 20.0, "loss_pct": 1.0, "samples": 10, "updated_at": 1.0}]
+        return [
+            {
+                "ip": "10.1.0.2",
+                "bandwidth_mbps": 7.5,
+                "delay_ms": 20.0,
+                "loss_pct": 1.0,
+                "samples": 10,
+                "updated_at": 1.0,
+            }
+        ]
 
     def set_capacity(self, dpid, port, mbps):
         self.caps[(dpid, port)] = mbps
@@ -36,7 +45,9 @@ class FakeView:
 
 
 def call(app, method, path, body=None, headers=None):
-    req = Request.blank(path, method=method, body=json.dumps(body).encode() if body is not None else b"", headers=headers or {})
+    req = Request.blank(
+        path, method=method, body=json.dumps(body).encode() if body is not None else b"", headers=headers or {}
+    )
     resp = req.get_response(app)
     return resp.status_code, json.loads(resp.body)
 
@@ -56,13 +67,16 @@ def test_paths_ok_and_filtered(app):
     assert status == 400 and "own_port" in body["error"] and "1..65535" in body["error"]
 
 
-@pytest.mark.parametrize("query,status,fragment", [
-    ("", 400, "'src' is required"),
-    ("?src=banana", 400, "not an IP address"),
-    ("?src=10.0.0.1&color=red", 400, "unknown query parameter"),
-    ("?src=10.9.9.9", 404, "not known"),
-    ("?src=10.0.0.1&dst=10.1.0.99", 404, "not known"),
-])
+@pytest.mark.parametrize(
+    "query,status,fragment",
+    [
+        ("", 400, "'src' is required"),
+        ("?src=banana", 400, "not an IP address"),
+        ("?src=10.0.0.1&color=red", 400, "unknown query parameter"),
+        ("?src=10.9.9.9", 404, "not known"),
+        ("?src=10.0.0.1&dst=10.1.0.99", 404, "not known"),
+    ],
+)
 def test_paths_bad_parameters(app, query, status, fragment):
     code, body = call(app, "GET", "/v1/paths" + query)
     assert code == status and fragment in body["error"]
@@ -91,21 +105,29 @@ def test_reset_needs_the_token(app):
     assert app.view.resets == 1
 
 
-@pytest.mark.parametrize("link,fragment", [
-    ({"dpid": 1.7, "port": 1, "mbps": 5}, "integers"),
-    ({"dpid": 1, "port": "1", "mbps": 5}, "integers"),
-    ({"dpid": True, "port": 1, "mbps": 5}, "integers"),
-    ({"dpid": 1, "port": 9, "mbps": 5}, "has no port 9"),
-    ({"dpid": 7, "port": 1, "mbps": 5}, "switch 7 has no port"),
-    ({"dpid": 1, "port": 1, "mbps": float("inf")}, "finite"),
-    ({"dpid": 1, "port": 1, "mbps": 0}, "finite"),
-    ({"dpid": 1, "port": 1}, "needs dpid, port and mbps"),
-])
+@pytest.mark.parametrize(
+    "link,fragment",
+    [
+        ({"dpid": 1.7, "port": 1, "mbps": 5}, "integers"),
+        ({"dpid": 1, "port": "1", "mbps": 5}, "integers"),
+        ({"dpid": True, "port": 1, "mbps": 5}, "integers"),
+        ({"dpid": 1, "port": 9, "mbps": 5}, "has no port 9"),
+        ({"dpid": 7, "port": 1, "mbps": 5}, "switch 7 has no port"),
+        ({"dpid": 1, "port": 1, "mbps": float("inf")}, "finite"),
+        ({"dpid": 1, "port": 1, "mbps": 0}, "finite"),
+        ({"dpid": 1, "port": 1}, "needs dpid, port and mbps"),
+    ],
+)
 def test_capacity_entries_are_validated_and_named(app, link, fragment):
     ok = {"Authorization": "Bearer t0k"}
     good = {"dpid": 1, "port": 2, "mbps": 3.0}
-    status, body = call(app, "PUT", "/v1/links/capacity", {"links": [good, link]}, ok) if link.get("mbps") != float("inf") else \
-        _raw_put(app, '{"links": [{"dpid": 1, "port": 2, "mbps": 3.0}, {"dpid": 1, "port": 1, "mbps": Infinity}]}', ok)
+    status, body = (
+        call(app, "PUT", "/v1/links/capacity", {"links": [good, link]}, ok)
+        if link.get("mbps") != float("inf")
+        else _raw_put(
+            app, '{"links": [{"dpid": 1, "port": 2, "mbps": 3.0}, {"dpid": 1, "port": 1, "mbps": Infinity}]}', ok
+        )
+    )
     assert status == 400 and "links[1]" in body["error"] and fragment in body["error"]
     assert app.view.caps == {}  # nothing of a bad request is applied
 

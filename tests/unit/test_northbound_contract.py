@@ -1,6 +1,7 @@
 """The controller's OpenAPI document (controller_app/openapi.py) is the contract: every
 route is driven to every status it lists, and every answer is checked against it. The
 path figures come from a real PathMonitor, so their shape is the one the app sends."""
+
 import json
 
 import pytest
@@ -38,7 +39,10 @@ class View:
         return ip == "10.0.0.1"
 
     def paths_from(self, src, own_port=None):
-        return [self.monitor.path_figures("10.1.0.2", [(1, 1), (2, 3)]), self.monitor.path_figures("10.1.0.3", [(1, 1), (2, 4)])]
+        return [
+            self.monitor.path_figures("10.1.0.2", [(1, 1), (2, 3)]),
+            self.monitor.path_figures("10.1.0.3", [(1, 1), (2, 4)]),
+        ]
 
     def set_capacity(self, dpid, port, mbps):
         self.monitor.capacity[(dpid, port)] = mbps
@@ -52,7 +56,9 @@ class View:
 
 def _call(app, method, url, body=None, token=None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    req = Request.blank(url, method=method, body=json.dumps(body).encode() if body is not None else b"", headers=headers)
+    req = Request.blank(
+        url, method=method, body=json.dumps(body).encode() if body is not None else b"", headers=headers
+    )
     resp = req.get_response(app)
     return resp.status_code, resp.headers.get("Content-Type", ""), resp.body
 

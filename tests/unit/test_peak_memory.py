@@ -1,4 +1,5 @@
 """The benchmarks' peak-memory sampler on a real child process that grows."""
+
 import subprocess
 import sys
 import time
@@ -9,7 +10,9 @@ from experiments.measure.peak_memory import PeakMemory, pss, rss, tree_bytes
 
 
 def test_the_sampler_sees_a_child_grow_and_keeps_the_peak():
-    code = "import time; time.sleep(0.4); b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.6)"
+    code = (
+        "import time; time.sleep(0.4); b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.6)"
+    )
     child = subprocess.Popen([sys.executable, "-c", code])
     try:
         me = psutil.Process()

@@ -38,12 +38,14 @@ def test_delay_line_choice_is_validated_and_falls_back_to_python(monkeypatch, tm
 def test_held_delay_pairs_each_echo_request_with_its_reply():
     from experiments.measure.link_load import pair_echoes
 
-    text = "\n".join([
-        "1700000000.000100000 IP 10.1.0.1 > 10.1.0.2: ICMP echo request, id 7, seq 1, length 64",
-        "1700000000.014500000 IP 10.1.0.2 > 10.1.0.1: ICMP echo reply, id 7, seq 1, length 64",
-        "1700000000.050100000 IP 10.1.0.1 > 10.1.0.2: ICMP echo request, id 7, seq 2, length 64",  # lost: no reply
-        "1700000000.100100000 IP 10.1.0.1 > 10.1.0.2: ICMP echo request, id 7, seq 3, length 64",
-        "1700000000.100200000 IP 10.1.0.2 > 10.1.0.1: ICMP 10.1.0.2 udp port 5201 unreachable, length 36",
-        "1700000000.115100000 IP 10.1.0.2 > 10.1.0.1: ICMP echo reply, id 7, seq 3, length 64",
-    ])
+    text = "\n".join(
+        [
+            "1700000000.000100000 IP 10.1.0.1 > 10.1.0.2: ICMP echo request, id 7, seq 1, length 64",
+            "1700000000.014500000 IP 10.1.0.2 > 10.1.0.1: ICMP echo reply, id 7, seq 1, length 64",
+            "1700000000.050100000 IP 10.1.0.1 > 10.1.0.2: ICMP echo request, id 7, seq 2, length 64",  # lost: no reply
+            "1700000000.100100000 IP 10.1.0.1 > 10.1.0.2: ICMP echo request, id 7, seq 3, length 64",
+            "1700000000.100200000 IP 10.1.0.2 > 10.1.0.1: ICMP 10.1.0.2 udp port 5201 unreachable, length 36",
+            "1700000000.115100000 IP 10.1.0.2 > 10.1.0.1: ICMP echo reply, id 7, seq 3, length 64",
+        ]
+    )
     assert pair_echoes(text) == pytest.approx([14.4, 15.0], abs=1e-3)

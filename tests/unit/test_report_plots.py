@@ -1,10 +1,16 @@
 """The completion-time figure keeps setups apart and draws every run it is given."""
+
 from experiments.reports.report import completion_series, plot_completion
 
 
 def _rows():
-    return [dict(policy=p, setup=s, nodes=n, seed=seed, completion_time_s=t + s + n + seed)
-            for p, t in (("ne", 60.0), ("ar", 80.0)) for s in (1, 2) for n in (12, 40) for seed in (0, 1, 2)]
+    return [
+        dict(policy=p, setup=s, nodes=n, seed=seed, completion_time_s=t + s + n + seed)
+        for p, t in (("ne", 60.0), ("ar", 80.0))
+        for s in (1, 2)
+        for n in (12, 40)
+        for seed in (0, 1, 2)
+    ]
 
 
 def test_one_series_per_policy_and_setup_with_every_seed():

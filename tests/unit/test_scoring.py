@@ -9,17 +9,21 @@ IDEAL = np.ones(5)
 
 def test_hand_computed_three_nodes():
     # columns: C, B, D, L, T
-    x = np.array([
-        [10.0, 5.0, 100.0, 2.0, 4.0],
-        [30.0, 15.0, 50.0, 1.0, 2.0],
-        [20.0, 10.0, 75.0, 0.0, 3.0],
-    ])
+    x = np.array(
+        [
+            [10.0, 5.0, 100.0, 2.0, 4.0],
+            [30.0, 15.0, 50.0, 1.0, 2.0],
+            [20.0, 10.0, 75.0, 0.0, 3.0],
+        ]
+    )
     n = normalise(x)
-    expected = np.array([
-        [0.0, 0.0, 0.0, 0.0, 0.0],
-        [1.0, 1.0, 1.0, 0.5, 1.0],
-        [0.5, 0.5, 0.5, 1.0, 0.5],
-    ])
+    expected = np.array(
+        [
+            [0.0, 0.0, 0.0, 0.0, 0.0],
+            [1.0, 1.0, 1.0, 0.5, 1.0],
+            [0.5, 0.5, 0.5, 1.0, 0.5],
+        ]
+    )
     np.testing.assert_allclose(n, expected)
     # s = mean of the row; lambda_s = 1; score = 1 - |s - 1| = s
     np.testing.assert_allclose(perf_scores(x, EQUAL, IDEAL), [0.0, 0.9, 0.6])

@@ -1,4 +1,5 @@
 """Each selection policy on small fixed inputs whose right answer was worked out by hand."""
+
 import math
 
 import numpy as np
@@ -14,8 +15,9 @@ WORST = dict(compute_power=10.0, bandwidth_mbps=2.0, delay_ms=100.0, loss_pct=5.
 
 
 def ctx(cands, epoch=0, epochs=3, total=None, seed=0, nbytes=0, truth=None):
-    return SelectionContext(epoch, epochs, total or len(cands), cands, W, U, np.random.default_rng(seed), nbytes, nbytes,
-                            truth or {})
+    return SelectionContext(
+        epoch, epochs, total or len(cands), cands, W, U, np.random.default_rng(seed), nbytes, nbytes, truth or {}
+    )
 
 
 def node(nid, active=True, **kw):
@@ -43,17 +45,25 @@ def test_random_keeps_the_budget_reproducibly_and_reaches_everyone():
 
 
 def test_single_metric_ranks_one_column_nan_last_ties_by_id():
-    cands = [node("a", bandwidth_mbps=5.0, compute_power=40.0), node("b", bandwidth_mbps=9.0, compute_power=10.0),
-             node("c", bandwidth_mbps=math.nan, compute_power=60.0), node("d", bandwidth_mbps=5.0, compute_power=20.0),
-             node("e", bandwidth_mbps=1.0, compute_power=5.0)]
+    cands = [
+        node("a", bandwidth_mbps=5.0, compute_power=40.0),
+        node("b", bandwidth_mbps=9.0, compute_power=10.0),
+        node("c", bandwidth_mbps=math.nan, compute_power=60.0),
+        node("d", bandwidth_mbps=5.0, compute_power=20.0),
+        node("e", bandwidth_mbps=1.0, compute_power=5.0),
+    ]
     assert make_policy("bandwidth", 5, 3).select(ctx(cands)) == {"b", "a", "d"}  # a beats d on the tie by id
     assert make_policy("compute", 5, 3).select(ctx(cands)) == {"c", "a", "d"}
 
 
 def test_oracle_score_uses_the_truth_not_the_measurements():
     measured = [node("a", **WORST), node("b", **MID), node("c", **BEST), node("d", **MID)]
-    truth = {"a": Truth("a", 50, 20, 10, 0), "b": Truth("b", 30, 10, 50, 1), "c": Truth("c", 10, 2, 100, 5),
-             "d": Truth("d", 29, 9, 55, 1.5)}
+    truth = {
+        "a": Truth("a", 50, 20, 10, 0),
+        "b": Truth("b", 30, 10, 50, 1),
+        "c": Truth("c", 10, 2, 100, 5),
+        "d": Truth("d", 29, 9, 55, 1.5),
+    }
     assert make_policy("oracle_score", 4, 3).select(ctx(measured, truth=truth)) == {"a", "b", "d"}  # budget 3
     with pytest.raises(ValueError, match="ground truth"):
         make_policy("oracle_score", 4, 3).select(ctx(measured))
@@ -65,8 +75,12 @@ def test_oracle_is_time_optimal_for_its_budget():
     from orchestrator.policies.baselines import truth_round_s
 
     # Windows: 7.5 GFLOP at C x 0.25 GFLOP/s = 30 / C s. a computes fastest but sits behind a 0.5 Mb/s link.
-    truth = {"a": Truth("a", 60, 0.5, 200, 0), "b": Truth("b", 10, 20, 10, 0), "c": Truth("c", 30, 10, 10, 0),
-             "d": Truth("d", 5, 50, 5, 0)}
+    truth = {
+        "a": Truth("a", 60, 0.5, 200, 0),
+        "b": Truth("b", 10, 20, 10, 0),
+        "c": Truth("c", 30, 10, 10, 0),
+        "d": Truth("d", 5, 50, 5, 0),
+    }
     c = ctx([node(n, **MID) for n in "abcd"], nbytes=500_000, truth=truth)
     c.work_gflop, c.gflops_per_power = 7.5, 0.25
     chosen = make_policy("oracle", 4, 3).select(c)
@@ -126,8 +140,12 @@ def _ne_plus(margin, patience):
 
 def _round(d_recovered=True):
     d = BEST if d_recovered else WORST
-    cands = [node("a", **BEST), node("b", **MID), node("c", **WORST),
-             node("d", active=False, last_epoch=0, eliminated_at=0, **d)]  # benched at epoch 0
+    cands = [
+        node("a", **BEST),
+        node("b", **MID),
+        node("c", **WORST),
+        node("d", active=False, last_epoch=0, eliminated_at=0, **d),
+    ]  # benched at epoch 0
     return ctx(cands, epoch=1, epochs=4, total=5)
 
 
@@ -155,8 +173,9 @@ def test_ne_plus_never_returns_a_node_in_the_epoch_it_was_dropped():
     assert chosen == {"a"}
 
 
-@pytest.mark.parametrize("name", ["ne", "ar", "random", "bandwidth", "compute", "fedcs", "oort", "tifl", "oracle", "oracle_score",
-                                  "ne_plus"])
+@pytest.mark.parametrize(
+    "name", ["ne", "ar", "random", "bandwidth", "compute", "fedcs", "oort", "tifl", "oracle", "oracle_score", "ne_plus"]
+)
 def test_one_node_left_is_always_chosen(name):
     only = node("solo", **MID)
     c = ctx([only], epoch=4, epochs=10, total=12, truth={"solo": Truth("solo", 30, 10, 50, 1)})

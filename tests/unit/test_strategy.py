@@ -1,5 +1,6 @@
 """The strategy seam: the scores the run records are the ones the policy ranked, the
 last epoch selects nobody, and aggregation is the weighted mean of what was handed out."""
+
 import numpy as np
 import pytest
 import torch
@@ -53,4 +54,6 @@ def test_a_policy_that_chooses_nobody_is_an_error_naming_it():
 def test_aggregation_is_the_weighted_mean():
     ups = [{"w": torch.tensor([1.0, 0.0])}, {"w": torch.tensor([0.0, 3.0])}]
     out = Strategy.named("ar", 5, 3).aggregate_train(ups, [3, 1])
-    assert torch.allclose(out["w"], weighted_mean(ups, [3, 1])["w"]) and torch.allclose(out["w"], torch.tensor([0.75, 0.75]))
+    assert torch.allclose(out["w"], weighted_mean(ups, [3, 1])["w"]) and torch.allclose(
+        out["w"], torch.tensor([0.75, 0.75])
+    )

@@ -1,5 +1,6 @@
 """The time model: a node's compute window depends on its power and its work only;
 the calibration's choice of k; dilation of links and timeouts."""
+
 import os
 import time
 
@@ -99,7 +100,9 @@ def test_calibration_picks_k_from_demand_over_usable_cores():
 
 def test_links_and_timeouts_dilate_with_k():
     assert LinkShape(10.0, 50.0, 1.0).dilated(4) == LinkShape(2.5, 200.0, 1.0)
-    cfg = OrchestratorConfig.model_validate({"emulation": {"dilation": 3}, "timeouts": {"round_s": 100, "heartbeat_timeout_s": 20}})
+    cfg = OrchestratorConfig.model_validate(
+        {"emulation": {"dilation": 3}, "timeouts": {"round_s": 100, "heartbeat_timeout_s": 20}}
+    )
     t = cfg.wall_timeouts()
     assert (t.round_s, t.heartbeat_timeout_s, t.sync_s, t.enroll_s) == (300, 60, 180, 120)
     assert OrchestratorConfig().emulation.k == 1.0  # 'auto' unresolved: real time
@@ -116,7 +119,9 @@ def test_every_task_carries_a_resolved_dilation(tmp_path):
     cfg = OrchestratorConfig(out_dir=str(tmp_path))  # dilation 'auto', never resolved: real time
     coord = Coordinator(cfg, Registry("s"), Recorder(tmp_path, {}, 0), "t")
     assert coord.task(kind=TaskKind.SYNC, version=1).dilation == 1.0
-    cfg3 = OrchestratorConfig.model_validate({"out_dir": str(tmp_path), "emulation": {"dilation": 3, "gflops_per_power": 0.5}})
+    cfg3 = OrchestratorConfig.model_validate(
+        {"out_dir": str(tmp_path), "emulation": {"dilation": 3, "gflops_per_power": 0.5}}
+    )
     t = Coordinator(cfg3, Registry("s"), Recorder(tmp_path, {}, 0), "t").task(kind=TaskKind.TRAIN, version=1)
     assert (t.dilation, t.gflops_per_power) == (3.0, 0.5)
 

@@ -1,4 +1,5 @@
 """The orchestrator's HTTP API on bad uploads and bad credentials (in-process, no workload)."""
+
 import json
 
 import pytest
@@ -26,22 +27,37 @@ def api(tmp_path):
     client = TestClient(create_app(coord))
     tokens = {}
     for n in ("n1", "n2"):
-        r = client.post("/v1/enroll", json={"node_id": n, "compute_power": 30}, headers={"Authorization": "Bearer runtok"})
+        r = client.post(
+            "/v1/enroll", json={"node_id": n, "compute_power": 30}, headers={"Authorization": "Bearer runtok"}
+        )
         assert r.status_code == 200
         tokens[n] = r.json()["node_token"]
     return client, coord, tokens
 
 
 def _meta(node="n1", **kw):
-    m = {"node_id": node, "epoch": 0, "version": 0, "train_time_s": 1.0, "compute_wall_s": 1.0, "download_s": 0.0,
-         "loss": 2.0, "samples": 4, "tokens": 60}
+    m = {
+        "node_id": node,
+        "epoch": 0,
+        "version": 0,
+        "train_time_s": 1.0,
+        "compute_wall_s": 1.0,
+        "download_s": 0.0,
+        "loss": 2.0,
+        "samples": 4,
+        "tokens": 60,
+    }
     m.update(kw)
     return json.dumps(m)
 
 
 def _post(client, tokens, body, node="n1", meta=None, digest=None):
-    headers = {"Authorization": f"Bearer {tokens[node]}", "X-Node-Id": node, META_HEADER: meta or _meta(node),
-               DIGEST_HEADER: digest if digest is not None else sha256_hex(body)}
+    headers = {
+        "Authorization": f"Bearer {tokens[node]}",
+        "X-Node-Id": node,
+        META_HEADER: meta or _meta(node),
+        DIGEST_HEADER: digest if digest is not None else sha256_hex(body),
+    }
     return client.post("/v1/results", content=body, headers=headers)
 
 
@@ -58,12 +74,15 @@ def test_valid_upload_is_accepted_once(api):
     assert list(coord.round.results) == ["n1"]
 
 
-@pytest.mark.parametrize("mutate,status,fragment", [
-    (lambda t: {**t, "lora_A": torch.ones(5, 8)}, 400, "shape"),
-    (lambda t: {**t, "lora_A": torch.ones(4, 8, dtype=torch.float16)}, 400, "dtype"),
-    (lambda t: {**t, "lora_B": torch.full((8, 4), float("nan"))}, 400, "NaN"),
-    (lambda t: {"lora_A": t["lora_A"]}, 400, "missing"),
-])
+@pytest.mark.parametrize(
+    "mutate,status,fragment",
+    [
+        (lambda t: {**t, "lora_A": torch.ones(5, 8)}, 400, "shape"),
+        (lambda t: {**t, "lora_A": torch.ones(4, 8, dtype=torch.float16)}, 400, "dtype"),
+        (lambda t: {**t, "lora_B": torch.full((8, 4), float("nan"))}, 400, "NaN"),
+        (lambda t: {"lora_A": t["lora_A"]}, 400, "missing"),
+    ],
+)
 def test_bad_tensors_get_4xx_and_the_node_is_marked(api, mutate, status, fragment):
     client, coord, tokens = api
     r = _post(client, tokens, tensors_to_bytes(mutate(good())))
@@ -101,13 +120,27 @@ def test_bad_metadata_and_late_results(api):
 
 def test_auth_unknown_node_wrong_token_and_cross_node(api):
     client, coord, tokens = api
-    assert client.get("/v1/tasks/next?wait=0", headers={"X-Node-Id": "n9", "Authorization": "Bearer x"}).status_code == 401
-    assert client.get("/v1/tasks/next?wait=0", headers={"X-Node-Id": "n1", "Authorization": f"Bearer {tokens['n2']}"}).status_code == 401
+    assert (
+        client.get("/v1/tasks/next?wait=0", headers={"X-Node-Id": "n9", "Authorization": "Bearer x"}).status_code == 401
+    )
+    assert (
+        client.get(
+            "/v1/tasks/next?wait=0", headers={"X-Node-Id": "n1", "Authorization": f"Bearer {tokens['n2']}"}
+        ).status_code
+        == 401
+    )
     assert client.get("/v1/tasks/next?wait=0").status_code == 401
-    assert client.post("/v1/enroll", json={"node_id": "n3", "compute_power": 1}, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert (
+        client.post(
+            "/v1/enroll", json={"node_id": "n3", "compute_power": 1}, headers={"Authorization": "Bearer nope"}
+        ).status_code
+        == 401
+    )
     r = client.get("/v1/artifacts/partition/n2", headers={"X-Node-Id": "n1", "Authorization": f"Bearer {tokens['n1']}"})
     assert r.status_code == 403
-    r = client.post("/v1/enroll", json={"node_id": "bad id!", "compute_power": -1}, headers={"Authorization": "Bearer runtok"})
+    r = client.post(
+        "/v1/enroll", json={"node_id": "bad id!", "compute_power": -1}, headers={"Authorization": "Bearer runtok"}
+    )
     assert r.status_code == 422 and "node_id" in r.json()["detail"]
 
 
@@ -124,4 +157,6 @@ def test_a_node_that_lies_about_its_share_is_refused_and_cannot_outweigh_its_par
     from orchestrator.aggregation import weighted_mean
 
     agg = weighted_mean([coord.round.results[i].update for i in ids], [coord.weight(i) for i in ids])
-    assert torch.equal(agg["lora_A"], honest["lora_A"])  # the liar moved the aggregate by nothing (its honest weight: half)
+    assert torch.equal(
+        agg["lora_A"], honest["lora_A"]
+    )  # the liar moved the aggregate by nothing (its honest weight: half)

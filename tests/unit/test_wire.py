@@ -1,7 +1,16 @@
 import pytest
 import torch
 
-from edgeft.wire import WireError, bytes_to_tensors, check_tensors, decode_meta, read_metadata, sha256_hex, state_digest, tensors_to_bytes
+from edgeft.wire import (
+    WireError,
+    bytes_to_tensors,
+    check_tensors,
+    decode_meta,
+    read_metadata,
+    sha256_hex,
+    state_digest,
+    tensors_to_bytes,
+)
 
 REF = {"a": torch.zeros(2, 3), "b": torch.zeros(4)}
 
@@ -24,14 +33,17 @@ def test_truncated_and_garbage_bodies_are_rejected():
         bytes_to_tensors(b"not tensors at all")
 
 
-@pytest.mark.parametrize("bad,msg", [
-    ({"a": torch.zeros(3, 2), "b": torch.zeros(4)}, "shape"),
-    ({"a": torch.zeros(2, 3, dtype=torch.float64), "b": torch.zeros(4)}, "dtype"),
-    ({"a": torch.full((2, 3), float("nan")), "b": torch.zeros(4)}, "NaN"),
-    ({"a": torch.zeros(2, 3), "b": torch.tensor([0, float("inf"), 0, 0])}, "NaN or Inf"),
-    ({"a": torch.zeros(2, 3)}, "missing"),
-    ({**REF, "c": torch.zeros(1)}, "unexpected"),
-])
+@pytest.mark.parametrize(
+    "bad,msg",
+    [
+        ({"a": torch.zeros(3, 2), "b": torch.zeros(4)}, "shape"),
+        ({"a": torch.zeros(2, 3, dtype=torch.float64), "b": torch.zeros(4)}, "dtype"),
+        ({"a": torch.full((2, 3), float("nan")), "b": torch.zeros(4)}, "NaN"),
+        ({"a": torch.zeros(2, 3), "b": torch.tensor([0, float("inf"), 0, 0])}, "NaN or Inf"),
+        ({"a": torch.zeros(2, 3)}, "missing"),
+        ({**REF, "c": torch.zeros(1)}, "unexpected"),
+    ],
+)
 def test_check_tensors_names_the_problem(bad, msg):
     with pytest.raises(WireError, match=msg):
         check_tensors(bad, REF)
