@@ -1,7 +1,7 @@
 """Per-path figures for the orchestrator <-> edge-node paths, from port
 statistics and probes. Pure state: the controller app feeds it events.
 
-Method (documented in the README):
+Method (documented in docs/controller.md):
 - capacity: the node's access link takes the capacity that packet trains
   measure on the path (controller_app/capacity.py); a registered hint
   (PUT /v1/links/capacity) overrides it; until either exists the path has no

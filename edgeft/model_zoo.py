@@ -35,7 +35,7 @@ class PackagedModel:
     module: str  # the package that carries the file (found, never imported: its own imports are not installed)
     gguf_file: str
     distribution: str  # the default base-model distribution for this model
-    # Settings that keep a node-epoch to a few CPU seconds here (README: "A real pretrained LLM").
+    # Settings that keep a node-epoch to a few CPU seconds here (docs/models.md).
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 

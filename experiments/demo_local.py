@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--setup", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config", help="orchestrator config file (YAML/TOML/JSON)")
-    p.add_argument("--policies", default="ne,ar", help="comma-separated policies (README: Policies)")
+    p.add_argument("--policies", default="ne,ar", help="comma-separated policies (docs/policies.md)")
     p.add_argument("--out", default="results/demo")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

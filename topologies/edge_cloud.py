@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--capacity-hints",
         action="store_true",
-        help="register the drawn link rates with the controller (off: it measures them; README: Controller)",
+        help="register the drawn link rates with the controller (off: it measures them; docs/controller.md)",
     )
     p.add_argument("--shaping", default="auto", choices=["auto", "netem", "fallback"])
     p.add_argument("--out", default=None, help="folder for ground_truth.json and shaping state")
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dilation",
         type=float,
         default=1.0,
-        help="time dilation k >= 1: links run k times slower (rates / k, delays x k; README: Time model)",
+        help="time dilation k >= 1: links run k times slower (rates / k, delays x k; docs/time-model.md)",
     )
     p.add_argument("--cli", action="store_true", help="open the Mininet CLI (reads commands from stdin)")
     a = p.parse_args(argv)

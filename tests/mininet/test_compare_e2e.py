@@ -64,7 +64,7 @@ def test_ne_and_ar_complete_with_controller_metrics(clean_system, tmp_path):
             assert row["metrics_stale"] == "False"
             # the configured delay is a floor; traffic adds queueing (bounded buffers: ~100 ms of data)
             assert t["delay_ms"] * 0.95 - 2 <= float(row["delay_ms"]) <= t["delay_ms"] + 250
-            # learned by the controller's trains, nothing registered (README: Controller)
+            # learned by the controller's trains, nothing registered (docs/controller.md)
             assert 0 < float(row["bandwidth_mbps"]) <= float(row["capacity_mbps"]) <= 1.15 * t["bandwidth_mbps"]
             assert row["missing_figures"] == "", row
         measured = {row["node_id"]: float(row["delay_ms"]) for row in first}
