@@ -9,7 +9,8 @@ first (HTB: a packet or two at its default cburst, up to ten with a 15 kB
 burst): the leading packets whose gaps are under half the paced gap (the
 second-largest gap, so that one delayed packet-in does not set it) are
 skipped. The rate comes from the least-squares slope of arrival time over
-position, fitted within runs of consecutive positions only: a gap in the positions is a packet dropped either by the bottleneck's
+position, fitted within runs of consecutive positions only: a gap in the
+positions is a packet dropped either by the bottleneck's
 full queue (it used no time slot there) or later (it did), and the two cannot
 be told apart. On a slow link the queue (>= 10 packets,
 topologies/shaping.queue_packets) drops the train's tail, so about 12 of the

@@ -339,7 +339,8 @@ class EdgeMonitor(App):
             ):
                 self._install_host_flows(self.graph.macs[eth.src])
                 if self.own_port is not None:
-                    self._install_all_host_flows()  # the node's own-traffic flows, or all of them if it is the orchestrator
+                    # the node's own-traffic flows, or all of them if it is the orchestrator
+                    self._install_all_host_flows()
         if arp_pkt is not None:
             self._handle_arp(dp, in_port, eth, arp_pkt, msg.data)
             return

@@ -113,14 +113,14 @@ def available_bandwidth(links: list[LinkState]) -> float:
     """Path bandwidth: the tightest link's unused capacity, never below zero."""
     if not links:
         raise ValueError("a path has at least one link")
-    return min(max(l.capacity_mbps - l.used_mbps, 0.0) for l in links)
+    return min(max(link.capacity_mbps - link.used_mbps, 0.0) for link in links)
 
 
 def compose_loss(per_link_loss_pct: list[float]) -> float:
     """End-to-end loss of independent per-link losses: 1 - prod(1 - l_i)."""
     keep = 1.0
-    for l in per_link_loss_pct:
-        keep *= 1 - l / 100
+    for loss_pct in per_link_loss_pct:
+        keep *= 1 - loss_pct / 100
     return 100 * (1 - keep)
 
 

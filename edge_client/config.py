@@ -32,7 +32,8 @@ class EdgeConfig(BaseModel):
         default=None,
         gt=0,
         description=(
-            "cap on the rate of paper-volume padding transfers: a slow link on loopback, for tests (Mininet shapes real links)"
+            "cap on the rate of paper-volume padding transfers: a slow link on loopback, for tests "
+            "(Mininet shapes real links)"
         ),
     )
 

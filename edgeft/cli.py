@@ -156,7 +156,10 @@ def _add_controller(sub) -> None:
         "--train-interval",
         dest="train_interval_s",
         type=float,
-        help="seconds between two capacity trains to the same node (default 10; 0: none; a run dilated by k passes 10 x k)",
+        help=(
+            "seconds between two capacity trains to the same node (default 10; 0: none; "
+            "a run dilated by k passes 10 x k)"
+        ),
     )
     p.add_argument(
         "--probe-timeout",
@@ -188,7 +191,8 @@ def _cmd_controller(args: argparse.Namespace) -> int:
     manager = next((m for m in found if m), None)
     if manager is None:
         raise ConfigError(
-            "neither osken-manager nor ryu-manager is installed: run `pip install os-ken==3.1.1` (scripts/install.sh does)"
+            "neither osken-manager nor ryu-manager is installed: "
+            "run `pip install os-ken==3.1.1` (scripts/install.sh does)"
         )
     app = Path(__file__).resolve().parent.parent / "controller_app" / "edge_monitor.py"
     env = {k: v for k, v in os.environ.items() if k not in SINGLE_VARS.values()}  # the object below is the whole truth

@@ -133,9 +133,11 @@ def bench(n: int, settle: float, train_interval: float, tmp: Path) -> None:
         loads = [(p, *_loaded(edge, url, p)) for p in (by_rate[-1], by_rate[len(by_rate) // 2])]
         collapse = _collapse_s(edge, url, by_rate[-1])
         print(
-            f"{n:>4} nodes, after {settle:.0f} s: capacity error median {100 * statistics.median(cap):.1f} % max {100 * max(cap):.1f} %"
+            f"{n:>4} nodes, after {settle:.0f} s: capacity error median {100 * statistics.median(cap):.1f} % "
+            f"max {100 * max(cap):.1f} %"
             f"{f' ({len(missing)} not measured yet: {missing})' if missing else ''}; "
-            f"delay error mean {statistics.mean(dl):.2f} ms (max {max(dl):.2f}); loss error mean {statistics.mean(ls):.2f} pp "
+            f"delay error mean {statistics.mean(dl):.2f} ms (max {max(dl):.2f}); "
+            f"loss error mean {statistics.mean(ls):.2f} pp "
             f"(max {max(ls):.2f}; {samples:.0f} probes each, 95 % interval median width {width:.2f} pp)"
         )
         for p, avail, expect, iperf in loads:
@@ -144,12 +146,15 @@ def bench(n: int, settle: float, train_interval: float, tmp: Path) -> None:
                 f"available {avail:.2f} Mb/s vs drawn - iperf3 = {expect:.2f} Mb/s"
             )
         print(
-            f"      a link cut to a quarter ({by_rate[-1].bandwidth_mbps:.2f} -> {by_rate[-1].bandwidth_mbps / 4:.2f} Mb/s) shows "
+            f"      a link cut to a quarter ({by_rate[-1].bandwidth_mbps:.2f} -> "
+            f"{by_rate[-1].bandwidth_mbps / 4:.2f} Mb/s) shows "
             f"after {collapse:.1f} s (train interval {train_interval:g} s)"
         )
         print(
-            f"      probe traffic, counted: data path {data_bps / 1000:.1f} kB/s ({8 * data_bps / 1e3 / n:.1f} kb/s per node), "
-            f"control channel {ctl_bps / 1000:.1f} kB/s (all OpenFlow: probes, trains, stats, LLDP); controller CPU {cpu:.0f} % of one core"
+            f"      probe traffic, counted: data path {data_bps / 1000:.1f} kB/s "
+            f"({8 * data_bps / 1e3 / n:.1f} kb/s per node), "
+            f"control channel {ctl_bps / 1000:.1f} kB/s (all OpenFlow: probes, trains, stats, LLDP); "
+            f"controller CPU {cpu:.0f} % of one core"
         )
     finally:
         edge.stop()

@@ -66,7 +66,8 @@ def report(rows: list[dict], title: str) -> str:
         lines.append(
             f"| {pol} | {len(runs)} | {fmt_ci([float(r['completion_time_s']) for r in runs.values()], '.1f')} | "
             f"{fmt_ci([float(r['final_val_loss']) for r in runs.values()], '.3f')} | "
-            f"{fmt_ci(t_ratio) if t_ratio and pol != 'ar' else '-'} | {fmt_ci(l_ratio, '.3f') if l_ratio and pol != 'ar' else '-'} | "
+            f"{fmt_ci(t_ratio) if t_ratio and pol != 'ar' else '-'} | "
+            f"{fmt_ci(l_ratio, '.3f') if l_ratio and pol != 'ar' else '-'} | "
             f"{_max_share(runs.values())} | "
             f"{(f'{min(r2):.3f} min' if r2 else 'n/a')} | {','.join(sorted({r['dilation'] for r in runs.values()}))} |"
         )

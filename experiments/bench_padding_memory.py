@@ -55,7 +55,8 @@ def main() -> int:
         padded, padded_bytes = peak_client_rss(Path(d) / "padded", a.scale)
     print(
         f"client peak RSS: {base:.0f} MiB without padding, {padded:.0f} MiB at paper_volumes {a.scale:g} "
-        f"({(padded_bytes - base_bytes) / 1e9:.2f} GB more sent by the orchestrator): +{padded - base:.0f} MiB (target < 100)"
+        f"({(padded_bytes - base_bytes) / 1e9:.2f} GB more sent by the orchestrator): "
+        f"+{padded - base:.0f} MiB (target < 100)"
     )
     return 0
 

@@ -155,7 +155,8 @@ def main() -> int:
         if not a.skip_transfer:
             for dist in ("transfer", "preinstalled"):
                 print(
-                    f"set-up bytes per node, {dist}: {setup_bytes(dist, Path(tmp) / dist) / 1e6:.1f} MB (sent by the orchestrator)"
+                    f"set-up bytes per node, {dist}: {setup_bytes(dist, Path(tmp) / dist) / 1e6:.1f} MB "
+                    "(sent by the orchestrator)"
                 )
         for n in sizes:
             m = pool_memory(n, Path(tmp) / f"pool{n}")

@@ -117,7 +117,8 @@ def _load_and_report(where: str, flows: list[Flow], shaper, load: str, pcap: Pat
     if run.errors:
         print(f"  {len(run.errors)} flows failed; iperf3 said e.g.: {run.errors[0]}")
     print(
-        f"  added delay on {probe.profile.node_id} under that load (target {probe.profile.delay_ms:.1f} ms, held by the "
+        f"  added delay on {probe.profile.node_id} under that load "
+        f"(target {probe.profile.delay_ms:.1f} ms, held by the "
         f"line, tcpdump): p50 {_pct(held, .5):.2f} ms, p95 {_pct(held, .95):.2f} ms"
     )
     return {
@@ -249,8 +250,10 @@ def live_clients(tmp: Path, n: int) -> None:
     thread.join()
     per = peak["pss"] / max(peak["clients"], 1) / 2**20
     print(
-        f"{n} edge hosts with live clients (fork pool, Setup 3, 1 AR epoch): run ok in {time.perf_counter() - t0:.0f} s, "
-        f"final loss {row['final_val_loss']:.3f}; clients' total PSS {peak['pss'] / 2**30:.1f} GiB = {per:.0f} MiB per client"
+        f"{n} edge hosts with live clients (fork pool, Setup 3, 1 AR epoch): "
+        f"run ok in {time.perf_counter() - t0:.0f} s, "
+        f"final loss {row['final_val_loss']:.3f}; clients' total PSS {peak['pss'] / 2**30:.1f} GiB = "
+        f"{per:.0f} MiB per client"
     )
 
 

@@ -84,7 +84,8 @@ def client_rows(tmp: Path, rounds: int) -> list[tuple]:
         threads, fds = zip(*r["footprints"])
         outcome = (
             f"{'completed' if r['rc'] == 0 else 'FAILED'}; {failed}/{rounds} rounds failed the node and went on; "
-            f"restarted nodes set up again: {sum('set up' in x for x in r['restarted_logs'])}/{len(r['restarted_logs'])}; "
+            f"restarted nodes set up again: "
+            f"{sum('set up' in x for x in r['restarted_logs'])}/{len(r['restarted_logs'])}; "
             f"orchestrator threads {threads[0]}->{threads[-1]}, fds {fds[0]}->{fds[-1]}"
         )
         out.append(
@@ -106,7 +107,10 @@ def resume_row(tmp: Path) -> tuple:
         for k in ("val_loss", "adapter_digest", "active_nodes")
     )
     same = same and ref["summary"].get("final_adapter_digest") == res["summary"].get("final_adapter_digest")
-    outcome = f"{'completed' if res['rc'] == 0 else 'FAILED'} after --resume; equals the uninterrupted run: {'yes' if same else 'NO'}"
+    outcome = (
+        f"{'completed' if res['rc'] == 0 else 'FAILED'} after --resume; "
+        f"equals the uninterrupted run: {'yes' if same else 'NO'}"
+    )
     return (
         "orchestrator killed (SIGKILL), restarted with --resume",
         f"restart {res['resume_s']:.1f}",
@@ -132,7 +136,8 @@ def mininet_rows(tmp: Path) -> list[tuple]:
         (
             "node-03's link down at epoch 1, up at epoch 3 (Mininet)",
             f"{flap.get('detected_s', float('nan')):.1f}",
-            f"completed; controller loss while down {seen.get('loss_pct')} %; trained again from epoch {back[0] if back else 'NEVER'}",
+            f"completed; controller loss while down {seen.get('loss_pct')} %; "
+            f"trained again from epoch {back[0] if back else 'NEVER'}",
             10 - len(flap["epochs"]),
         )
     ]

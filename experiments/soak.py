@@ -61,7 +61,8 @@ def soak(out: Path, nodes: int, epochs: int, kill_every: int, resume_at: int) ->
                 orch.wait()
                 orch = run.start_orchestrator("--resume")
             print(
-                f"epoch {epoch}: killed and restarted {victim}{'; orchestrator killed and resumed' if epoch == resume_at else ''}",
+                f"epoch {epoch}: killed and restarted {victim}"
+                f"{'; orchestrator killed and resumed' if epoch == resume_at else ''}",
                 flush=True,
             )
         wait_for(lambda: len(run.epochs()) >= epochs - 1, 900, "the last epochs")

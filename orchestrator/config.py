@@ -106,7 +106,8 @@ class ModelConfig(_Strict):
     distribution: Literal["auto", "transfer", "preinstalled"] = Field(
         default="auto",
         description=(
-            "transfer: the orchestrator sends the base to every node at set-up; preinstalled: each node holds it already "
+            "transfer: the orchestrator sends the base to every node at set-up; "
+            "preinstalled: each node holds it already "
             "and proves it by the digest of its weights; auto: preinstalled for a packaged model, else transfer"
         ),
     )

@@ -49,7 +49,8 @@ class Round:
         if epoch != self.epoch or version != self.version:
             raise RoundReject(
                 409,
-                f"result for epoch {epoch} v{version} is late or early: the round is epoch {self.epoch} v{self.version}",
+                f"result for epoch {epoch} v{version} is late or early: "
+                f"the round is epoch {self.epoch} v{self.version}",
             )
         if node_id not in self.expected:
             raise RoundReject(409, f"node '{node_id}' is not training in epoch {self.epoch}")

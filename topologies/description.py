@@ -106,7 +106,10 @@ def _alive(pid: int) -> bool:
 def load(path: Path) -> dict:
     """Read and check a description: refuses, naming the fix, a file that is missing,
     malformed, or whose network is gone."""
-    fix = "start the topology script (sudo .venv/bin/python topologies/edge_cloud.py --cli ...) and pass the file it writes"
+    fix = (
+        "start the topology script (sudo .venv/bin/python topologies/edge_cloud.py --cli ...) "
+        "and pass the file it writes"
+    )
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:

@@ -136,8 +136,10 @@ def policy_table(rows: list[dict]) -> str:
     lines = []
     for r in sorted(rows, key=lambda r: (r["nodes"], r["setup"], r["seed"], r["completion_time_s"])):
         lines.append(
-            f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | {r['completion_time_s']:.1f}{fidelity_mark(r)} | "
-            f"{r['final_val_loss']:.3f} | {r.get('jain_index', float('nan')):.3f} | {r.get('jain_normalised', float('nan')):.3f} | "
+            f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | "
+            f"{r['completion_time_s']:.1f}{fidelity_mark(r)} | "
+            f"{r['final_val_loss']:.3f} | {r.get('jain_index', float('nan')):.3f} | "
+            f"{r.get('jain_normalised', float('nan')):.3f} | "
             f"{r.get('mean_coverage', float('nan')):.2f} | {r.get('mean_bubble_s', float('nan')):.1f} | "
             f"{r.get('readmissions', 0)} | {r['active_at_end']} |"
         )

@@ -192,7 +192,8 @@ def plan_for_run(cfg, powers: list[float], mode: str, links: list | None = None)
     )
     if not plan.keeps_up:
         log.warning(
-            "FIDELITY: this host cannot keep up with %d nodes at k = %.2g: k = %.2g would be needed%s. The run goes on; "
+            "FIDELITY: this host cannot keep up with %d nodes at k = %.2g: k = %.2g would be needed%s. "
+            "The run goes on; "
             "its fidelity report will show the overruns.",
             len(powers),
             plan.k,

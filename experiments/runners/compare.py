@@ -90,7 +90,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--capacity-hints",
         action="store_true",
-        help="register the drawn link rates with the controller (off: it measures capacities itself, README: Controller)",
+        help=(
+            "register the drawn link rates with the controller "
+            "(off: it measures capacities itself, README: Controller)"
+        ),
     )
     p.add_argument(
         "--dilation", default="auto", help="time dilation k >= 1, or auto: calibrated on this host (README: Time model)"

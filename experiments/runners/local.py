@@ -157,7 +157,8 @@ def _report(out: Path, rc: int) -> int:
     print(
         f"policy={s['policy']} nodes={s['nodes']} epochs={s['epochs']} completion_time_s={s['completion_time_s']:.1f} "
         f"pre_training_loss={s['pre_training_loss']:.4f} final_val_loss={s['final_val_loss']:.4f} "
-        f"active_at_end={s['active_at_end']} dilation={s['dilation']:g} overrun_share={_share(s['overrun_share'])} -> {out}"
+        f"active_at_end={s['active_at_end']} dilation={s['dilation']:g} "
+        f"overrun_share={_share(s['overrun_share'])} -> {out}"
     )
     if not s["fidelity_ok"]:
         log.warning(

@@ -16,7 +16,7 @@ HEARTBEAT_TIMEOUT = 1.0
 
 
 def _stamp(log: str, pattern: str) -> datetime:
-    line = next(l for l in log.splitlines() if re.search(pattern, l))
+    line = next(entry for entry in log.splitlines() if re.search(pattern, entry))
     return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
 
 

@@ -27,11 +27,15 @@ def system_state() -> dict:
         return subprocess.run(cmd, capture_output=True, text=True).stdout
 
     links = sorted(re.findall(r"^\d+: ([^:@]+)", out(["ip", "-o", "link"]), re.M))
-    rules = [l for l in out(["iptables-save"]).splitlines() if l and not l.startswith("#") and not l.startswith(":")]
+    rules = [
+        rule
+        for rule in out(["iptables-save"]).splitlines()
+        if rule and not rule.startswith("#") and not rule.startswith(":")
+    ]
     procs = sorted(
-        l
-        for l in out(["ps", "-eo", "args"]).splitlines()
-        if "delay_line" in l or "delay-line" in l or "mnexec" in l or "iperf3" in l
+        proc
+        for proc in out(["ps", "-eo", "args"]).splitlines()
+        if "delay_line" in proc or "delay-line" in proc or "mnexec" in proc or "iperf3" in proc
     )
     return {
         "bridges": out(["ovs-vsctl", "list-br"]).split(),

@@ -15,7 +15,7 @@ FIGS = {"a": (50, 20, 10, 0, 1), "b": (30, 10, 50, 1, 2), "c": (10, 2, 100, 5, 5
 
 
 def _ctx(active=("a", "b", "c", "d"), epoch=0, epochs=3):
-    cands = [Candidate(n, n in active, c, b, d, l, t) for n, (c, b, d, l, t) in FIGS.items()]
+    cands = [Candidate(n, n in active, c, b, d, loss, t) for n, (c, b, d, loss, t) in FIGS.items()]
     return SelectionContext(epoch, epochs, len(cands) + 1, cands, W, U, np.random.default_rng(0))
 
 
