@@ -20,7 +20,7 @@ A train measures what is left of the bottleneck, so traffic sharing it (the
 run's own transfers included) makes an estimate low. The capacity is the
 largest of the last `KEEP` estimates: one busy train does not lower it, and a
 link that really got slower shows after `KEEP` trains, i.e. within
-KEEP x train interval seconds (README: Controller).
+KEEP x train interval seconds (docs/controller.md).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
         "--policy",
         dest="policy",
         help="ne (node elimination), ar (all resources), ne_plus, random, bandwidth, "
-        "compute, fedcs, oort, tifl, oracle or oracle_score (README: Policies)",
+        "compute, fedcs, oort, tifl, oracle or oracle_score (docs/policies.md)",
     )
     p.add_argument("--seed", type=int, dest="seed")
     p.add_argument("--out", dest="out_dir", help="run folder for results")
@@ -52,7 +52,7 @@ def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
         "--dilation",
         dest="emulation.dilation",
         type=_dilation,
-        help="time dilation k >= 1 (auto: calibrated from this host; README: Time model)",
+        help="time dilation k >= 1 (auto: calibrated from this host; docs/time-model.md)",
     )
     p.add_argument(
         "--max-dilation", type=float, dest="emulation.max_dilation", help="cap on an automatic k (default 8)"

@@ -2,7 +2,7 @@
 
 Defaults follow the seed paper's experiments (10 epochs, equal partitions,
 equal weights, utopia = the ideal node) except where the real model needs a
-documented change: see README "Learning-rate note".
+documented change: see docs/architecture.md, "Learning-rate note".
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class TrainingConfig(_Strict):
     epochs: int = Field(default=10, ge=1, le=100_000)
     server_optimizer: Literal["sgd", "adam"] = "sgd"
     server_lr: float = Field(default=1.0, gt=0)
-    # Small real work per node-epoch (README "Time model"): the host must live through every
+    # Small real work per node-epoch (docs/time-model.md): the host must live through every
     # node's window, so each node-epoch costs ~0.15 CPU s here; the loss still falls clearly.
     local_steps: int = Field(default=2, ge=1, le=100_000)
     local_lr: float = Field(default=6e-3, gt=0)
@@ -157,7 +157,7 @@ class MetricsConfig(_Strict):
 
 
 class EmulationConfig(_Strict):
-    """The time model (edgeft/timemodel.py, README "Time model"). `dilation` k slows the
+    """The time model (edgeft/timemodel.py, docs/time-model.md). `dilation` k slows the
     whole emulated world down k times so that this host can live through it; every
     reported time is wall time / k. The runners (`edgeft local`, `edgeft compare`) pick
     k from a calibration of the host unless it is given."""
@@ -209,7 +209,7 @@ class ScenarioEvent(_Strict):
 
 
 class PolicyOptions(_Strict):
-    """Knobs of the selection policies other than NE and AR (defaults: README "Policies")."""
+    """Knobs of the selection policies other than NE and AR (defaults: docs/policies.md)."""
 
     readmit_margin: float = Field(
         default=0.1, ge=0, le=1, description="ne_plus: score lead a benched node needs to rejoin"
@@ -317,7 +317,7 @@ class OrchestratorConfig(_Strict):
 
     @model_validator(mode="after")
     def _model_defaults(self) -> "OrchestratorConfig":
-        """A packaged model brings its own training, data and emulation defaults (README: "A real
+        """A packaged model brings its own training, data and emulation defaults (docs/models.md: "A real
         pretrained LLM"); a value the user set is kept."""
         packaged = PACKAGED.get(self.model.name) if not self.model.base_model_path else None
         for section, values in (packaged.defaults if packaged else {}).items():

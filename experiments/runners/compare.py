@@ -92,11 +92,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help=(
             "register the drawn link rates with the controller "
-            "(off: it measures capacities itself, README: Controller)"
+            "(off: it measures capacities itself, docs/controller.md)"
         ),
     )
     p.add_argument(
-        "--dilation", default="auto", help="time dilation k >= 1, or auto: calibrated on this host (README: Time model)"
+        "--dilation", default="auto", help="time dilation k >= 1, or auto: calibrated on this host (docs/time-model.md)"
     )
     p.add_argument("--max-dilation", type=float, default=None, help="cap on an automatic k (default 8)")
     p.add_argument("--model", default=None, help="tiny (default) or smollm2-135m (bash scripts/install.sh --smollm2)")
@@ -316,7 +316,7 @@ def apply_link_events(
     """Realise the scenario's link changes for `epoch` on the emulated links (compute
     changes travel in the train tasks); with capacity hints on, tell the controller the
     new capacities. Applied as the epoch starts; the controller's figures follow within
-    its probing windows and its capacity trains (README: Controller)."""
+    its probing windows and its capacity trains (docs/controller.md)."""
     changed = False
     for p in profiles:
         if not any(
