@@ -29,6 +29,7 @@ import torch
 
 from edge_client.trainer import LocalTrainer
 from edgeft.modeling import BuiltinArch, LoraSettings, builtin_config, pick_device
+from experiments.runners.local import local_command
 
 VOCAB = 2048
 
@@ -121,24 +122,7 @@ def time_steps(device: torch.device, model: str = "tiny") -> None:
 def local_run(device: str, nodes: int, epochs: int, model: str = "tiny") -> bool:
     """A whole `edgeft local` run on the device: every node must enrol with it."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [
-            sys.executable,
-            "-m",
-            "edgeft.cli",
-            "local",
-            "--nodes",
-            str(nodes),
-            "--epochs",
-            str(epochs),
-            "--policy",
-            "ne",
-            "--device",
-            device,
-            "--model",
-            model,
-            "--out",
-            out,
-        ]
+        cmd = local_command(out, nodes=nodes, epochs=epochs, policy="ne", device=device, model=model)
         t0 = time.perf_counter()
         rc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
         wall = time.perf_counter() - t0

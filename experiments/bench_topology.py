@@ -30,6 +30,7 @@ from topologies.edge_cloud import build
 from topologies.profiles import NodeProfile, draw_profiles
 from topologies.shaping import LinkShape, Shaper, choose_backend
 from experiments.measure.link_load import OMIT_S, Flow, LinkLoad, cpu_seconds, expected_mbps, held_delays
+from experiments.runners.local import local_command
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -187,21 +188,7 @@ def client_memory() -> None:
     import psutil
 
     with tempfile.TemporaryDirectory() as d:
-        cmd = [
-            sys.executable,
-            "-m",
-            "edgeft.cli",
-            "local",
-            "--nodes",
-            "2",
-            "--epochs",
-            "3",
-            "--policy",
-            "ar",
-            "--out",
-            d,
-            "--no-emulate-compute",
-        ]
+        cmd = local_command(d, "--no-emulate-compute", nodes="2", epochs="3", policy="ar")
         proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         peak = (0, 0)
         while proc.poll() is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -368,9 +368,7 @@ def _record_epoch(coord: Coordinator, st: RunState, out: EpochOutcome) -> None:
         row["missing_figures"] = ";".join(m.missing if m else FIGURES)  # scored as neutral (orchestrator/scoring.py)
         if m:
             row.update(
-                bandwidth_mbps=m.bandwidth_mbps,
-                delay_ms=m.delay_ms,
-                loss_pct=m.loss_pct,
+                **asdict(m.link),
                 metrics_stale=m.stale,
                 loss_scored_pct=m.loss_for_scoring,
                 loss_samples=m.loss_samples,

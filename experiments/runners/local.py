@@ -9,6 +9,7 @@ import json
 import logging
 import secrets
 import socket
+import sys
 from pathlib import Path
 
 from topologies.launcher import ProcessGroup
@@ -24,6 +25,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def local_command(out: Path | str, *flags: str, **options: object) -> list[str]:
+    """The command line of an `edgeft local` run in a process of its own, as a user types it:
+    `local_command(out, "--no-emulate-compute", nodes=2, policy="ar")`; `model_path=...`
+    becomes `--model-path ...`."""
+    opts = [x for key, value in options.items() for x in (f"--{key.replace('_', '-')}", str(value))]
+    return [sys.executable, "-m", "edgeft.cli", "local", *opts, "--out", str(out), *flags]
 
 
 def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, timeout: float = 3600.0) -> int:

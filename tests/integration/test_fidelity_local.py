@@ -8,10 +8,10 @@ import csv
 import json
 import statistics
 import subprocess
-import sys
 import time
 
 import pytest
+from experiments.runners.local import local_command
 
 pytestmark = pytest.mark.integration
 NODES, EPOCHS, K = 8, 3, 2.0
@@ -20,26 +20,7 @@ NODES, EPOCHS, K = 8, 3, 2.0
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("fidelity")
-    cmd = [
-        sys.executable,
-        "-m",
-        "edgeft.cli",
-        "local",
-        "--nodes",
-        str(NODES),
-        "--epochs",
-        str(EPOCHS),
-        "--policy",
-        "ar",
-        "--seed",
-        "0",
-        "--out",
-        str(out),
-        "--timeout",
-        "600",
-        "--dilation",
-        str(K),
-    ]
+    cmd = local_command(str(out), nodes=NODES, epochs=EPOCHS, policy="ar", seed="0", timeout="600", dilation=K)
     t0 = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     wall = time.monotonic() - t0

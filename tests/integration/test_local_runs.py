@@ -6,14 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from experiments.runners.local import free_port
+from experiments.runners.local import local_command, free_port
 from topologies.launcher import ProcessGroup
 
 pytestmark = pytest.mark.integration
@@ -26,25 +25,7 @@ def _rows(path: Path) -> list[dict]:
 
 
 def _local(out: Path, policy: str, extra: list[str] = ()) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "edgeft.cli",
-        "local",
-        "--nodes",
-        str(NODES),
-        "--epochs",
-        str(EPOCHS),
-        "--policy",
-        policy,
-        "--seed",
-        "0",
-        "--out",
-        str(out),
-        "--timeout",
-        "600",
-        *extra,
-    ]
+    cmd = local_command(str(out), *extra, nodes=NODES, epochs=EPOCHS, policy=policy, seed="0", timeout="600")
     return subprocess.run(cmd, capture_output=True, text=True, timeout=700)
 
 

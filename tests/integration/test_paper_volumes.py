@@ -2,9 +2,9 @@
 
 import json
 import subprocess
-import sys
 
 import pytest
+from experiments.runners.local import local_command
 
 pytestmark = pytest.mark.integration
 
@@ -14,25 +14,9 @@ def test_paper_volumes_pad_setup_and_every_epoch(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(f"paper_volumes: {scale}\n")
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "edgeft.cli",
-        "local",
-        "--config",
-        str(cfg),
-        "--nodes",
-        str(nodes),
-        "--epochs",
-        str(epochs),
-        "--policy",
-        "ar",
-        "--out",
-        str(out),
-        "--timeout",
-        "300",
-        "--no-emulate-compute",
-    ]
+    cmd = local_command(
+        str(out), "--no-emulate-compute", config=cfg, nodes=nodes, epochs=epochs, policy="ar", timeout="300"
+    )
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = json.loads((out / "summary.json").read_text())

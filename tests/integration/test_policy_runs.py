@@ -3,12 +3,12 @@ processes), and NE+ re-admits a node whose link recovers where NE cannot."""
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from experiments.runners.progress import read_rows
+from experiments.runners.local import local_command
 
 pytestmark = pytest.mark.integration
 NODES, EPOCHS = 4, 3
@@ -16,24 +16,9 @@ SCHEDULED = {"random", "bandwidth", "compute", "oort", "oracle", "ne_plus"}  # k
 
 
 def _local(out: Path, policy: str, nodes: int, epochs: int, config: Path | None = None) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "edgeft.cli",
-        "local",
-        "--nodes",
-        str(nodes),
-        "--epochs",
-        str(epochs),
-        "--policy",
-        policy,
-        "--seed",
-        "0",
-        "--out",
-        str(out),
-        "--timeout",
-        "600",
-    ] + (["--config", str(config)] if config else [])
+    cmd = local_command(str(out), nodes=nodes, epochs=epochs, policy=policy, seed="0", timeout="600") + (
+        ["--config", str(config)] if config else []
+    )
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=700)
     assert proc.returncode == 0, proc.stderr[-3000:] + (out / "logs" / "orchestrator.log").read_text()[-3000:]
 

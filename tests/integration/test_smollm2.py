@@ -4,7 +4,6 @@ installs it), converted once into the edgeft cache and then loaded like any user
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from edgeft.model_zoo import MARKER, PackagedModel, gguf_path, materialize
 from edgeft.modeling import base_state, load_pretrained
 from edgeft.wire import state_digest
 from orchestrator.config import OrchestratorConfig
+from experiments.runners.local import local_command
 
 pytestmark = pytest.mark.integration
 PROMPT = "The capital of France is"
@@ -73,24 +73,7 @@ def _rows(path: Path) -> list[dict]:
 
 def test_local_run_fine_tunes_smollm2_with_preinstalled_bases(tmp_path, folder):
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "edgeft.cli",
-        "local",
-        "--model",
-        "smollm2-135m",
-        "--nodes",
-        "2",
-        "--epochs",
-        "2",
-        "--policy",
-        "ar",
-        "--out",
-        str(out),
-        "--timeout",
-        "600",
-    ]
+    cmd = local_command(str(out), model="smollm2-135m", nodes="2", epochs="2", policy="ar", timeout="600")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = json.loads((out / "summary.json").read_text())
@@ -129,20 +112,7 @@ def _shadow_wheel(tmp_path: Path, gguf: bytes | None) -> dict:
     ],
 )
 def test_a_corrupt_or_missing_gguf_is_one_line_naming_the_reinstall(tmp_path, gguf, says):
-    cmd = [
-        sys.executable,
-        "-m",
-        "edgeft.cli",
-        "local",
-        "--model",
-        "smollm2-135m",
-        "--nodes",
-        "2",
-        "--epochs",
-        "1",
-        "--out",
-        str(tmp_path / "run"),
-    ]
+    cmd = local_command(str(tmp_path / "run"), model="smollm2-135m", nodes="2", epochs="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_shadow_wheel(tmp_path, gguf))
     assert proc.returncode == 2, proc.stderr[-1500:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("edgeft: error:")]

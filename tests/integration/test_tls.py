@@ -4,39 +4,20 @@ nothing."""
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from experiments.runners.local import free_port
+from experiments.runners.local import local_command, free_port
 from topologies.launcher import ProcessGroup
 
 pytestmark = pytest.mark.integration
 
 
 def test_local_run_over_https(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "edgeft.cli",
-        "local",
-        "--nodes",
-        "3",
-        "--epochs",
-        "2",
-        "--policy",
-        "ar",
-        "--seed",
-        "0",
-        "--tls-self-signed",
-        "--out",
-        str(tmp_path),
-        "--timeout",
-        "600",
-    ]
+    cmd = local_command(str(tmp_path), "--tls-self-signed", nodes="3", epochs="2", policy="ar", seed="0", timeout="600")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=700)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "endpoint.json").read_text())["url"].startswith("https://")

@@ -3,7 +3,6 @@ the same code as the built-in ones: real processes, real LoRA."""
 
 import json
 import subprocess
-import sys
 
 import pytest
 import torch
@@ -11,6 +10,7 @@ import torch
 from edgeft import corpora
 from edgeft.datasets import train_bpe
 from edgeft.modeling import BuiltinArch, builtin_config
+from experiments.runners.local import local_command
 
 pytestmark = pytest.mark.integration
 
@@ -32,28 +32,9 @@ def test_local_run_with_user_model_path_and_jsonl(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("data: {seq_len: 64, sequences_per_node: 8, val_sequences: 8, partition: dirichlet}\n")
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "edgeft.cli",
-        "local",
-        "--config",
-        str(cfg),
-        "--nodes",
-        "3",
-        "--epochs",
-        "2",
-        "--policy",
-        "ar",
-        "--model-path",
-        str(model_dir),
-        "--dataset",
-        str(data),
-        "--out",
-        str(out),
-        "--timeout",
-        "300",
-    ]
+    cmd = local_command(
+        str(out), config=cfg, nodes="3", epochs="2", policy="ar", model_path=model_dir, dataset=data, timeout="300"
+    )
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = json.loads((out / "summary.json").read_text())
