@@ -5,45 +5,11 @@ generated client can rely on it."""
 
 from __future__ import annotations
 
-NUM_OR_NULL = {"type": ["number", "null"]}
+from edgeft.paths_api import PathAnswer
+
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
-PATH = {
-    "type": "object",
-    "required": [
-        "ip",
-        "bandwidth_mbps",
-        "available_mbps",
-        "capacity_mbps",
-        "capacity_source",
-        "capacity_samples",
-        "delay_ms",
-        "loss_pct",
-        "loss_ci95_pct",
-        "samples",
-        "updated_at",
-    ],
-    "properties": {
-        "ip": {"type": "string"},
-        "available_mbps": {**NUM_OR_NULL, "description": "capacity minus the load of others on the path, Mb/s"},
-        "bandwidth_mbps": {**NUM_OR_NULL, "description": "= available_mbps (the name older clients read)"},
-        "capacity_mbps": {
-            **NUM_OR_NULL,
-            "description": "the path's capacity: learned by packet trains, or a registered hint",
-        },
-        "capacity_source": {"enum": ["train", "hint", None]},
-        "capacity_samples": {"type": "integer", "minimum": 0},
-        "capacity_updated_at": NUM_OR_NULL,
-        "own_traffic_mbps": {"type": "object", "properties": {"down": {"type": "number"}, "up": {"type": "number"}}},
-        "delay_ms": NUM_OR_NULL,
-        "delay_samples": {"type": "integer", "minimum": 0},
-        "loss_pct": NUM_OR_NULL,
-        "loss_ci95_pct": {
-            "oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}]
-        },
-        "samples": {"type": "integer", "minimum": 0, "description": "probes behind loss_pct"},
-        "updated_at": NUM_OR_NULL,
-    },
-}
+# One schema for a path's record: the model the app builds its answers with (edgeft/paths_api.py).
+PATH = PathAnswer.model_json_schema()
 
 
 def _json(schema: dict, why: str) -> dict:

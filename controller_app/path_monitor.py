@@ -39,6 +39,7 @@ from controller_app.measure import (
     probe_delay_ms,
 )
 from edgeft.loss_confidence import wilson_interval
+from edgeft.paths_api import PathAnswer
 
 log = logging.getLogger("edgeft.controller")
 ECHO_WINDOW = 5  # echo RTTs per switch the median is taken over (one per poll)
@@ -259,19 +260,19 @@ class PathMonitor:
         lost = sum(1 for r in p.window.results if not r) if p else 0
         samples = p.window.samples if p else 0
         lo, hi = wilson_interval(lost, samples)
-        return {
-            "ip": ip,
-            "bandwidth_mbps": avail,  # = available_mbps, the name older clients read
-            "available_mbps": avail,
-            "capacity_mbps": round(min(s.capacity_mbps for s in states), 3) if states else None,
-            "capacity_source": source if cap is not None else None,
-            "capacity_samples": cap_samples,
-            "capacity_updated_at": cap_at,
-            "own_traffic_mbps": {"down": round(down, 3), "up": round(up, 3)},
-            "delay_ms": round(p.delay.value, 3) if p and p.delay.value is not None else None,
-            "delay_samples": p.delay.samples if p else 0,
-            "loss_pct": round(p.window.loss_pct(), 3) if p and p.window.samples else None,
-            "loss_ci95_pct": [round(100 * lo, 3), round(100 * hi, 3)] if samples else None,
-            "samples": samples,
-            "updated_at": max(stamps) if stamps else None,
-        }
+        return PathAnswer(
+            ip=ip,
+            bandwidth_mbps=avail,  # = available_mbps, the name older clients read
+            available_mbps=avail,
+            capacity_mbps=round(min(s.capacity_mbps for s in states), 3) if states else None,
+            capacity_source=source if cap is not None else None,
+            capacity_samples=cap_samples,
+            capacity_updated_at=cap_at,
+            own_traffic_mbps={"down": round(down, 3), "up": round(up, 3)},
+            delay_ms=round(p.delay.value, 3) if p and p.delay.value is not None else None,
+            delay_samples=p.delay.samples if p else 0,
+            loss_pct=round(p.window.loss_pct(), 3) if p and p.window.samples else None,
+            loss_ci95_pct=[round(100 * lo, 3), round(100 * hi, 3)] if samples else None,
+            samples=samples,
+            updated_at=max(stamps) if stamps else None,
+        ).model_dump()

@@ -1,15 +1,43 @@
-"""The client side of the controller's `GET /v1/paths` (schema: controller_app/openapi.py):
-one request and one parser, for the orchestrator's metrics source, the runners and the
-benchmarks alike."""
+"""The controller's `GET /v1/paths`, both sides: `PathAnswer`, the one schema of a path's
+record (the controller app builds its answers with it, its OpenAPI document is made from
+it), and one request and one parser for the orchestrator's metrics source, the runners
+and the benchmarks alike."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import requests
+from pydantic import BaseModel, ConfigDict, Field
 
 from edgeft.link_figures import LinkFigures
+
+
+Figure = Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
+Count = Annotated[int, Field(ge=0)]
+
+
+class PathAnswer(BaseModel):
+    """One record of `paths` in the controller's answer; null: not measured yet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ip: str
+    bandwidth_mbps: Figure = Field(description="= available_mbps (the name older clients read)")
+    available_mbps: Figure = Field(description="capacity minus the load of others on the path, Mb/s")
+    capacity_mbps: Figure = Field(description="the path's capacity: learned by packet trains, or a registered hint")
+    capacity_source: Literal["train", "hint"] | None
+    capacity_samples: Count
+    capacity_updated_at: float | None = None
+    own_traffic_mbps: dict[Literal["down", "up"], float] = Field(default_factory=dict)
+    delay_ms: Figure
+    delay_samples: Count = 0
+    loss_pct: Figure
+    loss_ci95_pct: Annotated[list[float], Field(min_length=2, max_length=2)] | None
+    samples: Count = Field(description="probes behind loss_pct")
+    updated_at: float | None
 
 
 @dataclass(frozen=True)
@@ -47,6 +75,12 @@ def parse_record(rec: dict) -> PathRecord:
         int(rec.get("samples") or 0),
         float(stamp) if stamp else None,
     )
+
+
+def parse_answer(rec: dict) -> PathRecord:
+    """One record of the controller's answer, checked against `PathAnswer` (a pydantic
+    ValidationError, a ValueError, names what does not fit)."""
+    return parse_record(PathAnswer.model_validate(rec).model_dump())
 
 
 def get_paths(base_url: str, src_ip: str, own_port: int | None = None, timeout_s: float = 2.0) -> dict[str, dict]:

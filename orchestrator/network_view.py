@@ -16,7 +16,7 @@ import requests
 
 from edgeft.link_figures import HasLinkFigures, LinkFigures
 from edgeft.loss_confidence import LossCount, scored_loss
-from edgeft.paths_api import get_paths, parse_record
+from edgeft.paths_api import get_paths, parse_answer, parse_record
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,10 @@ class StaticMetrics:
         return out
 
 
-def _parse(rec: dict, default_ts: float) -> PathMetrics:
-    """One record (edgeft/paths_api.py); a figure that is absent or null is missing (NaN)."""
-    r = parse_record(rec)
+def _parse(rec: dict, default_ts: float, answer: bool = False) -> PathMetrics:
+    """One record (edgeft/paths_api.py): the controller's (`answer`, checked against its
+    schema) or a static file's; a figure that is absent or null is missing (NaN)."""
+    r = parse_answer(rec) if answer else parse_record(rec)
     return PathMetrics(
         *astuple(r.link),
         updated_at=r.updated_at or default_ts,
@@ -187,5 +188,5 @@ class ControllerMetrics:
 
     def _fetch(self, nodes: list[NodeAddress], now: float) -> dict[str, PathMetrics]:
         records = get_paths(self.base_url, self.src_ip, self.own_port, self.timeout_s)
-        by_ip = {ip: self._undilate(_parse(r, now)) for ip, r in records.items()}
+        by_ip = {ip: self._undilate(_parse(r, now, answer=True)) for ip, r in records.items()}
         return {n.node_id: by_ip[n.ip] for n in nodes if n.ip in by_ip}

@@ -8,7 +8,25 @@ import time
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from controller_app.northbound import NorthboundApp
+from edgeft.paths_api import PathAnswer
 from orchestrator.network_view import ControllerMetrics, NodeAddress
+
+
+def _answer(ip, bw, delay, loss, samples, updated_at):
+    """A record as the controller app sends it (its one schema, edgeft/paths_api.py)."""
+    return PathAnswer(
+        ip=ip,
+        bandwidth_mbps=bw,
+        available_mbps=bw,
+        capacity_mbps=bw,
+        capacity_source="train" if bw else None,
+        capacity_samples=3 if bw else 0,
+        delay_ms=delay,
+        loss_pct=loss,
+        loss_ci95_pct=[0.0, 5.0] if samples else None,
+        samples=samples,
+        updated_at=updated_at,
+    ).model_dump()
 
 
 class View:
@@ -23,22 +41,8 @@ class View:
 
     def paths_from(self, src):
         return [
-            {
-                "ip": "10.1.0.2",
-                "bandwidth_mbps": 7.5,
-                "delay_ms": 40.0,
-                "loss_pct": 1.0,
-                "samples": 50,
-                "updated_at": time.time(),
-            },
-            {
-                "ip": "10.1.0.3",
-                "bandwidth_mbps": 3.0,
-                "delay_ms": None,
-                "loss_pct": None,
-                "samples": 0,
-                "updated_at": None,
-            },
+            _answer("10.1.0.2", 7.5, 40.0, 1.0, 50, time.time()),
+            _answer("10.1.0.3", 3.0, None, None, 0, None),
         ]
 
     def set_capacity(self, *a):
@@ -76,22 +80,8 @@ class Restarted(View):
 
     def paths_from(self, src):
         return [
-            {
-                "ip": "10.1.0.2",
-                "bandwidth_mbps": None,
-                "delay_ms": None,
-                "loss_pct": None,
-                "samples": 0,
-                "updated_at": None,
-            },
-            {
-                "ip": "10.1.0.3",
-                "bandwidth_mbps": 5.0,
-                "delay_ms": 20.0,
-                "loss_pct": 0.0,
-                "samples": 10,
-                "updated_at": time.time(),
-            },
+            _answer("10.1.0.2", None, None, None, 0, None),
+            _answer("10.1.0.3", 5.0, 20.0, 0.0, 10, time.time()),
         ]
 
 

@@ -39,3 +39,17 @@ def test_a_record_with_nulls_is_missing_figures_and_a_bad_one_names_its_field():
         parse_record({"ip": "10.1.0.2", "bandwidth_mbps": 1.0, "delay_ms": -3, "loss_pct": 0})
     with pytest.raises(TypeError, match="'loss_pct'"):
         parse_record({"bandwidth_mbps": 1.0, "delay_ms": 3, "loss_pct": float("inf")})
+
+
+def test_the_controller_answer_has_one_schema_on_both_sides():
+    from controller_app.openapi import DOCUMENT
+    from controller_app.path_monitor import MonitorSettings, PathMonitor
+    from edgeft.paths_api import PathAnswer, parse_answer
+
+    sent = PathMonitor(MonitorSettings(loss_window=10)).path_figures("10.1.0.2", [(1, 1), (2, 3)])
+    assert parse_answer(sent).ip == "10.1.0.2" and parse_answer(sent).link.missing == list(LinkFigures.FIELDS)
+    assert DOCUMENT["components"]["schemas"]["PathFigures"] == PathAnswer.model_json_schema()
+    with pytest.raises(ValueError, match="delay_ms"):
+        parse_answer({**sent, "delay_ms": -4.0})
+    with pytest.raises(ValueError, match="surprise"):
+        parse_answer({**sent, "surprise": 1})
