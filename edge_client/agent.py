@@ -13,7 +13,7 @@ from edgeft.modeling import LoraSettings, base_state, model_from_bundle, pick_de
 from edgeft.timemodel import NICE_BASE, epoch_flops
 from edgeft.wire import Ack, BaseInfo, Task, TaskKind, bytes_to_tensors, read_metadata, state_digest, tensors_to_bytes
 from edge_client.base_copy import release_free_memory, verified_base
-from edge_client.compute_emulation import finish_compute, priority_for, run_niced, set_nice
+from edge_client.compute_emulation import emulated_phase, set_nice
 from edge_client.config import EdgeConfig
 from edge_client.trainer import LocalTrainer
 from edge_client.transport import OrchestratorClient, OrchestratorError
@@ -173,11 +173,15 @@ class EdgeAgent:
             self._sync(task.version)
         power = task.emulated_compute or self.cfg.compute_power
         emulate = self.cfg.emulate_compute
-        started = time.perf_counter()
         # Preparing the update (serialising it) is the node's compute too, not its link's time.
-        upd, body = run_niced(priority_for(emulate, power), lambda: self._compute(task))
-        timing = finish_compute(
-            started, emulate, self.trainer.linear_params, upd.work_tokens, power, task.gflops_per_power, task.dilation
+        (upd, body), timing = emulated_phase(
+            lambda: self._compute(task),
+            lambda out: out[0].work_tokens,
+            emulate,
+            power,
+            self.trainer.linear_params,
+            task.gflops_per_power,
+            task.dilation,
         )
         flops = epoch_flops(self.trainer.linear_params, upd.work_tokens)
         meta = {

@@ -97,3 +97,21 @@ def finish_compute(
             dilation,
         )
     return ComputeTiming(window, (time.perf_counter() - started) / dilation)
+
+
+def emulated_phase(
+    work: Callable[[], T],
+    tokens_of: Callable[[T], int],
+    emulate: bool,
+    power: float,
+    linear_params: int,
+    gflops_per_power: float,
+    dilation: float,
+) -> tuple[T, ComputeTiming]:
+    """One compute phase: `work` at the node's priority, then the rest of its window
+    (emulation on); `tokens_of(result)` is the work the window is declared for. The edge
+    agent and the Flower ClientApp both train through this."""
+    started = time.perf_counter()
+    out = run_niced(priority_for(emulate, power), work)
+    timing = finish_compute(started, emulate, linear_params, tokens_of(out), power, gflops_per_power, dilation)
+    return out, timing

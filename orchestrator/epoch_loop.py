@@ -30,7 +30,7 @@ from orchestrator.rounds import Round
 from orchestrator.run_fidelity import summary_columns, write_fidelity
 from orchestrator.resume import live_nodes, restore_state, restore_statuses, save_checkpoint
 from orchestrator.scenario import Scenario, ScenarioMetrics
-from orchestrator.selection import LastSeen, build_context
+from orchestrator.selection import LastSeen, apply_decision, build_context
 from orchestrator.strategy import Decision, Strategy
 from orchestrator.workload import build_workload
 
@@ -265,18 +265,8 @@ def _context(
 
 def _apply(st: RunState, epoch: int, live: list[Node], decision: Decision) -> tuple[list[str], list[str]]:
     """Give the nodes the statuses the strategy chose; returns (benched, re-admitted)."""
-    if decision.chosen is None:
-        return [], []
-    was_active = {n.node_id for n in live if n.status == NodeStatus.ACTIVE}
-    for n in live:
-        n.status = NodeStatus.ACTIVE if n.node_id in decision.chosen else NodeStatus.ELIMINATED
-    dropped = sorted(was_active - decision.chosen)
-    readmitted = sorted(decision.chosen - was_active)
-    for nid in dropped:
-        st.history[nid].eliminated_at = epoch
+    dropped, readmitted = apply_decision(live, decision, st.history, epoch)
     st.readmissions += len(readmitted)
-    if readmitted:
-        log.info("epoch %d: re-admitted %s", epoch, readmitted)
     return dropped, readmitted
 
 

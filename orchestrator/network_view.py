@@ -10,13 +10,16 @@ import math
 import time
 from dataclasses import asdict, astuple, dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import requests
 
 from edgeft.link_figures import HasLinkFigures, LinkFigures
 from edgeft.loss_confidence import LossCount, scored_loss
 from edgeft.paths_api import get_paths, parse_answer, parse_record
+
+if TYPE_CHECKING:
+    from orchestrator.config import OrchestratorConfig
 
 log = logging.getLogger(__name__)
 
@@ -190,3 +193,13 @@ class ControllerMetrics:
         records = get_paths(self.base_url, self.src_ip, self.own_port, self.timeout_s)
         by_ip = {ip: self._undilate(_parse(r, now, answer=True)) for ip, r in records.items()}
         return {n.node_id: by_ip[n.ip] for n in nodes if n.ip in by_ip}
+
+
+def build_metrics(cfg: "OrchestratorConfig") -> MetricsSource:
+    """The run's metrics source (config `metrics`): the controller app's /v1/paths, or a static file."""
+    m = cfg.metrics
+    if m.source == "controller":
+        return ControllerMetrics(
+            m.controller_url, m.orchestrator_ip, m.stale_after_s, dilation=cfg.emulation.k, own_port=cfg.port or None
+        )
+    return StaticMetrics.from_file(m.static_file) if m.static_file else StaticMetrics({})

@@ -5,6 +5,7 @@ metrics snapshot and the scenario (orchestrator/scenario.py)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,7 +16,10 @@ import numpy as np
 from orchestrator.config import OrchestratorConfig
 from orchestrator.network_view import PathMetrics
 from orchestrator.policies import Candidate, SelectionContext, Truth
+from orchestrator.registry import NodeStatus
 from orchestrator.scenario import LINK_FIELDS, Scenario
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -91,3 +95,21 @@ def build_context(
         transfer_bytes,
         load_truth(cfg.policy_options.truth_file, scenario, epoch + 1),
     )
+
+
+def apply_decision(live: list, decision, history: dict[str, LastSeen], epoch: int) -> tuple[list[str], list[str]]:
+    """Give the live nodes (anything with node_id and a NodeStatus `status`) the statuses a
+    strategy's Decision chose; returns (benched, re-admitted). Shared by the epoch loop and
+    the Flower strategy, so that both apply a decision the same way."""
+    if decision.chosen is None:
+        return [], []
+    was_active = {n.node_id for n in live if n.status == NodeStatus.ACTIVE}
+    for n in live:
+        n.status = NodeStatus.ACTIVE if n.node_id in decision.chosen else NodeStatus.ELIMINATED
+    dropped = sorted(was_active - decision.chosen)
+    readmitted = sorted(decision.chosen - was_active)
+    for nid in dropped:
+        history[nid].eliminated_at = epoch
+    if readmitted:
+        log.info("epoch %d: re-admitted %s", epoch, readmitted)
+    return dropped, readmitted

@@ -17,20 +17,11 @@ from orchestrator.api import create_app
 from orchestrator.config import OrchestratorConfig
 from orchestrator.coordinator import Coordinator
 from orchestrator.epoch_loop import RunAborted, run
-from orchestrator.network_view import ControllerMetrics, MetricsSource, StaticMetrics
+from orchestrator.network_view import build_metrics
 from orchestrator.registry import Registry
 from orchestrator.results import Recorder
 
 log = logging.getLogger(__name__)
-
-
-def build_metrics(cfg: OrchestratorConfig) -> MetricsSource:
-    m = cfg.metrics
-    if m.source == "controller":
-        return ControllerMetrics(
-            m.controller_url, m.orchestrator_ip, m.stale_after_s, dilation=cfg.emulation.k, own_port=cfg.port or None
-        )
-    return StaticMetrics.from_file(m.static_file) if m.static_file else StaticMetrics({})
 
 
 def _run_token(cfg: OrchestratorConfig, out: Path) -> str:

@@ -36,11 +36,13 @@ class ProcessGroup:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, args: list[str], host=None) -> subprocess.Popen:
-        """Start `edgeft <args>` in its own session: in `host`'s network namespace
-        when a Mininet host is given, else on this machine."""
-        cmd = [sys.executable, "-m", "edgeft.cli", *args]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def start(
+        self, name: str, args: list[str], host=None, program: list[str] | None = None, env: dict | None = None
+    ) -> subprocess.Popen:
+        """Start `edgeft <args>` (or `program <args>`, e.g. a Flower daemon) in its own session:
+        in `host`'s network namespace when a Mininet host is given, else on this machine."""
+        cmd = [*(program or [sys.executable, "-m", "edgeft.cli"]), *args]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         with (self.log_dir / f"{name}.log").open("ab") as out:
             kw = dict(
                 stdout=out,
