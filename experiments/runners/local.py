@@ -41,11 +41,12 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
     profiles = draw_profiles(cfg.nodes, setup, cfg.seed)
     cfg = with_dilation(cfg, profiles, "local", emulate)
     (out / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, cfg.seed), indent=2))
-    (out / "static_metrics.json").write_text(json.dumps(as_metrics_table(profiles), indent=2))
+    if not cfg.metrics.static_file:  # the drawn links, unless the user gave figures of their own
+        (out / "static_metrics.json").write_text(json.dumps(as_metrics_table(profiles), indent=2))
     token = cfg.token or secrets.token_hex(24)  # hex: a token starting with "-" reads as a CLI flag
     port = cfg.port if cfg.port else free_port()
     orch_cfg = cfg.model_copy(update={"host": "127.0.0.1", "port": port, "token": token})
-    orch_cfg.metrics.static_file = str(out / "static_metrics.json")
+    orch_cfg.metrics.static_file = cfg.metrics.static_file or str(out / "static_metrics.json")
     orch_cfg.policy_options.truth_file = orch_cfg.policy_options.truth_file or str(out / "ground_truth.json")
     ca = _tls(orch_cfg, out)
     (out / "orchestrator_config.json").write_text(orch_cfg.model_dump_json(indent=2))

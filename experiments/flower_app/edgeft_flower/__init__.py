@@ -1,0 +1,1 @@
+"""edgeft's Flower app (ServerApp + ClientApp); the code lives in the edgeft packages."""

@@ -1,0 +1,50 @@
+"""A Flower run inside the Mininet network (`edgeft compare --engine flower`, root):
+the SuperLink (and the ServerApp it starts) in the server host, where edgeft's
+orchestrator would run; one SuperNode per edge host, whose node config carries the
+host's IP so that the strategy scores it with the controller's live /v1/paths
+figures; `flwr run` from the server host. Model traffic crosses the shaped links."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from experiments.runners.flower import FlowerDeployment, SuperNodeSpec
+from orchestrator.config import OrchestratorConfig
+
+log = logging.getLogger(__name__)
+SUPERLINK_PORT = 18000
+SUPERNODE_PORT = 19094  # every SuperNode has a namespace of its own: one port number serves all
+
+
+def run_flower_in_hosts(
+    cfg: OrchestratorConfig, run_dir: Path, controller_rest: str, server, hosts: dict, profiles: list, timeout: float
+) -> dict:
+    """Run `cfg` through Flower in the network; returns Flower's record of the run. Raises
+    with Flower's reason if it did not complete."""
+    run_cfg = cfg.model_copy(deep=True)
+    run_cfg.policy_options.truth_file = run_cfg.policy_options.truth_file or str(run_dir / "ground_truth.json")
+    run_cfg.metrics.source, run_cfg.metrics.controller_url = "controller", controller_rest
+    run_cfg.metrics.orchestrator_ip = server.IP()
+    run_cfg.out_dir = str(run_dir.resolve())
+    (run_dir / "orchestrator_config.json").write_text(run_cfg.model_dump_json(indent=2))
+    dep = FlowerDeployment(run_dir, SUPERLINK_PORT, superlink_ip=server.IP(), cli_host=server)
+    try:
+        dep.start_superlink(host=server)
+        for p in profiles:
+            host = hosts[p.node_id]
+            dep.start_supernode(SuperNodeSpec(p.node_id, p.compute_power, ip=host.IP()), SUPERNODE_PORT, host=host)
+        run_id = dep.submit({"config-file": str(run_dir.resolve() / "orchestrator_config.json")})
+        log.info("Flower run %d: SuperLink in %s, %d SuperNodes in the edge hosts", run_id, server.name, len(profiles))
+        record = dep.wait(run_id, timeout)
+        (run_dir / "flower_run.json").write_text(json.dumps(record, indent=2))
+        (run_dir / "logs" / "serverapp.log").write_text(dep.run_log(run_id))
+    finally:
+        dep.stop_all()
+    if record.get("status") != "finished:completed":
+        raise RuntimeError(
+            f"the Flower run ended {record.get('status')}: {str(record.get('status-details', ''))[-600:]} "
+            f"(ServerApp log: {run_dir / 'logs' / 'serverapp.log'})"
+        )
+    return record
