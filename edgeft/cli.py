@@ -241,16 +241,50 @@ def _add_flower(sub) -> None:
     p.add_argument("--no-emulate-compute", action="store_true", help="do not stretch training time to drawn compute")
     p.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
     p.add_argument("--metrics-file", dest="metrics.static_file", help="your own static per-node metrics JSON")
+    p.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="train in Flower's per-message ClientApp process (loads the model every message) instead of node workers",
+    )
     p.set_defaults(func=_cmd_flower)
 
 
+def _add_flower_worker(sub) -> None:
+    p = sub.add_parser("flower-worker", help="one edge node's trainer, kept loaded between Flower messages")
+    p.add_argument(
+        "--socket", required=True, help="UNIX socket the node's ClientApp connects to (node config 'worker')"
+    )
+    p.add_argument("--node-id", required=True)
+    p.add_argument("--compute-power", type=float, required=True)
+    p.add_argument("--emulate-compute", action="store_true", help="stretch training time to the compute power")
+    p.add_argument("--model-path", help="this node's own copy of the base model")
+    p.set_defaults(func=_cmd_flower_worker)
+
+
+def _cmd_flower_worker(args: argparse.Namespace) -> int:
+    from edge_client.flower_worker import serve
+
+    teardown_on_signals()
+    serve(args.socket, args.node_id, args.compute_power, args.emulate_compute, args.model_path)
+    return 0
+
+
 def _cmd_flower(args: argparse.Namespace) -> int:
+    from experiments.runners.flower import FLOWER_VENV, INSTALL_HINT
     from experiments.runners.flower_local import run_flower_local
 
+    if not (FLOWER_VENV / "bin" / "flwr").exists():
+        print(f"edgeft: error: flower: {INSTALL_HINT}", file=sys.stderr)
+        return EXIT_CONFIG
     cfg = _orchestrator_config(args)
     try:
         summary = run_flower_local(
-            cfg, args.setup, not args.no_emulate_compute, cfg.metrics.static_file, timeout=args.timeout
+            cfg,
+            args.setup,
+            not args.no_emulate_compute,
+            cfg.metrics.static_file,
+            timeout=args.timeout,
+            workers=not args.no_workers,
         )
     except RuntimeError as exc:
         print(f"edgeft: error: flower: {exc}", file=sys.stderr)
@@ -395,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_edge(sub)
     _add_local(sub)
     _add_flower(sub)
+    _add_flower_worker(sub)
     _add_controller(sub)
     _add_compare(sub)
     _add_edge_pool(sub)

@@ -36,6 +36,7 @@ class SuperNodeSpec:
     ip: str = "127.0.0.1"
     emulate_compute: bool = True
     model_path: str = ""
+    worker: str = ""  # the node worker's socket (edge_client/flower_worker.py); "" = train in the ClientApp
 
     def node_config(self) -> str:
         """flower-supernode --node-config: TOML values separated by spaces."""
@@ -47,6 +48,8 @@ class SuperNodeSpec:
         }
         if self.model_path:
             pairs["model-path"] = json.dumps(self.model_path)
+        if self.worker:
+            pairs["worker"] = json.dumps(self.worker)
         return " ".join(f"{k}={v}" for k, v in pairs.items())
 
 
@@ -107,6 +110,13 @@ class FlowerDeployment:
             spec.node_config(),
         ]
         self.procs.start(spec.node_id, args, host=host, program=self._bin("flower-supernode"), env=self.env)
+
+    def start_worker(self, spec: SuperNodeSpec, host=None) -> None:
+        """The node's worker (edgeft's own venv: it needs torch, not flwr), before its SuperNode."""
+        args = ["flower-worker", "--socket", spec.worker, "--node-id", spec.node_id]
+        args += ["--compute-power", str(spec.compute_power)] + (["--emulate-compute"] if spec.emulate_compute else [])
+        args += ["--model-path", spec.model_path] if spec.model_path else []
+        self.procs.start(f"{spec.node_id}-worker", args, host=host)
 
     def flwr(self, *args: str, timeout: float = 120.0) -> str:
         """One `flwr` command (the control API); its stdout."""

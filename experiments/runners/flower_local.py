@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 
+from edge_client.flower_worker import await_workers
 from experiments.runners.flower import FlowerDeployment, SuperNodeSpec
 from experiments.runners.local import free_port, with_dilation
 from orchestrator.config import OrchestratorConfig
@@ -22,9 +25,12 @@ def run_flower_local(
     emulate: bool = True,
     metrics_file: str | None = None,
     timeout: float = 3600.0,
+    workers: bool = True,
 ) -> dict:
     """Run `cfg` (nodes, policy, epochs = rounds, seed, out_dir) on Flower's Deployment
-    Engine on this machine; returns summary.json. A failed run raises with Flower's reason."""
+    Engine on this machine; returns summary.json. A failed run raises with Flower's reason.
+    `workers`: each node's model stays loaded in a node worker (edge_client/flower_worker.py);
+    False: every ClientApp process loads it again."""
     out = Path(cfg.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     profiles = draw_profiles(cfg.nodes, setup, cfg.seed)
@@ -37,10 +43,21 @@ def run_flower_local(
     cfg.policy_options.truth_file = cfg.policy_options.truth_file or str(out / "ground_truth.json")
     (out / "orchestrator_config.json").write_text(cfg.model_dump_json(indent=2))
     dep = FlowerDeployment(out, free_port())
+    sockets = Path(tempfile.mkdtemp(prefix="edgeft-w-"))  # short: a UNIX socket path has 108 bytes at most
     try:
+        specs = [
+            SuperNodeSpec(p.node_id, p.compute_power, emulate_compute=emulate, worker=str(sockets / f"{i}.sock"))
+            if workers
+            else SuperNodeSpec(p.node_id, p.compute_power, emulate_compute=emulate)
+            for i, p in enumerate(profiles)
+        ]
+        for spec in specs if workers else []:
+            dep.start_worker(spec)
         dep.start_superlink()
-        for p in profiles:
-            dep.start_supernode(SuperNodeSpec(p.node_id, p.compute_power, emulate_compute=emulate), free_port())
+        for spec in specs:
+            dep.start_supernode(spec, free_port())
+        if workers:
+            await_workers([s.worker for s in specs], cfg.timeouts.enroll_s)
         log.info("Flower: SuperLink on 127.0.0.1:%d, %d SuperNodes; logs in %s", dep.port, len(profiles), out / "logs")
         run_id = dep.submit(
             {
@@ -54,6 +71,7 @@ def run_flower_local(
         (out / "logs" / "serverapp.log").write_text(dep.run_log(run_id))
     finally:
         dep.stop_all()
+        shutil.rmtree(sockets, ignore_errors=True)
     if record.get("status") != "finished:completed":
         raise RuntimeError(
             f"the Flower run ended {record.get('status')}: {str(record.get('status-details', ''))[-600:]} "

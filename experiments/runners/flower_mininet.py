@@ -1,15 +1,19 @@
 """A Flower run inside the Mininet network (`edgeft compare --engine flower`, root):
 the SuperLink (and the ServerApp it starts) in the server host, where edgeft's
-orchestrator would run; one SuperNode per edge host, whose node config carries the
-host's IP so that the strategy scores it with the controller's live /v1/paths
-figures; `flwr run` from the server host. Model traffic crosses the shaped links."""
+orchestrator would run; one SuperNode per edge host (and its node worker, which keeps
+the model loaded), whose node config carries the host's IP so that the strategy
+scores it with the controller's live /v1/paths figures; `flwr run` from the server
+host. Model traffic crosses the shaped links."""
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 
+from edge_client.flower_worker import await_workers
 from experiments.runners.flower import FlowerDeployment, SuperNodeSpec
 from orchestrator.config import OrchestratorConfig
 
@@ -30,11 +34,20 @@ def run_flower_in_hosts(
     run_cfg.out_dir = str(run_dir.resolve())
     (run_dir / "orchestrator_config.json").write_text(run_cfg.model_dump_json(indent=2))
     dep = FlowerDeployment(run_dir, SUPERLINK_PORT, superlink_ip=server.IP(), cli_host=server)
+    sockets = Path(tempfile.mkdtemp(prefix="edgeft-w-"))  # a UNIX socket path has 108 bytes at most
+    specs = {
+        p.node_id: SuperNodeSpec(
+            p.node_id, p.compute_power, ip=hosts[p.node_id].IP(), worker=str(sockets / f"{i}.sock")
+        )
+        for i, p in enumerate(profiles)
+    }
     try:
+        for nid, spec in specs.items():  # the node's worker trains in its host, as its ClientApp runs there
+            dep.start_worker(spec, host=hosts[nid])
         dep.start_superlink(host=server)
-        for p in profiles:
-            host = hosts[p.node_id]
-            dep.start_supernode(SuperNodeSpec(p.node_id, p.compute_power, ip=host.IP()), SUPERNODE_PORT, host=host)
+        for nid, spec in specs.items():
+            dep.start_supernode(spec, SUPERNODE_PORT, host=hosts[nid])
+        await_workers([s.worker for s in specs.values()], cfg.timeouts.enroll_s)
         run_id = dep.submit({"config-file": str(run_dir.resolve() / "orchestrator_config.json")})
         log.info("Flower run %d: SuperLink in %s, %d SuperNodes in the edge hosts", run_id, server.name, len(profiles))
         record = dep.wait(run_id, timeout)
@@ -42,6 +55,7 @@ def run_flower_in_hosts(
         (run_dir / "logs" / "serverapp.log").write_text(dep.run_log(run_id))
     finally:
         dep.stop_all()
+        shutil.rmtree(sockets, ignore_errors=True)
     if record.get("status") != "finished:completed":
         raise RuntimeError(
             f"the Flower run ended {record.get('status')}: {str(record.get('status-details', ''))[-600:]} "

@@ -71,6 +71,7 @@ def set_up(grid: Grid, nodes: list[FlowerNode], workload: Workload, cfg: Orchest
         "base-info": workload.base_info.model_dump_json(),
         "base-path": str(base_folder(cfg.model)),  # a node of this machine may use the server's folder
         "device": cfg.device,
+        "batch-size": cfg.training.batch_size,  # the warm-up step's, outside every compute window
     }
     msgs = [
         Message(

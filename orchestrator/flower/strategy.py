@@ -70,7 +70,7 @@ class NetworkAwareFedAvg(FedAvg):
 
     def __init__(
         self,
-        policy: str = "ne",
+        policy: str | None = None,
         *,
         rounds: int | None = None,
         controller_url: str | None = None,
@@ -84,10 +84,11 @@ class NetworkAwareFedAvg(FedAvg):
         train_config: dict | None = None,
         expected_nodes: int | None = None,
     ) -> None:
-        """`nodes`: the run's nodes if the ServerApp already identified them (else the first
-        round asks every connected SuperNode); `weights`: each node's aggregation weight as
-        handed out (edgeft's own ClientApp), else the label tokens (or samples) a node
-        reports; `evaluate_loss`: the server-side validation loss of a parameter set;
+        """`policy`: an edgeft policy name (default: the config's, NE); `nodes`: the run's
+        nodes if the ServerApp already identified them (else the first round asks every
+        connected SuperNode); `weights`: each node's aggregation weight as handed out
+        (edgeft's own ClientApp), else the label tokens (or samples) a node reports;
+        `evaluate_loss`: the server-side validation loss of a parameter set;
         `expected_nodes`: how many SuperNodes to wait for before the first round (default:
         the config's `nodes`)."""
         super().__init__(fraction_evaluate=0.0, min_available_nodes=1, min_train_nodes=1)

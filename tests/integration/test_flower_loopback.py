@@ -70,3 +70,18 @@ def test_ne_through_flower_drops_the_planted_weak_nodes_like_edgeft_local(tmp_pa
     assert all(float(r["train_time_s"]) > 0 and r["missing_figures"] == "" for r in node_rows)
     config = json.loads((flower / "config.json").read_text())
     assert config["config"]["engine"] == "flower" and config["config"]["engine_versions"]["flwr"] == "1.42.0"
+
+
+def test_without_node_workers_each_clientapp_process_trains_itself(tmp_path):
+    """`--no-workers`: no process keeps the model; every ClientApp process Flower starts sets
+    the node up again from context.state and trains. Same outcome, longer rounds."""
+    out = tmp_path / "inproc"
+    cmd = local_command(out, "--no-workers", nodes=3, epochs=2, policy="ar", seed=1, timeout="600")
+    cmd[cmd.index("local")] = "flower"
+    _run(cmd, out, "serverapp.log")
+    s = json.loads((out / "summary.json").read_text())
+    rows = read_rows(out / "epochs.csv")
+    assert [int(r["active"]) for r in rows] == [3, 3] and s["failed"] == 0
+    assert float(rows[-1]["val_loss"]) < s["pre_training_loss"]
+    assert all(r["final_digest_matches"] == "True" for r in read_rows(out / "nodes.csv"))
+    assert not list((out / "logs").glob("*-worker.log"))  # no worker was started
