@@ -68,12 +68,18 @@ class FastPollGrid:
 
     def __init__(self, grid: Grid, poll_s: float = 0.2) -> None:
         self._grid, self._poll_s = grid, poll_s
+        # message id -> the SuperNode it went to: a reply the SuperLink writes itself (the node
+        # went offline) comes from node 1, and only this says whose it is.
+        self.sent_to: dict[str, int] = {}
 
     def __getattr__(self, name: str):
         return getattr(self._grid, name)
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> list[Message]:
-        pending = set(self._grid.push_messages(messages))
+        messages = list(messages)
+        ids = list(self._grid.push_messages(messages))
+        self.sent_to.update(zip(ids, (m.metadata.dst_node_id for m in messages)))
+        pending = set(ids)
         end = time.monotonic() + timeout if timeout is not None else None
         replies: list[Message] = []
         while pending and (end is None or time.monotonic() < end):

@@ -37,6 +37,7 @@ from orchestrator.network_view import build_metrics
 from orchestrator.registry import NodeStatus
 
 log = logging.getLogger(__name__)
+SUPERLINK_NODE_ID = 1  # the source of the replies the SuperLink writes itself
 
 Tensors = dict[str, torch.Tensor]
 
@@ -96,6 +97,7 @@ class NetworkAwareFedAvg(FedAvg):
         self.metrics = build_metrics(self.cfg)
         self.nodes, self.weights, self.evaluate_loss = nodes, weights or {}, evaluate_loss
         self.out_dir, self.train_config = out_dir or self.cfg.out_dir, dict(train_config or {})
+        self.grid: Grid | None = None
         self.book: NodeBook | None = None
         self.recorder: FlowerRecorder | None = None
         self.optimizer: ServerOptimizer | None = None
@@ -118,6 +120,7 @@ class NetworkAwareFedAvg(FedAvg):
                 update={"training": self.cfg.training.model_copy(update={"epochs": num_rounds})}
             )
         self.num_rounds = num_rounds
+        self.grid = grid
         self._begin(grid, initial_arrays)
         result = super().start(grid, initial_arrays, num_rounds=num_rounds, **kwargs)
         self.summary_dict = self._finish()
@@ -171,7 +174,7 @@ class NetworkAwareFedAvg(FedAvg):
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         for msg in replies:
-            node = self.book.by_flower_id(msg.metadata.src_node_id)
+            node = self._sender(msg)
             if node is None or msg.has_error():
                 continue
             self.final_digests[node.node_id] = self._held_digest(node, msg)
@@ -198,7 +201,7 @@ class NetworkAwareFedAvg(FedAvg):
         has failed (it gets no more messages)."""
         reports, updates, failures = {}, {}, {}
         for msg in replies:
-            node = self.book.by_flower_id(msg.metadata.src_node_id)
+            node = self._sender(msg)
             if node is None:
                 continue
             if msg.metadata.message_type == fc.SYNC:
@@ -215,6 +218,14 @@ class NetworkAwareFedAvg(FedAvg):
         for nid, reason in failures.items():
             self.book.fail(nid, reason)
         return reports, updates, failures
+
+    def _sender(self, msg: Message) -> FlowerNode | None:
+        """The node a reply is about; the SuperLink answers for a node that went offline
+        (source 1), and the message it answers says which node that was."""
+        src = msg.metadata.src_node_id
+        if src == SUPERLINK_NODE_ID:
+            src = getattr(self.grid, "sent_to", {}).get(msg.metadata.reply_to_message_id, src)
+        return self.book.by_flower_id(src)
 
     def _read_train(self, msg: Message) -> tuple[fc.TrainReport, tuple[Tensors, str]]:
         if msg.has_error():

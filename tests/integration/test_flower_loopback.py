@@ -7,6 +7,7 @@ server's final parameters. Needs the Flower venv (scripts/test.sh installs it)."
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,31 @@ def test_without_node_workers_each_clientapp_process_trains_itself(tmp_path):
     assert float(rows[-1]["val_loss"]) < s["pre_training_loss"]
     assert all(r["final_digest_matches"] == "True" for r in read_rows(out / "nodes.csv"))
     assert not list((out / "logs").glob("*-worker.log"))  # no worker was started
+
+
+def test_a_crashed_worker_and_a_crashed_supernode_do_not_hang_the_run(tmp_path):
+    """After round 0, node-02's worker and node-03's SuperNode are SIGKILLed (real crashes).
+    The run goes on without them: node-02 fails at once (its ClientApp cannot reach the
+    worker), node-03 when the SuperLink declares it offline (Flower's heartbeat: 30 s x 2)."""
+    out = tmp_path / "crash"
+    cmd = local_command(out, nodes=4, epochs=3, policy="ar", seed=2, timeout="600")
+    cmd[cmd.index("local")] = "flower"
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 400
+        while not (out / "epochs.csv").exists() or len(read_rows(out / "epochs.csv")) < 1:
+            assert proc.poll() is None and time.monotonic() < deadline, "round 0 never finished"
+            time.sleep(0.5)
+        for pattern in ("flower-worker --socket .* --node-id node-02", 'flower-supernode .*node-id="node-03"'):
+            subprocess.run(["pkill", "-KILL", "-f", pattern], check=True)
+        output, _ = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, output[-3000:]
+    nodes = {r["node_id"]: r for r in read_rows(out / "nodes.csv")}
+    assert nodes["node-02"]["final_status"] == "failed" and "worker" in nodes["node-02"]["fail_reason"]
+    assert nodes["node-03"]["final_status"] == "failed" and nodes["node-03"]["fail_reason"]
+    assert {n for n, r in nodes.items() if r["final_status"] == "active"} == {"node-01", "node-04"}
+    assert [int(r["active"]) for r in read_rows(out / "epochs.csv")] == [4, 4, 2]
+    assert time.monotonic() - started < 500
