@@ -72,14 +72,19 @@ NODE_FIELDS = [
 PACKAGES = ("torch", "transformers", "peft", "numpy", "fastapi", "uvicorn", "requests", "safetensors", "tokenizers")
 
 
-def package_versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for p in PACKAGES:
+def versions_of(packages: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions ("absent" where not installed)."""
+    out = {}
+    for p in packages:
         try:
             out[p] = importlib.metadata.version(p)
         except importlib.metadata.PackageNotFoundError:
             out[p] = "absent"
     return out
+
+
+def package_versions() -> dict[str, str]:
+    return {"python": sys.version.split()[0], "platform": platform.platform(), **versions_of(PACKAGES)}
 
 
 class _CsvLog:

@@ -158,6 +158,19 @@ class FlowerDeployment:
         self.flwr("stop", str(run_id), CONNECTION)
         return {"status": "finished:timeout", "status-details": f"no end within {timeout:.0f} s; stopped"}
 
+    def await_run(self, run_id: int, timeout: float) -> dict:
+        """Wait for the run, keep Flower's record of it (flower_run.json) and the ServerApp's
+        log beside the results; raise with Flower's reason if it did not complete."""
+        record = self.wait(run_id, timeout)
+        (self.out / "flower_run.json").write_text(json.dumps(record, indent=2))
+        (self.out / "logs" / "serverapp.log").write_text(self.run_log(run_id))
+        if record.get("status") != "finished:completed":
+            raise RuntimeError(
+                f"the Flower run ended {record.get('status')}: {str(record.get('status-details', ''))[-600:]} "
+                f"(ServerApp log: {self.out / 'logs' / 'serverapp.log'})"
+            )
+        return record
+
     def run_log(self, run_id: int) -> str:
         """The ServerApp's log of the run (`flwr log --show`)."""
         try:

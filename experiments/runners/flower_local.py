@@ -66,15 +66,8 @@ def run_flower_local(
                 "dilation": float(cfg.emulation.k),
             }
         )
-        record = dep.wait(run_id, timeout * cfg.emulation.k)
-        (out / "flower_run.json").write_text(json.dumps(record, indent=2))
-        (out / "logs" / "serverapp.log").write_text(dep.run_log(run_id))
+        dep.await_run(run_id, timeout * cfg.emulation.k)
     finally:
         dep.stop_all()
         shutil.rmtree(sockets, ignore_errors=True)
-    if record.get("status") != "finished:completed":
-        raise RuntimeError(
-            f"the Flower run ended {record.get('status')}: {str(record.get('status-details', ''))[-600:]} "
-            f"(ServerApp log: {out / 'logs' / 'serverapp.log'})"
-        )
     return json.loads((out / "summary.json").read_text())

@@ -7,7 +7,6 @@ host. Model traffic crosses the shaped links."""
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -50,15 +49,7 @@ def run_flower_in_hosts(
         await_workers([s.worker for s in specs.values()], cfg.timeouts.enroll_s)
         run_id = dep.submit({"config-file": str(run_dir.resolve() / "orchestrator_config.json")})
         log.info("Flower run %d: SuperLink in %s, %d SuperNodes in the edge hosts", run_id, server.name, len(profiles))
-        record = dep.wait(run_id, timeout)
-        (run_dir / "flower_run.json").write_text(json.dumps(record, indent=2))
-        (run_dir / "logs" / "serverapp.log").write_text(dep.run_log(run_id))
+        return dep.await_run(run_id, timeout)
     finally:
         dep.stop_all()
         shutil.rmtree(sockets, ignore_errors=True)
-    if record.get("status") != "finished:completed":
-        raise RuntimeError(
-            f"the Flower run ended {record.get('status')}: {str(record.get('status-details', ''))[-600:]} "
-            f"(ServerApp log: {run_dir / 'logs' / 'serverapp.log'})"
-        )
-    return record

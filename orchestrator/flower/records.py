@@ -9,7 +9,6 @@ not count them per run here), bubble_s and coverage."""
 from __future__ import annotations
 
 import csv
-import importlib.metadata
 import json
 import math
 import time
@@ -21,18 +20,8 @@ from orchestrator.config import OrchestratorConfig
 from orchestrator.fidelity import OVERRUN_RATIO, OVERRUN_SLACK_S, assess
 from orchestrator.flower.selection import EpochChoice, NodeBook
 from orchestrator.network_view import FIGURES
-from orchestrator.results import Recorder
+from orchestrator.results import Recorder, versions_of
 from orchestrator.run_fidelity import summary_columns
-
-
-def flower_versions() -> dict[str, str]:
-    out = {}
-    for p in ("flwr", "fastapi", "uvicorn"):
-        try:
-            out[p] = importlib.metadata.version(p)
-        except importlib.metadata.PackageNotFoundError:
-            out[p] = "absent"
-    return out
 
 
 class FlowerRecorder:
@@ -40,7 +29,11 @@ class FlowerRecorder:
 
     def __init__(self, out_dir: str | Path, cfg: OrchestratorConfig, book: NodeBook) -> None:
         self.cfg, self.book = cfg, book
-        config = {**cfg.model_dump(mode="json"), "engine": "flower", "engine_versions": flower_versions()}
+        config = {
+            **cfg.model_dump(mode="json"),
+            "engine": "flower",
+            "engine_versions": versions_of(("flwr", "fastapi", "uvicorn")),
+        }
         self.rec = Recorder(out_dir, config, cfg.seed)
         self.dir = self.rec.dir
         self.started = time.time()
