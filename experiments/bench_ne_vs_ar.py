@@ -10,9 +10,10 @@ transfer R²), so that a figure the host distorted is never read as a result.
     sudo .venv/bin/python experiments/bench_ne_vs_ar.py --policies ne,ar,random,oracle,fedcs,oort,tifl,ne_plus
     .venv/bin/python experiments/bench_ne_vs_ar.py --report-only results/bench_ne_vs_ar/n12-s2-real   # tables again
 
-Results accumulate in --out (one compare folder per scenario): a scenario whose
-results.csv already holds a (seed, policy) row is not run again, so a long
-sweep can be continued across sessions.
+Results accumulate in --out (one compare folder per scenario): a (seed, policy)
+pair already in the scenario's results.csv is not run again (the finished rows
+of a sweep cut short are folded in first), so a long sweep can be continued
+across sessions.
 """
 
 from __future__ import annotations
@@ -82,35 +83,35 @@ def _max_share(runs) -> str:
     return f"{max(shares):.1%} max" if shares else "n/a"
 
 
+def missing_runs(done: set[tuple[str, str]], seeds: list[str], policies: list[str]) -> dict[tuple[str, ...], list[str]]:
+    """Seeds grouped by the policies they still lack, so a continued sweep runs only (seed, policy) pairs not yet in
+    results.csv: one compare per group keeps each seed's policies on one drawn network."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for s in seeds:
+        lacking = tuple(p for p in policies if (s, p) not in done)
+        if lacking:
+            groups.setdefault(lacking, []).append(s)
+    return groups
+
+
 def run_scenario(a: argparse.Namespace, nodes: int, out: Path) -> int:
     from experiments.runners.compare import main as compare_main  # the runner itself, not the CLI around it
 
+    if read_rows(out / "pending"):  # rows of a sweep that was cut short are kept, not run again
+        merge(out, out / "pending")
     done = {(r["seed"], r["policy"]) for r in read_rows(out)}
-    seeds = [s for s in a.seeds.split(",") if any((s, p) not in done for p in a.policies.split(","))]
-    if not seeds:
-        return 0
-    args = [
-        "--nodes",
-        str(nodes),
-        "--setups",
-        str(a.setup),
-        "--policies",
-        a.policies,
-        "--epochs",
-        str(a.epochs),
-        "--seeds",
-        ",".join(seeds),
-        "--out",
-        str(out / "pending"),
-    ]
-    if a.paper_volumes:
-        args += ["--paper-volumes", str(a.paper_volumes)]
-    if a.dilation:
-        args += ["--dilation", a.dilation]
-    if a.model != "tiny":
-        args += ["--model", a.model]
-    rc = compare_main(args)
-    merge(out, out / "pending")
+    rc = 0
+    for policies, seeds in missing_runs(done, a.seeds.split(","), a.policies.split(",")).items():
+        args = ["--nodes", str(nodes), "--setups", str(a.setup), "--policies", ",".join(policies)]
+        args += ["--epochs", str(a.epochs), "--seeds", ",".join(seeds), "--out", str(out / "pending")]
+        if a.paper_volumes:
+            args += ["--paper-volumes", str(a.paper_volumes)]
+        if a.dilation:
+            args += ["--dilation", a.dilation]
+        if a.model != "tiny":
+            args += ["--model", a.model]
+        rc = compare_main(args) or rc
+        merge(out, out / "pending")
     return rc
 
 
@@ -134,6 +135,7 @@ def merge(out: Path, pending: Path) -> None:
         w = csv.DictWriter(fh, fieldnames=RESULT_FIELDS, extrasaction="ignore")
         w.writeheader()
         w.writerows(keep + new)
+    (pending / "results.csv").unlink(missing_ok=True)
 
 
 def main() -> int:
