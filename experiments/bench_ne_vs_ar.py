@@ -117,10 +117,11 @@ def run_scenario(a: argparse.Namespace, nodes: int, out: Path) -> int:
 
 def merge(out: Path, pending: Path) -> None:
     """Fold a finished compare folder's rows into the scenario's results.csv."""
-    from experiments.reports.report import RESULT_FIELDS
+    from experiments.reports.report import write_results
 
     new = read_rows(pending)
-    keep = [r for r in read_rows(out) if (r["seed"], r["policy"]) not in {(n["seed"], n["policy"]) for n in new}]
+    rerun = {(n["seed"], n["policy"]) for n in new}
+    keep = [r for r in read_rows(out) if (r["seed"], r["policy"]) not in rerun]
     for r in new:
         run = Path(r["run_dir"])
         target = out / run.name
@@ -131,10 +132,7 @@ def merge(out: Path, pending: Path) -> None:
                 shutil.rmtree(target)
             run.rename(target)
         r["run_dir"] = str(target)
-    with (out / "results.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=RESULT_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(keep + new)
+    write_results(out, keep + new)
     (pending / "results.csv").unlink(missing_ok=True)
 
 

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from experiments.bench_ne_vs_ar import merge, missing_runs, read_rows
-from experiments.reports.report import RESULT_FIELDS
-
-
-def _write(folder: Path, rows: list[dict]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "results.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=RESULT_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+from experiments.reports.report import write_results
 
 
 def test_only_missing_pairs_are_run_grouped_by_what_each_seed_lacks() -> None:
@@ -30,10 +21,13 @@ def test_a_finished_sweep_runs_nothing() -> None:
 
 def test_merge_keeps_old_rows_replaces_rerun_ones_and_moves_run_folders(tmp_path: Path) -> None:
     out, pending = tmp_path / "scenario", tmp_path / "scenario" / "pending"
-    _write(out, [{"seed": 0, "policy": "ne", "completion_time_s": 1.0, "run_dir": str(out / "n-ne")}])
+    out.mkdir()
+    write_results(out, [{"seed": 0, "policy": "ne", "completion_time_s": 1.0, "run_dir": str(out / "n-ne")}])
     (pending / "n-oracle").mkdir(parents=True)
     (pending / "n-oracle" / "summary.json").write_text("{}")
-    _write(pending, [{"seed": 0, "policy": "oracle", "completion_time_s": 2.0, "run_dir": str(pending / "n-oracle")}])
+    write_results(
+        pending, [{"seed": 0, "policy": "oracle", "completion_time_s": 2.0, "run_dir": str(pending / "n-oracle")}]
+    )
 
     merge(out, pending)
 
