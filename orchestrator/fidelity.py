@@ -101,6 +101,12 @@ def r_squared(measured: Sequence[float], predicted: Sequence[float]) -> float:
     return 1.0 - float(((m - p) ** 2).sum()) / ss_tot if ss_tot > 0 else math.nan
 
 
+def median_rel_err(measured: Sequence[float], predicted: Sequence[float]) -> float:
+    """Median of |measured - predicted| / predicted."""
+    m, p = np.asarray(measured, float), np.asarray(predicted, float)
+    return float(np.median(np.abs(m - p) / np.maximum(p, 1e-9)))
+
+
 @dataclass(frozen=True)
 class Fidelity:
     node_epochs: int
@@ -182,6 +188,5 @@ def assess(
     if not pairs:
         return Fidelity(n, share, p95, "measured")
     pred, meas = np.array([p.predicted_s for p in pairs]), np.array([p.measured_s for p in pairs])
-    rel = np.abs(meas - pred) / np.maximum(pred, 1e-9)
     above = float(np.maximum(meas - pred, 0).sum() / max(meas.sum(), 1e-9))
-    return Fidelity(n, share, p95, "measured", len(pairs), r_squared(meas, pred), float(np.median(rel)), above)
+    return Fidelity(n, share, p95, "measured", len(pairs), r_squared(meas, pred), median_rel_err(meas, pred), above)
