@@ -267,6 +267,50 @@ class TlsConfig(_Strict):
         return self.self_signed or self.certfile is not None
 
 
+class UpdateGuardConfig(_Strict):
+    """What one node's update must satisfy before it counts (docs/faults.md, "Attacks").
+
+    An update whose L2 norm exceeds `norm_factor` x the median norm of the round's updates
+    (or `clip_norm`, when set, whichever is smaller) is refused: one node cannot scale the model
+    away. After aggregation the new parameters and the validation loss must be finite, or the
+    round is rolled back."""
+
+    aggregation: Literal["mean", "trimmed_mean", "median"] = Field(
+        default="mean",
+        description="mean: the paper's weighted mean; trimmed_mean: drop trim_ratio of each tail per coordinate; "
+        "median: coordinate-wise median",
+    )
+    trim_ratio: float = Field(default=0.2, ge=0, lt=0.5, description="trimmed_mean: share cut from each tail")
+    norm_factor: float = Field(
+        default=10.0, gt=1, description="refuse an update whose norm exceeds this x the round's median norm"
+    )
+    clip_norm: float | None = Field(default=None, gt=0, description="an absolute bound on an update's L2 norm")
+
+
+class EnrolmentConfig(_Strict):
+    """Who may join a run and which of a node's own claims are believed (docs/architecture.md, "Where each
+    figure comes from")."""
+
+    spares: int = Field(default=2, ge=0, le=10_000, description="enrolments accepted beyond `nodes` (standbys)")
+    compute_power_min: float = Field(default=0.01, gt=0, description="lowest compute power a node may declare")
+    compute_power_max: float = Field(default=1000.0, gt=0, description="highest compute power a node may declare")
+    credentials_file: str | None = Field(
+        default=None,
+        description="the orchestrator's list of per-node credentials written by `edgeft provision`; "
+        "unset: any holder of the run token enrols (a local trial), each id bound to its first holder",
+    )
+    train_time_tolerance: float = Field(
+        default=0.25, ge=0, description="a declared training time this far (relative) from the measured one is flagged"
+    )
+    train_time_slack_s: float = Field(default=0.1, ge=0, description="absolute slack added to that tolerance")
+
+    @model_validator(mode="after")
+    def _range(self) -> "EnrolmentConfig":
+        if self.compute_power_min > self.compute_power_max:
+            raise ValueError("enrolment.compute_power_min must not exceed enrolment.compute_power_max")
+        return self
+
+
 class OrchestratorConfig(_Strict):
     nodes: int = Field(default=12, ge=1, le=100_000)
     policy: Literal[POLICY_NAMES] = "ne"  # type: ignore[valid-type]
@@ -299,6 +343,8 @@ class OrchestratorConfig(_Strict):
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
     emulation: EmulationConfig = Field(default_factory=EmulationConfig)
     tls: TlsConfig = Field(default_factory=TlsConfig)
+    updates: UpdateGuardConfig = Field(default_factory=UpdateGuardConfig)
+    enrolment: EnrolmentConfig = Field(default_factory=EnrolmentConfig)
 
     def wall_timeouts(self) -> TimeoutConfig:
         """Round, heartbeat and sync deadlines are emulated seconds: lived through x k.
