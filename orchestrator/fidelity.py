@@ -3,8 +3,10 @@
 Two questions, answered from the run's own rows (node_epochs.csv), pure math:
 
 - Compute: did each node's compute phase last its declared window? A node-epoch
-  overran when compute_wall_s > 1.05 x train_time_s + 50 ms (both in the run's
-  reported units). Report the overrun share and the p95 of wall / window.
+  overran when compute_wall_s > 1.05 x train_time_declared_s + 50 ms (both in the
+  run's reported units; runs written before the orchestrator measured T_i have only
+  train_time_s, which then held the declared window). Report the overrun share and
+  the p95 of wall / window.
 - Transfers: are the download and upload phases what the drawn links predict?
   Prediction per phase: the protocol's round trips at the drawn delay plus the
   bytes at the drawn rate. The shaping drops packets on the orchestrator ->
@@ -133,9 +135,17 @@ def _f(row: dict, key: str) -> float:
         return math.nan
 
 
+def declared_window(row: dict) -> float:
+    """The node's declared compute window: train_time_declared_s. Since the orchestrator measures
+    T_i itself (train_time_s), the claim has a column of its own; older run folders hold it in
+    train_time_s."""
+    value = _f(row, "train_time_declared_s")
+    return _f(row, "train_time_s") if math.isnan(value) else value
+
+
 def compute_figures(rows: Iterable[dict]) -> tuple[int, float, float]:
     """(node-epochs with a compute phase, overrun share, p95 of wall / window)."""
-    pairs = [(_f(r, "train_time_s"), _f(r, "compute_wall_s")) for r in rows]
+    pairs = [(declared_window(r), _f(r, "compute_wall_s")) for r in rows]
     pairs = [(t, w) for t, w in pairs if t > 0 and not math.isnan(w)]
     if not pairs:
         return 0, math.nan, math.nan

@@ -48,7 +48,7 @@ def write_fidelity(coord, scenario: Scenario) -> Fidelity:
             {
                 "dilation": cfg.emulation.k,
                 **fid.as_dict(),
-                "overrun_rule": f"compute_wall_s > {OVERRUN_RATIO} x train_time_s + {OVERRUN_SLACK_S} s",
+                "overrun_rule": f"compute_wall_s > {OVERRUN_RATIO} x train_time_declared_s + {OVERRUN_SLACK_S} s",
             },
             indent=2,
         )

@@ -39,6 +39,9 @@ class View:
     def known_host(self, ip):
         return ip == "10.0.0.1"
 
+    def measuring_point(self):
+        return "10.0.0.1", None  # the controller measures from the orchestrator's host
+
     def paths_from(self, src):
         return [
             _answer("10.1.0.2", 7.5, 40.0, 1.0, 50, time.time()),
@@ -66,7 +69,7 @@ def test_controller_metrics_fresh_then_stale_then_dropped():
     assert snap["node-01"].delay_ms == 40.0 and not snap["node-01"].stale and snap["node-01"].loss_samples == 50
     # node-02's delay and loss are not measured yet: missing (neutral), its bandwidth kept
     assert snap["node-02"].bandwidth_mbps == 3.0 and snap["node-02"].missing == ["delay_ms", "loss_pct"]
-    assert ControllerMetrics(url, "10.9.9.9", 1.0).snapshot(nodes) == {}  # 404 for an unknown source: no figures
+    assert ControllerMetrics(url, "10.9.9.9", 1.0).snapshot(nodes) == {}  # 409: not measured from there
     server.shutdown()
     server.server_close()
     stale = src.snapshot(nodes)
