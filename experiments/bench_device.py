@@ -6,18 +6,25 @@
 - an `edgeft local` run with `--device DEVICE`: which device every node
   enrolled with, and the validation loss per epoch.
 With `--model smollm2-135m` the agreement, a step timing and the end-to-end run
-also use SmolLM2-135M (scripts/install.sh --smollm2).
+also use SmolLM2-135M (scripts/install.sh --smollm2). On CUDA it then probes where a
+step's time goes: batch 16 and 256 x 64, fp32 and bf16 autocast, and torch.compile
+(TFLOP/s by the 6N rule: 6 x parameters x tokens per step).
+
+At the end it prints the machine (device, CPU cores, torch, transformers, peft) and
+every figure as the rows of docs/benchmarks.md's device table, in the same form, so
+that a run on another GPU can be pasted beside the H100 and H200 tables.
 
 Needs a CUDA machine for anything but `--device cpu`; exits 2 with the reason
 where the device is missing.
 
-Run: .venv/bin/python experiments/bench_device.py --device cuda
+Run: .venv/bin/python experiments/bench_device.py --device cuda [--model smollm2-135m]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
 import subprocess
 import sys
@@ -32,6 +39,13 @@ from edgeft.modeling import BuiltinArch, LoraSettings, builtin_config, pick_devi
 from experiments.runners.local import local_command
 
 VOCAB = 2048
+ROWS: list[tuple[str, str]] = []  # (figure, measured): the device table's rows, printed at the end
+LARGER = BuiltinArch(layers=8, hidden=1024, heads=16, intermediate=2816)
+
+
+def row(figure: str, measured: str) -> None:
+    """One row of the device table (docs/benchmarks.md)."""
+    ROWS.append((figure, measured))
 
 
 def _trainers(arch: BuiltinArch, device: torch.device, batch: int) -> tuple[LocalTrainer, LocalTrainer]:
@@ -82,7 +96,24 @@ def check_agreement(device: torch.device, model: str = "tiny") -> bool:
             f"  {kind:<20} loss cpu {a.loss:.6f} {device.type} {b.loss:.6f}  relative L2 difference {rel:.2e}  "
             f"{'agree' if good else 'DISAGREE'}"
         )
+        who = "" if model == "tiny" else f"{MODEL_NAMES.get(model, model)} "
+        row(
+            f"{who}{kind}, CPU vs {device.type.upper()}",
+            f"loss {a.loss:.6f} vs {b.loss:.6f}; relative L2 difference {rel:.2e} ({'agree' if good else 'DISAGREE'})",
+        )
     return ok
+
+
+MODEL_NAMES = {"smollm2-135m": "SmolLM2-135M"}
+
+
+def _step_row(what: str, t_cpu: float, t_dev: float, device: torch.device) -> None:
+    cores = os.cpu_count() or 0
+    row(
+        f"local LoRA step, {what}",
+        f"CPU {t_cpu * 1e3:.1f} ms ({cores} cores), {device.type.upper()} {t_dev * 1e3:.1f} ms "
+        f"({t_cpu / t_dev:.1f}×)",
+    )
 
 
 def _step_seconds(trainer: LocalTrainer, steps: int, sync) -> float:
@@ -106,9 +137,10 @@ def time_steps(device: torch.device, model: str = "tiny") -> None:
             f"  {model:<18} batch 16 x 64:  cpu {t_cpu * 1e3:8.1f} ms/step  {device.type} {t_dev * 1e3:8.1f} ms/step  "
             f"speed-up {t_cpu / t_dev:6.1f}x"
         )
-    for name, arch in (
-        ("default (2 x 128)", BuiltinArch()),
-        ("larger (8 x 1024)", BuiltinArch(layers=8, hidden=1024, heads=16, intermediate=2816)),
+        _step_row(f"{MODEL_NAMES.get(model, model)}, batch 16 × 64", t_cpu, t_dev, device)
+    for name, arch, what in (
+        ("default (2 x 128)", BuiltinArch(), "default model (2 × 128), batch 16 × 128"),
+        ("larger (8 x 1024)", LARGER, "8 layers × 1024, batch 16 × 128"),
     ):
         cpu, dev = _trainers(arch, device, 16)
         t_cpu = _step_seconds(cpu, 5, lambda: None)
@@ -117,6 +149,89 @@ def time_steps(device: torch.device, model: str = "tiny") -> None:
             f"  {name:<18} batch 16 x 128: cpu {t_cpu * 1e3:8.1f} ms/step  {device.type} {t_dev * 1e3:8.1f} ms/step  "
             f"speed-up {t_cpu / t_dev:6.1f}x"
         )
+        _step_row(what, t_cpu, t_dev, device)
+
+
+def _probe_ms(forward, batch: torch.Tensor, params: list, bf16: bool, reps: int = 10) -> float:
+    """Milliseconds per LoRA step (forward, backward, Adam) of `forward` on `batch`."""
+    opt = torch.optim.Adam(params, lr=1e-4)
+
+    def step() -> None:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            loss = forward(input_ids=batch, labels=batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(3):  # allocator, cuBLAS handles, and for a compiled module the compilation
+        step()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        step()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / reps * 1e3
+
+
+def probe_overhead(device: torch.device, model: str = "tiny") -> None:
+    """Where a step's time goes on the device: batch 16 and 256 x 64, fp32 and bf16
+    autocast, then torch.compile at batch 256 in bf16 (TFLOP/s by the 6N rule). A time
+    that does not grow with the batch is per-step overhead (kernel launches, Python), not
+    arithmetic. SmolLM2-135M with --model smollm2-135m, else the 8 x 1024 built-in model."""
+    from transformers import LlamaForCausalLM
+
+    from edgeft.modeling import with_lora
+
+    if model == "tiny":
+        torch.manual_seed(0)
+        base, vocab, name = LlamaForCausalLM(builtin_config(LARGER, VOCAB)), VOCAB, "8 × 1024 model"
+    else:
+        from edgeft.model_zoo import materialize
+        from edgeft.modeling import load_pretrained
+
+        base, vocab, name = load_pretrained(str(materialize(model))), 49152, MODEL_NAMES.get(model, model)
+    net = with_lora(base, LoraSettings(dropout=0.0), seed=0).to(device).train()
+    params = [p for p in net.parameters() if p.requires_grad]
+    data = torch.randint(0, vocab, (256, 64), generator=torch.Generator().manual_seed(1)).to(device)
+    ms = {(b, bf16): _probe_ms(net, data[:b], params, bf16) for b in (16, 256) for bf16 in (False, True)}
+    compiled = _probe_ms(torch.compile(net), data, params, True)
+    flops = 6 * sum(p.numel() for p in net.parameters()) * data.numel()
+    for (b, bf16), t in ms.items():
+        print(f"  {name} batch {b:>3} x 64 {'bf16' if bf16 else 'fp32'}: {t:8.1f} ms/step")
+    print(f"  {name} batch 256 x 64 bf16, torch.compile: {compiled:8.1f} ms/step, {flops / compiled / 1e9:.0f} TFLOP/s")
+    row(
+        f"{name} LoRA step on {device.type.upper()}, batch 16 / 256 × 64",
+        f"fp32 {ms[16, False]:.1f} / {ms[256, False]:.1f} ms, "
+        f"bf16 autocast {ms[16, True]:.1f} / {ms[256, True]:.1f} ms",
+    )
+    row(
+        "the same with `torch.compile`, batch 256 × 64, bf16",
+        f"{compiled:.1f} ms (~{flops / compiled / 1e9:.0f} TFLOP/s by the 6N rule)",
+    )
+
+
+def machine(device: torch.device) -> str:
+    """The line that says where the figures come from."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "absent"
+
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "no accelerator"
+    return (
+        f"{gpu}, {os.cpu_count()} CPU cores; torch {torch.__version__}, transformers {ver('transformers')}, "
+        f"peft {ver('peft')}"
+    )
+
+
+def print_table() -> None:
+    """Every figure as the rows of docs/benchmarks.md's device table."""
+    print("| figure | measured |\n|---|---|")
+    for figure, measured in ROWS:
+        print(f"| {figure} | {measured} |")
 
 
 def local_run(device: str, nodes: int, epochs: int, model: str = "tiny") -> bool:
@@ -140,6 +255,13 @@ def local_run(device: str, nodes: int, epochs: int, model: str = "tiny") -> bool
             f"  edgeft local --device {device}: rc 0 in {wall:.1f} s; nodes enrolled with {devices}; "
             f"val loss per epoch {[round(x, 4) for x in losses]}"
         )
+        flags = f"--device {device}" + ("" if model == "tiny" else f" --model {model}")
+        every = "every node" if devices == [str(pick_device(device))] else "NOT every node"
+        row(
+            f"`edgeft local {flags} --nodes {nodes} --epochs {epochs}`",
+            f"rc 0 in {wall:.1f} s; {every} enrolled with `{', '.join(devices)}`; "
+            f"val loss {' → '.join(f'{x:.4f}' for x in losses)}",
+        )
         return (
             devices == [str(pick_device(device))]
             and len(losses) == epochs
@@ -154,6 +276,7 @@ def main() -> int:
     ap.add_argument("--nodes", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--model", default="tiny", choices=["tiny", "smollm2-135m"])
+    ap.add_argument("--no-probe", action="store_true", help="skip the batch / dtype / torch.compile probe")
     args = ap.parse_args()
     try:
         device = pick_device(args.device)
@@ -166,9 +289,14 @@ def main() -> int:
     agree = check_agreement(device, args.model)
     print("seconds per local LoRA step:")
     time_steps(device, args.model)
+    if device.type == "cuda" and not args.no_probe:
+        print("where a step's time goes:")
+        probe_overhead(device, args.model)
     print("end to end:")
     ran = local_run(args.device, args.nodes, args.epochs, args.model)
     print(f"result: agreement {'ok' if agree else 'FAILED'}, end-to-end {'ok' if ran else 'FAILED'}")
+    print(f"\nmeasured on {machine(device)}:\n")
+    print_table()
     return 0 if agree and ran else 1
 
 

@@ -1,10 +1,23 @@
-"""Tables and plots from finished run folders (summary.json + epochs.csv)."""
+"""Tables and plots from finished run folders (summary.json + epochs.csv).
+
+A comparison's folder gets results.csv, summary.md, completion_time.png,
+loss_per_epoch.png, policies.png and loss_vs_time.png; each run folder in it
+timeline.png and network.png (experiments/reports/timeline.py, network_map.py).
+`edgeft report DIR` (experiments/reports/redraw.py) draws them all again from the
+folders alone.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
+import math
 from pathlib import Path
+
+from experiments.reports.targets import TimedCurve, read_curve, with_time_to_target
+
+log = logging.getLogger(__name__)
 
 RESULT_FIELDS = [
     "nodes",
@@ -15,6 +28,8 @@ RESULT_FIELDS = [
     "completion_time_s",
     "pre_training_loss",
     "final_val_loss",
+    "target_loss",
+    "time_to_target_s",
     "active_at_end",
     "jain_index",
     "jain_normalised",
@@ -53,6 +68,27 @@ def fidelity_mark(r: dict) -> str:
     """'' for a run whose host kept up; a loud mark for one that did not (its times are not
     the emulated world's)."""
     return "" if r.get("fidelity_ok", True) in (True, "True") else " (!) host did not keep up"
+
+
+TARGET_NOTE = (
+    "Time to target: the end of the first epoch whose validation loss is at or below the target loss, on the "
+    "completion-time clock (from the first send; set-up included). Target: AR's final loss in the same nodes, setup "
+    "and seed, unless `--target-loss` gives one. *not reached*: the run never got there; *no target*: no AR run "
+    "to take it from and no `--target-loss`."
+)
+
+
+def time_to_target_text(r: dict) -> str:
+    """A table cell: seconds, 'not reached' or 'no target'."""
+    if r.get("target_loss") in (None, ""):
+        return "no target"
+    t = r.get("time_to_target_s")
+    return "not reached" if t in (None, "") else f"{float(t):.1f}"
+
+
+def _target_text(ne: dict, ar: dict) -> str:
+    targets = {x.get("target_loss") for x in (ne, ar)} - {None, ""}
+    return _num(targets.pop(), ".3f") if len(targets) == 1 else "n/a"
 
 
 def _table(header: list[str], body: list[str]) -> str:
@@ -99,6 +135,9 @@ def summary_table(rows: list[dict]) -> str:
         "NE loss",
         "AR loss",
         "NE/AR loss",
+        "target loss",
+        "NE to target (s)",
+        "AR to target (s)",
         "NE nodes left",
     ]
     lines = []
@@ -112,7 +151,8 @@ def summary_table(rows: list[dict]) -> str:
         lines.append(
             f"| {nodes} | {setup} | {seed} | {ne['completion_time_s']:.1f}{fidelity_mark(ne)} | "
             f"{ar['completion_time_s']:.1f}{fidelity_mark(ar)} | {t_ratio:.2f} | "
-            f"{ne['final_val_loss']:.3f} | {ar['final_val_loss']:.3f} | {l_ratio:.3f} | {ne['active_at_end']} |"
+            f"{ne['final_val_loss']:.3f} | {ar['final_val_loss']:.3f} | {l_ratio:.3f} | {_target_text(ne, ar)} | "
+            f"{time_to_target_text(ne)} | {time_to_target_text(ar)} | {ne['active_at_end']} |"
         )
     return _table(header, lines)
 
@@ -126,6 +166,7 @@ def policy_table(rows: list[dict]) -> str:
         "policy",
         "time (s)",
         "final loss",
+        "to target (s)",
         "Jain",
         "F_norm",
         "coverage",
@@ -138,7 +179,7 @@ def policy_table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['nodes']} | {r['setup']} | {r['seed']} | {r['policy']} | "
             f"{r['completion_time_s']:.1f}{fidelity_mark(r)} | "
-            f"{r['final_val_loss']:.3f} | {r.get('jain_index', float('nan')):.3f} | "
+            f"{r['final_val_loss']:.3f} | {time_to_target_text(r)} | {r.get('jain_index', float('nan')):.3f} | "
             f"{r.get('jain_normalised', float('nan')):.3f} | "
             f"{r.get('mean_coverage', float('nan')):.2f} | {r.get('mean_bubble_s', float('nan')):.1f} | "
             f"{r.get('readmissions', 0)} | {r['active_at_end']} |"
@@ -151,7 +192,8 @@ def loss_curve(summary: dict, epochs: list[dict]) -> tuple[float, list[float]]:
     return summary["pre_training_loss"], [float(r["val_loss"]) for r in epochs]
 
 
-def _save_plot(out: Path, name: str, draw, xlabel: str, ylabel: str, title: str) -> Path:
+def _figure(draw, xlabel: str, ylabel: str, title: str):
+    """A 6 x 4 figure drawn by `draw(ax)`, labelled; the caller saves or inspects it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,11 +206,21 @@ def _save_plot(out: Path, name: str, draw, xlabel: str, ylabel: str, title: str)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    path = out / name
     fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write and close a figure."""
+    import matplotlib.pyplot as plt
+
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _save_plot(out: Path, name: str, draw, xlabel: str, ylabel: str, title: str) -> Path:
+    return save_figure(_figure(draw, xlabel, ylabel, title), out / name)
 
 
 def plot_loss_per_epoch(out: Path, curves: dict[str, tuple[float, list[float]]]) -> Path:
@@ -191,35 +243,68 @@ def completion_series(rows: list[dict]) -> dict[tuple[str, int], dict[int, list[
     return groups
 
 
-def plot_completion(out: Path, rows: list[dict]) -> Path:
-    """Fig. 2 style: completion time per policy (and setup), mean over seeds with 95 % CI.
-    One node count: bars; several: one line per (policy, setup) over the node counts.
-    Setups are never merged into one line, and the time axis starts at 0."""
+def _mean_ci_n(values: list[float] | None) -> tuple[float, float | None, int]:
+    """(mean, CI half-width or None, n): no interval from fewer than two seeds."""
     from experiments.reports.stats import mean_ci95
 
+    if not values:
+        return math.nan, None, 0
+    mean, half = mean_ci95(values)
+    return mean, None if math.isnan(half) else half, len(values)
+
+
+def _n_text(ns: list[int]) -> str:
+    """'n = 3', or 'n = 1–3' where node counts had different numbers of seeds."""
+    ns = sorted({n for n in ns if n})
+    return f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]}–{ns[-1]}"
+
+
+def draw_completion(rows: list[dict]):
+    """Fig. 2 style: completion time per policy (and setup), the mean over seeds. One node
+    count: bars, each marked with its n (and CI); several: one line per (policy, setup)
+    over the node counts, its n in the legend. A 95 % CI (Student's t) is drawn only where
+    there are two seeds or more: one seed gives no interval, and the figure does not
+    pretend it does. Setups are never merged into one line; the time axis starts at 0."""
     groups = completion_series(rows)
     counts = sorted({n for g in groups.values() for n in g})
     several_setups = len({s for _, s in groups}) > 1
+    all_n = [len(v) for g in groups.values() for v in g.values()]
 
     def label(policy: str, setup: int) -> str:
         return policy.upper() + (f", Setup {setup}" if several_setups else "")
 
     def draw(ax) -> None:
         for i, (key, by_n) in enumerate(sorted(groups.items())):
-            stats = [mean_ci95(by_n[n]) if n in by_n else (float("nan"), 0.0) for n in counts]
-            means, cis = [m for m, _ in stats], [c if c == c else 0.0 for _, c in stats]
+            stats = [_mean_ci_n(by_n.get(n)) for n in counts]
+            xs = [i] if len(counts) == 1 else counts
             if len(counts) == 1:
-                ax.bar([i], means, yerr=cis, capsize=4, label=label(*key))
+                ax.bar(xs, [stats[0][0]], color=f"C{i}", label=label(*key))
+                mean, half, n = stats[0]
+                text = f"n = {n}" + ("" if half is None else f"\n± {half:.1f}")
+                top = mean + (half or 0.0)  # above the error bar, where there is one
+                ax.annotate(text, (i, top), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7)
             else:
-                ax.errorbar(counts, means, yerr=cis, marker="s", capsize=3, label=label(*key))
+                ax.plot(xs, [m for m, _, _ in stats], marker="s", color=f"C{i}")
+                ax.plot([], [], marker="s", color=f"C{i}", label=f"{label(*key)} ({_n_text([n for *_, n in stats])})")
+            for x, (mean, half, n) in zip(xs, stats):
+                if half is not None:
+                    colour = "black" if len(counts) == 1 else f"C{i}"
+                    ax.errorbar([x], [mean], yerr=[half], color=colour, capsize=4, ls="", gid=f"ci|{key[0]}|{n}")
         if len(counts) == 1:
             ax.set_xticks(range(len(groups)), [label(*k) for k in sorted(groups)])
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.12)
 
     xlabel = f"{counts[0]} edge nodes" if len(counts) == 1 else "edge nodes"
-    return _save_plot(
-        out, "completion_time.png", draw, xlabel, "completion time (s), mean ± 95 % CI", "Total completion time"
-    )
+    if min(all_n) >= 2:
+        ylabel = "completion time (s), mean ± 95 % CI"
+    else:
+        ylabel = "completion time (s), one seed" if max(all_n) == 1 else "time (s), mean; ± 95 % CI where n ≥ 2"
+    return _figure(draw, xlabel, ylabel, "Total completion time")
+
+
+def plot_completion(out: Path, rows: list[dict]) -> Path:
+    """completion_time.png (draw_completion)."""
+    return save_figure(draw_completion(rows), out / "completion_time.png")
 
 
 def plot_time_vs_loss(out: Path, rows: list[dict]) -> Path:
@@ -235,12 +320,49 @@ def plot_time_vs_loss(out: Path, rows: list[dict]) -> Path:
     )
 
 
-def write_report(out: Path, rows: list[dict], curves: dict[str, tuple[float, list[float]]], title: str) -> str:
-    """results.csv, summary.md and the plots; returns the markdown tables."""
+def draw_run_pictures(run_dir: Path, out: Path | None = None) -> list[Path]:
+    """timeline.png and network.png of one run folder, into `out` (default: the run folder)."""
+    from experiments.reports.network_map import plot_network
+    from experiments.reports.run_folder import load_record
+    from experiments.reports.timeline import plot_timeline
+
+    rec = load_record(run_dir)
+    out = Path(out or run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [plot_timeline(rec, out / "timeline.png"), plot_network(rec, out / "network.png")]
+
+
+def write_report(
+    out: Path,
+    rows: list[dict],
+    curves: dict[str, tuple[float, list[float]]],
+    title: str,
+    target_loss: float | None = None,
+    timed: dict[str, TimedCurve | None] | None = None,
+    run_pictures: bool = True,
+) -> str:
+    """results.csv, summary.md and the plots; returns the markdown tables. Each row gets
+    `target_loss` and `time_to_target_s` (targets.with_time_to_target) from its run
+    folder's curve (or `timed`, keyed by run_dir); with `run_pictures`, every run folder
+    that exists gets its timeline.png and network.png."""
+    out = Path(out)
+    if timed is None:
+        timed = {str(r.get("run_dir", "")): read_curve(Path(r["run_dir"])) for r in rows if r.get("run_dir")}
+    rows = with_time_to_target(rows, timed, target_loss)
     write_results(out, rows)
     table = "\n".join(t for t in (summary_table(rows), policy_table(rows), fidelity_table(rows)) if t)
-    (out / "summary.md").write_text(f"# {title}\n\n" + table)
+    (out / "summary.md").write_text(f"# {title}\n\n" + table + ("\n" + TARGET_NOTE + "\n" if table else ""))
     plot_completion(out, rows)
     plot_loss_per_epoch(out, curves)
     plot_time_vs_loss(out, rows)
+    from experiments.reports.loss_time import plot_loss_vs_time
+
+    plot_loss_vs_time(out, rows, timed)
+    for r in rows if run_pictures else []:
+        run_dir = Path(r.get("run_dir") or "")
+        if r.get("run_dir") and (run_dir / "summary.json").exists():
+            try:  # a picture must not cost a finished comparison its printed tables
+                draw_run_pictures(run_dir)
+            except Exception:  # noqa: BLE001 - logged with its traceback
+                log.exception("could not draw %s's timeline/network; `edgeft report %s` tries again", run_dir, out)
     return table
