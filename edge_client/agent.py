@@ -19,6 +19,7 @@ from edge_client.trainer import LocalTrainer
 from edge_client.transport import OrchestratorClient, OrchestratorError
 
 log = logging.getLogger(__name__)
+REFUSED_PAUSE_S = 0.5  # after a refused request, before asking again: never a tight loop of refusals
 
 
 class Heartbeat:
@@ -80,14 +81,18 @@ class EdgeAgent:
                     return
                 self.handle(task)
             except OrchestratorError as exc:
-                if exc.status == 409:  # e.g. a result delivered after a cut link came back: the round moved on
-                    log.warning("orchestrator refused a late answer (%s); waiting for the next task", exc)
-                    continue
-                if exc.status != 401:
+                if exc.status == 401:
+                    # The orchestrator restarted (e.g. --resume) and lost its registry: enrol again. A refused
+                    # enrolment (these credentials are not this run's) raises, and ends the client.
+                    log.warning("orchestrator does not know this node any more (%s); enrolling again", exc)
+                    self.client.enroll(str(self.device))
+                elif 400 <= exc.status < 500:
+                    # Stale (409: the round moved on) or refused (400, 403, 413, ...): this answer did not
+                    # count, the node did nothing wrong by asking; the orchestrator decides what comes next.
+                    log.warning("orchestrator refused this answer (%s); waiting for the next task", exc)
+                    time.sleep(REFUSED_PAUSE_S)
+                else:
                     raise
-                # The orchestrator restarted (e.g. --resume) and lost its registry: enrol again.
-                log.warning("orchestrator does not know this node any more (%s); enrolling again", exc)
-                self.client.enroll(str(self.device))
 
     def handle(self, task: Task) -> None:
         log.info("task=%s epoch=%d v%d", task.kind.value, task.epoch, task.version)

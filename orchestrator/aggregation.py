@@ -1,12 +1,52 @@
-"""Gradient aggregation and the server optimiser, pure torch (no I/O)."""
+"""Gradient aggregation and the server optimiser, pure torch (no I/O).
+
+Both engines (the epoch loop and the Flower strategy, orchestrator/flower/strategy.py)
+combine a round's updates through `guarded_round`, so one node cannot wreck the model
+on either:
+
+1. **The norm bound.** Every update's L2 norm (all its tensors together, computed in
+   float64 so that huge values do not overflow) is compared with a bound: `norm_factor`
+   x the round's median norm (the lower median: with two updates, the smaller one), and
+   `clip_norm` when set, whichever is smaller. An update above the bound, or with a
+   norm that is not finite, is **refused**, not clipped: it takes no part in the round
+   and its node is failed for the run. Clipping would let a hostile node keep pushing a
+   bounded but chosen direction every epoch; an honest update is never ten times the
+   median of its peers' (shards drawn from the same data), so refusal costs honest nodes
+   nothing. A round with a single update has only its own median: there the absolute
+   `clip_norm` and the finiteness check below are what bound it.
+2. **The rule.** `mean` (the paper's weighted mean, the default), `trimmed_mean`
+   (per coordinate, `trim_ratio` of the values cut from each tail, the rest averaged) or
+   `median` (per coordinate). The robust rules ignore the weights, as Flower's
+   FedTrimmedAvg and FedMedian do: a node's share must not buy it influence.
+3. **Finiteness.** After the server optimiser's step the new parameters, the
+   optimiser's own state (Adam's moments) and the validation loss must be finite. If
+   not, the round is **rolled back** (parameters and optimiser state as before the
+   round) and the nodes responsible are failed: the
+   updates are taken out largest norm first until the step is finite again; those taken
+   out are the responsible ones.
+"""
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Protocol, Sequence
 
+import numpy as np
 import torch
 
 Tensors = dict[str, torch.Tensor]
+Rule = Literal["mean", "trimmed_mean", "median"]
+
+
+class GuardSettings(Protocol):
+    """What `guarded_round` reads (orchestrator.config.UpdateGuardConfig)."""
+
+    aggregation: Rule
+    trim_ratio: float
+    norm_factor: float
+    clip_norm: float | None
 
 
 def weighted_mean(updates: Sequence[Tensors], weights: Sequence[float]) -> Tensors:
@@ -30,6 +70,94 @@ def weighted_mean(updates: Sequence[Tensors], weights: Sequence[float]) -> Tenso
             acc.add_(u[name], alpha=float(w) / total)
         out[name] = acc
     return out
+
+
+def _sorted_columns(updates: Sequence[Tensors]) -> torch.Tensor:
+    """Every coordinate of every update as one [coordinates, updates] matrix, each row sorted.
+    numpy sorts these many short rows some 40 times faster than torch.sort on a CPU (3 ms
+    against 150 ms for 16 384 x 100, experiments/bench_aggregation.py)."""
+    names = list(updates[0])
+    flat = [torch.cat([u[name].detach().reshape(-1).float() for name in names]) for u in updates]
+    return torch.from_numpy(np.sort(torch.stack(flat, dim=1).cpu().numpy(), axis=1))
+
+
+def _unflatten(vector: torch.Tensor, like: Tensors) -> Tensors:
+    """A flat vector back into tensors named and shaped as `like`."""
+    out: Tensors = {}
+    start = 0
+    for name, ref in like.items():
+        out[name] = vector[start : start + ref.numel()].reshape(ref.shape).to(ref.dtype)
+        start += ref.numel()
+    return out
+
+
+def trimmed_mean(updates: Sequence[Tensors], trim_ratio: float) -> Tensors:
+    """Per coordinate: drop floor(trim_ratio x n) values from each tail, average the rest
+    (Flower's FedTrimmedAvg). At least one value always stays."""
+    if not updates:
+        raise ValueError("no updates to aggregate")
+    n = len(updates)
+    cut = min(int(trim_ratio * n), (n - 1) // 2)
+    kept = _sorted_columns(updates)[:, cut : n - cut]
+    return _unflatten(kept.double().mean(dim=1), updates[0])  # float64: a sum of large values must not overflow
+
+
+def coordinate_median(updates: Sequence[Tensors]) -> Tensors:
+    """Per coordinate: the median of the updates' values (the mean of the two middle ones
+    for an even count, as numpy's and Flower's FedMedian)."""
+    if not updates:
+        raise ValueError("no updates to aggregate")
+    n = len(updates)
+    ordered = _sorted_columns(updates)
+    lo, hi = ordered[:, (n - 1) // 2], ordered[:, n // 2]
+    return _unflatten(lo / 2 + hi / 2, updates[0])  # halves first: lo + hi may overflow where each is finite
+
+
+def combine(
+    updates: Sequence[Tensors], weights: Sequence[float], rule: Rule = "mean", trim_ratio: float = 0.2
+) -> Tensors:
+    """The round's update by `rule` (module docstring, item 2)."""
+    if rule == "mean":
+        return weighted_mean(updates, weights)
+    if rule == "trimmed_mean":
+        return trimmed_mean(updates, trim_ratio)
+    if rule == "median":
+        return coordinate_median(updates)
+    raise ValueError(f"unknown aggregation rule '{rule}': use mean, trimmed_mean or median")
+
+
+def update_norm(update: Tensors) -> float:
+    """L2 norm of all of an update's tensors together, in float64 (3e38 squared is finite there)."""
+    if not update:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.cat([t.detach().reshape(-1).double() for t in update.values()])))
+
+
+def norm_bound(norms: Sequence[float], norm_factor: float, clip_norm: float | None) -> float:
+    """The largest norm an update of this round may have: norm_factor x the lower median of
+    the finite norms, or clip_norm, whichever is smaller (module docstring, item 1)."""
+    finite = sorted(v for v in norms if math.isfinite(v))
+    bound = norm_factor * finite[(len(finite) - 1) // 2] if finite else math.inf
+    return min(bound, clip_norm) if clip_norm is not None else bound
+
+
+def screen(norms: Sequence[float], norm_factor: float, clip_norm: float | None) -> dict[int, str]:
+    """The updates refused by the norm bound: index -> the reason, naming norm and bound."""
+    bound = norm_bound(norms, norm_factor, clip_norm)
+    refused = {}
+    for i, v in enumerate(norms):
+        if not math.isfinite(v):
+            refused[i] = "update refused: its L2 norm is not finite"
+        elif v > bound:
+            refused[i] = (
+                f"update refused: L2 norm {v:.4g} exceeds the round's bound {bound:.4g} "
+                "(updates.norm_factor x the median norm, or updates.clip_norm)"
+            )
+    return refused
+
+
+def is_finite(params: Tensors) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in params.values())
 
 
 class ServerOptimizer:
@@ -60,3 +188,112 @@ class ServerOptimizer:
             for k, p in self.params.items():
                 p.copy_(params[k])
         self.opt.load_state_dict(opt_state)
+
+    def snapshot(self) -> tuple[Tensors, dict]:
+        """The parameters and optimiser state as they are, to roll a round back to."""
+        return self.state(), copy.deepcopy(self.opt.state_dict())
+
+    def restore(self, snap: tuple[Tensors, dict]) -> Tensors:
+        """Back to a snapshot; returns its parameters."""
+        self.load(*snap)
+        return self.state()
+
+    def state_is_finite(self) -> bool:
+        """False when the optimiser's own state holds NaN or Inf: Adam's second moment of a huge
+        gradient overflows and would freeze every later step, finite parameters or not."""
+        return all(
+            bool(torch.isfinite(v).all())
+            for per_param in self.opt.state.values()
+            for v in per_param.values()
+            if isinstance(v, torch.Tensor) and v.is_floating_point()
+        )
+
+
+class Replace:
+    """The `step` of a round whose updates are parameters (a plain Flower ClientApp replies
+    with its parameters, as in FedAvg): the aggregate becomes the parameters."""
+
+    def __init__(self, params: Tensors) -> None:
+        self.params = params
+
+    def step(self, update: Tensors) -> Tensors:
+        self.params = {k: v.clone() for k, v in update.items()}
+        return self.params
+
+    def snapshot(self) -> Tensors:
+        return self.params
+
+    def restore(self, snap: Tensors) -> Tensors:
+        self.params = snap
+        return snap
+
+    def state_is_finite(self) -> bool:
+        return True
+
+
+class Stepper(Protocol):
+    """What applies a round's update: ServerOptimizer, or Replace."""
+
+    def step(self, update: Tensors) -> Tensors: ...
+
+    def snapshot(self): ...
+
+    def restore(self, snap) -> Tensors: ...
+
+    def state_is_finite(self) -> bool: ...
+
+
+@dataclass
+class RoundOutcome:
+    """What one guarded round produced; indices refer to the updates as given."""
+
+    params: Tensors  # the new global parameters (the previous ones if rolled back)
+    val_loss: float  # NaN where no evaluation was given
+    norms: list[float]
+    refused: dict[int, str] = field(default_factory=dict)  # over the norm bound
+    blamed: dict[int, str] = field(default_factory=dict)  # made the round non-finite
+    rolled_back: bool = False
+
+    def failed(self) -> dict[int, str]:
+        """Every update that did not count, and why."""
+        return {**self.refused, **self.blamed}
+
+
+def guarded_round(
+    updates: Sequence[Tensors],
+    weights: Sequence[float],
+    guard: GuardSettings,
+    stepper: Stepper,
+    evaluate: Callable[[Tensors], float] | None = None,
+) -> RoundOutcome:
+    """Screen, combine, step, check; roll back and name the culprits if the result is not
+    finite (module docstring). `evaluate`: the validation loss of a parameter set."""
+    norms = [update_norm(u) for u in updates]
+    refused = screen(norms, guard.norm_factor, guard.clip_norm)
+    kept = [i for i in range(len(updates)) if i not in refused]
+    before = stepper.snapshot()
+
+    def attempt(idx: list[int]) -> tuple[Tensors, float, bool]:
+        if not idx:  # nothing counts: the parameters stay
+            params = stepper.restore(before)
+        else:
+            update = combine([updates[i] for i in idx], [weights[i] for i in idx], guard.aggregation, guard.trim_ratio)
+            params = stepper.step(update)
+        if not is_finite(params) or not stepper.state_is_finite():
+            return params, math.nan, False
+        loss = evaluate(params) if evaluate else math.nan
+        return params, loss, evaluate is None or math.isfinite(loss)
+
+    params, loss, ok = attempt(kept)
+    if ok:
+        return RoundOutcome(params, loss, norms, refused)
+    largest_first = sorted(kept, key=lambda i: -norms[i])
+    culprits = largest_first
+    for j in range(1, len(largest_first)):
+        stepper.restore(before)
+        if attempt(largest_first[j:])[2]:
+            culprits = largest_first[:j]
+            break
+    reason = "update made the aggregated parameters or the validation loss non-finite; the round was rolled back"
+    params, loss, _ = attempt([])
+    return RoundOutcome(params, loss, norms, refused, {i: reason for i in culprits}, rolled_back=True)

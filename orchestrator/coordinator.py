@@ -31,7 +31,7 @@ from edgeft.wire import (
 from orchestrator.config import OrchestratorConfig
 from orchestrator.registry import Node, Registry
 from orchestrator.results import Recorder
-from orchestrator.rounds import NodeResult, Round, RoundReject
+from orchestrator.rounds import NodeResult, Round, RoundReject, measured_train_time, train_time_flagged
 from orchestrator.workload import Workload, adapter_bytes
 
 log = logging.getLogger(__name__)
@@ -125,8 +125,10 @@ class Coordinator:
         digest_header: str | None,
         body: bytes,
         arrived_at: float | None = None,
+        upload_started: float | None = None,
     ) -> NodeResult:
-        """Validate an uploaded gradient; raise RoundReject naming the problem."""
+        """Validate an uploaded gradient; raise RoundReject naming the problem. `upload_started`:
+        when the request began (its body still to come), the end of the node's training time."""
         self.count_in(len(body))
         if self.round is None:
             raise RoundReject(409, "no training round is open")
@@ -150,9 +152,34 @@ class Coordinator:
         # The round trip ends when the body arrived, not after it was validated: validation is
         # the orchestrator's CPU, queued behind other uploads, and no part of the node's link.
         result = NodeResult(meta, update, arrived_at or time.time(), len(body))
+        self._measure(node.node_id, result, upload_started or result.received_at)
         self.round.accept(node.node_id, result)
         node.epochs_trained += 1
         return result
+
+    def _measure(self, node_id: str, result: NodeResult, upload_started: float) -> None:
+        """The node's training time as measured here (orchestrator/rounds.py), flagged when
+        its claim is off by more than the configured tolerance."""
+        rnd, en = self.round, self.cfg.enrolment
+        result.train_time_s = measured_train_time(
+            rnd.handed_out(node_id), upload_started, rnd.transfers_s.get(node_id, 0.0), self.cfg.emulation.k
+        )
+        result.train_time_flagged = train_time_flagged(
+            result.meta.train_time_s, result.train_time_s, en.train_time_tolerance, en.train_time_slack_s
+        )
+        if result.train_time_flagged:
+            log.warning(
+                "node %s declared a training time of %.3f s; measured %.3f s",
+                node_id,
+                result.meta.train_time_s,
+                result.train_time_s,
+            )
+
+    def note_transfer(self, node: Node, seconds: float) -> None:
+        """A transfer the API timed (wall seconds): taken out of the node's measured training
+        time when it falls inside a train task (an adapter fetch, padding)."""
+        if self.round is not None:
+            self.round.note_transfer(node.node_id, seconds)
 
     def _check_share(self, node_id: str, samples: int, tokens: int) -> None:
         """A node reports the size of its share; the orchestrator knows what it handed out.
@@ -171,13 +198,17 @@ class Coordinator:
         return self.shares[node_id][1]
 
     def record_ack(self, node: Node, ack: Ack) -> bool:
+        """A node holds `ack.version`; True if its digest is the orchestrator's. Idempotent: an
+        acknowledgement identical to one already recorded adds no row to syncs.csv."""
         if ack.node_id != node.node_id:
             raise RoundReject(403, f"node '{node.node_id}' may only acknowledge for itself")
         expected = self.adapters.get(ack.version, (b"", None))[1]
         if expected is None:
             raise RoundReject(409, f"version {ack.version} is not known (current {self.version})")
-        node.synced[ack.version] = ack.digest
         match = ack.digest == expected
+        if node.synced.get(ack.version) == ack.digest:  # a repeat (a retried request): recorded once
+            return match
+        node.synced[ack.version] = ack.digest
         self.recorder.syncs.write(
             {
                 "node_id": node.node_id,

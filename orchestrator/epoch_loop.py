@@ -6,21 +6,28 @@ is marked failed and the run goes on), scores them, lets the policy choose who
 trains next (NE: eliminate the weakest; others may bench and re-admit),
 aggregates the received gradients, measures the validation loss and sends the
 new parameters to ALL live nodes, benched ones included, so any can rejoin.
+
+Aggregation is guarded (orchestrator/aggregation.py, the Flower strategy's path too):
+an update over the round's norm bound is refused, a round whose parameters or
+validation loss are not finite is rolled back, and the nodes responsible are failed
+for the run and named in summary.json (`failed_nodes`, `refused_updates`). The
+training time the scorer uses is the one measured here (orchestrator/rounds.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from tqdm import tqdm
 
 from edgeft.modeling import load_adapter_state
 from edgeft.wire import TaskKind
-from orchestrator.aggregation import ServerOptimizer
+from orchestrator.aggregation import RoundOutcome, ServerOptimizer
 from orchestrator import fairness
 from orchestrator.coordinator import Coordinator
 from orchestrator.network_view import FIGURES, MetricsSource, NodeAddress, PathMetrics, settle_loss
@@ -58,6 +65,8 @@ class RunState:
     elapsed_before: float = 0.0  # reported time of the run before a resume
     work_gflop: float = float("nan")  # a node-epoch's declared work, as the last results reported it
     setup_bytes_out: int = 0  # what the set-up sent (the base under transfer, partitions, first adapter)
+    refused: list[dict] = field(default_factory=list)  # updates that did not count: epoch, node_id, reason
+    rolled_back: list[int] = field(default_factory=list)  # epochs whose round was rolled back
 
 
 async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = None) -> dict:
@@ -103,7 +112,7 @@ def _new_state(coord: Coordinator, nodes: list[Node], total: int) -> RunState:
     cfg, parts = coord.cfg, coord.workload.partitions
     opt = ServerOptimizer(coord.workload.adapter(), cfg.training.server_optimizer, cfg.training.server_lr)
     return RunState(
-        Strategy.named(cfg.policy, total, cfg.training.epochs, cfg.policy_options),
+        Strategy.named(cfg.policy, total, cfg.training.epochs, cfg.policy_options, cfg.updates),
         opt,
         {n.node_id: LastSeen(samples=len(parts[coord.partition_of[n.node_id]])) for n in nodes},
         Scenario(cfg.scenario),
@@ -206,11 +215,12 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     if not rnd.results:
         raise RunAborted(f"no node delivered a valid result in epoch {epoch}: {rnd.failures}")
     round_done = time.time()
+    outcome = await _aggregate(coord, st, rnd)
     ids = sorted(rnd.results)
     live = reg.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
     snap = settle_loss(metrics.snapshot([NodeAddress(n.node_id, n.ip) for n in live]))
     _remember(st.history, rnd, epoch, cfg.emulation.k)
-    st.work_gflop = max(r.meta.work_gflop for r in rnd.results.values())
+    st.work_gflop = max((r.meta.work_gflop for r in rnd.results.values()), default=st.work_gflop)
     try:
         decision = st.strategy.configure_train(
             _context(coord, st, epoch, live, snap), last_epoch=epoch >= tr.epochs - 1
@@ -219,13 +229,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
         raise RunAborted(str(exc)) from None
     dropped, readmitted = _apply(st, epoch, live, decision)
     results = [rnd.results[i] for i in ids]
-    update = st.strategy.aggregate_train(
-        [r.update for r in results], [coord.weight(i) for i in ids]
-    )  # handed out, not claimed
-    new_state = await asyncio.to_thread(st.opt.step, update)
-    load_adapter_state(coord.workload.model, new_state)
-    digest = coord.advance(new_state)
-    val_loss = await asyncio.to_thread(coord.workload.val_loss)
+    digest, val_loss = coord.advance(outcome.params), outcome.val_loss
     for n in reg.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED):
         reg.send(n, coord.task(kind=TaskKind.SYNC, version=coord.version, pad_down=cfg.model_pad()))
     st.coverage.append(fairness.coverage(sum(r.meta.samples for r in results), st.samples_total))
@@ -239,11 +243,40 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     return val_loss
 
 
+async def _aggregate(coord: Coordinator, st: RunState, rnd: Round) -> RoundOutcome:
+    """The round's updates through the strategy's guarded aggregation (orchestrator/aggregation.py);
+    a refused update, or one that made the round non-finite, fails its node for the run."""
+    ids = sorted(rnd.results)
+
+    def evaluate(params: dict) -> float:
+        load_adapter_state(coord.workload.model, params)
+        return coord.workload.val_loss()
+
+    outcome = await asyncio.to_thread(
+        st.strategy.aggregate_round,
+        [rnd.results[i].update for i in ids],
+        [coord.weight(i) for i in ids],  # handed out, not claimed
+        st.opt,
+        evaluate,
+    )
+    if outcome.rolled_back:
+        st.rolled_back.append(rnd.epoch)
+        log.error("epoch %d: the aggregate was not finite; rolled back to the previous parameters", rnd.epoch)
+    for index, reason in sorted(outcome.failed().items()):
+        nid = ids[index]
+        rnd.refuse(nid, reason)
+        node = coord.registry.nodes[nid]
+        node.epochs_trained -= 1  # its update did not count
+        _mark_failed(node, reason, may_return=False)
+        st.refused.append({"epoch": rnd.epoch, "node_id": nid, "reason": reason})
+    return outcome
+
+
 def _remember(history: dict[str, LastSeen], rnd: Round, epoch: int, dilation: float) -> None:
     for nid, r in rnd.results.items():
         h = history[nid]
         h.train_time_s, h.round_time_s, h.train_loss = (
-            r.meta.train_time_s,
+            r.train_time_s,  # measured here, not the node's claim (orchestrator/rounds.py)
             (r.received_at - rnd.started_at) / dilation,
             r.meta.loss,
         )
@@ -311,18 +344,12 @@ class EpochOutcome:
 
 
 def _record_epoch(coord: Coordinator, st: RunState, out: EpochOutcome) -> None:
-    reg, rnd, scores, snap = coord.registry, out.rnd, out.scores, out.snap
-    dropped, readmitted, val_loss, digest, round_done = (
-        out.dropped,
-        out.readmitted,
-        out.val_loss,
-        out.digest,
-        out.round_done,
-    )
+    rnd, scores = out.rnd, out.scores
+    dropped, readmitted, val_loss, digest = out.dropped, out.readmitted, out.val_loss, out.digest
     ids = sorted(rnd.results)
     results = [rnd.results[i] for i in ids]
     n_tokens = sum(coord.weight(i) for i in ids)
-    train_loss = sum(r.meta.loss * coord.weight(i) for i, r in zip(ids, results)) / n_tokens
+    train_loss = sum(r.meta.loss * coord.weight(i) for i, r in zip(ids, results)) / n_tokens if ids else math.nan
     k = coord.cfg.emulation.k
     epoch_time = (time.time() - rnd.started_at) / k
     coord.recorder.epochs.write(
@@ -345,40 +372,48 @@ def _record_epoch(coord: Coordinator, st: RunState, out: EpochOutcome) -> None:
             "coverage": st.coverage[-1],
         }
     )
-    score_of = scores
     for nid in sorted(rnd.expected):
-        r, m, node = rnd.results.get(nid), snap.get(nid), reg.nodes[nid]
-        row = {
-            "epoch": rnd.epoch,
-            "node_id": nid,
-            "status": "failed" if nid in rnd.failures else ("eliminated" if nid in dropped else "active"),
-            "score": float(score_of[nid]) if nid in score_of else "",
-            "compute_power": node.compute_power,
-        }
-        row["missing_figures"] = ";".join(m.missing if m else FIGURES)  # scored as neutral (orchestrator/scoring.py)
-        if m:
-            row.update(
-                **asdict(m.link),
-                metrics_stale=m.stale,
-                loss_scored_pct=m.loss_for_scoring,
-                loss_samples=m.loss_samples,
-                capacity_mbps=m.capacity_mbps,
-            )
-        if r:
-            trip = (r.received_at - rnd.started_at) / k
-            row.update(
-                train_time_s=r.meta.train_time_s,
-                compute_wall_s=r.meta.compute_wall_s,
-                download_s=r.meta.download_s,
-                upload_s=max(trip - r.meta.download_s - r.meta.compute_wall_s, 0.0),
-                waiting_s=max(round_done - r.received_at, 0.0) / k,
-                round_trip_s=trip,
-                loss=r.meta.loss,
-                samples=r.meta.samples,
-                tokens=r.meta.tokens,
-                work_gflop=r.meta.work_gflop,
-            )
-        coord.recorder.node_epochs.write(row)
+        coord.recorder.node_epochs.write(_node_row(coord, out, nid))
+
+
+def _node_row(coord: Coordinator, out: EpochOutcome, nid: str) -> dict:
+    """One node's row of node_epochs.csv for the epoch `out` recorded."""
+    rnd, k = out.rnd, coord.cfg.emulation.k
+    r, m, node = rnd.results.get(nid), out.snap.get(nid), coord.registry.nodes[nid]
+    row = {
+        "epoch": rnd.epoch,
+        "node_id": nid,
+        "status": "failed" if nid in rnd.failures else ("eliminated" if nid in out.dropped else "active"),
+        "score": float(out.scores[nid]) if nid in out.scores else "",
+        "compute_power": node.compute_power,
+    }
+    row["missing_figures"] = ";".join(m.missing if m else FIGURES)  # scored as neutral (orchestrator/scoring.py)
+    if m:
+        row.update(
+            **asdict(m.link),
+            metrics_stale=m.stale,
+            loss_scored_pct=m.loss_for_scoring,
+            loss_samples=m.loss_samples,
+            capacity_mbps=m.capacity_mbps,
+            capacity_source=m.capacity_source,
+        )
+    if r:
+        trip = (r.received_at - rnd.started_at) / k
+        row.update(
+            train_time_s=r.train_time_s,  # measured by the orchestrator (orchestrator/rounds.py)
+            train_time_declared_s=r.meta.train_time_s,
+            train_time_flagged=r.train_time_flagged,
+            compute_wall_s=r.meta.compute_wall_s,
+            download_s=r.meta.download_s,
+            upload_s=max(trip - r.meta.download_s - r.meta.compute_wall_s, 0.0),
+            waiting_s=max(out.round_done - r.received_at, 0.0) / k,
+            round_trip_s=trip,
+            loss=r.meta.loss,
+            samples=r.meta.samples,
+            tokens=r.meta.tokens,
+            work_gflop=r.meta.work_gflop,
+        )
+    return row
 
 
 async def _final_sync(coord: Coordinator) -> dict[str, str]:
@@ -441,6 +476,9 @@ def _finish(coord: Coordinator, st: RunState, completion: float, final_loss: flo
         "metrics_source": cfg.metrics.source,
         "paper_volumes": cfg.paper_volumes,
         "final_sync_missing": missing,
+        "failed_nodes": {n.node_id: n.fail_reason for n in reg.by_status(NodeStatus.FAILED)},
+        "refused_updates": st.refused,
+        "rolled_back_epochs": st.rolled_back,
         **_fairness_summary(coord, st),
         **summary_columns(write_fidelity(coord, st.scenario), cfg.emulation.k),
     }

@@ -40,6 +40,7 @@ class PathMetrics(HasLinkFigures):
     loss_samples: int = 0  # probes behind loss_pct (0: not from probes, e.g. a static file)
     capacity_mbps: float = math.nan
     scored_loss_pct: float = math.nan  # the loss the scorer uses (settle_loss); NaN: loss_pct as is
+    capacity_source: str = ""  # "train" (measured), "hint" (the topology's figure) or "" (none; a static file)
 
     @property
     def missing(self) -> list[str]:
@@ -88,7 +89,7 @@ class StaticMetrics:
             raise ValueError(f"'{path}' does not exist: give a JSON file of per-node figures") from None
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(
-                f"'{path}' is not a {{node: {{bandwidth_mbps, delay_ms, loss_pct}}}} map ({str(exc)[:80]})"
+                f"'{path}' is not a {{node: {{bandwidth_mbps, delay_ms, loss_pct}}}} map ({str(exc)[:120]})"
             ) from None
 
     def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathMetrics]:
@@ -100,15 +101,34 @@ class StaticMetrics:
         return out
 
 
+def _check_numbers(rec: object) -> None:
+    """The record's count and time stamp, which edgeft/paths_api.py converts as they come: a
+    TypeError naming the field for one that is not a finite number (`"samples": 1e400`)."""
+    if not isinstance(rec, dict):
+        return  # parse_record names that
+    n = rec.get("samples")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n < 0):
+        raise TypeError(f"'samples' must be a whole number >= 0 (got {n!r})")
+    if n is not None and n != int(n):
+        raise TypeError(f"'samples' must be a whole number >= 0 (got {n!r})")
+    stamp = rec.get("updated_at")
+    if stamp is not None and (
+        isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp)
+    ):
+        raise TypeError(f"'updated_at' must be a finite time in seconds (got {stamp!r})")
+
+
 def _parse(rec: dict, default_ts: float, answer: bool = False) -> PathMetrics:
     """One record (edgeft/paths_api.py): the controller's (`answer`, checked against its
     schema) or a static file's; a figure that is absent or null is missing (NaN)."""
+    _check_numbers(rec)
     r = parse_answer(rec) if answer else parse_record(rec)
     return PathMetrics(
         *astuple(r.link),
         updated_at=r.updated_at or default_ts,
         loss_samples=r.loss_samples,
         capacity_mbps=r.capacity_mbps,
+        capacity_source=getattr(r, "capacity_source", "") or "",
     )
 
 

@@ -10,9 +10,10 @@ differs between NE, AR and the baselines.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
-from orchestrator.aggregation import Tensors, weighted_mean
+from orchestrator.aggregation import GuardSettings, RoundOutcome, Stepper, Tensors, combine, guarded_round
+from orchestrator.config import UpdateGuardConfig
 from orchestrator.policies import SelectionContext, SelectionPolicy, make_policy
 
 
@@ -25,15 +26,20 @@ class Decision:
 
 
 class Strategy:
-    """Selection (a policy over utopia-point scores) plus aggregation (weighted mean)."""
+    """Selection (a policy over utopia-point scores) plus aggregation (the config's
+    `updates`: the weighted mean by default, behind the norm bound and the finiteness check
+    of orchestrator/aggregation.py)."""
 
-    def __init__(self, policy: SelectionPolicy) -> None:
+    def __init__(self, policy: SelectionPolicy, guard: GuardSettings | None = None) -> None:
         self.policy = policy
+        self.guard = guard or UpdateGuardConfig()
 
     @classmethod
-    def named(cls, name: str, total_nodes: int, epochs: int, options=None) -> "Strategy":
+    def named(
+        cls, name: str, total_nodes: int, epochs: int, options=None, guard: GuardSettings | None = None
+    ) -> "Strategy":
         """The strategy of policy `name` (orchestrator/policies: registry in make_policy)."""
-        return cls(make_policy(name, total_nodes, epochs, options))
+        return cls(make_policy(name, total_nodes, epochs, options), guard)
 
     def configure_train(self, ctx: SelectionContext, last_epoch: bool = False) -> Decision:
         """Scores of the epoch's trained nodes and, unless it was the last epoch, who trains next."""
@@ -43,5 +49,17 @@ class Strategy:
         return Decision(chosen, dict(ctx.active_scores))
 
     def aggregate_train(self, updates: Sequence[Tensors], weights: Sequence[float]) -> Tensors:
-        """The combined update: the mean weighted by what each node was handed out."""
-        return weighted_mean(updates, weights)
+        """The combined update by the configured rule (weights: what each node was handed out),
+        without the guard; `aggregate_round` is what the engines use."""
+        return combine(updates, weights, self.guard.aggregation, self.guard.trim_ratio)
+
+    def aggregate_round(
+        self,
+        updates: Sequence[Tensors],
+        weights: Sequence[float],
+        stepper: Stepper,
+        evaluate: Callable[[Tensors], float] | None = None,
+    ) -> RoundOutcome:
+        """One round's updates screened, combined, applied with `stepper` and checked (rolled
+        back if not finite): the one path of both engines (orchestrator/aggregation.py)."""
+        return guarded_round(updates, weights, self.guard, stepper, evaluate)

@@ -71,6 +71,9 @@ class FastPollGrid:
         # message id -> the SuperNode it went to: a reply the SuperLink writes itself (the node
         # went offline) comes from node 1, and only this says whose it is.
         self.sent_to: dict[str, int] = {}
+        # message id -> when its reply was pulled (wall clock): the end of the node's round trip as this
+        # server saw it (the reply's own created_at is the node's clock)
+        self.arrived_at: dict[str, float] = {}
 
     def __getattr__(self, name: str):
         return getattr(self._grid, name)
@@ -84,6 +87,8 @@ class FastPollGrid:
         replies: list[Message] = []
         while pending and (end is None or time.monotonic() < end):
             got = list(self._grid.pull_messages(pending))
+            now = time.time()
+            self.arrived_at.update((m.metadata.reply_to_message_id, now) for m in got)
             replies += got
             pending -= {m.metadata.reply_to_message_id for m in got}
             if pending:

@@ -4,7 +4,9 @@ syncs.csv, nodes.csv, summary.json and fidelity.json as an edgeft run
 
 Columns Flower cannot observe stay empty: a node's download_s and upload_s (a
 Flower message carries no per-hop timing), bytes_in/bytes_out (the SuperLink does
-not count them per run here), bubble_s and coverage."""
+not count them per run here), bubble_s and coverage. `train_time_s` is the node's
+claim (the server cannot measure it on this path, orchestrator/flower/selection.py);
+`round_trip_s` is what the server measured."""
 
 from __future__ import annotations
 
@@ -85,9 +87,11 @@ class FlowerRecorder:
         }
         if m:
             row.update(**asdict(m.link), metrics_stale=m.stale, loss_scored_pct=m.loss_for_scoring)
-            row.update(loss_samples=m.loss_samples, capacity_mbps=m.capacity_mbps)
+            row.update(loss_samples=m.loss_samples, capacity_mbps=m.capacity_mbps, capacity_source=m.capacity_source)
         if r:
+            # T_i as the scorer used it: the node's claim, not measurable here (orchestrator/flower/selection.py)
             row.update(train_time_s=r.train_time_s, compute_wall_s=r.compute_wall_s, loss=r.loss)
+            row.update(train_time_declared_s=r.train_time_s, train_time_flagged=choice.flagged.get(nid, ""))
             row.update(samples=r.samples, tokens=r.tokens, work_gflop=r.work_gflop)
             row["round_trip_s"] = self.book.history[nid].round_time_s
         return row

@@ -2,17 +2,32 @@
 what each reported, and the Decision of the same Strategy (orchestrator/strategy.py)
 with the same SelectionContext (orchestrator/selection.py) that `edgeft orchestrator`
 uses. The Flower strategy (orchestrator/flower/strategy.py) only turns its answers
-into Messages, so a policy chooses the same nodes on either engine."""
+into Messages, so a policy chooses the same nodes on either engine; and it aggregates
+through the same guarded round (`NodeBook.aggregate`, orchestrator/aggregation.py).
+
+Training time on this path cannot be measured: the server sees a round trip only,
+from the round's messages going out to a reply being pulled (`TrainReport.finished_at`,
+which the strategy sets to the moment its Grid pulled the reply, not the node's own
+stamp). That trip holds the node's compute and also both parameter transfers through
+the SuperLink, the SuperNode's idle poll (up to 3 s) and the ClientApp's process start,
+none timed apart; on loopback it read 10-29 s for compute windows of 0.9-3.7 s, the
+same for every node pulled in one batch. Scoring that would rank nodes by noise. So
+here the scorer's T_i stays the node's claim (recorded as `train_time_declared_s`
+too), `round_trip_s` is the server's measurement, and a claim is flagged when it
+exceeds that round trip by more than the tolerance (provably false); a claim below it
+cannot be told from the untimed parts. `edgeft orchestrator` measures T_i itself."""
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from edgeft.flower_contract import TrainReport
+from orchestrator.aggregation import RoundOutcome, Stepper, Tensors
 from orchestrator.config import OrchestratorConfig
 from orchestrator.network_view import MetricsSource, NodeAddress, PathMetrics, settle_loss
 from orchestrator.registry import NodeStatus
@@ -45,6 +60,8 @@ class EpochChoice:
     snap: dict[str, PathMetrics]  # the network figures it scored with
     dropped: list[str]
     readmitted: list[str]
+    declared: dict[str, float] = field(default_factory=dict)  # each node's own T_i claim
+    flagged: dict[str, bool] = field(default_factory=dict)  # claim longer than the measured round trip
 
 
 class NodeBook:
@@ -63,6 +80,8 @@ class NodeBook:
         self.scenario = Scenario(cfg.scenario)
         self.metrics = metrics
         self.readmissions = 0
+        self.refused: list[dict] = []  # updates that did not count: epoch, node_id, reason
+        self.rolled_back: list[int] = []  # rounds rolled back to the previous parameters
 
     def by_status(self, *statuses: NodeStatus) -> list[FlowerNode]:
         return [n for n in self.nodes.values() if n.status in statuses]
@@ -78,16 +97,40 @@ class NodeBook:
         node.status, node.fail_reason = NodeStatus.FAILED, reason
         log.warning("node %s failed: %s", node_id, reason)
 
+    def aggregate(
+        self,
+        epoch: int,
+        updates: dict[str, Tensors],
+        weights: dict[str, float],
+        stepper: Stepper,
+        evaluate: Callable[[Tensors], float] | None = None,
+    ) -> RoundOutcome:
+        """The round's updates through the strategy's guarded aggregation, the epoch loop's
+        own path; a node whose update was refused or made the round non-finite is failed
+        (it gets no more messages). Returns the outcome; its indices follow sorted node ids."""
+        ids = sorted(updates)
+        outcome = self.strategy.aggregate_round([updates[i] for i in ids], [weights[i] for i in ids], stepper, evaluate)
+        if outcome.rolled_back:
+            self.rolled_back.append(epoch)
+        for index, reason in sorted(outcome.failed().items()):
+            self.fail(ids[index], reason)
+            self.refused.append({"epoch": epoch, "node_id": ids[index], "reason": reason})
+        return outcome
+
     def decide(
         self, epoch: int, reports: dict[str, TrainReport], started_at: float, transfer_bytes: int
     ) -> EpochChoice:
         """Remember the round's reports (failed nodes already marked) and ask the strategy
         who trains next; `started_at` is when the round's messages went out (wall clock)."""
-        k = self.cfg.emulation.k
+        k, en = self.cfg.emulation.k, self.cfg.enrolment
+        declared, flagged = {}, {}
         for nid, r in reports.items():
             h = self.history[nid]
-            h.train_time_s, h.train_loss, h.samples, h.last_epoch = r.train_time_s, r.loss, r.samples, epoch
+            h.train_loss, h.samples, h.last_epoch = r.loss, r.samples, epoch
             h.round_time_s = max(r.finished_at - started_at, 0.0) / k
+            h.train_time_s = r.train_time_s  # the claim: not measurable on this path (module docstring)
+            declared[nid] = r.train_time_s
+            flagged[nid] = r.train_time_s > h.round_time_s * (1 + en.train_time_tolerance) + en.train_time_slack_s
             self.nodes[nid].epochs_trained += 1
         live = self.live()
         active = {n.node_id for n in live if n.status == NodeStatus.ACTIVE}
@@ -101,4 +144,4 @@ class NodeBook:
         decision = self.strategy.configure_train(ctx, last_epoch=epoch >= self.cfg.training.epochs - 1)
         dropped, readmitted = apply_decision(live, decision, self.history, epoch)
         self.readmissions += len(readmitted)
-        return EpochChoice(decision, snap, dropped, readmitted)
+        return EpochChoice(decision, snap, dropped, readmitted, declared, flagged)

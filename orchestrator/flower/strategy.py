@@ -8,6 +8,11 @@ time from the nodes (edgeft/flower_contract.py). Each round moves one message pe
 live node; after the last one every live node gets the final parameters
 (`evaluate`) and reports their digest.
 
+Updates are combined by the same guarded round as `edgeft orchestrator`'s
+(orchestrator/aggregation.py, through NodeBook.aggregate): the norm bound, the config's
+`updates.aggregation` rule, the rollback of a non-finite round; the nodes responsible
+are failed and named in summary.json.
+
 Usage, in a ServerApp (docs/flower.md "From Flower"):
 
     strategy = NetworkAwareFedAvg(policy="ne", controller_url="http://10.0.0.254:8080", rounds=10)
@@ -16,6 +21,7 @@ Usage, in a ServerApp (docs/flower.md "From Flower"):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -28,7 +34,7 @@ from flwr.serverapp.strategy import FedAvg, Result
 
 from edgeft import flower_contract as fc
 from edgeft.wire import state_digest
-from orchestrator.aggregation import ServerOptimizer, weighted_mean
+from orchestrator.aggregation import Replace, ServerOptimizer, Stepper
 from orchestrator.config import OrchestratorConfig
 from orchestrator.flower.identify import identify
 from orchestrator.flower.records import FlowerRecorder
@@ -110,6 +116,7 @@ class NetworkAwareFedAvg(FedAvg):
         self.current_digest = ""
         self.run_facts: dict = {}  # what the ServerApp knows about the run (pre-training loss, ...)
         self.summary_dict: dict = {}
+        self.params: Tensors | None = None  # the global parameters after the last round
 
     # -- Flower's Strategy interface ---------------------------------------------------------
 
@@ -150,13 +157,18 @@ class NetworkAwareFedAvg(FedAvg):
         if not reports:
             raise RuntimeError(f"no node delivered a valid result in round {server_round}: {failures}")
         ids = sorted(reports)
-        weights = [self.weights.get(i, reports[i].tokens) for i in ids]
-        mean = weighted_mean([updates[i][0] for i in ids], weights)
-        new = self._step(mean, updates[ids[0]][1])
+        weights = {i: self.weights.get(i, reports[i].tokens) for i in ids}
+        outcome = self.book.aggregate(
+            epoch, {i: updates[i][0] for i in ids}, weights, self._stepper(updates[ids[0]][1]), self.evaluate_loss
+        )
+        for index, reason in outcome.failed().items():
+            failures[ids[index]] = reason
+            del reports[ids[index]]
+        new, self.val_loss = outcome.params, outcome.val_loss
+        self.params = new
         self.version += 1
         transfer = sum(t.numel() * t.element_size() for t in new.values())
         choice = self.book.decide(epoch, reports, self.round_started, transfer)
-        self.val_loss = self.evaluate_loss(new) if self.evaluate_loss else math.nan
         digest = state_digest(new)
         self.recorder.epoch(
             epoch, self.version, self.expected, reports, failures, choice, self.val_loss, digest, round_s
@@ -238,20 +250,26 @@ class NetworkAwareFedAvg(FedAvg):
         if metrics is None:
             raise ValueError(f"train reply has no MetricRecord '{fc.METRICS}'")
         report = fc.TrainReport.parse(dict(metrics), msg.metadata.created_at)
+        # When the reply was pulled, as this server saw it; the message's own stamp is the node's clock.
+        pulled = getattr(self.grid, "arrived_at", {}).get(msg.metadata.reply_to_message_id)
+        if pulled is not None:
+            report = dataclasses.replace(report, finished_at=pulled)
         return report, (content.array_records[kind].to_torch_state_dict(), kind)
 
-    def _step(self, mean: Tensors, kind: str) -> Tensors:
+    def _stepper(self, kind: str) -> Stepper:
         """An update goes through the server optimizer (edgeft's rule); parameters (a plain
-        ClientApp's reply) are the weighted mean itself, as in FedAvg."""
+        ClientApp's reply) become the aggregate itself, as in FedAvg."""
         if kind != fc.UPDATE:
-            return mean
+            return Replace(self._global())
         if self.optimizer is None:
             t = self.cfg.training
             self.optimizer = ServerOptimizer(self._global(), t.server_optimizer, t.server_lr)
-        return self.optimizer.step(mean)
+        return self.optimizer
 
     def _global(self) -> Tensors:
-        return self.optimizer.state() if self.optimizer else self.initial.to_torch_state_dict()
+        if self.optimizer:
+            return self.optimizer.state()
+        return self.params if self.params is not None else self.initial.to_torch_state_dict()
 
     def _held_digest(self, node: FlowerNode, msg: Message) -> str:
         held = msg.content.config_records.get(fc.HELD)
@@ -283,6 +301,9 @@ class NetworkAwareFedAvg(FedAvg):
             "metrics_source": self.cfg.metrics.source,
             "readmissions": self.book.readmissions,
             "final_sync_missing": missing,
+            "failed_nodes": {n.node_id: n.fail_reason for n in nodes if n.status == NodeStatus.FAILED},
+            "refused_updates": self.book.refused,
+            "rolled_back_epochs": self.book.rolled_back,
             **self.run_facts,
         }
         return self.recorder.finish(summary, self.final_digests, self.current_digest)

@@ -17,15 +17,19 @@ router = APIRouter()
 
 @router.post("/v1/results")
 async def results(request: Request, node: Node = Depends(node_auth), coord: Coordinator = Depends(coordinator)) -> dict:
+    started = time.time()  # the node's training ended before its upload began (orchestrator/rounds.py)
     body = await _read_limited(request, coord.max_upload)
     arrived = time.time()
     meta = request.headers.get(META_HEADER)
-    result = await asyncio.to_thread(coord.accept_result, node, meta, request.headers.get(DIGEST_HEADER), body, arrived)
+    result = await asyncio.to_thread(
+        coord.accept_result, node, meta, request.headers.get(DIGEST_HEADER), body, arrived, started
+    )
     return {"accepted": True, "epoch": result.meta.epoch}
 
 
 @router.post("/v1/acks")
 async def acks(ack: Ack, node: Node = Depends(node_auth), coord: Coordinator = Depends(coordinator)) -> dict:
+    """Idempotent: the same acknowledgement again answers the same and records nothing new."""
     return {"matches": coord.record_ack(node, ack)}
 
 

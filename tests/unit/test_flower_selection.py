@@ -120,3 +120,50 @@ def test_a_train_reply_without_the_required_keys_names_them():
         TrainReport.parse({"train-loss": 1.0, "num-examples": 3}, 0.0)
     r = TrainReport.parse({"train-time-s": 2.0, "train-loss": 1.0, "num-examples": 3}, 5.0)
     assert (r.compute_wall_s, r.tokens, math.isnan(r.work_gflop)) == (2.0, 3, True)
+
+
+def test_the_flower_book_aggregates_through_the_epoch_loops_guarded_round():
+    """NodeBook.aggregate (what NetworkAwareFedAvg.aggregate_train calls) is the same guarded
+    round as the epoch loop's (Strategy.aggregate_round -> orchestrator/aggregation.py): the
+    same parameters for the same updates, a huge-but-finite update refused and its node failed
+    and named, on both optimisers and with the configured robust rule."""
+    import torch
+
+    from orchestrator.aggregation import ServerOptimizer, guarded_round
+    from orchestrator.config import UpdateGuardConfig
+
+    g = torch.Generator().manual_seed(0)
+    honest = {n: {"w": torch.randn(16, generator=g) * 0.01} for n in ("n0", "n1", "n3", "n5")}
+    updates = {**honest, "n2": {"w": torch.full((16,), 3e38)}}
+    weights = {n: 100 + i for i, n in enumerate(sorted(updates))}
+    for guard in (
+        UpdateGuardConfig(),
+        UpdateGuardConfig(aggregation="trimmed_mean"),
+        UpdateGuardConfig(aggregation="median"),
+    ):
+        book = _book("ar")
+        book.strategy.guard = guard
+        start = {"w": torch.zeros(16)}
+        out = book.aggregate(0, updates, weights, ServerOptimizer(start, "adam", 0.01))
+        ids = sorted(updates)
+        ref = guarded_round(
+            [updates[i] for i in ids], [weights[i] for i in ids], guard, ServerOptimizer(start, "adam", 0.01)
+        )
+        torch.testing.assert_close(out.params, ref.params)
+        assert [ids[i] for i in out.refused] == ["n2"] and torch.isfinite(out.params["w"]).all()
+        assert book.nodes["n2"].status == NodeStatus.FAILED and "refused" in book.nodes["n2"].fail_reason
+        assert [r["node_id"] for r in book.refused] == ["n2"]
+
+
+def test_flower_flags_a_claim_longer_than_the_measured_round_trip():
+    """T_i cannot be measured on the Flower path (module docstring of
+    orchestrator/flower/selection.py): the round trip the server saw is recorded, and a claim
+    longer than that whole trip (beyond the tolerance) is flagged as provably false."""
+    book = _book("ar")
+    reports = {n: _report(n, 0) for n in POWER}
+    over = reports["n0"]
+    reports["n0"] = TrainReport(99.0, 99.0, over.loss, over.samples, over.tokens, 1.0, over.finished_at)
+    choice = book.decide(0, reports, 100.0, 4096)
+    assert book.history["n4"].round_time_s == pytest.approx(reports["n4"].finished_at - 100.0)
+    assert choice.declared["n0"] == 99.0 and choice.flagged["n0"]
+    assert not any(choice.flagged[n] for n in POWER if n != "n0")

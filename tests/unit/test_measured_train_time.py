@@ -1,0 +1,134 @@
+"""What the scorer trusts (issue 25, item 3): the training time T_i is measured by the
+orchestrator, from the moment a node fetched its train task to the moment its result
+upload began, through the real HTTP API in-process. A node that declares 0 s is measured,
+flagged, and does not get the best T score; an honest node is not flagged. Acks are
+idempotent: 2000 identical ones add one syncs.csv row."""
+
+import csv
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from edgeft.wire import DIGEST_HEADER, META_HEADER, Task, TaskKind, sha256_hex, state_digest, tensors_to_bytes
+from orchestrator.api import create_app
+from orchestrator.config import OrchestratorConfig
+from orchestrator.coordinator import Coordinator
+from orchestrator.epoch_loop import _remember
+from orchestrator.registry import Registry
+from orchestrator.results import Recorder
+from orchestrator.rounds import Round, measured_train_time, train_time_flagged
+from orchestrator.scoring import perf_scores
+from orchestrator.selection import LastSeen
+
+REF = {"lora_A": torch.zeros(4, 8), "lora_B": torch.zeros(8, 4)}
+COMPUTE_S = 0.6  # how long the nodes below "train" (wall seconds; the run's dilation is 1)
+
+
+@pytest.fixture
+def api(tmp_path):
+    cfg = OrchestratorConfig(nodes=2, policy="ar")
+    coord = Coordinator(cfg, Registry("s3cret"), Recorder(tmp_path, {}, 0), "runtok")
+    coord.publish_adapter(REF)
+    coord.shares = {"n1": (4, 60), "n2": (4, 60)}
+    coord.open_round(Round(epoch=0, version=0, expected={"n1", "n2"}))
+    client = TestClient(create_app(coord))
+    tokens = {}
+    for n in ("n1", "n2"):
+        r = client.post(
+            "/v1/enroll", json={"node_id": n, "compute_power": 30}, headers={"Authorization": "Bearer runtok"}
+        )
+        assert r.status_code == 200, r.text
+        tokens[n] = r.json()["node_token"]
+    yield client, coord, tokens, tmp_path
+    coord.recorder.close()
+
+
+def _auth(tokens, node):
+    return {"Authorization": f"Bearer {tokens[node]}", "X-Node-Id": node}
+
+
+def _fetch_train_task(client, coord, tokens, node):
+    """The node takes its train task through the long poll, as a real client does."""
+    coord.registry.send(coord.registry.nodes[node], Task(kind=TaskKind.TRAIN, epoch=0, version=0))
+    r = client.get("/v1/tasks/next", params={"wait": 1}, headers=_auth(tokens, node))
+    assert r.status_code == 200 and r.json()["kind"] == "train"
+
+
+def _post_result(client, tokens, node, declared_s):
+    body = tensors_to_bytes({k: torch.ones_like(v) for k, v in REF.items()})
+    meta = {
+        "node_id": node,
+        "epoch": 0,
+        "version": 0,
+        "train_time_s": declared_s,
+        "compute_wall_s": declared_s,
+        "download_s": 0.0,
+        "loss": 2.0,
+        "samples": 4,
+        "tokens": 60,
+    }
+    headers = {**_auth(tokens, node), META_HEADER: json.dumps(meta), DIGEST_HEADER: sha256_hex(body)}
+    r = client.post("/v1/results", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+
+
+def test_declared_zero_is_measured_flagged_and_not_the_best_t(api):
+    client, coord, tokens, _ = api
+    _fetch_train_task(client, coord, tokens, "n1")  # the liar: trains 2 x COMPUTE_S, declares 0 s
+    time.sleep(COMPUTE_S)
+    _fetch_train_task(client, coord, tokens, "n2")  # the honest node: trains COMPUTE_S, says so
+    time.sleep(COMPUTE_S)
+    _post_result(client, tokens, "n1", declared_s=0.0)
+    _post_result(client, tokens, "n2", declared_s=COMPUTE_S)
+    liar, honest = coord.round.results["n1"], coord.round.results["n2"]
+    assert liar.meta.train_time_s == 0.0 and liar.train_time_s >= 2 * COMPUTE_S
+    assert COMPUTE_S <= honest.train_time_s < liar.train_time_s
+    assert liar.train_time_flagged and not honest.train_time_flagged
+    history = {n: LastSeen() for n in ("n1", "n2")}
+    _remember(history, coord.round, 0, coord.cfg.emulation.k)
+    assert [history[n].train_time_s for n in ("n1", "n2")] == [liar.train_time_s, honest.train_time_s]
+
+    def scores(t_liar: float, t_honest: float) -> np.ndarray:
+        # equal on every other figure: T alone ranks them
+        return perf_scores(np.array([[30, 10, 5, 0, t_liar], [30, 10, 5, 0, t_honest]]), np.full(5, 0.2), np.ones(5))
+
+    claimed = scores(liar.meta.train_time_s, honest.meta.train_time_s)
+    used = scores(history["n1"].train_time_s, history["n2"].train_time_s)
+    assert claimed[0] > claimed[1]  # what the node's claim would have bought it
+    assert used[1] == 1.0 and used[0] < used[1]  # what it gets
+
+
+def test_measurement_and_flag_rules():
+    assert measured_train_time(100.0, 112.0, 2.0, 2.0) == 5.0  # (12 s - 2 s of timed transfers) / k
+    assert measured_train_time(100.0, 99.0, 0.0, 1.0) == 0.0
+    assert train_time_flagged(0.0, 2.0, 0.25, 0.1)
+    assert not train_time_flagged(2.5, 2.0, 0.25, 0.1) and train_time_flagged(2.61, 2.0, 0.25, 0.1)
+    assert not train_time_flagged(0.05, 0.0, 0.25, 0.1)  # tiny windows: the slack absorbs the noise
+
+
+def test_timed_transfers_inside_a_task_are_not_training_time(api):
+    client, coord, tokens, _ = api
+    _fetch_train_task(client, coord, tokens, "n1")
+    time.sleep(COMPUTE_S)
+    coord.note_transfer(coord.registry.nodes["n1"], 10.0)  # e.g. a padding upload the API timed
+    coord.note_transfer(coord.registry.nodes["n2"], 10.0)  # n2 holds no task: not counted
+    _post_result(client, tokens, "n1", declared_s=COMPUTE_S)
+    assert coord.round.results["n1"].train_time_s == 0.0  # never negative
+    assert coord.round.transfers_s == {"n1": 10.0}
+
+
+def test_two_thousand_identical_acks_add_one_sync_row(api):
+    client, coord, tokens, out = api
+    ack = {"node_id": "n1", "kind": "sync", "version": 0, "digest": state_digest(REF)}
+    answers = {client.post("/v1/acks", json=ack, headers=_auth(tokens, "n1")).json()["matches"] for _ in range(2000)}
+    assert answers == {True}
+    other = {**ack, "digest": "0" * 64}  # a different claim for the same version is recorded
+    assert client.post("/v1/acks", json=other, headers=_auth(tokens, "n1")).json() == {"matches": False}
+    coord.recorder.sync()
+    with (out / "syncs.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["node_id"], r["digest"]) for r in rows] == [("n1", ack["digest"]), ("n1", "0" * 64)]
