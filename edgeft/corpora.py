@@ -105,14 +105,27 @@ def from_file(path: str | Path) -> list[Document]:
     if p.suffix != ".jsonl":
         return [(p.stem, p.read_text(encoding="utf-8", errors="replace"))]
     docs: list[Document] = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            docs.append((str(rec.get("group", "default")), str(rec["text"])))
-        except (json.JSONDecodeError, KeyError, AttributeError):
-            raise CorpusError(f"{p}:{n}: each JSONL line needs an object with a 'text' field") from None
+    with p.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CorpusError(
+                    f"{p}:{n}: not UTF-8 (byte {exc.start + 1} of the line): save the dataset as UTF-8"
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                docs.append((str(rec.get("group", "default")), str(rec["text"])))
+            except (json.JSONDecodeError, KeyError, AttributeError, TypeError, RecursionError):
+                raise CorpusError(f"{p}:{n}: each JSONL line needs an object with a 'text' field") from None
     if not docs:
         raise CorpusError(f"dataset '{p}' holds no text")
     return docs
+
+
+def check_file(path: str | Path) -> None:
+    """Read a user's corpus once, so that a bad file is refused when the config is checked
+    (CorpusError, a ValueError naming the file, line and fix), not after enrolment."""
+    from_file(path)

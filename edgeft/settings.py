@@ -1,5 +1,11 @@
 """Loading config files (YAML, TOML or JSON) with dotted CLI overrides, and
-turning validation errors into one line that names the field and the fix."""
+turning validation errors into one line that names the field and the fix.
+
+A config file is untrusted input: YAML aliases are refused outright (a few hundred
+bytes of nested aliases, a "billion laughs", expand to gigabytes before any check
+could see the result), files are bounded in size, and every parse failure, bad
+encoding or nesting too deep for the parser is one ConfigError line.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +20,43 @@ from pydantic import BaseModel, ValidationError
 M = TypeVar("M", bound=BaseModel)
 
 
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a real config is a few kB; a larger file is a mistake, not settings
+
+
 class ConfigError(ValueError):
     """A config problem the user can fix; the message says which field and how."""
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses aliases (`*name`) when it meets them, before expanding anything."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.YAMLError(
+                f"YAML aliases (*name) are not accepted in a config file (line {mark.line + 1}): write the values out"
+            )
+        return super().compose_node(parent, index)
+
+
 def read_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a .yaml/.yml, .toml or .json config file; ConfigError naming the file and the fix."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file '{p}' does not exist: give the path of a .yaml, .toml or .json file")
-    text = p.read_text()
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file '{p}' is over {MAX_CONFIG_BYTES >> 20} MB: give the run's settings file")
     try:
+        text = p.read_text(encoding="utf-8")
         data = (
             tomllib.loads(text)
             if p.suffix == ".toml"
-            else (json.loads(text) if p.suffix == ".json" else yaml.safe_load(text))
+            else (json.loads(text) if p.suffix == ".json" else yaml.load(text, Loader=_NoAliasLoader))  # noqa: S506
         )
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file '{p}' is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except RecursionError:
+        raise ConfigError(f"config file '{p}' is nested too deeply to be settings: flatten it") from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"config file '{p}' cannot be parsed: {exc}") from None
     if data is None:
@@ -39,15 +67,23 @@ def read_file(path: str | Path) -> dict[str, Any]:
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """data[a][b][c] = value for key "a.b.c"; ConfigError when the file holds a non-mapping on the way
+    (`training: 5` and the flag --epochs: the flag has nowhere to go)."""
     node = data
     parts = key.split(".")
-    for part in parts[:-1]:
+    for depth, part in enumerate(parts[:-1], 1):
         node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            field = ".".join(parts[:depth])
+            raise ConfigError(
+                f"invalid config field '{field}': must be a mapping of settings (got {node!r}); "
+                f"write it as {field}: {{{parts[depth]}: ...}}"
+            )
     node[parts[-1]] = value
 
 
 def build(model: type[M], data: dict[str, Any], overrides: dict[str, Any]) -> M:
-    merged = json.loads(json.dumps(data))
+    merged = json.loads(json.dumps(data, default=str))  # a YAML date or set becomes a string the check names
     for key, value in overrides.items():
         if value is not None:
             set_dotted(merged, key, value)

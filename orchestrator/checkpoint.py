@@ -12,8 +12,10 @@ settings, which would silently mix two experiments.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,28 @@ from safetensors.torch import load_file, save_file
 FILE = "checkpoint.safetensors"
 OLD_PICKLE = "checkpoint.pt"  # before edgeft 0.x: a pickle, never loaded
 FORMAT = "edgeft-checkpoint-1"
+# What orchestrator/resume.py's save_checkpoint writes and a resume reads back.
+RESUME_KEYS = (
+    "fingerprint",
+    "epoch",
+    "version",
+    "val_loss",
+    "adapter",
+    "optimizer",
+    "nodes",
+    "partition_of",
+    "total_nodes",
+    "policy",
+    "rng",
+    "history",
+    "coverage",
+    "bubbles",
+    "readmissions",
+    "bytes",
+    "elapsed_s",
+)
+NODE_KEYS = frozenset({"status", "epochs_trained", "fail_reason"})
+NODE_STATUSES = ("enrolled", "active", "eliminated", "failed")  # orchestrator/registry.py NodeStatus values
 # Settings that may differ between the run and its resume without changing results.
 VOLATILE = ("host", "port", "token", "out_dir", "timeouts", "tls", "device")
 
@@ -91,11 +115,23 @@ def restore_vars(obj: Any, saved: dict[str, Any]) -> None:
 
 
 def save(out_dir: Path, state: dict[str, Any]) -> None:
+    """Write the checkpoint aside, fsync it, rename it over the old one (which stays whole on any
+    failure); RunFolderError naming the file if the disk refuses."""
+    from orchestrator.results import RunFolderError, _fsync_dir
+
     tensors: dict[str, torch.Tensor] = {}
     tree = encode(state, tensors)
     tmp = out_dir / (FILE + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": FORMAT, "state": json.dumps(tree)})
-    tmp.replace(out_dir / FILE)
+    try:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT, "state": json.dumps(tree)})
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(out_dir / FILE)
+        _fsync_dir(out_dir)
+    except (OSError, SafetensorError) as exc:
+        tmp.unlink(missing_ok=True)
+        cause = exc if isinstance(exc, OSError) else OSError(errno.EIO, str(exc)[:200])
+        raise RunFolderError(out_dir / FILE, cause) from exc
 
 
 def load(out_dir: Path, expected_fingerprint: str | None) -> dict[str, Any]:
@@ -130,4 +166,31 @@ def load(out_dir: Path, expected_fingerprint: str | None) -> dict[str, Any]:
             f"--resume: {path} was written under different settings; resume with the run's own config "
             "(only host, port, token, timeouts, tls and device may change)"
         )
+    if expected_fingerprint is not None:
+        problem = resume_problem(state)
+        if problem:
+            raise ValueError(
+                f"--resume: {path} is incomplete ({problem}): it was damaged or written by another edgeft; "
+                "start the run again without --resume"
+            )
     return state
+
+
+def resume_problem(state: dict[str, Any]) -> str:
+    """'' if `state` holds everything a resume reads (orchestrator/resume.py), else what is missing or wrong:
+    checked before anything starts, so a bad checkpoint is one line, not a KeyError after enrolment."""
+    missing = [k for k in RESUME_KEYS if k not in state]
+    if missing:
+        return f"no {', '.join(repr(k) for k in missing[:4])}"
+    for key in ("epoch", "version", "total_nodes"):
+        if not isinstance(state[key], int) or isinstance(state[key], bool) or state[key] < 0:
+            return f"{key!r} is not a count"
+    if not isinstance(state["nodes"], dict) or not state["nodes"]:
+        return "'nodes' holds no node"
+    for node_id, saved in state["nodes"].items():
+        if not isinstance(saved, dict) or not NODE_KEYS <= saved.keys() or saved["status"] not in NODE_STATUSES:
+            return f"node {node_id!r} lacks {sorted(NODE_KEYS)} or has an unknown status"
+    for key in ("partition_of", "history", "adapter", "optimizer", "rng"):
+        if not isinstance(state[key], dict):
+            return f"{key!r} is not a mapping"
+    return ""

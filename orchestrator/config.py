@@ -87,10 +87,15 @@ class DataConfig(_Strict):
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, d: str) -> str:
-        if d not in BUILTIN_DATASETS and not Path(d).is_file():
+        if d in BUILTIN_DATASETS:
+            return d
+        if not Path(d).is_file():
             raise ValueError(
                 f"'{d}' is neither a built-in dataset {list(BUILTIN_DATASETS)} nor an existing .txt/.jsonl file"
             )
+        from edgeft.corpora import check_file
+
+        check_file(d)  # read now, before any process starts: a bad byte or line is one line, not a late abort
         return d
 
 
@@ -234,16 +239,40 @@ class PolicyOptions(_Strict):
         if not Path(p).is_file():
             raise ValueError(f"'{p}' does not exist: give the ground_truth.json that the topology wrote")
         try:
-            for n in json.loads(Path(p).read_text())["nodes"]:
-                str(n["node_id"])
-                for k in ("compute_power", "bandwidth_mbps", "delay_ms", "loss_pct"):
-                    float(n[k])
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            nodes = [(str(n["node_id"]), _truth_figures(n)) for n in json.loads(Path(p).read_text())["nodes"]]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
             raise ValueError(
                 f"'{p}' is not a ground_truth.json ({{\"nodes\": [{{node_id, compute_power, bandwidth_mbps, "
                 "delay_ms, loss_pct}, ...]}): give the file the topology wrote"
             ) from None
+        for node_id, figures in nodes:
+            bad = _truth_out_of_range(figures)
+            if bad:
+                raise ValueError(f"'{p}': node {node_id} has {bad}: give the ground_truth.json the topology wrote")
         return p
+
+
+TRUTH_RANGES = {  # what a drawn node can be: the oracles divide by power and bandwidth
+    "compute_power": (0.0, False),
+    "bandwidth_mbps": (0.0, False),
+    "delay_ms": (0.0, True),
+    "loss_pct": (0.0, True),
+}
+
+
+def _truth_figures(node: dict) -> dict[str, float]:
+    return {k: float(node[k]) for k in TRUTH_RANGES}
+
+
+def _truth_out_of_range(figures: dict[str, float]) -> str:
+    """'' if every figure is finite and in range, else a phrase naming the first that is not."""
+    for key, (low, closed) in TRUTH_RANGES.items():
+        v = figures[key]
+        if not math.isfinite(v) or v < low or (v == low and not closed):
+            return f"{key} = {v} (must be {'>=' if closed else '>'} {low:g} and finite)"
+    if figures["loss_pct"] >= 100:
+        return f"loss_pct = {figures['loss_pct']} (must be below 100)"
+    return ""
 
 
 class TlsConfig(_Strict):
@@ -314,7 +343,9 @@ class EnrolmentConfig(_Strict):
 class OrchestratorConfig(_Strict):
     nodes: int = Field(default=12, ge=1, le=100_000)
     policy: Literal[POLICY_NAMES] = "ne"  # type: ignore[valid-type]
-    seed: int = 0
+    seed: int = Field(
+        default=0, ge=0, le=2**32 - 1, description="0 .. 2**32-1: what numpy's and torch's generators all accept"
+    )
     out_dir: str = "runs/latest"
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=0, le=65535)

@@ -1,19 +1,48 @@
 """The run folder: config + seed + versions, per-epoch and per-node CSVs, the summary.
 
 Rows are appended and flushed as they happen, so a crash loses nothing that
-was already measured.
+was already measured. No file that holds results is ever truncated: a CSV is
+only appended to, or replaced whole (written to a temp file in the same folder,
+flushed, fsynced, renamed over the old one); so are config.json, nodes.csv and
+summary.json. A write that fails (a full disk, a file-size limit) cuts off only
+its own partial row, stops every later write of the run (a CSV never has a gap)
+and raises RunFolderError naming the file: the CLI exits with IO_ERROR_EXIT.
+
+A folder that already holds a run is never started over by accident:
+`guard_run_folder` refuses it unless the user says `--resume` (continue it) or
+`--overwrite` (the old run is moved aside to `<dir>.old-<time>`, nothing deleted).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import importlib.metadata
+import io
 import json
+import logging
+import os
 import platform
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from edgeft.settings import ConfigError
+
+log = logging.getLogger(__name__)
+IO_ERROR_EXIT = 74  # EX_IOERR (sysexits.h): the run folder could not be written; 2 stays "bad input"
+# Files whose presence means a folder holds a run (or a comparison's rows): never started over silently.
+RUN_MARKERS = (
+    "config.json",
+    "epochs.csv",
+    "node_epochs.csv",
+    "summary.json",
+    "checkpoint.safetensors",  # orchestrator/checkpoint.py FILE
+    "checkpoint.pt",  # its old pickle kind
+    "results.csv",  # experiments/runners/compare.py: a comparison's rows
+)
 
 EPOCH_FIELDS = [
     "epoch",
@@ -90,27 +119,222 @@ def package_versions() -> dict[str, str]:
     return {"python": sys.version.split()[0], "platform": platform.platform(), **versions_of(PACKAGES)}
 
 
+class RunFolderError(OSError):
+    """A file of the run folder could not be written or read back (disk full, file-size limit,
+    permissions). Its message is one line naming the path; rows written before it are intact."""
+
+    def __init__(self, path: Path | str, cause: OSError, action: str = "") -> None:
+        super().__init__(cause.errno or errno.EIO, cause.strerror or str(cause), str(path))
+        self.path, self.action = Path(path), action
+
+    def __str__(self) -> str:
+        if self.action:
+            return f"cannot {self.action} {self.path}: {self.strerror}"
+        return (
+            f"cannot write the run folder file {self.path}: {self.strerror}; every row written before is kept "
+            "(free space, then continue with --resume)"
+        )
+
+
+def run_files(out_dir: str | Path) -> list[str]:
+    """The RUN_MARKERS present in out_dir: empty when it holds no run (or does not exist)."""
+    folder = Path(out_dir)
+    return [name for name in RUN_MARKERS if (folder / name).exists()] if folder.is_dir() else []
+
+
+def guard_run_folder(out_dir: str | Path, resume: bool, overwrite: bool) -> None:
+    """Before anything starts: refuse a folder that holds a run unless `--resume` or `--overwrite`
+    says what to do with it (ConfigError, one line: exit 2). With `overwrite` the old run is moved
+    aside to `<out_dir>.old-<time>` (renamed, nothing deleted) and out_dir no longer exists."""
+    folder = Path(out_dir)
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other: continue the run in --out, or start it afresh")
+    held = run_files(folder)
+    if not held or resume:
+        return  # nothing to lose; or --resume, whose checkpoint check says if the run can go on
+    if not overwrite:
+        raise ConfigError(
+            f"{folder} already holds a run ({', '.join(held)}): add --resume to continue it, or --overwrite to move "
+            f"it aside to {folder}.old-<time> and start afresh (or choose another --out)"
+        )
+    moved = move_aside(folder)
+    log.warning("--overwrite: the earlier run in %s is now in %s", folder, moved)
+
+
+def move_aside(folder: Path) -> Path:
+    """Rename folder to a free `<folder>.old-<YYYYmmdd-HHMMSS>[-n]` beside it; the path it got."""
+    here, target = Path.cwd().resolve(), folder.resolve()
+    if target == target.parent or target == Path.home().resolve() or here.is_relative_to(target):
+        raise ConfigError(
+            f"--overwrite will not move {folder} (the root, your home or the working folder): choose another --out"
+        )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = target.with_name(f"{target.name}.old-{stamp}")
+    n = 0
+    while aside.exists():
+        n += 1
+        aside = target.with_name(f"{target.name}.old-{stamp}-{n}")
+    try:
+        target.rename(aside)
+    except OSError as exc:
+        raise RunFolderError(target, exc, f"move aside (to {aside.name}) the run folder") from exc
+    return aside
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` by `data` whole: a temp file in the same folder, flushed, fsynced, renamed
+    over it, the folder fsynced. On any failure the old file is untouched and the temp removed."""
+    replace_together({path: data})
+
+
+def replace_together(contents: dict[Path, bytes]) -> None:
+    """write_atomic for several files of one folder, all or none: every temp file is written and
+    fsynced before the first rename, so a full disk leaves every old file as it was."""
+    tmps: dict[Path, Path] = {}
+    path = next(iter(contents), Path("."))
+    try:
+        for path, data in contents.items():
+            tmps[path] = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with tmps[path].open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for path, tmp in tmps.items():
+            os.replace(tmp, path)
+        for folder in {p.parent for p in tmps}:
+            _fsync_dir(folder)
+    except OSError as exc:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+        raise RunFolderError(path, exc) from exc
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (a crash right after it keeps the new file)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Health:
+    """The first write failure of a run folder: after it every write refuses, so no CSV gets a gap."""
+
+    failure: RunFolderError | None = None
+
+    def check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+def csv_text(fields: list[str], rows: list[dict[str, Any]], header: bool = True) -> str:
+    """Rows (values formatted as in the run's CSVs) as CSV text, with the header line first unless told not."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    if header:
+        writer.writeheader()
+    writer.writerows({k: _fmt(r.get(k, "")) for k in fields} for r in rows)
+    return buf.getvalue()
+
+
 class _CsvLog:
-    def __init__(self, path: Path, fields: list[str], keep_through_epoch: int | None = None) -> None:
-        """A fresh CSV; or, resuming, the old one cut back to rows of epochs <= keep_through_epoch
-        (rows of an epoch whose checkpoint was never written are measured again)."""
-        self.fields = fields
-        kept = []
-        if keep_through_epoch is not None and path.exists():
-            with path.open() as fh:
-                kept = [r for r in csv.DictReader(fh) if "epoch" not in r or int(r["epoch"]) <= keep_through_epoch]
-        self.fh = path.open("w", newline="")
-        self.writer = csv.DictWriter(self.fh, fieldnames=fields, extrasaction="ignore")
-        self.writer.writeheader()
-        self.writer.writerows(kept)
-        self.fh.flush()
+    """One CSV of the run, appended to row by row (each row reaches the OS as it is written).
+    Its file already holds the header (Recorder prepares every CSV before opening any)."""
+
+    def __init__(self, path: Path, fields: list[str], health: _Health) -> None:
+        self.path, self.fields, self.health = path, fields, health
+        try:
+            self.fh = path.open("ab", buffering=0)
+        except OSError as exc:
+            raise RunFolderError(path, exc) from exc
+        self.size = self.fh.seek(0, os.SEEK_END)
+        self.lock = threading.Lock()  # syncs.csv is written from the API's worker threads
 
     def write(self, row: dict[str, Any]) -> None:
-        self.writer.writerow({k: _fmt(row.get(k, "")) for k in self.fields})
-        self.fh.flush()
+        """Append one row; RunFolderError (after cutting off its own partial bytes) if it cannot."""
+        data = csv_text(self.fields, [row], header=False).encode()
+        with self.lock:
+            self.health.check()
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[self.fh.write(view) :]  # a short write (the limit reached) raises on the next call
+            except OSError as exc:
+                self._cut_back()
+                self.health.failure = RunFolderError(self.path, exc)
+                raise self.health.failure from exc
+            self.size += len(data)
+
+    def _cut_back(self) -> None:
+        """Drop the partial row a failed write left, so the file ends with the last whole row."""
+        try:
+            os.ftruncate(self.fh.fileno(), self.size)
+        except OSError:
+            log.warning("%s may end with a partial row (cannot cut it back)", self.path)
+
+    def sync(self) -> None:
+        """Make the rows written so far durable (fsync): before a checkpoint claims their epoch."""
+        self.health.check()
+        try:
+            os.fsync(self.fh.fileno())
+        except OSError as exc:
+            self.health.failure = RunFolderError(self.path, exc)
+            raise self.health.failure from exc
 
     def close(self) -> None:
+        try:
+            os.fsync(self.fh.fileno())
+        except OSError:
+            log.warning("%s: fsync at close failed", self.path)
         self.fh.close()
+
+
+def _has_rows(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            fh.readline()  # the header
+            return bool(fh.readline().strip())
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise RunFolderError(path, exc) from exc
+
+
+def _fresh_contents(logs: dict[Path, list[str]]) -> dict[Path, bytes]:
+    """Header-only files for a fresh run; ConfigError if one already holds rows (guard_run_folder was skipped)."""
+    for path in logs:
+        if _has_rows(path):
+            raise ConfigError(
+                f"{path} already holds rows of a run: resume it with --resume, or start afresh with --overwrite"
+            )
+    return {path: csv_text(fields, []).encode() for path, fields in logs.items()}
+
+
+def _resume_contents(logs: dict[Path, list[str]], keep_through_epoch: int) -> dict[Path, bytes]:
+    """The CSVs a resume must replace, with their new contents; a file left out is appended to as it is."""
+    out = {}
+    for path, fields in logs.items():
+        new = _resumed_csv(path, fields, keep_through_epoch)
+        if new is not None:
+            out[path] = new
+    return out
+
+
+def _resumed_csv(path: Path, fields: list[str], keep_through_epoch: int) -> bytes | None:
+    """None if `path` already holds the header of `fields` and only rows a resume keeps (epochs <=
+    keep_through_epoch; all, without an epoch column); else the contents it must get instead."""
+    try:
+        raw = path.read_bytes() if path.exists() else b""
+    except OSError as exc:
+        raise RunFolderError(path, exc) from exc
+    whole = raw[: raw.rfind(b"\n") + 1]  # a row torn by a crash mid-write is dropped, not kept half
+    reader = csv.DictReader(io.StringIO(whole.decode("utf-8", errors="replace")))
+    rows = list(reader)
+    kept = [r for r in rows if "epoch" not in r or not r["epoch"].isdigit() or int(r["epoch"]) <= keep_through_epoch]
+    if raw and whole == raw and reader.fieldnames == fields and len(kept) == len(rows):
+        return None
+    return csv_text(fields, kept).encode()
 
 
 def _fmt(v: Any) -> Any:
@@ -125,33 +349,43 @@ class Recorder:
     def __init__(self, out_dir: str | Path, config: dict[str, Any], seed: int, resume_after: int | None = None) -> None:
         """resume_after: the checkpointed epoch of a resumed run (its rows are kept), else None."""
         self.dir = Path(out_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunFolderError(self.dir, exc) from exc
         meta = {
             "config": config,
             "seed": seed,
             "versions": package_versions(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        (self.dir / "config.json").write_text(json.dumps(meta, indent=2))
         k = resume_after
-        self.epochs = _CsvLog(self.dir / "epochs.csv", EPOCH_FIELDS, k)
-        self.node_epochs = _CsvLog(self.dir / "node_epochs.csv", NODE_EPOCH_FIELDS, k)
-        self.syncs = _CsvLog(self.dir / "syncs.csv", SYNC_FIELDS, k)  # no epoch column: all kept
+        logs = {self.dir / "epochs.csv": EPOCH_FIELDS, self.dir / "node_epochs.csv": NODE_EPOCH_FIELDS}
+        logs[self.dir / "syncs.csv"] = SYNC_FIELDS  # no epoch column: a resume keeps every row
+        replace_together(_fresh_contents(logs) if k is None else _resume_contents(logs, k))
+        self.health = _Health()  # one for the folder: a failed write of any CSV stops them all
+        self.epochs, self.node_epochs, self.syncs = (_CsvLog(p, f, self.health) for p, f in logs.items())
+        write_atomic(self.dir / "config.json", json.dumps(meta, indent=2).encode())
         if k is not None:
-            with (self.dir / "resumes.log").open("a") as fh:
-                fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} resumed after epoch {k}\n")
+            line = f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} resumed after epoch {k}\n"
+            try:
+                with (self.dir / "resumes.log").open("a") as fh:
+                    fh.write(line)
+            except OSError as exc:
+                raise RunFolderError(self.dir / "resumes.log", exc) from exc
 
     def write_nodes(self, rows: list[dict[str, Any]]) -> None:
-        log = _CsvLog(self.dir / "nodes.csv", NODE_FIELDS)
-        for r in rows:
-            log.write(r)
-        log.close()
+        self.health.check()
+        write_atomic(self.dir / "nodes.csv", csv_text(NODE_FIELDS, rows).encode())
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        tmp = self.dir / "summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=2))
-        tmp.replace(self.dir / "summary.json")
+        write_atomic(self.dir / "summary.json", json.dumps(summary, indent=2).encode())
+
+    def sync(self) -> None:
+        """Every row so far durable on disk; RunFolderError if any write of the run failed."""
+        for csv_log in (self.epochs, self.node_epochs, self.syncs):
+            csv_log.sync()
 
     def close(self) -> None:
-        for log in (self.epochs, self.node_epochs, self.syncs):
-            log.close()
+        for csv_log in (self.epochs, self.node_epochs, self.syncs):
+            csv_log.close()

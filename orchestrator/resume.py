@@ -25,6 +25,7 @@ def save_checkpoint(coord: Coordinator, st: RunState, epoch: int, val_loss: floa
         n.node_id: {"status": n.status.value, "epochs_trained": n.epochs_trained, "fail_reason": n.fail_reason}
         for n in coord.registry.nodes.values()
     }
+    coord.recorder.sync()  # the epoch's rows on disk before a checkpoint says the epoch is done
     checkpoint.save(
         coord.recorder.dir,
         {

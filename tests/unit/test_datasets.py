@@ -81,6 +81,17 @@ def test_user_jsonl_and_text_files(tmp_path):
         corpora.from_file(tmp_path / "missing.txt")
 
 
+def test_a_jsonl_file_with_invalid_utf8_names_its_line(tmp_path):
+    """UnicodeDecodeError escaped from_file before (rc 1 after enrolment, issue 26)."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"text": "ok"}\n\n{"text": "caf\xe9"}\n')
+    with pytest.raises(corpora.CorpusError, match=r"bad.jsonl:3: not UTF-8 .*save the dataset as UTF-8"):
+        corpora.check_file(bad)
+    crlf = tmp_path / "crlf.jsonl"
+    crlf.write_bytes(b'{"text": "a"}\r\n{"text": "b\u2028c"}\r\n')  # a JSON-escaped line separator stays inside
+    assert corpora.from_file(crlf) == [("default", "a"), ("default", "b\u2028c")]
+
+
 def test_sequences_subset():
     import torch
 
