@@ -46,6 +46,8 @@ RESUME_KEYS = (
     "bytes",
     "elapsed_s",
 )
+# Written since the update guard; a checkpoint from before it lacks them and resumes with none.
+OPTIONAL_RESUME_KEYS = ("refused", "rolled_back")
 NODE_KEYS = frozenset({"status", "epochs_trained", "fail_reason"})
 NODE_STATUSES = ("enrolled", "active", "eliminated", "failed")  # orchestrator/registry.py NodeStatus values
 # Settings that may differ between the run and its resume without changing results.

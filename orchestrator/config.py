@@ -299,10 +299,12 @@ class TlsConfig(_Strict):
 class UpdateGuardConfig(_Strict):
     """What one node's update must satisfy before it counts (docs/faults.md, "Attacks").
 
-    An update whose L2 norm exceeds `norm_factor` x the median norm of the round's updates
-    (or `clip_norm`, when set, whichever is smaller) is refused: one node cannot scale the model
-    away. After aggregation the new parameters and the validation loss must be finite, or the
-    round is rolled back."""
+    An update whose L2 norm exceeds `norm_factor` x the lower median norm of the round's updates
+    (with two updates, the smaller norm), or `clip_norm` when set, whichever is smaller, is refused
+    and its node failed: one node cannot scale the model away. `clip_norm` is a refusal bound, not a
+    clip: clipping would let a hostile node push a bounded direction of its choosing every epoch.
+    After aggregation the new parameters, the optimiser state and the validation loss must be
+    finite, or the round is rolled back."""
 
     aggregation: Literal["mean", "trimmed_mean", "median"] = Field(
         default="mean",

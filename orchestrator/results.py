@@ -283,6 +283,8 @@ class _CsvLog:
             raise self.health.failure from exc
 
     def close(self) -> None:
+        if self.fh.closed:  # a second close (the loop's and the server's teardown) is a no-op
+            return
         try:
             os.fsync(self.fh.fileno())
         except OSError:

@@ -46,6 +46,8 @@ def save_checkpoint(coord: Coordinator, st: RunState, epoch: int, val_loss: floa
             "readmissions": st.readmissions,
             "bytes": (coord.bytes_in, coord.bytes_out),
             "elapsed_s": st.elapsed_before + (time.time() - (coord.first_send or time.time())) / coord.cfg.emulation.k,
+            "refused": st.refused,
+            "rolled_back": st.rolled_back,
         },
     )
 
@@ -65,6 +67,8 @@ def restore_state(coord: Coordinator, st: RunState, ckpt: dict[str, Any]) -> Non
     st.rng.bit_generator.state = ckpt["rng"]
     st.coverage, st.bubbles, st.readmissions = ckpt["coverage"], ckpt["bubbles"], ckpt["readmissions"]
     st.elapsed_before = ckpt["elapsed_s"]
+    # checkpoints written before the update guard have neither key
+    st.refused, st.rolled_back = list(ckpt.get("refused", [])), list(ckpt.get("rolled_back", []))
     coord.restore_counters(ckpt["version"], *ckpt["bytes"])
 
 

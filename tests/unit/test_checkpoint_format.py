@@ -143,7 +143,7 @@ def test_resume_keys_are_what_save_checkpoint_writes():
     tree = ast.parse(inspect.getsource(resume.save_checkpoint))
     call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "save")
     written = [k.value for k in call.args[1].keys]
-    assert written == list(checkpoint.RESUME_KEYS)
+    assert written == [*checkpoint.RESUME_KEYS, *checkpoint.OPTIONAL_RESUME_KEYS]
     nodes = next(n for n in ast.walk(tree) if isinstance(n, ast.DictComp))
     assert {k.value for k in nodes.value.keys} == checkpoint.NODE_KEYS
     assert set(checkpoint.NODE_STATUSES) == {s.value for s in NodeStatus}
