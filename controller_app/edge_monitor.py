@@ -9,14 +9,18 @@ Settings: one validated object, controller_app/settings.py (ControllerSettings).
 The wrapper passes it as EDGEFT_CONTROLLER (JSON); by hand, the single variables
 EDGEFT_REST_HOST (127.0.0.1), EDGEFT_REST_PORT (8080), EDGEFT_POLL_S (1.0),
 EDGEFT_PROBE_HZ (2.0), EDGEFT_LOSS_WINDOW (600), EDGEFT_PROBE_TIMEOUT_S (2.0; x k in
-a dilated run), EDGEFT_TRAIN_INTERVAL_S (10; 0 = no trains), EDGEFT_TOKEN.
+a dilated run), EDGEFT_TRAIN_INTERVAL_S (10; 0 = no trains), EDGEFT_TOKEN_FILE
+(.edgeft/controller-<rest port>.token: the write token, generated there with mode 0600
+if the file holds none; EDGEFT_TOKEN gives one instead), EDGEFT_OFP_LISTEN_HOST
+(127.0.0.1), EDGEFT_MEASURE_FROM and EDGEFT_OWN_PORT (where the probes start; else
+PUT /v1/measure names it).
 
 Measurements (controller_app/path_monitor.py): delay and loss from one small ICMP
 probe per node at EDGEFT_PROBE_HZ; capacity from a train of full-size probes per
 node every EDGEFT_TRAIN_INTERVAL_S (controller_app/capacity.py); load from port
 stats, minus the run's own traffic with each node, which flows at the node's
-gateway count (installed once the orchestrator names its service port in
-GET /v1/paths?src=...&own_port=...).
+gateway count (installed once the measuring host and its service port are named:
+--measure-from/--own-port or PUT /v1/measure; GET /v1/paths changes nothing).
 
 Forwarding: hosts are learnt from ARP/IPv4 packet-ins on edge ports (never on
 ports that LLDP found facing another switch); for each host every switch gets
@@ -63,11 +67,11 @@ from controller_app.compat import (  # noqa: E402
     set_ev_cls,
     topo_event,
 )
-from controller_app.capacity import TRAIN_PACKETS  # noqa: E402
+from controller_app.capacity import TRAIN_PACKETS, next_train_target  # noqa: E402
 from controller_app.netgraph import HostLocation, NetGraph  # noqa: E402
 from controller_app.northbound import NorthboundApp  # noqa: E402
 from controller_app.path_monitor import MonitorSettings, PathMonitor  # noqa: E402
-from controller_app import settings  # noqa: E402
+from controller_app import settings, tokens  # noqa: E402
 
 log = logging.getLogger("edgeft.controller")
 if os.environ.get("EDGEFT_DEBUG"):
@@ -83,17 +87,39 @@ COOKIE_LOW = 0xFFFFFFFF
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 
 
-def _enable_link_discovery() -> None:
+def _configure_manager() -> None:
+    """Set the manager's options this app depends on before its OpenFlow listener starts
+    (apps are imported first): LLDP discovery, as --observe-links would, and the OpenFlow
+    listen address from the settings (loopback by default; the manager's own
+    --ofp-listen-host, where given, wins)."""
     try:
         from os_ken import cfg
+        from os_ken.controller import controller  # noqa: F401  (registers ofp_listen_host)
         from os_ken.topology import switches  # noqa: F401  (registers the option)
     except ImportError:  # pragma: no cover
         from ryu import cfg
+        from ryu.controller import controller  # noqa: F401
         from ryu.topology import switches  # noqa: F401
-    cfg.CONF.set_override("observe_links", True)  # LLDP discovery, as --observe-links would
+    cfg.CONF.set_override("observe_links", True)
+    if not any(a.startswith("--ofp-listen-host") for a in sys.argv):
+        try:
+            cfg.CONF.set_override("ofp_listen_host", settings.from_env().ofp_listen_host)
+        except ValueError:
+            pass  # a bad setting: EdgeMonitor.__init__ names it and stops the manager
 
 
-_enable_link_discovery()
+_configure_manager()
+
+
+def _set_niceness(nice: int) -> None:
+    """Run ahead of the machine's other work (settings.nice): a packet-in stamped only when
+    a busy CPU gets round to the app makes a capacity train unreadable (capacity.py)."""
+    if nice == 0:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except PermissionError:
+        log.warning("cannot set niceness %d (not root): capacity trains may be refused on a busy host", nice)
 
 
 class EdgeMonitor(App):
@@ -112,7 +138,13 @@ class EdgeMonitor(App):
             cfg.probe_hz,
         )
         self.train_interval_s = cfg.train_interval_s
-        token = cfg.token
+        self.settings = cfg
+        _set_niceness(cfg.nice)
+        try:
+            token, origin = tokens.resolve_token(cfg.token, cfg.token_path())
+        except OSError as exc:
+            raise SystemExit(f"edgeft controller app: token file {cfg.token_path()}: {exc}") from None
+        log.info("write routes need the bearer token %s", origin)  # where it is, never the token
         self.graph = NetGraph()
         self.monitor = PathMonitor(MonitorSettings(loss_window=cfg.loss_window, probe_timeout_s=cfg.probe_timeout_s))
         self.datapaths: dict[int, object] = {}
@@ -120,9 +152,11 @@ class EdgeMonitor(App):
         self.echo_sent: dict[int, float] = {}
         self.seq = 0
         self.probe_route: dict[int, tuple[str, int, int]] = {}  # seq -> (ip, out dpid, back dpid)
-        self.orchestrator_ip: str | None = None
-        self.own_port: int | None = None  # the orchestrator's service port: its traffic is the run's own
+        self.orchestrator_ip: str | None = cfg.measure_from or None  # where probes and trains start
+        self.own_port: int | None = cfg.own_port  # the orchestrator's service port: its traffic is the run's own
         self.train_no = 0
+        self.train_sent_at: dict[str, float] = {}  # node ip -> when its last capacity train left
+        self.own_seen: dict[int, set[str]] = {}  # per switch: nodes whose own-traffic flows its flow stats showed
         self.started_at = time.time()
         self.threads = [hub.spawn(self._poll_loop), hub.spawn(self._probe_loop), hub.spawn(self._serve, token)]
         if self.train_interval_s > 0:
@@ -146,6 +180,9 @@ class EdgeMonitor(App):
             "probe_hz": self.probe_hz,
             "train_interval_s": self.train_interval_s,
             "loss_window": self.monitor.s.loss_window,
+            "measure_from": self.orchestrator_ip or "",
+            "own_port": self.own_port,
+            "settings": self.settings.model_dump(exclude={"token"}),  # for a run's record; never the token
         }
 
     def topology(self) -> dict:
@@ -159,12 +196,18 @@ class EdgeMonitor(App):
     def known_host(self, ip: str) -> bool:
         return ip in self.graph.hosts
 
-    def paths_from(self, src_ip: str, own_port: int | None = None) -> list[dict]:
-        changed = (src_ip, own_port) != (self.orchestrator_ip, self.own_port) and own_port is not None
-        self.orchestrator_ip = src_ip  # probes now measure from this host
-        if changed:
-            self.own_port = own_port
+    def measuring_point(self) -> tuple[str, int | None]:
+        return self.orchestrator_ip or "", self.own_port
+
+    def set_measuring_point(self, src_ip: str, own_port: int | None) -> None:
+        """Probes and trains start from `src_ip` now; `own_port`'s traffic is the run's own."""
+        if (src_ip, own_port) != (self.orchestrator_ip, self.own_port):
+            log.info("measuring from %s (own port %s)", src_ip, own_port)
+            self.orchestrator_ip, self.own_port = src_ip, own_port
             self._install_all_host_flows()
+
+    def paths_from(self, src_ip: str) -> list[dict]:
+        """The figures of every path from `src_ip` (a known host); changes nothing."""
         src = self.graph.hosts[src_ip]
         out = []
         for ip, dst in sorted(self.graph.hosts.items()):
@@ -430,15 +473,29 @@ class EdgeMonitor(App):
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev) -> None:
-        at = time.time()
+        at, dpid = time.time(), ev.msg.datapath.id
+        seen = self.own_seen.setdefault(dpid, set())
         for stat in ev.msg.body:
             if stat.cookie != COOKIE_OWN:
                 continue
             src, dst = stat.match.get("ipv4_src"), stat.match.get("ipv4_dst")
             if src == self.orchestrator_ip:
                 self.monitor.own_bytes(dst, "down", stat.byte_count, at)
+                seen.add(dst)
             elif dst == self.orchestrator_ip:
                 self.monitor.own_bytes(src, "up", stat.byte_count, at)
+        if not ev.msg.flags & ev.msg.datapath.ofproto.OFPMPF_REPLY_MORE:  # the switch's whole answer is in
+            self._heal_own_flows(dpid, self.own_seen.pop(dpid))
+
+    def _heal_own_flows(self, dpid: int, seen: set[str]) -> None:
+        """Install the own-traffic flows of the nodes on switch `dpid` that it does not hold
+        (skipped while the node's path to the orchestrator was unknown, or removed since)."""
+        orch = self.graph.hosts.get(self.orchestrator_ip or "")
+        if orch is None:
+            return
+        for host in list(self.graph.hosts.values()):
+            if host.dpid == dpid and host.ip != orch.ip and host.ip not in seen:
+                self._install_own_flows(host, orch)
 
     @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
     def _port_stats(self, ev) -> None:
@@ -478,17 +535,20 @@ class EdgeMonitor(App):
             self._packet_out_table(dp, _echo(host, PROBE_ICMP_ID, self.seq, b"edgeft-probe"))
 
     def _train_loop(self) -> None:
-        """One capacity train at a time, to each node in turn, each node every
-        train_interval_s (controller_app/capacity.py)."""
+        """One capacity train at a time, one slot per train_interval_s / nodes: each node
+        about every train_interval_s, a node without a figure sooner (capacity.next_train_target)."""
         while True:
             src = self.graph.hosts.get(self.orchestrator_ip or "")
-            targets = [h for ip, h in sorted(self.graph.hosts.items()) if src is not None and ip != src.ip]
+            targets = {ip: h for ip, h in self.graph.hosts.items() if src is not None and ip != src.ip}
             if src is None or not targets or src.dpid not in self.datapaths:
                 hub.sleep(1.0)
                 continue
-            for host in targets:
-                self._send_train(self.datapaths.get(src.dpid), host)
-                hub.sleep(self.train_interval_s / len(targets))
+            sent = {ip: self.train_sent_at.get(ip) for ip in targets}
+            measured = {ip for ip in targets if (est := self.monitor.trains.get(ip)) and est.mbps is not None}
+            ip = next_train_target(sent, measured, time.time(), self.train_interval_s)
+            self.train_sent_at[ip] = time.time()
+            self._send_train(self.datapaths.get(src.dpid), targets[ip])
+            hub.sleep(self.train_interval_s / len(targets))
 
     def _send_train(self, dp, host: HostLocation) -> None:
         if dp is None:

@@ -1,7 +1,8 @@
 """The controller's northbound REST API as an OpenAPI 3.1 document (served at
 GET /v1/openapi.json). tests/unit/test_northbound_contract.py drives every route to
-every status listed here and validates each answer against this document, so a
-generated client can rely on it."""
+every status listed here and validates each answer against this document, and checks
+that every method a path does not list is 405 with an `Allow` header naming the ones
+it does, so a generated client can rely on it."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ def _json(schema: dict, why: str) -> dict:
 def _errors(*statuses: int) -> dict:
     why = {
         400: "bad parameter or body (named in error)",
-        401: "missing or wrong bearer token",
+        401: "missing or wrong bearer token (checked before the body is read)",
         404: "unknown host",
+        409: "src (or own_port) is not the one the controller measures from; PUT /v1/measure names it",
+        413: "body over 1 MiB (not read)",
         500: "internal error; see the controller log",
     }
     return {str(s): _json({"$ref": "#/components/schemas/Error"}, why[s]) for s in (*statuses, 500)}
@@ -35,7 +38,7 @@ DOCUMENT = {
             "ControllerToken": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "the controller's --token (write endpoints, when one is set)",
+                "description": "the controller's write token (its token file, mode 0600; every write route)",
             }
         },
     },
@@ -74,7 +77,33 @@ DOCUMENT = {
                         },
                         "figures of every path from src",
                     ),
-                    **_errors(400, 404),
+                    **_errors(400, 404, 409),
+                },
+            }
+        },
+        "/v1/measure": {
+            "put": {
+                "security": [{"ControllerToken": []}],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["src"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "src": {"type": "string", "description": "IP of the host probes start from"},
+                                    "own_port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "required": ["src", "own_port"]}, "probes and trains start from src now"
+                    ),
+                    **_errors(400, 401, 413),
                 },
             }
         },
@@ -107,7 +136,7 @@ DOCUMENT = {
                 },
                 "responses": {
                     "200": _json({"type": "object", "required": ["updated"]}, "hints registered"),
-                    **_errors(400, 401),
+                    **_errors(400, 401, 413),
                 },
             }
         },
@@ -116,7 +145,7 @@ DOCUMENT = {
                 "security": [{"ControllerToken": []}],
                 "responses": {
                     "200": _json({"type": "object", "required": ["reset"]}, "per-node estimates forgotten"),
-                    **_errors(401),
+                    **_errors(400, 401, 413),
                 },
             }
         },

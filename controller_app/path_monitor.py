@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from controller_app.capacity import FRAME_BYTES, TRAIN_PACKETS, CapacityEstimate, train_rate_mbps
+from controller_app.capacity import FRAME_BYTES, TRAIN_PACKETS, CapacityEstimate, judge_train
 from controller_app.measure import (
     Ewma,
     LinkState,
@@ -165,17 +165,21 @@ class PathMonitor:
 
     def _close(self, ip: str, now: float) -> tuple[str, OpenTrain, float | None]:
         t = self.open_trains.pop(ip)
-        rate = train_rate_mbps(t.arrivals)
-        if rate is not None:
-            self.trains.setdefault(ip, CapacityEstimate()).add(rate, now)
+        verdict = judge_train(t.arrivals)
+        est = self.trains.setdefault(ip, CapacityEstimate())
+        if verdict.mbps is not None:
+            est.add(verdict.mbps, now)
+        elif verdict.reason != "too few":  # bunched or a poor fit: counted, not used
+            est.refuse()
         log.debug(
-            "train to %s: %d back, arrivals %s ms, %s Mb/s",
+            "train to %s: %d back, arrivals %s ms, %s Mb/s %s",
             ip,
             len(t.arrivals),
             [(i, round(1000 * (a - t.sent_at), 1)) for i, a in sorted(t.arrivals.items())],
-            rate,
+            verdict.mbps,
+            verdict.reason,
         )
-        return ip, t, rate
+        return ip, t, verdict.mbps
 
     def train_reply(self, ip: str, train_id: int, position: int, at: float) -> None:
         t = self.open_trains.get(ip)
@@ -229,6 +233,20 @@ class PathMonitor:
             return est.mbps, "train", est.trains, est.updated_at
         return None, "", 0, None  # not measured yet: the port's nominal speed (a veth says 10 Gb/s) would be a lie
 
+    def _train_record(self, ip: str) -> dict:
+        """How far the trains behind a node's capacity agree: PathAnswer's capacity_trains,
+        capacity_spread_mbps and capacity_refused (trains bunched by the controller's own
+        scheduling or fitting poorly)."""
+        est = self.trains.get(ip)
+        if est is None:
+            return {"capacity_trains": 0, "capacity_spread_mbps": None, "capacity_refused": 0}
+        spread = est.spread_mbps
+        return {
+            "capacity_trains": len(est.recent),
+            "capacity_spread_mbps": round(spread, 3) if spread is not None else None,
+            "capacity_refused": est.refused,
+        }
+
     def _load(self, key: tuple[int, int], own_down: float, own_up: float, access: bool) -> float:
         """Load on a link other than this node's own traffic (Mb/s). On the node's access
         port tx is towards the node (down) and rx from it (up); elsewhere the direction
@@ -268,6 +286,7 @@ class PathMonitor:
             capacity_source=source if cap is not None else None,
             capacity_samples=cap_samples,
             capacity_updated_at=cap_at,
+            **self._train_record(ip),
             own_traffic_mbps={"down": round(down, 3), "up": round(up, 3)},
             delay_ms=round(p.delay.value, 3) if p and p.delay.value is not None else None,
             delay_samples=p.delay.samples if p else 0,

@@ -8,16 +8,22 @@ either way the same model validates them, and a bad value names its variable."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+from pathlib import Path
 from typing import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from controller_app import tokens
 
 ENV = "EDGEFT_CONTROLLER"
 
 
 class ControllerSettings(BaseModel):
+    """Every setting of the controller app, validated (defaults: the values below)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rest_host: str = Field(default="127.0.0.1", description="northbound REST bind address (loopback by default)")
@@ -31,7 +37,52 @@ class ControllerSettings(BaseModel):
     train_interval_s: float = Field(
         default=10.0, ge=0, description="seconds between two capacity trains to one node; 0: none"
     )
-    token: str = Field(default="", description="bearer token the write endpoints require ('' = open)")
+    token: str = Field(
+        default="",
+        description="bearer token the write routes require; '' (the default): read it from token_file, or generate "
+        "one there (the write routes are never open)",
+    )
+    token_file: str = Field(
+        default="",
+        description="file holding the write token, mode 0600; '' = .edgeft/controller-<rest_port>.token in the "
+        "working directory",
+    )
+    ofp_listen_host: str = Field(
+        default="127.0.0.1", description="OpenFlow listen address (loopback by default: switches on this machine)"
+    )
+    nice: int = Field(
+        default=0,
+        ge=-20,
+        le=19,
+        description="the app's scheduling niceness: below 0 puts it ahead of the machine's other work, so that its "
+        "packet-ins are handled as they come (a busy host bunches a capacity train's); needs root; 0 leaves it",
+    )
+    measure_from: str = Field(
+        default="10.0.0.1",
+        description="IP of the host the probes and trains start from (the orchestrator's; default: the server host "
+        "of topologies/edge_cloud.py); '' = none until PUT /v1/measure names one",
+    )
+    own_port: int | None = Field(
+        default=8700,
+        ge=1,
+        le=65535,
+        description="the orchestrator's TCP service port, whose traffic is not load (default: the port `edgeft "
+        "compare` gives it)",
+    )
+
+    @field_validator("ofp_listen_host", "measure_from")
+    @classmethod
+    def _an_ip_address(cls, value: str, info) -> str:
+        if value == "" and info.field_name == "measure_from":
+            return value
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError("must be an IP address, e.g. 127.0.0.1") from None
+
+    def token_path(self) -> Path:
+        """The token file: token_file, or the default for this REST port (relative to the working directory)."""
+        return Path(self.token_file) if self.token_file else tokens.default_path(self.rest_port)
 
 
 # One variable per field, for a user who starts the manager without the wrapper.
@@ -44,6 +95,11 @@ SINGLE_VARS = {
     "probe_timeout_s": "EDGEFT_PROBE_TIMEOUT_S",
     "train_interval_s": "EDGEFT_TRAIN_INTERVAL_S",
     "token": "EDGEFT_TOKEN",
+    "token_file": "EDGEFT_TOKEN_FILE",
+    "ofp_listen_host": "EDGEFT_OFP_LISTEN_HOST",
+    "measure_from": "EDGEFT_MEASURE_FROM",
+    "own_port": "EDGEFT_OWN_PORT",
+    "nice": "EDGEFT_NICE",
 }
 
 

@@ -31,6 +31,13 @@ class PathAnswer(BaseModel):
     capacity_source: Literal["train", "hint"] | None
     capacity_samples: Count
     capacity_updated_at: float | None = None
+    capacity_trains: Count = Field(default=0, description="recent accepted trains the train figure rests on")
+    capacity_spread_mbps: Figure = Field(
+        default=None, description="largest minus smallest of those trains' estimates: how far they disagree"
+    )
+    capacity_refused: Count = Field(
+        default=0, description="trains refused so far (packet-ins bunched by the controller's scheduling, poor fit)"
+    )
     own_traffic_mbps: dict[Literal["down", "up"], float] = Field(default_factory=dict)
     delay_ms: Figure
     delay_samples: Count = 0
@@ -49,6 +56,8 @@ class PathRecord:
     capacity_mbps: float
     loss_samples: int  # probes behind loss_pct
     updated_at: float | None
+    capacity_source: str = ""  # "train", "hint", or "" (not measured, or a static file)
+    capacity_spread_mbps: float = math.nan  # how far the trains behind capacity_mbps disagree; NaN: unknown
 
 
 def _figure(rec: dict, key: str) -> float:
@@ -74,6 +83,8 @@ def parse_record(rec: dict) -> PathRecord:
         _figure(rec, "capacity_mbps"),
         int(rec.get("samples") or 0),
         float(stamp) if stamp else None,
+        str(rec.get("capacity_source") or ""),
+        _figure(rec, "capacity_spread_mbps"),
     )
 
 
@@ -86,7 +97,8 @@ def parse_answer(rec: dict) -> PathRecord:
 def get_paths(base_url: str, src_ip: str, own_port: int | None = None, timeout_s: float = 2.0) -> dict[str, dict]:
     """The controller's raw records from `src_ip` to every node it knows, by node ip.
     Raises requests' errors (HTTPError for a 4xx: 404 while the controller does not know
-    `src_ip` yet) and ValueError for a body that is not the documented JSON."""
+    `src_ip` yet, 409 while it measures from another host or counts another own_port) and
+    ValueError for a body that is not the documented JSON. A read: it changes nothing."""
     params: dict = {"src": src_ip, **({"own_port": own_port} if own_port else {})}
     resp = requests.get(base_url.rstrip("/") + "/v1/paths", params=params, timeout=timeout_s)
     resp.raise_for_status()
@@ -99,3 +111,16 @@ def known_ips(base_url: str, src_ip: str, own_port: int | None = None, timeout_s
         return set(get_paths(base_url, src_ip, own_port, timeout_s))
     except (requests.RequestException, ValueError, KeyError):
         return set()
+
+
+def set_measuring_point(base_url: str, src_ip: str, own_port: int | None, token: str, timeout_s: float = 5.0) -> None:
+    """Name the host the controller's probes and trains start from, and the port of its
+    service whose traffic is the run's own (PUT /v1/measure, a write: it needs the
+    controller's token). Raises requests' errors (HTTPError 401 for a wrong token)."""
+    resp = requests.put(
+        base_url.rstrip("/") + "/v1/measure",
+        json={"src": src_ip, "own_port": own_port},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout_s,
+    )
+    resp.raise_for_status()

@@ -4,14 +4,17 @@ topology script writes while the network is up and removes on exit, and that
 
     {"format": 1, "topology_pid": 4242, "setup": 2, "seed": 0, "dilation": 1.0,
      "controller": {"openflow": "127.0.0.1:6653", "rest": "http://127.0.0.1:8080",
-                    "rest_from_server": "http://10.254.0.1:8080"},
+                    "rest_from_server": "http://10.254.0.1:8080",
+                    "token_file": "/home/me/edgeft/.edgeft/controller-8080.token"},
      "server": {"name": "server", "ip": "10.0.0.1", "pid": 4250},
      "hosts": [{"node_id": "node-01", "name": "n1", "ip": "10.1.0.2", "pid": 4251}, ...],
      "ground_truth": {... as topologies/profiles.as_ground_truth ...},
      "links": {"node-01": {"rate_mbps": 7.5, "delay_ms": 40.0, "loss_pct": 1.0}, ...}}
 
 Link figures are in the emulated world's units (a dilated network shapes them
-rate / k, delay x k; `dilation` says k).
+rate / k, delay x k; `dilation` says k). The controller's write token is never in the
+file (it is readable by others): `controller.token_file` names the 0600 file that holds
+it, which only its owner (and root) can read.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ class DescriptionError(ValueError):
 
 
 def describe(edge, setup: int, seed: int, controller: dict, ground_truth: dict) -> dict:
-    """The description of a started EdgeCloudNet (topologies/edge_cloud.py)."""
+    """The description of a started EdgeCloudNet (topologies/edge_cloud.py). Raises
+    ValueError if `controller` holds a token: the file names the token file instead."""
+    if any("token" in key and key != "token_file" for key in controller):
+        raise ValueError("a network description names the controller's token_file, never a token")
     server = edge.server
     hosts = [
         {

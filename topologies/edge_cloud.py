@@ -15,7 +15,10 @@ While it runs (with or without --cli; without, until Ctrl-C) it describes the
 running network in ./edgeft-net.json (--describe PATH; topologies/description.py),
 which `edgeft compare --attach edgeft-net.json` reads to run experiments in it.
 The server host reaches the controller's REST API (--controller-rest, loopback by
-default) through a relay at 10.254.0.1 in the root namespace.
+default) through a relay at 10.254.0.1 in the root namespace; the switches reach its
+OpenFlow port on loopback. The description names the controller's token file
+(--controller-token-file; default where `edgeft controller` keeps it when started in
+the same directory), never the token.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from urllib.parse import urlsplit
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from controller_app import tokens  # noqa: E402
 from topologies import description, leftovers  # noqa: E402
 from topologies.profiles import NodeProfile, as_ground_truth, draw_profiles  # noqa: E402
 from topologies.rest_relay import RestRelay  # noqa: E402
@@ -239,7 +243,15 @@ def main(argv: list[str] | None = None) -> int:
         default="http://127.0.0.1:8080",
         help="the controller's REST API; the server host reaches it through a relay at 10.254.0.1",
     )
-    p.add_argument("--controller-token", default="", help="the controller's --token (for --capacity-hints)")
+    p.add_argument(
+        "--controller-token-file",
+        default="",
+        help="the controller's token file (default .edgeft/controller-<REST port>.token here, where `edgeft "
+        "controller` keeps it); named in the description for `compare --attach`, read for --capacity-hints",
+    )
+    p.add_argument(
+        "--controller-token", default="", help="DISCOURAGED (visible to every user): use --controller-token-file"
+    )
     p.add_argument(
         "--capacity-hints",
         action="store_true",
@@ -269,6 +281,26 @@ def main(argv: list[str] | None = None) -> int:
     if not a.standalone and (rest.scheme != "http" or not rest.hostname or not rest.port):
         print(
             f"edge_cloud: --controller-rest {a.controller_rest!r}: give http://HOST:PORT, e.g. http://127.0.0.1:8080",
+            file=sys.stderr,
+        )
+        return 2
+    if a.controller_token:
+        print(
+            "edge_cloud: warning: --controller-token shows the token to every user of this machine; "
+            "use --controller-token-file FILE",
+            file=sys.stderr,
+        )
+    token_file = _token_file(a.controller_token_file, rest.port) if not a.standalone else None
+    if token_file is not None and not token_file.exists():
+        print(
+            f"edge_cloud: warning: no controller token file at {token_file} (yet): `compare --attach` needs it; "
+            "name the controller's with --controller-token-file",
+            file=sys.stderr,
+        )
+    if a.capacity_hints and not a.controller_token and not (token_file and tokens.read_token(token_file)):
+        print(
+            f"edge_cloud: --capacity-hints: no controller token in {token_file}: start the controller first, "
+            "or name its token file with --controller-token-file",
             file=sys.stderr,
         )
         return 2
@@ -302,9 +334,10 @@ def main(argv: list[str] | None = None) -> int:
                 "openflow": f"{a.controller_ip}:{a.controller_port}",
                 "rest": a.controller_rest.rstrip("/"),
                 "rest_from_server": f"http://{ROOT_IP}:{rest.port}",
+                "token_file": str(token_file),
             }
             if a.capacity_hints:
-                edge.register_capacities(a.controller_rest, a.controller_token)
+                edge.register_capacities(a.controller_rest, a.controller_token or tokens.read_token(token_file))
         description.write(described, description.describe(edge, a.setup, a.seed, controller, truth))
         log.info(
             "%d edge hosts up; ground truth in %s; network described in %s",
@@ -319,6 +352,12 @@ def main(argv: list[str] | None = None) -> int:
             relay.stop()
         edge.stop()
     return 0
+
+
+def _token_file(given: str, rest_port: int) -> Path:
+    """The controller's token file, absolute: the one given, else where `edgeft controller`
+    started in this directory keeps it (controller_app/tokens.py)."""
+    return (Path(given) if given else tokens.default_path(rest_port)).resolve()
 
 
 def _serve(edge: EdgeCloudNet, cli: bool) -> None:

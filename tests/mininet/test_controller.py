@@ -1,18 +1,25 @@
 """The controller app under osken-manager against real OVS switches and shaped
 links: forwarding through its flows, and /v1/paths against the configured truth,
-with no capacity registered (the controller learns it with packet trains)."""
+with no capacity registered (the controller learns it with packet trains). Closed by
+default: no token is given, it makes its own in a 0600 file, and refuses writes
+without it; a read from another host neither moves its probes nor its load accounting."""
 
 import json
 import re
+import stat
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
+from controller_app.settings import ControllerSettings, to_env
+from controller_app.tokens import read_token
 from experiments.runners.local import free_port
 from experiments.runners.progress import wait_until
 from topologies.edge_cloud import SERVER_IP, build
-from topologies.launcher import ProcessGroup
+from topologies.launcher import REPO, ProcessGroup
 from topologies.profiles import NodeProfile
 
 PROFILES = [
@@ -24,34 +31,39 @@ LOSS_SAMPLES = 3000
 OWN_PORT = 8700  # the orchestrator's service port, as the orchestrator names it in its queries
 
 
+def start_app(procs: ProcessGroup, tmp: Path, ofp: int, **fields) -> tuple[str, Path]:
+    """The controller app under osken-manager with the environment `edgeft controller` gives
+    it (its settings as one JSON variable) and no token: it makes one in `tmp`/ctl.token.
+    Returns its REST URL and that file, once it answers."""
+    token_file = tmp / "ctl.token"
+    cfg = ControllerSettings(token_file=str(token_file), **fields)
+    manager = str(Path(sys.executable).parent / "osken-manager")
+    app = str(REPO / "controller_app" / "edge_monitor.py")
+    procs.start("controller", ["--ofp-tcp-listen-port", str(ofp), app], program=[manager], env=to_env(cfg))
+    url = f"http://127.0.0.1:{cfg.rest_port}"
+    wait_until(lambda: requests.get(url + "/v1/health", timeout=1).ok, 30, "the controller's REST API")
+    return url, token_file
+
+
 @pytest.fixture
 def controlled(clean_system, tmp_path):
-    ofp, rest = free_port(), free_port()
+    ofp = free_port()
     procs = ProcessGroup(tmp_path / "logs")
-    procs.start(
-        "controller",
-        [
-            "controller",
-            "--ofp-port",
-            str(ofp),
-            "--rest-port",
-            str(rest),
-            "--probe-hz",
-            "100",
-            "--loss-window",
-            str(LOSS_SAMPLES),
-            "--token",
-            "ctl",
-            "--train-interval",
-            "3",
-        ],
-    )
-    url = f"http://127.0.0.1:{rest}"
     edge = None
     try:
-        wait_until(lambda: requests.get(url + "/v1/health", timeout=1).ok, 30, "the controller's REST API")
+        url, token_file = start_app(
+            procs,
+            tmp_path,
+            ofp,
+            rest_port=free_port(),
+            probe_hz=100,
+            loss_window=LOSS_SAMPLES,
+            train_interval_s=3,
+            measure_from=SERVER_IP,
+            own_port=OWN_PORT,
+        )
         edge = build(PROFILES, domains=3, controller=("127.0.0.1", ofp), run_dir=tmp_path / "net")
-        yield edge, url
+        yield edge, url, token_file
     finally:
         if edge is not None:
             edge.stop()
@@ -64,13 +76,21 @@ def _paths(url, **q):
 
 
 def test_forwarding_and_measurements_match_the_configured_links(controlled):
-    edge, url = controlled
+    edge, url, token_file = controlled
     hosts = [edge.server, *edge.hosts.values()]
     for a in hosts:  # every host reaches every other through the controller's flows
         for b in hosts:
             if a is not b:
                 assert re.search(r" [1-3] received", a.cmd(f"ping -c 3 -i 0.2 -W 2 {b.IP()}")), (a.name, b.name)
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600  # the token it made itself
+    token = read_token(token_file)
     assert requests.put(url + "/v1/links/capacity", json={"links": edge.capacities()}, timeout=5).status_code == 401
+    assert requests.post(url + "/v1/reset", timeout=5).status_code == 401
+    # A read moves nothing: another host cannot take the probes over, nor have a port's traffic not count as load.
+    node = edge.hosts["node-02"].IP()
+    assert requests.get(url + "/v1/paths", params={"src": node, "own_port": 22}, timeout=5).status_code == 409
+    health = requests.get(url + "/v1/health", timeout=5).json()
+    assert (health["measure_from"], health["own_port"]) == (SERVER_IP, OWN_PORT)
     topo = requests.get(url + "/v1/topology", timeout=5).json()
     assert len(topo["switches"]) == 1 + 2 + 3 and len(topo["hosts"]) == 4
     assert requests.get(url + "/v1/paths", params={"src": "banana"}, timeout=5).status_code == 400
@@ -107,7 +127,7 @@ def test_forwarding_and_measurements_match_the_configured_links(controlled):
     requests.put(
         url + "/v1/links/capacity",
         json={"links": edge.capacities()},
-        headers={"Authorization": "Bearer ctl"},
+        headers={"Authorization": f"Bearer {token}"},
         timeout=5,
     ).raise_for_status()
     hinted = _paths(url)[ips["node-02"]]

@@ -13,17 +13,16 @@ from experiments.runners.local import free_port
 from experiments.runners.progress import wait_until
 from topologies import leftovers
 from topologies.launcher import ProcessGroup
+from tests.mininet.test_controller import start_app
 
 
 def test_redundant_links_reachability_without_storm(clean_system, tmp_path):
-    ofp, rest = free_port(), free_port()
+    ofp = free_port()
     procs = ProcessGroup(tmp_path / "logs")
-    procs.start("controller", ["controller", "--ofp-port", str(ofp), "--rest-port", str(rest)])
-    url = f"http://127.0.0.1:{rest}"
     leftovers.ensure_free([f"s{i}" for i in range(1, 5)])
     net = Mininet(switch=OVSSwitch, link=TCLink, controller=None, autoSetMacs=True, build=False)
     try:
-        wait_until(lambda: requests.get(url + "/v1/health", timeout=1).ok, 30, "controller")
+        url, _ = start_app(procs, tmp_path, ofp, rest_port=free_port())
         net.addController("c0", controller=RemoteController, ip="127.0.0.1", port=ofp)
         opts = {"protocols": "OpenFlow13", "datapath": "user"}
         s = [net.addSwitch(f"s{i}", dpid=f"{i:016x}", **opts) for i in range(1, 5)]

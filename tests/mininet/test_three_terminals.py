@@ -1,6 +1,8 @@
 """The three-terminal workflow, as a user runs it: the controller app in one
 process, the topology script with its CLI in another (stdin a pipe that stays
-open), and `edgeft compare --attach` in a third."""
+open), and `edgeft compare --attach` in a third. The controller is given no token:
+it makes one in its token file, the topology script names that file in its
+description, and `compare --attach` reads the token from there."""
 
 import csv
 import json
@@ -15,6 +17,7 @@ import psutil
 import pytest
 import requests
 
+from controller_app.tokens import read_token
 from experiments.runners.local import free_port
 from experiments.runners.progress import wait_until
 from topologies.edge_cloud import SERVER_IP
@@ -27,6 +30,7 @@ class Topology:
     """topologies/edge_cloud.py --cli, fed through a pipe; its output goes to a file."""
 
     def __init__(self, tmp: Path, ofp: int, rest: int, nodes: int, *extra: str) -> None:
+        token_file = tmp / "ctl.token"  # the controller's (fixture below): named to the topology, never the token
         self.out_path = tmp / "topology.out"
         self.describe = tmp / "edgeft-net.json"
         self.proc = subprocess.Popen(
@@ -39,6 +43,8 @@ class Topology:
                 str(ofp),
                 "--controller-rest",
                 f"http://127.0.0.1:{rest}",
+                "--controller-token-file",
+                str(token_file),
                 "--describe",
                 str(self.describe),
                 "--out",
@@ -84,7 +90,11 @@ def _compare(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 def controller(clean_system, tmp_path):
     ofp, rest = free_port(), free_port()
     procs = ProcessGroup(tmp_path / "logs")
-    procs.start("controller", ["controller", "--ofp-port", str(ofp), "--rest-port", str(rest)])
+    token_file = tmp_path / "ctl.token"  # none given: the controller makes one there, mode 0600
+    procs.start(
+        "controller",
+        ["controller", "--ofp-port", str(ofp), "--rest-port", str(rest), "--token-file", str(token_file)],
+    )
     url = f"http://127.0.0.1:{rest}"
     try:
         wait_until(lambda: requests.get(url + "/v1/health", timeout=1).ok, 30, "the controller's REST API")
@@ -100,6 +110,8 @@ def test_ne_and_ar_run_in_a_network_started_in_another_terminal(controller, tmp_
         wait_until(lambda: topo.describe.exists(), 120, "the network description")
         net = json.loads(topo.describe.read_text())
         assert len(net["hosts"]) == NODES and net["dilation"] == 2.0 and net["controller"]["rest"] == url
+        token = read_token(tmp_path / "ctl.token")
+        assert net["controller"]["token_file"] == str(tmp_path / "ctl.token") and token not in topo.describe.read_text()
         assert (
             {h["node_id"] for h in net["hosts"]}
             == set(net["links"])

@@ -117,12 +117,12 @@ def test_train_rate_skips_the_burst_and_gaps_in_positions():
     assert train_rate_mbps(short) == pytest.approx(2.0)
 
 
-def test_capacity_is_the_largest_recent_train_and_follows_a_collapse():
+def test_capacity_is_the_agreed_recent_trains_and_follows_a_collapse():
     est = CapacityEstimate()
-    for mbps in (10.0, 6.0, 9.8):  # one train shared the link with a transfer
+    for mbps in (10.0, 6.0, 9.8):  # one train shared the link with a transfer: outvoted
         est.add(mbps, 0.0)
-    assert est.mbps == 10.0
-    for _ in range(KEEP):  # the link really dropped to 2 Mb/s
+    assert est.mbps == pytest.approx(9.9) and est.spread_mbps == pytest.approx(4.0)
+    for _ in range(KEEP - 1):  # the link really dropped to 2 Mb/s: shown within KEEP - 1 trains
         est.add(2.0, 1.0)
     assert est.mbps == 2.0
 

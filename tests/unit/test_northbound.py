@@ -11,6 +11,7 @@ class FakeView:
 
     def __init__(self):
         self.caps = {}
+        self.measure = ("10.0.0.1", 8700)
 
     def health(self):
         return {"ok": True}
@@ -21,8 +22,13 @@ class FakeView:
     def known_host(self, ip):
         return ip == "10.0.0.1"
 
-    def paths_from(self, src, own_port=None):
-        self.own_port = own_port
+    def measuring_point(self):
+        return self.measure
+
+    def set_measuring_point(self, src, own_port):
+        self.measure = (src, own_port)
+
+    def paths_from(self, src):
         return [
             {
                 "ip": "10.1.0.2",
@@ -62,7 +68,7 @@ def test_paths_ok_and_filtered(app):
     assert status == 200 and body["paths"][0]["ip"] == "10.1.0.2"
     status, body = call(app, "GET", "/v1/paths?src=10.0.0.1&dst=10.1.0.2")
     assert status == 200 and len(body["paths"]) == 1
-    assert call(app, "GET", "/v1/paths?src=10.0.0.1&own_port=8700")[0] == 200 and app.view.own_port == 8700
+    assert call(app, "GET", "/v1/paths?src=10.0.0.1&own_port=8700")[0] == 200
     status, body = call(app, "GET", "/v1/paths?src=10.0.0.1&own_port=http")
     assert status == 400 and "own_port" in body["error"] and "1..65535" in body["error"]
 
@@ -73,7 +79,7 @@ def test_paths_ok_and_filtered(app):
         ("", 400, "'src' is required"),
         ("?src=banana", 400, "not an IP address"),
         ("?src=10.0.0.1&color=red", 400, "unknown query parameter"),
-        ("?src=10.9.9.9", 404, "not known"),
+        ("?src=10.9.9.9", 409, "measures from 10.0.0.1, not 10.9.9.9"),
         ("?src=10.0.0.1&dst=10.1.0.99", 404, "not known"),
     ],
 )
