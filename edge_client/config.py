@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class EdgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     orchestrator: str = Field(pattern=r"^https?://", description="orchestrator base URL, e.g. http://10.0.0.1:8700")
-    token: str = Field(min_length=1, description="the run token the orchestrator printed or wrote to run_token")
+    token: str = Field(
+        default="",
+        max_length=256,
+        description="this node's secret (its <id>.token from `edgeft provision`), or the run token of a trial "
+        "without a credentials list; empty: read it from token_file",
+    )
+    token_file: str | None = Field(
+        default=None, description="file (mode 0600) holding `token`: how launchers hand a secret over (clients.json)"
+    )
     node_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     compute_power: float = Field(default=30.0, gt=0)
     emulate_compute: bool = False
@@ -36,6 +44,17 @@ class EdgeConfig(BaseModel):
             "(Mininet shapes real links)"
         ),
     )
+
+    @model_validator(mode="after")
+    def _secret(self) -> "EdgeConfig":
+        """The secret comes from `token` or, when that is empty, from `token_file` (read once, here)."""
+        if not self.token and self.token_file:
+            from orchestrator.credentials import read_secret
+
+            self.token = read_secret(self.token_file, "token_file")
+        if not self.token:
+            raise ValueError("give this node's secret: token_file (a 0600 file) or token")
+        return self
 
     @field_validator("model_path")
     @classmethod

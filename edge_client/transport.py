@@ -92,9 +92,10 @@ class OrchestratorClient:
         req = EnrollRequest(
             node_id=self.cfg.node_id, compute_power=self.cfg.compute_power, device=device, ip=self.cfg.ip
         )
-        resp = self._request(
-            "POST", "/v1/enroll", json=req.model_dump(), headers={"Authorization": f"Bearer {self.cfg.token}"}
-        )
+        headers = {"Authorization": f"Bearer {self.cfg.token}", "X-Node-Id": self.cfg.node_id}
+        if self.node_token:  # enrolling again: proves this is the node that holds the id (a trial's only proof)
+            headers["X-Node-Token"] = self.node_token
+        resp = self._request("POST", "/v1/enroll", json=req.model_dump(), headers=headers)
         enrolled = EnrollResponse.model_validate(resp.json())
         self.node_token = enrolled.node_token
         return enrolled

@@ -1,15 +1,25 @@
-"""`edgeft` command line: orchestrator, edge, local."""
+"""`edgeft` command line: orchestrator, edge, local, provision, ...
+
+Exit codes: 0 done; 1 a run that aborted; 2 bad input (one line, before anything starts);
+130 SIGINT, 143 SIGTERM, 129 SIGHUP (128 + the signal: what this command started is torn
+down first, and the process is gone within STOP_GRACE_S even if a worker thread is busy)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 
 from edgeft.settings import ConfigError, build, read_file
 
 EXIT_CONFIG = 2
+STOP_GRACE_S = 8.0  # a signalled command tears down within this, then exits whatever its threads are doing
+TOKEN_ENV = "EDGEFT_TOKEN"
+_signals: list[int] = []  # the terminating signals this process received, in order
 
 
 def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
@@ -69,17 +79,48 @@ def _dilation(text: str) -> float | str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _folder_flags(p: argparse.ArgumentParser, resume: bool = True) -> None:
+    if resume:
+        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last completed epoch")
+    p.add_argument(
+        "--overwrite", action="store_true", help="--out holds a run: move it aside to <out>.old-<time> and start afresh"
+    )
+
+
+def _token_flags(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--token-file", dest="token_file", help=f"file (mode 0600) holding {what}; or set {TOKEN_ENV}")
+    p.add_argument(
+        "--token", dest="token", help=f"{what} on the command line (deprecated: others can read it; use --token-file)"
+    )
+
+
+def read_token(args: argparse.Namespace, flag: str = "--token") -> str | None:
+    """The secret from --token-file, else --token (with a warning: a command line is readable by
+    every user of the machine), else the EDGEFT_TOKEN environment variable; None if none."""
+    from orchestrator.credentials import read_secret
+
+    if getattr(args, "token_file", None):
+        try:
+            return read_secret(args.token_file, "--token-file")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if getattr(args, "token", None):
+        logging.warning("%s puts a secret on the command line, where every user can read it: use --token-file", flag)
+        return args.token
+    return os.environ.get(TOKEN_ENV) or None
+
+
 def _add_orchestrator(sub) -> None:
     p = sub.add_parser("orchestrator", help="run the orchestrator (HTTP API + epoch loop)")
     _orchestrator_flags(p)
     p.add_argument("--host", dest="host")
     p.add_argument("--port", type=int, dest="port")
-    p.add_argument("--token", dest="token", help="run token clients must present (generated if empty)")
+    _token_flags(p, "the run token (generated into <out>/run_token if none is given)")
     p.add_argument("--metrics-file", dest="metrics.static_file", help="static per-node metrics JSON")
     p.add_argument(
         "--controller-url", dest="metrics.controller_url", help="use the SDN controller's REST API for metrics"
     )
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last completed epoch")
+    _folder_flags(p)
     p.set_defaults(func=_cmd_orchestrator)
 
 
@@ -89,7 +130,7 @@ def _add_edge(sub) -> None:
     default = {name: f.default for name, f in EdgeConfig.model_fields.items()}  # one source: EdgeConfig
     p = sub.add_parser("edge", help="run an edge client against an orchestrator")
     p.add_argument("--orchestrator", required=True, help="orchestrator URL, e.g. http://10.0.0.1:8700")
-    p.add_argument("--token", required=True, help="the run token")
+    _token_flags(p, "this node's secret (<id>.token from `edgeft provision`), or the run token of a trial")
     p.add_argument("--node-id", required=True)
     p.add_argument("--compute-power", type=float, help=f"declared compute power (default {default['compute_power']})")
     p.add_argument(
@@ -100,7 +141,9 @@ def _add_edge(sub) -> None:
     )
     p.add_argument("--device", help=f"auto, cpu or cuda (default {default['device']})")
     p.add_argument("--threads", type=int, help=f"torch threads (default {default['threads']})")
-    p.add_argument("--ip", help="this node's IP as the controller sees it")
+    p.add_argument(
+        "--ip", help="this node's IP as the controller sees it (recorded as declared; figures follow the connection's)"
+    )
     p.add_argument("--ca-bundle", help="CA file to verify an https orchestrator")
     p.add_argument(
         "--padding-mbps",
@@ -137,6 +180,10 @@ CONTROLLER_FLAGS = {
     "train_interval_s": "--train-interval",
     "probe_timeout_s": "--probe-timeout",
     "token": "--token",
+    "token_file": "--token-file",
+    "ofp_listen_host": "--ofp-listen-host",
+    "measure_from": "--measure-from",
+    "own_port": "--own-port",
 }
 
 
@@ -168,23 +215,44 @@ def _add_controller(sub) -> None:
         type=float,
         help="seconds before a probe counts as lost (default 2; a run dilated by k passes 2 x k)",
     )
-    p.add_argument("--token", help="bearer token the write endpoints require")
+    p.add_argument(
+        "--ofp-listen-host", dest="ofp_listen_host", help="OpenFlow listen address (default 127.0.0.1: loopback)"
+    )
+    p.add_argument(
+        "--token-file",
+        dest="token_file",
+        help="file (0600) with the write token; generated there if absent "
+        "(default .edgeft/controller-<rest_port>.token)",
+    )
+    p.add_argument("--token", help="write token on the command line (deprecated: others can read it; use --token-file)")
+    p.add_argument("--measure-from", dest="measure_from", help="IP of the host probes start from (the orchestrator's)")
+    p.add_argument("--own-port", dest="own_port", type=int, help="the orchestrator's TCP port: its traffic is not load")
     p.set_defaults(func=_cmd_controller)
 
 
 def _cmd_controller(args: argparse.Namespace) -> int:
-    import os
     import shutil
     from pathlib import Path
 
     from controller_app.settings import SINGLE_VARS, ControllerSettings, to_env
+    from controller_app.tokens import resolve_token
 
-    flags = {f: getattr(args, f) for f in ControllerSettings.model_fields}
+    flags = {f: getattr(args, f, None) for f in ControllerSettings.model_fields}
+    if args.token:
+        logging.warning("--token puts a secret on the command line, where every user can read it: use --token-file")
+    flags["token"] = args.token or os.environ.get(TOKEN_ENV) or None
     try:
         cfg = build(ControllerSettings, read_file(args.config) if args.config else {}, flags)
     except ConfigError as exc:  # name the flag the user typed, not only the field behind it
         given = [CONTROLLER_FLAGS[f] for f, v in flags.items() if v is not None and f"'{f}'" in str(exc)]
         raise ConfigError(f"{exc} (flag {given[0]})" if given else str(exc)) from None
+    path = cfg.token_path().resolve()  # the app reads the same file; made here, before anything starts, so that a
+    try:  # path that cannot be written is one line and exit 2
+        _, origin = resolve_token(cfg.token, path)
+    except OSError as exc:
+        raise ConfigError(f"--token-file {path}: {exc}") from None
+    cfg = cfg.model_copy(update={"token_file": str(path)})
+    print(f"edgeft controller: the write routes' token is {origin}", file=sys.stderr)
     found = [
         str(Path(sys.executable).parent / m) if (Path(sys.executable).parent / m).exists() else shutil.which(m)
         for m in ("osken-manager", "ryu-manager")
@@ -197,7 +265,9 @@ def _cmd_controller(args: argparse.Namespace) -> int:
         )
     app = Path(__file__).resolve().parent.parent / "controller_app" / "edge_monitor.py"
     env = {k: v for k, v in os.environ.items() if k not in SINGLE_VARS.values()}  # the object below is the whole truth
-    os.execvpe(manager, [manager, "--ofp-tcp-listen-port", str(args.ofp_port), str(app)], {**env, **to_env(cfg)})
+    # OpenFlow on loopback unless a flag says otherwise (the switches of a Mininet run are on this machine)
+    command = [manager, "--ofp-listen-host", cfg.ofp_listen_host, "--ofp-tcp-listen-port", str(args.ofp_port), str(app)]
+    os.execvpe(manager, command, {**env, **to_env(cfg)})
 
 
 def _add_edge_pool(sub) -> None:
@@ -227,6 +297,8 @@ def _add_local(sub) -> None:
     p.add_argument("--no-emulate-compute", action="store_true", help="do not stretch training time to drawn compute")
     p.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
     p.add_argument("--metrics-file", dest="metrics.static_file", help="your own static per-node metrics JSON")
+    p.add_argument("--port", type=int, dest="port", help="the orchestrator's port on 127.0.0.1 (default: a free one)")
+    _folder_flags(p)
     p.set_defaults(func=_cmd_local)
 
 
@@ -246,6 +318,7 @@ def _add_flower(sub) -> None:
         action="store_true",
         help="train in Flower's per-message ClientApp process (loads the model every message) instead of node workers",
     )
+    _folder_flags(p, resume=False)
     p.set_defaults(func=_cmd_flower)
 
 
@@ -276,7 +349,8 @@ def _cmd_flower(args: argparse.Namespace) -> int:
     if not (FLOWER_VENV / "bin" / "flwr").exists():
         print(f"edgeft: error: flower: {INSTALL_HINT}", file=sys.stderr)
         return EXIT_CONFIG
-    cfg = _orchestrator_config(args)
+    cfg = _orchestrator_config(args, absolute=True)
+    guard_folder(cfg.out_dir, False, args.overwrite)
     try:
         summary = run_flower_local(
             cfg,
@@ -298,15 +372,60 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {
         k: v
         for k, v in vars(args).items()
-        if "." in k or k in {"nodes", "policy", "seed", "out_dir", "device", "host", "port", "token"}
+        if "." in k or k in {"nodes", "policy", "seed", "out_dir", "device", "host", "port"}
     }
 
 
-def _orchestrator_config(args: argparse.Namespace):
+PATH_FIELDS = (
+    "out_dir",
+    "data.dataset",
+    "model.base_model_path",
+    "model.cache_dir",
+    "metrics.static_file",
+    "policy_options.truth_file",
+    "tls.certfile",
+    "tls.keyfile",
+    "enrolment.credentials_file",
+)
+
+
+def resolve_paths(cfg, fields: tuple[str, ...] = PATH_FIELDS) -> None:
+    """Make the config's file paths absolute against the user's working directory, before any
+    process starts: the runners' processes run from the repository root, where a relative
+    path would name another file (or none). A dataset name (telemetry, ...) is not a path."""
+    from pathlib import Path
+
+    for dotted in fields:
+        *parents, name = dotted.split(".")
+        part = cfg
+        for attr in parents:
+            part = getattr(part, attr, None)
+        value = getattr(part, name, None) if part is not None else None
+        if not isinstance(value, str) or not value:
+            continue
+        if name == "dataset" and not (value.endswith((".txt", ".jsonl")) or os.sep in value):
+            continue
+        setattr(part, name, str(Path(value).expanduser().resolve()))
+
+
+def guard_folder(out_dir: str, resume: bool, overwrite: bool) -> None:
+    """Refuse a run folder that holds a run unless --resume or --overwrite says what to do."""
+    from orchestrator.results import guard_run_folder
+
+    guard_run_folder(out_dir, resume=resume, overwrite=overwrite)
+
+
+def _orchestrator_config(args: argparse.Namespace, absolute: bool = False):
     from orchestrator.config import OrchestratorConfig
 
     data = read_file(args.config) if args.config else {}
-    cfg = build(OrchestratorConfig, data, _overrides(args))
+    overrides = _overrides(args)
+    token = read_token(args) if hasattr(args, "token_file") else None
+    if token:
+        overrides["token"] = token
+    cfg = build(OrchestratorConfig, data, overrides)
+    if absolute:
+        resolve_paths(cfg)
     check_model(cfg)
     return cfg
 
@@ -331,6 +450,7 @@ def _cmd_orchestrator(args: argparse.Namespace) -> int:
     from orchestrator.server import serve
 
     cfg = _orchestrator_config(args)
+    guard_folder(cfg.out_dir, args.resume, args.overwrite)
     if cfg.emulation.dilation == "auto":
         cfg.emulation.dilation = 1.0  # alone, with real devices: real time (the runners calibrate k for emulation)
     if cfg.policy in ("oracle", "oracle_score") and not cfg.policy_options.truth_file:
@@ -352,12 +472,15 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     from edge_client.agent import EdgeAgent
     from edge_client.config import EdgeConfig
 
+    token = read_token(args)
+    if not token:
+        raise ConfigError(f"edge: give this node's secret with --token-file PATH (or the {TOKEN_ENV} variable)")
     cfg = build(
         EdgeConfig,
         {},
         {
             "orchestrator": args.orchestrator,
-            "token": args.token,
+            "token": token,
             "node_id": args.node_id,
             "compute_power": args.compute_power,
             "emulate_compute": args.emulate_compute,
@@ -384,30 +507,108 @@ def _cmd_edge(args: argparse.Namespace) -> int:
         )
         return 1
     except OrchestratorError as exc:
+        if exc.status == 401:  # the orchestrator does not take this node's credentials: not its run
+            print(
+                f"edgeft: error: {cfg.orchestrator} refused node {cfg.node_id}'s credentials ({exc}): "
+                "is it this run's orchestrator, and is --token-file this node's?",
+                file=sys.stderr,
+            )
+            return 1
         logging.error("%s", exc)
         return 1
     return 0
 
 
 def _cmd_local(args: argparse.Namespace) -> int:
-    from experiments.runners.local import run_local
+    from experiments.runners.local import check_port, run_local
 
+    cfg = _orchestrator_config(args, absolute=True)
+    cfg.port = cfg.port if "port" in cfg.model_fields_set else 0  # 0: a free port (8700 may be another run's)
+    if cfg.port:
+        check_port(cfg.port)
+    guard_folder(cfg.out_dir, args.resume, args.overwrite)
     return run_local(
-        _orchestrator_config(args), setup=args.setup, emulate=not args.no_emulate_compute, timeout=args.timeout
+        cfg, setup=args.setup, emulate=not args.no_emulate_compute, timeout=args.timeout, resume=args.resume
     )
 
 
+def _add_provision(sub) -> None:
+    p = sub.add_parser(
+        "provision",
+        help="one secret per edge node (DIR/<id>.token, 0600) and the orchestrator's list of them "
+        "(DIR/credentials.json: give it as enrolment.credentials_file)",
+    )
+    p.add_argument("--nodes", type=int, help="how many nodes (ids node-01, node-02, ...)")
+    p.add_argument("--ids", help="comma-separated node ids instead of node-01..node-N")
+    p.add_argument(
+        "--ips",
+        help="comma-separated IPs, one per id in order: each node's figures are looked up by it (behind NAT), "
+        "not by its connection's address",
+    )
+    p.add_argument("--out", required=True, help="folder for the token files and credentials.json")
+    p.set_defaults(func=_cmd_provision)
+
+
+def _cmd_provision(args: argparse.Namespace) -> int:
+    import ipaddress
+
+    from orchestrator.credentials import LIST_NAME, default_ids, provision
+
+    ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None
+    if ids is None and (args.nodes is None or args.nodes < 1):
+        raise ConfigError("provision: give --nodes N (N >= 1) or --ids node-a,node-b,...")
+    if ids is not None and args.nodes is not None and args.nodes != len(ids):
+        raise ConfigError(f"provision: --nodes {args.nodes} but --ids names {len(ids)} nodes; give one of them")
+    ids = ids or default_ids(args.nodes)
+    ips = [i.strip() for i in args.ips.split(",")] if args.ips else None
+    if ips is not None and len(ips) != len(ids):
+        raise ConfigError(f"provision: --ips names {len(ips)} addresses for {len(ids)} nodes; give one per node")
+    try:
+        for ip in ips or []:
+            ipaddress.ip_address(ip)
+        files = provision(args.out, ids, dict(zip(ids, ips)) if ips else None)
+    except ValueError as exc:
+        raise ConfigError(f"provision: {exc}") from None
+    print(
+        f"{len(files)} node secrets in {args.out}/<id>.token (give each node its own: edgeft edge --token-file); "
+        f"orchestrator: enrolment.credentials_file = {args.out}/{LIST_NAME}"
+    )
+    return 0
+
+
+def signal_exit_code() -> int:
+    """128 + the first terminating signal received (130 for a Ctrl-C that came as KeyboardInterrupt)."""
+    return 128 + _signals[0] if _signals else 128 + signal.SIGINT
+
+
+def _hard_exit(code: int) -> None:
+    """The last resort after STOP_GRACE_S: a worker thread (training, a workload being built)
+    cannot be interrupted and would keep the process alive at interpreter exit."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def teardown_on_signals(raise_as: type[BaseException] = KeyboardInterrupt) -> None:
-    """SIGTERM and SIGHUP tear down what this command started, as Ctrl-C does: they become
+    """SIGINT, SIGTERM and SIGHUP tear down what this command started: they become
     KeyboardInterrupt, so every `finally` that stops processes and networks runs (a
-    default SIGTERM ends the process on the spot and leaves them behind). Servers that
-    install their own handlers (uvicorn, the fork pool) replace these."""
-    import signal
+    default SIGTERM ends the process on the spot and leaves them behind). The first one
+    also arms a watchdog that ends the process with 128 + the signal after STOP_GRACE_S,
+    threads or not. Servers that install their own handlers (uvicorn) restore these and
+    re-raise the signal when they have stopped."""
 
     def _interrupt(signum, _frame):
+        if not _signals:
+            watchdog = threading.Timer(STOP_GRACE_S, _hard_exit, args=(128 + signum,))
+            watchdog.daemon = True
+            watchdog.start()
+        _signals.append(signum)
         raise raise_as(f"signal {signum}")
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
 
 
@@ -433,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_controller(sub)
     _add_compare(sub)
     _add_edge_pool(sub)
+    _add_provision(sub)
     args = parser.parse_args(argv)
     teardown_on_signals()
     logging.basicConfig(
@@ -452,8 +654,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        print("edgeft: interrupted", file=sys.stderr)
-        return 130
+        code = signal_exit_code()
+        print(f"edgeft: interrupted ({signal.Signals(code - 128).name}; exit {code})", file=sys.stderr)
+        if _signals and threading.active_count() > 1:
+            logging.shutdown()
+            _hard_exit(code)  # what it started is torn down; a busy worker thread must not keep it alive
+        return code
 
 
 if __name__ == "__main__":

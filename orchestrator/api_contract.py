@@ -1,8 +1,9 @@
 """The orchestrator's OpenAPI document as the contract the server keeps.
 
 FastAPI generates the paths and the success schemas; this module adds what it
-cannot see: the two security schemes (the run token for enrolment and status;
-the per-node token with the node's id for everything else), every error status
+cannot see: the security schemes (enrolment: a provisioned node's own secret with
+its id, or the run token in a trial without a credentials list; status: the run
+token; everything else: the per-node token with the node's id), every error status
 each route can send with the one error body the server sends (`{"detail":
 "..."}`, validation errors included: api.py turns them into one string), and
 the binary content type of the artifact routes. tests/unit/test_api_contract.py
@@ -26,34 +27,35 @@ OCTET = "application/octet-stream"
 WHY = {
     400: "bad request (named in detail)",
     401: "missing or wrong token",
-    403: "not this node's to ask for",
+    403: "not this node's to ask for (enrolment: the run is full, or this node was failed for the run)",
     404: "not found",
-    409: "conflicts with the run's state (late, duplicate, not training)",
-    413: "body too large",
+    409: "conflicts with the run's state (late, duplicate, not training; enrolment: the id is taken)",
+    413: "body over the route's limit (refused before it is read)",
     422: "malformed parameter or body",
     503: "the workload is still being prepared; retry",
 }
-NODE, RUN = "node", "run"
+NODE, RUN, ENROL = "node", "run", "enrol"
 # (method, path) -> (security, error statuses, binary 200 body)
 ROUTES: dict[tuple[str, str], tuple[str | None, tuple[int, ...], bool]] = {
-    ("get", "/v1/health"): (None, (), False),
-    ("post", "/v1/enroll"): (RUN, (401, 422), False),
-    ("get", "/v1/tasks/next"): (NODE, (401, 422), False),
-    ("post", "/v1/heartbeat"): (NODE, (401,), False),
-    ("get", "/v1/artifacts/base-info"): (NODE, (401, 503), False),
-    ("get", "/v1/artifacts/base"): (NODE, (401, 409, 503), True),
-    ("get", "/v1/artifacts/lora"): (NODE, (401, 503), False),
-    ("get", "/v1/artifacts/partition/{node_id}"): (NODE, (401, 403, 409, 503), True),
-    ("get", "/v1/artifacts/padding/{nbytes}"): (NODE, (400, 401, 422), True),
+    ("get", "/v1/health"): (None, (413,), False),
+    ("post", "/v1/enroll"): (ENROL, (400, 401, 403, 409, 413, 422), False),
+    ("get", "/v1/tasks/next"): (NODE, (401, 413, 422), False),
+    ("post", "/v1/heartbeat"): (NODE, (401, 413), False),
+    ("get", "/v1/artifacts/base-info"): (NODE, (401, 413, 503), False),
+    ("get", "/v1/artifacts/base"): (NODE, (401, 409, 413, 503), True),
+    ("get", "/v1/artifacts/lora"): (NODE, (401, 413, 503), False),
+    ("get", "/v1/artifacts/partition/{node_id}"): (NODE, (401, 403, 409, 413, 503), True),
+    ("get", "/v1/artifacts/padding/{nbytes}"): (NODE, (400, 401, 413, 422), True),
     ("post", "/v1/padding"): (NODE, (401, 413), False),
-    ("get", "/v1/artifacts/adapter/{version}"): (NODE, (401, 404, 422), True),
+    ("get", "/v1/artifacts/adapter/{version}"): (NODE, (401, 404, 413, 422), True),
     ("post", "/v1/results"): (NODE, (400, 401, 403, 409, 413), False),
-    ("post", "/v1/acks"): (NODE, (401, 403, 409, 422), False),
-    ("get", "/v1/status"): (RUN, (401,), False),
+    ("post", "/v1/acks"): (NODE, (401, 403, 409, 413, 422), False),
+    ("get", "/v1/status"): (RUN, (401, 413), False),
 }
 SECURITY = {
     RUN: [{"RunToken": []}],
     NODE: [{"NodeToken": [], "NodeId": []}],
+    ENROL: [{"NodeSecret": [], "NodeId": []}, {"RunToken": []}],
 }
 SCHEMES = {
     "RunToken": {
@@ -62,6 +64,12 @@ SCHEMES = {
         "description": "the run token the orchestrator printed or wrote to run_token",
     },
     "NodeToken": {"type": "http", "scheme": "bearer", "description": "the node token returned by POST /v1/enroll"},
+    "NodeSecret": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a provisioned node's own secret (its <id>.token from `edgeft provision`); a re-enrolment "
+        "of a taken id in a trial without a credentials list also sends the node's current token as X-Node-Token",
+    },
     "NodeId": {"type": "apiKey", "in": "header", "name": "X-Node-Id", "description": "the enrolled node's id"},
 }
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
-import secrets
 from pathlib import Path
+from typing import Any, Coroutine, Iterator
 
 import torch
 import uvicorn
@@ -16,6 +17,7 @@ from orchestrator import checkpoint
 from orchestrator.api import create_app
 from orchestrator.config import OrchestratorConfig
 from orchestrator.coordinator import Coordinator
+from orchestrator.credentials import Credentials, new_secret, write_private
 from orchestrator.epoch_loop import RunAborted, run
 from orchestrator.network_view import build_metrics
 from orchestrator.registry import Registry
@@ -25,14 +27,24 @@ log = logging.getLogger(__name__)
 
 
 def _run_token(cfg: OrchestratorConfig, out: Path) -> str:
+    """The given run token, or a fresh one written to <out>/run_token, created 0600."""
     if cfg.token:
         return cfg.token
-    token = secrets.token_hex(24)  # hex: a token starting with "-" reads as a CLI flag
+    token = new_secret()
     path = out / "run_token"
-    path.write_text(token)
-    os.chmod(path, 0o600)
+    write_private(path, token)
     log.info("generated a run token; clients find it in %s", path)
     return token
+
+
+def _registry(cfg: OrchestratorConfig) -> Registry:
+    """The run's registry: the provisioned credentials (if any) and the enrolment cap."""
+    creds = Credentials.load(cfg.enrolment.credentials_file) if cfg.enrolment.credentials_file else None
+    if creds is not None:
+        log.info("enrolment: %d provisioned nodes (%s)", len(creds.hashes), cfg.enrolment.credentials_file)
+    else:
+        log.info("enrolment: no credentials list; each node id is bound to the first holder of the run token")
+    return Registry(credentials=creds, capacity=cfg.nodes + cfg.enrolment.spares)
 
 
 def _tls_files(cfg: OrchestratorConfig, out: Path) -> tuple[str | None, str | None]:
@@ -52,17 +64,18 @@ def serve(cfg: OrchestratorConfig, resume: bool = False) -> dict:
     With `resume`, continue the run in cfg.out_dir from its last checkpoint."""
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     metrics = build_metrics(cfg)
+    registry = _registry(cfg)  # an unusable credentials list is bad input: ValueError before anything is written
     ckpt = None
     if resume:  # a checkpoint that cannot be used is bad input (ValueError: the CLI says so in one line, exit 2)
         ckpt = checkpoint.load(Path(cfg.out_dir), checkpoint.fingerprint(cfg.model_dump(mode="json")))
-    recorder = Recorder(
+    recorder = Recorder(  # the run token is a secret: never in the run's record
         cfg.out_dir, cfg.model_dump(mode="json", exclude={"token"}), cfg.seed, ckpt["epoch"] if ckpt else None
     )
     token = _run_token(cfg, recorder.dir)
-    coord = Coordinator(cfg, Registry(token), recorder, token)
+    coord = Coordinator(cfg, registry, recorder, token)
     certfile, keyfile = _tls_files(cfg, recorder.dir)
     scheme = "https" if certfile else "http"
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             create_app(coord),
             host=cfg.host,
@@ -93,7 +106,39 @@ def serve(cfg: OrchestratorConfig, resume: bool = False) -> dict:
             raise
         finally:
             server.should_exit = True
-            await serving
+            await asyncio.wait([serving], timeout=5.0)  # its own error (or a signal's) is not this block's to raise
             recorder.close()
 
-    return asyncio.run(main())
+    return run_loop(main())
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling. uvicorn swaps edgeft's handlers (edgeft/cli.py
+    teardown_on_signals) for its own while it serves and re-raises the signal once it has shut
+    down, inside its task: the run's worker threads were then waited for, and a SIGTERM after
+    any request hung. With edgeft's handlers in place a signal stops the run at any moment."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def run_loop(coro: Coroutine[Any, Any, dict]) -> dict:
+    """asyncio.run, except that leaving (a result, an error, a signal) does not wait for the
+    loop's worker threads: a workload being built or an update being checked cannot be
+    interrupted, and must not keep a stopped orchestrator alive (the CLI ends the process)."""
+    loop = asyncio.new_event_loop()
+    main = loop.create_task(coro)
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            for wave in (lambda: {main}, lambda: asyncio.all_tasks(loop)):  # the run first: its `finally` stops
+                tasks = wave()  # the server gently; then whatever is left
+                for task in tasks:
+                    task.cancel()
+                if tasks:
+                    loop.run_until_complete(asyncio.wait(tasks, timeout=5.0))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()  # shuts the default executor down without waiting for it

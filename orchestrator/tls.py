@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from pathlib import Path
+
+from orchestrator.credentials import write_private
 
 
 def _san(names: list[str]):
@@ -50,8 +51,6 @@ def self_signed(folder: Path, names: list[str], days: int = 30) -> tuple[Path, P
     )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    os.chmod(key_path, 0o600)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    write_private(key_path, pem.decode("ascii"))  # created 0600: never readable by others, not even for a moment
     return cert_path, key_path

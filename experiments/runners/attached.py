@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import secrets
 from pathlib import Path
 
 import requests
 
-from edgeft.paths_api import known_ips
+from controller_app.tokens import read_token
+from edgeft.paths_api import known_ips, set_measuring_point
 from edgeft.settings import ConfigError, build as build_config
 from experiments.runners.local import with_dilation
 from experiments.runners.progress import follow, wait_until
@@ -77,7 +77,10 @@ def reset_controller(rest: str, token: str) -> None:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     resp = requests.post(rest + "/v1/reset", headers=headers, timeout=5)
     if resp.status_code == 401:
-        raise ConfigError("the controller wants a token to reset its estimates: pass its --token as --controller-token")
+        raise ConfigError(
+            "the controller refused its token: give its token file with --controller-token-file (default "
+            ".edgeft/controller-<rest port>.token where the controller runs; edgeft-net.json names it)"
+        )
     resp.raise_for_status()
 
 
@@ -103,7 +106,7 @@ def run_attached(
     net: dict, base: dict, policy: str, epochs: int, run_dir: Path, timeout: float, controller_token: str
 ) -> dict:
     """One policy's run in the attached network; returns its results row."""
-    from experiments.runners.compare import finish_row, start_run
+    from experiments.runners.compare import ORCH_PORT, finish_row, start_run
 
     profiles = from_ground_truth(net["ground_truth"])
     base = {**base, "emulation": {**base.get("emulation", {}), "dilation": net["dilation"]}}
@@ -128,11 +131,14 @@ def run_attached(
     (run_dir / "ground_truth.json").write_text(json.dumps(net["ground_truth"], indent=2))
     server = description.AttachedHost(**net["server"])
     hosts = {h["node_id"]: description.AttachedHost(h["name"], h["ip"], h["pid"]) for h in net["hosts"]}
-    reset_controller(net["controller"]["rest"], controller_token)
+    named = net["controller"].get("token_file")
+    ctl_token = controller_token or (read_token(Path(named)) if named else "")
+    reset_controller(net["controller"]["rest"], ctl_token)
+    set_measuring_point(net["controller"]["rest"], server.IP(), ORCH_PORT, ctl_token)  # PUT /v1/measure
     _start_measuring(net["controller"]["rest"], server, list(hosts.values()), cfg.emulation.k)
-    procs, token = ProcessGroup(run_dir / "logs"), secrets.token_hex(16)
+    procs = ProcessGroup(run_dir / "logs")
     try:
-        start_run(procs, cfg, run_dir, token, net["controller"]["rest_from_server"], server, hosts, profiles)
+        start_run(procs, cfg, run_dir, net["controller"]["rest_from_server"], server, hosts, profiles)
         rc = follow(
             procs,
             run_dir / "epochs.csv",

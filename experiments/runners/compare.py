@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import os
-import secrets
 import sys
 from pathlib import Path
 from dataclasses import dataclass
@@ -30,10 +29,12 @@ import requests
 from edgeft.paths_api import known_ips
 from edgeft.settings import ConfigError, build as build_config, read_file
 from edgeft.timemodel import parse_dilation
-from experiments.runners.local import free_port, node_model, with_dilation
-from experiments.runners.progress import follow, wait_until
+from experiments.runners.local import credentials_for, free_port, node_model, with_dilation
+from experiments.runners.progress import follow, read_rows, wait_until
 from experiments.reports.report import load_run, loss_curve, write_report, write_results
 from orchestrator.config import OrchestratorConfig
+from orchestrator.credentials import LIST_NAME, new_secret, write_private
+from orchestrator.results import guard_run_folder, move_aside, run_files
 from orchestrator.policies import POLICY_NAMES
 from orchestrator.scenario import LINK_FIELDS, Scenario
 from topologies.shaping import LinkShape
@@ -76,9 +77,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="run in the network the topology script describes in FILE (edgeft-net.json) and its controller",
     )
-    p.add_argument("--controller-token", default="", help="with --attach: the controller's --token, if it has one")
+    p.add_argument(
+        "--controller-token-file",
+        default="",
+        help="with --attach: the controller's token file (default: the one edgeft-net.json names)",
+    )
+    p.add_argument(
+        "--controller-token",
+        default="",
+        help="with --attach: the controller's token (deprecated: others can read it; use --controller-token-file)",
+    )
     p.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
     p.add_argument("--out", default="results/compare")
+    _folder_arguments(p)
     p.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one run may take")
     p.add_argument("--probe-hz", type=float, default=2.0, help="controller: delay/loss probes per node per second")
     p.add_argument(
@@ -112,6 +123,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="S",
         help="pad transfers to the paper's volumes x S (model 500 MB, dataset 1000 MB); 0 = real artifacts only",
+    )
+
+
+def _folder_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resume", action="store_true", help="--out holds a comparison: run only the rows it lacks")
+    p.add_argument(
+        "--overwrite", action="store_true", help="--out holds a comparison: move it aside to <out>.old-<time>"
     )
 
 
@@ -162,28 +180,13 @@ def run_one(
     k = cfg.emulation.k
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, seed), indent=2))
-    token, ofp_port, rest_port = secrets.token_hex(16), free_port(), free_port()
+    ofp_port, rest_port = free_port(), free_port()
+    token = new_secret()  # the controller's own write token: never the run's (each node has its own secret)
+    write_private(run_dir / "controller.token", token)
     rest = f"http://{ROOT_IP}:{rest_port}"
     procs = ProcessGroup(run_dir / "logs")
     edge = build(profiles, controller=("127.0.0.1", ofp_port), run_dir=run_dir / "net", root_link=True, dilation=k)
-    controller_args = [
-        "controller",
-        "--ofp-port",
-        str(ofp_port),
-        "--rest-host",
-        ROOT_IP,
-        "--rest-port",
-        str(rest_port),
-        f"--token={token}",
-        "--probe-hz",
-        str(probing.hz),
-        "--loss-window",
-        str(probing.loss_window),
-        "--probe-timeout",
-        f"{2.0 * k:g}",
-        "--train-interval",
-        f"{probing.train_interval_s * k:g}",
-    ]
+    controller_args = _controller_args(ofp_port, rest_port, run_dir / "controller.token", probing, k)
     hints = token if probing.capacity_hints else None
     live = LiveRun(edge, procs, rest, lambda: start_controller(procs, edge, controller_args, rest, hints))
     try:
@@ -198,7 +201,6 @@ def run_one(
             procs,
             cfg,
             run_dir,
-            token,
             rest,
             edge.server,
             {p.node_id: edge.hosts[p.node_id] for p in profiles},
@@ -223,11 +225,21 @@ def run_one(
     return finish_row(run_dir, k, {"nodes": nodes, "setup": setup, "seed": seed, "mode": mode})
 
 
+def _controller_args(ofp_port: int, rest_port: int, token_file: Path, probing: Probing, k: float) -> list[str]:
+    """`edgeft controller`'s flags for one run: its token by file, the server named as the
+    measuring point at start (GET /v1/paths changes nothing), probing dilated by k."""
+    return [
+        *("controller", "--ofp-port", str(ofp_port), "--rest-host", ROOT_IP, "--rest-port", str(rest_port)),
+        *("--token-file", str(token_file), "--measure-from", SERVER_IP, "--own-port", str(ORCH_PORT)),
+        *("--probe-hz", str(probing.hz), "--loss-window", str(probing.loss_window)),
+        *("--probe-timeout", f"{2.0 * k:g}", "--train-interval", f"{probing.train_interval_s * k:g}"),
+    ]
+
+
 def start_run(
     procs: ProcessGroup,
     cfg: OrchestratorConfig,
     run_dir: Path,
-    token: str,
     controller_rest: str,
     server,
     hosts: dict,
@@ -236,8 +248,13 @@ def start_run(
     """Start the orchestrator in the server host (metrics from the controller at
     `controller_rest`, as the server host reaches it) and, from one pre-loaded parent
     that forks each client into its host's namespace (memory: edge_client/forkserver.py),
-    one LoRA client per edge host."""
-    orch = cfg.model_copy(update={"host": "0.0.0.0", "port": ORCH_PORT, "token": token})
+    one LoRA client per edge host. Each client enrols with its own secret, provisioned into
+    <run_dir>/credentials (its token file, named in clients.json); the orchestrator writes its
+    run token to <run_dir>/run_token. A client's network figures are looked up by the address
+    it connects from: its host's IP in its namespace."""
+    tokens = credentials_for(run_dir, [p.node_id for p in profiles])
+    orch = cfg.model_copy(update={"host": "0.0.0.0", "port": ORCH_PORT, "token": ""})
+    orch.enrolment = orch.enrolment.model_copy(update={"credentials_file": str(run_dir / "credentials" / LIST_NAME)})
     orch.policy_options.truth_file = orch.policy_options.truth_file or str(run_dir / "ground_truth.json")
     orch.metrics.source, orch.metrics.controller_url, orch.metrics.orchestrator_ip = (
         "controller",
@@ -252,7 +269,7 @@ def start_run(
             "log": str(run_dir / "logs" / f"{p.node_id}.log"),
             "config": {
                 "orchestrator": f"http://{server.IP()}:{ORCH_PORT}",
-                "token": token,
+                "token_file": str(tokens[p.node_id]),
                 "node_id": p.node_id,
                 "compute_power": p.compute_power,
                 "emulate_compute": True,
@@ -379,7 +396,7 @@ def compare(args: argparse.Namespace) -> int:
             "Mininet needs root: run `sudo bash scripts/demo.sh` (or sudo .venv/bin/edgeft compare ...); "
             "without root, `edgeft local` runs the same system on loopback"
         )
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # the runs' processes start in the repository root
     if args.attach and args.engine == "flower":
         raise ConfigError("--engine flower builds its own network: leave out --attach")
     if args.engine == "flower" and (base.get("scenario") or args.paper_volumes):
@@ -403,14 +420,23 @@ def _compare_fresh(args: argparse.Namespace, base: dict, policies: list[str], ou
     from edgeft.cli import check_model
 
     check_model(cfg)
+    guard_run_folder(out, resume=args.resume, overwrite=args.overwrite)  # after every check: nothing moved for a typo
     out.mkdir(parents=True, exist_ok=True)
     rows, curves = [], {}
+    done = finished_rows(out) if args.resume else {}
     for nodes in nodes_list:
         for setup in setups:
             for seed in seeds:
-                scenario_base = _resolve_dilation(base, nodes, setup, seed, policies[0], args.epochs)
+                todo = [p for p in policies if (nodes, setup, seed, p) not in done]
+                scenario_base = _resolve_dilation(base, nodes, setup, seed, policies[0], args.epochs) if todo else base
                 for policy in policies:
                     run_dir = out / f"n{nodes}-setup{setup}-seed{seed}-{policy}"
+                    if policy not in todo:
+                        rows.append(done[(nodes, setup, seed, policy)])
+                        curves[f"{policy.upper()} n={nodes} s{setup}"] = loss_curve(*load_run(run_dir))
+                        continue
+                    if run_files(run_dir):  # a run cut short earlier: kept aside, run again
+                        move_aside(run_dir)
                     row = run_one(
                         scenario_base,
                         nodes,
@@ -429,6 +455,23 @@ def _compare_fresh(args: argparse.Namespace, base: dict, policies: list[str], ou
     return rows, curves
 
 
+def finished_rows(out: Path) -> dict[tuple[int, int, int, str], dict]:
+    """compare --resume: the rows results.csv already holds whose run folder is complete, by
+    (nodes, setup, seed, policy), rebuilt from each run's summary as when it finished."""
+    done = {}
+    for r in read_rows(out / "results.csv"):
+        try:
+            key = (int(r["nodes"]), int(r["setup"]), int(r["seed"]), r["policy"])
+        except (KeyError, ValueError):
+            continue
+        run_dir = out / f"n{key[0]}-setup{key[1]}-seed{key[2]}-{key[3]}"
+        if (run_dir / "summary.json").exists():
+            extra = {"nodes": key[0], "setup": key[1], "seed": key[2], "mode": r.get("mode", "")}
+            done[key] = finish_row(run_dir, float(r.get("dilation") or 1.0), extra)
+    log.info("--resume: %d finished rows kept from %s", len(done), out / "results.csv")
+    return done
+
+
 def _compare_attached(args: argparse.Namespace, base: dict, policies: list[str], out: Path) -> tuple[list, dict]:
     """Every policy in turn in the running network of --attach (experiments/runners/attached.py)."""
     from experiments.runners.attached import load_network, run_attached
@@ -442,14 +485,30 @@ def _compare_attached(args: argparse.Namespace, base: dict, policies: list[str],
     n = len(net["hosts"])
     for pol in policies:
         build_config(OrchestratorConfig, base, {"nodes": n, "policy": pol, "training.epochs": args.epochs})
+    guard_run_folder(out, resume=args.resume, overwrite=args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     rows, curves = [], {}
     for policy in policies:
         run_dir = out / f"n{n}-setup{net['setup']}-seed{net['seed']}-{policy}"
-        rows.append(run_attached(net, base, policy, args.epochs, run_dir, args.run_timeout, args.controller_token))
+        rows.append(run_attached(net, base, policy, args.epochs, run_dir, args.run_timeout, _controller_token(args)))
         curves[f"{policy.upper()} n={n} s{net['setup']}"] = loss_curve(*load_run(run_dir))
         write_results(out, rows)
     return rows, curves
+
+
+def _controller_token(args: argparse.Namespace) -> str:
+    """The attached controller's token: --controller-token-file, else --controller-token (with a
+    warning), else '' (run_attached then reads the file edgeft-net.json names)."""
+    if args.controller_token_file:
+        from orchestrator.credentials import read_secret
+
+        try:
+            return read_secret(args.controller_token_file, "--controller-token-file")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if args.controller_token:
+        log.warning("--controller-token puts a secret on the command line: use --controller-token-file")
+    return args.controller_token
 
 
 def main(argv: list[str] | None = None) -> int:

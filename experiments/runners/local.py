@@ -1,16 +1,23 @@
 """`edgeft local`: the orchestrator and N edge clients as separate processes on
 loopback, no root. Network figures come from the paper's link setups (drawn
 per node, seeded) through the static metrics source; compute power is drawn
-from N(30, 15) and emulated by the clients."""
+from N(30, 15) and emulated by the clients.
+
+Each node gets its own secret, provisioned into <out>/credentials/ (0600 files): no
+secret is on a command line or in a world-readable file, and the orchestrator
+generates its run token into <out>/run_token itself."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
-import secrets
 import socket
 import sys
 from pathlib import Path
+
+from edgeft.settings import ConfigError
+from orchestrator.credentials import LIST_NAME, provision
 
 from topologies.launcher import ProcessGroup
 from experiments.runners.progress import follow
@@ -27,6 +34,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def check_port(port: int, host: str = "127.0.0.1") -> None:
+    """ConfigError (one line, exit 2) when `port` cannot be listened on, before anything starts."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            why = "in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise ConfigError(
+                f"--port {port}: {host}:{port} is {why}; choose another port or leave out --port"
+            ) from None
+
+
+def credentials_for(out: Path, ids: list[str]) -> dict[str, Path]:
+    """Each node's token file in <out>/credentials, provisioned now unless a resumed run has them."""
+    folder = out / "credentials"
+    files = {i: folder / f"{i}.token" for i in ids}
+    if (folder / LIST_NAME).exists() and all(f.exists() for f in files.values()):
+        return files
+    return provision(folder, ids)
+
+
 def local_command(out: Path | str, *flags: str, **options: object) -> list[str]:
     """The command line of an `edgeft local` run in a process of its own, as a user types it:
     `local_command(out, "--no-emulate-compute", nodes=2, policy="ar")`; `model_path=...`
@@ -35,7 +63,11 @@ def local_command(out: Path | str, *flags: str, **options: object) -> list[str]:
     return [sys.executable, "-m", "edgeft.cli", "local", *opts, "--out", str(out), *flags]
 
 
-def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, timeout: float = 3600.0) -> int:
+def run_local(
+    cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, timeout: float = 3600.0, resume: bool = False
+) -> int:
+    """Run the orchestrator and one client per drawn profile; the exit code. `resume`: continue
+    the run in cfg.out_dir (same credentials)."""
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     profiles = draw_profiles(cfg.nodes, setup, cfg.seed)
@@ -43,9 +75,10 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
     (out / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, cfg.seed), indent=2))
     if not cfg.metrics.static_file:  # the drawn links, unless the user gave figures of their own
         (out / "static_metrics.json").write_text(json.dumps(as_metrics_table(profiles), indent=2))
-    token = cfg.token or secrets.token_hex(24)  # hex: a token starting with "-" reads as a CLI flag
+    tokens = credentials_for(out, [p.node_id for p in profiles])
     port = cfg.port if cfg.port else free_port()
-    orch_cfg = cfg.model_copy(update={"host": "127.0.0.1", "port": port, "token": token})
+    orch_cfg = cfg.model_copy(update={"host": "127.0.0.1", "port": port, "token": ""})  # its run token: <out>/run_token
+    orch_cfg.enrolment.credentials_file = str(out / "credentials" / LIST_NAME)
     orch_cfg.metrics.static_file = cfg.metrics.static_file or str(out / "static_metrics.json")
     orch_cfg.policy_options.truth_file = orch_cfg.policy_options.truth_file or str(out / "ground_truth.json")
     ca = _tls(orch_cfg, out)
@@ -54,35 +87,15 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
     procs = ProcessGroup(out / "logs")
     held = node_model(cfg)
     try:
-        procs.start("orchestrator", ["orchestrator", "--config", str(out / "orchestrator_config.json")])
+        procs.start(
+            "orchestrator",
+            ["orchestrator", "--config", str(out / "orchestrator_config.json"), *(["--resume"] if resume else [])],
+        )
+        common = {"orchestrator": url, "ca_bundle": ca, "device": cfg.device, "emulate_compute": emulate}
         if held:
-            _start_pool(
-                procs,
-                out,
-                profiles,
-                {
-                    "orchestrator": url,
-                    "token": token,
-                    "ca_bundle": ca,
-                    "device": cfg.device,
-                    "emulate_compute": emulate,
-                    **held,
-                },
-            )
-        for p in [] if held else profiles:
-            args = [
-                "edge",
-                "--orchestrator",
-                url,
-                f"--token={token}",
-                "--node-id",
-                p.node_id,
-                "--compute-power",
-                str(p.compute_power),
-            ]
-            args += ["--ca-bundle", ca] if ca else []
-            args += ["--device", cfg.device]  # clients train where the orchestrator was told to (auto: CUDA if present)
-            procs.start(p.node_id, args + (["--emulate-compute"] if emulate else []))
+            _start_pool(procs, out, profiles, {**common, **held})
+        else:
+            _start_clients(procs, profiles, tokens, common)
         log.info("started orchestrator on %s and %d clients; logs in %s", url, len(profiles), out / "logs")
         rc = follow(
             procs,
@@ -100,19 +113,39 @@ def run_local(cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, tim
         procs.stop_all()
 
 
+def _start_clients(procs: ProcessGroup, profiles: list, tokens: dict[str, Path], common: dict) -> None:
+    """One `edgeft edge` process per profile; each names its own token file, never a secret."""
+    for p in profiles:
+        args = ["edge", "--orchestrator", common["orchestrator"], "--token-file", str(tokens[p.node_id])]
+        args += ["--node-id", p.node_id, "--compute-power", str(p.compute_power)]
+        args += ["--ca-bundle", common["ca_bundle"]] if common["ca_bundle"] else []
+        args += ["--device", common["device"]]  # clients train where the orchestrator was told to (auto: CUDA if any)
+        procs.start(p.node_id, args + (["--emulate-compute"] if common["emulate_compute"] else []))
+
+
 def _start_pool(procs: ProcessGroup, out: Path, profiles: list, common: dict) -> None:
     """The clients of a run whose base is preinstalled, forked from one parent that loaded the
     base once (edge_client/forkserver.py): 12 separate SmolLM2 clients would hold 12 copies."""
-    spec = [
+    (out / "clients.json").write_text(json.dumps(pool_spec(out, profiles, common), indent=2))
+    procs.start("clients", ["edge-pool", "--spec", str(out / "clients.json")])
+
+
+def pool_spec(out: Path, profiles: list, common: dict) -> list[dict]:
+    """clients.json: each client's log and config; its secret is named by its token file, never
+    written here (the file is readable by others)."""
+    return [
         {
             "netns_pid": None,
             "log": str(out / "logs" / f"{p.node_id}.log"),
-            "config": {**common, "node_id": p.node_id, "compute_power": p.compute_power},
+            "config": {
+                **common,
+                "node_id": p.node_id,
+                "compute_power": p.compute_power,
+                "token_file": str(out / "credentials" / f"{p.node_id}.token"),
+            },
         }
         for p in profiles
     ]
-    (out / "clients.json").write_text(json.dumps(spec, indent=2))
-    procs.start("clients", ["edge-pool", "--spec", str(out / "clients.json")])
 
 
 def node_model(cfg: OrchestratorConfig) -> dict:

@@ -4,6 +4,7 @@ adapter versions) and the paper-volume padding both ways."""
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
@@ -55,10 +56,12 @@ async def partition(
 
 @router.get("/v1/artifacts/adapter/{version}")
 async def adapter(version: int, node: Node = Depends(node_auth), coord: Coordinator = Depends(coordinator)) -> Response:
+    started = time.time()
     if version not in coord.adapters:
         raise HTTPException(404, f"adapter version {version} is not available (current {coord.version})")
     data, digest = coord.adapters[version]
     coord.count_out(len(data))
+    coord.note_transfer(node, time.time() - started)  # not training time (the scorer's measured T_i)
     return Response(data, media_type=OCTET, headers={DIGEST_HEADER: sha256_hex(data), "X-State-Digest": digest})
 
 
@@ -75,12 +78,13 @@ async def padding(nbytes: int, node: Node = Depends(node_auth), coord: Coordinat
 async def upload_padding(
     request: Request, node: Node = Depends(node_auth), coord: Coordinator = Depends(coordinator)
 ) -> dict:
-    size = 0
+    started, size = time.time(), 0
     async for part in request.stream():
         size += len(part)
         if size > coord.cfg.model_pad():
             raise HTTPException(413, "padding upload larger than this run's paper_volumes setting")
     coord.count_in(size)
+    coord.note_transfer(node, time.time() - started)  # an upload inside a train task is not training time
     return {"received": size}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Header, HTTPException
 
 from orchestrator.coordinator import Coordinator
-from orchestrator.routes.deps import bearer, coordinator
+from orchestrator.routes.deps import coordinator, run_token_error
 
 router = APIRouter()
 
@@ -17,8 +17,9 @@ async def health(coord: Coordinator = Depends(coordinator)) -> dict:
 
 @router.get("/v1/status")
 async def status(authorization: str | None = Header(None), coord: Coordinator = Depends(coordinator)) -> dict:
-    if bearer(authorization) != coord.run_token:
-        raise HTTPException(401, "wrong run token")
+    why = run_token_error(coord, authorization)
+    if why:
+        raise HTTPException(401, why)
     rnd = coord.round
     return {
         "version": coord.version,

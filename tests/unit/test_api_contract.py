@@ -24,7 +24,7 @@ REF = {"lora_A": torch.zeros(2, 2)}
 
 def _coord(tmp_path, ready: bool, bundle: bytes | None = b"base") -> Coordinator:
     cfg = OrchestratorConfig(nodes=2, policy="ar", max_upload_mb=0.01, paper_volumes=0.000001)
-    coord = Coordinator(cfg, Registry("s3cret"), Recorder(tmp_path, {}, 0), "runtok")
+    coord = Coordinator(cfg, Registry(capacity=4), Recorder(tmp_path, {}, 0), "runtok")
     coord.publish_adapter(REF)
     if ready:
         parts = [Sequences(torch.zeros(2, 4, dtype=torch.long), ["a", "a"]) for _ in range(2)]
@@ -174,13 +174,59 @@ def _requests(tokens):
         ("POST", "/v1/acks", "/v1/acks", dict(json=good_ack), 401),
         ("GET", "/v1/status", "/v1/status", dict(headers={"Authorization": "Bearer runtok"}), 200),
         ("GET", "/v1/status", "/v1/status", {}, 401),
+        *_enrol_refusals(tokens),
+        *_oversize(tokens),
+    ]
+
+
+def _enrol_refusals(tokens):
+    """Enrolment's own refusals: a header that names another node (400), an id taken by another
+    party (409: no X-Node-Token), a run already full (403: the fixture's capacity is 4 ids)."""
+    run = {"Authorization": "Bearer runtok"}
+    body = {"node_id": "n1", "compute_power": 10}
+    return [
+        ("POST", "/v1/enroll", "/v1/enroll", dict(json=body, headers={**run, "X-Node-Id": "n2"}), 400),
+        ("POST", "/v1/enroll", "/v1/enroll", dict(json=body, headers=run), 409),
+        (
+            "POST",
+            "/v1/enroll",
+            "/v1/enroll",
+            dict(json=body, headers={**run, "X-Node-Token": tokens["n1"]}),
+            200,
+        ),  # its holder may
+        ("POST", "/v1/enroll", "/v1/enroll", dict(json={**body, "node_id": "n10"}, headers=run), 403),
+    ]
+
+
+def _oversize(tokens):
+    """Every route refuses a body over its limit (1 KiB where none is expected), unread."""
+    node, run, blob = _node(tokens), {"Authorization": "Bearer runtok"}, b"x" * 20_000
+    return [
+        ("GET", "/v1/health", "/v1/health", dict(content=blob), 413),
+        ("POST", "/v1/enroll", "/v1/enroll", dict(content=blob, headers=run), 413),
+        ("GET", "/v1/tasks/next", "/v1/tasks/next?wait=0", dict(content=blob, headers=node), 413),
+        ("POST", "/v1/heartbeat", "/v1/heartbeat", dict(content=blob, headers=node), 413),
+        ("GET", "/v1/artifacts/base-info", "/v1/artifacts/base-info", dict(content=blob, headers=node), 413),
+        ("GET", "/v1/artifacts/base", "/v1/artifacts/base", dict(content=blob, headers=node), 413),
+        ("GET", "/v1/artifacts/lora", "/v1/artifacts/lora", dict(content=blob, headers=node), 413),
+        (
+            "GET",
+            "/v1/artifacts/partition/{node_id}",
+            "/v1/artifacts/partition/n1",
+            dict(content=blob, headers=node),
+            413,
+        ),
+        ("GET", "/v1/artifacts/padding/{nbytes}", "/v1/artifacts/padding/1", dict(content=blob, headers=node), 413),
+        ("GET", "/v1/artifacts/adapter/{version}", "/v1/artifacts/adapter/0", dict(content=blob, headers=node), 413),
+        ("POST", "/v1/acks", "/v1/acks", dict(content=blob, headers=node), 413),
+        ("GET", "/v1/status", "/v1/status", dict(content=blob, headers=run), 413),
     ]
 
 
 def test_security_schemes_are_declared(api):
     client, _ = api()
     doc = client.get("/openapi.json").json()
-    assert set(doc["components"]["securitySchemes"]) == {"RunToken", "NodeToken", "NodeId"}
+    assert set(doc["components"]["securitySchemes"]) == {"RunToken", "NodeToken", "NodeId", "NodeSecret"}
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             assert (path == "/v1/health") == ("security" not in op), (method, path)
