@@ -103,6 +103,7 @@ def run_pool(spec: list[dict]) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGHUP, _stop)  # forked children have no parent-death signal: a hang-up must reach them
     failed = 0
     while children:
         try:

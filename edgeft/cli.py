@@ -15,6 +15,7 @@ import sys
 import threading
 
 from edgeft.settings import ConfigError, build, read_file
+from orchestrator.results import IO_ERROR_EXIT, RunFolderError
 
 EXIT_CONFIG = 2
 STOP_GRACE_S = 8.0  # a signalled command tears down within this, then exits whatever its threads are doing
@@ -298,6 +299,9 @@ def _add_local(sub) -> None:
     p.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
     p.add_argument("--metrics-file", dest="metrics.static_file", help="your own static per-node metrics JSON")
     p.add_argument("--port", type=int, dest="port", help="the orchestrator's port on 127.0.0.1 (default: a free one)")
+    p.add_argument(
+        "--target-loss", type=float, default=None, help="print the time to this validation loss (and draw the plots)"
+    )
     _folder_flags(p)
     p.set_defaults(func=_cmd_local)
 
@@ -520,16 +524,31 @@ def _cmd_edge(args: argparse.Namespace) -> int:
 
 
 def _cmd_local(args: argparse.Namespace) -> int:
+    from experiments.reports.redraw import check_target
     from experiments.runners.local import check_port, run_local
 
+    check_target(args.target_loss)  # refused before anything starts
     cfg = _orchestrator_config(args, absolute=True)
     cfg.port = cfg.port if "port" in cfg.model_fields_set else 0  # 0: a free port (8700 may be another run's)
     if cfg.port:
         check_port(cfg.port)
     guard_folder(cfg.out_dir, args.resume, args.overwrite)
     return run_local(
-        cfg, setup=args.setup, emulate=not args.no_emulate_compute, timeout=args.timeout, resume=args.resume
+        cfg,
+        setup=args.setup,
+        emulate=not args.no_emulate_compute,
+        timeout=args.timeout,
+        resume=args.resume,
+        target_loss=args.target_loss,
     )
+
+
+def _add_report(sub) -> None:
+    from experiments.reports import redraw
+
+    p = sub.add_parser("report", help="draw every table and plot again from a run folder or a results folder")
+    redraw.add_arguments(p)
+    p.set_defaults(func=redraw.run)
 
 
 def _add_provision(sub) -> None:
@@ -635,6 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_compare(sub)
     _add_edge_pool(sub)
     _add_provision(sub)
+    _add_report(sub)
     args = parser.parse_args(argv)
     teardown_on_signals()
     logging.basicConfig(
@@ -647,6 +667,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"edgeft: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever a parser said
         return EXIT_CONFIG
+    except RunFolderError as exc:  # the run folder could not be written (disk full, ...): not bad input
+        print(f"edgeft: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return IO_ERROR_EXIT
     except (ValueError, OSError) as exc:  # a file or value the checks above let through: one line, never a traceback
         logging.debug("details", exc_info=True)
         print(

@@ -117,7 +117,12 @@ def pool_memory(n: int, out: Path) -> dict:
         {
             "netns_pid": os.getpid(),
             "log": str(out / "logs" / f"node-{i:02d}.log"),
-            "config": {"orchestrator": run.url, "token": run.token, "node_id": f"node-{i:02d}", "model_path": held},
+            "config": {
+                "orchestrator": run.url,
+                "token_file": run.token_file(f"node-{i:02d}"),  # each node its own secret (edgeft provision)
+                "node_id": f"node-{i:02d}",
+                "model_path": held,
+            },
         }
         for i in range(1, n + 1)
     ]

@@ -49,6 +49,7 @@ RESUME_KEYS = (
 # Written since the update guard; a checkpoint from before it lacks them and resumes with none.
 OPTIONAL_RESUME_KEYS = ("refused", "rolled_back")
 NODE_KEYS = frozenset({"status", "epochs_trained", "fail_reason"})
+OPTIONAL_NODE_KEYS = frozenset({"may_return"})  # since the identity checks; older checkpoints: False
 NODE_STATUSES = ("enrolled", "active", "eliminated", "failed")  # orchestrator/registry.py NodeStatus values
 # Settings that may differ between the run and its resume without changing results.
 VOLATILE = ("host", "port", "token", "out_dir", "timeouts", "tls", "device")

@@ -150,6 +150,11 @@ class MetricsConfig(_Strict):
     controller_url: str = "http://127.0.0.1:8080"
     orchestrator_ip: str = "10.0.0.1"
     stale_after_s: float = Field(default=10.0, gt=0)
+    capacity_hints: bool = Field(
+        default=False,
+        description="provenance only: the runner registered the drawn link rates with the controller as hints "
+        "(capacity_source 'hint' in node_epochs.csv); off: the controller measured every capacity itself",
+    )
 
     @field_validator("static_file")
     @classmethod

@@ -22,7 +22,12 @@ LIVE = (NodeStatus.ACTIVE.value, NodeStatus.ELIMINATED.value)
 def save_checkpoint(coord: Coordinator, st: RunState, epoch: int, val_loss: float) -> None:
     """Everything the next epoch depends on, after `epoch` is recorded and its parameters published."""
     nodes = {
-        n.node_id: {"status": n.status.value, "epochs_trained": n.epochs_trained, "fail_reason": n.fail_reason}
+        n.node_id: {
+            "status": n.status.value,
+            "epochs_trained": n.epochs_trained,
+            "fail_reason": n.fail_reason,
+            "may_return": n.may_return,
+        }
         for n in coord.registry.nodes.values()
     }
     coord.recorder.sync()  # the epoch's rows on disk before a checkpoint says the epoch is done
@@ -83,4 +88,6 @@ def restore_statuses(coord: Coordinator, ckpt: dict[str, Any]) -> None:
         if node.status == NodeStatus.FAILED and saved["status"] in LIVE:
             continue  # did not finish the new set-up: _setup_nodes said why
         node.status, node.fail_reason = NodeStatus(saved["status"]), saved["fail_reason"]
+        # failed by silence (may come back) or for an invalid upload (never): checkpoints before it say neither
+        node.may_return = bool(saved.get("may_return", False))
     log.info("resumed after epoch %d at v%d", ckpt["epoch"], ckpt["version"])

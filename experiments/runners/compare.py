@@ -31,6 +31,8 @@ from edgeft.settings import ConfigError, build as build_config, read_file
 from edgeft.timemodel import parse_dilation
 from experiments.runners.local import credentials_for, free_port, node_model, with_dilation
 from experiments.runners.progress import follow, read_rows, wait_until
+from experiments.reports.network_map import write_topology
+from experiments.reports.redraw import check_target
 from experiments.reports.report import load_run, loss_curve, write_report, write_results
 from orchestrator.config import OrchestratorConfig
 from orchestrator.credentials import LIST_NAME, new_secret, write_private
@@ -88,6 +90,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --attach: the controller's token (deprecated: others can read it; use --controller-token-file)",
     )
     p.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
+    p.add_argument(
+        "--target-loss",
+        type=float,
+        default=None,
+        help="time to this validation loss in the tables (default: AR's final loss of the same nodes/setup/seed)",
+    )
     p.add_argument("--out", default="results/compare")
     _folder_arguments(p)
     p.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one run may take")
@@ -172,7 +180,14 @@ def run_one(
     cfg = build_config(
         OrchestratorConfig,
         base,
-        {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs, "out_dir": str(run_dir)},
+        {
+            "nodes": nodes,
+            "policy": policy,
+            "seed": seed,
+            "training.epochs": epochs,
+            "out_dir": str(run_dir),
+            "metrics.capacity_hints": probing.capacity_hints,
+        },
     )
     mode = "mininet" + (f", paper volumes x{cfg.paper_volumes:g}" if cfg.paper_volumes else ", real artifacts")
     profiles = draw_profiles(nodes, setup, seed)
@@ -186,11 +201,13 @@ def run_one(
     rest = f"http://{ROOT_IP}:{rest_port}"
     procs = ProcessGroup(run_dir / "logs")
     edge = build(profiles, controller=("127.0.0.1", ofp_port), run_dir=run_dir / "net", root_link=True, dilation=k)
+    write_topology(run_dir, profiles, dilation=k)  # network.png draws the tree as built
     controller_args = _controller_args(ofp_port, rest_port, run_dir / "controller.token", probing, k)
     hints = token if probing.capacity_hints else None
     live = LiveRun(edge, procs, rest, lambda: start_controller(procs, edge, controller_args, rest, hints))
     try:
         live.start_controller()
+        record_controller(rest, run_dir, probing.capacity_hints)
         if engine == "flower":
             from experiments.runners.flower_mininet import run_flower_in_hosts
 
@@ -223,6 +240,17 @@ def run_one(
         procs.stop_all()
         edge.stop()
     return finish_row(run_dir, k, {"nodes": nodes, "setup": setup, "seed": seed, "mode": mode})
+
+
+def record_controller(rest: str, run_dir: Path, capacity_hints: bool) -> None:
+    """Provenance: the controller's settings as it reports them (GET /v1/health, never its token)
+    and whether the drawn rates were registered as hints, in <run_dir>/controller.json."""
+    try:
+        health = requests.get(f"{rest}/v1/health", timeout=5.0).json()
+    except (requests.RequestException, ValueError) as exc:
+        health = {"error": f"GET /v1/health failed: {exc}"}
+    record = {"rest": rest, "capacity_hints": capacity_hints, "settings": health.get("settings"), "health": health}
+    (run_dir / "controller.json").write_text(json.dumps(record, indent=2))
 
 
 def _controller_args(ofp_port: int, rest_port: int, token_file: Path, probing: Probing, k: float) -> list[str]:
@@ -375,6 +403,7 @@ def _resolve_dilation(base: dict, nodes: int, setup: int, seed: int, policy: str
 
 
 def compare(args: argparse.Namespace) -> int:
+    check_target(args.target_loss)  # with the other checks, before anything starts
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     bad = [p for p in policies if p not in POLICY_NAMES]
     if bad:
@@ -405,9 +434,12 @@ def compare(args: argparse.Namespace) -> int:
         rows, curves = _compare_attached(args, base, policies, out)
     else:
         rows, curves = _compare_fresh(args, base, policies, out)
-    table = write_report(out, rows, curves, "Node selection in Mininet")
+    table = write_report(out, rows, curves, "Node selection in Mininet", target_loss=args.target_loss)
     print("\n" + table)
-    print(f"results.csv, summary.md, completion_time.png, loss_per_epoch.png and per-run folders in {out}/")
+    print(
+        f"results.csv, summary.md, completion_time.png, loss_per_epoch.png, loss_vs_time.png and per-run folders "
+        f"(timeline.png, network.png) in {out}/"
+    )
     return 0
 
 

@@ -64,7 +64,12 @@ def local_command(out: Path | str, *flags: str, **options: object) -> list[str]:
 
 
 def run_local(
-    cfg: OrchestratorConfig, setup: int = 2, emulate: bool = True, timeout: float = 3600.0, resume: bool = False
+    cfg: OrchestratorConfig,
+    setup: int = 2,
+    emulate: bool = True,
+    timeout: float = 3600.0,
+    resume: bool = False,
+    target_loss: float | None = None,
 ) -> int:
     """Run the orchestrator and one client per drawn profile; the exit code. `resume`: continue
     the run in cfg.out_dir (same credentials)."""
@@ -108,7 +113,7 @@ def run_local(
             log.error("the run did not finish within %.0f s; stopping it", timeout)
             return 1
         procs.wait_all(30.0)
-        return _report(out, rc)
+        return _report(out, rc, target_loss)
     finally:
         procs.stop_all()
 
@@ -188,7 +193,7 @@ def _tls(cfg: OrchestratorConfig, out: Path) -> str | None:
     return cfg.tls.certfile
 
 
-def _report(out: Path, rc: int) -> int:
+def _report(out: Path, rc: int, target_loss: float | None = None) -> int:
     summary_path = out / "summary.json"
     if rc != 0 or not summary_path.exists():
         log.error("orchestrator exited with %s; see %s", rc, out / "logs" / "orchestrator.log")
@@ -209,4 +214,10 @@ def _report(out: Path, rc: int) -> int:
             "emulated world's; rerun with a larger --dilation",
             _share(s["overrun_share"]),
         )
+    from experiments.reports.redraw import report_run
+
+    try:  # a picture that cannot be drawn must not turn a finished run into a failed one
+        print(report_run(out, target_loss))
+    except Exception:  # noqa: BLE001
+        log.exception("could not draw the run's pictures; `edgeft report %s` draws them again", out)
     return 0

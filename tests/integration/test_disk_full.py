@@ -150,8 +150,7 @@ def test_orchestrator_resume_under_a_full_disk_names_the_file_and_keeps_every_li
     err = [line for line in res.stderr.splitlines() if line.startswith("edgeft: error")]
     assert len(err) == 1 and str(tmp_path / "node_epochs.csv") in err[0], res.stderr[-2000:]
     assert _snapshot(tmp_path) == before
-    if res.returncode != IO_ERROR_EXIT:  # edgeft/cli.py maps RunFolderError to its code: see the requests note
-        pytest.xfail(f"rc {res.returncode}: edgeft/cli.py does not map RunFolderError to IO_ERROR_EXIT yet")
+    assert res.returncode == IO_ERROR_EXIT, res.stderr[-2000:]  # an I/O error is not bad input (exit 2)
 
 
 CHILD_CHECKPOINT = """

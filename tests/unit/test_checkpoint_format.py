@@ -145,5 +145,5 @@ def test_resume_keys_are_what_save_checkpoint_writes():
     written = [k.value for k in call.args[1].keys]
     assert written == [*checkpoint.RESUME_KEYS, *checkpoint.OPTIONAL_RESUME_KEYS]
     nodes = next(n for n in ast.walk(tree) if isinstance(n, ast.DictComp))
-    assert {k.value for k in nodes.value.keys} == checkpoint.NODE_KEYS
+    assert {k.value for k in nodes.value.keys} == checkpoint.NODE_KEYS | checkpoint.OPTIONAL_NODE_KEYS
     assert set(checkpoint.NODE_STATUSES) == {s.value for s in NodeStatus}
