@@ -1,0 +1,92 @@
+"""Speed of the SimGrid simulator (simulator/): wall time and peak memory of AR epochs, time only.
+
+    .venv/bin/python experiments/bench_simulate.py                 # the issue's set (minutes)
+    .venv/bin/python experiments/bench_simulate.py --runs 1000x10:real --runs 10000x10:paper
+
+Each run is one child process (simulator/run_epoch.py), timed from the parent (start-up, platform
+and JSON included) and from inside (Engine, platform, simulation); `cpu s` is the child's CPU time
+(what the wall time would be on an idle machine: one SimGrid actor runs at a time); peak memory is
+the child's max RSS.
+
+The network is a Setup 2 draw (seed 0) on simulator/topology.py's tree. Every epoch is AR: every
+node downloads the parameters (not in epoch 0: the set-up delivered them), computes, uploads; epoch
+0's uploads start from a fresh TCP window. A one-epoch run simulates a mid-run epoch (with its
+downloads, the costly part: every node starts one at once through the server's link), not epoch 0.
+Volumes: `real` moves the built-in model's LoRA adapter each way (about 64 kB, docs/benchmarks.md);
+`paper` adds the paper's 500 MB each way as padding, as `--paper-volumes 1` does. Compute windows:
+30 s x 30 / C_i (the time model's T = W / C, with W set so that a node of the mean power C = 30
+computes for 30 s). Targets (issue 28): 1 000 x 10 <= 10 s; 10 000 x 10 <= 15 min and <= 4 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from orchestrator.config import PAPER_MODEL_BYTES  # noqa: E402
+from simulator import run_epoch, topology  # noqa: E402
+from simulator.phases import NodeEpoch  # noqa: E402
+from simulator.transfers import EpochPlan  # noqa: E402
+from topologies.profiles import draw_profiles  # noqa: E402
+
+ADAPTER_BYTES = 64_000  # the built-in model's adapter, each way (docs/benchmarks.md)
+DEFAULT_RUNS = ("1000x10:real", "1000x10:paper", "3000x1:real", "3000x1:paper", "10000x1:real", "10000x1:paper")
+
+
+def plans_for(n_nodes: int, epochs: int, volumes: str, setup: int = 2, seed: int = 0):
+    """The tree and the AR epochs of one benchmark run."""
+    profiles = draw_profiles(n_nodes, setup, seed)
+    pad = PAPER_MODEL_BYTES if volumes == "paper" else 0
+    plans = []
+    for epoch in range(epochs):
+        first = epoch == 0 and epochs > 1  # a one-epoch run is a mid-run epoch: the typical cost
+        down, down_pad = (0, 0) if first else (ADAPTER_BYTES, pad)
+        nodes = tuple(
+            NodeEpoch(p.node_id, True, down, down_pad, 30.0 * 30.0 / p.compute_power, ADAPTER_BYTES, pad, first)
+            for p in profiles
+        )
+        plans.append(EpochPlan(nodes))
+    return topology.build(profiles), plans
+
+
+def parse_run(text: str) -> tuple[int, int, str]:
+    """'NxE:volumes' -> (nodes, epochs, volumes); SystemExit 2 naming the field otherwise."""
+    try:
+        size, volumes = text.split(":")
+        nodes, epochs = (int(x) for x in size.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--runs: expected NODESxEPOCHS:real|paper, e.g. 1000x10:real (got {text!r})") from None
+    if nodes < 1 or epochs < 1 or volumes not in ("real", "paper"):
+        raise SystemExit(f"--runs: nodes and epochs >= 1, volumes real or paper (got {text!r})")
+    return nodes, epochs, volumes
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", action="append", help=f"NODESxEPOCHS:real|paper (repeat; default {DEFAULT_RUNS})")
+    args = ap.parse_args(argv)
+    runs = [parse_run(r) for r in (args.runs or DEFAULT_RUNS)]
+    print(
+        f"{'nodes':>6} {'epochs':>6} {'volumes':>7} {'wall s':>8} {'inside s':>9} {'cpu s':>7} {'peak MiB':>9} "
+        f"{'simulated s':>12}"
+    )
+    for nodes, epochs, volumes in runs:
+        topo, plans = plans_for(nodes, epochs, volumes)
+        started = time.perf_counter()
+        answer = run_epoch.run(topo, plans)
+        wall = time.perf_counter() - started
+        simulated = sum(e["epoch_s"] for e in answer["epochs"])
+        print(
+            f"{nodes:>6} {epochs:>6} {volumes:>7} {wall:>8.1f} {answer['wall_s']:>9.1f} {answer['cpu_s']:>7.1f} "
+            f"{answer['peak_rss_mib']:>9.0f} {simulated:>12.0f}",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

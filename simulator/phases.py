@@ -1,0 +1,173 @@
+"""What one node does in one simulated epoch, as SimGrid steps: transfers and waits (pure, no SimGrid).
+
+The protocol model is orchestrator/fidelity.py's, so that a lone flow's simulated phase equals the
+fidelity report's prediction for it:
+
+- SimGrid charges a route's latency once per communication. The access link carries the node's
+  drawn delay as its latency in both directions: Mininet delays the server -> node direction only
+  (topologies/shaping.py), so one request-response round trip costs delay_ms either way. A transfer
+  step therefore costs one round trip (its request) plus its bytes at the path's share.
+- Bytes travel as wire bytes (payload x fidelity.WIRE_PER_PAYLOAD: Ethernet, IP and TCP headers), so
+  a lone flow moves its payload at fidelity.link_rate_bps.
+- The protocol's other round trips (download: 1, the adapter GET = the transfer's own latency;
+  upload after a sync: 3, the SYNC delivery, the ack, the TRAIN poll, the last being the POST's own
+  latency; first upload of a run: 1) are waits of delay_ms each. Padding adds one request each way.
+- Random loss, which SimGrid has no notion of, acts as in the fidelity report: the shaping drops
+  server -> node packets only, so downloads pay for it, uploads do not. A download expecting
+  >= fidelity.MANY_LOSSES losses is capped at the Mathis bound (MSS / RTT x 1.22 / sqrt(p)) with
+  SimGrid's per-communication rate cap; one expecting fewer pays one round trip of recovery per
+  expected loss, as a wait after its transfer.
+- The first upload of a run starts from a fresh window (10 segments, doubling per round trip while
+  below the bandwidth-delay product): those slow-start rounds are a wait, their bytes leave the
+  transfer. Connections are kept alive, so later transfers start with an open window.
+- An artifact and its padding (the paper-volume mode) move as one SimGrid transfer, whose lone time
+  is the two requests' (merge_transfers): half the flow events, and the simulation's cost is mostly
+  flow events times the flows sharing the server's link.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from orchestrator import fidelity
+
+Phase = Literal["download", "compute", "upload"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing a node does: a transfer (wire bytes, a rate cap in bytes/s or None) or a wait (seconds)."""
+
+    phase: Phase
+    kind: Literal["transfer", "wait"]
+    wire_bytes: int = 0
+    rate_cap: float | None = None  # bytes/s; None: the path's share only
+    seconds: float = 0.0
+
+    @property
+    def is_transfer(self) -> bool:
+        return self.kind == "transfer"
+
+
+@dataclass(frozen=True)
+class NodeEpoch:
+    """One node in one epoch: what it downloads, computes and (when active) uploads.
+
+    download_bytes 0 and download_pad 0: no download (epoch 0 of a run: the set-up delivered the
+    model). `fresh_upload`: the first upload of the run (slow start), fidelity's after_sync False.
+    A node that is live but not active (benched) downloads only."""
+
+    node_id: str
+    active: bool
+    download_bytes: int = 0
+    download_pad: int = 0
+    compute_s: float = 0.0
+    upload_bytes: int = 0
+    upload_pad: int = 0
+    fresh_upload: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("download_bytes", "download_pad", "upload_bytes", "upload_pad"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"node {self.node_id}: {name} must be an int >= 0 (got {value!r})")
+        if not (math.isfinite(self.compute_s) and self.compute_s >= 0):
+            raise ValueError(f"node {self.node_id}: compute_s must be a finite number >= 0 (got {self.compute_s})")
+
+    @property
+    def downloads(self) -> bool:
+        return self.download_bytes > 0 or self.download_pad > 0
+
+
+def wire_bytes(payload: int) -> int:
+    """Bytes on the wire for `payload` bytes of TCP payload (an int: SimGrid takes sizes as int)."""
+    return int(math.ceil(payload * fidelity.WIRE_PER_PAYLOAD))
+
+
+def wire_rate(payload_bps: float) -> float:
+    """A payload rate in bits/s as wire bytes/s (what SimGrid's links and rate caps count)."""
+    return payload_bps / 8 * fidelity.WIRE_PER_PAYLOAD
+
+
+def slow_start(nbytes: int, link: fidelity.Link) -> tuple[float, int]:
+    """(seconds, payload bytes) of the slow-start rounds a fresh window spends on `nbytes`:
+    fidelity.transfer_s's rounds, each one round trip, while the window is below the BDP."""
+    rate, rtt = fidelity.link_rate_bps(link), link.delay_ms / 1000
+    cwnd, bdp, left, seconds = fidelity.INIT_CWND * fidelity.MSS, rate / 8 * rtt, nbytes, 0.0
+    while left > 0 and cwnd < bdp:
+        left -= cwnd
+        seconds += rtt
+        cwnd *= 2
+    return seconds, nbytes - max(left, 0)
+
+
+def download_steps(nbytes: int, link: fidelity.Link) -> list[Step]:
+    """One download transfer (its request's round trip is the transfer's latency) and its loss."""
+    rtt, p = link.delay_ms / 1000, link.loss_pct / 100
+    losses = nbytes / fidelity.MSS * p
+    if p > 0 and losses >= fidelity.MANY_LOSSES:
+        return [Step("download", "transfer", wire_bytes(nbytes), rate_cap=wire_rate(fidelity.mathis_bps(link)))]
+    steps = [Step("download", "transfer", wire_bytes(nbytes))]
+    if losses > 0:
+        steps.append(Step("download", "wait", seconds=losses * rtt))  # one RTT of recovery per loss
+    return steps
+
+
+def upload_steps(nbytes: int, link: fidelity.Link, fresh: bool) -> list[Step]:
+    """One upload transfer; from a fresh window, its slow-start rounds first, as a wait."""
+    steps = []
+    if fresh:
+        seconds, sent = slow_start(nbytes, link)
+        if seconds > 0:
+            steps.append(Step("upload", "wait", seconds=seconds))
+        nbytes -= sent
+    if nbytes == 0:  # all sent in slow start: the request's round trip is left (SimGrid mistimes empty messages)
+        return steps + [Step("upload", "wait", seconds=link.delay_ms / 1000)]
+    return steps + [Step("upload", "transfer", wire_bytes(nbytes))]
+
+
+def merge_transfers(steps: list[Step], link: fidelity.Link) -> list[Step]:
+    """The transfers of one phase run (the artifact and its padding) as one transfer: every flow event
+    costs SimGrid a pass over the flows it shares a bottleneck with, so fewer events is faster. Alone,
+    the merged transfer takes what its parts take: its cap, where a part is capped, is the rate that
+    moves all the bytes in the parts' summed times; the parts' own requests (one round trip each but
+    the first, which is the merged transfer's latency) and recovery waits follow it as one wait."""
+    transfers = [s for s in steps if s.is_transfer]
+    if len(transfers) < 2:
+        return steps
+    first = steps.index(transfers[0])
+    link_bytes_s = link.bandwidth_mbps * 1e6 / 8
+    total = sum(t.wire_bytes for t in transfers)
+    cap = None
+    if any(t.rate_cap is not None for t in transfers):
+        seconds = sum(t.wire_bytes / min(link_bytes_s, t.rate_cap or math.inf) for t in transfers)
+        cap = total / seconds
+    waits = sum(s.seconds for s in steps[first:] if not s.is_transfer) + (len(transfers) - 1) * link.delay_ms / 1000
+    phase = transfers[0].phase
+    return steps[:first] + [Step(phase, "transfer", total, rate_cap=cap), Step(phase, "wait", seconds=waits)]
+
+
+def node_steps(plan: NodeEpoch, link: fidelity.Link) -> list[Step]:
+    """Everything `plan`'s node does in its epoch, in order (see the module doc); an artifact and its
+    padding move as one transfer (merge_transfers)."""
+    rtt = link.delay_ms / 1000
+    down: list[Step] = []
+    if plan.download_bytes:
+        down += download_steps(plan.download_bytes, link)
+    if plan.download_pad:
+        down += download_steps(plan.download_pad, link)
+    steps = merge_transfers(down, link)
+    if not plan.active:
+        return steps
+    trips = fidelity.UPLOAD_RTTS_AFTER_SYNC if plan.downloads else fidelity.UPLOAD_RTTS_FIRST
+    if trips > 1:  # the last trip is the result POST's own latency
+        steps.append(Step("upload", "wait", seconds=(trips - 1) * rtt))
+    steps.append(Step("compute", "wait", seconds=plan.compute_s))
+    fresh, up = plan.fresh_upload, []
+    if plan.upload_pad:  # the padding goes first and opens the window
+        up += upload_steps(plan.upload_pad, link, fresh)
+        fresh = False
+    up += upload_steps(plan.upload_bytes, link, fresh)
+    return steps + merge_transfers(up, link)

@@ -1,0 +1,114 @@
+"""One simulation per process: `python -m simulator.run_epoch` reads a request (JSON) on stdin and
+prints the simulated times (JSON) on stdout; `run()` is how Python code calls it.
+
+SimGrid 3.32 keeps one Engine per process (a second one keeps the first one's clock), and an actor
+that fails can abort the whole process: so every simulation, in tests too, runs in a fresh child.
+
+Request: {"topology": Topology.as_dict(), "epochs": [{"nodes": [NodeEpoch fields...], "server_s": 0.0,
+"wait_for_downloads": false}, ...]}. Answer: {"epochs": [EpochTimes.as_dict()...], "wall_s": ...,
+"cpu_s": ..., "peak_rss_mib": ...} or, on failure, {"error": "..."} and exit status 1. Bad requests: exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from simulator.phases import NodeEpoch
+from simulator.topology import Topology
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def request(topology: Topology, plans: list[Any]) -> dict[str, Any]:
+    """The JSON request for these epochs (transfers.EpochPlan objects)."""
+    return {
+        "topology": topology.as_dict(),
+        "epochs": [
+            {
+                "nodes": [n.__dict__ for n in p.nodes],
+                "server_s": p.server_s,
+                "wait_for_downloads": p.wait_for_downloads,
+            }
+            for p in plans
+        ],
+    }
+
+
+def parse(data: dict[str, Any]) -> tuple[Topology, list[Any]]:
+    """The topology and epoch plans of a request; ValueError naming what is wrong."""
+    from simulator.transfers import EpochPlan
+
+    try:
+        topology = Topology.from_dict(data["topology"])
+        plans = [
+            EpochPlan(
+                tuple(NodeEpoch(**n) for n in e["nodes"]),
+                float(e.get("server_s", 0.0)),
+                bool(e.get("wait_for_downloads", False)),
+            )
+            for e in data["epochs"]
+        ]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed simulation request: {exc!r}") from None
+    return topology, plans
+
+
+def run(topology: Topology, plans: list[Any], timeout_s: float | None = None) -> dict[str, Any]:
+    """Simulate in a fresh child process; returns the answer (raises RuntimeError on failure)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator.run_epoch"],
+        input=json.dumps(request(topology, plans)),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout_s,
+    )
+    try:
+        answer = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    except json.JSONDecodeError:
+        answer = {}
+    if proc.returncode != 0 or "epochs" not in answer:
+        detail = answer.get("error") or proc.stderr.strip()[-2000:]
+        raise RuntimeError(f"simulation failed (exit status {proc.returncode}): {detail}")
+    return answer
+
+
+def main() -> int:
+    try:
+        topology, plans = parse(json.load(sys.stdin))
+        from simulator.transfers import check_plans
+
+        check_plans(topology, plans)
+    except ValueError as exc:  # json.JSONDecodeError is one
+        print(json.dumps({"error": str(exc)}))
+        return 2
+    from simulator.transfers import SimulationError, simulate
+
+    started = time.perf_counter()
+    try:
+        epochs = simulate(topology, plans)
+    except SimulationError as exc:
+        print(json.dumps({"error": str(exc)}))
+        return 1
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        json.dumps(
+            {
+                "epochs": [e.as_dict() for e in epochs],
+                "wall_s": time.perf_counter() - started,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+                "peak_rss_mib": usage.ru_maxrss / 1024,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

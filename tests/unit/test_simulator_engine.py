@@ -1,0 +1,170 @@
+"""The SimGrid side of the simulator (platform.py, transfers.py), each simulation in a child process
+(simulator/run_epoch.py: SimGrid keeps one Engine per process).
+
+- A lone flow's simulated phase equals orchestrator/fidelity.py's prediction within 1 %.
+- Flows share a bottleneck by LV08's weights: rate ~ 1 / (route latency + sum of S / bandwidth),
+  S = 20537 bytes: equal round trips share equally; 5 MB of payload each (5.23 MB on the wire) over a
+  shared 10 Mb/s link from 6 ms and 101 ms paths finish at 4.98 s and 8.37 s, as the weights predict.
+- A compute window is exact; the barrier waits for the active nodes' uploads, not a benched download.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from orchestrator import fidelity
+from simulator import phases, run_epoch, topology
+from simulator.phases import NodeEpoch
+from simulator.topology import AccessLink, Gateway, Topology
+from simulator.transfers import EpochPlan
+
+pytest.importorskip("simgrid", reason="SimGrid (python3-simgrid) is installed by scripts/install.sh")
+
+WEIGHT_S = 20537.0  # LV08's network/weight-S, kept (simulator/platform.py)
+
+LONE = [  # one node per gateway: each flow alone on its own access link (the bottleneck)
+    {"node_id": "clean", "bandwidth_mbps": 7.5, "delay_ms": 78.5, "loss_pct": 0.0},
+    {"node_id": "few-losses", "bandwidth_mbps": 16.0, "delay_ms": 58.0, "loss_pct": 0.05},
+    {"node_id": "slow", "bandwidth_mbps": 0.75, "delay_ms": 52.4, "loss_pct": 1.0},
+    {"node_id": "mathis", "bandwidth_mbps": 84.0, "delay_ms": 19.0, "loss_pct": 2.5},
+]
+
+
+def test_a_lone_flow_takes_what_the_fidelity_report_predicts():
+    topo = topology.build(LONE, domains=len(LONE))
+    ids = [n["node_id"] for n in LONE]
+    plans = [
+        EpochPlan(tuple(NodeEpoch(i, True, 0, 0, 5.0, 64_000, fresh_upload=True) for i in ids)),  # epoch 0
+        EpochPlan(tuple(NodeEpoch(i, True, 64_000, 0, 5.0, 64_000) for i in ids)),
+        EpochPlan(tuple(NodeEpoch(i, True, 64_000, 3_000_000, 5.0, 64_000, 3_000_000) for i in ids)),  # padded
+    ]
+    answer = run_epoch.run(topo, plans)
+    checked = 0
+    for index, (pad, after_sync) in enumerate([(0, False), (0, True), (3_000_000, True)]):
+        for node_id in ids:
+            link = topo.node(node_id).figures
+            got = answer["epochs"][index]["nodes"][node_id]
+            assert got["upload_s"] == pytest.approx(fidelity.predict_upload_s(64_000, pad, link, after_sync), rel=0.01)
+            if after_sync:
+                assert got["download_s"] == pytest.approx(fidelity.predict_download_s(64_000, pad, link), rel=0.01)
+            checked += 1 + after_sync
+    assert checked == 20
+
+
+def _two_flows(delays_ms: tuple[float, float]) -> Topology:
+    """Two nodes behind one gateway whose 10 Mb/s uplink is their shared bottleneck."""
+    nodes = tuple(AccessLink(f"n{i}", 1000.0, d, 0.0) for i, d in enumerate(delays_ms))
+    return Topology(1000.0, 1000.0, ("a1",), (Gateway("g1", 0, 10.0, ("n0", "n1")),), nodes)
+
+
+def _download_together(topo: Topology, nbytes: int) -> list[float]:
+    plan = EpochPlan(tuple(NodeEpoch(n.node_id, False, nbytes) for n in topo.nodes), wait_for_downloads=True)
+    answer = run_epoch.run(topo, [plan])
+    return [answer["epochs"][0]["nodes"][n.node_id]["done_at"] for n in topo.nodes]
+
+
+def _lv08_finish_times(delays_s: tuple[float, float], size: int, capacity: float, route_bw: list[float]) -> list[float]:
+    """Weighted max-min over one shared link: flow i starts after its latency, then gets capacity x
+    (1 / p_i) / sum(1 / p_j), p_i = latency_i + sum over its links of S / bandwidth; alone, all of it."""
+    weights = [1 / (d + sum(WEIGHT_S / bw for bw in route_bw)) for d in delays_s]
+    first, second = sorted(range(2), key=lambda i: delays_s[i])
+    left = [float(size), float(size)]
+    left[first] -= capacity * (delays_s[second] - delays_s[first])  # alone until the other starts
+    t = delays_s[second]
+    rates = [capacity * w / sum(weights) for w in weights]
+    ends = [left[i] / rates[i] for i in range(2)]
+    done = min(range(2), key=lambda i: ends[i])
+    other = 1 - done
+    finish = [0.0, 0.0]
+    finish[done] = t + ends[done]
+    finish[other] = finish[done] + (left[other] - rates[other] * ends[done]) / capacity
+    return finish
+
+
+def test_equal_round_trips_share_a_bottleneck_equally():
+    size = phases.wire_bytes(5_000_000)
+    done = _download_together(_two_flows((6.0, 6.0)), 5_000_000)
+    assert done[0] == pytest.approx(done[1], rel=1e-9)
+    assert done[0] == pytest.approx(0.006 + 2 * size / 1.25e6, rel=0.01)
+
+
+def test_unequal_round_trips_follow_the_lv08_weights():
+    """5 MB each over a shared 10 Mb/s link, 6 ms and 101 ms paths: 4.98 s and 8.37 s (with pure
+    1 / RTT weights, weight-S 0, the short one would finish at 4.43 s)."""
+    size = phases.wire_bytes(5_000_000)
+    done = _download_together(_two_flows((6.0, 101.0)), 5_000_000)
+    route = [1000e6 / 8, 1000e6 / 8, 10e6 / 8, 1000e6 / 8]  # server-core, aggregation-core, uplink, access
+    expected = _lv08_finish_times((0.006, 0.101), size, 10e6 / 8, route)
+    assert done == pytest.approx(expected, rel=0.01)
+    assert done[0] == pytest.approx(4.98, abs=0.01) and done[1] == pytest.approx(8.37, abs=0.01)
+
+
+def test_compute_window_is_exact_and_the_barrier_waits_for_uploads_only():
+    topo = topology.from_setup(6, 2, 3)
+    ids = [n.node_id for n in topo.nodes]
+    window = 123.456789
+    epoch = EpochPlan(
+        tuple(NodeEpoch(i, i != ids[-1], 64_000 if i != ids[-1] else 500_000_000, 0, window, 64_000) for i in ids),
+        server_s=2.5,
+    )
+    answer = run_epoch.run(topo, [epoch, epoch])
+    first, second = answer["epochs"]
+    for i in ids[:-1]:
+        node = first["nodes"][i]
+        assert node["compute_s"] == pytest.approx(window, abs=1e-9)
+        assert node["download_s"] + node["compute_s"] + node["upload_s"] + node["wait_s"] == pytest.approx(
+            first["round_s"], abs=1e-6
+        )
+    assert min(first["nodes"][i]["wait_s"] for i in ids[:-1]) >= 0
+    assert min(first["nodes"][i]["wait_s"] for i in ids[:-1]) == pytest.approx(0.0, abs=1e-9)  # the slowest
+    assert first["epoch_s"] == pytest.approx(first["round_s"] + 2.5, abs=1e-9)
+    benched = first["nodes"][ids[-1]]  # 500 MB over its link takes longer than the round
+    assert benched["wait_s"] is None and benched["upload_s"] == 0.0
+    assert benched["download_s"] > first["epoch_s"]
+    assert second["nodes"][ids[-1]]["delayed_s"] == pytest.approx(benched["download_s"] - first["epoch_s"], rel=1e-6)
+    assert second["start_s"] == pytest.approx(first["epoch_s"], abs=1e-9)
+
+
+def test_bad_request_exits_2_with_one_line():
+    topo = topology.from_setup(2, 1, 0)
+    request = run_epoch.request(topo, [EpochPlan((NodeEpoch("node-01", True, 0, 0, 1.0, 10),))])
+    request["epochs"][0]["nodes"][0]["upload_bytes"] = 10.5
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator.run_epoch"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        cwd=run_epoch.REPO,
+    )
+    assert proc.returncode == 2
+    assert "upload_bytes must be an int" in json.loads(proc.stdout)["error"]
+
+
+def test_a_live_node_that_downloads_nothing_after_its_first_epoch_is_refused():
+    topo = topology.from_setup(2, 1, 0)
+    plan = EpochPlan((NodeEpoch("node-01", True, 0, 0, 1.0, 10),))
+    with pytest.raises(RuntimeError, match="node-01 downloads nothing"):
+        run_epoch.run(topo, [plan, plan])
+
+
+def test_answer_is_finite_and_complete_at_200_nodes():
+    topo = topology.from_setup(200, 3, 1)
+    plans = [
+        EpochPlan(
+            tuple(
+                NodeEpoch(n.node_id, True, 64_000 if e else 0, 0, 10.0, 64_000, fresh_upload=e == 0) for n in topo.nodes
+            )
+        )
+        for e in range(2)
+    ]
+    answer = run_epoch.run(topo, plans)
+    for epoch in answer["epochs"]:
+        assert len(epoch["nodes"]) == 200
+        assert all(math.isfinite(v["done_at"]) and v["wait_s"] >= 0 for v in epoch["nodes"].values())
+        assert (
+            epoch["round_s"]
+            >= max(v["download_s"] + v["compute_s"] + v["upload_s"] for v in epoch["nodes"].values()) - 1e-9
+        )
