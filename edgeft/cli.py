@@ -19,6 +19,7 @@ from orchestrator.results import IO_ERROR_EXIT, RunFolderError
 
 EXIT_CONFIG = 2
 STOP_GRACE_S = 8.0  # a signalled command tears down within this, then exits whatever its threads are doing
+MININET_GRACE_S = 90.0  # commands that stop a Mininet network (compare): net.stop() of 40 hosts takes tens of seconds
 TOKEN_ENV = "EDGEFT_TOKEN"
 _signals: list[int] = []  # the terminating signals this process received, in order
 
@@ -611,20 +612,26 @@ def _hard_exit(code: int) -> None:
     os._exit(code)
 
 
-def teardown_on_signals(raise_as: type[BaseException] = KeyboardInterrupt) -> None:
+def teardown_on_signals(raise_as: type[BaseException] = KeyboardInterrupt, grace_s: float = STOP_GRACE_S) -> None:
     """SIGINT, SIGTERM and SIGHUP tear down what this command started: they become
     KeyboardInterrupt, so every `finally` that stops processes and networks runs (a
     default SIGTERM ends the process on the spot and leaves them behind). The first one
-    also arms a watchdog that ends the process with 128 + the signal after STOP_GRACE_S,
-    threads or not. Servers that install their own handlers (uvicorn) restore these and
-    re-raise the signal when they have stopped."""
+    also arms a watchdog that ends the process with 128 + the signal after `grace_s`,
+    threads or not; a command that tears down a Mininet network passes a longer grace
+    (MININET_GRACE_S), since cutting `net.stop()` short leaves bridges and namespaces behind.
+    A later signal is only recorded: raising again inside a `finally` would cut the teardown
+    short. Servers that install their own handlers (uvicorn) restore these and re-raise the
+    signal when they have stopped."""
 
     def _interrupt(signum, _frame):
-        if not _signals:
-            watchdog = threading.Timer(STOP_GRACE_S, _hard_exit, args=(128 + signum,))
-            watchdog.daemon = True
-            watchdog.start()
+        first = not _signals
         _signals.append(signum)
+        if not first:
+            logging.getLogger(__name__).warning("signal %d again: still tearing down (at most %g s)", signum, grace_s)
+            return
+        watchdog = threading.Timer(grace_s, _hard_exit, args=(128 + signum,))
+        watchdog.daemon = True
+        watchdog.start()
         raise raise_as(f"signal {signum}")
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -656,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_provision(sub)
     _add_report(sub)
     args = parser.parse_args(argv)
-    teardown_on_signals()
+    teardown_on_signals(grace_s=MININET_GRACE_S if args.command == "compare" else STOP_GRACE_S)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -83,7 +83,7 @@ class Registry:
         if node.status == NodeStatus.FAILED and not node.may_return:
             why = node.fail_reason or "an invalid upload"
             raise EnrolRefused(403, f"node '{node_id}' was failed for this run ({why}); it may not rejoin")
-        if self.credentials is None and not hmac.compare_digest(node.token, node_token or ""):
+        if self.credentials is None and not hmac.compare_digest(node.token.encode(), _raw(node_token or "")):
             raise EnrolRefused(
                 409,
                 f"node id '{node_id}' is taken: only its holder may enrol it again (with its node token); "
@@ -109,7 +109,7 @@ class Registry:
 
     def authenticate(self, node_id: str, token: str) -> Node | None:
         node = self.nodes.get(node_id)
-        if node is None or not hmac.compare_digest(node.token, token):
+        if node is None or not hmac.compare_digest(node.token.encode(), _raw(token)):
             return None
         node.last_seen = time.monotonic()
         return node
@@ -131,3 +131,9 @@ class Registry:
 
     def silent_since(self, node: Node) -> float:
         return time.monotonic() - node.last_seen
+
+
+def _raw(secret: str) -> bytes:
+    """A presented secret as bytes: compare_digest refuses str with non-ASCII characters (a
+    TypeError, i.e. a 500), and a header may carry any Latin-1 text."""
+    return secret.encode("utf-8", "surrogateescape")

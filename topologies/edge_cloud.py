@@ -307,11 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     from mininet.log import setLogLevel
 
     setLogLevel("output")  # the CLI prints through Mininet's log at this level
-    from edgeft.cli import teardown_on_signals
+    from edgeft.cli import MININET_GRACE_S, teardown_on_signals
 
-    teardown_on_signals(
-        SystemExit
-    )  # SIGTERM/SIGHUP stop the network (the Mininet CLI would swallow a KeyboardInterrupt)
+    # SIGTERM/SIGHUP stop the network (the Mininet CLI would swallow a KeyboardInterrupt)
+    teardown_on_signals(SystemExit, grace_s=MININET_GRACE_S)
     out = Path(a.out or f"/tmp/edgeft-topo-{os.getpid()}")
     profiles = draw_profiles(a.nodes, a.setup, a.seed)
     edge = build(

@@ -33,9 +33,12 @@ def test_at_most_one_node_epoch_overruns_its_window(run):
     out, _, rows, _ = run
     assert len(rows) == NODES * EPOCHS
     # Every window was lived through: nothing finished early (the sleep is x k, reported / k).
-    assert all(float(r["compute_wall_s"]) >= 0.97 * float(r["train_time_s"]) for r in rows)
-    over = [r for r in rows if float(r["compute_wall_s"]) > 1.05 * float(r["train_time_s"]) + 0.05]
-    assert len(over) <= 1, [(r["node_id"], r["epoch"], r["train_time_s"], r["compute_wall_s"]) for r in over]
+    # The window is the node's declared one (train_time_declared_s); train_time_s is the orchestrator's own
+    # measurement, which holds the window and the client's overhead around it.
+    assert all(float(r["compute_wall_s"]) >= 0.97 * float(r["train_time_declared_s"]) for r in rows)
+    over = [r for r in rows if float(r["compute_wall_s"]) > 1.05 * float(r["train_time_declared_s"]) + 0.05]
+    assert len(over) <= 1, [(r["node_id"], r["epoch"], r["train_time_declared_s"], r["compute_wall_s"]) for r in over]
+    assert all(float(r["train_time_s"]) >= 0.97 * float(r["train_time_declared_s"]) for r in rows)
     fid = json.loads((out / "fidelity.json").read_text())
     assert fid["node_epochs"] == NODES * EPOCHS and fid["overrun_share"] == pytest.approx(len(over) / len(rows))
     assert fid["transfers"] == "not applicable" and fid["transfer_r2"] is None  # loopback: no emulated links

@@ -163,3 +163,18 @@ def test_provision_writes_private_files_and_only_hashes(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "distinct" in bad.stderr
+
+
+def test_a_non_ascii_token_is_refused_not_a_server_error(tmp_path):
+    """compare_digest raises TypeError on a str with non-ASCII characters: a Latin-1 header gave 500."""
+    client, _ = _client(tmp_path)
+    assert _enrol(client, "node-01").status_code == 200
+    latin = "t\u00e9st".encode()  # raw header bytes: the server decodes them as Latin-1
+    beat = client.post("/v1/heartbeat", headers={"Authorization": b"Bearer " + latin, "X-Node-Id": b"node-01"})
+    assert beat.status_code == 401
+    again = client.post(
+        "/v1/enroll",
+        json={"node_id": "node-01", "compute_power": 30.0},
+        headers={"Authorization": f"Bearer {RUN}".encode(), "X-Node-Id": b"node-01", "X-Node-Token": latin},
+    )
+    assert again.status_code == 409
