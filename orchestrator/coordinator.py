@@ -7,7 +7,9 @@ Who changes what (read freely; change only through these methods):
   `open_round`, `advance` (the next adapter version), `finish`;
 - resume: `restore_counters`, the same path a fresh run's state takes;
 - the API: `accept_result` (an upload, handed to the open round's `accept`),
-  `record_ack`, `count_in` / `count_out` (bytes on the wire).
+  `record_ack`, `note_transfer` (a timed in-task transfer), `count_in` / `count_out`;
+- the epoch loop's network view: `note_links` (the figures the scorer has per node),
+  which the measured training time's transfer allowance is predicted from.
 Node status belongs to the registry, changed by the loop and the heartbeat."""
 
 from __future__ import annotations
@@ -28,10 +30,19 @@ from edgeft.wire import (
     sha256_hex,
     tensors_to_bytes,
 )
+from edgeft.link_figures import LinkFigures
 from orchestrator.config import OrchestratorConfig
 from orchestrator.registry import Node, Registry
 from orchestrator.results import Recorder
-from orchestrator.rounds import NodeResult, Round, RoundReject, measured_train_time, train_time_flagged
+from orchestrator.rounds import (
+    NodeResult,
+    Round,
+    RoundReject,
+    Transfer,
+    measured_train_time,
+    train_time_flagged,
+    transfer_allowance,
+)
 from orchestrator.workload import Workload, adapter_bytes
 
 log = logging.getLogger(__name__)
@@ -57,6 +68,7 @@ class Coordinator:
         self.first_send: float | None = None
         self.finished = False
         self.max_upload = int(cfg.max_upload_mb * 2**20)
+        self.links: dict[str, LinkFigures] = {}  # node -> the figures the scorer has (emulated units)
 
     # -- owned by the epoch loop ---------------------------------------------------
     def hand_out(self, workload: Workload, partition_of: dict[str, int]) -> None:
@@ -127,8 +139,9 @@ class Coordinator:
         arrived_at: float | None = None,
         upload_started: float | None = None,
     ) -> NodeResult:
-        """Validate an uploaded gradient; raise RoundReject naming the problem. `upload_started`:
-        when the request began (its body still to come), the end of the node's training time."""
+        """Validate an uploaded gradient; raise RoundReject naming the problem. `arrived_at`: when
+        its body was complete (the end of the node's measured window); `upload_started`: when the
+        request began, which times the upload (capped by the link's prediction, never trusted)."""
         self.count_in(len(body))
         if self.round is None:
             raise RoundReject(409, "no training round is open")
@@ -152,18 +165,25 @@ class Coordinator:
         # The round trip ends when the body arrived, not after it was validated: validation is
         # the orchestrator's CPU, queued behind other uploads, and no part of the node's link.
         result = NodeResult(meta, update, arrived_at or time.time(), len(body))
-        self._measure(node.node_id, result, upload_started or result.received_at)
+        upload = Transfer(len(body), max(result.received_at - (upload_started or result.received_at), 0.0))
+        self._measure(node.node_id, result, upload)
         self.round.accept(node.node_id, result)
         node.epochs_trained += 1
         return result
 
-    def _measure(self, node_id: str, result: NodeResult, upload_started: float) -> None:
-        """The node's training time as measured here (orchestrator/rounds.py), flagged when
+    def _measure(self, node_id: str, result: NodeResult, upload: Transfer, rnd: Round | None = None) -> None:
+        """The node's training time as measured here (orchestrator/rounds.py), from task hand-out to
+        the result's body complete less the transfer allowance its link figures give; flagged when
         its claim is off by more than the configured tolerance."""
-        rnd, en = self.round, self.cfg.enrolment
-        result.train_time_s = measured_train_time(
-            rnd.handed_out(node_id), upload_started, rnd.transfers_s.get(node_id, 0.0), self.cfg.emulation.k
-        )
+        rnd, en, k = rnd or self.round, self.cfg.enrolment, self.cfg.emulation.k
+        result.upload = upload
+        link = self.links.get(node_id)
+        # the figures are emulated units; the wall clock runs k times slower. Their round trips are
+        # the real path's only when the links are shaped to them (Mininet) or measured (controller)
+        real = self.cfg.emulation.emulated_links or self.cfg.metrics.source == "controller"
+        wall = link.dilated(k) if link is not None else None
+        allowance = transfer_allowance(upload, rnd.in_task(node_id), wall, count_trips=real)
+        result.train_time_s = measured_train_time(rnd.handed_out(node_id), result.received_at, allowance, k)
         result.train_time_flagged = train_time_flagged(
             result.meta.train_time_s, result.train_time_s, en.train_time_tolerance, en.train_time_slack_s
         )
@@ -175,11 +195,28 @@ class Coordinator:
                 result.train_time_s,
             )
 
-    def note_transfer(self, node: Node, seconds: float) -> None:
-        """A transfer the API timed (wall seconds): taken out of the node's measured training
-        time when it falls inside a train task (an adapter fetch, padding)."""
-        if self.round is not None:
-            self.round.note_transfer(node.node_id, seconds)
+    def note_transfer(self, node: Node, kind: str, nbytes: int, seconds: float) -> bool:
+        """A transfer the API timed (wall seconds, request start to body complete): inside a train
+        task, the first of each kind (orchestrator/rounds.py TRANSFER_KINDS), of at most the bytes
+        the task asks for, is allowed for in the node's measured training time. True if it counts."""
+        if self.round is None:
+            return False
+        limit = self.cfg.model_pad()
+        if kind == "adapter":
+            limit = len(self.adapters.get(self.round.version, (b"",))[0])
+        return self.round.note_transfer(node.node_id, kind, nbytes, seconds, limit)
+
+    def note_links(self, links: dict[str, LinkFigures]) -> None:
+        """The link figures the scorer has per node (the network view's snapshot, emulated units);
+        the open round's results are measured again with them (the epoch loop calls this before
+        it hands the measured times to the scorer)."""
+        self.links.update(links)
+        rnd = self.round
+        if rnd is None:
+            return
+        for node_id, result in rnd.results.items():
+            if node_id in links and result.upload is not None:
+                self._measure(node_id, result, result.upload, rnd)
 
     def _check_share(self, node_id: str, samples: int, tokens: int) -> None:
         """A node reports the size of its share; the orchestrator knows what it handed out.
@@ -198,17 +235,33 @@ class Coordinator:
         return self.shares[node_id][1]
 
     def record_ack(self, node: Node, ack: Ack) -> bool:
-        """A node holds `ack.version`; True if its digest is the orchestrator's. Idempotent: an
-        acknowledgement identical to one already recorded adds no row to syncs.csv."""
+        """A node holds `ack.version`; True if its digest is the orchestrator's. At most one syncs.csv
+        row per (node, version), the first: a repeat adds nothing, another digest for a version
+        already acknowledged is logged as a warning, not recorded (nor does it replace the first)."""
         if ack.node_id != node.node_id:
             raise RoundReject(403, f"node '{node.node_id}' may only acknowledge for itself")
         expected = self.adapters.get(ack.version, (b"", None))[1]
         if expected is None:
             raise RoundReject(409, f"version {ack.version} is not known (current {self.version})")
         match = ack.digest == expected
-        if node.synced.get(ack.version) == ack.digest:  # a repeat (a retried request): recorded once
+        held = node.synced.get(ack.version)
+        if held is not None:  # one row per (node, version): the first claim stands
+            if held != ack.digest:
+                log.warning(
+                    "node %s acknowledged v%d again with another digest (%s, first %s): not recorded",
+                    node.node_id,
+                    ack.version,
+                    ack.digest[:12],
+                    held[:12],
+                )
             return match
         node.synced[ack.version] = ack.digest
+        if not match:
+            log.error("node %s holds a different adapter for v%d", node.node_id, ack.version)
+        row = (node.node_id, ack.version)
+        if row in self.recorder.synced_rows:  # a resumed run's set-up acks its version again: already a row
+            return match
+        self.recorder.synced_rows.add(row)
         self.recorder.syncs.write(
             {
                 "node_id": node.node_id,
@@ -218,8 +271,6 @@ class Coordinator:
                 "at": time.time(),
             }
         )
-        if not match:
-            log.error("node %s holds a different adapter for v%d", node.node_id, ack.version)
         return match
 
 

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from edgeft.settings import ConfigError
 
@@ -313,19 +313,47 @@ def _fresh_contents(logs: dict[Path, list[str]]) -> dict[Path, bytes]:
     return {path: csv_text(fields, []).encode() for path, fields in logs.items()}
 
 
-def _resume_contents(logs: dict[Path, list[str]], keep_through_epoch: int) -> dict[Path, bytes]:
-    """The CSVs a resume must replace, with their new contents; a file left out is appended to as it is."""
-    out = {}
-    for path, fields in logs.items():
-        new = _resumed_csv(path, fields, keep_through_epoch)
+def _resume_contents(logs: dict[Path, list[str]], keep_through_epoch: int) -> tuple[dict[Path, bytes], list[dict]]:
+    """The CSVs a resume must replace, with their new contents (a file left out is appended to as it
+    is), and the kept rows of syncs.csv. Rows after the checkpoint go: by their epoch column, and in
+    syncs.csv (no epoch column) by version, above the version the checkpointed epoch's row published."""
+    out, kept_syncs = {}, []
+    ckpt_version: int | None = None
+    for path, fields in logs.items():  # epochs.csv first: its kept rows name the checkpoint's version
+        if "epoch" in fields:
+            keep = _through_epoch(keep_through_epoch)
+        else:
+            keep = _through_version(ckpt_version)
+        new, kept = _resumed_csv(path, fields, keep)
+        if path.name == "epochs.csv":
+            ckpt_version = _version_of(kept, keep_through_epoch)
+        if path.name == "syncs.csv":
+            kept_syncs = kept
         if new is not None:
             out[path] = new
-    return out
+    return out, kept_syncs
 
 
-def _resumed_csv(path: Path, fields: list[str], keep_through_epoch: int) -> bytes | None:
-    """None if `path` already holds the header of `fields` and only rows a resume keeps (epochs <=
-    keep_through_epoch; all, without an epoch column); else the contents it must get instead."""
+def _through_epoch(last: int) -> Callable[[dict], bool]:
+    return lambda r: "epoch" not in r or not str(r["epoch"]).isdigit() or int(r["epoch"]) <= last
+
+
+def _through_version(last: int | None) -> Callable[[dict], bool]:
+    """Rows of versions up to `last`; every row when the checkpoint's version is not known."""
+    return lambda r: last is None or not str(r.get("version", "")).isdigit() or int(r["version"]) <= last
+
+
+def _version_of(epoch_rows: list[dict], epoch: int) -> int | None:
+    """The version epochs.csv says `epoch` published (the checkpoint's version), None if not there."""
+    for r in epoch_rows:
+        if str(r.get("epoch")) == str(epoch) and str(r.get("version", "")).isdigit():
+            return int(r["version"])
+    return None
+
+
+def _resumed_csv(path: Path, fields: list[str], keep: Callable[[dict], bool]) -> tuple[bytes | None, list[dict]]:
+    """(None if `path` already holds the header of `fields` and only rows `keep` keeps, else the
+    contents it must get instead; the kept rows)."""
     try:
         raw = path.read_bytes() if path.exists() else b""
     except OSError as exc:
@@ -333,10 +361,10 @@ def _resumed_csv(path: Path, fields: list[str], keep_through_epoch: int) -> byte
     whole = raw[: raw.rfind(b"\n") + 1]  # a row torn by a crash mid-write is dropped, not kept half
     reader = csv.DictReader(io.StringIO(whole.decode("utf-8", errors="replace")))
     rows = list(reader)
-    kept = [r for r in rows if "epoch" not in r or not r["epoch"].isdigit() or int(r["epoch"]) <= keep_through_epoch]
+    kept = [r for r in rows if keep(r)]
     if raw and whole == raw and reader.fieldnames == fields and len(kept) == len(rows):
-        return None
-    return csv_text(fields, kept).encode()
+        return None, kept
+    return csv_text(fields, kept).encode(), kept
 
 
 def _fmt(v: Any) -> Any:
@@ -363,8 +391,17 @@ class Recorder:
         }
         k = resume_after
         logs = {self.dir / "epochs.csv": EPOCH_FIELDS, self.dir / "node_epochs.csv": NODE_EPOCH_FIELDS}
-        logs[self.dir / "syncs.csv"] = SYNC_FIELDS  # no epoch column: a resume keeps every row
-        replace_together(_fresh_contents(logs) if k is None else _resume_contents(logs, k))
+        logs[self.dir / "syncs.csv"] = SYNC_FIELDS  # no epoch column: a resume keeps the versions up to its own
+        kept_syncs: list[dict] = []
+        if k is None:
+            replace_together(_fresh_contents(logs))
+        else:
+            contents, kept_syncs = _resume_contents(logs, k)
+            replace_together(contents)
+        # (node, version) pairs syncs.csv already holds: one row each, even when a resumed set-up acks again
+        self.synced_rows: set[tuple[str, int]] = {
+            (r["node_id"], int(r["version"])) for r in kept_syncs if str(r.get("version", "")).isdigit()
+        }
         self.health = _Health()  # one for the folder: a failed write of any CSV stops them all
         self.epochs, self.node_epochs, self.syncs = (_CsvLog(p, f, self.health) for p, f in logs.items())
         write_atomic(self.dir / "config.json", json.dumps(meta, indent=2).encode())

@@ -61,8 +61,11 @@ async def adapter(version: int, node: Node = Depends(node_auth), coord: Coordina
         raise HTTPException(404, f"adapter version {version} is not available (current {coord.version})")
     data, digest = coord.adapters[version]
     coord.count_out(len(data))
-    coord.note_transfer(node, time.time() - started)  # not training time (the scorer's measured T_i)
-    return Response(data, media_type=OCTET, headers={DIGEST_HEADER: sha256_hex(data), "X-State-Digest": digest})
+    headers = {DIGEST_HEADER: sha256_hex(data), "X-State-Digest": digest, "Content-Length": str(len(data))}
+    # Streamed, so that the transfer (not only this handler) is timed: until the last chunk is handed
+    # to the connection. A node that reads slowly gains nothing: the time is capped by its link's
+    # prediction (orchestrator/rounds.py transfer_allowance).
+    return StreamingResponse(_timed(_chunks(data), coord, node, "adapter", started), media_type=OCTET, headers=headers)
 
 
 @router.get("/v1/artifacts/padding/{nbytes}")
@@ -71,7 +74,8 @@ async def padding(nbytes: int, node: Node = Depends(node_auth), coord: Coordinat
     if not 0 <= nbytes <= coord.cfg.setup_pad(len(coord.registry.nodes)) + coord.cfg.model_pad():
         raise HTTPException(400, f"padding of {nbytes} bytes is more than this run's paper_volumes setting asks for")
     coord.count_out(nbytes)
-    return StreamingResponse(_zeros(nbytes), media_type=OCTET, headers={"Content-Length": str(nbytes)})
+    body = _timed(_zeros(nbytes), coord, node, "pad_down", time.time())
+    return StreamingResponse(body, media_type=OCTET, headers={"Content-Length": str(nbytes)})
 
 
 @router.post("/v1/padding")
@@ -84,8 +88,23 @@ async def upload_padding(
         if size > coord.cfg.model_pad():
             raise HTTPException(413, "padding upload larger than this run's paper_volumes setting")
     coord.count_in(size)
-    coord.note_transfer(node, time.time() - started)  # an upload inside a train task is not training time
+    # inside a train task: the first one counts, capped by its link's prediction (orchestrator/rounds.py)
+    coord.note_transfer(node, "pad_up", size, time.time() - started)
     return {"received": size}
+
+
+async def _timed(chunks, coord: Coordinator, node: Node, kind: str, started: float):
+    """Pass `chunks` through; once the last one is handed to the connection, note the transfer."""
+    sent = 0
+    async for part in chunks:
+        sent += len(part)
+        yield part
+    coord.note_transfer(node, kind, sent, time.time() - started)
+
+
+async def _chunks(data: bytes, chunk: int = 1 << 20):
+    for at in range(0, len(data), chunk):
+        yield data[at : at + chunk]
 
 
 async def _zeros(n: int, chunk: int = 1 << 20):

@@ -17,7 +17,10 @@ router = APIRouter()
 
 @router.post("/v1/results")
 async def results(request: Request, node: Node = Depends(node_auth), coord: Coordinator = Depends(coordinator)) -> dict:
-    started = time.time()  # the node's training ended before its upload began (orchestrator/rounds.py)
+    # The measured window ends when the body is complete, not when the headers came: a node could send
+    # its headers at once and its body after training. `started` only times the upload, and what it
+    # times is capped by the node's link figures (orchestrator/rounds.py transfer_allowance).
+    started = time.time()
     body = await _read_limited(request, coord.max_upload)
     arrived = time.time()
     meta = request.headers.get(META_HEADER)
