@@ -5,15 +5,24 @@ combine a round's updates through `guarded_round`, so one node cannot wreck the 
 on either:
 
 1. **The norm bound.** Every update's L2 norm (all its tensors together, computed in
-   float64 so that huge values do not overflow) is compared with a bound: `norm_factor`
-   x the round's median norm (the lower median: with two updates, the smaller one), and
-   `clip_norm` when set, whichever is smaller. An update above the bound, or with a
-   norm that is not finite, is **refused**, not clipped: it takes no part in the round
-   and its node is failed for the run. Clipping would let a hostile node keep pushing a
-   bounded but chosen direction every epoch; an honest update is never ten times the
-   median of its peers' (shards drawn from the same data), so refusal costs honest nodes
-   nothing. A round with a single update has only its own median: there the absolute
-   `clip_norm` and the finiteness check below are what bound it.
+   float64 so that huge values do not overflow) is compared with a bound:
+   `norm_factor` x a reference norm, and `clip_norm` when set, whichever is smaller.
+   The reference is the **upper median** of the round's finite norms when the round has
+   at least three (`PEERS_FOR_MEDIAN`); in a smaller round, the upper median of the norms
+   accepted in the last `HISTORY_ROUNDS` rounds not judged this way (rounds of three or
+   more, first rounds of one or two; the caller keeps them: orchestrator/strategy.py);
+   with neither (a first round of one or two updates) there
+   is no relative bound, only `clip_norm` and the finiteness checks. The upper median
+   is an honest norm as long as fewer than half the updates are near zero, so a
+   minority sending near-zero updates cannot pull the bound under the honest ones;
+   and one outsized update cannot lift it, as long as it is one of at least three.
+   A round judged by the history adds nothing to it, so rounds of one or two can
+   neither raise nor lower their own bound step by step. An update above the
+   bound, or with a norm that is not finite, is **refused**, not clipped: it takes no
+   part in the round and its node is failed for the run. Clipping would let a hostile
+   node keep pushing a bounded but chosen direction every epoch; an honest update is
+   never ten times the median of its peers' (shards drawn from the same data), so
+   refusal costs honest nodes nothing.
 2. **The rule.** `mean` (the paper's weighted mean, the default), `trimmed_mean`
    (per coordinate, `trim_ratio` of the values cut from each tail, the rest averaged) or
    `median` (per coordinate). The robust rules ignore the weights, as Flower's
@@ -21,9 +30,12 @@ on either:
 3. **Finiteness.** After the server optimiser's step the new parameters, the
    optimiser's own state (Adam's moments) and the validation loss must be finite. If
    not, the round is **rolled back** (parameters and optimiser state as before the
-   round) and the nodes responsible are failed: the
-   updates are taken out largest norm first until the step is finite again; those taken
-   out are the responsible ones.
+   round) and the nodes responsible are failed: the updates are taken out largest norm
+   first until the step is finite again; those taken out are the responsible ones. If
+   no update can be taken out (a round of one) or only taking out all of them helps,
+   no node can be told apart from the server step diverging by itself (say Adam at too
+   high a `server_lr`): the round is rolled back, nobody is failed and `RoundDiverged`
+   is raised; the engines end the run with that message.
 """
 
 from __future__ import annotations
@@ -38,6 +50,13 @@ import torch
 
 Tensors = dict[str, torch.Tensor]
 Rule = Literal["mean", "trimmed_mean", "median"]
+PEERS_FOR_MEDIAN = 3  # a round needs this many finite norms to be its own reference
+HISTORY_ROUNDS = 5  # rounds of accepted norms a smaller round is judged against
+
+
+class RoundDiverged(RuntimeError):
+    """No subset of a round's updates gave a finite step, so no node can be blamed: the
+    round was rolled back and nobody failed (module docstring, item 3)."""
 
 
 class GuardSettings(Protocol):
@@ -133,17 +152,38 @@ def update_norm(update: Tensors) -> float:
     return float(torch.linalg.vector_norm(torch.cat([t.detach().reshape(-1).double() for t in update.values()])))
 
 
-def norm_bound(norms: Sequence[float], norm_factor: float, clip_norm: float | None) -> float:
-    """The largest norm an update of this round may have: norm_factor x the lower median of
-    the finite norms, or clip_norm, whichever is smaller (module docstring, item 1)."""
-    finite = sorted(v for v in norms if math.isfinite(v))
-    bound = norm_factor * finite[(len(finite) - 1) // 2] if finite else math.inf
+def upper_median(values: Sequence[float]) -> float:
+    """The upper of the two middle values (the middle one for an odd count)."""
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def reference_norm(norms: Sequence[float], past: Sequence[float] = ()) -> float | None:
+    """The norm a round's updates are judged against (module docstring, item 1): the upper
+    median of the round's finite norms if it has PEERS_FOR_MEDIAN of them, else the upper
+    median of `past` (norms accepted in earlier rounds), else None (no relative bound)."""
+    finite = [v for v in norms if math.isfinite(v)]
+    if len(finite) >= PEERS_FOR_MEDIAN:
+        return upper_median(finite)
+    earlier = [v for v in past if math.isfinite(v)]
+    return upper_median(earlier) if earlier else None
+
+
+def norm_bound(
+    norms: Sequence[float], norm_factor: float, clip_norm: float | None, past: Sequence[float] = ()
+) -> float:
+    """The largest norm an update of this round may have: norm_factor x the reference norm,
+    or clip_norm, whichever is smaller; infinite when there is neither (module docstring)."""
+    reference = reference_norm(norms, past)
+    bound = norm_factor * reference if reference is not None else math.inf
     return min(bound, clip_norm) if clip_norm is not None else bound
 
 
-def screen(norms: Sequence[float], norm_factor: float, clip_norm: float | None) -> dict[int, str]:
+def screen(
+    norms: Sequence[float], norm_factor: float, clip_norm: float | None, past: Sequence[float] = ()
+) -> dict[int, str]:
     """The updates refused by the norm bound: index -> the reason, naming norm and bound."""
-    bound = norm_bound(norms, norm_factor, clip_norm)
+    bound = norm_bound(norms, norm_factor, clip_norm, past)
     refused = {}
     for i, v in enumerate(norms):
         if not math.isfinite(v):
@@ -151,7 +191,7 @@ def screen(norms: Sequence[float], norm_factor: float, clip_norm: float | None) 
         elif v > bound:
             refused[i] = (
                 f"update refused: L2 norm {v:.4g} exceeds the round's bound {bound:.4g} "
-                "(updates.norm_factor x the median norm, or updates.clip_norm)"
+                "(updates.norm_factor x the reference norm, or updates.clip_norm)"
             )
     return refused
 
@@ -194,8 +234,10 @@ class ServerOptimizer:
         return self.state(), copy.deepcopy(self.opt.state_dict())
 
     def restore(self, snap: tuple[Tensors, dict]) -> Tensors:
-        """Back to a snapshot; returns its parameters."""
-        self.load(*snap)
+        """Back to a snapshot; returns its parameters. The snapshot stays as it was: torch's
+        load_state_dict keeps the given state tensors, which a later step updates in place."""
+        params, opt_state = snap
+        self.load(params, copy.deepcopy(opt_state))
         return self.state()
 
     def state_is_finite(self) -> bool:
@@ -253,10 +295,21 @@ class RoundOutcome:
     refused: dict[int, str] = field(default_factory=dict)  # over the norm bound
     blamed: dict[int, str] = field(default_factory=dict)  # made the round non-finite
     rolled_back: bool = False
+    reference: float | None = None  # the norm the bound was factor x; None: no relative bound
+    remember: list[float] = field(default_factory=list)  # accepted norms for later rounds' reference
 
     def failed(self) -> dict[int, str]:
         """Every update that did not count, and why."""
         return {**self.refused, **self.blamed}
+
+
+def _to_remember(norms: list[float], counted: list[int], reference: float | None, own: bool) -> list[float]:
+    """The norms a round hands to later rounds: those that counted, unless the round was judged
+    by earlier rounds' norms (then none: rounds of one or two can neither raise nor lower
+    their own bound, round by round)."""
+    if own or reference is None:
+        return [norms[i] for i in counted]
+    return []
 
 
 def guarded_round(
@@ -265,11 +318,16 @@ def guarded_round(
     guard: GuardSettings,
     stepper: Stepper,
     evaluate: Callable[[Tensors], float] | None = None,
+    past_norms: Sequence[float] = (),
 ) -> RoundOutcome:
     """Screen, combine, step, check; roll back and name the culprits if the result is not
-    finite (module docstring). `evaluate`: the validation loss of a parameter set."""
+    finite (module docstring). `evaluate`: the validation loss of a parameter set;
+    `past_norms`: the norms accepted in earlier rounds (the reference of a round of one or
+    two). Raises RoundDiverged, the round rolled back, when no update can be blamed."""
     norms = [update_norm(u) for u in updates]
-    refused = screen(norms, guard.norm_factor, guard.clip_norm)
+    refused = screen(norms, guard.norm_factor, guard.clip_norm, past_norms)
+    reference = reference_norm(norms, past_norms)
+    own = sum(math.isfinite(v) for v in norms) >= PEERS_FOR_MEDIAN
     kept = [i for i in range(len(updates)) if i not in refused]
     before = stepper.snapshot()
 
@@ -286,7 +344,8 @@ def guarded_round(
 
     params, loss, ok = attempt(kept)
     if ok:
-        return RoundOutcome(params, loss, norms, refused)
+        remember = _to_remember(norms, kept, reference, own)
+        return RoundOutcome(params, loss, norms, refused, {}, False, reference, remember)
     largest_first = sorted(kept, key=lambda i: -norms[i])
     culprits = largest_first
     for j in range(1, len(largest_first)):
@@ -294,6 +353,13 @@ def guarded_round(
         if attempt(largest_first[j:])[2]:
             culprits = largest_first[:j]
             break
-    reason = "update made the aggregated parameters or the validation loss non-finite; the round was rolled back"
     params, loss, _ = attempt([])
-    return RoundOutcome(params, loss, norms, refused, {i: reason for i in culprits}, rolled_back=True)
+    if culprits == largest_first:
+        raise RoundDiverged(
+            f"no subset of the round's {len(kept)} accepted update(s) gave finite parameters, optimiser state and "
+            "validation loss (largest norm taken out first, down to one): the server step diverges by itself "
+            "(training.server_optimizer / server_lr?), so no node is to blame; rolled back, nobody failed"
+        )
+    reason = "update made the aggregated parameters or the validation loss non-finite; the round was rolled back"
+    blamed = {i: reason for i in culprits}
+    return RoundOutcome(params, loss, norms, refused, blamed, True, reference)

@@ -67,7 +67,7 @@ def _same_keys(d: dict[str, float], field: str) -> None:
 class TrainingConfig(_Strict):
     epochs: int = Field(default=10, ge=1, le=100_000)
     server_optimizer: Literal["sgd", "adam"] = "sgd"
-    server_lr: float = Field(default=1.0, gt=0)
+    server_lr: float = Field(default=1.0, gt=0, le=1e6)  # beyond, torch overflows mid-run: refuse at start
     # Small real work per node-epoch (docs/time-model.md): the host must live through every
     # node's window, so each node-epoch costs ~0.15 CPU s here; the loss still falls clearly.
     local_steps: int = Field(default=2, ge=1, le=100_000)
@@ -304,10 +304,12 @@ class TlsConfig(_Strict):
 class UpdateGuardConfig(_Strict):
     """What one node's update must satisfy before it counts (docs/faults.md, "Attacks").
 
-    An update whose L2 norm exceeds `norm_factor` x the lower median norm of the round's updates
-    (with two updates, the smaller norm), or `clip_norm` when set, whichever is smaller, is refused
-    and its node failed: one node cannot scale the model away. `clip_norm` is a refusal bound, not a
-    clip: clipping would let a hostile node push a bounded direction of its choosing every epoch.
+    An update whose L2 norm exceeds `norm_factor` x the reference norm, or `clip_norm` when set,
+    whichever is smaller, is refused and its node failed: one node cannot scale the model away.
+    The reference is the upper median of the round's norms when it has at least three updates,
+    else the upper median of the norms accepted in the last five rounds, else (a first round of
+    one or two) there is none and only `clip_norm` bounds it. `clip_norm` is a refusal bound, not
+    a clip: clipping would let a hostile node push a bounded direction of its choosing every epoch.
     After aggregation the new parameters, the optimiser state and the validation loss must be
     finite, or the round is rolled back."""
 
@@ -318,7 +320,9 @@ class UpdateGuardConfig(_Strict):
     )
     trim_ratio: float = Field(default=0.2, ge=0, lt=0.5, description="trimmed_mean: share cut from each tail")
     norm_factor: float = Field(
-        default=10.0, gt=1, description="refuse an update whose norm exceeds this x the round's median norm"
+        default=10.0,
+        gt=1,
+        description="refuse an update whose norm exceeds this x the reference norm (the round's upper median)",
     )
     clip_norm: float | None = Field(default=None, gt=0, description="an absolute bound on an update's L2 norm")
 

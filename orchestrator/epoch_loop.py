@@ -10,8 +10,10 @@ new parameters to ALL live nodes, benched ones included, so any can rejoin.
 Aggregation is guarded (orchestrator/aggregation.py, the Flower strategy's path too):
 an update over the round's norm bound is refused, a round whose parameters or
 validation loss are not finite is rolled back, and the nodes responsible are failed
-for the run and named in summary.json (`failed_nodes`, `refused_updates`). The
-training time the scorer uses is the one measured here (orchestrator/rounds.py).
+for the run and named in summary.json (`failed_nodes`, `refused_updates`). A round
+that no subset of its updates makes finite blames nobody: the run is aborted with
+that reason (RunAborted, exit 1), no node failed. The training time the scorer uses
+is the one measured here (orchestrator/rounds.py).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from tqdm import tqdm
 
 from edgeft.modeling import load_adapter_state
 from edgeft.wire import TaskKind
-from orchestrator.aggregation import RoundOutcome, ServerOptimizer
+from orchestrator.aggregation import RoundDiverged, RoundOutcome, ServerOptimizer
 from orchestrator import fairness
 from orchestrator.coordinator import Coordinator
 from orchestrator.network_view import FIGURES, MetricsSource, NodeAddress, PathMetrics, settle_loss
@@ -219,6 +221,7 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
     ids = sorted(rnd.results)
     live = reg.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
     snap = settle_loss(metrics.snapshot([NodeAddress(n.node_id, n.ip) for n in live]))
+    coord.note_links({nid: m.link for nid, m in snap.items()})  # the measured T_i's transfer allowance
     _remember(st.history, rnd, epoch, cfg.emulation.k)
     st.work_gflop = max((r.meta.work_gflop for r in rnd.results.values()), default=st.work_gflop)
     try:
@@ -245,20 +248,25 @@ async def _epoch(coord: Coordinator, metrics: MetricsSource, st: RunState, epoch
 
 async def _aggregate(coord: Coordinator, st: RunState, rnd: Round) -> RoundOutcome:
     """The round's updates through the strategy's guarded aggregation (orchestrator/aggregation.py);
-    a refused update, or one that made the round non-finite, fails its node for the run."""
+    a refused update, or one that made the round non-finite, fails its node for the run. A
+    non-finite round with no one to blame aborts the run (RunAborted naming the epoch)."""
     ids = sorted(rnd.results)
 
     def evaluate(params: dict) -> float:
         load_adapter_state(coord.workload.model, params)
         return coord.workload.val_loss()
 
-    outcome = await asyncio.to_thread(
-        st.strategy.aggregate_round,
-        [rnd.results[i].update for i in ids],
-        [coord.weight(i) for i in ids],  # handed out, not claimed
-        st.opt,
-        evaluate,
-    )
+    try:
+        outcome = await asyncio.to_thread(
+            st.strategy.aggregate_round,
+            [rnd.results[i].update for i in ids],
+            [coord.weight(i) for i in ids],  # handed out, not claimed
+            st.opt,
+            evaluate,
+        )
+    except RoundDiverged as exc:  # no node to blame: stop with the reason rather than fail honest nodes
+        st.rolled_back.append(rnd.epoch)
+        raise RunAborted(f"epoch {rnd.epoch}: {exc}") from None
     if outcome.rolled_back:
         st.rolled_back.append(rnd.epoch)
         log.error("epoch %d: the aggregate was not finite; rolled back to the previous parameters", rnd.epoch)

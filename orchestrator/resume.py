@@ -53,6 +53,7 @@ def save_checkpoint(coord: Coordinator, st: RunState, epoch: int, val_loss: floa
             "elapsed_s": st.elapsed_before + (time.time() - (coord.first_send or time.time())) / coord.cfg.emulation.k,
             "refused": st.refused,
             "rolled_back": st.rolled_back,
+            "accepted_norms": st.strategy.norm_history(),  # the update guard's reference for small rounds
         },
     )
 
@@ -74,6 +75,7 @@ def restore_state(coord: Coordinator, st: RunState, ckpt: dict[str, Any]) -> Non
     st.elapsed_before = ckpt["elapsed_s"]
     # checkpoints written before the update guard have neither key
     st.refused, st.rolled_back = list(ckpt.get("refused", [])), list(ckpt.get("rolled_back", []))
+    st.strategy.restore_norm_history(ckpt.get("accepted_norms", []))
     coord.restore_counters(ckpt["version"], *ckpt["bytes"])
 
 

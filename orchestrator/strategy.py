@@ -9,10 +9,19 @@ differs between NE, AR and the baselines.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from orchestrator.aggregation import GuardSettings, RoundOutcome, Stepper, Tensors, combine, guarded_round
+from orchestrator.aggregation import (
+    HISTORY_ROUNDS,
+    GuardSettings,
+    RoundOutcome,
+    Stepper,
+    Tensors,
+    combine,
+    guarded_round,
+)
 from orchestrator.config import UpdateGuardConfig
 from orchestrator.policies import SelectionContext, SelectionPolicy, make_policy
 
@@ -28,11 +37,14 @@ class Decision:
 class Strategy:
     """Selection (a policy over utopia-point scores) plus aggregation (the config's
     `updates`: the weighted mean by default, behind the norm bound and the finiteness check
-    of orchestrator/aggregation.py)."""
+    of orchestrator/aggregation.py). It keeps the norms accepted in the last HISTORY_ROUNDS
+    rounds that set their own reference: the reference of a round with fewer than three
+    updates (which adds nothing to them)."""
 
     def __init__(self, policy: SelectionPolicy, guard: GuardSettings | None = None) -> None:
         self.policy = policy
         self.guard = guard or UpdateGuardConfig()
+        self.accepted_norms: deque[list[float]] = deque(maxlen=HISTORY_ROUNDS)  # one list per round
 
     @classmethod
     def named(
@@ -61,5 +73,20 @@ class Strategy:
         evaluate: Callable[[Tensors], float] | None = None,
     ) -> RoundOutcome:
         """One round's updates screened, combined, applied with `stepper` and checked (rolled
-        back if not finite): the one path of both engines (orchestrator/aggregation.py)."""
-        return guarded_round(updates, weights, self.guard, stepper, evaluate)
+        back if not finite): the one path of both engines (orchestrator/aggregation.py). The
+        round's accepted norms join the history unless it was judged by it; a rolled-back
+        round adds none. Raises
+        RoundDiverged when no update can be blamed for a non-finite round."""
+        past = [v for round_norms in self.accepted_norms for v in round_norms]
+        outcome = guarded_round(updates, weights, self.guard, stepper, evaluate, past)
+        if outcome.remember:
+            self.accepted_norms.append(list(outcome.remember))
+        return outcome
+
+    def norm_history(self) -> list[list[float]]:
+        """The accepted norms of the last rounds, oldest first, for a checkpoint (plain floats)."""
+        return [list(round_norms) for round_norms in self.accepted_norms]
+
+    def restore_norm_history(self, saved: Sequence[Sequence[float]]) -> None:
+        """Back to a checkpoint's norm history (an older checkpoint has none: pass [])."""
+        self.accepted_norms = deque(([float(v) for v in r] for r in saved), maxlen=HISTORY_ROUNDS)

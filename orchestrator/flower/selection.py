@@ -15,7 +15,14 @@ same for every node pulled in one batch. Scoring that would rank nodes by noise.
 here the scorer's T_i stays the node's claim (recorded as `train_time_declared_s`
 too), `round_trip_s` is the server's measurement, and a claim is flagged when it
 exceeds that round trip by more than the tolerance (provably false); a claim below it
-cannot be told from the untimed parts. `edgeft orchestrator` measures T_i itself."""
+cannot be told from the untimed parts. `edgeft orchestrator` measures T_i itself.
+
+Aggregation weights are what the server handed out (edgeft's ServerApp: each node's
+label tokens). A ServerApp that hands out none leaves only each node's own claim
+(`num-tokens`, else `num-examples`), which a node can inflate: `round_weights` caps
+every claim at the round's lower-median claim, so no node weighs more than a typical
+one (a node claiming 1e12 tokens counts like its median peer; claims of zero or less
+all round give equal weights)."""
 
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ from typing import Callable
 import numpy as np
 
 from edgeft.flower_contract import TrainReport
-from orchestrator.aggregation import RoundOutcome, Stepper, Tensors
+from orchestrator.aggregation import RoundDiverged, RoundOutcome, Stepper, Tensors
 from orchestrator.config import OrchestratorConfig
 from orchestrator.network_view import MetricsSource, NodeAddress, PathMetrics, settle_loss
 from orchestrator.registry import NodeStatus
@@ -64,6 +71,21 @@ class EpochChoice:
     flagged: dict[str, bool] = field(default_factory=dict)  # claim longer than the measured round trip
 
 
+def round_weights(handed_out: dict[str, float], claims: dict[str, float]) -> dict[str, float]:
+    """Each reporting node's aggregation weight (`claims`: node -> its claimed tokens): the
+    server's own where it handed one out to every node of the round; otherwise every claim
+    capped at the round's lower-median claim, or equal weights if that is not positive
+    (module docstring)."""
+    ids = sorted(claims)
+    if all(i in handed_out for i in ids):
+        return {i: float(handed_out[i]) for i in ids}
+    ordered = sorted(max(float(claims[i]), 0.0) for i in ids)
+    cap = ordered[(len(ordered) - 1) // 2] if ordered else 0.0
+    if not cap > 0:  # NaN too
+        return {i: 1.0 for i in ids}
+    return {i: min(max(float(claims[i]), 0.0), cap) for i in ids}
+
+
 class NodeBook:
     """The nodes of one Flower run, their history, and edgeft's strategy over them."""
 
@@ -74,7 +96,7 @@ class NodeBook:
         self.cfg = cfg
         self.nodes = {n.node_id: n for n in sorted(nodes, key=lambda n: n.node_id)}
         self.total = len(nodes)
-        self.strategy = Strategy.named(cfg.policy, self.total, cfg.training.epochs, cfg.policy_options)
+        self.strategy = Strategy.named(cfg.policy, self.total, cfg.training.epochs, cfg.policy_options, cfg.updates)
         self.history = {nid: LastSeen() for nid in self.nodes}
         self.rng = np.random.default_rng([cfg.seed, 7])  # the epoch loop's stream: `random` picks alike
         self.scenario = Scenario(cfg.scenario)
@@ -107,9 +129,16 @@ class NodeBook:
     ) -> RoundOutcome:
         """The round's updates through the strategy's guarded aggregation, the epoch loop's
         own path; a node whose update was refused or made the round non-finite is failed
-        (it gets no more messages). Returns the outcome; its indices follow sorted node ids."""
+        (it gets no more messages). Returns the outcome; its indices follow sorted node ids.
+        A non-finite round that no update can be blamed for raises RuntimeError naming the round."""
         ids = sorted(updates)
-        outcome = self.strategy.aggregate_round([updates[i] for i in ids], [weights[i] for i in ids], stepper, evaluate)
+        try:
+            outcome = self.strategy.aggregate_round(
+                [updates[i] for i in ids], [weights[i] for i in ids], stepper, evaluate
+            )
+        except RoundDiverged as exc:  # nobody to blame: the run stops with the reason, no node failed
+            self.rolled_back.append(epoch)
+            raise RuntimeError(f"round {epoch + 1}: {exc}") from None
         if outcome.rolled_back:
             self.rolled_back.append(epoch)
         for index, reason in sorted(outcome.failed().items()):

@@ -11,7 +11,10 @@ live node; after the last one every live node gets the final parameters
 Updates are combined by the same guarded round as `edgeft orchestrator`'s
 (orchestrator/aggregation.py, through NodeBook.aggregate): the norm bound, the config's
 `updates.aggregation` rule, the rollback of a non-finite round; the nodes responsible
-are failed and named in summary.json.
+are failed and named in summary.json. The weights are the ones the ServerApp handed
+out; without them a node's own token claim, capped at the round's lower-median claim
+(`round_weights` in orchestrator/flower/selection.py), so a claim buys no more weight
+than a typical node's.
 
 Usage, in a ServerApp (docs/flower.md "From Flower"):
 
@@ -38,7 +41,7 @@ from orchestrator.aggregation import Replace, ServerOptimizer, Stepper
 from orchestrator.config import OrchestratorConfig
 from orchestrator.flower.identify import identify
 from orchestrator.flower.records import FlowerRecorder
-from orchestrator.flower.selection import FlowerNode, NodeBook
+from orchestrator.flower.selection import FlowerNode, NodeBook, round_weights
 from orchestrator.network_view import build_metrics
 from orchestrator.registry import NodeStatus
 
@@ -94,7 +97,8 @@ class NetworkAwareFedAvg(FedAvg):
         """`policy`: an edgeft policy name (default: the config's, NE); `nodes`: the run's
         nodes if the ServerApp already identified them (else the first round asks every
         connected SuperNode); `weights`: each node's aggregation weight as handed out
-        (edgeft's own ClientApp), else the label tokens (or samples) a node reports;
+        (edgeft's own ClientApp), else the label tokens (or samples) a node reports, each
+        capped at the round's lower-median claim;
         `evaluate_loss`: the server-side validation loss of a parameter set;
         `expected_nodes`: how many SuperNodes to wait for before the first round (default:
         the config's `nodes`)."""
@@ -157,7 +161,7 @@ class NetworkAwareFedAvg(FedAvg):
         if not reports:
             raise RuntimeError(f"no node delivered a valid result in round {server_round}: {failures}")
         ids = sorted(reports)
-        weights = {i: self.weights.get(i, reports[i].tokens) for i in ids}
+        weights = round_weights(self.weights, {i: reports[i].tokens for i in ids})  # claims capped
         outcome = self.book.aggregate(
             epoch, {i: updates[i][0] for i in ids}, weights, self._stepper(updates[ids[0]][1]), self.evaluate_loss
         )

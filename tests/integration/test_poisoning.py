@@ -7,10 +7,15 @@ processes: an orchestrator and three enrolled edge clients, one of them HOSTILE
   honest nodes train to the end (before: the validation loss was NaN from epoch 0, the
   honest nodes' NaN results got 400 and both clients exited).
 - An honest update scaled x100: refused the same way; the final loss is within 2 % of a
-  run with three honest nodes and the same seeds."""
+  run with three honest nodes and the same seeds.
+- No hostile node, but a server step that diverges by itself (Adam at lr 1e37): no subset
+  of the updates gives a finite validation loss, so nobody is to blame; the run aborts
+  (exit 1) naming the epoch and the cause, and no node is failed (before: every node was
+  failed "for an invalid upload" and the run aborted with "no active node left")."""
 
 import json
 import math
+import re
 import sys
 
 import pytest
@@ -34,9 +39,10 @@ def _start_hostile(run: LoopbackRun, node: str, poison: tuple[str, ...]) -> None
         run.procs.start = start
 
 
-def _run(out, poison: tuple[str, ...] | None) -> dict:
+def _run(out, poison: tuple[str, ...] | None, training: dict | None = None) -> dict:
     """A 3-node AR run; with `poison`, node-02 is the hostile client with those flags."""
-    run = LoopbackRun(out, {"nodes": 3, "policy": "ar", "seed": SEED, "training": {"epochs": EPOCHS}})
+    training = {"epochs": EPOCHS, **(training or {})}
+    run = LoopbackRun(out, {"nodes": 3, "policy": "ar", "seed": SEED, "training": training})
     try:
         run.start_orchestrator()
         for i in (1, 2, 3):
@@ -83,3 +89,13 @@ def test_a_scaled_honest_update_is_refused_and_the_loss_matches_an_honest_run(tm
     assert honest["summary"]["refused_updates"] == [] and honest["summary"]["failed"] == 0
     want, got = honest["summary"]["final_val_loss"], scaled["summary"]["final_val_loss"]
     assert got == pytest.approx(want, rel=0.02), (got, want)
+
+
+def test_a_server_step_that_diverges_by_itself_aborts_the_run_and_fails_no_one(tmp_path):
+    r = _run(tmp_path, None, {"server_optimizer": "adam", "server_lr": 1e37})
+    run, s = r["run"], r["summary"]
+    assert r["rc"] == 1, run.log("orchestrator")[-3000:]
+    assert "epoch 0" in s["error"] and "no subset" in s["error"] and "nobody failed" in s["error"], s
+    log = run.log("orchestrator")
+    assert "run aborted: epoch 0: no subset" in log, log[-3000:]
+    assert not re.search(r"node node-\d+ failed", log), log[-3000:]  # no node failed

@@ -58,9 +58,11 @@ def test_norm_is_float64_and_huge_values_are_finite_there():
     assert math.isfinite(huge) and huge == pytest.approx(3e38 * math.sqrt(1000), rel=1e-6)
 
 
-def test_norm_bound_uses_the_lower_median_and_the_clip():
+def test_norm_bound_uses_the_upper_median_and_the_clip():
     assert norm_bound([1.0, 2.0, 3.0], 10.0, None) == 20.0
-    assert norm_bound([1.0, 1e40], 10.0, None) == 10.0  # two updates: the smaller norm is the median
+    assert norm_bound([1.0, 2.0, 3.0, 4.0], 10.0, None) == 30.0  # an even count: the upper of the middle two
+    assert norm_bound([1.0, 1e40], 10.0, None) == math.inf  # two updates, no history: no relative bound
+    assert norm_bound([1.0, 1e40], 10.0, None, past=[1.0]) == 10.0  # ... but the accepted norms of before
     assert norm_bound([1.0, 2.0, 3.0], 10.0, 5.0) == 5.0
     refused = screen([1.0, 1.1, 0.9, 1e6, math.inf], 10.0, None)
     assert sorted(refused) == [3, 4] and "exceeds" in refused[3] and "not finite" in refused[4]
@@ -95,17 +97,18 @@ def test_a_scaled_honest_update_is_refused():
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_a_non_finite_round_is_rolled_back_and_the_culprit_named(optimizer):
-    """A single update's round has only its own median, so the norm bound cannot refuse it;
-    its step overflows (3e38 x lr 2 is inf in float32): rolled back, parameters and optimiser
-    state as before, the node blamed."""
+    """A first round of two updates has no reference norm, so the norm bound cannot refuse the
+    poison; the step overflows (its weighted mean 2.25e38 x lr 2 is inf in float32; Adam's
+    second moment of it too): rolled back, parameters and optimiser state as before, and the
+    poison, taken out first, is named (the honest update alone steps finite)."""
     params = {"a": torch.full((64,), 0.5), "b": torch.zeros(4, 4)}
     opt = ServerOptimizer(params, optimizer, 2.0)
     opt.step(_honest(9))  # some optimiser state to roll back to
     before, before_state = opt.state(), copy.deepcopy(opt.state_dict())
     poison = {k: torch.full_like(v, -3e38) for k, v in params.items()}
     evaluate = lambda p: float(sum(v.double().pow(2).sum() for v in p.values()))  # noqa: E731
-    out = guarded_round([poison], [1], UpdateGuardConfig(), opt, evaluate)
-    assert out.rolled_back and list(out.blamed) == [0] and not out.refused
+    out = guarded_round([_honest(1), poison], [1, 3], UpdateGuardConfig(), opt, evaluate)
+    assert out.rolled_back and list(out.blamed) == [1] and not out.refused
     for k in params:
         assert torch.equal(out.params[k], before[k]) and torch.equal(opt.state()[k], before[k])
     assert out.val_loss == pytest.approx(evaluate(before))
