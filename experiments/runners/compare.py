@@ -191,7 +191,7 @@ def run_one(
     )
     mode = "mininet" + (f", paper volumes x{cfg.paper_volumes:g}" if cfg.paper_volumes else ", real artifacts")
     profiles = draw_profiles(nodes, setup, seed)
-    cfg = with_dilation(cfg, profiles, "mininet")
+    cfg = with_dilation(cfg, profiles, "mininet", engine=engine)  # Flower: its per-message processes counted
     k = cfg.emulation.k
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, seed), indent=2))
@@ -392,13 +392,16 @@ def apply_link_events(
         edge.register_capacities(controller_url, hints_token)
 
 
-def _resolve_dilation(base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int) -> dict:
+def _resolve_dilation(
+    base: dict, nodes: int, setup: int, seed: int, policy: str, epochs: int, engine: str = "edgeft"
+) -> dict:
     """Calibrate k once per (nodes, setup, seed), so that every policy of a scenario runs at
-    the same k (the same emulated world, lived through at the same pace)."""
+    the same k (the same emulated world, lived through at the same pace). `engine` 'flower'
+    counts its per-message processes and refuses a k above --max-dilation (ConfigError)."""
     cfg = build_config(
         OrchestratorConfig, base, {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs}
     )
-    k = with_dilation(cfg, draw_profiles(nodes, setup, seed), "mininet").emulation.k
+    k = with_dilation(cfg, draw_profiles(nodes, setup, seed), "mininet", engine=engine).emulation.k
     return {**base, "emulation": {**base.get("emulation", {}), "dilation": k}}
 
 
@@ -460,7 +463,9 @@ def _compare_fresh(args: argparse.Namespace, base: dict, policies: list[str], ou
         for setup in setups:
             for seed in seeds:
                 todo = [p for p in policies if (nodes, setup, seed, p) not in done]
-                scenario_base = _resolve_dilation(base, nodes, setup, seed, policies[0], args.epochs) if todo else base
+                scenario_base = (
+                    _resolve_dilation(base, nodes, setup, seed, policies[0], args.epochs, args.engine) if todo else base
+                )
                 for policy in policies:
                     run_dir = out / f"n{nodes}-setup{setup}-seed{seed}-{policy}"
                     if policy not in todo:

@@ -32,9 +32,10 @@ def run_flower_local(
     `workers`: each node's model stays loaded in a node worker (edge_client/flower_worker.py);
     False: every ClientApp process loads it again."""
     out = Path(cfg.out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     profiles = draw_profiles(cfg.nodes, setup, cfg.seed)
-    cfg = with_dilation(cfg, profiles, "local", emulate)
+    # Before anything is written: a k above --max-dilation refuses the run (ConfigError).
+    cfg = with_dilation(cfg, profiles, "local", emulate, "flower" if workers else "flower-no-workers")
+    out.mkdir(parents=True, exist_ok=True)
     (out / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, cfg.seed), indent=2))
     if not metrics_file:
         metrics_file = str(out / "static_metrics.json")

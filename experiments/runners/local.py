@@ -163,14 +163,18 @@ def node_model(cfg: OrchestratorConfig) -> dict:
     return {"model_path": str(base_folder(cfg.model))}
 
 
-def with_dilation(cfg: OrchestratorConfig, profiles: list, mode: str, emulate: bool = True) -> OrchestratorConfig:
+def with_dilation(
+    cfg: OrchestratorConfig, profiles: list, mode: str, emulate: bool = True, engine: str = "edgeft"
+) -> OrchestratorConfig:
     """The config with its time dilation resolved (calibrated when 'auto'); without
-    compute emulation there is no emulated world to keep up with: k = 1."""
+    compute emulation there is no emulated world to keep up with: k = 1. `engine`:
+    'flower' (or 'flower-no-workers') also counts Flower's per-message process and
+    refuses (ConfigError) an automatic k above the cap (experiments/runners/calibration.py)."""
     em = cfg.emulation
     if not emulate and em.dilation != "auto":
         log.warning("--dilation %s ignored: without compute emulation there is no emulated time to dilate", em.dilation)
     links = [p.link for p in profiles] if mode == "mininet" else None
-    k = plan_for_run(cfg, [p.compute_power for p in profiles], mode, links).k if emulate else 1.0
+    k = plan_for_run(cfg, [p.compute_power for p in profiles], mode, links, engine).k if emulate else 1.0
     return cfg.model_copy(
         update={"emulation": em.model_copy(update={"dilation": k, "emulated_links": mode == "mininet"})}
     )

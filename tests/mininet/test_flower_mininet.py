@@ -1,7 +1,7 @@
 """NE through Flower in Mininet (`edgeft compare --engine flower`): the SuperLink in the
 server host, 5 SuperNodes in the edge hosts behind shaped links, the controller app
-measuring; 3 rounds of NE complete and the scores used the controller's live figures
-of the drawn network."""
+measuring; 3 rounds of NE complete, the scores used the controller's live figures
+of the drawn network, and at most 5 % of node-epochs overran their compute windows."""
 
 import csv
 import json
@@ -19,10 +19,14 @@ def _rows(path):
 def test_ne_through_flower_in_mininet_scores_live_controller_figures(clean_system, tmp_path):
     out = tmp_path / "cmp"
     args = ["compare", "--engine", "flower", "--nodes", str(NODES), "--setups", "2", "--policies", "ne"]
-    rc = main([*args, "--epochs", str(EPOCHS), "--seeds", "0", "--out", str(out), "--dilation", "2"])
+    # k calibrated with Flower's per-message ClientApp processes counted (about 10 here for 5 nodes; a fixed
+    # k = 2 let 31 % of node-epochs overrun on loopback); the cap only has to leave room for a slower host.
+    rc = main([*args, "--epochs", str(EPOCHS), "--seeds", "0", "--out", str(out), "--max-dilation", "24"])
     assert rc == 0
     run = out / f"n{NODES}-setup2-seed0-ne"
     summary = json.loads((run / "summary.json").read_text())
+    fidelity = json.loads((run / "fidelity.json").read_text())
+    assert summary["overrun_share"] <= 0.05, (summary["overrun_share"], fidelity)  # the windows were kept
     assert summary["engine"] == "flower" and summary["metrics_source"] == "controller" and summary["failed"] == 0
     epochs = _rows(run / "epochs.csv")
     assert [int(r["active"]) for r in epochs] == [5, 3, 1]  # floor((5 - 1) / (3 - 1)) = 2 dropped per round
