@@ -6,7 +6,15 @@ setup(
     description="SDN-assisted federated LoRA fine-tuning of language models at the network edge",
     python_requires=">=3.10",
     packages=find_packages(
-        include=["edgeft*", "orchestrator*", "edge_client*", "topologies*", "experiments*", "controller_app*", "simulator*"]
+        include=[
+            "edgeft*",
+            "orchestrator*",
+            "edge_client*",
+            "topologies*",
+            "experiments*",
+            "controller_app*",
+            "simulator*",
+        ]
     ),
     install_requires=[],  # pinned in requirements.txt; torch must be pinned to avoid a multi-GB CUDA build
     # The Flower path (docs/flower.md). Its pins clash with requirements.txt's HTTP stack, so
