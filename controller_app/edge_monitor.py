@@ -68,7 +68,7 @@ from controller_app.compat import (  # noqa: E402
     topo_event,
 )
 from controller_app.capacity import TRAIN_PACKETS, next_train_target  # noqa: E402
-from controller_app.netgraph import HostLocation, NetGraph  # noqa: E402
+from controller_app.netgraph import HostLocation, NetGraph, SwitchLink  # noqa: E402
 from controller_app.northbound import NorthboundApp  # noqa: E402
 from controller_app.path_monitor import MonitorSettings, PathMonitor  # noqa: E402
 from controller_app import settings, tokens  # noqa: E402
@@ -179,7 +179,7 @@ class EdgeMonitor(App):
             "poll_s": self.poll_s,
             "probe_hz": self.probe_hz,
             "train_interval_s": self.train_interval_s,
-            "loss_window": self.monitor.s.loss_window,
+            "loss_window": self.monitor.settings.loss_window,
             "measure_from": self.orchestrator_ip or "",
             "own_port": self.own_port,
             "settings": self.settings.model_dump(exclude={"token"}),  # for a run's record; never the token
@@ -187,8 +187,8 @@ class EdgeMonitor(App):
 
     def topology(self) -> dict:
         links = [
-            {"src": a, "src_port": d["ports"][a], "dst": b, "dst_port": d["ports"][b]}
-            for a, b, d in self.graph.g.edges(data=True)
+            {"src": link.src_dpid, "src_port": link.src_port, "dst": link.dst_dpid, "dst_port": link.dst_port}
+            for link in self.graph.links()
         ]
         hosts = [{"ip": h.ip, "mac": h.mac, "dpid": h.dpid, "port": h.port} for h in self.graph.hosts.values()]
         return {"switches": sorted(self.datapaths), "links": links, "hosts": hosts}
@@ -286,18 +286,12 @@ class EdgeMonitor(App):
 
     @set_ev_cls([topo_event.EventLinkAdd, topo_event.EventLinkDelete])
     def _links_changed(self, ev) -> None:
-        self.graph.g.remove_edges_from(list(self.graph.g.edges))
-        for link in get_all_link(self):
-            self.graph.add_link(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no)
-        lost = []
-        for mac in list(self.graph.macs):  # a host wrongly learnt on what is now a switch port
-            loc = self.graph.macs[mac]
-            if self.graph.is_switch_port(loc.dpid, loc.port):
-                del self.graph.macs[mac]
-                self.graph.hosts.pop(loc.ip, None)
-                lost.append(loc.ip)
+        self.graph.replace_links(
+            SwitchLink(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no) for link in get_all_link(self)
+        )
+        lost = self.graph.forget_misplaced_hosts()  # hosts wrongly learnt on what is now a switch port
         self._install_all_host_flows()
-        for ip in filter(None, lost):
+        for ip in lost:
             self._ask_for(ip)
 
     def _ask_for(self, ip: str) -> None:
@@ -468,7 +462,7 @@ class EdgeMonitor(App):
                         )
                     )
             self.monitor.expire_probes(time.time())
-            self.monitor.close_trains(time.time(), 2 * self.monitor.s.probe_timeout_s, TRAIN_PACKETS)
+            self.monitor.close_trains(time.time(), 2 * self.monitor.settings.probe_timeout_s, TRAIN_PACKETS)
             hub.sleep(self.poll_s)
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)

@@ -1,4 +1,4 @@
-"""Measurement math, pure: counter deltas, smoothing, probe loss, path composition."""
+"""Measurement math, pure: counter deltas, smoothing, probe loss, a path's available bandwidth."""
 
 from __future__ import annotations
 
@@ -114,14 +114,6 @@ def available_bandwidth(links: list[LinkState]) -> float:
     if not links:
         raise ValueError("a path has at least one link")
     return min(max(link.capacity_mbps - link.used_mbps, 0.0) for link in links)
-
-
-def compose_loss(per_link_loss_pct: list[float]) -> float:
-    """End-to-end loss of independent per-link losses: 1 - prod(1 - l_i)."""
-    keep = 1.0
-    for loss_pct in per_link_loss_pct:
-        keep *= 1 - loss_pct / 100
-    return 100 * (1 - keep)
 
 
 def probe_delay_ms(probe_rtt_s: float, echo_rtt_out_s: float, echo_rtt_back_s: float) -> float:

@@ -81,7 +81,7 @@ def _port(value: str | None) -> int | None:
     return int(value)
 
 
-def get_paths(view: NetworkView, query: dict[str, str]) -> dict:
+def serve_paths(view: NetworkView, query: dict[str, str]) -> dict:
     """GET /v1/paths: the figures of every path from the measuring host (changes nothing)."""
     unknown = set(query) - {"src", "dst", "own_port"}
     if unknown:
@@ -116,7 +116,7 @@ def _strict_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def put_measure(view: NetworkView, body: Any) -> dict:
+def serve_measure(view: NetworkView, body: Any) -> dict:
     """PUT /v1/measure: the host the probes and trains start from, and its service port."""
     if not isinstance(body, dict) or set(body) - {"src", "own_port"}:
         raise ApiError(400, 'body must be {"src": "10.0.0.1", "own_port": 8700 or null}')
@@ -128,7 +128,7 @@ def put_measure(view: NetworkView, body: Any) -> dict:
     return {"src": src, "own_port": own_port}
 
 
-def put_capacity(view: NetworkView, body: Any) -> dict:
+def serve_capacity(view: NetworkView, body: Any) -> dict:
     """PUT /v1/links/capacity: register capacity hints (all or none of them)."""
     if not isinstance(body, dict) or not isinstance(body.get("links"), list):
         raise ApiError(400, 'body must be {"links": [{"dpid": int, "port": int, "mbps": number}, ...]}')
@@ -214,9 +214,9 @@ class NorthboundApp:
             "/v1/health": {"GET": lambda req: self.view.health()},
             "/v1/openapi.json": {"GET": lambda req: DOCUMENT},
             "/v1/topology": {"GET": lambda req: self.view.topology()},
-            "/v1/paths": {"GET": lambda req: get_paths(self.view, dict(req.GET))},
-            "/v1/measure": {"PUT": self._write(put_measure)},
-            "/v1/links/capacity": {"PUT": self._write(put_capacity)},
+            "/v1/paths": {"GET": lambda req: serve_paths(self.view, dict(req.GET))},
+            "/v1/measure": {"PUT": self._write(serve_measure)},
+            "/v1/links/capacity": {"PUT": self._write(serve_capacity)},
             "/v1/reset": {"POST": self._write(lambda view, body: self._reset())},
         }
 

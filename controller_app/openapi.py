@@ -17,6 +17,11 @@ def _json(schema: dict, why: str) -> dict:
     return {"description": why, "content": {"application/json": {"schema": schema}}}
 
 
+def _json_body(schema: dict) -> dict:
+    """A request body of JSON matching `schema` (a missing body reads as null: 400)."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def _errors(*statuses: int) -> dict:
     why = {
         400: "bad parameter or body (named in error)",
@@ -84,21 +89,17 @@ DOCUMENT = {
         "/v1/measure": {
             "put": {
                 "security": [{"ControllerToken": []}],
-                "requestBody": {
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["src"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "src": {"type": "string", "description": "IP of the host probes start from"},
-                                    "own_port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
-                                },
-                            }
-                        }
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["src"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "src": {"type": "string", "description": "IP of the host probes start from"},
+                            "own_port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
+                        },
                     }
-                },
+                ),
                 "responses": {
                     "200": _json(
                         {"type": "object", "required": ["src", "own_port"]}, "probes and trains start from src now"
@@ -110,30 +111,26 @@ DOCUMENT = {
         "/v1/links/capacity": {
             "put": {
                 "security": [{"ControllerToken": []}],
-                "requestBody": {
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["links"],
-                                "properties": {
-                                    "links": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "required": ["dpid", "port", "mbps"],
-                                            "properties": {
-                                                "dpid": {"type": "integer"},
-                                                "port": {"type": "integer"},
-                                                "mbps": {"type": "number", "exclusiveMinimum": 0},
-                                            },
-                                        },
-                                    }
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["links"],
+                        "properties": {
+                            "links": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["dpid", "port", "mbps"],
+                                    "properties": {
+                                        "dpid": {"type": "integer"},
+                                        "port": {"type": "integer"},
+                                        "mbps": {"type": "number", "exclusiveMinimum": 0},
+                                    },
                                 },
                             }
-                        }
+                        },
                     }
-                },
+                ),
                 "responses": {
                     "200": _json({"type": "object", "required": ["updated"]}, "hints registered"),
                     **_errors(400, 401, 413),

@@ -84,7 +84,7 @@ class MonitorSettings:
 
 class PathMonitor:
     def __init__(self, settings: MonitorSettings = MonitorSettings()) -> None:
-        self.s = settings
+        self.settings = settings
         self.counters: dict[tuple[int, int], PortCounters] = {}
         self.rates: dict[tuple[int, int], PortRates] = {}
         self.capacity: dict[tuple[int, int], float] = {}  # registered, Mb/s
@@ -117,7 +117,7 @@ class PathMonitor:
         rx = counter_rate(prev.rx_bytes, prev.at, rx_bytes, at)
         if tx is None or rx is None:
             return  # reset counter: skip this interval
-        r = self.rates.setdefault(key, PortRates(Ewma(self.s.alpha), Ewma(self.s.alpha)))
+        r = self.rates.setdefault(key, PortRates(Ewma(self.settings.alpha), Ewma(self.settings.alpha)))
         r.tx.add(tx / 1e6)
         r.rx.add(rx / 1e6)
         r.updated_at = at
@@ -138,7 +138,7 @@ class PathMonitor:
         self.own_counters[key] = PortCounters(byte_count, 0, at)
         rate = counter_rate(prev.tx_bytes, prev.at, byte_count, at) if prev else None
         if rate is not None:
-            self.own_rates.setdefault(key, Ewma(self.s.alpha)).add(rate / 1e6)
+            self.own_rates.setdefault(key, Ewma(self.settings.alpha)).add(rate / 1e6)
 
     def own_mbps(self, ip: str, direction: str) -> float:
         e = self.own_rates.get((ip, direction))
@@ -200,7 +200,9 @@ class PathMonitor:
         self.echo_rtt.setdefault(dpid, RecentMin(ECHO_WINDOW)).add(rtt_s)
 
     def probe_sent(self, ip: str, seq: int, at: float) -> None:
-        p = self.probes.setdefault(ip, NodeProbes(RecentMedian(self.s.delay_window), ProbeWindow(self.s.loss_window)))
+        p = self.probes.setdefault(
+            ip, NodeProbes(RecentMedian(self.settings.delay_window), ProbeWindow(self.settings.loss_window))
+        )
         p.outstanding[seq] = at
 
     def probe_reply(self, ip: str, seq: int, at: float, out_dpid: int, back_dpid: int) -> float | None:
@@ -218,7 +220,7 @@ class PathMonitor:
 
     def expire_probes(self, now: float) -> None:
         for p in self.probes.values():
-            for seq in [s for s, t in p.outstanding.items() if now - t > self.s.probe_timeout_s]:
+            for seq in [s for s, t in p.outstanding.items() if now - t > self.settings.probe_timeout_s]:
                 del p.outstanding[seq]
                 p.window.add(False)
                 p.updated_at = now

@@ -6,11 +6,10 @@ from controller_app.measure import (
     LinkState,
     ProbeWindow,
     available_bandwidth,
-    compose_loss,
     counter_rate,
     probe_delay_ms,
 )
-from controller_app.netgraph import NetGraph
+from controller_app.netgraph import NetGraph, SwitchLink
 from controller_app.path_monitor import MonitorSettings, PathMonitor
 
 
@@ -35,29 +34,42 @@ def test_ewma_and_probe_window():
 def test_path_composition():
     assert available_bandwidth([LinkState(100, 30), LinkState(10, 2), LinkState(1000, 0)]) == 8
     assert available_bandwidth([LinkState(10, 12)]) == 0.0
-    assert compose_loss([1.0, 1.0]) == pytest.approx(1.99)
     assert probe_delay_ms(0.030, 0.002, 0.004) == pytest.approx(27.0)
     assert probe_delay_ms(0.001, 0.004, 0.004) == 0.0
 
 
+TRIANGLE = [SwitchLink(1, 2, 2, 1), SwitchLink(2, 2, 3, 1), SwitchLink(1, 3, 3, 2)]  # redundant links
+
+
 def _graph():
     g = NetGraph()
-    for a, pa, b, pb in [(1, 2, 2, 1), (2, 2, 3, 1), (1, 3, 3, 2)]:  # a triangle: redundant links
-        g.add_link(a, pa, b, pb)
+    g.replace_links(TRIANGLE)
     return g
 
 
-def test_graph_paths_hops_and_flooding_without_loops():
+def test_graph_paths_and_hops():
     g = _graph()
     assert g.learn_host("10.0.0.1", "aa", 1, 1) and g.learn_host("10.1.0.2", "bb", 3, 5)
     assert not g.learn_host("10.9.9.9", "cc", 2, 1)  # a switch-facing port never holds a host
     hops = g.hops(g.hosts["10.0.0.1"], g.hosts["10.1.0.2"])
     assert hops == [(1, 1, 3), (3, 2, 5)]  # the direct link, not the two-hop way
-    floods = {d: g.flood_ports(d, [1, 2, 3, 5]) for d in (1, 2, 3)}
-    tree_edges = sum(len([p for p in ports if g.is_switch_port(d, p)]) for d, ports in floods.items()) // 2
-    assert tree_edges == 2  # a spanning tree of 3 switches: no broadcast loop
-    g.remove_link(1, 3)
+    assert g.path_links(g.hosts["10.0.0.1"], g.hosts["10.1.0.2"]) == [(1, 1), (1, 3), (3, 5)]
+    assert sorted(g.links(), key=lambda link: (link.src_dpid, link.dst_dpid)) == sorted(
+        TRIANGLE, key=lambda link: (link.src_dpid, link.dst_dpid)
+    )
+    g.replace_links(TRIANGLE[:2])  # LLDP lost the direct link: the two-hop way
     assert g.hops(g.hosts["10.0.0.1"], g.hosts["10.1.0.2"]) == [(1, 1, 2), (2, 1, 2), (3, 1, 5)]
+
+
+def test_hosts_learnt_on_a_link_found_later_are_forgotten():
+    g = NetGraph()
+    g.replace_links(TRIANGLE[:2])
+    assert (
+        g.learn_host("10.0.0.1", "aa", 1, 1) and g.learn_host("10.1.0.2", "bb", 1, 3) and g.learn_host(None, "cc", 3, 2)
+    )
+    g.replace_links(TRIANGLE)  # port 3 of switch 1 (and port 2 of switch 3) face a switch after all
+    assert g.forget_misplaced_hosts() == ["10.1.0.2"]  # the one with a known IP, to ask for again
+    assert set(g.hosts) == {"10.0.0.1"} and set(g.macs) == {"aa"}
 
 
 def _train(m, ip, train_id, at, gap_s, lost=()):
