@@ -5,7 +5,7 @@ stats and the northbound REST API, served from inside the controller process.
     ryu-manager   --ofp-tcp-listen-port 6653 controller_app/edge_monitor.py
     edgeft controller --ofp-port 6653 --rest-port 8080          (wrapper, same app)
 
-Settings: one validated object, controller_app/settings.py (ControllerSettings).
+Settings: one validated object, controller_app/config.py (ControllerSettings).
 The wrapper passes it as EDGEFT_CONTROLLER (JSON); by hand, the single variables
 EDGEFT_REST_HOST (127.0.0.1), EDGEFT_REST_PORT (8080), EDGEFT_POLL_S (1.0),
 EDGEFT_PROBE_HZ (2.0), EDGEFT_LOSS_WINDOW (600), EDGEFT_PROBE_TIMEOUT_S (2.0; x k in
@@ -71,7 +71,7 @@ from controller_app.capacity import TRAIN_PACKETS, next_train_target  # noqa: E4
 from controller_app.netgraph import HostLocation, NetGraph, SwitchLink  # noqa: E402
 from controller_app.northbound import NorthboundApp  # noqa: E402
 from controller_app.path_monitor import MonitorSettings, PathMonitor  # noqa: E402
-from controller_app import settings, tokens  # noqa: E402
+from controller_app import config, tokens  # noqa: E402
 
 log = logging.getLogger("edgeft.controller")
 if os.environ.get("EDGEFT_DEBUG"):
@@ -103,7 +103,7 @@ def _configure_manager() -> None:
     cfg.CONF.set_override("observe_links", True)
     if not any(a.startswith("--ofp-listen-host") for a in sys.argv):
         try:
-            cfg.CONF.set_override("ofp_listen_host", settings.from_env().ofp_listen_host)
+            cfg.CONF.set_override("ofp_listen_host", config.from_env().ofp_listen_host)
         except ValueError:
             pass  # a bad setting: EdgeMonitor.__init__ names it and stops the manager
 
@@ -128,7 +128,7 @@ class EdgeMonitor(App):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         try:
-            cfg = settings.from_env()
+            cfg = config.from_env()
         except ValueError as exc:  # one line naming the variable, not a traceback from the manager
             raise SystemExit(f"edgeft controller app: {exc}") from None
         self.rest_host, self.rest_port, self.poll_s, self.probe_hz = (

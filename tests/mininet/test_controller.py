@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from controller_app.settings import ControllerSettings, to_env
+from controller_app.config import ControllerSettings, to_env
 from controller_app.tokens import read_token
 from experiments.runners.local import free_port
 from experiments.runners.progress import wait_until
 from topologies.edge_cloud import SERVER_IP, build
-from topologies.launcher import REPO, ProcessGroup
+from experiments.launcher import REPO, ProcessGroup
 from topologies.profiles import NodeProfile
 
 PROFILES = [

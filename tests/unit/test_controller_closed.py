@@ -18,7 +18,7 @@ import psutil
 import pytest
 import requests
 
-from controller_app.settings import ControllerSettings, to_env
+from controller_app.config import ControllerSettings, to_env
 from controller_app.tokens import read_token, resolve_token
 from experiments.runners.local import free_port
 from experiments.runners.progress import wait_until

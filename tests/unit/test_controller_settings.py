@@ -3,7 +3,7 @@ single EDGEFT_* variables still work by hand, and a bad value names its variable
 
 import pytest
 
-from controller_app.settings import ENV, ControllerSettings, from_env, to_env
+from controller_app.config import ENV, ControllerSettings, from_env, to_env
 
 
 def test_the_wrapper_hands_the_whole_object_over():
