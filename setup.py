@@ -21,5 +21,5 @@ setup(
     # scripts/install.sh --flower puts it in a venv of its own (.venv-flower) with flwr 1.42.0;
     # 1.41.0 is accepted because 1.42.0's certifi pin cannot be resolved on PyPI yet.
     extras_require={"flower": ["flwr>=1.41.0,<1.43"]},
-    entry_points={"console_scripts": ["edgeft=edgeft.cli:main"]},
+    entry_points={"console_scripts": ["edgeft=experiments.cli:main"]},
 )

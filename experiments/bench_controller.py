@@ -40,11 +40,11 @@ import requests
 
 from controller_app.settings import ControllerSettings, to_env
 from edgeft.paths_api import get_paths
-from experiments.runners.compare import teach_hosts
+from experiments.runners.mininet_sweep import teach_hosts
 from experiments.runners.local import free_port
 from experiments.runners.progress import wait_until
 from topologies.edge_cloud import SERVER_IP, build
-from topologies.launcher import REPO, ProcessGroup
+from experiments.launcher import REPO, ProcessGroup
 from topologies.profiles import draw_profiles
 from topologies.shaping import LinkShape
 

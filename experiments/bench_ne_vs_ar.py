@@ -98,7 +98,7 @@ def missing_runs(done: set[tuple[str, str]], seeds: list[str], policies: list[st
 
 
 def run_scenario(a: argparse.Namespace, nodes: int, out: Path) -> int:
-    from experiments.runners.compare import main as compare_main  # the runner itself, not the CLI around it
+    from experiments.runners.mininet_sweep import main as compare_main  # the runner itself, not the CLI around it
 
     if read_rows(out / "pending"):  # rows of a sweep that was cut short are kept, not run again
         merge(out, out / "pending")

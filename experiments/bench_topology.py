@@ -213,7 +213,7 @@ def live_clients(tmp: Path, n: int) -> None:
 
     import psutil
 
-    from experiments.runners.compare import run_one
+    from experiments.runners.mininet_sweep import run_one
 
     stop, peak = threading.Event(), {"pss": 0, "clients": 0}
 

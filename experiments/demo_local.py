@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from edgeft.settings import ConfigError, build, read_file
+from edgeft.config_files import ConfigError, build, read_file
 from experiments.runners.local import run_local
 from experiments.reports.report import load_run, loss_curve, write_report
 from orchestrator.config import OrchestratorConfig

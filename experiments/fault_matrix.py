@@ -2,7 +2,7 @@
 
     .venv/bin/python -m experiments.fault_matrix [--rounds 10] [--out DIR]
 
-Causes each fault for real (tests/fixtures/faults.py) and prints: fault, detected
+Causes each fault for real (experiments/faults.py) and prints: fault, detected
 after (s), run outcome, results lost (epochs missing from the run folder; must be
 0). Then sends bad inputs to a live orchestrator API and bad configs to the
 config loader and prints how many got a clean 4xx / a one-line error naming the
@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 from fastapi.testclient import TestClient
 
-from edgeft.settings import ConfigError, build
+from edgeft.config_files import ConfigError, build
 from edgeft.wire import DIGEST_HEADER, META_HEADER, sha256_hex, tensors_to_bytes
-from tests.fixtures.faults import controller_restart, hung_clients, link_flap, resumed_run
+from experiments.faults import controller_restart, hung_clients, link_flap, resumed_run
 from orchestrator.api import create_app
 from orchestrator.config import OrchestratorConfig
 from orchestrator.coordinator import Coordinator

@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     from mininet.log import setLogLevel
 
     setLogLevel("output")  # the CLI prints through Mininet's log at this level
-    from edgeft.cli import MININET_GRACE_S, teardown_on_signals
+    from edgeft.signals import MININET_GRACE_S, teardown_on_signals
 
     # SIGTERM/SIGHUP stop the network (the Mininet CLI would swallow a KeyboardInterrupt)
     teardown_on_signals(SystemExit, grace_s=MININET_GRACE_S)

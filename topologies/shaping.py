@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from edgeft.link_figures import LinkFigures
-from topologies.launcher import die_with_parent
+from edgeft.signals import die_with_parent
 
 log = logging.getLogger(__name__)
 Backend = Literal["netem", "fallback"]

@@ -22,7 +22,7 @@ import logging
 import math
 from pathlib import Path
 
-from edgeft.settings import ConfigError
+from edgeft.config_files import ConfigError
 from experiments.reports.report import draw_run_pictures, loss_curve, write_report
 from experiments.reports.run_folder import find_runs, load_record
 from experiments.reports.targets import read_curve

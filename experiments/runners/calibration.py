@@ -38,7 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from edgeft.settings import ConfigError
+from edgeft.config_files import ConfigError
 from edgeft.timemodel import compute_window_s, epoch_flops
 
 log = logging.getLogger(__name__)

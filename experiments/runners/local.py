@@ -16,10 +16,10 @@ import socket
 import sys
 from pathlib import Path
 
-from edgeft.settings import ConfigError
+from edgeft.config_files import ConfigError
 from orchestrator.credentials import LIST_NAME, provision
 
-from topologies.launcher import ProcessGroup
+from experiments.launcher import ProcessGroup
 from experiments.runners.progress import follow
 from orchestrator.config import OrchestratorConfig
 from topologies.profiles import as_ground_truth, as_metrics_table, draw_profiles
@@ -60,7 +60,7 @@ def local_command(out: Path | str, *flags: str, **options: object) -> list[str]:
     `local_command(out, "--no-emulate-compute", nodes=2, policy="ar")`; `model_path=...`
     becomes `--model-path ...`."""
     opts = [x for key, value in options.items() for x in (f"--{key.replace('_', '-')}", str(value))]
-    return [sys.executable, "-m", "edgeft.cli", "local", *opts, "--out", str(out), *flags]
+    return [sys.executable, "-m", "experiments.cli", "local", *opts, "--out", str(out), *flags]
 
 
 def run_local(

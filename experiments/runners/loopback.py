@@ -1,5 +1,5 @@
 """An orchestrator and named edge clients as real processes on loopback: the harness
-of the fault fixtures (tests/fixtures/faults.py), the soak and the memory benchmarks.
+of the fault fixtures (experiments/faults.py), the soak and the memory benchmarks.
 
 Like `edgeft local`, it provisions one secret per node (node-01 .. node-<nodes + spares>,
 or the ids given) into <out>/credentials and hands each client its token file: no secret
@@ -16,7 +16,7 @@ import requests
 from experiments.runners.local import free_port
 from experiments.runners.progress import read_rows as rows, wait_until
 from orchestrator.credentials import LIST_NAME, default_ids, new_secret, provision, write_private
-from topologies.launcher import ProcessGroup
+from experiments.launcher import ProcessGroup
 
 SPARES = 2  # ids provisioned beyond `nodes`, as enrolment.spares allows by default
 

@@ -146,7 +146,9 @@ def test_orchestrator_resume_under_a_full_disk_names_the_file_and_keeps_every_li
     _big_run_folder(tmp_path)
     _checkpoint_for(tmp_path, epoch=2)
     before = _snapshot(tmp_path)
-    res = _run([sys.executable, "-m", "edgeft.cli", "orchestrator", "--resume", "--out", str(tmp_path), "--port", "0"])
+    res = _run(
+        [sys.executable, "-m", "experiments.cli", "orchestrator", "--resume", "--out", str(tmp_path), "--port", "0"]
+    )
     err = [line for line in res.stderr.splitlines() if line.startswith("edgeft: error")]
     assert len(err) == 1 and str(tmp_path / "node_epochs.csv") in err[0], res.stderr[-2000:]
     assert _snapshot(tmp_path) == before

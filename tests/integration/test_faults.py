@@ -6,7 +6,7 @@ threads or file descriptors."""
 
 import pytest
 
-from tests.fixtures.faults import hung_clients, rows
+from experiments.faults import hung_clients, rows
 
 pytestmark = pytest.mark.integration
 NODES, ROUNDS, HEARTBEAT_TIMEOUT = 4, 10, 3.0

@@ -54,7 +54,7 @@ def test_no_secret_leaves_its_file_and_relative_paths_work(tmp_path):
     with (tmp_path / "data.txt").open("w") as fh:  # the user's own data, named relative to where they are
         for _, text in corpora.telemetry(800, seed=5):
             fh.write(text + "\n")
-    cmd = [sys.executable, "-m", "edgeft.cli", "local", "--nodes", "3", "--epochs", "2", "--policy", "ar"]
+    cmd = [sys.executable, "-m", "experiments.cli", "local", "--nodes", "3", "--epochs", "2", "--policy", "ar"]
     cmd += ["--no-emulate-compute", "--tls-self-signed", "--dataset", "data.txt", "--out", "run", "--timeout", "600"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=(tmp_path / "err.log").open("w"))
     lines = _watch_command_lines(proc, 700)
@@ -89,7 +89,7 @@ def test_a_taken_port_is_one_line_before_anything_starts(tmp_path):
         held.bind(("127.0.0.1", port))
         held.listen()
         r = subprocess.run(
-            [sys.executable, "-m", "edgeft.cli", "local", "--nodes", "2", "--policy", "ar", "--port", str(port)]
+            [sys.executable, "-m", "experiments.cli", "local", "--nodes", "2", "--policy", "ar", "--port", str(port)]
             + ["--out", str(tmp_path / "run")],
             capture_output=True,
             text=True,
@@ -109,7 +109,7 @@ def test_a_client_refused_by_a_foreign_orchestrator_ends_with_one_line(tmp_path)
     try:
         run.start_orchestrator()
         r = subprocess.run(
-            [sys.executable, "-m", "edgeft.cli", "edge", "--orchestrator", run.url, "--node-id", "node-01"]
+            [sys.executable, "-m", "experiments.cli", "edge", "--orchestrator", run.url, "--node-id", "node-01"]
             + ["--token-file", str(ours["node-01"])],
             capture_output=True,
             text=True,

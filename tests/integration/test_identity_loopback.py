@@ -14,7 +14,7 @@ import requests
 from experiments.runners.local import free_port
 from experiments.runners.loopback import wait_for
 from orchestrator.credentials import write_private
-from topologies.launcher import ProcessGroup
+from experiments.launcher import ProcessGroup
 
 pytestmark = pytest.mark.integration
 MIB = 1 << 20

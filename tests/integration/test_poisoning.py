@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from tests.fixtures.faults import LoopbackRun, rows
+from experiments.faults import LoopbackRun, rows
 
 pytestmark = pytest.mark.integration
 EPOCHS, SEED = 3, 11

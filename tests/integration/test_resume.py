@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.faults import resumed_run
+from experiments.faults import resumed_run
 
 pytestmark = pytest.mark.integration
 SAME = ("epoch", "version", "active_nodes", "eliminated", "val_loss", "train_loss", "adapter_digest", "coverage")

@@ -1,5 +1,5 @@
 """SIGTERM and SIGHUP stop every edgeft process within 10 s, threads and children included,
-with the documented exit code (edgeft/cli.py: 128 + the signal; docs/deployment.md). Before
+with the documented exit code (experiments/cli.py: 128 + the signal; docs/deployment.md). Before
 this, SIGTERM to an orchestrator that had answered any request hung until SIGKILL (uvicorn
 re-raised the signal inside its task and the loop's worker threads were waited for)."""
 
@@ -16,7 +16,7 @@ import requests
 from experiments.runners.local import free_port, local_command
 from experiments.runners.loopback import wait_for
 from orchestrator.credentials import write_private
-from topologies.launcher import REPO
+from experiments.launcher import REPO
 
 pytestmark = pytest.mark.integration
 STOP_S = 10.0
@@ -25,7 +25,7 @@ STOP_S = 10.0
 def _edgeft(log: Path, *args: str) -> subprocess.Popen:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "edgeft.cli", *args],
+            [sys.executable, "-m", "experiments.cli", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.fixtures.faults import LoopbackRun, rows
+from experiments.faults import LoopbackRun, rows
 
 pytestmark = pytest.mark.integration
 HEARTBEAT_TIMEOUT = 1.0

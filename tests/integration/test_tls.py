@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from experiments.runners.local import local_command, free_port
-from topologies.launcher import ProcessGroup
+from experiments.launcher import ProcessGroup
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edgeft.cli import main
+from experiments.cli import main
 from orchestrator.fidelity import median_rel_err, r_squared
 
 NODES, EPOCHS = 5, 3

@@ -12,7 +12,7 @@ from mininet.node import OVSSwitch, RemoteController
 from experiments.runners.local import free_port
 from experiments.runners.progress import wait_until
 from topologies import leftovers
-from topologies.launcher import ProcessGroup
+from experiments.launcher import ProcessGroup
 from tests.mininet.test_controller import start_app
 
 

@@ -5,7 +5,7 @@ instance's flows and learns the hosts anew); nothing is lost and nothing is left
 
 import json
 
-from tests.fixtures.faults import controller_restart
+from experiments.faults import controller_restart
 
 STOP_AT, START_AT, EPOCHS = 1, 3, 10
 

@@ -6,7 +6,7 @@ of the drawn network, and at most 5 % of node-epochs overran their compute windo
 import csv
 import json
 
-from edgeft.cli import main
+from experiments.cli import main
 
 NODES, EPOCHS = 5, 3
 

@@ -3,7 +3,7 @@ the round fails the node by its heartbeat deadline and goes on, the controller's
 figures for the node show the outage, and once the link is back the node re-syncs
 and trains again. Nothing is lost and nothing is left behind."""
 
-from tests.fixtures.faults import link_flap
+from experiments.faults import link_flap
 
 VICTIM = "node-03"  # 13.9 Mb/s: its new set-up (3.7 MB of base model) fits in the run
 

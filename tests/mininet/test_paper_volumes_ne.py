@@ -5,7 +5,7 @@ behind, and must still end holding the final adapter; no client gets a 404 or di
 import csv
 import json
 
-from edgeft.cli import main
+from experiments.cli import main
 
 
 def test_ne_with_paper_volumes_keeps_every_node_in_sync(clean_system, tmp_path):

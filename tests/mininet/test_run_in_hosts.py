@@ -5,7 +5,7 @@ import csv
 import json
 
 from topologies.edge_cloud import SERVER_IP, build, node_ip
-from topologies.launcher import ProcessGroup
+from experiments.launcher import ProcessGroup
 from topologies.profiles import as_metrics_table, draw_profiles
 
 NODES = 4

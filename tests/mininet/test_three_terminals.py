@@ -21,7 +21,7 @@ from controller_app.tokens import read_token
 from experiments.runners.local import free_port
 from experiments.runners.progress import wait_until
 from topologies.edge_cloud import SERVER_IP
-from topologies.launcher import REPO, ProcessGroup
+from experiments.launcher import REPO, ProcessGroup
 
 NODES, EPOCHS = 5, 3
 
@@ -78,7 +78,7 @@ class Topology:
 
 def _compare(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "edgeft.cli", "compare", *args],
+        [sys.executable, "-m", "experiments.cli", "compare", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -196,7 +196,7 @@ def _sigterm_stops_only_the_experiment(topo: Topology, out: Path) -> None:
         [
             sys.executable,
             "-m",
-            "edgeft.cli",
+            "experiments.cli",
             "compare",
             "--attach",
             str(topo.describe),

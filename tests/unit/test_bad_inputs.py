@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from edgeft.cli import main
-from edgeft.settings import ConfigError, build
+from experiments.cli import main
+from edgeft.config_files import ConfigError, build
 from orchestrator.config import OrchestratorConfig
 
 SENTINEL = "results of an earlier run\n"

@@ -1,6 +1,6 @@
 """The bad inputs of issue 26 (item 7) that reached a traceback or failed late: each is refused in one
 `edgeft: error:` line naming the field and the fix, exit 2, before anything starts, nothing written.
-Checked in-process through edgeft.cli.main, as tests/unit/test_bad_inputs.py does."""
+Checked in-process through experiments.cli.main, as tests/unit/test_bad_inputs.py does."""
 
 import json
 import tracemalloc
@@ -8,8 +8,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from edgeft.cli import main
-from edgeft.settings import ConfigError, read_file
+from experiments.cli import main
+from edgeft.config_files import ConfigError, read_file
 from orchestrator import checkpoint
 from orchestrator.config import OrchestratorConfig
 from orchestrator.policies import Candidate, SelectionContext, Truth, make_policy
@@ -162,6 +162,6 @@ def test_a_jsonl_dataset_with_invalid_utf8(tmp_path, capsys, command):
 def test_other_broken_jsonl_lines_are_named_at_config_time(tmp_path, line, fragment):
     (tmp_path / "d.jsonl").write_bytes(b'{"text": "ok"}\n' + line + b"\n")
     with pytest.raises(ConfigError, match=fragment):
-        from edgeft.settings import build
+        from edgeft.config_files import build
 
         build(OrchestratorConfig, {"data": {"dataset": str(tmp_path / "d.jsonl")}}, {})

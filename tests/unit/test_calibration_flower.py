@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from edgeft.settings import ConfigError
+from edgeft.config_files import ConfigError
 from edgeft.timemodel import compute_window_s
 from experiments.runners import calibration
 from experiments.runners.calibration import choose_dilation, measure_message_cpu_s, plan_for_run
@@ -81,7 +81,7 @@ def test_edgeft_engine_and_a_given_k_still_warn_and_go_on(caplog):
 
 @needs_flower
 def test_edgeft_flower_refuses_in_one_line_before_anything_is_written(tmp_path, capsys):
-    from edgeft.cli import main
+    from experiments.cli import main
 
     out = tmp_path / "run"
     rc = main(["flower", "--nodes", "12", "--epochs", "3", "--max-dilation", "1", "--out", str(out)])

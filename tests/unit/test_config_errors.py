@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from edgeft.cli import main
-from edgeft.settings import ConfigError, build
+from experiments.cli import main
+from edgeft.config_files import ConfigError, build
 from orchestrator.config import OrchestratorConfig
 
 

@@ -136,7 +136,7 @@ def test_a_body_naming_another_node_than_the_header_is_refused(tmp_path):
 def test_provision_writes_private_files_and_only_hashes(tmp_path):
     out = tmp_path / "kit"
     r = subprocess.run(
-        [sys.executable, "-m", "edgeft.cli", "provision", "--nodes", "3", "--out", str(out)],
+        [sys.executable, "-m", "experiments.cli", "provision", "--nodes", "3", "--out", str(out)],
         capture_output=True,
         text=True,
     )
@@ -148,7 +148,7 @@ def test_provision_writes_private_files_and_only_hashes(tmp_path):
         secret = (out / f"{node}.token").read_text().strip()
         assert secret not in listing and hashlib.sha256(secret.encode()).hexdigest() in listing
     ids = subprocess.run(
-        [sys.executable, "-m", "edgeft.cli", "provision", "--ids", "a,b", "--out", str(tmp_path / "k2")],
+        [sys.executable, "-m", "experiments.cli", "provision", "--ids", "a,b", "--out", str(tmp_path / "k2")],
         capture_output=True,
         text=True,
     )
@@ -158,7 +158,7 @@ def test_provision_writes_private_files_and_only_hashes(tmp_path):
         LIST_NAME,
     ]
     bad = subprocess.run(
-        [sys.executable, "-m", "edgeft.cli", "provision", "--ids", "a,a", "--out", str(tmp_path / "k3")],
+        [sys.executable, "-m", "experiments.cli", "provision", "--ids", "a,a", "--out", str(tmp_path / "k3")],
         capture_output=True,
         text=True,
     )

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from edgeft import corpora
-from edgeft.cli import main
+from experiments.cli import main
 from edgeft.datasets import train_bpe
 from edgeft.modeling import BuiltinArch, LoraSettings, builtin_config, check_model_folder, resolve_targets, with_lora
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from edgeft.settings import ConfigError
+from edgeft.config_files import ConfigError
 from experiments.runners.attached import load_network
 from topologies import description
 

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from edgeft.settings import ConfigError
+from edgeft.config_files import ConfigError
 from orchestrator import checkpoint
 from orchestrator.results import (
     EPOCH_FIELDS,

@@ -32,7 +32,7 @@ def test_a_metrics_file_with_an_overflowing_count_is_one_line_naming_it(tmp_path
     cfg = tmp_path / "run.json"
     cfg.write_text(json.dumps({"nodes": 2, "metrics": {"source": "static", "static_file": str(metrics)}}))
     out = subprocess.run(
-        [sys.executable, "-m", "edgeft.cli", "orchestrator", "--config", str(cfg)],
+        [sys.executable, "-m", "experiments.cli", "orchestrator", "--config", str(cfg)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -1,6 +1,7 @@
 """Start and stop the system's processes, on this machine or inside Mininet
 hosts (the orchestrator in the server host, one edge client per edge host),
-each logging to its own file.
+each logging to its own file. Part of the launch layer (docs/architecture.md): the
+runners and the benchmarks start every process through it.
 
 Every process leads its own session (Mininet starts host processes through
 `mnexec -d`), so `stop_all` signals exactly the process groups this run started.
@@ -16,21 +17,16 @@ import sys
 import time
 from pathlib import Path
 
+from edgeft.signals import die_with_parent
+
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Popen preexec_fn: the child gets SIGTERM when the process that started it dies, so a
-    killed run leaves no clients or delay lines behind holding a host's namespace open.
-    (Linux keeps this across exec; mnexec execs without forking for a non-leader.)"""
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+EDGEFT_COMMAND = [sys.executable, "-m", "experiments.cli"]  # `edgeft`, whichever venv runs this
 
 
 class ProcessGroup:
+    """The processes one run started, by name, each in a session of its own and logging to <log_dir>/<name>.log."""
+
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -41,7 +37,7 @@ class ProcessGroup:
     ) -> subprocess.Popen:
         """Start `edgeft <args>` (or `program <args>`, e.g. a Flower daemon) in its own session:
         in `host`'s network namespace when a Mininet host is given, else on this machine."""
-        cmd = [*(program or [sys.executable, "-m", "edgeft.cli"]), *args]
+        cmd = [*(program or EDGEFT_COMMAND), *args]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         with (self.log_dir / f"{name}.log").open("ab") as out:
             kw = dict(
@@ -57,6 +53,7 @@ class ProcessGroup:
         return proc
 
     def wait(self, name: str, timeout: float) -> int | None:
+        """The exit code of process `name`, or None if it still runs after `timeout` seconds."""
         try:
             return self.procs[name].wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -1,4 +1,9 @@
-"""`edgeft` command line: orchestrator, edge, local, provision, ...
+"""The `edgeft` command (console script `edgeft`, or `python -m experiments.cli`): orchestrator,
+edge, local, flower, compare, simulate, controller, provision, report, ...
+
+It sits in the launch layer, on top of everything (docs/architecture.md): each subcommand
+parses its flags, checks them (experiments/runners/inputs.py) and hands over to a component
+or to a runner; nothing below imports it.
 
 Exit codes: 0 done; 1 a run that aborted; 2 bad input (one line, before anything starts);
 130 SIGINT, 143 SIGTERM, 129 SIGHUP (128 + the signal: what this command started is torn
@@ -14,14 +19,10 @@ import signal
 import sys
 import threading
 
-from edgeft.settings import ConfigError, build, read_file
+from edgeft.config_files import ConfigError, build, read_file
+from edgeft.signals import MININET_GRACE_S, STOP_GRACE_S, hard_exit, signal_exit_code, signalled, teardown_on_signals
+from experiments.runners.inputs import EXIT_CONFIG, TOKEN_ENV, guard_folder, orchestrator_config, read_token
 from orchestrator.results import IO_ERROR_EXIT, RunFolderError
-
-EXIT_CONFIG = 2
-STOP_GRACE_S = 8.0  # a signalled command tears down within this, then exits whatever its threads are doing
-MININET_GRACE_S = 90.0  # commands that stop a Mininet network (compare): net.stop() of 40 hosts takes tens of seconds
-TOKEN_ENV = "EDGEFT_TOKEN"
-_signals: list[int] = []  # the terminating signals this process received, in order
 
 
 def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
@@ -96,22 +97,6 @@ def _token_flags(p: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def read_token(args: argparse.Namespace, flag: str = "--token") -> str | None:
-    """The secret from --token-file, else --token (with a warning: a command line is readable by
-    every user of the machine), else the EDGEFT_TOKEN environment variable; None if none."""
-    from orchestrator.credentials import read_secret
-
-    if getattr(args, "token_file", None):
-        try:
-            return read_secret(args.token_file, "--token-file")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    if getattr(args, "token", None):
-        logging.warning("%s puts a secret on the command line, where every user can read it: use --token-file", flag)
-        return args.token
-    return os.environ.get(TOKEN_ENV) or None
-
-
 def _add_orchestrator(sub) -> None:
     p = sub.add_parser("orchestrator", help="run the orchestrator (HTTP API + epoch loop)")
     _orchestrator_flags(p)
@@ -157,7 +142,7 @@ def _add_edge(sub) -> None:
 
 
 def _add_compare(sub) -> None:
-    from experiments.runners.compare import add_arguments
+    from experiments.runners.mininet_sweep import add_arguments
 
     p = sub.add_parser("compare", help="NE vs AR end to end in Mininet (root): controller, topology, clients in hosts")
     add_arguments(p)
@@ -167,7 +152,7 @@ def _add_compare(sub) -> None:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from mininet.log import setLogLevel
 
-    from experiments.runners.compare import compare
+    from experiments.runners.mininet_sweep import compare
 
     setLogLevel("error")
     return compare(args)
@@ -354,7 +339,7 @@ def _cmd_flower(args: argparse.Namespace) -> int:
     if not (FLOWER_VENV / "bin" / "flwr").exists():
         print(f"edgeft: error: flower: {INSTALL_HINT}", file=sys.stderr)
         return EXIT_CONFIG
-    cfg = _orchestrator_config(args, absolute=True)
+    cfg = orchestrator_config(args, absolute=True)
     guard_folder(cfg.out_dir, False, args.overwrite)
     try:
         summary = run_flower_local(
@@ -373,88 +358,11 @@ def _cmd_flower(args: argparse.Namespace) -> int:
     return 0
 
 
-def _overrides(args: argparse.Namespace) -> dict:
-    return {
-        k: v
-        for k, v in vars(args).items()
-        if "." in k or k in {"nodes", "policy", "seed", "out_dir", "device", "host", "port"}
-    }
-
-
-PATH_FIELDS = (
-    "out_dir",
-    "data.dataset",
-    "model.base_model_path",
-    "model.cache_dir",
-    "metrics.static_file",
-    "policy_options.truth_file",
-    "tls.certfile",
-    "tls.keyfile",
-    "enrolment.credentials_file",
-)
-
-
-def resolve_paths(cfg, fields: tuple[str, ...] = PATH_FIELDS) -> None:
-    """Make the config's file paths absolute against the user's working directory, before any
-    process starts: the runners' processes run from the repository root, where a relative
-    path would name another file (or none). A dataset name (telemetry, ...) is not a path."""
-    from pathlib import Path
-
-    for dotted in fields:
-        *parents, name = dotted.split(".")
-        part = cfg
-        for attr in parents:
-            part = getattr(part, attr, None)
-        value = getattr(part, name, None) if part is not None else None
-        if not isinstance(value, str) or not value:
-            continue
-        if name == "dataset" and not (value.endswith((".txt", ".jsonl")) or os.sep in value):
-            continue
-        setattr(part, name, str(Path(value).expanduser().resolve()))
-
-
-def guard_folder(out_dir: str, resume: bool, overwrite: bool) -> None:
-    """Refuse a run folder that holds a run unless --resume or --overwrite says what to do."""
-    from orchestrator.results import guard_run_folder
-
-    guard_run_folder(out_dir, resume=resume, overwrite=overwrite)
-
-
-def _orchestrator_config(args: argparse.Namespace, absolute: bool = False):
-    from orchestrator.config import OrchestratorConfig
-
-    data = read_file(args.config) if args.config else {}
-    overrides = _overrides(args)
-    token = read_token(args) if hasattr(args, "token_file") else None
-    if token:
-        overrides["token"] = token
-    cfg = build(OrchestratorConfig, data, overrides)
-    if absolute:
-        resolve_paths(cfg)
-    check_model(cfg)
-    return cfg
-
-
-def check_model(cfg) -> None:
-    """A user's model folder is checked before anything starts (it loads with a tokenizer and
-    the LoRA targets fit it), so that a mismatch is one line, not a run that aborts later."""
-    from edgeft.modeling import check_model_folder
-    from edgeft.model_zoo import PACKAGED, materialize
-
-    try:
-        if cfg.model.base_model_path:
-            check_model_folder(cfg.model.base_model_path, cfg.model.lora)
-        elif cfg.model.name in PACKAGED:
-            check_model_folder(str(materialize(cfg.model.name, cfg.model.cache_dir)), cfg.model.lora)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
 def _cmd_orchestrator(args: argparse.Namespace) -> int:
     from orchestrator.epoch_loop import RunAborted
     from orchestrator.server import serve
 
-    cfg = _orchestrator_config(args)
+    cfg = orchestrator_config(args)
     guard_folder(cfg.out_dir, args.resume, args.overwrite)
     if cfg.emulation.dilation == "auto":
         cfg.emulation.dilation = 1.0  # alone, with real devices: real time (the runners calibrate k for emulation)
@@ -529,7 +437,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
     from experiments.runners.local import check_port, run_local
 
     check_target(args.target_loss)  # refused before anything starts
-    cfg = _orchestrator_config(args, absolute=True)
+    cfg = orchestrator_config(args, absolute=True)
     cfg.port = cfg.port if "port" in cfg.model_fields_set else 0  # 0: a free port (8700 may be another run's)
     if cfg.port:
         check_port(cfg.port)
@@ -596,48 +504,6 @@ def _cmd_provision(args: argparse.Namespace) -> int:
     return 0
 
 
-def signal_exit_code() -> int:
-    """128 + the first terminating signal received (130 for a Ctrl-C that came as KeyboardInterrupt)."""
-    return 128 + _signals[0] if _signals else 128 + signal.SIGINT
-
-
-def _hard_exit(code: int) -> None:
-    """The last resort after STOP_GRACE_S: a worker thread (training, a workload being built)
-    cannot be interrupted and would keep the process alive at interpreter exit."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
-
-
-def teardown_on_signals(raise_as: type[BaseException] = KeyboardInterrupt, grace_s: float = STOP_GRACE_S) -> None:
-    """SIGINT, SIGTERM and SIGHUP tear down what this command started: they become
-    KeyboardInterrupt, so every `finally` that stops processes and networks runs (a
-    default SIGTERM ends the process on the spot and leaves them behind). The first one
-    also arms a watchdog that ends the process with 128 + the signal after `grace_s`,
-    threads or not; a command that tears down a Mininet network passes a longer grace
-    (MININET_GRACE_S), since cutting `net.stop()` short leaves bridges and namespaces behind.
-    A later signal is only recorded: raising again inside a `finally` would cut the teardown
-    short. Servers that install their own handlers (uvicorn) restore these and re-raise the
-    signal when they have stopped."""
-
-    def _interrupt(signum, _frame):
-        first = not _signals
-        _signals.append(signum)
-        if not first:
-            logging.getLogger(__name__).warning("signal %d again: still tearing down (at most %g s)", signum, grace_s)
-            return
-        watchdog = threading.Timer(grace_s, _hard_exit, args=(128 + signum,))
-        watchdog.daemon = True
-        watchdog.start()
-        raise raise_as(f"signal {signum}")
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, with its error line in edgeft's one form: `edgeft: error: ...` after the usage."""
 
@@ -686,9 +552,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         code = signal_exit_code()
         print(f"edgeft: interrupted ({signal.Signals(code - 128).name}; exit {code})", file=sys.stderr)
-        if _signals and threading.active_count() > 1:
+        if signalled() and threading.active_count() > 1:
             logging.shutdown()
-            _hard_exit(code)  # what it started is torn down; a busy worker thread must not keep it alive
+            hard_exit(code)  # what it started is torn down; a busy worker thread must not keep it alive
         return code
 
 

@@ -1,7 +1,7 @@
-"""NE vs AR in Mininet, end to end (as root):
+"""The runner behind `edgeft compare`: node-selection policies side by side in Mininet, end to end (as root):
 
     sudo .venv/bin/edgeft compare --nodes 12,20,30,40 --setups 1,2,3 --policies ne,ar --epochs 10 --seeds 0 --out DIR
-    sudo .venv/bin/python experiments/runners/compare.py --nodes 12 --setups 2 --out DIR        (same flags)
+    sudo .venv/bin/python -m experiments.compare --nodes 12 --setups 2 --out DIR        (same flags)
 
 For every (nodes, setup, seed) the link and compute profiles are drawn once, so
 NE and AR see the same network. Each run: start the controller app, build the
@@ -27,10 +27,12 @@ from typing import Callable
 import requests
 
 from edgeft.paths_api import known_ips
-from edgeft.settings import ConfigError, build as build_config, read_file
+from edgeft.config_files import ConfigError, build as build_config, read_file
 from edgeft.timemodel import parse_dilation
+from experiments.runners.inputs import check_model, seeds_argument
 from experiments.runners.local import credentials_for, free_port, node_model, with_dilation
 from experiments.runners.progress import follow, read_rows, wait_until
+from experiments.launcher import ProcessGroup
 from experiments.reports.network_map import write_topology
 from experiments.reports.redraw import check_target
 from experiments.reports.report import load_run, loss_curve, write_report, write_results
@@ -41,7 +43,6 @@ from orchestrator.policies import POLICY_NAMES
 from orchestrator.scenario import LINK_FIELDS, Scenario
 from topologies.shaping import LinkShape
 from topologies.edge_cloud import ROOT_IP, SERVER_IP, build
-from topologies.launcher import ProcessGroup
 from topologies.profiles import as_ground_truth, draw_profiles
 
 log = logging.getLogger("edgeft.compare")
@@ -72,7 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--setups", type=_setups, default=None, help="paper link setups 1,2,3 (default 2)")
     p.add_argument("--policies", default="ne,ar", help=f"comma-separated, from: {','.join(POLICY_NAMES)}")
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--seeds", type=_ints, default=None, help="(default 0)")
+    p.add_argument(
+        "--seeds", type=seeds_argument, default=None, help="a comma list (0,3,7) or an inclusive range A-B (default 0)"
+    )
     p.add_argument(
         "--attach",
         metavar="FILE",
@@ -153,7 +156,7 @@ class Probing:
 
 @dataclass
 class LiveRun:
-    """What a fault hook (tests/fixtures/faults.py) may touch while a run goes on."""
+    """What a fault hook (experiments/faults.py) may touch while a run goes on."""
 
     edge: object
     procs: ProcessGroup
@@ -452,8 +455,6 @@ def _compare_fresh(args: argparse.Namespace, base: dict, policies: list[str], ou
     for n in nodes_list:  # validate every combination before anything starts
         for pol in policies:
             cfg = build_config(OrchestratorConfig, base, {"nodes": n, "policy": pol, "training.epochs": args.epochs})
-    from edgeft.cli import check_model
-
     check_model(cfg)
     guard_run_folder(out, resume=args.resume, overwrite=args.overwrite)  # after every check: nothing moved for a typo
     out.mkdir(parents=True, exist_ok=True)
