@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from topologies.launcher import REPO, ProcessGroup
+from experiments.launcher import REPO, ProcessGroup
 
 log = logging.getLogger(__name__)
 
