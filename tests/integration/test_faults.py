@@ -1,4 +1,4 @@
-"""Faults caused for real on loopback (tests/fixtures/faults.py): a client frozen
+"""Faults caused for real on loopback (experiments/faults.py): a client frozen
 mid-training (SIGSTOP: alive, never answers) is failed by the heartbeat deadline,
 the run goes on, and the same client restarted with its identity re-syncs and
 trains again. Ten such rounds in one run, without the orchestrator gaining

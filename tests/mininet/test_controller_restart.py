@@ -1,4 +1,4 @@
-"""The controller app stopped mid-run and started again (tests/fixtures/faults.py): the
+"""The controller app stopped mid-run and started again (experiments/faults.py): the
 run goes on with the last-known figures marked stale while it is down, and scores
 with fresh figures again once it is back (the restarted app removes the old
 instance's flows and learns the hosts anew); nothing is lost and nothing is left behind."""

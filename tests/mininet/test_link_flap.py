@@ -1,4 +1,4 @@
-"""A node's link taken down mid-run in Mininet and brought back (tests/fixtures/faults.py):
+"""A node's link taken down mid-run in Mininet and brought back (experiments/faults.py):
 the round fails the node by its heartbeat deadline and goes on, the controller's
 figures for the node show the outage, and once the link is back the node re-syncs
 and trains again. Nothing is lost and nothing is left behind."""
