@@ -57,7 +57,8 @@ class NodeEpoch:
 
     download_bytes 0 and download_pad 0: no download (epoch 0 of a run: the set-up delivered the
     model). `fresh_upload`: the first upload of the run (slow start), fidelity's after_sync False.
-    A node that is live but not active (benched) downloads only."""
+    A node that is live but not active (benched) downloads only, then waits `after_s` (the set-up's
+    acknowledgement and warm-up; 0 for a benched node)."""
 
     node_id: str
     active: bool
@@ -67,14 +68,17 @@ class NodeEpoch:
     upload_bytes: int = 0
     upload_pad: int = 0
     fresh_upload: bool = False
+    after_s: float = 0.0  # a node that does not train: a wait after its downloads (the set-up's acks, warm-up)
 
     def __post_init__(self) -> None:
         for name in ("download_bytes", "download_pad", "upload_bytes", "upload_pad"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"node {self.node_id}: {name} must be an int >= 0 (got {value!r})")
-        if not (math.isfinite(self.compute_s) and self.compute_s >= 0):
-            raise ValueError(f"node {self.node_id}: compute_s must be a finite number >= 0 (got {self.compute_s})")
+        for name in ("compute_s", "after_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"node {self.node_id}: {name} must be a finite number >= 0 (got {value!r})")
 
     @property
     def downloads(self) -> bool:
@@ -160,7 +164,7 @@ def node_steps(plan: NodeEpoch, link: fidelity.Link) -> list[Step]:
         down += download_steps(plan.download_pad, link)
     steps = merge_transfers(down, link)
     if not plan.active:
-        return steps
+        return steps + ([Step("download", "wait", seconds=plan.after_s)] if plan.after_s > 0 else [])
     trips = fidelity.UPLOAD_RTTS_AFTER_SYNC if plan.downloads else fidelity.UPLOAD_RTTS_FIRST
     if trips > 1:  # the last trip is the result POST's own latency
         steps.append(Step("upload", "wait", seconds=(trips - 1) * rtt))

@@ -5,14 +5,20 @@ One driver actor on the server runs the epochs one after another. In each epoch,
 compute for their window and upload; the epoch's round ends when the last active upload has
 arrived (the barrier), then the server works for `server_s` (aggregation, validation) before the
 next epoch starts. A benched node's download is not waited for: it may run on into the next epoch,
-and the node's next epoch starts when it is done (a node does one thing at a time). What each node
-does is simulator/phases.py's step list. The driver posts the server's side of every download
-(rate-capped where loss caps it); a node's actor takes its steps in order, its last upload a
-host-to-host communication that the driver waits for at the barrier.
+and the node's next epoch starts when it is done (a node does one thing at a time). A plan with
+`wait_for_downloads` (the set-up) waits for every node to finish its steps. What each node does is
+simulator/phases.py's step list. The driver posts the server's side of every download (rate-capped
+where loss caps it); a node's actor takes its steps in order, its last upload a host-to-host
+communication that the driver waits for at the barrier.
+
+The epochs come from a planner: `simulate(topology, planner)` asks `planner(index, done)` for epoch
+`index` once the epochs before it (`done`, their simulated times) are over, so a selection policy can
+choose the next epoch's nodes from what the last one measured (simulator/driver.py); None ends the
+run. A list of plans is the planner that returns them in turn.
 
 Cost: SimGrid's Python actors are threads, and every blocking call is two thread switches, so a node
-has one actor for the whole run (started at its first epoch, woken by its next epoch's first
-download, which carries its job), its consecutive waits are one sleep, and the server does not
+has one actor for the whole run (started at its first epoch, woken for each later one by a
+semaphore, at no simulated cost), its consecutive waits are one sleep, and the server does not
 post a receive per upload. What is left grows with flow events x the flows that share the
 server's link (experiments/bench_simulate.py prints it).
 
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from simulator import phases, platform
 from simulator.phases import NodeEpoch, Step
@@ -40,7 +46,8 @@ class SimulationError(RuntimeError):
 @dataclass(frozen=True)
 class EpochPlan:
     """One epoch: its live nodes (absent: not live, e.g. crashed) and the server's own work after the
-    barrier. `wait_for_downloads`: the barrier also waits for every download (a set-up phase)."""
+    barrier. `wait_for_downloads`: the barrier also waits for every node that does not train to finish
+    its steps (the set-up: downloads, then its acknowledgement and warm-up)."""
 
     nodes: tuple[NodeEpoch, ...]
     server_s: float = 0.0
@@ -73,27 +80,40 @@ class EpochTimes:
         return asdict(self)
 
 
+Planner = Callable[[int, Sequence[EpochTimes]], "EpochPlan | None"]
+
+
 @dataclass
 class _State:
     topology: Topology
-    plans: list[EpochPlan]
+    planner: Planner
+    plans: list[EpochPlan] = field(default_factory=list)
     hosts: dict[str, Any] = field(default_factory=dict)
     server: Any = None
     epochs: list[EpochTimes] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    started: set[str] = field(default_factory=set)  # nodes whose actor runs
+    jobs: dict[str, list] = field(default_factory=dict)  # node -> jobs posted, not yet taken (None: stop)
+    wake: dict[str, Any] = field(default_factory=dict)  # node -> simgrid.Semaphore, one release per job
     keep: list[Any] = field(default_factory=list)  # every communication, alive until the end
     uploads: list[tuple[str, Any, float]] = field(default_factory=list)  # this epoch's last uploads
-    to_upload: int = 0  # active nodes of this epoch that have not started their last upload
-    barrier: Any = None  # simgrid.Semaphore: released when to_upload reaches 0
+    pending: int = 0  # nodes the barrier still waits to hear from (module doc)
+    barrier: Any = None  # simgrid.Semaphore: released when pending reaches 0
     driver_done: bool = False
 
 
-def simulate(topology: Topology, plans: list[EpochPlan]) -> list[EpochTimes]:
-    """Run these epochs on this topology; once per process (SimGrid keeps one Engine per process)."""
+def plan_list(plans: Sequence[EpochPlan]) -> Planner:
+    """The planner that returns these plans in turn."""
+    return lambda index, _done: plans[index] if index < len(plans) else None
+
+
+def simulate(topology: Topology, plans: Sequence[EpochPlan] | Planner) -> list[EpochTimes]:
+    """Run these epochs (a list, or a planner: module doc) on this topology; once per process
+    (SimGrid keeps one Engine per process)."""
     import simgrid as sg
 
-    check_plans(topology, plans)
+    if not callable(plans):
+        check_plans(topology, list(plans))
+        plans = plan_list(list(plans))
     engine = sg.Engine(platform.engine_args())
     built = platform.build(topology)
     state = _State(topology, plans, hosts=built.hosts, server=built.server)
@@ -103,94 +123,101 @@ def simulate(topology: Topology, plans: list[EpochPlan]) -> list[EpochTimes]:
         raise SimulationError(f"{len(state.errors)} actor(s) failed; first: {state.errors[0]}")
     if not state.driver_done:
         raise SimulationError("the simulation stopped before the last epoch's barrier (a deadlock)")
-    missing = [(i, n.node_id) for i, p in enumerate(plans) for n in p.nodes if n.node_id not in state.epochs[i].nodes]
+    missing = [
+        (i, n.node_id) for i, p in enumerate(state.plans) for n in p.nodes if n.node_id not in state.epochs[i].nodes
+    ]
     if missing:
         raise SimulationError(f"{len(missing)} node-epoch(s) never finished; first (epoch, node): {missing[0]}")
-    for plan, times in zip(plans, state.epochs):
-        barrier = times.start_s + times.round_s
-        for ne in plan.nodes:
-            if ne.active:
-                times.nodes[ne.node_id].wait_s = max(0.0, barrier - times.nodes[ne.node_id].done_at)
     return state.epochs
 
 
-def check_plans(topology: Topology, plans: list[EpochPlan]) -> None:
+def check_plans(topology: Topology, plans: Sequence[EpochPlan]) -> None:
     """ValueError naming the first epoch whose plan does not fit the topology."""
-    known, seen = {n.node_id for n in topology.nodes}, set()
     for i, plan in enumerate(plans):
-        ids = [n.node_id for n in plan.nodes]
-        unknown = sorted(set(ids) - known)
-        if unknown:
-            raise ValueError(f"epoch {i}: node {unknown[0]} is not in the topology")
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"epoch {i}: a node appears twice")
-        if not (math.isfinite(plan.server_s) and plan.server_s >= 0):
-            raise ValueError(f"epoch {i}: server_s must be a finite number >= 0 (got {plan.server_s})")
-        late = [n.node_id for n in plan.nodes if n.node_id in seen and not n.downloads]
-        if late:  # its download is what wakes a node after its first epoch
-            raise ValueError(
-                f"epoch {i}: node {late[0]} downloads nothing; after its first epoch a live node "
-                "downloads the parameters every epoch"
-            )
-        seen.update(ids)
+        check_plan(topology, plan, i)
+
+
+def check_plan(topology: Topology, plan: EpochPlan, index: int) -> None:
+    """ValueError naming what in epoch `index`'s plan does not fit the topology."""
+    ids = [n.node_id for n in plan.nodes]
+    unknown = sorted(set(ids) - {n.node_id for n in topology.nodes})
+    if unknown:
+        raise ValueError(f"epoch {index}: node {unknown[0]} is not in the topology")
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"epoch {index}: a node appears twice")
+    if not (math.isfinite(plan.server_s) and plan.server_s >= 0):
+        raise ValueError(f"epoch {index}: server_s must be a finite number >= 0 (got {plan.server_s})")
 
 
 def _driver(state: _State) -> None:
-    """The server: per epoch, posts its side of every download (the first one carries the node's
-    job and wakes it), starts a node's actor at its first epoch, and keeps the barrier."""
+    """The server: per epoch, asks the planner for the plan, posts its side of every download,
+    hands each live node its job (starting its actor at its first epoch), keeps the barrier."""
     import simgrid as sg
 
     try:
         state.barrier = sg.Semaphore(0)
-        for index, plan in enumerate(state.plans):
-            start = sg.Engine.clock
-            times = EpochTimes(start)
-            state.epochs.append(times)
-            waits = _start_epoch(state, index, plan)
-            if state.to_upload > 0:
-                state.barrier.acquire()  # every active node has started its last upload
-            sg.Comm.wait_all(waits + [comm for _, comm, _ in state.uploads])
-            for node_id, comm, began in state.uploads:  # the last upload's time, now that it is known
-                nt = times.nodes[node_id]
-                nt.upload_s += comm.finish_time - began
-                nt.done_at = comm.finish_time
-            times.round_s = sg.Engine.clock - start
-            if plan.server_s > 0:
-                sg.this_actor.sleep_for(plan.server_s)
-            times.epoch_s = sg.Engine.clock - start
-        for node_id in state.started:  # after any download still running: stop
-            comm = sg.Mailbox.by_name(f"d:{node_id}").put_init(None, 1).start()  # SimGrid mistimes empty messages
-            state.keep.append(comm)
+        index = 0
+        while (plan := state.planner(index, state.epochs)) is not None:
+            check_plan(state.topology, plan, index)
+            state.plans.append(plan)
+            _run_epoch(state, index, plan)
+            index += 1
+        for node_id in state.wake:  # after any download still running: stop
+            state.jobs[node_id].append(None)
+            state.wake[node_id].release()
         sg.Comm.wait_all(state.keep)
         state.driver_done = True
     except BaseException as exc:  # an exception escaping an actor aborts the process
         state.errors.append(f"driver: {exc!r}")
 
 
-def _start_epoch(state: _State, index: int, plan: EpochPlan) -> list:
-    """Post the server's side of this epoch's downloads and wake or start each live node; returns
-    the downloads the barrier waits for (none unless plan.wait_for_downloads)."""
+def _run_epoch(state: _State, index: int, plan: EpochPlan) -> None:
+    """One epoch, from its start to the end of the server's work after the barrier."""
     import simgrid as sg
 
-    waits: list = []
-    state.uploads, state.to_upload = [], sum(1 for ne in plan.nodes if ne.active)
+    start = sg.Engine.clock
+    times = EpochTimes(start)
+    state.epochs.append(times)
+    _start_epoch(state, index, plan)
+    if state.pending > 0:
+        state.barrier.acquire()  # every node the barrier waits for has started its last upload or is done
+    sg.Comm.wait_all([comm for _, comm, _ in state.uploads])
+    for node_id, comm, began in state.uploads:  # the last upload's time, now that it is known
+        nt = times.nodes[node_id]
+        nt.upload_s += comm.finish_time - began
+        nt.done_at = comm.finish_time
+    times.round_s = sg.Engine.clock - start
+    barrier = start + times.round_s
     for ne in plan.nodes:
-        job = (index, _merge_waits(phases.node_steps(ne, state.topology.node(ne.node_id).figures)), ne.active)
-        down, payload = sg.Mailbox.by_name(f"d:{ne.node_id}"), job
-        for group in job[1]:
+        if ne.active:
+            times.nodes[ne.node_id].wait_s = max(0.0, barrier - times.nodes[ne.node_id].done_at)
+    if plan.server_s > 0:
+        sg.this_actor.sleep_for(plan.server_s)
+    times.epoch_s = sg.Engine.clock - start
+
+
+def _start_epoch(state: _State, index: int, plan: EpochPlan) -> None:
+    """Post the server's side of this epoch's downloads and hand each live node its job."""
+    import simgrid as sg
+
+    state.uploads = []
+    state.pending = sum(1 for ne in plan.nodes if ne.active or plan.wait_for_downloads)
+    for ne in plan.nodes:
+        groups = _merge_waits(phases.node_steps(ne, state.topology.node(ne.node_id).figures))
+        down = sg.Mailbox.by_name(f"d:{ne.node_id}")
+        for group in groups:
             step = group[0]
             if step.is_transfer and step.phase == "download":
-                comm = down.put_init(payload, step.wire_bytes)
-                payload = None  # only the first download of the epoch carries the job
+                comm = down.put_init(None, step.wire_bytes)
                 if step.rate_cap is not None:
                     comm.set_rate(step.rate_cap)
                 state.keep.append(comm.start())
-                if plan.wait_for_downloads:
-                    waits.append(comm)
-        if ne.node_id not in state.started:
-            state.started.add(ne.node_id)
-            sg.Actor.create(f"node-{ne.node_id}", state.hosts[ne.node_id], _node, state, ne.node_id, job)
-    return waits
+        job = (index, groups, ne.active or plan.wait_for_downloads)
+        if ne.node_id not in state.wake:
+            state.wake[ne.node_id], state.jobs[ne.node_id] = sg.Semaphore(0), []
+            sg.Actor.create(f"node-{ne.node_id}", state.hosts[ne.node_id], _node, state, ne.node_id)
+        state.jobs[ne.node_id].append(job)
+        state.wake[ne.node_id].release()
 
 
 def _merge_waits(steps: list[Step]) -> list[list[Step]]:
@@ -205,36 +232,33 @@ def _merge_waits(steps: list[Step]) -> list[list[Step]]:
     return groups
 
 
-def _node(state: _State, node_id: str, job: tuple) -> None:
-    """A node from its first epoch on: take the epoch's steps, then wait on its download mailbox,
-    where the next epoch's first download brings the next job (None: the run is over)."""
+def _node(state: _State, node_id: str) -> None:
+    """A node for the whole run: take each job's steps when it is handed one (a job posted while the
+    node is still busy waits: `delayed_s`); None ends the run."""
     import simgrid as sg
 
     try:
         down = sg.Mailbox.by_name(f"d:{node_id}")
-        first_done = False  # the job came as an argument: its first download is still to receive
-        idle_since = 0.0
-        while job is not None:
-            index, groups, active = job
+        while True:
+            state.wake[node_id].acquire()
+            job = state.jobs[node_id].pop(0)
+            if job is None:
+                return
+            index, groups, counted = job
             epoch_start = state.epochs[index].start_s
-            times = NodeTimes(delayed_s=max(0.0, (idle_since if first_done else epoch_start) - epoch_start))
+            times = NodeTimes(delayed_s=max(0.0, sg.Engine.clock - epoch_start))
             state.epochs[index].nodes[node_id] = times  # before any step: the driver may read it at the barrier
             for position, group in enumerate(groups):
-                if first_done and position == 0:  # received while waiting for this job
-                    _add(times, "download", sg.Engine.clock - max(epoch_start, idle_since))
-                    continue
-                _take(state, node_id, index, group, times, down, last=position == len(groups) - 1)
+                _take(state, node_id, group, times, down, last=counted and position == len(groups) - 1)
             if math.isnan(times.done_at):  # no upload left running: the node is done now
                 times.done_at = sg.Engine.clock
-                if active:  # its upload ended with a wait (all of it went in slow start)
-                    _uploaded(state)
-            idle_since = sg.Engine.clock
-            job, first_done = down.get(), True
+                if counted:  # a set-up node, or an upload that ended with a wait (all of it in slow start)
+                    _release(state)
     except BaseException as exc:  # an exception escaping an actor aborts the process
         state.errors.append(f"node {node_id}: {exc!r}")
 
 
-def _take(state: _State, node_id: str, index: int, group: list[Step], times: NodeTimes, down: Any, last: bool) -> None:
+def _take(state: _State, node_id: str, group: list[Step], times: NodeTimes, down: Any, last: bool) -> None:
     """One transfer, or one sleep for a run of waits (each wait counted in its own phase). The
     epoch's last upload is left running: the driver reads its end at the barrier."""
     import simgrid as sg
@@ -256,15 +280,16 @@ def _take(state: _State, node_id: str, index: int, group: list[Step], times: Nod
         state.keep.append(comm)
         state.uploads.append((node_id, comm, began))
         times.done_at = math.inf  # set by the driver at the barrier
-        _uploaded(state)
+        _release(state)
         return
     _add(times, step.phase, sg.Engine.clock - began)
 
 
-def _uploaded(state: _State) -> None:
-    """One more active node has started its last upload; the last one lets the driver to the barrier."""
-    state.to_upload -= 1
-    if state.to_upload == 0:
+def _release(state: _State) -> None:
+    """One more node the barrier waits for has started its last upload (or is done); the last one
+    lets the driver on to the barrier."""
+    state.pending -= 1
+    if state.pending == 0:
         state.barrier.release()
 
 

@@ -143,11 +143,29 @@ def test_bad_request_exits_2_with_one_line():
     assert "upload_bytes must be an int" in json.loads(proc.stdout)["error"]
 
 
-def test_a_live_node_that_downloads_nothing_after_its_first_epoch_is_refused():
+def test_a_node_that_downloads_nothing_starts_its_epoch_at_once():
+    """Waking a node for its next epoch costs no simulated time (a semaphore, not a message): a node
+    with nothing to download computes from the epoch's start."""
     topo = topology.from_setup(2, 1, 0)
     plan = EpochPlan((NodeEpoch("node-01", True, 0, 0, 1.0, 10),))
-    with pytest.raises(RuntimeError, match="node-01 downloads nothing"):
-        run_epoch.run(topo, [plan, plan])
+    answer = run_epoch.run(topo, [plan, plan])
+    second = answer["epochs"][1]
+    assert second["nodes"]["node-01"]["delayed_s"] == 0.0
+    assert second["nodes"]["node-01"]["download_s"] == 0.0
+    assert second["start_s"] == pytest.approx(answer["epochs"][0]["epoch_s"], abs=1e-12)
+
+
+def test_a_set_up_plan_waits_for_every_node_and_its_after_wait():
+    topo = topology.from_setup(3, 2, 0)
+    ids = [n.node_id for n in topo.nodes]
+    setup = EpochPlan(tuple(NodeEpoch(i, False, 1_000_000, after_s=2.0) for i in ids), wait_for_downloads=True)
+    answer = run_epoch.run(topo, [setup])
+    first = answer["epochs"][0]
+    slowest = max(first["nodes"][i]["download_s"] for i in ids)
+    assert first["round_s"] == pytest.approx(slowest, rel=1e-9)
+    for i in ids:
+        lone = fidelity.predict_download_s(1_000_000, 0, topo.node(i).figures) + 2.0
+        assert first["nodes"][i]["download_s"] == pytest.approx(lone, rel=0.01)
 
 
 def test_answer_is_finite_and_complete_at_200_nodes():

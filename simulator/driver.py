@@ -1,0 +1,322 @@
+"""A whole simulated run: set-up, then epochs whose nodes the policy chooses from what it would see.
+
+The simulator is a third engine beside Mininet and loopback: the same policies, driven through one
+adapter (simulator/strategy_adapter.py), fed by a measurement model (simulator/measurement.py), with
+the epochs' times from SimGrid (simulator/transfers.py). One run is one child process (SimGrid keeps
+one Engine per process): `run_in_child(spec)` sends a RunSpec as JSON to `python -m simulator.driver`
+and reads the run back; `simulate_run(spec)` is what the child does.
+
+What a run simulates (the orchestrator's protocol, orchestrator/epoch_loop.py and edge_client/agent.py):
+- set-up: every node downloads the base model (distribution `transfer`), its partition, adapter v0
+  and the set-up padding (paper volumes), makes the protocol's other requests (the task's delivery,
+  the base's description, the LoRA settings, the acknowledgement: one round trip each) and warms
+  up its trainer; epoch 0 starts when every node is done. The completion clock starts with it.
+- epoch e: every live node downloads the new parameters (not in epoch 0), active ones compute for
+  their window T = W / (C x gflops_per_power) (edgeft/timemodel.py) and upload; the barrier is the
+  last upload; then the server aggregates and validates (`server_wall_s` / k).
+- after epoch e the strategy gets each active node's T_i as the orchestrator measures it (its
+  round less the transfer allowance the measured link figures grant: orchestrator/rounds.py) or,
+  in replay, as the recording's scorer had it, and the figures of the measurement model.
+The two host-side overheads, the set-up's warm-up and the server's per-epoch work, are wall
+seconds of this machine, fitted on named calibration runs (docs/simulator.md); a replay divides
+them by its recording's dilation k, as the emulation's clock did.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from orchestrator import fairness, fidelity
+from simulator import measurement, topology
+from simulator.phases import NodeEpoch
+from simulator.strategy_adapter import DEFAULT_UTOPIA, DEFAULT_WEIGHTS, SimNode, SimResult, StrategyAdapter
+from simulator.transfers import EpochPlan, EpochTimes
+
+REPO = Path(__file__).resolve().parent.parent
+# The built-in model (tiny, LoRA r 8) and data (16 sequences of 128 tokens per node), as recorded.
+ADAPTER_BYTES = 67_688  # one adapter version each way (epochs.csv bytes per node-epoch)
+BASE_BYTES = 3_684_000  # the base bundle under distribution `transfer`
+PARTITION_BYTES = 16_512  # one node's 16 x 128 token ids
+WORK_GFLOP = 8.07823  # one node-epoch's declared work (node_epochs.csv work_gflop)
+GFLOPS_PER_POWER = 0.25  # orchestrator/config.py EmulationConfig default
+SETUP_TRIPS = 4  # set-up round trips besides its artifact GETs: task delivery, base info, LoRA settings, ack
+SERVER_WALL_S = 0.35  # the server's aggregation + validation per epoch, wall s here (docs/simulator.md)
+SETUP_WALL_S = 2.0  # a node's trainer warm-up at set-up, wall s here (docs/simulator.md)
+
+
+@dataclass
+class RunSpec:
+    """Everything one simulated run needs (JSON-able: it travels to the child process)."""
+
+    profiles: list[dict]  # ground truth: node_id, bandwidth_mbps, delay_ms, loss_pct, compute_power
+    policy: str
+    epochs: int
+    seed: int = 0
+    setup: int = 0
+    measurement: str = "truth"
+    replay_dir: str = ""
+    noise: dict = field(default_factory=dict)  # measurement.NoiseModel.as_dict()
+    domains: int | None = None
+    adapter_bytes: int = ADAPTER_BYTES
+    base_bytes: int = BASE_BYTES
+    partition_bytes: int = PARTITION_BYTES
+    model_pad: int = 0
+    setup_pad: int = 0
+    work_gflop: float = WORK_GFLOP
+    gflops_per_power: float = GFLOPS_PER_POWER
+    dilation: float = 1.0  # the recording's k (replay): host-side overheads are divided by it
+    server_wall_s: float = SERVER_WALL_S
+    setup_wall_s: float = SETUP_WALL_S
+    weights: tuple[float, ...] = DEFAULT_WEIGHTS
+    utopia: tuple[float, ...] = DEFAULT_UTOPIA
+    paper_volumes: float = 0.0
+    samples: int = 16
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunSpec":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        spec = cls(**known)
+        spec.weights, spec.utopia = tuple(spec.weights), tuple(spec.utopia)
+        return spec
+
+    def truth(self) -> dict[str, tuple[float, float, float]]:
+        """The drawn links: {node_id: (bandwidth_mbps, delay_ms, loss_pct)}."""
+        fields = ("bandwidth_mbps", "delay_ms", "loss_pct")
+        return {p["node_id"]: tuple(float(p[f]) for f in fields) for p in self.profiles}
+
+    def window_s(self, compute_power: float) -> float:
+        """A node's compute window (edgeft/timemodel.py: T = W / (C x gflops_per_power))."""
+        return self.work_gflop / (compute_power * self.gflops_per_power)
+
+
+def measurement_model(spec: RunSpec) -> measurement.MeasurementModel:
+    """The spec's measurement model (simulator/measurement.py)."""
+    if spec.measurement == "truth":
+        return measurement.TruthModel(spec.truth())
+    if spec.measurement == "controller":
+        return measurement.ControllerModel(spec.truth(), measurement.NoiseModel.from_dict(spec.noise), spec.seed)
+    if spec.measurement == "replay":
+        return measurement.ReplayModel.from_run(spec.replay_dir)
+    raise ValueError(f"measurement must be one of {', '.join(measurement.MEASUREMENTS)} (got {spec.measurement!r})")
+
+
+@dataclass
+class _Run:
+    """The driver's state between the planner's calls."""
+
+    spec: RunSpec
+    topo: topology.Topology
+    adapter: StrategyAdapter
+    model: measurement.MeasurementModel
+    epoch_rows: list[dict] = field(default_factory=list)
+    node_rows: list[dict] = field(default_factory=list)
+    clock_s: float = 0.0  # completion clock: set-up + epochs so far
+
+
+def simulate_run(spec: RunSpec) -> dict[str, Any]:
+    """The whole run in this process (once per process): its rows and summary."""
+    from simulator.transfers import simulate
+
+    nodes = [SimNode(p["node_id"], float(p["compute_power"]), spec.samples) for p in spec.profiles]
+    adapter = StrategyAdapter(spec.policy, nodes, spec.epochs, spec.seed, spec.weights, spec.utopia, spec.truth())
+    run = _Run(spec, topology.build(spec.profiles, domains=spec.domains), adapter, measurement_model(spec))
+    started = time.process_time()
+    times = simulate(run.topo, lambda index, done: _plan(run, index, done))
+    return {
+        "epochs": run.epoch_rows,
+        "node_epochs": run.node_rows,
+        "summary": _summary(run, times),
+        "cpu_s": time.process_time() - started,
+    }
+
+
+def _plan(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan | None:
+    """Plan 0 is the set-up, plan e + 1 training epoch e; before each, the last epoch is closed."""
+    spec = run.spec
+    if index == 0:
+        return _setup_plan(run)
+    run.clock_s += done[-1].epoch_s
+    if index >= 2:
+        chosen = _close(run, index - 2, done[-1])
+        if chosen is None:
+            return None
+    epoch = index - 1
+    first = epoch == 0
+    live = run.adapter.live()
+    nodes = tuple(
+        NodeEpoch(
+            n.node_id,
+            n.node_id in {a.node_id for a in run.adapter.active()},
+            0 if first else spec.adapter_bytes,
+            0 if first else spec.model_pad,
+            spec.window_s(n.compute_power),
+            spec.adapter_bytes,
+            spec.model_pad,
+            fresh_upload=first,
+        )
+        for n in live
+    )
+    plans = tuple(ne if ne.active else _benched(ne) for ne in nodes)
+    return EpochPlan(plans, server_s=spec.server_wall_s / spec.dilation)
+
+
+def _benched(plan: NodeEpoch) -> NodeEpoch:
+    return NodeEpoch(plan.node_id, False, plan.download_bytes, plan.download_pad)
+
+
+def _setup_plan(run: _Run) -> EpochPlan:
+    spec = run.spec
+    gets = 2 + (spec.base_bytes > 0)  # partition, adapter v0, the base under `transfer`
+    nodes = []
+    for p in spec.profiles:
+        rtt = float(p["delay_ms"]) / 1000
+        after = (SETUP_TRIPS + gets - 1) * rtt + spec.setup_wall_s / spec.dilation
+        nodes.append(
+            NodeEpoch(
+                p["node_id"],
+                False,
+                spec.base_bytes + spec.partition_bytes + spec.adapter_bytes,
+                spec.setup_pad,
+                after_s=after,
+            )
+        )
+    return EpochPlan(tuple(nodes), wait_for_downloads=True)
+
+
+def _close(run: _Run, epoch: int, times: EpochTimes) -> frozenset[str] | None:
+    """Epoch `epoch` is over: its results and figures to the strategy; who trains next."""
+    spec = run.spec
+    active = [n.node_id for n in run.adapter.active()]
+    figures = run.model.figures(epoch, [n.node_id for n in run.adapter.live()], run.clock_s * spec.dilation)
+    results = {}
+    for node_id in active:
+        nt = times.nodes[node_id]
+        trip = nt.delayed_s + nt.download_s + nt.compute_s + nt.upload_s
+        train = measured_train_time(nt.compute_s, nt.upload_s, spec, figures.get(node_id), run.topo.node(node_id))
+        if spec.measurement == "replay" and figures.get(node_id) and math.isfinite(figures[node_id].train_time_s):
+            train = figures[node_id].train_time_s  # what the recording's scorer had
+        results[node_id] = SimResult(
+            node_id,
+            train,
+            trip,
+            nt.compute_s,
+            spec.samples,
+            spec.work_gflop,
+            timing={"download_s": nt.download_s, "upload_s": nt.upload_s, "waiting_s": nt.wait_s or 0.0},
+        )
+    record = run.adapter.close_epoch(epoch, results, figures, times.epoch_s, spec.adapter_bytes + spec.model_pad)
+    trips = [r.round_trip_s for r in results.values()]
+    record.epoch_row.update(
+        bubble_s=fairness.bubble_time(times.round_s, trips),
+        coverage=fairness.coverage(len(results) * spec.samples, len(spec.profiles) * spec.samples),
+        bytes_out=spec.adapter_bytes + spec.model_pad,
+    )
+    run.epoch_rows.append(record.epoch_row)
+    run.node_rows.extend(record.node_rows)
+    return record.chosen
+
+
+def measured_train_time(compute_s: float, upload_s: float, spec: RunSpec, seen: Any, access: Any) -> float:
+    """T_i as orchestrator/rounds.py measures it: the compute window plus whatever of the upload
+    the transfer allowance of the node's measured link does not cover (a shared bottleneck)."""
+    true_link = access.figures
+    trips = (fidelity.UPLOAD_RTTS_AFTER_SYNC - 1) * true_link.delay_ms / 1000
+    link = true_link
+    if seen is not None and seen.bandwidth_mbps > 0 and math.isfinite(seen.delay_ms):
+        link = fidelity.Link(seen.bandwidth_mbps, seen.delay_ms, 0.0)
+    rtt = link.delay_ms / 1000
+    allowance = rtt + fidelity.transfer_s(spec.adapter_bytes, link, fresh=True)
+    if spec.model_pad:
+        allowance += rtt + fidelity.transfer_s(spec.model_pad, link, fresh=True)
+    return compute_s + max(upload_s - trips - allowance, 0.0)
+
+
+def _summary(run: _Run, times: Sequence[EpochTimes]) -> dict[str, Any]:
+    spec, adapter = run.spec, run.adapter
+    trained: dict[str, int] = {n.node_id: 0 for n in adapter.nodes}
+    for row in run.node_rows:
+        trained[row["node_id"]] += 1
+    share = fairness.participation([trained[i] for i in sorted(trained)], spec.epochs)
+    return {
+        "engine": "simulate",
+        "measurement": spec.measurement,
+        "policy": spec.policy,
+        "nodes": len(spec.profiles),
+        "epochs": spec.epochs,
+        "seed": spec.seed,
+        "setup": spec.setup,
+        "completion_time_s": sum(t.epoch_s for t in times[1:]) + times[0].round_s,
+        "setup_time_s": times[0].round_s,
+        "pre_training_loss": None,
+        "final_val_loss": None,
+        "active_at_end": len(adapter.active()),
+        "eliminated_at_end": len(adapter.live()) - len(adapter.active()),
+        "failed": 0,
+        "paper_volumes": spec.paper_volumes,
+        "jain_index": fairness.jain_index(share),
+        "jain_normalised": fairness.jain_normalised(share),
+        "mean_coverage": sum(r["coverage"] for r in run.epoch_rows) / max(len(run.epoch_rows), 1),
+        "mean_bubble_s": sum(r["bubble_s"] for r in run.epoch_rows) / max(len(run.epoch_rows), 1),
+        "readmissions": adapter.readmissions,
+        "dilation": 1.0,  # a simulated run's clock is the identity (edgeft/clock.py)
+        "replayed_dilation": spec.dilation if spec.measurement == "replay" else None,
+    }
+
+
+def run_in_child(spec: RunSpec, timeout_s: float | None = None) -> dict[str, Any]:
+    """simulate_run in a fresh child process; RuntimeError naming the cause when it fails."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator.driver"],
+        input=json.dumps(spec.as_dict()),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout_s,
+    )
+    try:
+        answer = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    except json.JSONDecodeError:
+        answer = {}
+    if proc.returncode != 0 or "summary" not in answer:
+        detail = answer.get("error") or proc.stderr.strip()[-2000:]
+        raise RuntimeError(f"simulation failed (exit status {proc.returncode}): {detail}")
+    return answer
+
+
+def main() -> int:
+    """The child: a RunSpec (JSON) on stdin, the run (JSON) on stdout; exit 2 for a bad spec."""
+    from simulator.transfers import SimulationError
+
+    try:
+        spec = RunSpec.from_dict(json.load(sys.stdin))
+        measurement_model(spec)
+    except (ValueError, TypeError, KeyError, OSError) as exc:
+        print(json.dumps({"error": f"bad simulation spec: {exc}"}))
+        return 2
+    try:
+        answer = simulate_run(spec)
+    except (SimulationError, ValueError) as exc:
+        print(json.dumps({"error": str(exc)}))
+        return 1
+    print(json.dumps(answer, default=_jsonable))
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The simulator's driver without SimGrid: its strategy adapter (simulator/strategy_adapter.py) makes the
+policy's own choices from the same figures, its measured T_i follows orchestrator/rounds.py, and a bad
+spec is refused. The recorded 4-node Mininet run is used for its figures and choices only (it was
+recorded at k = 1 on a loaded host: its times are not validated against)."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator import fidelity
+from orchestrator.registry import NodeStatus
+from simulator import driver, measurement
+from simulator.strategy_adapter import SimNode, SimResult, StrategyAdapter
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_folders" / "mininet-4n"
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("policy", ["ne", "ar"])
+def test_the_adapter_chooses_what_the_recorded_orchestrator_chose(policy):
+    run = FIXTURE / f"n4-setup2-seed0-{policy}"
+    truth = json.loads((run / "ground_truth.json").read_text())["nodes"]
+    nodes = [SimNode(n["node_id"], n["compute_power"], 16) for n in truth]
+    adapter = StrategyAdapter(policy, nodes, 3, 0)
+    replay = measurement.ReplayModel.from_run(run)
+    recorded = _rows(run / "epochs.csv")
+    for row in recorded:
+        epoch = int(row["epoch"])
+        active = sorted(n.node_id for n in adapter.active())
+        assert active == sorted(row["active_nodes"].split(";"))
+        figures = replay.figures(epoch, [n.node_id for n in adapter.live()], 0.0)
+        results = {i: SimResult(i, figures[i].train_time_s, 1.0, figures[i].train_time_s, 16) for i in active}
+        record = adapter.close_epoch(epoch, results, figures, 1.0, 67_688)
+        assert record.dropped == [x for x in row["eliminated"].split(";") if x]
+        assert record.scores == pytest.approx(json.loads(row["scores"]), abs=1e-6)
+    assert sum(n.status == NodeStatus.ACTIVE for n in adapter.nodes) == (2 if policy == "ne" else 4)
+
+
+def test_measured_train_time_is_the_window_when_the_upload_took_what_the_link_allows():
+    spec = driver.RunSpec([], "ar", 2)
+    access = type("Access", (), {"figures": fidelity.Link(8.0, 40.0, 0.0)})()
+    seen = measurement.Seen(8.0, 40.0, 0.0)
+    alone = fidelity.predict_upload_s(spec.adapter_bytes, 0, access.figures, after_sync=True)
+    assert driver.measured_train_time(3.0, alone, spec, seen, access) == pytest.approx(3.0, abs=0.05)
+    # a shared bottleneck that doubles the upload shows up in T_i, as in the orchestrator's measurement
+    assert driver.measured_train_time(3.0, 2 * alone, spec, seen, access) > 3.0 + 0.5 * alone - 0.05
+
+
+def test_a_bad_spec_exits_2_with_one_line():
+    spec = driver.RunSpec(
+        [{"node_id": "a", "bandwidth_mbps": 1, "delay_ms": 1, "loss_pct": 0, "compute_power": 1}], "ar", 2
+    )
+    data = spec.as_dict() | {"measurement": "guess"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator.driver"],
+        input=json.dumps(data),
+        capture_output=True,
+        text=True,
+        cwd=driver.REPO,
+    )
+    assert proc.returncode == 2
+    assert "measurement must be one of truth, controller, replay" in json.loads(proc.stdout)["error"]
