@@ -1,0 +1,357 @@
+"""`edgeft simulate`: the same policies on a SimGrid model of the edge network, at any scale.
+
+    edgeft simulate --nodes 12,100,1000 --setups 1,2,3 --policies ne,ar --seeds 0-99 --epochs 10 --out DIR
+    edgeft simulate --measurement replay --replay RUN_DIR... --out DIR     (recorded Mininet runs, replayed)
+
+Every (nodes, setup, seed) draws its network as `edgeft compare` does (topologies/profiles.py), so
+each policy of a seed sees the same network; the tree is topologies/edge_cloud.py's, generalised
+past 100 nodes (simulator/topology.py). Each run is simulated in a process of its own (SimGrid keeps
+one Engine per process), `--jobs` at a time, forked from one server process that loaded the libraries once.
+DIR gets what `edgeft compare` writes: results.csv (engine `simulate`), summary.md (mean ± 95 % CI
+over seeds, and NE/AR per seed), completion_time.png, and one run folder per run (epochs.csv,
+node_epochs.csv, summary.json, ground_truth.json, topology.json, config.json). Every table and
+figure says it is simulated. `--training none`: time only, loss columns empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+
+log = logging.getLogger("edgeft.simulate")
+
+TITLE = "Node selection, simulated (SimGrid)"
+DEFAULT_NOISE = Path(__file__).resolve().parents[1] / "data" / "noise_model.json"
+
+
+class InputError(ValueError):
+    """Bad user input: one line naming the flag and the fix."""
+
+
+def parse_seeds(text: str) -> list[int]:
+    """A comma list of seeds or an inclusive range A-B (also mixed: 0-4,9)."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        try:
+            if "-" in part[1:]:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                if hi < lo:
+                    raise ValueError
+                seeds.extend(range(lo, hi + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise InputError(f"--seeds: expected a comma list or an inclusive range A-B, e.g. 0-99 (got {text!r})")
+    if not seeds or min(seeds) < 0 or max(seeds) > 2**32 - 1:
+        raise InputError(f"--seeds: give seeds in 0..4294967295, e.g. 0-99 (got {text!r})")
+    return sorted(set(seeds))
+
+
+def _ints(text: str, flag: str, low: int) -> list[int]:
+    try:
+        values = [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"{flag}: expected comma-separated integers (got {text!r})") from None
+    if not values or min(values) < low:
+        raise InputError(f"{flag}: expected integers >= {low} (got {text!r})")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `edgeft simulate` (module doc)."""
+    p = parser
+    p.add_argument("--nodes", default="12", help="edge node counts, e.g. 12,100,1000 (default 12)")
+    p.add_argument("--setups", default="2", help="the paper's link setups 1,2,3 (default 2)")
+    p.add_argument("--policies", default="ne,ar", help="comma-separated policies (orchestrator/policies)")
+    p.add_argument("--seeds", default="0", help="a comma list or an inclusive range A-B, e.g. 0-99 (default 0)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--paper-volumes", type=float, default=0.0, metavar="S", help="pad to the paper's volumes x S")
+    p.add_argument(
+        "--measurement",
+        default="truth",
+        help="what the strategy sees: truth, controller (fitted noise), or replay (with --replay RUN_DIR...)",
+    )
+    p.add_argument("--replay", nargs="+", default=[], metavar="RUN_DIR", help="recorded run folders to replay")
+    p.add_argument("--noise", default=None, help=f"controller noise model JSON (default {DEFAULT_NOISE.name})")
+    p.add_argument("--training", default="none", help="none (time only); real is not built yet")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="simulations at a time (processes)")
+    p.add_argument("--out", default="results/simulate")
+    p.add_argument("--overwrite", action="store_true", help="--out holds run folders: replace them")
+
+
+def _check_policies(text: str, nodes: list[int], epochs: int) -> list[str]:
+    from orchestrator.policies import POLICY_NAMES, SCHEDULED_POLICIES
+
+    policies = [x.strip() for x in str(text).split(",") if x.strip()]
+    bad = [x for x in policies if x not in POLICY_NAMES]
+    if bad or not policies:
+        raise InputError(f"--policies: unknown {bad or text!r}; choose from {', '.join(POLICY_NAMES)}")
+    scheduled = [x for x in policies if x in SCHEDULED_POLICIES]
+    if scheduled and min(nodes) <= epochs:
+        raise InputError(f"--nodes: policy {scheduled[0]} needs more nodes than --epochs {epochs} (got {min(nodes)})")
+    return policies
+
+
+def _check_scalars(args: argparse.Namespace) -> None:
+    from simulator.measurement import MEASUREMENTS
+
+    if args.epochs < 1:
+        raise InputError(f"--epochs: expected an integer >= 1 (got {args.epochs})")
+    if not (math.isfinite(args.paper_volumes) and args.paper_volumes >= 0):
+        raise InputError(f"--paper-volumes: expected a number >= 0 (got {args.paper_volumes})")
+    if args.measurement not in MEASUREMENTS:
+        raise InputError(f"--measurement: choose one of {', '.join(MEASUREMENTS)} (got {args.measurement!r})")
+    if args.training not in ("none", "real"):
+        raise InputError(f"--training: choose none or real (got {args.training!r})")
+    if args.training == "real":
+        raise InputError("--training real: not built yet in the simulator; use --training none (time only)")
+    if args.jobs < 1:
+        raise InputError(f"--jobs: expected an integer >= 1 (got {args.jobs})")
+    if args.measurement == "replay" and not args.replay:
+        raise InputError("--measurement replay: name the recorded run folders with --replay RUN_DIR...")
+    if args.replay and args.measurement != "replay":
+        raise InputError("--replay: only with --measurement replay")
+
+
+def _noise(args: argparse.Namespace) -> dict:
+    """The controller noise model (--noise, else the committed fit, else no noise: said so)."""
+    from simulator.measurement import NoiseModel
+
+    path = Path(args.noise) if args.noise else DEFAULT_NOISE
+    if args.measurement != "controller":
+        return {}
+    try:
+        return NoiseModel.load(path).as_dict()
+    except FileNotFoundError:
+        if args.noise:
+            raise InputError(f"--noise: {path} does not exist") from None
+        log.warning("no fitted noise model at %s: the controller model adds no noise", path)
+        return NoiseModel().as_dict()
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(f"--noise: {path} is not a noise model ({exc})") from None
+
+
+def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
+    """(run folder name, results-row extras, RunSpec) of every run; InputError on bad input."""
+    from simulator.driver import RunSpec
+    from topologies.profiles import SETUPS, draw_profiles
+
+    _check_scalars(args)
+    noise = _noise(args)
+    if args.measurement == "replay":
+        return _replay_specs(args)
+    nodes = _ints(args.nodes, "--nodes", 2)
+    setups = _ints(args.setups, "--setups", 1)
+    bad = [s for s in setups if s not in SETUPS]
+    if bad:
+        raise InputError(f"--setups: {bad} do not exist; the paper's setups are {', '.join(map(str, sorted(SETUPS)))}")
+    policies = _check_policies(args.policies, nodes, args.epochs)
+    seeds = parse_seeds(args.seeds)
+    pv = args.paper_volumes
+    specs = []
+    for n in nodes:
+        for setup in setups:
+            for seed in seeds:
+                profiles = [asdict(p) for p in draw_profiles(n, setup, seed)]
+                for policy in policies:
+                    spec = RunSpec(profiles, policy, args.epochs, seed, setup, args.measurement, noise=noise)
+                    spec.model_pad, spec.setup_pad = int(500e6 * pv), int((500e6 + 1000e6 / n) * pv)
+                    spec.paper_volumes = pv
+                    extra = {"nodes": n, "setup": setup, "seed": seed, "policy": policy}
+                    specs.append((f"n{n}-setup{setup}-seed{seed}-{policy}", extra, spec))
+    return specs
+
+
+def _replay_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
+    from simulator.recorded import spec_from_run
+
+    specs = []
+    for folder in args.replay:
+        try:
+            spec = spec_from_run(folder)
+        except (ValueError, KeyError, json.JSONDecodeError) as exc:
+            raise InputError(f"--replay: {exc}") from None
+        extra = {"nodes": len(spec.profiles), "setup": spec.setup, "seed": spec.seed, "policy": spec.policy}
+        specs.append((Path(folder).resolve().name, extra, spec))
+    return specs
+
+
+def _simulate(spec_dict: dict) -> dict:
+    """One run, in a worker process of its own (max_tasks_per_child=1: one SimGrid Engine each)."""
+    from simulator.driver import RunSpec, simulate_run
+
+    try:
+        return simulate_run(RunSpec.from_dict(spec_dict))
+    except Exception as exc:  # noqa: BLE001 - reported with the run's name by the parent
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def run_all(specs: list, jobs: int, show_progress: bool = True) -> dict[str, dict]:
+    """Simulate every spec, `jobs` processes at a time; {run name: answer}."""
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    answers: dict[str, dict] = {}
+    context = multiprocessing.get_context("forkserver")  # every worker forked from one that loaded the libraries
+    context.set_forkserver_preload(["simulator.driver"])
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, max_tasks_per_child=1) as pool:
+        futures = {pool.submit(_simulate, spec.as_dict()): name for name, _, spec in specs}
+        bar = tqdm(total=len(futures), desc="simulated runs", unit="run", disable=not show_progress)
+        for future in as_completed(futures):
+            name = futures[future]
+            try:
+                answers[name] = future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker that died (SimGrid aborts on some faults)
+                answers[name] = {"error": f"the simulation process died: {exc!r}"}
+            bar.update(1)
+        bar.close()
+    return answers
+
+
+def write_run_folder(run_dir: Path, spec, answer: dict) -> dict:
+    """The run folder `edgeft compare` would write, from a simulated run; returns its summary."""
+    from experiments.reports.network_map import edge_cloud_topology
+    from orchestrator.results import EPOCH_FIELDS, NODE_EPOCH_FIELDS, csv_text
+    from simulator.topology import default_domains
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "epochs.csv").write_text(csv_text(EPOCH_FIELDS, answer["epochs"]))
+    (run_dir / "node_epochs.csv").write_text(csv_text(NODE_EPOCH_FIELDS, answer["node_epochs"]))
+    summary = dict(answer["summary"])
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    truth = {"setup": spec.setup, "seed": spec.seed, "nodes": spec.profiles}
+    (run_dir / "ground_truth.json").write_text(json.dumps(truth, indent=2))
+    domains = spec.domains or default_domains(len(spec.profiles))
+    (run_dir / "topology.json").write_text(json.dumps(edge_cloud_topology(spec.profiles, domains=domains)))
+    settings = {k: v for k, v in spec.as_dict().items() if k != "profiles"}
+    (run_dir / "config.json").write_text(json.dumps({"engine": "simulate", "config": settings}, indent=2))
+    return summary
+
+
+def run(args: argparse.Namespace) -> int:
+    """`edgeft simulate` (module doc); 2 on bad input (one line), 1 when a simulation failed."""
+    try:
+        specs = build_specs(args)
+        out = Path(args.out)
+        if out.exists() and any(out.glob("*/summary.json")) and not args.overwrite:
+            raise InputError(f"--out: {out} already holds run folders; pass --overwrite or choose another --out")
+    except InputError as exc:
+        print(f"simulate: error: {exc}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    answers = run_all(specs, args.jobs)
+    rows, failed = [], []
+    for name, extra, spec in specs:
+        answer = answers[name]
+        if "error" in answer:
+            failed.append(f"{name}: {answer['error']}")
+            continue
+        summary = write_run_folder(out / name, spec, answer)
+        mode = "simulated" + (f", paper volumes x{spec.paper_volumes:g}" if spec.paper_volumes else ", real artifacts")
+        rows.append(
+            {
+                **summary,
+                **extra,
+                "engine": "simulate",
+                "mode": f"{mode}, {spec.measurement}",
+                "run_dir": str(out / name),
+            }
+        )
+    table = write_report(out, rows)
+    print("\n" + table)
+    for line in failed:
+        print(f"simulate: FAILED {line}", file=sys.stderr)
+    print(f"results.csv, summary.md, completion_time.png and {len(rows)} run folders in {out}/")
+    return 1 if failed else 0
+
+
+def completion_table(rows: list[dict]) -> str:
+    """Markdown: completion time per (nodes, setup, policy), mean ± 95 % CI over seeds."""
+    from experiments.reports.stats import fmt_ci
+
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault((int(r["nodes"]), int(r["setup"]), r["policy"]), []).append(float(r["completion_time_s"]))
+    lines = [
+        "| nodes | setup | policy | seeds | simulated completion time (s), mean ± 95 % CI |",
+        "|---|---|---|---|---|",
+    ]
+    for (nodes, setup, policy), values in sorted(groups.items()):
+        lines.append(f"| {nodes} | {setup} | {policy} | {len(values)} | {fmt_ci(values, '.1f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def ratio_table(rows: list[dict], shown_seeds: int = 10) -> str:
+    """Markdown: NE/AR completion time per (nodes, setup), mean ± 95 % CI over the seeds that
+    ran both; per seed too where there are at most `shown_seeds` of them. '' without both."""
+    from experiments.reports.stats import fmt_ci
+
+    keyed = {(int(r["nodes"]), int(r["setup"]), int(r["seed"]), r["policy"]): r for r in rows}
+    ratios: dict[tuple[int, int], list[tuple[int, float]]] = {}
+    for (nodes, setup, seed, policy), r in keyed.items():
+        ar = keyed.get((nodes, setup, seed, "ar"))
+        if policy == "ne" and ar:
+            ratios.setdefault((nodes, setup), []).append((seed, r["completion_time_s"] / ar["completion_time_s"]))
+    if not ratios:
+        return ""
+    lines = ["| nodes | setup | seeds | simulated NE/AR time, mean ± 95 % CI | per seed |", "|---|---|---|---|---|"]
+    for (nodes, setup), pairs in sorted(ratios.items()):
+        pairs.sort()
+        values = [v for _, v in pairs]
+        per_seed = ", ".join(f"{s}: {v:.2f}" for s, v in pairs) if len(pairs) <= shown_seeds else "(many)"
+        lines.append(f"| {nodes} | {setup} | {len(values)} | {fmt_ci(values, '.3f')} | {per_seed} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: Path, rows: list[dict]) -> str:
+    """results.csv (experiments/reports/report.py's columns and `engine`), summary.md and
+    completion_time.png, every one marked as simulated; returns the markdown tables."""
+    from experiments.reports.report import RESULT_FIELDS, draw_completion, save_figure, write_results
+
+    if "engine" not in RESULT_FIELDS:  # the engine column every runner writes (issue 28)
+        fields = [*RESULT_FIELDS[:4], "engine", *RESULT_FIELDS[4:]]
+        _write_rows(out / "results.csv", fields, rows)
+    else:
+        write_results(out, rows)
+    table = "\n".join(t for t in (completion_table(rows), ratio_table(rows)) if t)
+    note = (
+        "Simulated with SimGrid (simulator/, docs/simulator.md), not measured: believe these numbers as far as "
+        "experiments/validate_simulation.py shows the simulator reproduces recorded Mininet runs. Time only "
+        "(--training none): no losses.\n"
+    )
+    (out / "summary.md").write_text(f"# {TITLE}\n\n{note}\n{table}")
+    if rows:
+        fig = draw_completion(rows)
+        fig.axes[0].set_title("Total completion time (simulated, SimGrid)")
+        save_figure(fig, out / "completion_time.png")
+    return table
+
+
+def _write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
+    import csv
+
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
