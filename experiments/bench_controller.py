@@ -40,7 +40,7 @@ import requests
 
 from controller_app.settings import ControllerSettings, to_env
 from edgeft.paths_api import get_paths
-from experiments.runners.mininet_sweep import teach_hosts
+from experiments.runners.mininet_hosts import teach_hosts
 from experiments.runners.local import free_port
 from experiments.runners.progress import wait_until
 from topologies.edge_cloud import SERVER_IP, build

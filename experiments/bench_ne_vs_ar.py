@@ -125,6 +125,8 @@ def merge(out: Path, pending: Path) -> None:
     new = read_rows(pending)
     rerun = {(n["seed"], n["policy"]) for n in new}
     keep = [r for r in read_rows(out) if (r["seed"], r["policy"]) not in rerun]
+    for r in keep:  # rows written before results.csv had an engine column: this benchmark runs in Mininet
+        r["engine"] = r.get("engine") or "mininet"
     for r in new:
         run = Path(r["run_dir"])
         target = out / run.name

@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             if run_local(cfg, setup=args.setup) != 0:
                 return 1
             summary, epochs = load_run(out / policy)
-            rows.append({**summary, "setup": args.setup, "mode": "local", "run_dir": str(out / policy)})
+            rows.append(
+                {**summary, "setup": args.setup, "mode": "local", "engine": "loopback", "run_dir": str(out / policy)}
+            )
             curves[policy.upper()] = loss_curve(summary, epochs)
     except ConfigError as exc:
         print(f"demo: error: {exc}", file=sys.stderr)

@@ -67,6 +67,20 @@ def _mode(rec) -> str:
     return base + (f", {engine}" if engine and engine != "edgeft" else "")
 
 
+def _engine(rec) -> str:
+    """What ran the run, where results.csv does not say: the engine summary.json names, Flower
+    where its config says so, Mininet where the links were emulated, else loopback."""
+    from experiments.reports.network_map import emulated
+    from experiments.reports.report import ENGINES
+
+    named = rec.summary.get("engine")
+    if named in ENGINES:
+        return named
+    if (rec.config.get("engine") or ("flower" if "engine_versions" in rec.config else "")) == "flower":
+        return "flower"
+    return "mininet" if emulated(rec) else "loopback"
+
+
 def row_of(run_dir: Path, listed: dict | None) -> dict:
     """A results row for a run folder: summary.json's figures, with nodes, setup, seed and
     mode from results.csv where it lists the run, else from the folder's own files."""
@@ -74,11 +88,14 @@ def row_of(run_dir: Path, listed: dict | None) -> dict:
     row = {**rec.summary, "run_dir": str(run_dir)}
     row.setdefault("setup", (rec.ground_truth or {}).get("setup", 0))
     row.setdefault("mode", _mode(rec))
+    row.setdefault("engine", _engine(rec))
     for key in ("nodes", "setup", "seed"):
         if listed and listed.get(key) not in (None, ""):
             row[key] = int(float(listed[key]))
     if listed and listed.get("mode"):
         row["mode"] = listed["mode"]
+    if listed and listed.get("engine"):
+        row["engine"] = listed["engine"]
     row.setdefault("seed", rec.config.get("seed", 0))
     return row
 

@@ -19,11 +19,13 @@ from experiments.reports.targets import TimedCurve, read_curve, with_time_to_tar
 
 log = logging.getLogger(__name__)
 
+ENGINES = ("mininet", "loopback", "flower", "simulate")  # results.csv's `engine`: what ran the row's run
 RESULT_FIELDS = [
     "nodes",
     "setup",
     "seed",
     "policy",
+    "engine",
     "mode",
     "completion_time_s",
     "pre_training_loss",
@@ -47,13 +49,27 @@ RESULT_FIELDS = [
 ]
 
 
+def engine_of_mode(mode: str) -> str:
+    """The engine a results row's `mode` text names, for rows written before the `engine` column
+    ("mininet, ..., flower" -> flower; "mininet, ..." -> mininet; anything else ran on loopback)."""
+    words = [word.strip() for word in str(mode or "").split(",")]
+    if "flower" in words:
+        return "flower"
+    if "simulate" in words or "simulated" in words:
+        return "simulate"
+    return "mininet" if words and words[0] == "mininet" else "loopback"
+
+
 def load_run(run_dir: Path) -> tuple[dict, list[dict]]:
+    """A run folder's summary.json and its epochs.csv rows."""
     summary = json.loads((run_dir / "summary.json").read_text())
     with (run_dir / "epochs.csv").open() as fh:
         return summary, list(csv.DictReader(fh))
 
 
 def write_results(out: Path, rows: list[dict]) -> None:
+    """results.csv: one row per run, RESULT_FIELDS in order (a row without `engine` gets it from its mode)."""
+    rows = [{**row, "engine": row.get("engine") or engine_of_mode(row.get("mode", ""))} for row in rows]
     with (out / "results.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=RESULT_FIELDS, extrasaction="ignore")
         w.writeheader()

@@ -88,7 +88,7 @@ def _start_measuring(rest: str, server, hosts: list, k: float) -> None:
     """Name the server as the measuring point (and the orchestrator's port as the run's
     own traffic) now, so that the controller probes the nodes while the run sets up,
     as `edgeft compare` does with its own controller."""
-    from experiments.runners.mininet_sweep import ORCH_PORT
+    from experiments.runners.mininet_hosts import ORCH_PORT
 
     def ready() -> bool:
         known = known_ips(rest, server.IP(), ORCH_PORT)
@@ -106,7 +106,7 @@ def run_attached(
     net: dict, base: dict, policy: str, epochs: int, run_dir: Path, timeout: float, controller_token: str
 ) -> dict:
     """One policy's run in the attached network; returns its results row."""
-    from experiments.runners.mininet_sweep import ORCH_PORT, finish_row, start_run
+    from experiments.runners.mininet_hosts import ORCH_PORT, finish_row, start_run
 
     profiles = from_ground_truth(net["ground_truth"])
     base = {**base, "emulation": {**base.get("emulation", {}), "dilation": net["dilation"]}}
@@ -158,6 +158,7 @@ def run_attached(
             "setup": net["setup"],
             "seed": net["seed"],
             "mode": "mininet, attached",
+            "engine": "mininet",
             "network": str(net.get("topology_pid")),
         },
     )

@@ -17,36 +17,41 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Callable
 
-import requests
 
-from edgeft.paths_api import known_ips
 from edgeft.config_files import ConfigError, build as build_config, read_file
+from edgeft.clock import Clock
 from edgeft.timemodel import parse_dilation
 from experiments.runners.inputs import check_model, seeds_argument
-from experiments.runners.local import credentials_for, free_port, node_model, with_dilation
-from experiments.runners.progress import follow, read_rows, wait_until
+from experiments.runners.local import free_port, with_dilation
+from experiments.runners.mininet_hosts import (
+    LiveRun,
+    Probing,
+    apply_link_events,
+    controller_args,
+    finish_row,
+    record_controller,
+    start_controller,
+    start_run,
+)
+from experiments.runners.progress import follow, read_rows
 from experiments.launcher import ProcessGroup
 from experiments.reports.network_map import write_topology
 from experiments.reports.redraw import check_target
-from experiments.reports.report import load_run, loss_curve, write_report, write_results
+from experiments.reports.report import engine_of_mode, load_run, loss_curve, write_report, write_results
 from orchestrator.config import OrchestratorConfig
-from orchestrator.credentials import LIST_NAME, new_secret, write_private
+from orchestrator.credentials import new_secret, write_private
 from orchestrator.results import guard_run_folder, move_aside, run_files
 from orchestrator.policies import POLICY_NAMES
-from orchestrator.scenario import LINK_FIELDS, Scenario
-from topologies.shaping import LinkShape
-from topologies.edge_cloud import ROOT_IP, SERVER_IP, build
+from orchestrator.scenario import Scenario
+from topologies.edge_cloud import ROOT_IP, build
 from topologies.profiles import as_ground_truth, draw_profiles
 
 log = logging.getLogger("edgeft.compare")
-ORCH_PORT = 8700
 
 
 def _ints(text: str) -> list[int]:
@@ -68,7 +73,9 @@ def _setups(text: str) -> list[int]:
     return got
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`edgeft compare`'s flags (also `python -m experiments.compare`'s)."""
+    p = parser
     p.add_argument("--nodes", type=_ints, default=None, help="edge node counts, e.g. 12,20,30,40 (default 12)")
     p.add_argument("--setups", type=_setups, default=None, help="paper link setups 1,2,3 (default 2)")
     p.add_argument("--policies", default="ne,ar", help=f"comma-separated, from: {','.join(POLICY_NAMES)}")
@@ -76,6 +83,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seeds", type=seeds_argument, default=None, help="a comma list (0,3,7) or an inclusive range A-B (default 0)"
     )
+    _attach_arguments(p)
+    p.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
+    p.add_argument(
+        "--target-loss",
+        type=float,
+        default=None,
+        help="time to this validation loss in the tables (default: AR's final loss of the same nodes/setup/seed)",
+    )
+    p.add_argument("--out", default="results/compare")
+    _folder_arguments(p)
+    p.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one run may take")
+    _controller_arguments(p)
+    _engine_arguments(p)
+
+
+def _attach_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--attach",
         metavar="FILE",
@@ -92,16 +115,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="",
         help="with --attach: the controller's token (deprecated: others can read it; use --controller-token-file)",
     )
-    p.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
-    p.add_argument(
-        "--target-loss",
-        type=float,
-        default=None,
-        help="time to this validation loss in the tables (default: AR's final loss of the same nodes/setup/seed)",
-    )
-    p.add_argument("--out", default="results/compare")
-    _folder_arguments(p)
-    p.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one run may take")
+
+
+def _controller_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probe-hz", type=float, default=2.0, help="controller: delay/loss probes per node per second")
     p.add_argument(
         "--loss-window",
@@ -117,6 +133,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             "(off: it measures capacities itself, docs/controller.md)"
         ),
     )
+
+
+def _engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dilation", default="auto", help="time dilation k >= 1, or auto: calibrated on this host (docs/time-model.md)"
     )
@@ -144,26 +163,6 @@ def _folder_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-@dataclass(frozen=True)
-class Probing:
-    """How the run's controller measures: probe rate, loss window, capacity hints."""
-
-    hz: float = 2.0
-    loss_window: int = 600
-    capacity_hints: bool = False
-    train_interval_s: float = 10.0  # emulated seconds; the controller gets x k
-
-
-@dataclass
-class LiveRun:
-    """What a fault hook (experiments/faults.py) may touch while a run goes on."""
-
-    edge: object
-    procs: ProcessGroup
-    controller_url: str
-    start_controller: Callable[[], None]
-
-
 def run_one(
     base: dict,
     nodes: int,
@@ -179,25 +178,52 @@ def run_one(
 ) -> dict:
     """One (nodes, setup, seed, policy) run in a fresh network; returns its results row.
     `fault(live, epoch)` runs as each epoch starts. An 'auto' emulation.dilation in
-    `base` is calibrated here (compare() resolves it once per scenario instead)."""
-    cfg = build_config(
-        OrchestratorConfig,
-        base,
-        {
-            "nodes": nodes,
-            "policy": policy,
-            "seed": seed,
-            "training.epochs": epochs,
-            "out_dir": str(run_dir),
-            "metrics.capacity_hints": probing.capacity_hints,
-        },
-    )
-    mode = "mininet" + (f", paper volumes x{cfg.paper_volumes:g}" if cfg.paper_volumes else ", real artifacts")
+    `base` is calibrated here (compare() resolves it once per scenario instead). `timeout`
+    is in emulated seconds (the run's clock gives it on the wall)."""
+    overrides = {"nodes": nodes, "policy": policy, "seed": seed, "training.epochs": epochs, "out_dir": str(run_dir)}
+    cfg = build_config(OrchestratorConfig, base, {**overrides, "metrics.capacity_hints": probing.capacity_hints})
     profiles = draw_profiles(nodes, setup, seed)
     cfg = with_dilation(cfg, profiles, "mininet", engine=engine)  # Flower: its per-message processes counted
-    k = cfg.emulation.k
+    wall_timeout = Clock(cfg.emulation.k).to_wall(timeout)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "ground_truth.json").write_text(json.dumps(as_ground_truth(profiles, setup, seed), indent=2))
+    live, hints = _start_network(cfg, profiles, run_dir, probing)
+    row = {"nodes": nodes, "setup": setup, "seed": seed, "mode": _mode(cfg, engine), "engine": _engine(engine)}
+    try:
+        live.start_controller()
+        record_controller(live.controller_url, run_dir, probing.capacity_hints)
+        hosts = {p.node_id: live.edge.hosts[p.node_id] for p in profiles}
+        if engine == "flower":
+            from experiments.runners.flower_mininet import run_flower_in_hosts
+
+            run_flower_in_hosts(cfg, run_dir, live.controller_url, live.edge.server, hosts, profiles, wall_timeout)
+        else:
+            start_run(live.procs, cfg, run_dir, live.controller_url, live.edge.server, hosts, profiles)
+            label = f"{policy.upper()} n={nodes} setup={setup} seed={seed}"
+            _follow(live, cfg, (label, wall_timeout), profiles, hints, fault)
+    finally:
+        live.procs.stop_all()
+        live.edge.stop()
+    return finish_row(run_dir, cfg.emulation.k, row)
+
+
+def _mode(cfg: OrchestratorConfig, engine: str) -> str:
+    """results.csv's `mode`: where it ran, what it moved, and the engine when it is Flower's."""
+    volumes = f", paper volumes x{cfg.paper_volumes:g}" if cfg.paper_volumes else ", real artifacts"
+    return "mininet" + volumes + (", flower" if engine == "flower" else "")
+
+
+def _engine(engine: str) -> str:
+    """results.csv's `engine` for compare's --engine: Flower's, or edgeft's own in Mininet."""
+    return "flower" if engine == "flower" else "mininet"
+
+
+def _start_network(
+    cfg: OrchestratorConfig, profiles: list, run_dir: Path, probing: Probing
+) -> tuple[LiveRun, str | None]:
+    """The run's Mininet network, built and shaped (its controller not started yet), and the
+    controller's write token when the drawn rates are registered as hints (else None)."""
+    k = cfg.emulation.k
     ofp_port, rest_port = free_port(), free_port()
     token = new_secret()  # the controller's own write token: never the run's (each node has its own secret)
     write_private(run_dir / "controller.token", token)
@@ -205,194 +231,36 @@ def run_one(
     procs = ProcessGroup(run_dir / "logs")
     edge = build(profiles, controller=("127.0.0.1", ofp_port), run_dir=run_dir / "net", root_link=True, dilation=k)
     write_topology(run_dir, profiles, dilation=k)  # network.png draws the tree as built
-    controller_args = _controller_args(ofp_port, rest_port, run_dir / "controller.token", probing, k)
+    ctl_args = controller_args(ofp_port, rest_port, run_dir / "controller.token", probing, Clock(k))
     hints = token if probing.capacity_hints else None
-    live = LiveRun(edge, procs, rest, lambda: start_controller(procs, edge, controller_args, rest, hints))
-    try:
-        live.start_controller()
-        record_controller(rest, run_dir, probing.capacity_hints)
-        if engine == "flower":
-            from experiments.runners.flower_mininet import run_flower_in_hosts
-
-            hosts = {p.node_id: edge.hosts[p.node_id] for p in profiles}
-            run_flower_in_hosts(cfg, run_dir, rest, edge.server, hosts, profiles, timeout * k)
-            return finish_row(run_dir, k, {"nodes": nodes, "setup": setup, "seed": seed, "mode": mode + ", flower"})
-        start_run(
-            procs,
-            cfg,
-            run_dir,
-            rest,
-            edge.server,
-            {p.node_id: edge.hosts[p.node_id] for p in profiles},
-            profiles,
-        )
-        rc = follow(
-            procs,
-            run_dir / "epochs.csv",
-            f"{policy.upper()} n={nodes} setup={setup} seed={seed}",
-            epochs,
-            timeout * k,
-            on_epoch=lambda epoch: (
-                apply_link_events(edge, profiles, Scenario(cfg.scenario), epoch, rest, hints),
-                fault and fault(live, epoch),
-            ),
-        )
-        if rc != 0:
-            raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")
-    finally:
-        procs.stop_all()
-        edge.stop()
-    return finish_row(run_dir, k, {"nodes": nodes, "setup": setup, "seed": seed, "mode": mode})
+    return LiveRun(edge, procs, rest, lambda: start_controller(procs, edge, ctl_args, rest, hints)), hints
 
 
-def record_controller(rest: str, run_dir: Path, capacity_hints: bool) -> None:
-    """Provenance: the controller's settings as it reports them (GET /v1/health, never its token)
-    and whether the drawn rates were registered as hints, in <run_dir>/controller.json."""
-    try:
-        health = requests.get(f"{rest}/v1/health", timeout=5.0).json()
-    except (requests.RequestException, ValueError) as exc:
-        health = {"error": f"GET /v1/health failed: {exc}"}
-    record = {"rest": rest, "capacity_hints": capacity_hints, "settings": health.get("settings"), "health": health}
-    (run_dir / "controller.json").write_text(json.dumps(record, indent=2))
-
-
-def _controller_args(ofp_port: int, rest_port: int, token_file: Path, probing: Probing, k: float) -> list[str]:
-    """`edgeft controller`'s flags for one run: its token by file, the server named as the
-    measuring point at start (GET /v1/paths changes nothing), probing dilated by k."""
-    return [
-        *("controller", "--ofp-port", str(ofp_port), "--rest-host", ROOT_IP, "--rest-port", str(rest_port)),
-        *("--token-file", str(token_file), "--measure-from", SERVER_IP, "--own-port", str(ORCH_PORT)),
-        *("--probe-hz", str(probing.hz), "--loss-window", str(probing.loss_window)),
-        *("--probe-timeout", f"{2.0 * k:g}", "--train-interval", f"{probing.train_interval_s * k:g}"),
-    ]
-
-
-def start_run(
-    procs: ProcessGroup,
+def _follow(
+    live: LiveRun,
     cfg: OrchestratorConfig,
-    run_dir: Path,
-    controller_rest: str,
-    server,
-    hosts: dict,
+    progress: tuple[str, float],
     profiles: list,
+    hints: str | None,
+    fault: Callable[[LiveRun, int], None] | None,
 ) -> None:
-    """Start the orchestrator in the server host (metrics from the controller at
-    `controller_rest`, as the server host reaches it) and, from one pre-loaded parent
-    that forks each client into its host's namespace (memory: edge_client/forkserver.py),
-    one LoRA client per edge host. Each client enrols with its own secret, provisioned into
-    <run_dir>/credentials (its token file, named in clients.json); the orchestrator writes its
-    run token to <run_dir>/run_token. A client's network figures are looked up by the address
-    it connects from: its host's IP in its namespace."""
-    tokens = credentials_for(run_dir, [p.node_id for p in profiles])
-    orch = cfg.model_copy(update={"host": "0.0.0.0", "port": ORCH_PORT, "token": ""})
-    orch.enrolment = orch.enrolment.model_copy(update={"credentials_file": str(run_dir / "credentials" / LIST_NAME)})
-    orch.policy_options.truth_file = orch.policy_options.truth_file or str(run_dir / "ground_truth.json")
-    orch.metrics.source, orch.metrics.controller_url, orch.metrics.orchestrator_ip = (
-        "controller",
-        controller_rest,
-        server.IP(),
+    """Follow the run to its end (`progress`: its label and its wall-clock timeout), applying the
+    scenario's link events and the fault hook as each epoch starts; RuntimeError if it fails."""
+    label, wall_timeout = progress
+    run_dir = Path(cfg.out_dir)
+    rc = follow(
+        live.procs,
+        run_dir / "epochs.csv",
+        label,
+        cfg.training.epochs,
+        wall_timeout,
+        on_epoch=lambda epoch: (
+            apply_link_events(live.edge, profiles, Scenario(cfg.scenario), epoch, live.controller_url, hints),
+            fault and fault(live, epoch),
+        ),
     )
-    (run_dir / "orchestrator_config.json").write_text(orch.model_dump_json(indent=2))
-    procs.start("orchestrator", ["orchestrator", "--config", str(run_dir / "orchestrator_config.json")], host=server)
-    spec = [
-        {
-            "netns_pid": hosts[p.node_id].pid,
-            "log": str(run_dir / "logs" / f"{p.node_id}.log"),
-            "config": {
-                "orchestrator": f"http://{server.IP()}:{ORCH_PORT}",
-                "token_file": str(tokens[p.node_id]),
-                "node_id": p.node_id,
-                "compute_power": p.compute_power,
-                "emulate_compute": True,
-                **node_model(cfg),
-            },
-        }
-        for p in profiles
-    ]
-    (run_dir / "clients.json").write_text(json.dumps(spec, indent=2))
-    procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
-
-
-def finish_row(run_dir: Path, k: float, extra: dict) -> dict:
-    """The results row of a finished run, with a loud warning where fidelity failed."""
-    summary, _ = load_run(run_dir)
-    if not summary.get("fidelity_ok", True):
-        log.warning(
-            "FIDELITY: %s: %.0f %% of node-epochs overran their compute window (> 5 %%) at k = %g: its times are not "
-            "the emulated world's; the row is marked",
-            run_dir.name,
-            100 * summary["overrun_share"],
-            k,
-        )
-    return {**summary, **extra, "run_dir": str(run_dir)}
-
-
-def start_controller(procs: ProcessGroup, edge, args: list[str], rest: str, hints_token: str | None) -> None:
-    """Start the controller app, let it learn the network (teach_hosts) and, where
-    `hints_token` is given, register the link capacities as hints. Also used to bring a
-    stopped controller back mid-run."""
-    procs.start("controller", args)
-    teach_hosts(edge, rest)
-    if hints_token is not None:
-        edge.register_capacities(rest, hints_token)
-
-
-def teach_hosts(edge, rest: str) -> None:
-    """Wait for every switch and switch link, then make every host send (ARP caches are
-    flushed so that each host asks, and every ARP goes to the controller) until the
-    controller knows them all; the query names the server as the measuring point."""
-    switches = len(edge.net.switches)
-    wait_until(
-        lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["switches"]) == switches,
-        60,
-        "switches to connect",
-    )
-    # Teach hosts only once LLDP knows every switch link: before that, a flooded ARP can
-    # leave over an unknown link and place a host on the wrong port (the app repairs that
-    # too, but learning on a known topology needs no repair).
-    trunks = sum(
-        1 for link in edge.net.links if link.intf1.node in edge.net.switches and link.intf2.node in edge.net.switches
-    )
-    wait_until(
-        lambda: len(requests.get(rest + "/v1/topology", timeout=2).json()["links"]) >= trunks,
-        60,
-        "LLDP to find the switch links",
-    )
-    edge.server.cmd("ip neigh flush all")
-    wait_s = math.ceil(getattr(edge, "dilation", 1.0))  # a dilated link's delay is k times the drawn one
-
-    def known() -> bool:
-        seen = known_ips(rest, SERVER_IP, ORCH_PORT)
-        silent = [h for h in edge.hosts.values() if h.IP() not in seen]
-        for host in silent:  # a lost ping (lossy links) is simply sent again on the next poll
-            host.cmd(f"ip neigh flush all; ping -c 1 -W {wait_s} {SERVER_IP}")
-        return not silent
-
-    wait_until(known, 60, "host learning")
-
-
-def apply_link_events(
-    edge, profiles, scenario: Scenario, epoch: int, controller_url: str, hints_token: str | None
-) -> None:
-    """Realise the scenario's link changes for `epoch` on the emulated links (compute
-    changes travel in the train tasks); with capacity hints on, tell the controller the
-    new capacities. Applied as the epoch starts; the controller's figures follow within
-    its probing windows and its capacity trains (docs/controller.md)."""
-    changed = False
-    for p in profiles:
-        if not any(
-            e.epoch == epoch
-            and e.node_id == p.node_id
-            and (e.restore or any(getattr(e, k) is not None for k in LINK_FIELDS))
-            for e in scenario.events
-        ):
-            continue
-        link = {k: scenario.state(p.node_id, epoch).get(k, getattr(p, k)) for k in LINK_FIELDS}
-        edge.set_shape(p.node_id, LinkShape.of(link))  # dilated by set_shape
-        log.info("epoch %d: link of %s now %s", epoch, p.node_id, link)
-        changed = True
-    if changed and hints_token is not None:
-        edge.register_capacities(controller_url, hints_token)
+    if rc != 0:
+        raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")
 
 
 def _resolve_dilation(
@@ -504,7 +372,9 @@ def finished_rows(out: Path) -> dict[tuple[int, int, int, str], dict]:
             continue
         run_dir = out / f"n{key[0]}-setup{key[1]}-seed{key[2]}-{key[3]}"
         if (run_dir / "summary.json").exists():
-            extra = {"nodes": key[0], "setup": key[1], "seed": key[2], "mode": r.get("mode", "")}
+            mode = r.get("mode", "")
+            extra = {"nodes": key[0], "setup": key[1], "seed": key[2], "mode": mode}
+            extra["engine"] = r.get("engine") or engine_of_mode(mode)
             done[key] = finish_row(run_dir, float(r.get("dilation") or 1.0), extra)
     log.info("--resume: %d finished rows kept from %s", len(done), out / "results.csv")
     return done
