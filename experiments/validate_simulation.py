@@ -1,0 +1,181 @@
+"""Replay recorded Mininet runs in the simulator and say how far the simulation is from them (issue 28).
+
+    .venv/bin/python experiments/validate_simulation.py RUN_DIR... [--json FILE]
+    .venv/bin/python experiments/validate_simulation.py RUNS... --calibrate CAL_RUN... --save-calibration
+
+Each RUN_DIR (a run folder written by `edgeft compare`, or a folder of them) is simulated in replay mode
+on its own drawn network (ground_truth.json; the tree from topology.json, else topologies/edge_cloud.py's
+defaults): the strategy sees what the recording's strategy saw, nothing of its times
+(simulator/recorded.py). Printed per run and pooled: completion-time error, per-epoch time R² and
+median error, whether every selection matched, and NE/AR from both; `--json FILE` writes the same.
+
+The host-side overheads (set-up warm-up, the server's per-epoch work) and the controller's noise model
+come from experiments/data/calibration.json, fitted on the runs it names; `--calibrate RUN...` fits
+them again on the runs given (simulated with both overheads at 0), and `--save-calibration` writes
+them. Calibration runs are reported apart: the targets are judged on the others.
+`--measurement controller` simulates the same draws with the noise model instead of the replay
+(selections may then differ: that is what it measures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from experiments.reports.run_folder import find_runs  # noqa: E402
+from experiments.runners.simulate import run_all  # noqa: E402
+from simulator import measurement, validation  # noqa: E402
+from simulator.recorded import recorded_times, spec_from_run  # noqa: E402
+
+CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.json"
+
+
+def _runs(folders: list[str]) -> list[Path]:
+    runs: list[Path] = []
+    for folder in folders:
+        found = find_runs(Path(folder))
+        if not found:
+            raise SystemExit(f"validate_simulation: error: {folder} holds no run folder (summary.json + epochs.csv)")
+        runs.extend(found)
+    return sorted(set(runs))
+
+
+def load_calibration(path: Path) -> dict:
+    """The committed calibration: overheads (wall s) and the noise model; {} where there is none."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def calibrate(runs: list[Path], jobs: int) -> dict:
+    """Fit the overheads and the noise model on these runs (module doc)."""
+    specs = []
+    for run in runs:
+        spec = spec_from_run(run, "replay")
+        spec.server_wall_s, spec.setup_wall_s = 0.0, 0.0
+        specs.append((str(run), {}, spec))
+    answers = run_all(specs, jobs)
+    failed = [name for name, answer in answers.items() if "error" in answer]
+    if failed:
+        raise SystemExit(
+            f"validate_simulation: error: calibration run {failed[0]} failed: {answers[failed[0]]['error']}"
+        )
+    samples = [(Path(name).name, recorded_times(name), answers[name]) for name, _, _ in specs]
+    overheads = validation.fit_overheads(samples)
+    pairs = [p for run in runs for p in measurement.recorded_pairs(run)]
+    noise = measurement.fit_noise(pairs)
+    return {
+        "fitted_on": list(overheads.fitted_on),
+        "server_wall_s": overheads.server_wall_s,
+        "setup_wall_s": overheads.setup_wall_s,
+        "noise": noise.as_dict(),
+    }
+
+
+def simulate_runs(runs: list[Path], calibration: dict, measurement_name: str, jobs: int) -> dict[str, dict]:
+    """Each run's simulation with the calibration's overheads (and noise, for controller mode)."""
+    specs = []
+    for run in runs:
+        spec = spec_from_run(run, measurement_name, calibration.get("noise"))
+        if "server_wall_s" in calibration:
+            spec.server_wall_s, spec.setup_wall_s = calibration["server_wall_s"], calibration["setup_wall_s"]
+        specs.append((str(run), {}, spec))
+    return run_all(specs, jobs)
+
+
+def _pct(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{100 * value:+.1f} %"
+
+
+def report(comparisons: list[validation.RunComparison]) -> str:
+    """The printed table: per run, pooled (validation runs, then all), NE/AR from both."""
+    lines = [
+        f"{'run':<34} {'k':>5} {'measured s':>10} {'simulated s':>11} {'error':>9} {'epoch R²':>8} "
+        f"{'epoch med err':>13} {'selections':>10}"
+    ]
+    for c in comparisons:
+        tag = " (calibration)" if c.calibration else ""
+        lines.append(
+            f"{Path(c.run_dir).name:<34} {c.dilation:>5.3g} {c.measured_s:>10.1f} {c.simulated_s:>11.1f} "
+            f"{_pct(c.rel_error):>9} {c.epoch_r2:>8.3f} {100 * c.epoch_median_rel_err:>12.1f}% "
+            f"{'match' if c.selections_match else 'DIFFER':>10}"
+            f"{'' if c.fidelity_ok in (True, None) else '  (host did not keep up)'}{tag}"
+        )
+    for label, subset in (
+        ("validation runs", [c for c in comparisons if not c.calibration]),
+        ("all runs", comparisons),
+    ):
+        p = validation.pooled(subset)
+        if not p["runs"]:
+            continue
+        lines.append(
+            f"pooled, {label} ({p['runs']}): median |error| {100 * p['median_abs_error']:.1f} %, max "
+            f"{100 * p['max_abs_error']:.1f} %, per-epoch R² {p['epoch_r2']:.3f}, per-epoch median error "
+            f"{100 * p['epoch_median_rel_err']:.1f} %, selections matched {p['selections_match']}/{p['runs']}; "
+            f"targets {p['targets_met']}"
+        )
+    for pair in validation.ne_ar(comparisons):
+        lines.append(
+            f"NE/AR n={pair['nodes']} setup {pair['setup']} seed {pair['seed']}: measured {pair['measured']:.3f}, "
+            f"simulated {pair['simulated']:.3f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    ap.add_argument("--json", metavar="FILE", help="write the per-run and pooled figures here")
+    ap.add_argument("--calibrate", nargs="+", default=[], metavar="RUN_DIR", help="fit overheads and noise on these")
+    ap.add_argument("--save-calibration", action="store_true", help=f"write the fit to {CALIBRATION}")
+    ap.add_argument("--calibration-file", default=str(CALIBRATION))
+    ap.add_argument("--measurement", default="replay", choices=["replay", "controller"])
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args(argv)
+    runs = _runs(args.runs)
+    if args.calibrate:
+        cal_runs = _runs(args.calibrate)
+        calibration = calibrate(cal_runs, args.jobs)
+        if args.save_calibration:
+            Path(args.calibration_file).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.calibration_file).write_text(json.dumps(calibration, indent=2) + "\n")
+    else:
+        calibration = load_calibration(Path(args.calibration_file))
+    fitted = {Path(name).name for name in calibration.get("fitted_on", [])}
+    answers = simulate_runs(runs, calibration, args.measurement, args.jobs)
+    comparisons, failed = [], []
+    for run in runs:
+        answer = answers[str(run)]
+        if "error" in answer:
+            failed.append(f"{run}: {answer['error']}")
+            continue
+        comparisons.append(validation.compare_run(str(run), recorded_times(run), answer, run.name in fitted))
+    print(report(comparisons))
+    print(
+        f"calibration: server {calibration.get('server_wall_s', 'default')} wall s/epoch, set-up "
+        f"{calibration.get('setup_wall_s', 'default')} wall s, fitted on {sorted(fitted) or 'nothing (defaults)'}"
+    )
+    for line in failed:
+        print(f"FAILED {line}", file=sys.stderr)
+    if args.json:
+        validation_runs = [c for c in comparisons if not c.calibration]
+        data = {
+            "runs": [c.as_dict() for c in comparisons],
+            "pooled_validation": validation.pooled(validation_runs),
+            "pooled_all": validation.pooled(comparisons),
+            "ne_ar": validation.ne_ar(comparisons),
+            "calibration": calibration,
+            "measurement": args.measurement,
+        }
+        Path(args.json).write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

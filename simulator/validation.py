@@ -1,0 +1,154 @@
+"""How far a simulated run is from the recorded Mininet run it replays (pure: numbers in, numbers out).
+
+Per run: the completion-time error (simulated - measured) / measured, the per-epoch time R² and median
+relative error, and whether every selection matched (each epoch's active nodes and eliminations).
+Pooled: the median and largest |completion error|, R² over every epoch of every run, and the
+NE/AR completion-time ratio per (nodes, setup, seed) from both. Targets (issue 28): median
+|error| <= 5 %, max <= 15 %, per-epoch R² >= 0.95.
+
+The host-side overheads the simulator cannot derive (the set-up's trainer warm-up, the server's
+aggregation and validation per epoch) are fitted here on named calibration runs (`fit_overheads`):
+from a simulation of each run with both overheads at 0, the recorded excess in wall seconds
+(reported seconds x the run's k), the median over runs. Runs used for the fit are reported apart.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+from orchestrator.fidelity import median_rel_err, r_squared
+from simulator.recorded import RecordedTimes
+
+TARGET_MEDIAN, TARGET_MAX, TARGET_R2 = 0.05, 0.15, 0.95
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """One recorded run against its simulation."""
+
+    run_dir: str
+    policy: str
+    nodes: int
+    setup: int
+    seed: int
+    measured_s: float
+    simulated_s: float
+    rel_error: float
+    epoch_r2: float
+    epoch_median_rel_err: float
+    selections_match: bool
+    measured_epoch_s: list[float]
+    simulated_epoch_s: list[float]
+    fidelity_ok: bool | None
+    calibration: bool = False
+    dilation: float = 1.0  # the recording's k
+
+    def as_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+
+def _names(text: str) -> list[str]:
+    return sorted(x for x in str(text).split(";") if x)
+
+
+def compare_run(run_dir: str, recorded: RecordedTimes, answer: dict, calibration: bool = False) -> RunComparison:
+    """One run's comparison (module doc); `answer` is simulator.driver.simulate_run's."""
+    summary, rows = answer["summary"], answer["epochs"]
+    simulated = [float(r["epoch_time_s"]) for r in rows]
+    measured = recorded.epoch_s[: len(simulated)]
+    match = len(rows) == len(recorded.epoch_s) and all(
+        _names(r["active_nodes"]) == recorded.active[i] and _names(r["eliminated"]) == recorded.eliminated[i]
+        for i, r in enumerate(rows)
+    )
+    sim_total = float(summary["completion_time_s"])
+    return RunComparison(
+        run_dir,
+        summary["policy"],
+        int(summary["nodes"]),
+        int(summary.get("setup") or 0),
+        int(summary["seed"]),
+        recorded.completion_s,
+        sim_total,
+        (sim_total - recorded.completion_s) / recorded.completion_s,
+        r_squared(measured, simulated),
+        median_rel_err(measured, simulated) if measured else math.nan,
+        match,
+        measured,
+        simulated,
+        recorded.fidelity_ok,
+        calibration,
+        recorded.dilation,
+    )
+
+
+def pooled(runs: Sequence[RunComparison]) -> dict:
+    """The pooled figures of these runs and whether each target holds."""
+    if not runs:
+        return {"runs": 0}
+    errors = [abs(r.rel_error) for r in runs]
+    measured = [v for r in runs for v in r.measured_epoch_s]
+    simulated = [v for r in runs for v in r.simulated_epoch_s[: len(r.measured_epoch_s)]]
+    out = {
+        "runs": len(runs),
+        "median_abs_error": statistics.median(errors),
+        "max_abs_error": max(errors),
+        "epoch_r2": r_squared(measured, simulated),
+        "epoch_median_rel_err": median_rel_err(measured, simulated),
+        "selections_match": sum(r.selections_match for r in runs),
+    }
+    out["targets_met"] = {
+        "median_abs_error<=5%": out["median_abs_error"] <= TARGET_MEDIAN,
+        "max_abs_error<=15%": out["max_abs_error"] <= TARGET_MAX,
+        "epoch_r2>=0.95": out["epoch_r2"] >= TARGET_R2,
+    }
+    return out
+
+
+def ne_ar(runs: Iterable[RunComparison]) -> list[dict]:
+    """NE/AR completion-time ratio per (nodes, setup, seed), measured and simulated."""
+    keyed = {(r.nodes, r.setup, r.seed, r.policy): r for r in runs}
+    out = []
+    for (nodes, setup, seed, policy), ne in sorted(keyed.items()):
+        ar = keyed.get((nodes, setup, seed, "ar"))
+        if policy == "ne" and ar is not None:
+            out.append(
+                {
+                    "nodes": nodes,
+                    "setup": setup,
+                    "seed": seed,
+                    "measured": ne.measured_s / ar.measured_s,
+                    "simulated": ne.simulated_s / ar.simulated_s,
+                }
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class Overheads:
+    """Host-side overheads in wall seconds of this machine, with the runs they were fitted on."""
+
+    server_wall_s: float
+    setup_wall_s: float
+    fitted_on: tuple[str, ...]
+
+
+def fit_overheads(samples: Sequence[tuple[str, RecordedTimes, dict]]) -> Overheads:
+    """From (run name, recording, its simulation with both overheads at 0): the median recorded
+    excess, in wall seconds, of the set-up and of each epoch over its simulated round (module doc)."""
+    setup_excess, server_excess = [], []
+    for _, rec, answer in samples:
+        summary = answer["summary"]
+        measured_setup = rec.completion_s - sum(rec.epoch_s)
+        setup_excess.append((measured_setup - float(summary["setup_time_s"])) * rec.dilation)
+        for measured, row in zip(rec.epoch_s, answer["epochs"]):
+            server_excess.append((measured - float(row["epoch_time_s"])) * rec.dilation)
+    if not setup_excess:
+        raise ValueError("no calibration run to fit the overheads on")
+    return Overheads(
+        max(statistics.median(server_excess), 0.0),
+        max(statistics.median(setup_excess), 0.0),
+        tuple(name for name, _, _ in samples),
+    )
