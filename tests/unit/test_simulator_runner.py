@@ -1,0 +1,120 @@
+"""`edgeft simulate`'s inputs (experiments/runners/simulate.py) and the validation's arithmetic
+(simulator/validation.py), without SimGrid: bad input is one line and exit 2 before anything
+starts; seeds take a list or an inclusive range; a recorded run folder becomes a replay spec that
+holds no recorded time; the comparison and the overhead fit do what their docs say."""
+
+import argparse
+import math
+from pathlib import Path
+
+import pytest
+
+from experiments.runners import simulate
+from simulator import recorded, validation
+from simulator.recorded import RecordedTimes
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_folders" / "mininet-4n" / "n4-setup2-seed0-ne"
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    simulate.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_seeds_take_a_list_or_an_inclusive_range():
+    assert simulate.parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert simulate.parse_seeds("3,1,1") == [1, 3]
+    assert simulate.parse_seeds("0-2,9") == [0, 1, 2, 9]
+
+
+@pytest.mark.parametrize(
+    "argv, names",
+    [
+        (["--seeds", "5-2"], "--seeds"),
+        (["--seeds", "x"], "--seeds"),
+        (["--nodes", "12,a"], "--nodes"),
+        (["--nodes", "1"], "--nodes"),
+        (["--setups", "4"], "--setups"),
+        (["--policies", "ne,nope"], "--policies"),
+        (["--nodes", "8", "--epochs", "10"], "--nodes"),
+        (["--epochs", "0"], "--epochs"),
+        (["--paper-volumes", "-1"], "--paper-volumes"),
+        (["--measurement", "guess"], "--measurement"),
+        (["--measurement", "replay"], "--measurement replay"),
+        (["--training", "real"], "--training real"),
+        (["--jobs", "0"], "--jobs"),
+        (["--measurement", "replay", "--replay", "/nonexistent/run"], "--replay"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, names, tmp_path, capsys):
+    assert simulate.run(_args(*argv, "--out", str(tmp_path / "out"))) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("simulate: error: ") and names in err and "\n" not in err
+    assert not (tmp_path / "out").exists()  # nothing started
+
+
+def test_a_folder_holding_runs_is_not_overwritten_unasked(tmp_path, capsys):
+    (tmp_path / "n12-setup2-seed0-ne").mkdir(parents=True)
+    (tmp_path / "n12-setup2-seed0-ne" / "summary.json").write_text("{}")
+    assert simulate.run(_args("--out", str(tmp_path))) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_one_spec_per_nodes_setup_seed_policy_on_the_same_draw():
+    specs = simulate.build_specs(
+        _args("--nodes", "12,20", "--setups", "1,3", "--seeds", "0-1", "--paper-volumes", "0.004")
+    )
+    assert len(specs) == 2 * 2 * 2 * 2
+    by_name = {name: spec for name, _, spec in specs}
+    ne, ar = by_name["n20-setup3-seed1-ne"], by_name["n20-setup3-seed1-ar"]
+    assert ne.profiles == ar.profiles and len(ne.profiles) == 20
+    assert ne.model_pad == 2_000_000 and ne.setup_pad == int((500e6 + 1000e6 / 20) * 0.004)
+
+
+def test_a_replay_spec_takes_settings_and_sizes_never_recorded_times():
+    spec = recorded.spec_from_run(FIXTURE)
+    assert (spec.policy, spec.epochs, spec.seed, spec.setup, len(spec.profiles)) == ("ne", 3, 0, 2, 4)
+    assert spec.adapter_bytes == 270752 // 4  # epoch 0's uploads over its active nodes
+    assert spec.base_bytes + spec.partition_bytes + spec.adapter_bytes == 15072800 // 4  # set-up per node
+    assert spec.domains == 4  # no topology.json: edge_cloud.py's default
+    text = str(spec.as_dict())
+    for recorded_time in ("57.09", "5.9382", "0.256852", "1.43625"):  # completion, epoch, upload, round trip
+        assert recorded_time not in text
+
+
+def _answer(epoch_times, active, eliminated, total):
+    rows = [
+        {"epoch_time_s": t, "active_nodes": ";".join(a), "eliminated": ";".join(e)}
+        for t, a, e in zip(epoch_times, active, eliminated)
+    ]
+    summary = {"policy": "ne", "nodes": 3, "seed": 0, "setup": 2, "completion_time_s": total, "setup_time_s": 4.0}
+    return {"summary": summary, "epochs": rows}
+
+
+def test_compare_run_and_pooled_figures():
+    rec = RecordedTimes(20.0, [4.0, 6.0, 8.0], [["a", "b", "c"], ["a", "b"], ["a"]], [["c"], ["b"], []], 2.0, True)
+    same = validation.compare_run("r1", rec, _answer([4.0, 6.0, 8.0], rec.active, rec.eliminated, 21.0))
+    assert same.rel_error == pytest.approx(0.05) and same.epoch_r2 == pytest.approx(1.0) and same.selections_match
+    other = validation.compare_run("r2", rec, _answer([5.0, 6.0, 8.0], rec.active, [["b"], ["c"], []], 17.0))
+    assert not other.selections_match and other.rel_error == pytest.approx(-0.15)
+    pooled = validation.pooled([same, other])
+    assert pooled["median_abs_error"] == pytest.approx(0.10) and pooled["max_abs_error"] == pytest.approx(0.15)
+    assert pooled["selections_match"] == 1
+    assert pooled["targets_met"]["max_abs_error<=15%"] and not pooled["targets_met"]["median_abs_error<=5%"]
+
+
+def test_overheads_are_the_median_recorded_excess_in_wall_seconds():
+    rec = RecordedTimes(20.0, [4.0, 6.0], [["a"], ["a"]], [[], []], 2.0, True)
+    answer = _answer([3.5, 5.0], rec.active, rec.eliminated, 12.5)  # sim set-up 4.0, recorded 20 - 10 = 10
+    fit = validation.fit_overheads([("r", rec, answer)])
+    assert fit.setup_wall_s == pytest.approx((10.0 - 4.0) * 2.0)
+    assert fit.server_wall_s == pytest.approx(statistics_median([0.5 * 2, 1.0 * 2]))
+    assert fit.fitted_on == ("r",)
+    assert math.isfinite(fit.server_wall_s)
+
+
+def statistics_median(values):
+    import statistics
+
+    return statistics.median(values)
