@@ -159,12 +159,19 @@ def agreed_capacity(estimates: list[float], agree: float = AGREE) -> float | Non
     two, or the lower median of more."""
     if not estimates:
         return None
-    close = lambda a, b: abs(a - b) <= agree * max(a, b)  # noqa: E731
-    confirmed = [e for i, e in enumerate(estimates) if any(close(e, o) for j, o in enumerate(estimates) if j != i)]
+
+    def close(first: float, second: float) -> bool:
+        return abs(first - second) <= agree * max(first, second)
+
+    confirmed = [
+        estimate
+        for index, estimate in enumerate(estimates)
+        if any(close(estimate, other) for other_index, other in enumerate(estimates) if other_index != index)
+    ]
     if not confirmed:  # one or two: the older stands until another confirms either; more: the lower median
         return estimates[0] if len(estimates) <= 2 else statistics.median_low(estimates)
     top = max(confirmed)
-    cluster = [e for e in estimates if close(e, top)]
+    cluster = [estimate for estimate in estimates if close(estimate, top)]
     return sum(cluster) / len(cluster)
 
 

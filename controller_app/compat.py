@@ -6,7 +6,7 @@ try:  # pragma: no cover - depends on what is installed
     from ryu.controller import ofp_event
     from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from ryu.lib import hub
-    from ryu.lib.packet import arp, ethernet, ether_types, icmp, ipv4, lldp, packet
+    from ryu.lib.packet import arp, ethernet, ether_types, icmp, ipv4, lldp, packet, vlan
     from ryu.ofproto import ofproto_v1_3
     from ryu.topology import event as topo_event
     from ryu.topology.api import get_all_link, get_all_switch
@@ -18,7 +18,7 @@ except ImportError:
     from os_ken.controller import ofp_event
     from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from os_ken.lib import hub
-    from os_ken.lib.packet import arp, ethernet, ether_types, icmp, ipv4, lldp, packet
+    from os_ken.lib.packet import arp, ethernet, ether_types, icmp, ipv4, lldp, packet, vlan
     from os_ken.ofproto import ofproto_v1_3
     from os_ken.topology import event as topo_event
     from os_ken.topology.api import get_all_link, get_all_switch
@@ -47,4 +47,5 @@ __all__ = [
     "packet",
     "set_ev_cls",
     "topo_event",
+    "vlan",
 ]

@@ -118,15 +118,16 @@ def from_env(environ: Mapping[str, str] | None = None) -> ControllerSettings:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{ENV} is not JSON ({exc}): let `edgeft controller` set it, or unset it") from None
         except ValidationError as exc:
-            raise ValueError(f"{ENV}: {_first(exc, lambda f: f)}") from None
-    given = {f: env[var] for f, var in SINGLE_VARS.items() if var in env}
+            raise ValueError(f"{ENV}: {_first(exc, lambda field: field)}") from None
+    given = {field: env[var] for field, var in SINGLE_VARS.items() if var in env}
     try:
         return ControllerSettings.model_validate(given)
     except ValidationError as exc:
-        raise ValueError(_first(exc, lambda f: SINGLE_VARS.get(f, f))) from None
+        raise ValueError(_first(exc, lambda field: SINGLE_VARS.get(field, field))) from None
 
 
 def _first(exc: ValidationError, name) -> str:
-    e = exc.errors()[0]
-    field = ".".join(str(p) for p in e["loc"])
-    return f"{name(field)}: {e['msg']} (got {e.get('input')!r})"
+    """The first validation error, one line, its field named by `name(field)`."""
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"])
+    return f"{name(field)}: {error['msg']} (got {error.get('input')!r})"

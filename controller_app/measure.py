@@ -33,8 +33,8 @@ class Ewma:
         self.value: float | None = None
         self.samples = 0
 
-    def add(self, x: float) -> float:
-        self.value = x if self.value is None else self.alpha * x + (1 - self.alpha) * self.value
+    def add(self, sample: float) -> float:
+        self.value = sample if self.value is None else self.alpha * sample + (1 - self.alpha) * self.value
         self.samples += 1
         return self.value
 
@@ -52,8 +52,8 @@ class RecentMin:
             raise ValueError("size must be >= 1")
         self.recent: deque[float] = deque(maxlen=size)
 
-    def add(self, x: float) -> float:
-        self.recent.append(x)
+    def add(self, sample: float) -> float:
+        self.recent.append(sample)
         return self.value
 
     @property
@@ -74,8 +74,8 @@ class RecentMedian:
         self.recent: deque[float] = deque(maxlen=size)
         self.samples = 0
 
-    def add(self, x: float) -> float:
-        self.recent.append(x)
+    def add(self, sample: float) -> float:
+        self.recent.append(sample)
         self.samples += 1
         return self.value
 

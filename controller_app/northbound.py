@@ -106,14 +106,14 @@ def serve_paths(view: NetworkView, query: dict[str, str]) -> dict:
         raise ApiError(404, f"host {src} is not known to the controller (has it sent any traffic yet?)")
     paths = view.paths_from(src)
     if dst is not None:
-        paths = [p for p in paths if p["ip"] == dst]
+        paths = [path for path in paths if path["ip"] == dst]
         if not paths:
             raise ApiError(404, f"node {dst} is not known to the controller")
     return {"src": src, "paths": paths}
 
 
-def _strict_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+def _strict_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def serve_measure(view: NetworkView, body: Any) -> dict:
@@ -133,21 +133,21 @@ def serve_capacity(view: NetworkView, body: Any) -> dict:
     if not isinstance(body, dict) or not isinstance(body.get("links"), list):
         raise ApiError(400, 'body must be {"links": [{"dpid": int, "port": int, "mbps": number}, ...]}')
     parsed = []
-    for i, link in enumerate(body["links"]):
+    for index, link in enumerate(body["links"]):
         if not isinstance(link, dict) or not {"dpid", "port", "mbps"} <= set(link):
-            raise ApiError(400, f"links[{i}] needs dpid, port and mbps")
+            raise ApiError(400, f"links[{index}] needs dpid, port and mbps")
         dpid, port, mbps = link["dpid"], link["port"], link["mbps"]
         if not _strict_int(dpid) or not _strict_int(port):
-            raise ApiError(400, f"links[{i}]: dpid and port must be integers (got {dpid!r}, {port!r})")
+            raise ApiError(400, f"links[{index}]: dpid and port must be integers (got {dpid!r}, {port!r})")
         if (
             isinstance(mbps, bool)
             or not isinstance(mbps, (int, float))
             or not math.isfinite(mbps)
             or not 0 < mbps < 1e7
         ):
-            raise ApiError(400, f"links[{i}]: mbps must be a finite number in (0, 1e7) (got {mbps!r})")
+            raise ApiError(400, f"links[{index}]: mbps must be a finite number in (0, 1e7) (got {mbps!r})")
         if not view.has_port(dpid, port):
-            raise ApiError(400, f"links[{i}]: switch {dpid} has no port {port} (see GET /v1/topology)")
+            raise ApiError(400, f"links[{index}]: switch {dpid} has no port {port} (see GET /v1/topology)")
         parsed.append((dpid, port, float(mbps)))
     for dpid, port, mbps in parsed:
         view.set_capacity(dpid, port, mbps)

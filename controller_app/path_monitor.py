@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from controller_app.capacity import FRAME_BYTES, TRAIN_PACKETS, CapacityEstimate, judge_train
+from controller_app.train_log import OpenTrain, TrainLog
 from controller_app.measure import (
     Ewma,
     LinkState,
@@ -67,13 +67,6 @@ class NodeProbes:
     updated_at: float = 0.0
 
 
-@dataclass
-class OpenTrain:
-    train_id: int
-    sent_at: float
-    arrivals: dict[int, float] = field(default_factory=dict)  # position -> arrival time
-
-
 @dataclass(frozen=True)
 class MonitorSettings:
     alpha: float = 0.3
@@ -83,6 +76,9 @@ class MonitorSettings:
 
 
 class PathMonitor:
+    """Per-port, per-node and per-switch measurement state, fed by the apps' events, and the
+    figures of a path from it (`path_figures`)."""
+
     def __init__(self, settings: MonitorSettings = MonitorSettings()) -> None:
         self.settings = settings
         self.counters: dict[tuple[int, int], PortCounters] = {}
@@ -91,8 +87,7 @@ class PathMonitor:
         self.port_speed: dict[tuple[int, int], float] = {}  # from the switch, Mb/s
         self.echo_rtt: dict[int, RecentMin] = {}
         self.probes: dict[str, NodeProbes] = {}
-        self.trains: dict[str, CapacityEstimate] = {}  # by node ip
-        self.open_trains: dict[str, OpenTrain] = {}
+        self.train_log = TrainLog()
         self.own_counters: dict[tuple[str, str], PortCounters] = {}  # (ip, "down"|"up") -> bytes, tx only
         self.own_rates: dict[tuple[str, str], Ewma] = {}
 
@@ -101,8 +96,7 @@ class PathMonitor:
         experiment starts from the same knowledge as the last; hints and the control
         channel's echo times stay, and rates resume at the next poll."""
         self.probes.clear()
-        self.trains.clear()
-        self.open_trains.clear()
+        self.train_log.clear()
         self.rates.clear()
         self.own_rates.clear()
 
@@ -117,14 +111,14 @@ class PathMonitor:
         rx = counter_rate(prev.rx_bytes, prev.at, rx_bytes, at)
         if tx is None or rx is None:
             return  # reset counter: skip this interval
-        r = self.rates.setdefault(key, PortRates(Ewma(self.settings.alpha), Ewma(self.settings.alpha)))
-        r.tx.add(tx / 1e6)
-        r.rx.add(rx / 1e6)
-        r.updated_at = at
+        rates = self.rates.setdefault(key, PortRates(Ewma(self.settings.alpha), Ewma(self.settings.alpha)))
+        rates.tx.add(tx / 1e6)
+        rates.rx.add(rx / 1e6)
+        rates.updated_at = at
 
     def used_mbps(self, dpid: int, port: int) -> float:
-        r = self.rates.get((dpid, port))
-        return 0.0 if r is None else max(r.tx.value or 0.0, r.rx.value or 0.0)
+        rates = self.rates.get((dpid, port))
+        return 0.0 if rates is None else max(rates.tx.value or 0.0, rates.rx.value or 0.0)
 
     def capacity_mbps(self, dpid: int, port: int) -> float | None:
         return self.capacity.get((dpid, port), self.port_speed.get((dpid, port)))
@@ -141,122 +135,76 @@ class PathMonitor:
             self.own_rates.setdefault(key, Ewma(self.settings.alpha)).add(rate / 1e6)
 
     def own_mbps(self, ip: str, direction: str) -> float:
-        e = self.own_rates.get((ip, direction))
-        return (e.value or 0.0) if e else 0.0
+        rate = self.own_rates.get((ip, direction))
+        return (rate.value or 0.0) if rate else 0.0
 
-    # -- packet trains ---------------------------------------------------------------
+    # -- packet trains (controller_app/train_log.py) -------------------------------------
     def train_sent(self, ip: str, train_id: int, at: float) -> None:
-        if ip in self.open_trains:  # the last one to this node still waits for stragglers: judge it now
-            self._close(ip, at)
-        self.open_trains[ip] = OpenTrain(train_id, at)
-
-    def train_busy(self, ip: str, now: float) -> bool:
-        """Whether a train may still fill this node's bottleneck queue: a delay probe sent
-        now would measure the train's queue, not the path. Judged from the last estimate
-        (0.5 Mb/s before there is one) and the path's delay, with 50 % margin."""
-        t = self.open_trains.get(ip)
-        if t is None:
-            return False
-        est = self.trains.get(ip)
-        mbps = est.mbps if est is not None and est.mbps else 0.5
-        p = self.probes.get(ip)
-        rtt_s = 2 * (p.delay.value or 0.0) / 1000 if p else 0.0
-        return now - t.sent_at < 1.5 * (TRAIN_PACKETS * FRAME_BYTES * 8 / (mbps * 1e6) + rtt_s) + 0.05
-
-    def _close(self, ip: str, now: float) -> tuple[str, OpenTrain, float | None]:
-        t = self.open_trains.pop(ip)
-        verdict = judge_train(t.arrivals)
-        est = self.trains.setdefault(ip, CapacityEstimate())
-        if verdict.mbps is not None:
-            est.add(verdict.mbps, now)
-        elif verdict.reason != "too few":  # bunched or a poor fit: counted, not used
-            est.refuse()
-        log.debug(
-            "train to %s: %d back, arrivals %s ms, %s Mb/s %s",
-            ip,
-            len(t.arrivals),
-            [(i, round(1000 * (a - t.sent_at), 1)) for i, a in sorted(t.arrivals.items())],
-            verdict.mbps,
-            verdict.reason,
-        )
-        return ip, t, verdict.mbps
+        self.train_log.sent(ip, train_id, at)
 
     def train_reply(self, ip: str, train_id: int, position: int, at: float) -> None:
-        t = self.open_trains.get(ip)
-        if t is not None and t.train_id == train_id:
-            t.arrivals[position] = at
+        self.train_log.reply(ip, train_id, position, at)
 
     def close_trains(self, now: float, timeout_s: float, complete: int) -> list[tuple[str, OpenTrain, float | None]]:
-        """Turn trains that are complete or older than `timeout_s` into estimates; returns
-        (ip, train, Mb/s or None) of each closed train."""
-        return [
-            self._close(ip, now)
-            for ip, t in list(self.open_trains.items())
-            if len(t.arrivals) >= complete or now - t.sent_at > timeout_s
-        ]
+        """Turn trains that are complete or older than `timeout_s` into estimates."""
+        return self.train_log.close_due(now, timeout_s, complete)
+
+    def train_busy(self, ip: str, now: float) -> bool:
+        """Whether a train may still fill this node's bottleneck queue (a delay probe sent now
+        would time the train's queue, not the path)."""
+        probes = self.probes.get(ip)
+        rtt_s = 2 * (probes.delay.value or 0.0) / 1000 if probes else 0.0
+        return self.train_log.busy(ip, now, rtt_s)
 
     # -- control channel and probes ---------------------------------------------------
     def echo(self, dpid: int, rtt_s: float) -> None:
         self.echo_rtt.setdefault(dpid, RecentMin(ECHO_WINDOW)).add(rtt_s)
 
     def probe_sent(self, ip: str, seq: int, at: float) -> None:
-        p = self.probes.setdefault(
+        probes = self.probes.setdefault(
             ip, NodeProbes(RecentMedian(self.settings.delay_window), ProbeWindow(self.settings.loss_window))
         )
-        p.outstanding[seq] = at
+        probes.outstanding[seq] = at
 
     def probe_reply(self, ip: str, seq: int, at: float, out_dpid: int, back_dpid: int) -> float | None:
-        p = self.probes.get(ip)
-        if p is None or seq not in p.outstanding:
+        probes = self.probes.get(ip)
+        if probes is None or seq not in probes.outstanding:
             return None  # unknown or already timed out
-        rtt = at - p.outstanding.pop(seq)
-        e_out = self.echo_rtt.get(out_dpid)
-        e_back = self.echo_rtt.get(back_dpid)
-        d = probe_delay_ms(rtt, e_out.value if e_out else 0.0, e_back.value if e_back else 0.0)
-        p.delay.add(d)
-        p.window.add(True)
-        p.updated_at = at
-        return d
+        rtt = at - probes.outstanding.pop(seq)
+        echo_out = self.echo_rtt.get(out_dpid)
+        echo_back = self.echo_rtt.get(back_dpid)
+        delay = probe_delay_ms(rtt, echo_out.value if echo_out else 0.0, echo_back.value if echo_back else 0.0)
+        probes.delay.add(delay)
+        probes.window.add(True)
+        probes.updated_at = at
+        return delay
 
     def expire_probes(self, now: float) -> None:
-        for p in self.probes.values():
-            for seq in [s for s, t in p.outstanding.items() if now - t > self.settings.probe_timeout_s]:
-                del p.outstanding[seq]
-                p.window.add(False)
-                p.updated_at = now
+        for probes in self.probes.values():
+            late = [seq for seq, sent in probes.outstanding.items() if now - sent > self.settings.probe_timeout_s]
+            for seq in late:
+                del probes.outstanding[seq]
+                probes.window.add(False)
+                probes.updated_at = now
 
     # -- per path ---------------------------------------------------------------------
     def _access_capacity(self, ip: str, access: tuple[int, int]) -> tuple[float | None, str, int, float | None]:
         """(Mb/s, estimator, samples, updated_at) of the node's access link."""
         if access in self.capacity:
             return self.capacity[access], "hint", 1, None
-        est = self.trains.get(ip)
-        if est is not None and est.mbps is not None:
-            return est.mbps, "train", est.trains, est.updated_at
+        estimate = self.train_log.estimates.get(ip)
+        if estimate is not None and estimate.mbps is not None:
+            return estimate.mbps, "train", estimate.trains, estimate.updated_at
         return None, "", 0, None  # not measured yet: the port's nominal speed (a veth says 10 Gb/s) would be a lie
-
-    def _train_record(self, ip: str) -> dict:
-        """How far the trains behind a node's capacity agree: PathAnswer's capacity_trains,
-        capacity_spread_mbps and capacity_refused (trains bunched by the controller's own
-        scheduling or fitting poorly)."""
-        est = self.trains.get(ip)
-        if est is None:
-            return {"capacity_trains": 0, "capacity_spread_mbps": None, "capacity_refused": 0}
-        spread = est.spread_mbps
-        return {
-            "capacity_trains": len(est.recent),
-            "capacity_spread_mbps": round(spread, 3) if spread is not None else None,
-            "capacity_refused": est.refused,
-        }
 
     def _load(self, key: tuple[int, int], own_down: float, own_up: float, access: bool) -> float:
         """Load on a link other than this node's own traffic (Mb/s). On the node's access
         port tx is towards the node (down) and rx from it (up); elsewhere the direction
         is not tracked and the node's larger own rate is removed from the busier one."""
-        r = self.rates.get(key)
-        if r is None:
+        rates = self.rates.get(key)
+        if rates is None:
             return 0.0
-        tx, rx = r.tx.value or 0.0, r.rx.value or 0.0
+        tx, rx = rates.tx.value or 0.0, rates.rx.value or 0.0
         if access:
             return max(tx - own_down, rx - own_up, 0.0)
         return max(max(tx, rx) - max(own_down, own_up), 0.0)
@@ -271,29 +219,30 @@ class PathMonitor:
         if cap is not None:
             states.append(LinkState(cap, self._load(access, down, up, True)))
             for key in links[:-1]:
-                c = self.capacity_mbps(*key)
-                if c is not None:
-                    states.append(LinkState(c, self._load(key, down, up, False)))
-        p = self.probes.get(ip)
-        stamps = [self.rates[k].updated_at for k in links if k in self.rates] + ([p.updated_at] if p else [])
+                link_capacity = self.capacity_mbps(*key)
+                if link_capacity is not None:
+                    states.append(LinkState(link_capacity, self._load(key, down, up, False)))
+        probes = self.probes.get(ip)
+        stamps = [self.rates[key].updated_at for key in links if key in self.rates]
+        stamps += [probes.updated_at] if probes else []
         avail = round(available_bandwidth(states), 3) if states else None
-        lost = sum(1 for r in p.window.results if not r) if p else 0
-        samples = p.window.samples if p else 0
-        lo, hi = wilson_interval(lost, samples)
+        lost = sum(1 for answered in probes.window.results if not answered) if probes else 0
+        samples = probes.window.samples if probes else 0
+        low, high = wilson_interval(lost, samples)
         return PathAnswer(
             ip=ip,
             bandwidth_mbps=avail,  # = available_mbps, the name older clients read
             available_mbps=avail,
-            capacity_mbps=round(min(s.capacity_mbps for s in states), 3) if states else None,
+            capacity_mbps=round(min(state.capacity_mbps for state in states), 3) if states else None,
             capacity_source=source if cap is not None else None,
             capacity_samples=cap_samples,
             capacity_updated_at=cap_at,
-            **self._train_record(ip),
+            **self.train_log.record(ip),
             own_traffic_mbps={"down": round(down, 3), "up": round(up, 3)},
-            delay_ms=round(p.delay.value, 3) if p and p.delay.value is not None else None,
-            delay_samples=p.delay.samples if p else 0,
-            loss_pct=round(p.window.loss_pct(), 3) if p and p.window.samples else None,
-            loss_ci95_pct=[round(100 * lo, 3), round(100 * hi, 3)] if samples else None,
+            delay_ms=round(probes.delay.value, 3) if probes and probes.delay.value is not None else None,
+            delay_samples=probes.delay.samples if probes else 0,
+            loss_pct=round(probes.window.loss_pct(), 3) if probes and probes.window.samples else None,
+            loss_ci95_pct=[round(100 * low, 3), round(100 * high, 3)] if samples else None,
             samples=samples,
             updated_at=max(stamps) if stamps else None,
         ).model_dump()

@@ -94,7 +94,7 @@ class Probing(App):
                 hub.sleep(1.0)
                 continue
             sent = {ip: self.train_sent_at.get(ip) for ip in targets}
-            measured = {ip for ip in targets if (est := self.monitor.trains.get(ip)) and est.mbps is not None}
+            measured = {ip for ip in targets if self.monitor.train_log.measured(ip)}
             ip = next_train_target(sent, measured, time.time(), interval)
             self.train_sent_at[ip] = time.time()
             self._send_train(self.network.datapaths.get(src.dpid), targets[ip])
