@@ -2,6 +2,7 @@
 
     .venv/bin/python experiments/bench_simulate.py                 # the issue's set (minutes)
     .venv/bin/python experiments/bench_simulate.py --runs 1000x10:real --runs 10000x10:paper
+    .venv/bin/python experiments/bench_simulate.py --whole 1000x10:ne --whole 1000x10:ar --runs none
 
 Each run is one child process (simulator/run_epoch.py), timed from the parent (start-up, platform
 and JSON included) and from inside (Engine, platform, simulation); `cpu s` is the child's CPU time
@@ -16,6 +17,11 @@ Volumes: `real` moves the built-in model's LoRA adapter each way (about 64 kB, d
 `paper` adds the paper's 500 MB each way as padding, as `--paper-volumes 1` does. Compute windows:
 30 s x 30 / C_i (the time model's T = W / C, with W set so that a node of the mean power C = 30
 computes for 30 s). Targets (issue 28): 1 000 x 10 <= 10 s; 10 000 x 10 <= 15 min and <= 4 GiB.
+
+`--whole NODESxEPOCHS:POLICY` times a whole run the way `edgeft simulate` makes it (simulator/driver.py:
+set-up with the built-in model's base, then epochs whose nodes the policy chooses, measurement
+`truth`, a Setup 2 draw), in a child process: `wall s` from the parent (interpreter and library
+start-up included: about 3 s here), `cpu s` the simulation's own CPU time.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from topologies.profiles import draw_profiles  # noqa: E402
 
 ADAPTER_BYTES = 64_000  # the built-in model's adapter, each way (docs/benchmarks.md)
 DEFAULT_RUNS = ("1000x10:real", "1000x10:paper", "3000x1:real", "3000x1:paper", "10000x1:real", "10000x1:paper")
+DEFAULT_WHOLE = ("1000x10:ne", "1000x10:ar")
 
 
 def plans_for(n_nodes: int, epochs: int, volumes: str, setup: int = 2, seed: int = 0):
@@ -65,11 +72,45 @@ def parse_run(text: str) -> tuple[int, int, str]:
     return nodes, epochs, volumes
 
 
+def parse_whole(text: str) -> tuple[int, int, str]:
+    """'NxE:policy' -> (nodes, epochs, policy); SystemExit naming the field otherwise."""
+    try:
+        size, policy = text.split(":")
+        nodes, epochs = (int(x) for x in size.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--whole: expected NODESxEPOCHS:POLICY, e.g. 1000x10:ne (got {text!r})") from None
+    if nodes <= epochs or epochs < 1:
+        raise SystemExit(f"--whole: nodes > epochs >= 1 (got {text!r})")
+    return nodes, epochs, policy
+
+
+def bench_whole(runs: list[tuple[int, int, str]]) -> None:
+    """Whole runs through simulator/driver.py (module doc)."""
+    from dataclasses import asdict
+
+    from simulator.driver import RunSpec, run_in_child
+
+    print(f"{'nodes':>6} {'epochs':>6} {'policy':>7} {'wall s':>8} {'cpu s':>7} {'simulated s':>12}  (whole runs)")
+    for nodes, epochs, policy in runs:
+        spec = RunSpec([asdict(p) for p in draw_profiles(nodes, 2, 0)], policy, epochs, 0, 2)
+        started = time.perf_counter()
+        answer = run_in_child(spec)
+        wall = time.perf_counter() - started
+        simulated = answer["summary"]["completion_time_s"]
+        print(f"{nodes:>6} {epochs:>6} {policy:>7} {wall:>8.1f} {answer['cpu_s']:>7.1f} {simulated:>12.0f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", action="append", help=f"NODESxEPOCHS:real|paper (repeat; default {DEFAULT_RUNS})")
+    ap.add_argument("--runs", action="append", help=f"NODESxEPOCHS:real|paper (repeat; default {DEFAULT_RUNS}; none)")
+    ap.add_argument("--whole", action="append", help=f"NODESxEPOCHS:POLICY (repeat; default {DEFAULT_WHOLE}; none)")
     args = ap.parse_args(argv)
-    runs = [parse_run(r) for r in (args.runs or DEFAULT_RUNS)]
+    wholes = [] if args.whole == ["none"] else [parse_whole(w) for w in (args.whole or DEFAULT_WHOLE)]
+    if wholes:
+        bench_whole(wholes)
+    runs = [] if args.runs == ["none"] else [parse_run(r) for r in (args.runs or DEFAULT_RUNS)]
+    if not runs:
+        return 0
     print(
         f"{'nodes':>6} {'epochs':>6} {'volumes':>7} {'wall s':>8} {'inside s':>9} {'cpu s':>7} {'peak MiB':>9} "
         f"{'simulated s':>12}"

@@ -15,6 +15,14 @@ times within a stated error).
                   uploads from the active ones, the barrier, the server's own work
     run_epoch.py  one simulation per child process (JSON in, JSON out): SimGrid keeps one Engine
                   per process and an actor's failure can abort it
+    measurement.py  what the strategy sees: truth, controller (a fitted noise model), replay of a
+                  recorded run's figures (pure)
+    strategy_adapter.py  the one door to the orchestrator's selection: the same policies choose
+    driver.py     a whole run (set-up, then epochs planned one by one from the policy's choice),
+                  one child process per run
+    recorded.py   a recorded run folder as the spec of its replay: settings, drawn network, byte
+                  counts, never a recorded time (pure)
+    validation.py a replay against its recording: completion error, per-epoch R², selections (pure)
 
 Cost (experiments/bench_simulate.py, CPU time on this project's 2-core machine; SimGrid's Python
 actors are threads, so a busy machine stretches the wall time 2-10x): 1 000 nodes x 10 epochs 8-10 s
@@ -23,6 +31,7 @@ with the real artifacts, 19 s with the paper's 500 MB; one mid-run epoch 10 s at
 all flows on the server's link, and each epoch starts with every node downloading at once.
 
 SimGrid 3.32 comes from Debian (`apt-get install python3-simgrid`); scripts/install.sh links its one
-module into the venv. Only platform.py, transfers.py and run_epoch.py's child need it. The driver of
-the shared epoch core and the policies (`edgeft simulate`) is built on top of this, after issue 27.
+module into the venv. Only platform.py, transfers.py and the child processes need it.
+`edgeft simulate` (experiments/runners/simulate.py) and experiments/validate_simulation.py drive it;
+docs/simulator.md says what it models, how it was calibrated and how far it is from Mininet.
 """
