@@ -36,24 +36,14 @@ class InputError(ValueError):
 
 
 def parse_seeds(text: str) -> list[int]:
-    """A comma list of seeds or an inclusive range A-B (also mixed: 0-4,9)."""
-    seeds: list[int] = []
-    for part in (p.strip() for p in str(text).split(",")):
-        if not part:
-            continue
-        try:
-            if "-" in part[1:]:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError
-                seeds.extend(range(lo, hi + 1))
-            else:
-                seeds.append(int(part))
-        except ValueError:
-            raise InputError(f"--seeds: expected a comma list or an inclusive range A-B, e.g. 0-99 (got {text!r})")
-    if not seeds or min(seeds) < 0 or max(seeds) > 2**32 - 1:
-        raise InputError(f"--seeds: give seeds in 0..4294967295, e.g. 0-99 (got {text!r})")
-    return sorted(set(seeds))
+    """--seeds: experiments/runners/inputs.py's parser (a comma list or an inclusive range A-B), shared
+    with compare; sorted here so that runs come in seed order."""
+    from experiments.runners.inputs import parse_seeds as shared
+
+    try:
+        return sorted(shared(str(text)))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _ints(text: str, flag: str, low: int) -> list[int]:
