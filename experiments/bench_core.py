@@ -8,7 +8,9 @@ Run: .venv/bin/python experiments/bench_core.py
 
 from __future__ import annotations
 
+import argparse
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -80,7 +82,14 @@ def bench_training_step() -> None:
         )
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    """Run the three benchmarks (no options: `--help` prints what they measure)."""
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     bench_scoring()
     bench_aggregation()
     bench_training_step()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -452,6 +452,47 @@ def _cmd_local(args: argparse.Namespace) -> int:
     )
 
 
+SIMULATE_HELP = "the same strategies on a SimGrid model of the edge network, 12 to 10 000 nodes (docs/architecture.md)"
+
+
+def _add_simulate(sub, wanted: bool) -> None:
+    """`edgeft simulate`: its flags are the runner's own (experiments/runners/simulate.py), imported
+    only when this is the command typed, so that every other command starts without it."""
+    p = sub.add_parser("simulate", help=SIMULATE_HELP, description=SIMULATE_HELP)
+    p.set_defaults(func=_cmd_simulate)
+    if not wanted:
+        return
+    try:
+        from experiments.runners import simulate
+    except ImportError as exc:
+        p.set_defaults(simulate_missing=str(exc))
+        return
+    simulate.add_arguments(p)
+    given = {flag for action in p._actions for flag in action.option_strings}
+    if "--overwrite" not in given:
+        _folder_flags(p, resume=False)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    if getattr(args, "simulate_missing", None):
+        print(
+            f"edgeft: error: simulate: the simulator's runner cannot be loaded ({args.simulate_missing})",
+            file=sys.stderr,
+        )
+        return 1
+    from experiments.runners import simulate
+
+    if getattr(args, "out", None):  # a folder holding a run is refused, or moved aside, as by every other command
+        guard_folder(args.out, getattr(args, "resume", False), getattr(args, "overwrite", False))
+    return simulate.run(args)
+
+
+def _command_typed(argv: list[str] | None) -> str | None:
+    """The subcommand on the command line (the first word that is not an option), before parsing."""
+    words = sys.argv[1:] if argv is None else argv
+    return next((word for word in words if not word.startswith("-")), None)
+
+
 def _add_report(sub) -> None:
     from experiments.reports import redraw
 
@@ -528,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_edge_pool(sub)
     _add_provision(sub)
     _add_report(sub)
+    _add_simulate(sub, wanted=_command_typed(argv) == "simulate")
     args = parser.parse_args(argv)
     teardown_on_signals(grace_s=MININET_GRACE_S if args.command == "compare" else STOP_GRACE_S)
     logging.basicConfig(
