@@ -23,7 +23,8 @@ done
 
 install_dev() {
   [ "$with_dev" = 1 ] || return 0
-  .venv/bin/python -c 'import importlib.metadata as m, sys; sys.exit(0 if m.version("ruff") == "0.8.4" else 1)' 2>/dev/null && return 0
+  .venv/bin/python -c 'import importlib.metadata as m, sys
+sys.exit(0 if (m.version("ruff"), m.version("import-linter")) == ("0.8.4", "2.17") else 1)' 2>/dev/null && return 0
   log "installing the lint tools (requirements-dev.txt)"
   .venv/bin/pip install -q -r requirements-dev.txt
 }
