@@ -9,6 +9,7 @@ import time
 
 import torch
 
+from edgeft.clock import Clock
 from edgeft.modeling import LoraSettings, base_state, model_from_bundle, pick_device
 from edgeft.timemodel import NICE_BASE, epoch_flops
 from edgeft.wire import Ack, BaseInfo, Task, TaskKind, bytes_to_tensors, read_metadata, state_digest, tensors_to_bytes
@@ -61,7 +62,7 @@ class EdgeAgent:
         self.trainer: LocalTrainer | None = None
         self._held: tuple[str, LoraSettings] | None = None  # (base digest, LoRA settings) of self.trainer
         self.version = -1
-        self.dilation = 1.0
+        self.clock = Clock.identity()  # the run's, from each task (edgeft/clock.py)
         self.last_download_s = 0.0  # wall seconds of the last sync
         self.heartbeat_s = 2.0
 
@@ -96,7 +97,7 @@ class EdgeAgent:
 
     def handle(self, task: Task) -> None:
         log.info("task=%s epoch=%d v%d", task.kind.value, task.epoch, task.version)
-        self.dilation = task.dilation
+        self.clock = Clock(task.dilation)
         with Heartbeat(self.cfg, self.client.node_token, self.heartbeat_s):
             if task.kind == TaskKind.SETUP:
                 self._setup(task.version, task.pad_down, task.batch_size)
@@ -165,7 +166,7 @@ class EdgeAgent:
                 kind=kind,
                 version=version,
                 digest=digest,
-                download_s=self.last_download_s / self.dilation,
+                download_s=self.clock.to_reported(self.last_download_s),
             )
         )
 
@@ -195,7 +196,7 @@ class EdgeAgent:
             "version": task.version,
             "train_time_s": timing.train_time_s,
             "compute_wall_s": timing.compute_wall_s,
-            "download_s": self.last_download_s / task.dilation,
+            "download_s": self.clock.to_reported(self.last_download_s),
             "loss": upd.loss,
             "samples": upd.samples,
             "tokens": upd.tokens,

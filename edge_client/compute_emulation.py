@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
+from edgeft.clock import Clock
 from edgeft.timemodel import compute_window_s, epoch_flops, overran, training_nice
 
 T = TypeVar("T")
@@ -81,14 +82,15 @@ def finish_compute(
 ) -> ComputeTiming:
     """Wait out the node's window (emulation on) and return its timing in reported
     units. `started` is the perf_counter() reading when the compute phase began."""
+    clock = Clock(dilation)
     wall = time.perf_counter() - started
     if not emulate:
-        return ComputeTiming(wall / dilation, wall / dilation)
+        return ComputeTiming(clock.to_reported(wall), clock.to_reported(wall))
     window = compute_window_s(epoch_flops(linear_params, tokens), power, gflops_per_power)
-    target = window * dilation
+    target = clock.to_wall(window)
     if wall < target:
         time.sleep(target - wall)
-    elif overran(target / dilation, wall / dilation):
+    elif overran(window, clock.to_reported(wall)):
         log.warning(
             "compute overran its window: %.2f s of wall time for a %.2f s window (x%.2g dilation); "
             "the host cannot keep up, and the run's fidelity report counts it",
@@ -96,7 +98,7 @@ def finish_compute(
             target,
             dilation,
         )
-    return ComputeTiming(window, (time.perf_counter() - started) / dilation)
+    return ComputeTiming(window, clock.since(started, time.perf_counter()))
 
 
 def emulated_phase(

@@ -2,7 +2,8 @@
 
 A drawn profile, the oracle's truth, a policy's candidate, the controller's
 measurement and a shaped link all carry these three figures; each of those types
-hands them out as `.link`, and every conversion between them goes through here."""
+hands them out as `.link`, and every conversion between them goes through here; the
+conversion between wall and emulated units is the run's Clock's (edgeft/clock.py)."""
 
 from __future__ import annotations
 
@@ -27,20 +28,12 @@ class LinkFigures:
         a mapping with the three keys (a JSON record)."""
         if isinstance(source, LinkFigures):
             return source
-        get = source.__getitem__ if isinstance(source, dict) else lambda k: getattr(source, k)
+        get = source.__getitem__ if isinstance(source, dict) else lambda name: getattr(source, name)
         return cls(*(float(get(f)) for f in cls.FIELDS))
 
     @property
     def missing(self) -> list[str]:
         return [f for f in self.FIELDS if math.isnan(getattr(self, f))]
-
-    def dilated(self, k: float) -> "LinkFigures":
-        """These figures in a world run k times slower: rate / k, delay x k (loss is a ratio)."""
-        return LinkFigures(self.bandwidth_mbps / k, self.delay_ms * k, self.loss_pct)
-
-    def undilated(self, k: float) -> "LinkFigures":
-        """Figures measured in a world run k times slower, back in emulated units."""
-        return LinkFigures(self.bandwidth_mbps * k, self.delay_ms / k, self.loss_pct)
 
 
 class HasLinkFigures:

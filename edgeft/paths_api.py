@@ -1,18 +1,23 @@
 """The controller's `GET /v1/paths`, both sides: `PathAnswer`, the one schema of a path's
 record (the controller app builds its answers with it, its OpenAPI document is made from
-it), and one request and one parser for the orchestrator's metrics source, the runners
-and the benchmarks alike."""
+it), and one request for the orchestrator's metrics source, the runners and the benchmarks
+alike. A record is validated once, straight into `PathFigures`, the one type the network
+figures keep from here to the scorer: the controller's answer by its schema
+(`parse_answer`), a static file's record by `parse_record`."""
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Literal
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgeft.link_figures import LinkFigures
+from edgeft.link_figures import HasLinkFigures, LinkFigures
 
 
 Figure = Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
@@ -48,50 +53,125 @@ class PathAnswer(BaseModel):
 
 
 @dataclass(frozen=True)
-class PathRecord:
-    """One path's figures as the controller serves them; NaN: not measured yet."""
+class PathFigures(HasLinkFigures):
+    """One node's network figures, the one type from the controller's answer (or a static
+    file) to the scorer; NaN = missing (not measured yet, or stale past the limit), which
+    the scorer treats as neutral (orchestrator/scoring.py). `loss_pct` is the loss as
+    measured; `scored_loss_pct` the adjusted loss the scorer uses (edgeft/loss_confidence.py,
+    attached by the network view; NaN: none, the measured one counts)."""
 
-    ip: str
-    link: LinkFigures
-    capacity_mbps: float
-    loss_samples: int  # probes behind loss_pct
-    updated_at: float | None
-    capacity_source: str = ""  # "train", "hint", or "" (not measured, or a static file)
+    bandwidth_mbps: float
+    delay_ms: float
+    loss_pct: float
+    updated_at: float = math.nan
+    stale: bool = False  # some figure is a last-known value, not a fresh one
+    loss_samples: int = 0  # probes behind loss_pct (0: not from probes, e.g. a static file)
+    capacity_mbps: float = math.nan
+    scored_loss_pct: float = math.nan
+    capacity_source: str = ""  # "train" (measured), "hint" (the topology's figure) or "" (none; a static file)
+    ip: str = ""
     capacity_spread_mbps: float = math.nan  # how far the trains behind capacity_mbps disagree; NaN: unknown
+
+    @property
+    def missing(self) -> list[str]:
+        return self.link.missing
+
+    @property
+    def loss_for_scoring(self) -> float:
+        """The adjusted loss where there is one, else the measured loss."""
+        return self.loss_pct if math.isnan(self.scored_loss_pct) else self.scored_loss_pct
 
 
 def _figure(rec: dict, key: str) -> float:
-    v = rec.get(key)
-    if v is None:
+    value = rec.get(key)
+    if value is None:
         return math.nan
-    v = float(v)
-    if not math.isfinite(v) or v < 0:
-        raise TypeError(f"'{key}' must be finite and >= 0 (got {rec.get(key)!r}) in {rec}")
-    return v
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise TypeError(f"'{key}' must be finite and >= 0 (got {value!r}) in {rec}")
+    return number
 
 
-def parse_record(rec: dict) -> PathRecord:
-    """One record of `paths` (or of a static metrics file): a figure that is absent or null
-    is missing (NaN); a negative or infinite one is a TypeError naming it."""
+def _count(rec: dict, key: str) -> int:
+    value = rec.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise TypeError(f"'{key}' must be a whole number >= 0 (got {value!r})")
+    if value != int(value):
+        raise TypeError(f"'{key}' must be a whole number >= 0 (got {value!r})")
+    return int(value)
+
+
+def _stamp(rec: dict, received_at: float) -> float:
+    value = rec.get("updated_at")
+    if value is None:
+        return received_at
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"'updated_at' must be a finite time in seconds (got {value!r})")
+    return float(value) or received_at
+
+
+def parse_record(rec: dict, received_at: float = math.nan) -> PathFigures:
+    """One record of a static metrics file (the /v1/paths shape, any subset of it), checked
+    once: a figure that is absent or null is missing (NaN); a negative, infinite or
+    non-numeric one, a fractional sample count or a non-finite time stamp is a TypeError
+    naming it. `received_at` stands in for a missing time stamp."""
     if not isinstance(rec, dict):
         raise TypeError(f"a path record is a JSON object (got {rec!r})")
-    link = LinkFigures(*(_figure(rec, f) for f in LinkFigures.FIELDS))
-    stamp = rec.get("updated_at")
-    return PathRecord(
-        str(rec.get("ip", "")),
-        link,
-        _figure(rec, "capacity_mbps"),
-        int(rec.get("samples") or 0),
-        float(stamp) if stamp else None,
-        str(rec.get("capacity_source") or ""),
-        _figure(rec, "capacity_spread_mbps"),
+    return PathFigures(
+        *(_figure(rec, name) for name in LinkFigures.FIELDS),
+        updated_at=_stamp(rec, received_at),
+        loss_samples=_count(rec, "samples"),
+        capacity_mbps=_figure(rec, "capacity_mbps"),
+        capacity_source=str(rec.get("capacity_source") or ""),
+        ip=str(rec.get("ip", "")),
+        capacity_spread_mbps=_figure(rec, "capacity_spread_mbps"),
     )
 
 
-def parse_answer(rec: dict) -> PathRecord:
-    """One record of the controller's answer, checked against `PathAnswer` (a pydantic
-    ValidationError, a ValueError, names what does not fit)."""
-    return parse_record(PathAnswer.model_validate(rec).model_dump())
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def parse_answer(rec: dict, received_at: float = math.nan) -> PathFigures:
+    """One record of the controller's answer, checked once against `PathAnswer` (a pydantic
+    ValidationError, a ValueError, names what does not fit) and turned into the figures
+    as they are: the schema has already enforced every bound."""
+    answer = PathAnswer.model_validate(rec)
+    return PathFigures(
+        _nan(answer.bandwidth_mbps),
+        _nan(answer.delay_ms),
+        _nan(answer.loss_pct),
+        updated_at=answer.updated_at or received_at,
+        loss_samples=answer.samples,
+        capacity_mbps=_nan(answer.capacity_mbps),
+        capacity_source=answer.capacity_source or "",
+        ip=answer.ip,
+        capacity_spread_mbps=_nan(answer.capacity_spread_mbps),
+    )
+
+
+def read_static_file(path: str | Path) -> dict[str, PathFigures]:
+    """A static metrics file, `{node id or ip: {bandwidth_mbps, delay_ms, loss_pct, ...}}`, parsed
+    once; a ValueError naming the file and the format it wants for one that does not fit."""
+    try:
+        return parse_static_table(json.loads(Path(path).read_text()))
+    except FileNotFoundError:
+        raise ValueError(f"'{path}' does not exist: give a JSON file of per-node figures") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"'{path}' is not a {{node: {{bandwidth_mbps, delay_ms, loss_pct}}}} map ({str(exc)[:120]})"
+        ) from None
+
+
+def parse_static_table(table: object, received_at: float | None = None) -> dict[str, PathFigures]:
+    """A static table of per-node records (node id or ip -> record); TypeError for one that
+    is not an object of objects or has a bad figure."""
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise TypeError("expected a JSON object of objects")
+    now = time.time() if received_at is None else received_at
+    return {str(key): parse_record(rec, now) for key, rec in table.items()}
 
 
 def get_paths(base_url: str, src_ip: str, own_port: int | None = None, timeout_s: float = 2.0) -> dict[str, dict]:

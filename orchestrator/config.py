@@ -15,8 +15,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edgeft.clock import Clock
 from edgeft.model_zoo import BUILTIN, INSTALL_HINT, NAMES, PACKAGED
 from edgeft.modeling import LoraSettings
+from edgeft.paths_api import read_static_file
 from edgeft.pretrain import BaseRecipe
 from orchestrator.policies.base import POLICY_NAMES, SCHEDULED_POLICIES
 from orchestrator.scoring import COLUMNS
@@ -160,9 +162,7 @@ class MetricsConfig(_Strict):
     @classmethod
     def _static(cls, p: str | None) -> str | None:
         if p is not None:
-            from orchestrator.network_view import StaticMetrics
-
-            StaticMetrics.from_file(p)  # ValueError naming the file and the format it wants
+            read_static_file(p)  # ValueError naming the file and the format it wants
         return p
 
 
@@ -192,8 +192,14 @@ class EmulationConfig(_Strict):
 
     @property
     def k(self) -> float:
-        """The factor in force: 1 where nothing resolved 'auto' (no emulation to keep up with)."""
+        """The factor in force: 1 where nothing resolved 'auto' (no emulation to keep up with).
+        Code converts through `clock`, not with this number."""
         return 1.0 if self.dilation == "auto" else float(self.dilation)
+
+    @property
+    def clock(self) -> Clock:
+        """The run's clock (edgeft/clock.py): every wall <-> reported conversion goes through it."""
+        return Clock(self.k)
 
 
 class TimeoutConfig(_Strict):
@@ -389,12 +395,12 @@ class OrchestratorConfig(_Strict):
     enrolment: EnrolmentConfig = Field(default_factory=EnrolmentConfig)
 
     def wall_timeouts(self) -> TimeoutConfig:
-        """Round, heartbeat and sync deadlines are emulated seconds: lived through x k.
-        Enrolment (process start-up) and the heartbeat period are not part of the
-        emulated world and stay as they are."""
-        k, t = self.emulation.k, self.timeouts
-        return t.model_copy(
-            update={"round_s": t.round_s * k, "heartbeat_timeout_s": t.heartbeat_timeout_s * k, "sync_s": t.sync_s * k}
+        """Round, heartbeat and sync deadlines are emulated seconds, lived through on the wall
+        (the run's Clock). Enrolment (process start-up) and the heartbeat period are not part
+        of the emulated world and stay as they are."""
+        clock, limits = self.emulation.clock, self.timeouts
+        return limits.model_copy(
+            update={name: clock.to_wall(getattr(limits, name)) for name in ("round_s", "heartbeat_timeout_s", "sync_s")}
         )
 
     def model_pad(self) -> int:

@@ -98,8 +98,8 @@ class Coordinator:
 
     def task(self, **fields) -> Task:
         """A task carrying the run's time model, so that every node keeps the same clock."""
-        em = self.cfg.emulation
-        return Task(dilation=em.k, gflops_per_power=em.gflops_per_power, **fields)
+        emulation = self.cfg.emulation
+        return Task(dilation=emulation.k, gflops_per_power=emulation.gflops_per_power, **fields)
 
     # -- artifacts -----------------------------------------------------------------
     def publish_adapter(self, adapter: dict) -> str:
@@ -175,17 +175,17 @@ class Coordinator:
         """The node's training time as measured here (orchestrator/rounds.py), from task hand-out to
         the result's body complete less the transfer allowance its link figures give; flagged when
         its claim is off by more than the configured tolerance."""
-        rnd, en, k = rnd or self.round, self.cfg.enrolment, self.cfg.emulation.k
+        rnd, limits, clock = rnd or self.round, self.cfg.enrolment, self.cfg.emulation.clock
         result.upload = upload
         link = self.links.get(node_id)
-        # the figures are emulated units; the wall clock runs k times slower. Their round trips are
+        # the figures are emulated units; the wall clock runs slower (the run's Clock). Their round trips are
         # the real path's only when the links are shaped to them (Mininet) or measured (controller)
         real = self.cfg.emulation.emulated_links or self.cfg.metrics.source == "controller"
-        wall = link.dilated(k) if link is not None else None
+        wall = clock.to_wall_figures(link) if link is not None else None
         allowance = transfer_allowance(upload, rnd.in_task(node_id), wall, count_trips=real)
-        result.train_time_s = measured_train_time(rnd.handed_out(node_id), result.received_at, allowance, k)
+        result.train_time_s = measured_train_time(rnd.handed_out(node_id), result.received_at, allowance, clock)
         result.train_time_flagged = train_time_flagged(
-            result.meta.train_time_s, result.train_time_s, en.train_time_tolerance, en.train_time_slack_s
+            result.meta.train_time_s, result.train_time_s, limits.train_time_tolerance, limits.train_time_slack_s
         )
         if result.train_time_flagged:
             log.warning(

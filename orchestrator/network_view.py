@@ -1,135 +1,86 @@
-"""The orchestrator's view of the network: per-node bandwidth, delay and loss
-from one interface with two sources, a static file/dict or the SDN
-controller's northbound REST API (`GET /v1/paths?src=<orchestrator ip>`)."""
+"""The orchestrator's view of the network: per-node bandwidth, delay and loss from one
+interface with two sources, a static file/dict or the SDN controller's northbound REST
+API (`GET /v1/paths?src=<orchestrator ip>`).
+
+Every engine asks a `NetworkView` and gets the figures ready to score, in one type
+(`PathFigures`, edgeft/paths_api.py): in the emulated world's units (the controller's are
+turned back through the run's Clock), merged with last-known values where a figure is
+missing now, and with the adjusted loss (`scored_loss_pct`, edgeft/loss_confidence.py)
+next to the measured one (`loss_pct`)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from dataclasses import asdict, astuple, dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import requests
 
-from edgeft.link_figures import HasLinkFigures, LinkFigures
+from edgeft.clock import Clock
+from edgeft.link_figures import LinkFigures
 from edgeft.loss_confidence import LossCount, scored_loss
-from edgeft.paths_api import get_paths, parse_answer, parse_record
-
-if TYPE_CHECKING:
-    from orchestrator.config import OrchestratorConfig
+from edgeft.paths_api import PathFigures, get_paths, parse_answer, parse_static_table, read_static_file
+from orchestrator.config import OrchestratorConfig
 
 log = logging.getLogger(__name__)
 
 
-FIGURES = LinkFigures.FIELDS
-
-
-@dataclass(frozen=True)
-class PathMetrics(HasLinkFigures):
-    """A node's network figures; NaN = missing (not measured yet, or stale past the limit),
-    which the scorer treats as neutral (orchestrator/scoring.py)."""
-
-    bandwidth_mbps: float
-    delay_ms: float
-    loss_pct: float
-    updated_at: float
-    stale: bool = False  # some figure is a last-known value, not a fresh one
-    loss_samples: int = 0  # probes behind loss_pct (0: not from probes, e.g. a static file)
-    capacity_mbps: float = math.nan
-    scored_loss_pct: float = math.nan  # the loss the scorer uses (settle_loss); NaN: loss_pct as is
-    capacity_source: str = ""  # "train" (measured), "hint" (the topology's figure) or "" (none; a static file)
-
-    @property
-    def missing(self) -> list[str]:
-        return self.link.missing
-
-    @property
-    def loss_for_scoring(self) -> float:
-        return self.loss_pct if math.isnan(self.scored_loss_pct) else self.scored_loss_pct
-
-
-def settle_loss(snap: dict[str, "PathMetrics"]) -> dict[str, "PathMetrics"]:
+def settle_loss(snapshot: dict[str, PathFigures]) -> dict[str, PathFigures]:
     """Attach to every probe-measured loss the estimate the scorer uses: shrunk to the
     pooled loss and tied with the best node's where the intervals overlap
     (edgeft/loss_confidence.py). Figures without a sample count are left alone."""
-    ids = [i for i, m in snap.items() if m.loss_samples > 0 and not math.isnan(m.loss_pct)]
-    scored = scored_loss([LossCount.from_pct(snap[i].loss_pct, snap[i].loss_samples) for i in ids])
-    return {**snap, **{i: replace(snap[i], scored_loss_pct=v) for i, v in zip(ids, scored)}}
+    ids = [nid for nid, fig in snapshot.items() if fig.loss_samples > 0 and not math.isnan(fig.loss_pct)]
+    counts = [LossCount.from_pct(snapshot[nid].loss_pct, snapshot[nid].loss_samples) for nid in ids]
+    adjusted = scored_loss(counts)
+    return {**snapshot, **{nid: replace(snapshot[nid], scored_loss_pct=v) for nid, v in zip(ids, adjusted)}}
 
 
 @dataclass(frozen=True)
 class NodeAddress:
+    """A node as the network view looks it up: by id (a static table) or by ip (the controller)."""
+
     node_id: str
     ip: str | None
 
 
 class MetricsSource(Protocol):
-    def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathMetrics]:
-        """Latest metrics per node id; a node with no figures is absent."""
+    def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathFigures]:
+        """Latest figures per node id, in the emulated world's units; a node with none is absent."""
         ...
+
+
+class NetworkView:
+    """What every engine asks for the figures of its live nodes: a source's figures with the
+    adjusted loss attached (`settle_loss`), so no engine settles the loss itself."""
+
+    def __init__(self, source: MetricsSource) -> None:
+        self.source = source.source if isinstance(source, NetworkView) else source
+
+    def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathFigures]:
+        return settle_loss(self.source.snapshot(nodes))
 
 
 class StaticMetrics:
     """Fixed figures keyed by node id (or ip): for runs without SDN."""
 
     def __init__(self, table: dict[str, dict[str, float]]) -> None:
-        now = time.time()
-        if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
-            raise TypeError("expected a JSON object of objects")
-        self.table = {k: _parse(v, now) for k, v in table.items()}
+        self.table = parse_static_table(table)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "StaticMetrics":
-        try:
-            return cls(json.loads(Path(path).read_text()))
-        except FileNotFoundError:
-            raise ValueError(f"'{path}' does not exist: give a JSON file of per-node figures") from None
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(
-                f"'{path}' is not a {{node: {{bandwidth_mbps, delay_ms, loss_pct}}}} map ({str(exc)[:120]})"
-            ) from None
+    def from_file(cls, path: str) -> "StaticMetrics":
+        source = cls({})
+        source.table = read_static_file(path)
+        return source
 
-    def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathMetrics]:
+    def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathFigures]:
         out = {}
-        for n in nodes:
-            m = self.table.get(n.node_id) or (self.table.get(n.ip) if n.ip else None)
-            if m is not None:
-                out[n.node_id] = m
+        for node in nodes:
+            figures = self.table.get(node.node_id) or (self.table.get(node.ip) if node.ip else None)
+            if figures is not None:
+                out[node.node_id] = figures
         return out
-
-
-def _check_numbers(rec: object) -> None:
-    """The record's count and time stamp, which edgeft/paths_api.py converts as they come: a
-    TypeError naming the field for one that is not a finite number (`"samples": 1e400`)."""
-    if not isinstance(rec, dict):
-        return  # parse_record names that
-    n = rec.get("samples")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n < 0):
-        raise TypeError(f"'samples' must be a whole number >= 0 (got {n!r})")
-    if n is not None and n != int(n):
-        raise TypeError(f"'samples' must be a whole number >= 0 (got {n!r})")
-    stamp = rec.get("updated_at")
-    if stamp is not None and (
-        isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp)
-    ):
-        raise TypeError(f"'updated_at' must be a finite time in seconds (got {stamp!r})")
-
-
-def _parse(rec: dict, default_ts: float, answer: bool = False) -> PathMetrics:
-    """One record (edgeft/paths_api.py): the controller's (`answer`, checked against its
-    schema) or a static file's; a figure that is absent or null is missing (NaN)."""
-    _check_numbers(rec)
-    r = parse_answer(rec) if answer else parse_record(rec)
-    return PathMetrics(
-        *astuple(r.link),
-        updated_at=r.updated_at or default_ts,
-        loss_samples=r.loss_samples,
-        capacity_mbps=r.capacity_mbps,
-        capacity_source=getattr(r, "capacity_source", "") or "",
-    )
 
 
 class ControllerMetrics:
@@ -139,9 +90,9 @@ class ControllerMetrics:
     which scores as neutral (the median of its column) without hiding the node's other
     figures.
 
-    In a dilated run (factor k) the controller measures links k times slower than the
-    emulated world's; figures are turned back into emulated units (bandwidth x k,
-    delay / k; loss is a ratio and unchanged).
+    In a dilated run the controller measures links on the wall, slower than the emulated
+    world's; the run's Clock turns its figures back into emulated units (loss is a ratio
+    and unchanged).
 
     `own_port` is this orchestrator's service port: the controller does not count its
     transfers with a node as load on that node's path."""
@@ -152,19 +103,22 @@ class ControllerMetrics:
         src_ip: str,
         stale_after_s: float,
         timeout_s: float = 2.0,
-        dilation: float = 1.0,
+        clock: Clock | None = None,
         own_port: int | None = None,
+        *,
+        dilation: float | None = None,
     ) -> None:
-        self.dilation = dilation
-        self.stale_after_s = stale_after_s * dilation  # emulated seconds, lived through x k
+        """`clock`: the run's; `dilation` builds one from the bare factor (tests, old callers)."""
+        self.clock = clock or Clock(dilation if dilation is not None else 1.0)
+        self.stale_after_s = self.clock.to_wall(stale_after_s)  # emulated seconds, lived through on the wall
         self.base_url = base_url
         self.src_ip = src_ip
         self.own_port = own_port
         self.timeout_s = timeout_s
-        self.last: dict[str, PathMetrics] = {}  # per node: the latest value of every figure
+        self.last: dict[str, PathFigures] = {}  # per node: the latest value of every figure
         self.fresh_at: dict[tuple[str, str], float] = {}  # (node, figure) -> when it was last fresh
 
-    def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathMetrics]:
+    def snapshot(self, nodes: list[NodeAddress]) -> dict[str, PathFigures]:
         now = time.time()
         try:
             fresh = self._fetch(nodes, now)
@@ -176,50 +130,62 @@ class ControllerMetrics:
             )
             fresh = {}
         out = {}
-        for n in nodes:
-            merged = self._merge(n.node_id, fresh.get(n.node_id), now)
+        for node in nodes:
+            merged = self._merge(node.node_id, fresh.get(node.node_id), now)
             if merged is not None:
-                out[n.node_id] = merged
+                out[node.node_id] = merged
         return out
 
-    def _merge(self, node_id: str, fresh: PathMetrics | None, now: float) -> PathMetrics | None:
+    def _merge(self, node_id: str, fresh: PathFigures | None, now: float) -> PathFigures | None:
         """Fresh figures where there are some, last-known ones (stale) up to the limit."""
         last = self.last.get(node_id)
-        vals, stale = {}, False
-        for f in FIGURES:
-            v = getattr(fresh, f) if fresh is not None else math.nan
-            if not math.isnan(v):
-                self.fresh_at[(node_id, f)] = now
+        values, stale = {}, False
+        for name in LinkFigures.FIELDS:
+            value = getattr(fresh, name) if fresh is not None else math.nan
+            if not math.isnan(value):
+                self.fresh_at[(node_id, name)] = now
             elif (
                 last is not None
-                and not math.isnan(getattr(last, f))
-                and now - self.fresh_at.get((node_id, f), -math.inf) <= self.stale_after_s
+                and not math.isnan(getattr(last, name))
+                and now - self.fresh_at.get((node_id, name), -math.inf) <= self.stale_after_s
             ):
-                v, stale = getattr(last, f), True
-            vals[f] = v
-        if all(math.isnan(v) for v in vals.values()):
+                value, stale = getattr(last, name), True
+            values[name] = value
+        if all(math.isnan(v) for v in values.values()):
             return None
         base = fresh or last
-        merged = replace(base, **vals, stale=stale) if base is not None else None
+        merged = replace(base, **values, stale=stale) if base is not None else None
         if merged is not None:
             self.last[node_id] = merged
         return merged
 
-    def _undilate(self, m: PathMetrics) -> PathMetrics:
-        k = self.dilation
-        return replace(m, **asdict(m.link.undilated(k)), capacity_mbps=m.capacity_mbps * k)
-
-    def _fetch(self, nodes: list[NodeAddress], now: float) -> dict[str, PathMetrics]:
-        records = get_paths(self.base_url, self.src_ip, self.own_port, self.timeout_s)
-        by_ip = {ip: self._undilate(_parse(r, now, answer=True)) for ip, r in records.items()}
-        return {n.node_id: by_ip[n.ip] for n in nodes if n.ip in by_ip}
-
-
-def build_metrics(cfg: "OrchestratorConfig") -> MetricsSource:
-    """The run's metrics source (config `metrics`): the controller app's /v1/paths, or a static file."""
-    m = cfg.metrics
-    if m.source == "controller":
-        return ControllerMetrics(
-            m.controller_url, m.orchestrator_ip, m.stale_after_s, dilation=cfg.emulation.k, own_port=cfg.port or None
+    def _undilate(self, figures: PathFigures) -> PathFigures:
+        """Figures measured on the wall, in the emulated world's units (capacity is a rate too)."""
+        clock = self.clock
+        return replace(
+            figures,
+            bandwidth_mbps=clock.reported_rate_mbps(figures.bandwidth_mbps),
+            delay_ms=clock.reported_delay_ms(figures.delay_ms),
+            capacity_mbps=clock.reported_rate_mbps(figures.capacity_mbps),
         )
-    return StaticMetrics.from_file(m.static_file) if m.static_file else StaticMetrics({})
+
+    def _fetch(self, nodes: list[NodeAddress], now: float) -> dict[str, PathFigures]:
+        records = get_paths(self.base_url, self.src_ip, self.own_port, self.timeout_s)
+        by_ip = {ip: self._undilate(parse_answer(rec, now)) for ip, rec in records.items()}
+        return {node.node_id: by_ip[node.ip] for node in nodes if node.ip in by_ip}
+
+
+def build_metrics(cfg: OrchestratorConfig) -> NetworkView:
+    """The run's network view (config `metrics`): the controller app's /v1/paths, or a static file."""
+    settings = cfg.metrics
+    if settings.source == "controller":
+        return NetworkView(
+            ControllerMetrics(
+                settings.controller_url,
+                settings.orchestrator_ip,
+                settings.stale_after_s,
+                clock=cfg.emulation.clock,
+                own_port=cfg.port or None,
+            )
+        )
+    return NetworkView(StaticMetrics.from_file(settings.static_file) if settings.static_file else StaticMetrics({}))

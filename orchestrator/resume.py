@@ -3,32 +3,30 @@
 from __future__ import annotations
 
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edgeft.modeling import load_adapter_state
 from orchestrator import checkpoint
+from orchestrator.coordinator import Coordinator
 from orchestrator.registry import NodeStatus
-from orchestrator.selection import LastSeen
-
-if TYPE_CHECKING:
-    from orchestrator.coordinator import Coordinator
-    from orchestrator.epoch_loop import RunState
+from orchestrator.run_state import RunState
+from orchestrator.selection_context import LastSeen
 
 log = logging.getLogger(__name__)
 LIVE = (NodeStatus.ACTIVE.value, NodeStatus.ELIMINATED.value)
 
 
-def save_checkpoint(coord: Coordinator, st: RunState, epoch: int, val_loss: float) -> None:
+def save_checkpoint(coord: Coordinator, state: RunState, epoch: int, val_loss: float) -> None:
     """Everything the next epoch depends on, after `epoch` is recorded and its parameters published."""
+    core = state.core
     nodes = {
-        n.node_id: {
-            "status": n.status.value,
-            "epochs_trained": n.epochs_trained,
-            "fail_reason": n.fail_reason,
-            "may_return": n.may_return,
+        node.node_id: {
+            "status": node.status.value,
+            "epochs_trained": node.epochs_trained,
+            "fail_reason": node.fail_reason,
+            "may_return": node.may_return,
         }
-        for n in coord.registry.nodes.values()
+        for node in coord.registry.nodes.values()
     }
     coord.recorder.sync()  # the epoch's rows on disk before a checkpoint says the epoch is done
     checkpoint.save(
@@ -38,44 +36,44 @@ def save_checkpoint(coord: Coordinator, st: RunState, epoch: int, val_loss: floa
             "epoch": epoch,
             "version": coord.version,
             "val_loss": val_loss,
-            "adapter": st.opt.state(),
-            "optimizer": st.opt.state_dict(),
+            "adapter": state.opt.state(),
+            "optimizer": state.opt.state_dict(),
             "nodes": nodes,
             "partition_of": coord.partition_of,
-            "total_nodes": st.total_nodes,
-            "policy": st.strategy.policy,
-            "rng": st.rng.bit_generator.state,
-            "history": st.history,
-            "coverage": st.coverage,
-            "bubbles": st.bubbles,
-            "readmissions": st.readmissions,
+            "total_nodes": core.total_nodes,
+            "policy": core.strategy.policy,
+            "rng": core.rng.bit_generator.state,
+            "history": core.history,
+            "coverage": core.coverage,
+            "bubbles": core.bubbles,
+            "readmissions": core.readmissions,
             "bytes": (coord.bytes_in, coord.bytes_out),
-            "elapsed_s": st.elapsed_before + (time.time() - (coord.first_send or time.time())) / coord.cfg.emulation.k,
-            "refused": st.refused,
-            "rolled_back": st.rolled_back,
-            "accepted_norms": st.strategy.norm_history(),  # the update guard's reference for small rounds
+            "elapsed_s": state.elapsed_s(coord.first_send, coord.cfg.emulation.clock),
+            "refused": core.refused,
+            "rolled_back": core.rolled_back,
+            "accepted_norms": core.strategy.norm_history(),  # the update guard's reference for small rounds
         },
     )
 
 
 def live_nodes(ckpt: dict[str, Any]) -> list[str]:
-    return sorted(n for n, s in ckpt["nodes"].items() if s["status"] in LIVE)
+    return sorted(nid for nid, saved in ckpt["nodes"].items() if saved["status"] in LIVE)
 
 
-def restore_state(coord: Coordinator, st: RunState, ckpt: dict[str, Any]) -> None:
+def restore_state(coord: Coordinator, state: RunState, ckpt: dict[str, Any]) -> None:
     """Parameters, optimizer, policy and tallies, before the nodes are set up again."""
-    st.opt.load(ckpt["adapter"], ckpt["optimizer"])
+    core = state.core
+    state.opt.load(ckpt["adapter"], ckpt["optimizer"])
     load_adapter_state(coord.workload.model, ckpt["adapter"])
-    checkpoint.restore_vars(
-        st.strategy.policy, ckpt["policy"]
-    )  # the run's own policy, built afresh, gets its state back
-    st.history = {nid: LastSeen(**h) for nid, h in ckpt["history"].items()}
-    st.rng.bit_generator.state = ckpt["rng"]
-    st.coverage, st.bubbles, st.readmissions = ckpt["coverage"], ckpt["bubbles"], ckpt["readmissions"]
-    st.elapsed_before = ckpt["elapsed_s"]
+    # the run's own policy, built afresh, gets its state back
+    checkpoint.restore_vars(core.strategy.policy, ckpt["policy"])
+    core.history = {nid: LastSeen(**seen) for nid, seen in ckpt["history"].items()}
+    core.rng.bit_generator.state = ckpt["rng"]
+    core.coverage, core.bubbles, core.readmissions = ckpt["coverage"], ckpt["bubbles"], ckpt["readmissions"]
+    state.elapsed_before = ckpt["elapsed_s"]
     # checkpoints written before the update guard have neither key
-    st.refused, st.rolled_back = list(ckpt.get("refused", [])), list(ckpt.get("rolled_back", []))
-    st.strategy.restore_norm_history(ckpt.get("accepted_norms", []))
+    core.refused, core.rolled_back = list(ckpt.get("refused", [])), list(ckpt.get("rolled_back", []))
+    core.strategy.restore_norm_history(ckpt.get("accepted_norms", []))
     coord.restore_counters(ckpt["version"], *ckpt["bytes"])
 
 

@@ -6,7 +6,7 @@ update can never be aggregated twice.
 The training time the scorer uses is measured here, not taken from the node
 (`measured_train_time`): from the moment the node fetched its train task to the
 moment its result's body was complete, less the transfers inside that window
-(`transfer_allowance`), in reported units (wall seconds / the dilation k).
+(`transfer_allowance`), in reported units (the run's Clock, edgeft/clock.py).
 
 What is subtracted is only what the node cannot inflate: each transfer's timed
 duration, capped by what the node's link figures predict for its bytes
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from edgeft.clock import Clock
 from edgeft.link_figures import LinkFigures
 from edgeft.wire import ResultMeta
 from orchestrator.fidelity import transfer_s
@@ -66,10 +67,10 @@ class NodeResult:
     upload: Transfer | None = None  # the result's own upload as timed (measured again when link figures come)
 
 
-def measured_train_time(handed_out: float, body_done: float, allowance_s: float, dilation: float) -> float:
+def measured_train_time(handed_out: float, body_done: float, allowance_s: float, clock: Clock) -> float:
     """T_i as the orchestrator saw it: task hand-out to the result's body complete, less the
-    transfer allowance (wall seconds), in reported units (never negative)."""
-    return max(body_done - handed_out - allowance_s, 0.0) / dilation
+    transfer allowance (wall seconds), in reported units through the run's clock (never negative)."""
+    return clock.to_reported(max(body_done - handed_out - allowance_s, 0.0))
 
 
 def usable_link(link: LinkFigures | None) -> bool:

@@ -10,7 +10,7 @@ import logging
 from edgeft.link_figures import LinkFigures
 from orchestrator.fidelity import OVERRUN_RATIO, OVERRUN_SLACK_S, Fidelity, assess, transfer_pairs
 from orchestrator.scenario import Scenario
-from orchestrator.selection import load_truth
+from orchestrator.selection_context import load_truth
 
 log = logging.getLogger(__name__)
 

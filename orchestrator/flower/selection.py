@@ -31,16 +31,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
-
 from edgeft.flower_contract import TrainReport
+from edgeft.paths_api import PathFigures
 from orchestrator.aggregation import RoundDiverged, RoundOutcome, Stepper, Tensors
 from orchestrator.config import OrchestratorConfig
-from orchestrator.network_view import MetricsSource, NodeAddress, PathMetrics, settle_loss
+from orchestrator.epoch_core import EpochCore, EpochRecord, NodeRoundResult, RoundInput
+from orchestrator.network_view import MetricsSource
 from orchestrator.registry import NodeStatus
-from orchestrator.scenario import Scenario
-from orchestrator.selection import LastSeen, apply_decision, build_context
-from orchestrator.strategy import Decision, Strategy
+from orchestrator.strategy import Decision
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +59,28 @@ class FlowerNode:
 
 @dataclass(frozen=True)
 class EpochChoice:
-    """What the selection made of one round."""
+    """What the epoch core made of one round, and what this engine adds to it."""
 
-    decision: Decision
-    snap: dict[str, PathMetrics]  # the network figures it scored with
-    dropped: list[str]
-    readmitted: list[str]
+    record: EpochRecord
     declared: dict[str, float] = field(default_factory=dict)  # each node's own T_i claim
     flagged: dict[str, bool] = field(default_factory=dict)  # claim longer than the measured round trip
+
+    @property
+    def decision(self) -> Decision:
+        return self.record.decision
+
+    @property
+    def snap(self) -> dict[str, PathFigures]:
+        """The network figures the selection scored with."""
+        return self.record.figures
+
+    @property
+    def dropped(self) -> list[str]:
+        return self.record.dropped
+
+    @property
+    def readmitted(self) -> list[str]:
+        return self.record.readmitted
 
 
 def round_weights(handed_out: dict[str, float], claims: dict[str, float]) -> dict[str, float]:
@@ -77,42 +89,58 @@ def round_weights(handed_out: dict[str, float], claims: dict[str, float]) -> dic
     capped at the round's lower-median claim, or equal weights if that is not positive
     (module docstring)."""
     ids = sorted(claims)
-    if all(i in handed_out for i in ids):
-        return {i: float(handed_out[i]) for i in ids}
-    ordered = sorted(max(float(claims[i]), 0.0) for i in ids)
+    if all(nid in handed_out for nid in ids):
+        return {nid: float(handed_out[nid]) for nid in ids}
+    ordered = sorted(max(float(claims[nid]), 0.0) for nid in ids)
     cap = ordered[(len(ordered) - 1) // 2] if ordered else 0.0
     if not cap > 0:  # NaN too
-        return {i: 1.0 for i in ids}
-    return {i: min(max(float(claims[i]), 0.0), cap) for i in ids}
+        return {nid: 1.0 for nid in ids}
+    return {nid: min(max(float(claims[nid]), 0.0), cap) for nid in ids}
 
 
 class NodeBook:
-    """The nodes of one Flower run, their history, and edgeft's strategy over them."""
+    """The nodes of one Flower run and the epoch core (orchestrator/epoch_core.py) over them."""
 
     def __init__(self, cfg: OrchestratorConfig, nodes: list[FlowerNode], metrics: MetricsSource) -> None:
-        ids = [n.node_id for n in nodes]
+        ids = [node.node_id for node in nodes]
         if len(set(ids)) != len(ids):
             raise ValueError(f"two SuperNodes have the same node-id in {sorted(ids)}: give each its own --node-config")
         self.cfg = cfg
-        self.nodes = {n.node_id: n for n in sorted(nodes, key=lambda n: n.node_id)}
+        self.nodes = {node.node_id: node for node in sorted(nodes, key=lambda node: node.node_id)}
         self.total = len(nodes)
-        self.strategy = Strategy.named(cfg.policy, self.total, cfg.training.epochs, cfg.policy_options, cfg.updates)
-        self.history = {nid: LastSeen() for nid in self.nodes}
-        self.rng = np.random.default_rng([cfg.seed, 7])  # the epoch loop's stream: `random` picks alike
-        self.scenario = Scenario(cfg.scenario)
-        self.metrics = metrics
-        self.readmissions = 0
-        self.refused: list[dict] = []  # updates that did not count: epoch, node_id, reason
-        self.rolled_back: list[int] = []  # rounds rolled back to the previous parameters
+        # no partition sizes known before the first reports; no coverage column (module docstring of records.py)
+        self.core = EpochCore(cfg, {nid: 0 for nid in self.nodes}, metrics)
+
+    @property
+    def strategy(self):
+        return self.core.strategy
+
+    @property
+    def history(self):
+        return self.core.history
+
+    @property
+    def readmissions(self) -> int:
+        return self.core.readmissions
+
+    @property
+    def refused(self) -> list[dict]:
+        """Updates that did not count: epoch, node_id, reason."""
+        return self.core.refused
+
+    @property
+    def rolled_back(self) -> list[int]:
+        """Rounds rolled back to the previous parameters."""
+        return self.core.rolled_back
 
     def by_status(self, *statuses: NodeStatus) -> list[FlowerNode]:
-        return [n for n in self.nodes.values() if n.status in statuses]
+        return [node for node in self.nodes.values() if node.status in statuses]
 
     def live(self) -> list[FlowerNode]:
         return self.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
 
     def by_flower_id(self, flower_id: int) -> FlowerNode | None:
-        return next((n for n in self.nodes.values() if n.flower_id == flower_id), None)
+        return next((node for node in self.nodes.values() if node.flower_id == flower_id), None)
 
     def fail(self, node_id: str, reason: str) -> None:
         node = self.nodes[node_id]
@@ -127,50 +155,72 @@ class NodeBook:
         stepper: Stepper,
         evaluate: Callable[[Tensors], float] | None = None,
     ) -> RoundOutcome:
-        """The round's updates through the strategy's guarded aggregation, the epoch loop's
-        own path; a node whose update was refused or made the round non-finite is failed
-        (it gets no more messages). Returns the outcome; its indices follow sorted node ids.
-        A non-finite round that no update can be blamed for raises RuntimeError naming the round."""
-        ids = sorted(updates)
+        """The round's updates through the core's guarded aggregation, the epoch loop's own
+        path; a node whose update was refused or made the round non-finite is failed (it gets
+        no more messages). Returns the outcome; its indices follow sorted node ids. A
+        non-finite round that no update can be blamed for raises RuntimeError naming the round."""
         try:
-            outcome = self.strategy.aggregate_round(
-                [updates[i] for i in ids], [weights[i] for i in ids], stepper, evaluate
-            )
+            outcome, failed = self.core.aggregate(epoch, updates, weights, stepper, evaluate)
         except RoundDiverged as exc:  # nobody to blame: the run stops with the reason, no node failed
-            self.rolled_back.append(epoch)
             raise RuntimeError(f"round {epoch + 1}: {exc}") from None
-        if outcome.rolled_back:
-            self.rolled_back.append(epoch)
-        for index, reason in sorted(outcome.failed().items()):
-            self.fail(ids[index], reason)
-            self.refused.append({"epoch": epoch, "node_id": ids[index], "reason": reason})
+        for nid, reason in failed.items():
+            self.fail(nid, reason)
         return outcome
 
     def decide(
-        self, epoch: int, reports: dict[str, TrainReport], started_at: float, transfer_bytes: int
+        self,
+        epoch: int,
+        reports: dict[str, TrainReport],
+        started_at: float,
+        transfer_bytes: int,
+        outcome: RoundSummary | None = None,
     ) -> EpochChoice:
-        """Remember the round's reports (failed nodes already marked) and ask the strategy
-        who trains next; `started_at` is when the round's messages went out (wall clock)."""
-        k, en = self.cfg.emulation.k, self.cfg.enrolment
-        declared, flagged = {}, {}
-        for nid, r in reports.items():
-            h = self.history[nid]
-            h.train_loss, h.samples, h.last_epoch = r.loss, r.samples, epoch
-            h.round_time_s = max(r.finished_at - started_at, 0.0) / k
-            h.train_time_s = r.train_time_s  # the claim: not measurable on this path (module docstring)
-            declared[nid] = r.train_time_s
-            flagged[nid] = r.train_time_s > h.round_time_s * (1 + en.train_time_tolerance) + en.train_time_slack_s
+        """Hand the round's reports (failed nodes already marked) to the epoch core, which
+        remembers them and asks the strategy who trains next; `started_at` is when the
+        round's messages went out (wall clock); `outcome` what the round produced, for its rows."""
+        outcome = outcome or RoundSummary()
+        clock, limits = self.cfg.emulation.clock, self.cfg.enrolment
+        results, declared, flagged = {}, {}, {}
+        for nid, report in reports.items():
+            trip = clock.to_reported(max(report.finished_at - started_at, 0.0))
+            declared[nid] = report.train_time_s
+            flagged[nid] = report.train_time_s > trip * (1 + limits.train_time_tolerance) + limits.train_time_slack_s
+            # T_i is the claim: not measurable on this path (module docstring)
+            results[nid] = NodeRoundResult(
+                nid,
+                report.loss,
+                report.samples,
+                report.tokens,
+                report.work_gflop,
+                report.train_time_s,
+                trip,
+                report.tokens,
+                declared_train_time_s=report.train_time_s,
+                train_time_flagged=flagged[nid],
+                compute_wall_s=report.compute_wall_s,
+            )
             self.nodes[nid].epochs_trained += 1
-        live = self.live()
-        active = {n.node_id for n in live if n.status == NodeStatus.ACTIVE}
-        snap = settle_loss(self.metrics.snapshot([NodeAddress(n.node_id, n.ip) for n in live]))
-        ctx = build_context(
-            self.cfg, epoch, self.total, live, active, self.history, snap, self.rng, transfer_bytes, self.scenario
+        round_input = RoundInput(
+            epoch,
+            sorted(outcome.expected if outcome.expected is not None else reports),
+            results,
+            dict(outcome.failures),
+            outcome.version,
+            outcome.digest,
+            outcome.val_loss,
+            outcome.epoch_time_s,
+            transfer_bytes,
         )
-        works = [r.work_gflop for r in reports.values() if not math.isnan(r.work_gflop)]
-        ctx.work_gflop = max(works) if works else math.nan
-        ctx.gflops_per_power = self.cfg.emulation.gflops_per_power
-        decision = self.strategy.configure_train(ctx, last_epoch=epoch >= self.cfg.training.epochs - 1)
-        dropped, readmitted = apply_decision(live, decision, self.history, epoch)
-        self.readmissions += len(readmitted)
-        return EpochChoice(decision, snap, dropped, readmitted, declared, flagged)
+        return EpochChoice(self.core.close_epoch(round_input, list(self.nodes.values())), declared, flagged)
+
+
+@dataclass(frozen=True)
+class RoundSummary:
+    """What a Flower round produced besides its reports, for the epoch's rows."""
+
+    expected: list[str] | None = None  # the nodes asked to train (None: those that reported)
+    failures: dict[str, str] = field(default_factory=dict)
+    version: int = 0
+    digest: str = ""
+    val_loss: float = math.nan
+    epoch_time_s: float = math.nan  # reported

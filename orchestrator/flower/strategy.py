@@ -41,7 +41,7 @@ from orchestrator.aggregation import Replace, ServerOptimizer, Stepper
 from orchestrator.config import OrchestratorConfig
 from orchestrator.flower.identify import identify
 from orchestrator.flower.records import FlowerRecorder
-from orchestrator.flower.selection import FlowerNode, NodeBook, round_weights
+from orchestrator.flower.selection import FlowerNode, NodeBook, RoundSummary, round_weights
 from orchestrator.network_view import build_metrics
 from orchestrator.registry import NodeStatus
 
@@ -155,15 +155,16 @@ class NetworkAwareFedAvg(FedAvg):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """Aggregate through the epoch core, let it decide and record (orchestrator/epoch_core.py)."""
         self.last_round_end = time.time()
         epoch, round_s = server_round - 1, self.last_round_end - self.round_started
         reports, updates, failures = self._read_replies(list(replies))
         if not reports:
             raise RuntimeError(f"no node delivered a valid result in round {server_round}: {failures}")
         ids = sorted(reports)
-        weights = round_weights(self.weights, {i: reports[i].tokens for i in ids})  # claims capped
+        weights = round_weights(self.weights, {nid: reports[nid].tokens for nid in ids})  # claims capped
         outcome = self.book.aggregate(
-            epoch, {i: updates[i][0] for i in ids}, weights, self._stepper(updates[ids[0]][1]), self.evaluate_loss
+            epoch, {nid: updates[nid][0] for nid in ids}, weights, self._stepper(updates[ids[0]][1]), self.evaluate_loss
         )
         for index, reason in outcome.failed().items():
             failures[ids[index]] = reason
@@ -171,12 +172,13 @@ class NetworkAwareFedAvg(FedAvg):
         new, self.val_loss = outcome.params, outcome.val_loss
         self.params = new
         self.version += 1
-        transfer = sum(t.numel() * t.element_size() for t in new.values())
-        choice = self.book.decide(epoch, reports, self.round_started, transfer)
+        transfer = sum(tensor.numel() * tensor.element_size() for tensor in new.values())
         digest = state_digest(new)
-        self.recorder.epoch(
-            epoch, self.version, self.expected, reports, failures, choice, self.val_loss, digest, round_s
+        produced = RoundSummary(
+            self.expected, failures, self.version, digest, self.val_loss, self.cfg.emulation.clock.to_reported(round_s)
         )
+        choice = self.book.decide(epoch, reports, self.round_started, transfer, produced)
+        self.recorder.epoch(choice)
         self.current_digest = digest
         return ArrayRecord(new), MetricRecord({"val-loss": self.val_loss, "active": len(self.expected)})
 
@@ -282,7 +284,7 @@ class NetworkAwareFedAvg(FedAvg):
     def _finish(self) -> dict:
         # As edgeft's: from the first round's messages to the last round's aggregate (the final
         # parameters' delivery after it is not part of the completion time).
-        completion = (self.last_round_end - self.first_sent) / self.cfg.emulation.k
+        completion = self.cfg.emulation.clock.to_reported(self.last_round_end - self.first_sent)
         nodes = self.book.nodes.values()
         missing = {
             n.node_id: "no final digest"

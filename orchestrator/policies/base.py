@@ -45,17 +45,23 @@ class Candidate(HasLinkFigures):
     compute_power: float
     bandwidth_mbps: float = math.nan
     delay_ms: float = math.nan
-    loss_pct: float = math.nan
+    loss_pct: float = math.nan  # as measured
     train_time_s: float = math.nan  # last reported T_i
     round_time_s: float = math.nan  # last download + train + upload, as the orchestrator saw it
     train_loss: float = math.nan  # last reported local training loss
     samples: int = 0  # size of its partition
     last_epoch: int = -1  # last epoch it trained in
     eliminated_at: int = -1  # epoch after which it was last benched (-1: never)
+    scored_loss_pct: float = math.nan  # the adjusted loss (edgeft/loss_confidence.py); NaN: loss_pct counts
+
+    @property
+    def loss_for_scoring(self) -> float:
+        """The loss the scorer uses: the adjusted one where there is one, else the measured one."""
+        return self.loss_pct if math.isnan(self.scored_loss_pct) else self.scored_loss_pct
 
     def row(self) -> list[float]:
         """The scoring row: C, B, D, L, T (orchestrator/scoring.py)."""
-        return [self.compute_power, self.bandwidth_mbps, self.delay_ms, self.loss_pct, self.train_time_s]
+        return [self.compute_power, self.bandwidth_mbps, self.delay_ms, self.loss_for_scoring, self.train_time_s]
 
 
 @dataclass(frozen=True)
@@ -148,7 +154,7 @@ def predicted_round_s(c: Candidate, download_bytes: int, upload_bytes: int) -> f
     bw = c.bandwidth_mbps * 1e6 / 8
     if not bw > 0:
         return math.nan
-    goodput = bw * max(1.0 - c.loss_pct / 100, 0.01)
+    goodput = bw * max(1.0 - c.loss_for_scoring / 100, 0.01)
     rtt = 2 * c.delay_ms / 1000
     return download_bytes / goodput + c.train_time_s + upload_bytes / goodput + 2 * rtt
 

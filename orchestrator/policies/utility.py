@@ -31,18 +31,18 @@ class UtilitySelection:
         t = latency_s(c, ctx)
         if not math.isnan(t) and t > preferred > 0:
             stat *= (preferred / t) ** self.alpha
-        rnd = ctx.epoch + 1
-        return stat + math.sqrt(0.1 * math.log(rnd + 1) / (c.last_epoch + 1)) if c.last_epoch >= 0 else stat
+        next_round = ctx.epoch + 1
+        return stat + math.sqrt(0.1 * math.log(next_round + 1) / (c.last_epoch + 1)) if c.last_epoch >= 0 else stat
 
     def select(self, ctx: SelectionContext) -> set[str]:
-        k = budget(ctx)
+        node_budget = budget(ctx)  # how many nodes train next (NE's count)
         times = [t for t in (latency_s(c, ctx) for c in ctx.candidates) if not math.isnan(t)]
         preferred = self.preferred_s or (float(np.median(times)) if times else 0.0)
         ids = [c.node_id for c in ctx.candidates]
         ranked = rank_descending(ids, [self.utility(c, ctx, preferred) for c in ctx.candidates])
-        n_explore = min(int(round(self.epsilon * k)), len(ids) - k) if k > 1 else 0
-        chosen = ranked[: k - n_explore]
+        explore = min(int(round(self.epsilon * node_budget)), len(ids) - node_budget) if node_budget > 1 else 0
+        chosen = ranked[: node_budget - explore]
         rest = sorted(set(ids) - set(chosen))
-        if n_explore > 0:
-            chosen += ctx.rng.choice(rest, size=n_explore, replace=False).tolist()
+        if explore > 0:
+            chosen += ctx.rng.choice(rest, size=explore, replace=False).tolist()
         return set(chosen)

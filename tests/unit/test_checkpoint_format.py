@@ -9,7 +9,7 @@ import torch
 from orchestrator import checkpoint
 from orchestrator.aggregation import ServerOptimizer
 from orchestrator.policies import make_policy
-from orchestrator.selection import LastSeen
+from orchestrator.selection_context import LastSeen
 
 
 def _state():

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from edgeft.clock import Clock
 from edgeft.link_figures import LinkFigures
 from edgeft.paths_api import parse_record
 from orchestrator.network_view import StaticMetrics, NodeAddress
@@ -27,8 +28,8 @@ def test_every_type_that_carries_the_figures_hands_out_the_same_link():
 
 def test_dilation_round_trips_and_keeps_loss():
     link = LinkFigures(8.0, 40.0, 1.5)
-    assert link.dilated(4) == LinkFigures(2.0, 160.0, 1.5)
-    assert link.dilated(4).undilated(4) == link
+    assert Clock(4).to_wall_figures(link) == LinkFigures(2.0, 160.0, 1.5)
+    assert Clock(4).reported(Clock(4).to_wall_figures(link)) == link
 
 
 def test_a_record_with_nulls_is_missing_figures_and_a_bad_one_names_its_field():

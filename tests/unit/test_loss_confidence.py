@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from edgeft.loss_confidence import LossCount, scored_loss, wilson_interval
-from orchestrator.network_view import PathMetrics, settle_loss
+from edgeft.paths_api import PathFigures as PathMetrics
+from orchestrator.network_view import settle_loss
 from orchestrator.scoring import normalise
 
 

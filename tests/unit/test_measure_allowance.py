@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeft.clock import Clock
 from edgeft.link_figures import LinkFigures
 from orchestrator.fidelity import transfer_s
 from orchestrator.rounds import (
@@ -48,7 +49,7 @@ def _measured(row: dict, nbytes: int, window: float, link: LinkFigures | None) -
     its headers: the phase less the delivery's delay."""
     up, rtt = float(row["upload_s"]), float(row["delay_ms"]) / 1000
     upload = Transfer(nbytes, max(up - rtt, 0.0))
-    return measured_train_time(0.0, window + up, transfer_allowance(upload, {}, link), 1.0)
+    return measured_train_time(0.0, window + up, transfer_allowance(upload, {}, link), Clock.identity())
 
 
 def test_honest_mininet_rows_are_not_flagged():

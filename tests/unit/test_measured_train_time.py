@@ -16,16 +16,18 @@ import torch
 from fastapi.testclient import TestClient
 
 from edgeft.wire import DIGEST_HEADER, META_HEADER, Task, TaskKind, sha256_hex, state_digest, tensors_to_bytes
+from edgeft.clock import Clock as RunClock
 from orchestrator.api import create_app
 from orchestrator.config import OrchestratorConfig
 from orchestrator.coordinator import Coordinator
-from orchestrator.epoch_loop import _remember
+from orchestrator.epoch_core import remember
+from orchestrator.epoch_loop import node_results
 from orchestrator.registry import Registry
 from orchestrator.results import Recorder
 from orchestrator.routes import artifacts as artifacts_route, nodes as nodes_route, rounds as rounds_route
 from orchestrator.rounds import NO_LINK_ALLOWANCE_S, Round, measured_train_time, train_time_flagged
 from orchestrator.scoring import perf_scores
-from orchestrator.selection import LastSeen
+from orchestrator.selection_context import LastSeen
 
 REF = {"lora_A": torch.zeros(4, 8), "lora_B": torch.zeros(8, 4)}
 COMPUTE_S = 0.6  # how long the nodes below "train" (seconds of the injected clock; the run's dilation is 1)
@@ -116,7 +118,7 @@ def test_declared_zero_is_measured_flagged_and_not_the_best_t(api, clock):
     assert honest.train_time_s == pytest.approx(COMPUTE_S)
     assert liar.train_time_flagged and not honest.train_time_flagged
     history = {n: LastSeen() for n in ("n1", "n2")}
-    _remember(history, coord.round, 0, coord.cfg.emulation.k)
+    remember(history, 0, node_results(coord, coord.round, time.time()).values())
     assert [history[n].train_time_s for n in ("n1", "n2")] == [liar.train_time_s, honest.train_time_s]
 
     def scores(t_liar: float, t_honest: float) -> np.ndarray:
@@ -130,8 +132,8 @@ def test_declared_zero_is_measured_flagged_and_not_the_best_t(api, clock):
 
 
 def test_measurement_and_flag_rules():
-    assert measured_train_time(100.0, 112.0, 2.0, 2.0) == 5.0  # (12 s - 2 s of transfer allowance) / k
-    assert measured_train_time(100.0, 99.0, 0.0, 1.0) == 0.0
+    assert measured_train_time(100.0, 112.0, 2.0, RunClock(2.0)) == 5.0  # (12 s - 2 s of transfer allowance) / k
+    assert measured_train_time(100.0, 99.0, 0.0, RunClock(1.0)) == 0.0
     assert train_time_flagged(0.0, 2.0, 0.25, 0.1)
     assert not train_time_flagged(2.5, 2.0, 0.25, 0.1) and train_time_flagged(2.61, 2.0, 0.25, 0.1)
     assert not train_time_flagged(0.05, 0.0, 0.25, 0.1)  # tiny windows: the slack absorbs the noise

@@ -127,7 +127,8 @@ def test_every_task_carries_a_resolved_dilation(tmp_path):
 
 
 def test_controller_figures_come_back_in_emulated_units():
-    from orchestrator.network_view import ControllerMetrics, PathMetrics
+    from edgeft.paths_api import PathFigures as PathMetrics
+    from orchestrator.network_view import ControllerMetrics
 
     m = ControllerMetrics("http://127.0.0.1:1", "10.0.0.1", stale_after_s=10, dilation=4)
     back = m._undilate(PathMetrics(2.5, 200.0, 1.0, 0.0))  # what the controller measures on a k = 4 link

@@ -1,6 +1,7 @@
-"""Glue between the epoch loop and the policies: what the orchestrator remembers
-about each node between epochs, and the SelectionContext built from it, the
-metrics snapshot and the scenario (orchestrator/scenario.py)."""
+"""Glue between the epoch core (orchestrator/epoch_core.py) and the policies: what a run
+remembers about each node between epochs, the SelectionContext built from it, the
+network figures and the scenario (orchestrator/scenario.py), and the statuses a
+Decision gives the nodes."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeft.link_figures import LinkFigures
+from edgeft.paths_api import PathFigures
 from orchestrator.config import OrchestratorConfig
-from orchestrator.network_view import PathMetrics
 from orchestrator.policies import Candidate, SelectionContext, Truth
 from orchestrator.registry import NodeStatus
-from orchestrator.scenario import LINK_FIELDS, Scenario
+from orchestrator.scenario import Scenario
+from orchestrator.strategy import Decision
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +48,9 @@ def load_truth(path: str | None, scenario: Scenario, epoch: int) -> dict[str, Tr
     if not path:
         return {}
     out = {}
-    for n in _truth_nodes(path):
-        vals = {**{k: n[k] for k in ("compute_power", *LINK_FIELDS)}, **scenario.state(n["node_id"], epoch)}
-        out[n["node_id"]] = Truth(n["node_id"], **vals)
+    for profile in _truth_nodes(path):
+        drawn = {name: profile[name] for name in ("compute_power", *LinkFigures.FIELDS)}
+        out[profile["node_id"]] = Truth(profile["node_id"], **drawn, **scenario.state(profile["node_id"], epoch))
     return out
 
 
@@ -58,38 +61,41 @@ def build_context(
     live: list,
     active: set[str],
     history: dict[str, LastSeen],
-    snap: dict[str, PathMetrics],
+    figures: dict[str, PathFigures],
     rng: np.random.Generator,
     transfer_bytes: int,
     scenario: Scenario,
 ) -> SelectionContext:
-    """`live`: registry nodes still in the run (not failed); `active`: those that trained this epoch."""
-    cands = []
+    """`live`: nodes still in the run (not failed); `active`: those that trained this epoch;
+    `figures`: the network view's, by node (a node without any scores as neutral)."""
+    candidates = []
     for node in live:
-        h, m = history[node.node_id], snap.get(node.node_id)
-        link = dict(bandwidth_mbps=m.bandwidth_mbps, delay_ms=m.delay_ms, loss_pct=m.loss_for_scoring) if m else {}
-        cands.append(
+        seen, path = history[node.node_id], figures.get(node.node_id)
+        candidates.append(
             Candidate(
                 node.node_id,
                 node.node_id in active,
                 node.compute_power,
-                **link,
-                train_time_s=h.train_time_s,
-                round_time_s=h.round_time_s,
-                train_loss=h.train_loss,
-                samples=h.samples,
-                last_epoch=h.last_epoch,
-                eliminated_at=h.eliminated_at,
+                path.bandwidth_mbps if path else math.nan,
+                path.delay_ms if path else math.nan,
+                path.loss_pct if path else math.nan,
+                train_time_s=seen.train_time_s,
+                round_time_s=seen.round_time_s,
+                train_loss=seen.train_loss,
+                samples=seen.samples,
+                last_epoch=seen.last_epoch,
+                eliminated_at=seen.eliminated_at,
+                scored_loss_pct=path.scored_loss_pct if path else math.nan,
             )
         )
-    sc = cfg.scoring
+    scoring = cfg.scoring
     return SelectionContext(
         epoch,
         cfg.training.epochs,
         total,
-        cands,
-        np.array(sc.weight_vector()),
-        np.array(sc.utopia_vector()),
+        candidates,
+        np.array(scoring.weight_vector()),
+        np.array(scoring.utopia_vector()),
         rng,
         transfer_bytes,
         transfer_bytes,
@@ -97,15 +103,17 @@ def build_context(
     )
 
 
-def apply_decision(live: list, decision, history: dict[str, LastSeen], epoch: int) -> tuple[list[str], list[str]]:
+def apply_decision(
+    live: list, decision: Decision, history: dict[str, LastSeen], epoch: int
+) -> tuple[list[str], list[str]]:
     """Give the live nodes (anything with node_id and a NodeStatus `status`) the statuses a
-    strategy's Decision chose; returns (benched, re-admitted). Shared by the epoch loop and
-    the Flower strategy, so that both apply a decision the same way."""
+    strategy's Decision chose; returns (benched, re-admitted). Called by the epoch core
+    only, so that every engine applies a decision the same way."""
     if decision.chosen is None:
         return [], []
-    was_active = {n.node_id for n in live if n.status == NodeStatus.ACTIVE}
-    for n in live:
-        n.status = NodeStatus.ACTIVE if n.node_id in decision.chosen else NodeStatus.ELIMINATED
+    was_active = {node.node_id for node in live if node.status == NodeStatus.ACTIVE}
+    for node in live:
+        node.status = NodeStatus.ACTIVE if node.node_id in decision.chosen else NodeStatus.ELIMINATED
     dropped = sorted(was_active - decision.chosen)
     readmitted = sorted(decision.chosen - was_active)
     for nid in dropped:
