@@ -47,10 +47,15 @@ def describe(edge, setup: int, seed: int, controller: dict, ground_truth: dict) 
         }
         for p in edge.profiles
     ]
-    k = edge.dilation
-    links = {
-        nid: {"rate_mbps": s.rate_mbps * k, "delay_ms": s.delay_ms / k, "loss_pct": s.loss_pct}
-        for nid, s in ((p.node_id, edge.shaper.shapes[edge.hosts[p.node_id].name]) for p in edge.profiles)
+    k, clock = edge.dilation, edge.clock
+    shapes = {p.node_id: edge.shaper.shapes[edge.hosts[p.node_id].name] for p in edge.profiles}
+    links = {  # the figures of the emulated world, back from the shapes on the wall
+        node_id: {
+            "rate_mbps": clock.reported_rate_mbps(shape.rate_mbps),
+            "delay_ms": clock.reported_delay_ms(shape.delay_ms),
+            "loss_pct": shape.loss_pct,
+        }
+        for node_id, shape in shapes.items()
     }
     return {
         "format": FORMAT,

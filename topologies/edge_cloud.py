@@ -34,12 +34,13 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller_app import tokens  # noqa: E402
+from edgeft.clock import Clock  # noqa: E402
 from topologies import description, leftovers  # noqa: E402
 from topologies.profiles import NodeProfile, as_ground_truth, draw_profiles  # noqa: E402
 from topologies.rest_relay import RestRelay  # noqa: E402
@@ -99,6 +100,11 @@ class EdgeCloudNet:
         resp.raise_for_status()
 
     @property
+    def clock(self) -> Clock:
+        """The run's clock: the links are shaped on its wall."""
+        return Clock(self.dilation)
+
+    @property
     def server(self):
         return self.net.get("server")
 
@@ -106,7 +112,7 @@ class EdgeCloudNet:
         """Change a node's access link; its capacity in `link_rates` follows (re-register
         capacities with the controller to let its bandwidth figure see the change)."""
         host_intf, switch_intf = self.access[node_id]
-        real = shape.dilated(self.dilation)
+        real = shape.on_wall(self.clock)
         self.shaper.update(self.hosts[node_id], host_intf, switch_intf, real)
         self.link_rates = [
             (link, real.rate_mbps if link.intf1 is host_intf else mbps) for link, mbps in self.link_rates
@@ -153,7 +159,8 @@ def build(
     if controller is not None:
         net.addController("c0", controller=RemoteController, ip=controller[0], port=controller[1])
     try:  # a half-built network is stopped, or its veths outlive this process
-        hosts, access_links, rates = _wire(net, profiles, domains, n_aggs, sw_opts, uplink_factor, root_link, dilation)
+        clock = Clock(dilation)
+        hosts, access_links, rates = _wire(net, profiles, domains, n_aggs, sw_opts, uplink_factor, root_link, clock)
         net.build()
         net.start()
         leftovers.mark(net)  # a run killed from here on is cleaned up by the next one
@@ -174,7 +181,7 @@ def build(
         for p in profiles:
             link = access_links[p.node_id]
             edge.access[p.node_id] = (link.intf1, link.intf2)
-            shaper.apply(hosts[p.node_id], link.intf1, link.intf2, LinkShape.of(p).dilated(dilation))
+            shaper.apply(hosts[p.node_id], link.intf1, link.intf2, LinkShape.of(p).on_wall(edge.clock))
     except BaseException:
         edge.stop()
         raise
@@ -189,11 +196,11 @@ def _wire(
     sw_opts: dict,
     uplink_factor: float,
     root_link: bool,
-    k: float = 1.0,
+    clock: Clock = Clock.identity(),
 ) -> tuple[dict, dict, list[tuple]]:
     """Add the switches, hosts and links of the tree; returns hosts and access links by
-    node id and every link with its (dilated) rate."""
-    core_bw = CORE_BW_MBPS / k
+    node id and every link with its rate on the wall (the clock's dilation applied)."""
+    core_bw = clock.wall_rate_mbps(CORE_BW_MBPS)
     dpid = iter(range(1, 10_000))
     core = net.addSwitch("s1", dpid=f"{next(dpid):016x}", **sw_opts)
     server = net.addHost("server", ip=f"{SERVER_IP}/8")
@@ -208,12 +215,12 @@ def _wire(
     for d in range(domains):
         members = [(i, p) for i, p in enumerate(profiles, 1) if (i - 1) % domains == d]
         gw = net.addSwitch(f"g{d + 1}", dpid=f"{next(dpid):016x}", **sw_opts)
-        uplink = min(CORE_BW_MBPS, uplink_factor * max(p.bandwidth_mbps for _, p in members)) / k
+        uplink = clock.wall_rate_mbps(min(CORE_BW_MBPS, uplink_factor * max(p.bandwidth_mbps for _, p in members)))
         rates.append((net.addLink(gw, aggs[d // 2], bw=uplink), uplink))
         for i, p in members:
             host = net.addHost(f"n{i}", ip=f"{node_ip(i)}/8")
             access_links[p.node_id] = net.addLink(host, gw)
-            rates.append((access_links[p.node_id], p.bandwidth_mbps / k))
+            rates.append((access_links[p.node_id], clock.wall_rate_mbps(p.bandwidth_mbps)))
             hosts[p.node_id] = host
     return hosts, access_links, rates
 
@@ -230,6 +237,36 @@ def _root_routes(root) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python topologies/edge_cloud.py`: build the network, describe it, serve until stopped."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    checked = _check(args)
+    if isinstance(checked, int):
+        return checked
+    rest, token_file = checked
+    from mininet.log import setLogLevel
+
+    setLogLevel("output")  # the CLI prints through Mininet's log at this level
+    from edgeft.signals import MININET_GRACE_S, teardown_on_signals
+
+    # SIGTERM/SIGHUP stop the network (the Mininet CLI would swallow a KeyboardInterrupt)
+    teardown_on_signals(SystemExit, grace_s=MININET_GRACE_S)
+    out = Path(args.out or f"/tmp/edgeft-topo-{os.getpid()}")
+    profiles = draw_profiles(args.nodes, args.setup, args.seed)
+    edge = build(
+        profiles,
+        args.domains,
+        None if args.standalone else (args.controller_ip, args.controller_port),
+        args.shaping,
+        run_dir=out,
+        root_link=not args.standalone,
+        dilation=args.dilation,
+    )
+    _describe_and_serve(edge, args, out, rest, token_file)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nodes", type=int, default=12)
     p.add_argument("--setup", type=int, default=2, choices=[1, 2, 3])
@@ -269,88 +306,81 @@ def main(argv: list[str] | None = None) -> int:
         help="time dilation k >= 1: links run k times slower (rates / k, delays x k; docs/time-model.md)",
     )
     p.add_argument("--cli", action="store_true", help="open the Mininet CLI (reads commands from stdin)")
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return p
+
+
+def _check(args: argparse.Namespace) -> tuple | int:
+    """The flags checked before anything starts: (the controller's REST address split, its token
+    file or None) or the exit code (2) after one line naming the fix."""
     if os.geteuid() != 0:
         print("edge_cloud: Mininet needs root: run it with sudo", file=sys.stderr)
         return 2
-    if a.dilation < 1:
+    if args.dilation < 1:
         print("edge_cloud: --dilation must be >= 1 (1: real time)", file=sys.stderr)
         return 2
-    rest = urlsplit(a.controller_rest)
-    if not a.standalone and (rest.scheme != "http" or not rest.hostname or not rest.port):
+    rest = urlsplit(args.controller_rest)
+    if not args.standalone and (rest.scheme != "http" or not rest.hostname or not rest.port):
         print(
-            f"edge_cloud: --controller-rest {a.controller_rest!r}: give http://HOST:PORT, e.g. http://127.0.0.1:8080",
+            f"edge_cloud: --controller-rest {args.controller_rest!r}: give http://HOST:PORT, e.g. http://127.0.0.1:8080",
             file=sys.stderr,
         )
         return 2
-    if a.controller_token:
+    if args.controller_token:
         print(
             "edge_cloud: warning: --controller-token shows the token to every user of this machine; "
             "use --controller-token-file FILE",
             file=sys.stderr,
         )
-    token_file = _token_file(a.controller_token_file, rest.port) if not a.standalone else None
+    token_file = _token_file(args.controller_token_file, rest.port) if not args.standalone else None
     if token_file is not None and not token_file.exists():
         print(
             f"edge_cloud: warning: no controller token file at {token_file} (yet): `compare --attach` needs it; "
             "name the controller's with --controller-token-file",
             file=sys.stderr,
         )
-    if a.capacity_hints and not a.controller_token and not (token_file and tokens.read_token(token_file)):
+    if args.capacity_hints and not args.controller_token and not (token_file and tokens.read_token(token_file)):
         print(
             f"edge_cloud: --capacity-hints: no controller token in {token_file}: start the controller first, "
             "or name its token file with --controller-token-file",
             file=sys.stderr,
         )
         return 2
-    from mininet.log import setLogLevel
+    return rest, token_file
 
-    setLogLevel("output")  # the CLI prints through Mininet's log at this level
-    from edgeft.signals import MININET_GRACE_S, teardown_on_signals
 
-    # SIGTERM/SIGHUP stop the network (the Mininet CLI would swallow a KeyboardInterrupt)
-    teardown_on_signals(SystemExit, grace_s=MININET_GRACE_S)
-    out = Path(a.out or f"/tmp/edgeft-topo-{os.getpid()}")
-    profiles = draw_profiles(a.nodes, a.setup, a.seed)
-    edge = build(
-        profiles,
-        a.domains,
-        None if a.standalone else (a.controller_ip, a.controller_port),
-        a.shaping,
-        run_dir=out,
-        root_link=not a.standalone,
-        dilation=a.dilation,
-    )
-    relay, described = None, Path(a.describe)
+def _describe_and_serve(
+    edge: "EdgeCloudNet", args: argparse.Namespace, out: Path, rest: SplitResult, token_file: Path | None
+) -> None:
+    """Write the ground truth and the network's description (for `compare --attach`), relay the
+    controller's REST API to the server host, serve until stopped, and tear everything down."""
+    relay, described = None, Path(args.describe)
     try:
-        truth = as_ground_truth(edge.profiles, a.setup, a.seed)
+        truth = as_ground_truth(edge.profiles, args.setup, args.seed)
         (out / "ground_truth.json").write_text(json.dumps(truth, indent=2))
         controller = {}
-        if not a.standalone:
+        if not args.standalone:
             relay = RestRelay((ROOT_IP, rest.port), (rest.hostname, rest.port)).start()
             controller = {
-                "openflow": f"{a.controller_ip}:{a.controller_port}",
-                "rest": a.controller_rest.rstrip("/"),
+                "openflow": f"{args.controller_ip}:{args.controller_port}",
+                "rest": args.controller_rest.rstrip("/"),
                 "rest_from_server": f"http://{ROOT_IP}:{rest.port}",
                 "token_file": str(token_file),
             }
-            if a.capacity_hints:
-                edge.register_capacities(a.controller_rest, a.controller_token or tokens.read_token(token_file))
-        description.write(described, description.describe(edge, a.setup, a.seed, controller, truth))
+            if args.capacity_hints:
+                edge.register_capacities(args.controller_rest, args.controller_token or tokens.read_token(token_file))
+        description.write(described, description.describe(edge, args.setup, args.seed, controller, truth))
         log.info(
             "%d edge hosts up; ground truth in %s; network described in %s",
-            a.nodes,
+            args.nodes,
             out / "ground_truth.json",
             described,
         )
-        _serve(edge, a.cli)
+        _serve(edge, args.cli)
     finally:
         described.unlink(missing_ok=True)
         if relay is not None:
             relay.stop()
         edge.stop()
-    return 0
 
 
 def _token_file(given: str, rest_port: int) -> Path:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from edgeft.clock import Clock
 from edgeft.link_figures import LinkFigures
 from edgeft.signals import die_with_parent
 
@@ -49,10 +50,14 @@ class LinkShape:
         link = LinkFigures.of(figures)
         return cls(link.bandwidth_mbps, link.delay_ms, link.loss_pct)
 
-    def dilated(self, k: float) -> "LinkShape":
-        """The shape that realises this one in a world run k times slower (rate / k,
-        delay x k; loss is a ratio and stays)."""
-        return LinkShape(self.rate_mbps / k, self.delay_ms * k, self.loss_pct)
+    def on_wall(self, clock: Clock) -> "LinkShape":
+        """The shape that realises this one on the wall of a run whose clock is `clock` (the
+        clock dilates rate and delay; loss is a ratio and stays)."""
+        return LinkShape(clock.wall_rate_mbps(self.rate_mbps), clock.wall_delay_ms(self.delay_ms), self.loss_pct)
+
+    def dilated(self, dilation: float) -> "LinkShape":
+        """on_wall for a run dilated by `dilation` (tests/unit/test_time_model.py states the rule with it)."""
+        return self.on_wall(Clock(dilation))
 
 
 def netem_available() -> bool:

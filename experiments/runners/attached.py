@@ -23,6 +23,7 @@ from pathlib import Path
 import requests
 
 from controller_app.tokens import read_token
+from edgeft.clock import Clock
 from edgeft.paths_api import known_ips, set_measuring_point
 from edgeft.config_files import ConfigError, build as build_config
 from experiments.runners.local import with_dilation
@@ -144,7 +145,7 @@ def run_attached(
             run_dir / "epochs.csv",
             f"{policy.upper()} n={len(profiles)} (attached)",
             epochs,
-            timeout * cfg.emulation.k,
+            Clock(cfg.emulation.k).to_wall(timeout),
         )
         if rc != 0:
             raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")

@@ -38,6 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from edgeft.clock import Clock
 from edgeft.config_files import ConfigError
 from edgeft.timemodel import compute_window_s, epoch_flops
 
@@ -210,14 +211,15 @@ def expected_wall_s(k: float, epochs: int, windows: list[float], links: list | N
     upload, all x k. Without emulated links only the windows count."""
     from orchestrator.fidelity import predict_download_s, predict_upload_s, transfer_s
 
+    clock = Clock(k)
     if not links:
-        return k * epochs * max(windows)
+        return clock.to_wall(epochs * max(windows))
     setup = max(transfer_s(cal.setup_bytes, link) for link in links)
     epoch = max(
         w + predict_download_s(cal.adapter_bytes, 0, link) + predict_upload_s(cal.adapter_bytes, 0, link, True)
         for w, link in zip(windows, links)
     )
-    return k * (setup + epochs * epoch)
+    return clock.to_wall(setup + epochs * epoch)
 
 
 def plan_for_run(

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from edge_client.flower_worker import await_workers
+from edgeft.clock import Clock
 from experiments.runners.flower import FlowerDeployment, SuperNodeSpec
 from experiments.runners.local import free_port, with_dilation
 from orchestrator.config import OrchestratorConfig
@@ -67,7 +68,7 @@ def run_flower_local(
                 "dilation": float(cfg.emulation.k),
             }
         )
-        dep.await_run(run_id, timeout * cfg.emulation.k)
+        dep.await_run(run_id, Clock(cfg.emulation.k).to_wall(timeout))
     finally:
         dep.stop_all()
         shutil.rmtree(sockets, ignore_errors=True)

@@ -16,6 +16,7 @@ import socket
 import sys
 from pathlib import Path
 
+from edgeft.clock import Clock
 from edgeft.config_files import ConfigError
 from orchestrator.credentials import LIST_NAME, provision
 
@@ -107,7 +108,7 @@ def run_local(
             out / "epochs.csv",
             f"{cfg.policy.upper()} x{cfg.nodes}",
             cfg.training.epochs,
-            timeout * cfg.emulation.k,
+            Clock(cfg.emulation.k).to_wall(timeout),
         )
         if rc is None:
             log.error("the run did not finish within %.0f s; stopping it", timeout)
