@@ -78,6 +78,7 @@ class RunSpec:
     utopia: tuple[float, ...] = DEFAULT_UTOPIA
     paper_volumes: float = 0.0
     samples: int = 16
+    scenario: list[dict] = field(default_factory=list)  # orchestrator/config.py ScenarioEvent fields
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -97,6 +98,17 @@ class RunSpec:
     def window_s(self, compute_power: float) -> float:
         """A node's compute window (edgeft/timemodel.py: T = W / (C x gflops_per_power))."""
         return self.work_gflop / (compute_power * self.gflops_per_power)
+
+    def at_epoch(self, epoch: int) -> dict[str, dict]:
+        """Every node's profile with the scenario's changes in force at `epoch` (link and compute),
+        as orchestrator/scenario.py applies them: later events win, `restore` goes back to the draw."""
+        if not self.scenario:
+            return {p["node_id"]: p for p in self.profiles}
+        from orchestrator.config import ScenarioEvent
+        from orchestrator.scenario import Scenario
+
+        scenario = Scenario([ScenarioEvent(**event) for event in self.scenario])
+        return {p["node_id"]: {**p, **scenario.state(p["node_id"], epoch)} for p in self.profiles}
 
 
 def measurement_model(spec: RunSpec) -> measurement.MeasurementModel:
@@ -121,6 +133,7 @@ class _Run:
     epoch_rows: list[dict] = field(default_factory=list)
     node_rows: list[dict] = field(default_factory=list)
     clock_s: float = 0.0  # completion clock: set-up + epochs so far
+    links: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # node -> its link now
 
 
 def simulate_run(spec: RunSpec) -> dict[str, Any]:
@@ -130,6 +143,7 @@ def simulate_run(spec: RunSpec) -> dict[str, Any]:
     nodes = [SimNode(p["node_id"], float(p["compute_power"]), spec.samples) for p in spec.profiles]
     adapter = StrategyAdapter(spec.policy, nodes, spec.epochs, spec.seed, spec.weights, spec.utopia, spec.truth())
     run = _Run(spec, topology.build(spec.profiles, domains=spec.domains), adapter, measurement_model(spec))
+    run.links = {n.node_id: (n.rate_mbps, n.delay_ms, n.loss_pct) for n in run.topo.nodes}  # as drawn
     started = time.process_time()
     times = simulate(run.topo, lambda index, done: _plan(run, index, done))
     return {
@@ -152,22 +166,34 @@ def _plan(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan | None
             return None
     epoch = index - 1
     first = epoch == 0
-    live = run.adapter.live()
+    now = spec.at_epoch(epoch)
+    active = {a.node_id for a in run.adapter.active()}
     nodes = tuple(
         NodeEpoch(
             n.node_id,
-            n.node_id in {a.node_id for a in run.adapter.active()},
+            n.node_id in active,
             0 if first else spec.adapter_bytes,
             0 if first else spec.model_pad,
-            spec.window_s(n.compute_power),
+            spec.window_s(float(now[n.node_id]["compute_power"])),
             spec.adapter_bytes,
             spec.model_pad,
             fresh_upload=first,
         )
-        for n in live
+        for n in run.adapter.live()
     )
     plans = tuple(ne if ne.active else _benched(ne) for ne in nodes)
-    return EpochPlan(plans, server_s=spec.server_wall_s / spec.dilation)
+    return EpochPlan(plans, server_s=spec.server_wall_s / spec.dilation, links=_changed_links(run, now))
+
+
+def _changed_links(run: _Run, now: dict[str, dict]) -> tuple[topology.AccessLink, ...]:
+    """The access links a scenario changes as this epoch starts (compared with the last epoch)."""
+    changed = []
+    for node_id, profile in now.items():
+        figures = tuple(float(profile[k]) for k in ("bandwidth_mbps", "delay_ms", "loss_pct"))
+        if run.links.get(node_id, figures) != figures:
+            changed.append(topology.AccessLink(node_id, *figures))
+        run.links[node_id] = figures
+    return tuple(changed)
 
 
 def _benched(plan: NodeEpoch) -> NodeEpoch:
@@ -197,12 +223,18 @@ def _close(run: _Run, epoch: int, times: EpochTimes) -> frozenset[str] | None:
     """Epoch `epoch` is over: its results and figures to the strategy; who trains next."""
     spec = run.spec
     active = [n.node_id for n in run.adapter.active()]
+    if isinstance(run.model, (measurement.TruthModel, measurement.ControllerModel)):
+        now = spec.at_epoch(epoch)  # what the controller measures after the epoch: the link during it
+        run.model.truth = {
+            i: tuple(float(p[k]) for k in ("bandwidth_mbps", "delay_ms", "loss_pct")) for i, p in now.items()
+        }
     figures = run.model.figures(epoch, [n.node_id for n in run.adapter.live()], run.clock_s * spec.dilation)
     results = {}
     for node_id in active:
         nt = times.nodes[node_id]
         trip = nt.delayed_s + nt.download_s + nt.compute_s + nt.upload_s
-        train = measured_train_time(nt.compute_s, nt.upload_s, spec, figures.get(node_id), run.topo.node(node_id))
+        access = topology.AccessLink(node_id, *run.links[node_id])
+        train = measured_train_time(nt.compute_s, nt.upload_s, spec, figures.get(node_id), access)
         if spec.measurement == "replay" and figures.get(node_id) and math.isfinite(figures[node_id].train_time_s):
             train = figures[node_id].train_time_s  # what the recording's scorer had
         results[node_id] = SimResult(

@@ -54,12 +54,19 @@ def bytes_per_s(mbps: float) -> float:
     return mbps * 1e6 / 8
 
 
+def set_access(link: Any, figures: Any) -> None:
+    """A scenario's change of an access link (rate both ways, delay), as Mininet's set_shape makes it."""
+    link.set_bandwidth(bytes_per_s(figures.bandwidth_mbps))
+    link.set_latency(figures.delay_ms / 1000)
+
+
 @dataclass
 class Platform:
     """The built platform: the server host and every node's host, by node id."""
 
     server: Any  # simgrid.Host
     hosts: dict[str, Any]
+    access: dict[str, Any]  # node id -> its access link (a scenario changes it mid-run)
 
 
 def build(topology: Topology) -> Platform:
@@ -73,6 +80,7 @@ def build(topology: Topology) -> Platform:
     server_zone.seal()
     _attach(root, server_zone, server.netpoint, "server-core", topology.server_link_mbps, 0.0)
     hosts: dict[str, Any] = {}
+    access: dict[str, Any] = {}
     by_agg: dict[int, list] = {}
     for gw in topology.gateways:
         by_agg.setdefault(gw.aggregation, []).append(gw)
@@ -81,14 +89,14 @@ def build(topology: Topology) -> Platform:
         agg_zone.set_parent(root)
         agg_router = _door(agg_zone, f"router-{agg_name}")
         for gw in by_agg.get(index, []):
-            _gateway_zone(agg_zone, gw, topology, hosts)
+            _gateway_zone(agg_zone, gw, topology, hosts, access)
         agg_zone.seal()
         _attach(root, agg_zone, agg_router, f"{agg_name}-core", topology.core_link_mbps, 0.0)
     root.seal()
-    return Platform(server, hosts)
+    return Platform(server, hosts, access)
 
 
-def _gateway_zone(parent: Any, gw: Any, topology: Topology, hosts: dict[str, Any]) -> None:
+def _gateway_zone(parent: Any, gw: Any, topology: Topology, hosts: dict[str, Any], access: dict[str, Any]) -> None:
     """A gateway's star: its router, then each node's host behind its access link."""
     import simgrid as sg
 
@@ -96,12 +104,12 @@ def _gateway_zone(parent: Any, gw: Any, topology: Topology, hosts: dict[str, Any
     zone.set_parent(parent)
     router = zone.create_router(f"router-{gw.name}")
     for node_id in gw.nodes:
-        access = topology.node(node_id)
+        drawn = topology.node(node_id)
         host = zone.create_host(node_id, HOST_SPEED)
-        link = zone.create_split_duplex_link(f"access-{node_id}", bytes_per_s(access.rate_mbps))
-        link.set_latency(access.delay_ms / 1000).seal()
+        link = zone.create_split_duplex_link(f"access-{node_id}", bytes_per_s(drawn.rate_mbps))
+        link.set_latency(drawn.delay_ms / 1000).seal()
         zone.add_route(host.netpoint, None, None, None, [sg.LinkInRoute(link, sg.LinkInRoute.Direction.UP)], True)
-        hosts[node_id] = host
+        hosts[node_id], access[node_id] = host, link
     zone.seal()
     _attach(parent, zone, router, f"{gw.name}-uplink", gw.uplink_mbps, 0.0)
 

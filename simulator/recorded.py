@@ -102,6 +102,7 @@ def spec_from_run(run_dir: str | Path, measurement: str = "replay", noise: dict 
         utopia=tuple(float((scoring.get("utopia") or {}).get(k, 1.0)) for k in METRIC_KEYS),
         paper_volumes=volumes,
         samples=int((config.get("data") or {}).get("sequences_per_node") or 16),
+        scenario=list(config.get("scenario") or []),
     )
 
 

@@ -12,6 +12,7 @@ Request: {"topology": Topology.as_dict(), "epochs": [{"nodes": [NodeEpoch fields
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import resource
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.phases import NodeEpoch
-from simulator.topology import Topology
+from simulator.topology import AccessLink, Topology
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,6 +35,7 @@ def request(topology: Topology, plans: list[Any]) -> dict[str, Any]:
                 "nodes": [n.__dict__ for n in p.nodes],
                 "server_s": p.server_s,
                 "wait_for_downloads": p.wait_for_downloads,
+                "links": [asdict(link) for link in p.links],
             }
             for p in plans
         ],
@@ -51,6 +53,7 @@ def parse(data: dict[str, Any]) -> tuple[Topology, list[Any]]:
                 tuple(NodeEpoch(**n) for n in e["nodes"]),
                 float(e.get("server_s", 0.0)),
                 bool(e.get("wait_for_downloads", False)),
+                tuple(AccessLink(**link) for link in e.get("links", [])),
             )
             for e in data["epochs"]
         ]

@@ -36,7 +36,7 @@ from typing import Any, Callable, Sequence
 
 from simulator import phases, platform
 from simulator.phases import NodeEpoch, Step
-from simulator.topology import Topology
+from simulator.topology import AccessLink, Topology
 
 
 class SimulationError(RuntimeError):
@@ -47,11 +47,13 @@ class SimulationError(RuntimeError):
 class EpochPlan:
     """One epoch: its live nodes (absent: not live, e.g. crashed) and the server's own work after the
     barrier. `wait_for_downloads`: the barrier also waits for every node that does not train to finish
-    its steps (the set-up: downloads, then its acknowledgement and warm-up)."""
+    its steps (the set-up: downloads, then its acknowledgement and warm-up). `links`: a scenario's
+    link changes, in force from this epoch on (a transfer still running takes the new rate)."""
 
     nodes: tuple[NodeEpoch, ...]
     server_s: float = 0.0
     wait_for_downloads: bool = False
+    links: tuple[AccessLink, ...] = ()  # access links that change as this epoch starts (a scenario), and stay
 
 
 @dataclass
@@ -90,6 +92,8 @@ class _State:
     plans: list[EpochPlan] = field(default_factory=list)
     hosts: dict[str, Any] = field(default_factory=dict)
     server: Any = None
+    access: dict[str, Any] = field(default_factory=dict)  # node id -> its SimGrid access link
+    current: dict[str, Any] = field(default_factory=dict)  # node id -> its link figures now (scenarios)
     epochs: list[EpochTimes] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     jobs: dict[str, list] = field(default_factory=dict)  # node -> jobs posted, not yet taken (None: stop)
@@ -116,7 +120,7 @@ def simulate(topology: Topology, plans: Sequence[EpochPlan] | Planner) -> list[E
         plans = plan_list(list(plans))
     engine = sg.Engine(platform.engine_args())
     built = platform.build(topology)
-    state = _State(topology, plans, hosts=built.hosts, server=built.server)
+    state = _State(topology, plans, hosts=built.hosts, server=built.server, access=built.access)
     sg.Actor.create("driver", built.server, _driver, state)
     engine.run()
     if state.errors:
@@ -147,6 +151,9 @@ def check_plan(topology: Topology, plan: EpochPlan, index: int) -> None:
         raise ValueError(f"epoch {index}: a node appears twice")
     if not (math.isfinite(plan.server_s) and plan.server_s >= 0):
         raise ValueError(f"epoch {index}: server_s must be a finite number >= 0 (got {plan.server_s})")
+    strangers = sorted({link.node_id for link in plan.links} - {n.node_id for n in topology.nodes})
+    if strangers:
+        raise ValueError(f"epoch {index}: a link change names node {strangers[0]}, which is not in the topology")
 
 
 def _driver(state: _State) -> None:
@@ -200,10 +207,14 @@ def _start_epoch(state: _State, index: int, plan: EpochPlan) -> None:
     """Post the server's side of this epoch's downloads and hand each live node its job."""
     import simgrid as sg
 
+    for link in plan.links:
+        platform.set_access(state.access[link.node_id], link.figures)
+        state.current[link.node_id] = link.figures
     state.uploads = []
     state.pending = sum(1 for ne in plan.nodes if ne.active or plan.wait_for_downloads)
     for ne in plan.nodes:
-        groups = _merge_waits(phases.node_steps(ne, state.topology.node(ne.node_id).figures))
+        figures = state.current.get(ne.node_id) or state.topology.node(ne.node_id).figures
+        groups = _merge_waits(phases.node_steps(ne, figures))
         down = sg.Mailbox.by_name(f"d:{ne.node_id}")
         for group in groups:
             step = group[0]

@@ -71,6 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="what the strategy sees: truth, controller (fitted noise), or replay (with --replay RUN_DIR...)",
     )
     p.add_argument("--replay", nargs="+", default=[], metavar="RUN_DIR", help="recorded run folders to replay")
+    p.add_argument(
+        "--scenario",
+        default=None,
+        metavar="FILE",
+        help="link and compute changes at epoch starts (a config file's `scenario:` list, e.g. "
+        "experiments/scenarios/degrade_recover.yaml)",
+    )
     p.add_argument("--noise", default=None, help=f"controller noise model JSON (default {DEFAULT_NOISE.name})")
     p.add_argument("--training", default="none", help="none (time only); real is not built yet")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="simulations at a time (processes)")
@@ -137,6 +144,7 @@ def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
 
     _check_scalars(args)
     noise = _noise(args)
+    scenario = _scenario(args)
     if args.measurement == "replay":
         return _replay_specs(args)
     nodes = _ints(args.nodes, "--nodes", 2)
@@ -154,11 +162,27 @@ def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
                 profiles = [asdict(p) for p in draw_profiles(n, setup, seed)]
                 for policy in policies:
                     spec = RunSpec(profiles, policy, args.epochs, seed, setup, args.measurement, noise=noise)
+                    spec.scenario = scenario
                     spec.model_pad, spec.setup_pad = int(500e6 * pv), int((500e6 + 1000e6 / n) * pv)
                     spec.paper_volumes = pv
                     extra = {"nodes": n, "setup": setup, "seed": seed, "policy": policy}
                     specs.append((f"n{n}-setup{setup}-seed{seed}-{policy}", extra, spec))
     return specs
+
+
+def _scenario(args: argparse.Namespace) -> list[dict]:
+    """--scenario FILE's events, checked as the orchestrator's config checks them."""
+    if not args.scenario:
+        return []
+    from edgeft.config_files import ConfigError, read_file
+    from orchestrator.config import ScenarioEvent
+
+    try:
+        events = read_file(args.scenario).get("scenario", [])
+        return [ScenarioEvent(**event).model_dump() for event in events]
+    except (ConfigError, OSError, TypeError, ValueError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"--scenario: {args.scenario}: {first}") from None
 
 
 def _replay_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:

@@ -55,3 +55,19 @@ def test_simulate_200_nodes_two_seeds_writes_every_output(tmp_path):
         expected_left = 200 - 22 * 9 if r["policy"] == "ne" else 200  # NE drops floor(199 / 9) = 22 a epoch
         assert int(epochs[-1]["active"]) == expected_left
         assert json.loads((run / "summary.json").read_text())["engine"] == "simulate"
+
+
+def test_a_degraded_link_is_eliminated_and_re_admitted_as_in_mininet(tmp_path):
+    """experiments/scenarios/degrade_recover.yaml: node-03 loses its link at epoch 2 and gets it back at
+    epoch 4; NE eliminates it for good, NE+ re-admits it (docs/policies.md's account of the Mininet run)."""
+    scenario = Path(__file__).resolve().parents[2] / "experiments" / "scenarios" / "degrade_recover.yaml"
+    out = tmp_path / "scenario"
+    argv = ["--nodes", "12", "--seeds", "0", "--policies", "ne,ne_plus", "--scenario", str(scenario), "--out", str(out)]
+    assert simulate.main(argv) == 0
+    rows = {}
+    for policy in ("ne", "ne_plus"):
+        with (out / f"n12-setup2-seed0-{policy}" / "epochs.csv").open() as fh:
+            rows[policy] = list(csv.DictReader(fh))
+    assert rows["ne"][2]["eliminated"] == "node-03"
+    assert all("node-03" not in r["active_nodes"] for r in rows["ne"][3:])
+    assert any("node-03" in r["readmitted"] for r in rows["ne_plus"][4:])

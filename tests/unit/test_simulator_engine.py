@@ -186,3 +186,22 @@ def test_answer_is_finite_and_complete_at_200_nodes():
             epoch["round_s"]
             >= max(v["download_s"] + v["compute_s"] + v["upload_s"] for v in epoch["nodes"].values()) - 1e-9
         )
+
+
+def test_a_scenario_changes_a_link_from_its_epoch_on():
+    """A link degraded as epoch 1 starts carries epoch 1's download at its new figures; restored at
+    epoch 2, at the drawn ones again (the change Mininet's set_shape makes)."""
+    from simulator.topology import AccessLink
+
+    topo = topology.build(LONE[:1], domains=1)
+    drawn = topo.node("clean")
+    bad = AccessLink("clean", 0.5, 300.0, 0.0)
+
+    def epoch(links=()):
+        return EpochPlan((NodeEpoch("clean", True, 64_000, 0, 1.0, 64_000),), links=links)
+
+    answer = run_epoch.run(topo, [epoch(), epoch((bad,)), epoch((drawn,))])
+    downloads = [e["nodes"]["clean"]["download_s"] for e in answer["epochs"]]
+    assert downloads[0] == pytest.approx(fidelity.predict_download_s(64_000, 0, drawn.figures), rel=0.01)
+    assert downloads[1] == pytest.approx(fidelity.predict_download_s(64_000, 0, bad.figures), rel=0.01)
+    assert downloads[2] == pytest.approx(downloads[0], rel=1e-9)

@@ -45,6 +45,7 @@ def test_seeds_take_a_list_or_an_inclusive_range():
         (["--training", "real"], "--training real"),
         (["--jobs", "0"], "--jobs"),
         (["--measurement", "replay", "--replay", "/nonexistent/run"], "--replay"),
+        (["--scenario", "/nonexistent/scenario.yaml"], "--scenario"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, names, tmp_path, capsys):
@@ -52,6 +53,14 @@ def test_bad_input_is_one_line_and_exit_2(argv, names, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("simulate: error: ") and names in err and "\n" not in err
     assert not (tmp_path / "out").exists()  # nothing started
+
+
+def test_a_scenario_with_a_bad_event_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scenario:\n  - {epoch: -1, node_id: node-01, bandwidth_mbps: 1}\n")
+    assert simulate.run(_args("--scenario", str(bad), "--out", str(tmp_path / "out"))) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("simulate: error: --scenario") and "\n" not in err
 
 
 def test_a_folder_holding_runs_is_not_overwritten_unasked(tmp_path, capsys):
