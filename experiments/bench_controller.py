@@ -182,19 +182,19 @@ def _load(tmp: Path) -> ProcessGroup:
 
 
 def bench(
-    n: int, settle: float, train_interval: float, tmp: Path, skip_extras: bool = False, verbose: bool = False
+    nodes: int, settle: float, train_interval: float, tmp: Path, skip_extras: bool = False, verbose: bool = False
 ) -> None:
     """One size: start the controller and the network, track the capacity figures while
     it settles, then print every figure (module docstring)."""
     ofp, rest = free_port(), free_port()
-    procs = ProcessGroup(tmp / f"logs{n}")
+    procs = ProcessGroup(tmp / f"logs{nodes}")
     ctl = _start_controller(procs, ofp, rest, train_interval, tmp)
     url = f"http://127.0.0.1:{rest}"
-    profiles = draw_profiles(n, 2, 0)
+    profiles = draw_profiles(nodes, 2, 0)
     edge = None
     try:
         wait_until(lambda: requests.get(url + "/v1/health", timeout=1).ok, 30, "the controller's REST API")
-        edge = build(profiles, controller=("127.0.0.1", ofp), run_dir=tmp / f"net{n}")
+        edge = build(profiles, controller=("127.0.0.1", ofp), run_dir=tmp / f"net{nodes}")
         ip = {p.node_id: edge.hosts[p.node_id].IP() for p in profiles}
         seen: dict[str, list] = {v: [] for v in ip.values()}
         stop = threading.Event()
@@ -212,7 +212,7 @@ def bench(
             got[ip[p.node_id]]["loss_ci95_pct"][1] - got[ip[p.node_id]]["loss_ci95_pct"][0] for p in profiles
         )
         samples = statistics.median(got[ip[p.node_id]]["samples"] for p in profiles)
-        print(f"{n:>4} nodes, {settle:.0f} s: {_capacity_lines(profiles, ip, seen, refused)}", flush=True)
+        print(f"{nodes:>4} nodes, {settle:.0f} s: {_capacity_lines(profiles, ip, seen, refused)}", flush=True)
         for p in profiles if verbose else []:
             figures = " ".join(f"{c:.2f}" for c, _ in seen[ip[p.node_id]])
             print(f"      {p.node_id}: drawn {p.bandwidth_mbps:.2f} Mb/s loss {p.loss_pct:.1f} %; figures {figures}")

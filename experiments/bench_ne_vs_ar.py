@@ -97,22 +97,22 @@ def missing_runs(done: set[tuple[str, str]], seeds: list[str], policies: list[st
     return groups
 
 
-def run_scenario(a: argparse.Namespace, nodes: int, out: Path) -> int:
+def run_scenario(options: argparse.Namespace, nodes: int, out: Path) -> int:
     from experiments.runners.mininet_sweep import main as compare_main  # the runner itself, not the CLI around it
 
     if read_rows(out / "pending"):  # rows of a sweep that was cut short are kept, not run again
         merge(out, out / "pending")
     done = {(r["seed"], r["policy"]) for r in read_rows(out)}
     rc = 0
-    for policies, seeds in missing_runs(done, a.seeds.split(","), a.policies.split(",")).items():
-        args = ["--nodes", str(nodes), "--setups", str(a.setup), "--policies", ",".join(policies)]
-        args += ["--epochs", str(a.epochs), "--seeds", ",".join(seeds), "--out", str(out / "pending")]
-        if a.paper_volumes:
-            args += ["--paper-volumes", str(a.paper_volumes)]
-        if a.dilation:
-            args += ["--dilation", a.dilation]
-        if a.model != "tiny":
-            args += ["--model", a.model]
+    for policies, seeds in missing_runs(done, options.seeds.split(","), options.policies.split(",")).items():
+        args = ["--nodes", str(nodes), "--setups", str(options.setup), "--policies", ",".join(policies)]
+        args += ["--epochs", str(options.epochs), "--seeds", ",".join(seeds), "--out", str(out / "pending")]
+        if options.paper_volumes:
+            args += ["--paper-volumes", str(options.paper_volumes)]
+        if options.dilation:
+            args += ["--dilation", options.dilation]
+        if options.model != "tiny":
+            args += ["--model", options.model]
         rc = compare_main(args) or rc
         merge(out, out / "pending")
     return rc

@@ -97,7 +97,7 @@ def setup_bytes(distribution: str, out: Path) -> float:
     return json.loads((out / "summary.json").read_text())["setup_bytes_out"] / 2
 
 
-def pool_memory(n: int, out: Path) -> dict:
+def pool_memory(nodes: int, out: Path) -> dict:
     """Peak PSS of the fork pool (parent + clients) and of the orchestrator, in GiB."""
     from orchestrator.workload import base_folder
     from orchestrator.config import ModelConfig
@@ -105,7 +105,7 @@ def pool_memory(n: int, out: Path) -> dict:
     run = LoopbackRun(
         out,
         {
-            "nodes": n,
+            "nodes": nodes,
             "policy": "ar",
             "model": {"name": MODEL},
             "training": {"epochs": 1},
@@ -124,7 +124,7 @@ def pool_memory(n: int, out: Path) -> dict:
                 "model_path": held,
             },
         }
-        for i in range(1, n + 1)
+        for i in range(1, nodes + 1)
     ]
     (out / "clients.json").write_text(json.dumps(spec))
     try:
@@ -135,7 +135,7 @@ def pool_memory(n: int, out: Path) -> dict:
     finally:
         run.procs.stop_all()
     if rc != 0:
-        raise RuntimeError(f"pool run with {n} clients exited with {rc}; see {out / 'logs'}")
+        raise RuntimeError(f"pool run with {nodes} clients exited with {rc}; see {out / 'logs'}")
     return {k: v / 2**30 for k, v in mem.peak.items()}
 
 

@@ -207,7 +207,7 @@ def client_memory() -> None:
     )
 
 
-def live_clients(tmp: Path, n: int) -> None:
+def live_clients(tmp: Path, nodes: int) -> None:
     """n edge hosts with live clients (forked from one pre-loaded parent) in one real run."""
     import threading
 
@@ -232,12 +232,12 @@ def live_clients(tmp: Path, n: int) -> None:
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
     t0 = time.perf_counter()
-    row = run_one({}, n, 3, 0, "ar", 1, tmp / f"live{n}", 1800)
+    row = run_one({}, nodes, 3, 0, "ar", 1, tmp / f"live{nodes}", 1800)
     stop.set()
     thread.join()
     per = peak["pss"] / max(peak["clients"], 1) / 2**20
     print(
-        f"{n} edge hosts with live clients (fork pool, Setup 3, 1 AR epoch): "
+        f"{nodes} edge hosts with live clients (fork pool, Setup 3, 1 AR epoch): "
         f"run ok in {time.perf_counter() - t0:.0f} s, "
         f"final loss {row['final_val_loss']:.3f}; clients' total PSS {peak['pss'] / 2**30:.1f} GiB = "
         f"{per:.0f} MiB per client"

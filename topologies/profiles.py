@@ -33,8 +33,8 @@ class NodeProfile(HasLinkFigures):
     compute_power: float
 
 
-def node_ids(n: int) -> list[str]:
-    return [f"node-{i:02d}" for i in range(1, n + 1)]
+def node_ids(count: int) -> list[str]:
+    return [f"node-{i:02d}" for i in range(1, count + 1)]
 
 
 def draw_profiles(n_nodes: int, setup: int, seed: int) -> list[NodeProfile]:
@@ -52,8 +52,8 @@ def draw_profiles(n_nodes: int, setup: int, seed: int) -> list[NodeProfile]:
     ]
 
 
-def truncated_normal(rng: np.random.Generator, mean: float, std: float, floor: float, n: int) -> np.ndarray:
-    out = rng.normal(mean, std, n)
+def truncated_normal(rng: np.random.Generator, mean: float, std: float, floor: float, count: int) -> np.ndarray:
+    out = rng.normal(mean, std, count)
     while (bad := out < floor).any():
         out[bad] = rng.normal(mean, std, int(bad.sum()))
     return out

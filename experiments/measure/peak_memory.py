@@ -9,17 +9,17 @@ from typing import Callable
 import psutil
 
 
-def rss(p: psutil.Process) -> int:
-    return p.memory_info().rss
+def rss(process: psutil.Process) -> int:
+    return process.memory_info().rss
 
 
-def pss(p: psutil.Process) -> int:
+def pss(process: psutil.Process) -> int:
     """Proportional set size: pages shared copy-on-write count once over their sharers,
     so a fork pool's sum is what it really holds. RSS where PSS cannot be read."""
     try:
-        return p.memory_full_info().pss
+        return process.memory_full_info().pss
     except psutil.AccessDenied:
-        return p.memory_info().rss
+        return process.memory_info().rss
 
 
 def tree_bytes(root: psutil.Process, measure: Callable[[psutil.Process], int] = rss) -> int:

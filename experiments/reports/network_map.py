@@ -149,22 +149,22 @@ def measured(rec: RunRecord) -> dict[str, dict]:
     return out
 
 
-def node_label(node_id: str, m: dict | None) -> str:
+def node_label(node_id: str, figures: dict | None) -> str:
     """The node id, and the epochs it was eliminated in, re-admitted from and failed in."""
     parts = [node_id]
-    if m:
-        parts += [f"out e{e}" for e in m.get("eliminated", [])]
-        parts += [f"back e{e}" for e in m.get("readmitted", [])]
-        parts += [f"failed e{e}" for e in m.get("failed", [])]
+    if figures:
+        parts += [f"out e{e}" for e in figures.get("eliminated", [])]
+        parts += [f"back e{e}" for e in figures.get("readmitted", [])]
+        parts += [f"failed e{e}" for e in figures.get("failed", [])]
     return "\n".join(parts)
 
 
-def link_label(m: dict | None, drawn: dict) -> str:
+def link_label(figures: dict | None, drawn: dict) -> str:
     """'<capacity> Mb/s' over '<delay> ms, <loss> %' as measured (as drawn, marked '(drawn)',
     where nothing was)."""
-    if m and "delay_ms" in m:
-        cap = f"{m['capacity_mbps']:.3g} Mb/s\n" if "capacity_mbps" in m else ""
-        return f"{cap}{m['delay_ms']:.0f} ms, {m.get('loss_pct', float('nan')):.1f} %"
+    if figures and "delay_ms" in figures:
+        cap = f"{figures['capacity_mbps']:.3g} Mb/s\n" if "capacity_mbps" in figures else ""
+        return f"{cap}{figures['delay_ms']:.0f} ms, {figures.get('loss_pct', float('nan')):.1f} %"
     return f"{drawn.get('delay_ms', float('nan')):.0f} ms, {drawn.get('loss_pct', float('nan')):.1f} % (drawn)"
 
 

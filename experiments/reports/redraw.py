@@ -30,16 +30,16 @@ from experiments.reports.targets import read_curve
 log = logging.getLogger(__name__)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command's arguments (the CLI adds them to its `report` sub-command)."""
-    p.add_argument("dir", metavar="DIR", help="a run folder, or a folder of run folders (a comparison's --out)")
-    p.add_argument(
+    parser.add_argument("dir", metavar="DIR", help="a run folder, or a folder of run folders (a comparison's --out)")
+    parser.add_argument(
         "--target-loss",
         type=float,
         default=None,
         help="time to this validation loss in every table (default: AR's final loss of the same nodes/setup/seed)",
     )
-    p.add_argument("--out", default=None, help="where to write (default: DIR itself, and each run folder)")
+    parser.add_argument("--out", default=None, help="where to write (default: DIR itself, and each run folder)")
 
 
 def check_target(target: float | None) -> float | None:

@@ -80,10 +80,10 @@ def _num(v, fmt: str) -> str:
     return "n/a" if v is None or v == "" else format(float(v), fmt)
 
 
-def fidelity_mark(r: dict) -> str:
+def fidelity_mark(row: dict) -> str:
     """'' for a run whose host kept up; a loud mark for one that did not (its times are not
     the emulated world's)."""
-    return "" if r.get("fidelity_ok", True) in (True, "True") else " (!) host did not keep up"
+    return "" if row.get("fidelity_ok", True) in (True, "True") else " (!) host did not keep up"
 
 
 TARGET_NOTE = (
@@ -94,11 +94,11 @@ TARGET_NOTE = (
 )
 
 
-def time_to_target_text(r: dict) -> str:
+def time_to_target_text(row: dict) -> str:
     """A table cell: seconds, 'not reached' or 'no target'."""
-    if r.get("target_loss") in (None, ""):
+    if row.get("target_loss") in (None, ""):
         return "no target"
-    t = r.get("time_to_target_s")
+    t = row.get("time_to_target_s")
     return "not reached" if t in (None, "") else f"{float(t):.1f}"
 
 

@@ -26,14 +26,14 @@ _T95 = {
 }
 
 
-def t95(df: int) -> float:
+def t95(degrees_of_freedom: int) -> float:
     """The critical value for `df` degrees of freedom: the next smaller tabulated df (a
     wider interval), and the normal 1.960 above 30 (t is within 4 % of it there)."""
-    if df < 1:
+    if degrees_of_freedom < 1:
         raise ValueError("a confidence interval needs at least two values")
-    if df > 30:
+    if degrees_of_freedom > 30:
         return 1.960
-    return _T95[max(d for d in _T95 if d <= df)]
+    return _T95[max(d for d in _T95 if d <= degrees_of_freedom)]
 
 
 def mean_ci95(values: Sequence[float]) -> tuple[float, float]:

@@ -83,8 +83,8 @@ def usable_cpus() -> float:
     return cpus
 
 
-def round_up(x: float, step: float = 0.1) -> float:
-    return round(math.ceil(x / step - 1e-9) * step, 6)
+def round_up(value: float, step: float = 0.1) -> float:
+    return round(math.ceil(value / step - 1e-9) * step, 6)
 
 
 def choose_dilation(
@@ -205,13 +205,13 @@ def _fresh_base(w, cfg):
     return model_from_bundle(json.loads(read_metadata(w.base_bundle)["config"]), bytes_to_tensors(w.base_bundle))
 
 
-def expected_wall_s(k: float, epochs: int, windows: list[float], links: list | None, cal: Calibration) -> float:
+def expected_wall_s(dilation: float, epochs: int, windows: list[float], links: list | None, cal: Calibration) -> float:
     """Wall time of a run in which every node trains every epoch (AR; NE's is shorter):
     set-up over the slowest link, then per epoch the slowest node's sync, window and
     upload, all x k. Without emulated links only the windows count."""
     from orchestrator.fidelity import predict_download_s, predict_upload_s, transfer_s
 
-    clock = Clock(k)
+    clock = Clock(dilation)
     if not links:
         return clock.to_wall(epochs * max(windows))
     setup = max(transfer_s(cal.setup_bytes, link) for link in links)

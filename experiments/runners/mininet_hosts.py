@@ -37,7 +37,7 @@ PROBE_TIMEOUT_S = 2.0  # emulated seconds before a probe counts as lost (the con
 class Probing:
     """How the run's controller measures: probe rate, loss window, capacity hints."""
 
-    hz: float = 2.0
+    probe_hz: float = 2.0
     loss_window: int = 600
     capacity_hints: bool = False
     train_interval_s: float = 10.0  # emulated seconds; the controller gets x k
@@ -70,7 +70,7 @@ def controller_args(ofp_port: int, rest_port: int, token_file: Path, probing: Pr
     return [
         *("controller", "--ofp-port", str(ofp_port), "--rest-host", ROOT_IP, "--rest-port", str(rest_port)),
         *("--token-file", str(token_file), "--measure-from", SERVER_IP, "--own-port", str(ORCH_PORT)),
-        *("--probe-hz", str(probing.hz), "--loss-window", str(probing.loss_window)),
+        *("--probe-hz", str(probing.probe_hz), "--loss-window", str(probing.loss_window)),
         *("--probe-timeout", f"{clock.to_wall(PROBE_TIMEOUT_S):g}"),
         *("--train-interval", f"{clock.to_wall(probing.train_interval_s):g}"),
     ]
@@ -122,7 +122,7 @@ def start_run(
     procs.start("clients", ["edge-pool", "--spec", str(run_dir / "clients.json")])
 
 
-def finish_row(run_dir: Path, k: float, extra: dict) -> dict:
+def finish_row(run_dir: Path, dilation: float, extra: dict) -> dict:
     """The results row of a finished run, with a loud warning where fidelity failed."""
     summary, _ = load_run(run_dir)
     if not summary.get("fidelity_ok", True):
@@ -131,7 +131,7 @@ def finish_row(run_dir: Path, k: float, extra: dict) -> dict:
             "the emulated world's; the row is marked",
             run_dir.name,
             100 * summary["overrun_share"],
-            k,
+            dilation,
         )
     return {**summary, **extra, "run_dir": str(run_dir)}
 
