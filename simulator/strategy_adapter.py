@@ -1,14 +1,17 @@
 """The simulator's one door to the orchestrator's selection: after each simulated epoch, the same
 policies (orchestrator/policies/) choose who trains next from what the strategy would see.
 
-This module is the only place the simulator touches the orchestrator's selection code, so that
-moving to the engine-independent epoch core (issue 27: orchestrator/epoch_core.py,
-`EpochCore.close_epoch`) changes this module alone. Until then it builds the SelectionContext with
-orchestrator/selection.py's pieces, exactly as orchestrator/epoch_loop.py does: every live node a
-Candidate with its latest figures (C from the node, B/D/L from the measurement model, T_i from the
-round), the config's weights and utopia point, the run's generator seeded [seed, 7], then
-Strategy.configure_train and apply_decision. It writes the epochs.csv and node_epochs.csv rows the
-orchestrator writes, with the columns a simulation has (no losses under `--training none`).
+This module is the only place the simulator touches the orchestrator's selection code. Where the
+engine-independent epoch core is (issue 27: orchestrator/epoch_core.py), every epoch goes through
+`EpochCore.close_epoch`, as the orchestrator's and the Flower engine's do: the measurement model's
+figures are the core's network source, the simulated round its RoundInput, and the core remembers,
+scores, decides, applies and writes the rows. In a tree without it (before issue 27 lands), the same
+steps are taken with the selection pieces directly, exactly as orchestrator/epoch_loop.py took them:
+every live node a Candidate with its latest figures (C from the node, B/D/L from the measurement
+model, T_i from the round), the config's weights and utopia point, the run's generator seeded
+[seed, 7], then Strategy.configure_train and apply_decision. Either way the rows are the
+orchestrator's epochs.csv and node_epochs.csv rows, with the columns a simulation has (no losses
+under `--training none`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ except ImportError:  # pragma: no cover - the tree before the rename
     from orchestrator.selection import LastSeen, apply_decision  # type: ignore[no-redef]
 from orchestrator.strategy import Strategy
 from simulator.measurement import Seen
+
+try:  # issue 27's engine-independent epoch: the simulator drives it once it is there
+    from orchestrator.epoch_core import EpochCore, NodeRoundResult, RoundInput
+except ImportError:  # pragma: no cover - the tree before the epoch core
+    EpochCore = None  # type: ignore[assignment,misc]
 
 DEFAULT_WEIGHTS = (0.2, 0.2, 0.2, 0.2, 0.2)  # orchestrator/config.py ScoringConfig: equal weights
 DEFAULT_UTOPIA = (1.0, 1.0, 1.0, 1.0, 1.0)  # the ideal node
@@ -96,6 +104,9 @@ class StrategyAdapter:
         self.truth = {i: Truth(i, power[i], *figs) for i, figs in (truth or {}).items() if i in power}
         self.work_gflop = math.nan
         self.readmissions = 0
+        self.core = None
+        if EpochCore is not None:
+            self.core = _core(policy, self.nodes, epochs, seed, weights, utopia, options, self.truth)
 
     def live(self) -> list[SimNode]:
         return [n for n in self.nodes if n.status != NodeStatus.FAILED]
@@ -112,6 +123,8 @@ class StrategyAdapter:
         transfer_bytes: int,
     ) -> EpochRecord:
         """Remember the round, let the policy choose, apply its choice; the epoch's rows."""
+        if self.core is not None:
+            return self._close_with_core(epoch, results, figures, epoch_time_s, transfer_bytes)
         expected = sorted(n.node_id for n in self.active())
         for node_id, res in results.items():
             seen = self.history[node_id]
@@ -142,6 +155,38 @@ class StrategyAdapter:
         }
         rows = [self._node_row(epoch, i, results.get(i), figures.get(i), decision.scores, dropped) for i in expected]
         return EpochRecord(decision.chosen, decision.scores, dropped, readmitted, epoch_row, rows)
+
+    def _close_with_core(
+        self,
+        epoch: int,
+        results: Mapping[str, SimResult],
+        figures: Mapping[str, Seen],
+        epoch_time_s: float,
+        transfer_bytes: int,
+    ) -> EpochRecord:
+        """close_epoch through orchestrator/epoch_core.py: the figures as the core's network source
+        sees them, the simulated round as its RoundInput; the core writes the rows."""
+        core = self.core
+        core.network.source.current = {i: _path_figures(seen) for i, seen in figures.items()}
+        expected = sorted(n.node_id for n in self.active())
+        round_input = RoundInput(
+            epoch,
+            expected,
+            {i: _round_result(res) for i, res in results.items()},
+            {},
+            epoch + 1,
+            "",
+            math.nan,
+            epoch_time_s,
+            transfer_bytes,
+            round_span_s=max((r.round_trip_s for r in results.values()), default=None),
+        )
+        record = core.close_epoch(round_input, self.nodes)
+        self.readmissions = core.readmissions
+        decision = record.decision
+        return EpochRecord(
+            decision.chosen, decision.scores, record.dropped, record.readmitted, record.epoch_row, record.node_rows
+        )
 
     def _context(
         self, epoch: int, live: list[SimNode], was_active: set[str], figures: Mapping[str, Seen], transfer: int
@@ -210,3 +255,83 @@ class StrategyAdapter:
                 **res.timing,
             )
         return row
+
+
+class _SimulatedNetwork:
+    """The core's network source: the measurement model's figures of the epoch just simulated."""
+
+    def __init__(self) -> None:
+        self.current: dict = {}
+
+    def snapshot(self, nodes: Sequence) -> dict:
+        return {n.node_id: self.current[n.node_id] for n in nodes if n.node_id in self.current}
+
+
+def _core(
+    policy: str, nodes: Sequence[SimNode], epochs: int, seed: int, weights, utopia, options, truth: Mapping
+) -> object:
+    """The run's EpochCore, configured as the orchestrator's config would (weights, utopia, seed);
+    the oracles read the drawn network from a truth file, as in a Mininet run."""
+    from orchestrator.config import METRIC_KEYS, OrchestratorConfig
+
+    keys = tuple(METRIC_KEYS)  # the scorer's column order (weights and utopia are given in it)
+    cfg = OrchestratorConfig(
+        nodes=len(nodes),
+        policy=policy,
+        seed=seed,
+        training={"epochs": epochs},
+        scoring={"weights": dict(zip(keys, map(float, weights))), "utopia": dict(zip(keys, map(float, utopia)))},
+    )
+    if options is not None:
+        cfg.policy_options = options
+    if truth and policy.startswith("oracle"):
+        cfg.policy_options.truth_file = _truth_file(truth)
+    return EpochCore(cfg, {n.node_id: n.samples for n in nodes}, _SimulatedNetwork(), total_nodes=len(nodes))
+
+
+def _truth_file(truth: Mapping) -> str:
+    """The drawn network as a ground_truth.json for the oracle policies (a temporary file that lives
+    as long as the simulation's process)."""
+    import atexit
+    import json
+    import os
+    import tempfile
+    from dataclasses import asdict
+
+    handle = tempfile.NamedTemporaryFile("w", suffix="-ground_truth.json", delete=False)
+    with handle:
+        json.dump({"nodes": [asdict(t) for t in truth.values()]}, handle)
+    atexit.register(os.unlink, handle.name)
+    return handle.name
+
+
+def _path_figures(seen: Seen) -> object:
+    """A measurement model's figures as the network view's PathFigures: a replay's scored loss as the
+    scorer used it (no probe count: nothing to adjust), a controller model's probe count as is."""
+    from edgeft.paths_api import PathFigures
+
+    raw = seen.raw_loss_pct if math.isfinite(seen.raw_loss_pct) else seen.loss_pct
+    return PathFigures(
+        seen.bandwidth_mbps,
+        seen.delay_ms,
+        raw,
+        loss_samples=seen.loss_samples,
+        capacity_mbps=seen.capacity_mbps,
+        scored_loss_pct=seen.loss_pct if seen.loss_samples == 0 else math.nan,
+    )
+
+
+def _round_result(res: SimResult) -> object:
+    return NodeRoundResult(
+        res.node_id,
+        res.loss,
+        res.samples,
+        0,
+        res.work_gflop,
+        res.train_time_s,
+        res.round_trip_s,
+        float(res.samples or 1),
+        declared_train_time_s=res.compute_s,
+        compute_wall_s=res.compute_s,
+        timing=dict(res.timing),
+    )
