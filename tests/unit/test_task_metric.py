@@ -178,3 +178,11 @@ def test_teacher_forced_score_agrees_with_greedy_decoding(taught_model):
             assert len(greedy_completion(taught_model, tokenizer, ids[:first], 1)) == 1
     assert agreed == 4 * 6 * 2
     assert 0 < matched < agreed, "the model should complete some fields and miss others"
+
+
+def test_the_bench_refuses_a_folder_that_is_not_a_run_in_one_line(tmp_path, capsys):
+    from experiments.bench_task_metric import main
+
+    assert main([str(tmp_path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "orchestrator_config.json" in error and "finished run folder" in error
