@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments.reports.run_folder import find_runs  # noqa: E402
+from experiments.reports.stats import mean_ci95  # noqa: E402
 from experiments.runners.simulate import run_all  # noqa: E402
 from simulator import measurement, validation  # noqa: E402
 from simulator.recorded import recorded_times, spec_from_run  # noqa: E402
@@ -89,6 +90,27 @@ def simulate_runs(runs: list[Path], calibration: dict, measurement_name: str, jo
     return run_all(specs, jobs)
 
 
+def ne_ar_agreement(pairs: list[dict]) -> dict:
+    """The controller-mode targets over NE/AR pairs: the simulated mean inside the measured mean's
+    95 % CI (Student's t over seeds), and every seed's simulated ratio within ± 0.1 of its measured one."""
+    if not pairs:
+        return {"pairs": 0}
+    measured = [p["measured"] for p in pairs]
+    simulated = [p["simulated"] for p in pairs]
+    mean, half = mean_ci95(measured)
+    sim_mean = sum(simulated) / len(simulated)
+    worst = max(abs(p["simulated"] - p["measured"]) for p in pairs)
+    return {
+        "pairs": len(pairs),
+        "measured_mean": mean,
+        "measured_ci95": half,
+        "simulated_mean": sim_mean,
+        "inside_ci": (not math.isnan(half)) and abs(sim_mean - mean) <= half,
+        "max_seed_diff": worst,
+        "every_seed_within_0.1": worst <= 0.1,
+    }
+
+
 def _pct(value: float) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{100 * value:+.1f} %"
 
@@ -120,10 +142,19 @@ def report(comparisons: list[validation.RunComparison]) -> str:
             f"{100 * p['epoch_median_rel_err']:.1f} %, selections matched {p['selections_match']}/{p['runs']}; "
             f"targets {p['targets_met']}"
         )
-    for pair in validation.ne_ar(comparisons):
+    pairs = validation.ne_ar(comparisons)
+    for pair in pairs:
         lines.append(
             f"NE/AR n={pair['nodes']} setup {pair['setup']} seed {pair['seed']}: measured {pair['measured']:.3f}, "
             f"simulated {pair['simulated']:.3f}"
+        )
+    agreement = ne_ar_agreement(pairs)
+    if agreement["pairs"]:
+        lines.append(
+            f"NE/AR over {agreement['pairs']} pair(s): measured {agreement['measured_mean']:.3f} ± "
+            f"{agreement['measured_ci95']:.3f} (95 % CI), simulated {agreement['simulated_mean']:.3f} "
+            f"(inside the CI: {agreement['inside_ci']}); largest per-seed difference "
+            f"{agreement['max_seed_diff']:.3f} (within ± 0.1: {agreement['every_seed_within_0.1']})"
         )
     return "\n".join(lines)
 
@@ -170,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             "pooled_validation": validation.pooled(validation_runs),
             "pooled_all": validation.pooled(comparisons),
             "ne_ar": validation.ne_ar(comparisons),
+            "ne_ar_agreement": ne_ar_agreement(validation.ne_ar(comparisons)),
             "calibration": calibration,
             "measurement": args.measurement,
         }
