@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 LAYERS = {
@@ -61,14 +61,14 @@ class Import:
 class Report:
     """Everything one measurement found; `summary` holds the headline numbers."""
 
-    summary: dict = field(default_factory=dict)
-    upward: list = field(default_factory=list)
-    across: list = field(default_factory=list)
-    loops: dict = field(default_factory=dict)
-    factor_uses: list = field(default_factory=list)
-    largest_functions: list = field(default_factory=list)
-    largest_classes: list = field(default_factory=list)
-    duplicates: dict = field(default_factory=dict)
+    upward: list
+    across: list
+    loops: dict
+    factor_uses: list
+    largest_functions: list
+    largest_classes: list
+    duplicates: dict
+    summary: dict
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -206,38 +206,27 @@ def _is_factor(node: ast.expr, k_is_factor: bool) -> bool:
     return False
 
 
-def _scopes(tree: ast.Module) -> list[ast.AST]:
-    return [tree] + [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-
-
 def factor_uses(path: Path, rel: str) -> list[dict]:
     """Direct uses of the dilation factor in one file, by this definition: a `*`, `/` or `//`
     (binary or augmented) with an operand that is the factor, or a call of LinkFigures'
     `dilated`/`undilated` (conversions done outside the clock). The factor is any name or
     attribute spelled `dilation`, the attribute `.k` (`cfg.emulation.k`), and the bare name
-    `k` in a function (or module body) whose text mentions "dilat" or ".k" - so a top-k
-    budget or a loop counter named k elsewhere does not count. One use per operation."""
+    `k` in a module whose text mentions "dilat" or ".k" (so a top-k budget or a loop counter
+    named k in a module that never dilates does not count). One use per operation."""
     text = path.read_text(encoding="utf-8")
-    tree = ast.parse(text)
     lines = text.splitlines()
-    seen: set[int] = set()
+    k_is_factor = bool(re.search(r"dilat|\.k\b", text))
     found: list[dict] = []
-    for scope in _scopes(tree):
-        source = ast.get_source_segment(text, scope) if scope is not tree else text
-        k_is_factor = bool(re.search(r"dilat|\.k\b", source or ""))
-        for node in ast.walk(scope):
-            if id(node) in seen:
-                continue
-            hit = False
-            if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div, ast.FloorDiv)):
-                hit = _is_factor(node.left, k_is_factor) or _is_factor(node.right, k_is_factor)
-            elif isinstance(node, ast.AugAssign) and isinstance(node.op, (ast.Mult, ast.Div, ast.FloorDiv)):
-                hit = _is_factor(node.value, k_is_factor)
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                hit = node.func.attr in CONVERSION_METHODS
-            if hit:
-                seen.add(id(node))
-                found.append({"file": rel, "line": node.lineno, "code": lines[node.lineno - 1].strip()})
+    for node in ast.walk(ast.parse(text)):
+        hit = False
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div, ast.FloorDiv)):
+            hit = _is_factor(node.left, k_is_factor) or _is_factor(node.right, k_is_factor)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.op, (ast.Mult, ast.Div, ast.FloorDiv)):
+            hit = _is_factor(node.value, k_is_factor)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            hit = node.func.attr in CONVERSION_METHODS
+        if hit:
+            found.append({"file": rel, "line": node.lineno, "code": lines[node.lineno - 1].strip()})
     return found
 
 
@@ -273,7 +262,7 @@ def measure(root: Path, with_duplicates: bool = True) -> Report:
     files = product_files(root)
     modules = {module_name(root, p) for p in files}
     imports = [item for p in files for item in imports_of(root, p, modules)]
-    report = Report()
+    report = Report([], [], {}, [], [], [], {}, {})
     for item in imports:
         source, target = layer_of(item.importer), layer_of(item.target)
         if target is None or source is None:

@@ -189,17 +189,10 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run without the `edgeft` CLI: python -m experiments.reports.redraw DIR."""
-    import sys
+    from experiments.standalone import one_line_errors, run_script
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args)
-    except ConfigError as exc:
-        print(f"report: error: {exc}", file=sys.stderr)
-        return 2
+    args = run_script(__doc__, add_arguments, argv, "%(levelname)s %(name)s: %(message)s")
+    return one_line_errors("report", run, args)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from edgeft.config_files import ConfigError, build as build_config, read_file
 from edgeft.clock import Clock
 from edgeft.timemodel import parse_dilation
 from experiments.runners.inputs import check_model, seeds_argument
+from experiments.standalone import one_line_errors, run_script
 from experiments.runners.local import free_port, with_dilation
 from experiments.runners.mininet_hosts import (
     LiveRun,
@@ -420,18 +421,12 @@ def _controller_token(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """`python -m experiments.compare`: the same command as `edgeft compare`."""
+    args = run_script(__doc__, add_arguments, argv, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     from mininet.log import setLogLevel
 
     setLogLevel("error")
-    try:
-        return compare(args)
-    except ConfigError as exc:
-        print(f"compare: error: {exc}", file=sys.stderr)
-        return 2
+    return one_line_errors("compare", compare, args)
 
 
 if __name__ == "__main__":
