@@ -58,9 +58,9 @@ class EdgeConfig(BaseModel):
 
     @field_validator("model_path")
     @classmethod
-    def _model_path(cls, p: str | None) -> str | None:
-        if p is not None and not Path(p).is_dir():
+    def _model_path(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_dir():
             raise ValueError(
-                f"'{p}' is not a directory: give the folder (written by save_pretrained()) of this node's copy"
+                f"'{path}' is not a directory: give the folder (written by save_pretrained()) of this node's copy"
             )
-        return p
+        return path

@@ -94,9 +94,9 @@ class LocalTrainer:
         start_state = self.adapter()
         opt = torch.optim.Adam(params.values(), lr=lr)
         losses, seen = [], 0
-        for k in range(steps):
-            lo = (k * batch_size) % len(self.data)
-            batch = self.data[lo : lo + batch_size].to(self.device)
+        for step in range(steps):
+            first = (step * batch_size) % len(self.data)
+            batch = self.data[first : first + batch_size].to(self.device)
             seen += batch.numel()
             loss = self.model(input_ids=batch, labels=batch).loss
             loss.backward()

@@ -1,6 +1,6 @@
 """Gradient aggregation and the server optimiser, pure torch (no I/O).
 
-Both engines (the epoch loop and the Flower strategy, orchestrator/flower/strategy.py)
+Both engines (the epoch loop and the Flower strategy, orchestrator/flower/network_aware_fedavg.py)
 combine a round's updates through `guarded_round`, so one node cannot wreck the model
 on either:
 

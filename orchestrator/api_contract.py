@@ -74,8 +74,8 @@ SCHEMES = {
 }
 
 
-def _patch_operation(op: dict[str, Any], security: str | None, errors: tuple[int, ...], binary: bool) -> None:
-    responses = op.setdefault("responses", {})
+def _patch_operation(operation: dict[str, Any], security: str | None, errors: tuple[int, ...], binary: bool) -> None:
+    responses = operation.setdefault("responses", {})
     responses.pop("422", None)
     for status in errors:
         responses[str(status)] = {
@@ -88,15 +88,15 @@ def _patch_operation(op: dict[str, Any], security: str | None, errors: tuple[int
             "content": {OCTET: {"schema": {"type": "string", "format": "binary"}}},
         }
     if security:
-        op["security"] = SECURITY[security]
+        operation["security"] = SECURITY[security]
         # the credentials are declared as security schemes, not as plain header parameters
-        op["parameters"] = [
+        operation["parameters"] = [
             p
-            for p in op.get("parameters", [])
+            for p in operation.get("parameters", [])
             if p.get("in") != "header" or p["name"].lower() not in ("authorization", "x-node-id")
         ]
-        if not op["parameters"]:
-            del op["parameters"]
+        if not operation["parameters"]:
+            del operation["parameters"]
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:

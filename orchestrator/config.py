@@ -38,21 +38,21 @@ class ScoringConfig(_Strict):
 
     @field_validator("weights")
     @classmethod
-    def _weights(cls, w: dict[str, float]) -> dict[str, float]:
-        _same_keys(w, "weights")
-        if any(v < 0 for v in w.values()):
+    def _weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        _same_keys(weights, "weights")
+        if any(v < 0 for v in weights.values()):
             raise ValueError("every weight must be >= 0")
-        if not math.isclose(sum(w.values()), 1.0, abs_tol=1e-6):
-            raise ValueError(f"weights must sum to 1 (they sum to {sum(w.values()):.6g}); rescale them")
-        return w
+        if not math.isclose(sum(weights.values()), 1.0, abs_tol=1e-6):
+            raise ValueError(f"weights must sum to 1 (they sum to {sum(weights.values()):.6g}); rescale them")
+        return weights
 
     @field_validator("utopia")
     @classmethod
-    def _utopia(cls, u: dict[str, float]) -> dict[str, float]:
-        _same_keys(u, "utopia")
-        if any(not 0.0 <= v <= 1.0 for v in u.values()):
+    def _utopia(cls, utopia: dict[str, float]) -> dict[str, float]:
+        _same_keys(utopia, "utopia")
+        if any(not 0.0 <= v <= 1.0 for v in utopia.values()):
             raise ValueError("every utopia coordinate must lie in [0, 1]")
-        return u
+        return utopia
 
     def weight_vector(self) -> list[float]:
         return [self.weights[k] for k in METRIC_KEYS]
@@ -61,9 +61,9 @@ class ScoringConfig(_Strict):
         return [self.utopia[k] for k in METRIC_KEYS]
 
 
-def _same_keys(d: dict[str, float], field: str) -> None:
-    if set(d) != set(METRIC_KEYS):
-        raise ValueError(f"{field} needs exactly the keys {list(METRIC_KEYS)} (got {sorted(d)})")
+def _same_keys(values: dict[str, float], field: str) -> None:
+    if set(values) != set(METRIC_KEYS):
+        raise ValueError(f"{field} needs exactly the keys {list(METRIC_KEYS)} (got {sorted(values)})")
 
 
 class TrainingConfig(_Strict):
@@ -88,17 +88,17 @@ class DataConfig(_Strict):
 
     @field_validator("dataset")
     @classmethod
-    def _dataset(cls, d: str) -> str:
-        if d in BUILTIN_DATASETS:
-            return d
-        if not Path(d).is_file():
+    def _dataset(cls, dataset: str) -> str:
+        if dataset in BUILTIN_DATASETS:
+            return dataset
+        if not Path(dataset).is_file():
             raise ValueError(
-                f"'{d}' is neither a built-in dataset {list(BUILTIN_DATASETS)} nor an existing .txt/.jsonl file"
+                f"'{dataset}' is neither a built-in dataset {list(BUILTIN_DATASETS)} nor an existing .txt/.jsonl file"
             )
         from edgeft.corpora import check_file
 
-        check_file(d)  # read now, before any process starts: a bad byte or line is one line, not a late abort
-        return d
+        check_file(dataset)  # read now, before any process starts: a bad byte or line is one line, not a late abort
+        return dataset
 
 
 class ModelConfig(_Strict):
@@ -124,10 +124,10 @@ class ModelConfig(_Strict):
 
     @field_validator("name")
     @classmethod
-    def _name(cls, n: str) -> str:
-        if n not in NAMES:
-            raise ValueError(f"unknown model '{n}': choose one of {list(NAMES)}, or give model.base_model_path")
-        return n
+    def _name(cls, name: str) -> str:
+        if name not in NAMES:
+            raise ValueError(f"unknown model '{name}': choose one of {list(NAMES)}, or give model.base_model_path")
+        return name
 
     @model_validator(mode="after")
     def _one_source(self) -> "ModelConfig":
@@ -140,10 +140,10 @@ class ModelConfig(_Strict):
 
     @field_validator("base_model_path")
     @classmethod
-    def _path(cls, p: str | None) -> str | None:
-        if p is not None and not Path(p).is_dir():
-            raise ValueError(f"'{p}' is not a directory: give a folder written by save_pretrained()")
-        return p
+    def _path(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_dir():
+            raise ValueError(f"'{path}' is not a directory: give a folder written by save_pretrained()")
+        return path
 
 
 class MetricsConfig(_Strict):
@@ -160,10 +160,10 @@ class MetricsConfig(_Strict):
 
     @field_validator("static_file")
     @classmethod
-    def _static(cls, p: str | None) -> str | None:
-        if p is not None:
-            read_static_file(p)  # ValueError naming the file and the format it wants
-        return p
+    def _static(cls, path: str | None) -> str | None:
+        if path is not None:
+            read_static_file(path)  # ValueError naming the file and the format it wants
+        return path
 
 
 class EmulationConfig(_Strict):
@@ -185,10 +185,10 @@ class EmulationConfig(_Strict):
 
     @field_validator("dilation")
     @classmethod
-    def _k(cls, k: float | str) -> float | str:
-        if k != "auto" and not 1.0 <= k <= 1000.0:
+    def _dilation(cls, factor: float | str) -> float | str:
+        if factor != "auto" and not 1.0 <= factor <= 1000.0:
             raise ValueError("dilation must be 'auto' or a factor in [1, 1000] (1: real time)")
-        return k
+        return factor
 
     @property
     def k(self) -> float:
@@ -244,23 +244,23 @@ class PolicyOptions(_Strict):
 
     @field_validator("truth_file")
     @classmethod
-    def _truth(cls, p: str | None) -> str | None:
-        if p is None:
-            return p
-        if not Path(p).is_file():
-            raise ValueError(f"'{p}' does not exist: give the ground_truth.json that the topology wrote")
+    def _truth(cls, path: str | None) -> str | None:
+        if path is None:
+            return path
+        if not Path(path).is_file():
+            raise ValueError(f"'{path}' does not exist: give the ground_truth.json that the topology wrote")
         try:
-            nodes = [(str(n["node_id"]), _truth_figures(n)) for n in json.loads(Path(p).read_text())["nodes"]]
+            nodes = [(str(n["node_id"]), _truth_figures(n)) for n in json.loads(Path(path).read_text())["nodes"]]
         except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
             raise ValueError(
-                f"'{p}' is not a ground_truth.json ({{\"nodes\": [{{node_id, compute_power, bandwidth_mbps, "
+                f"'{path}' is not a ground_truth.json ({{\"nodes\": [{{node_id, compute_power, bandwidth_mbps, "
                 "delay_ms, loss_pct}, ...]}): give the file the topology wrote"
             ) from None
         for node_id, figures in nodes:
             bad = _truth_out_of_range(figures)
             if bad:
-                raise ValueError(f"'{p}': node {node_id} has {bad}: give the ground_truth.json the topology wrote")
-        return p
+                raise ValueError(f"'{path}': node {node_id} has {bad}: give the ground_truth.json the topology wrote")
+        return path
 
 
 TRUTH_RANGES = {  # what a drawn node can be: the oracles divide by power and bandwidth

@@ -121,11 +121,11 @@ class Coordinator:
         part = self.workload.partitions[self.partition_of[node.node_id]]
         return tensors_to_bytes({"input_ids": part.ids})
 
-    def count_in(self, n: int) -> None:
-        self.bytes_in += n
+    def count_in(self, nbytes: int) -> None:
+        self.bytes_in += nbytes
 
-    def count_out(self, n: int) -> None:
-        self.bytes_out += n
+    def count_out(self, nbytes: int) -> None:
+        self.bytes_out += nbytes
         if self.first_send is None:
             self.first_send = time.time()
 

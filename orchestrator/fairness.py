@@ -8,20 +8,20 @@ from typing import Sequence
 import numpy as np
 
 
-def jain_index(x: Sequence[float]) -> float:
-    """(sum x)^2 / (n sum x^2): 1 when all equal, 1/n when one node has it all.
-    All zeros (nobody took part) counts as equal."""
-    v = np.asarray(x, dtype=float)
-    if v.size == 0:
+def jain_index(shares: Sequence[float]) -> float:
+    """(sum x)^2 / (n sum x^2) over the shares x: 1 when all equal, 1/n when one node has it
+    all. All zeros (nobody took part) counts as equal."""
+    values = np.asarray(shares, dtype=float)
+    if values.size == 0:
         raise ValueError("Jain's index of an empty vector is undefined")
-    sq = float((v**2).sum())
-    return 1.0 if sq == 0 else float(v.sum() ** 2 / (v.size * sq))
+    squares = float((values**2).sum())
+    return 1.0 if squares == 0 else float(values.sum() ** 2 / (values.size * squares))
 
 
-def jain_normalised(x: Sequence[float]) -> float:
+def jain_normalised(shares: Sequence[float]) -> float:
     """F_norm = (F - 1/N) / (1 - 1/N), in [0, 1]; 1 for a single node."""
-    n = len(x)
-    return 1.0 if n == 1 else (jain_index(x) - 1 / n) / (1 - 1 / n)
+    count = len(shares)
+    return 1.0 if count == 1 else (jain_index(shares) - 1 / count) / (1 - 1 / count)
 
 
 def participation(epochs_trained: Sequence[int], epochs: int) -> np.ndarray:

@@ -124,11 +124,11 @@ class Fidelity:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
 
     @property
-    def ok(self) -> bool:
+    def acceptable(self) -> bool:
         return not self.overrun_share > 0.05  # no compute rows: nothing overran
 
 
-def _f(row: dict, key: str) -> float:
+def _number(row: dict, key: str) -> float:
     try:
         return float(row.get(key, ""))
     except (TypeError, ValueError):
@@ -139,13 +139,13 @@ def declared_window(row: dict) -> float:
     """The node's declared compute window: train_time_declared_s. Since the orchestrator measures
     T_i itself (train_time_s), the claim has a column of its own; older run folders hold it in
     train_time_s."""
-    value = _f(row, "train_time_declared_s")
-    return _f(row, "train_time_s") if math.isnan(value) else value
+    value = _number(row, "train_time_declared_s")
+    return _number(row, "train_time_s") if math.isnan(value) else value
 
 
 def compute_figures(rows: Iterable[dict]) -> tuple[int, float, float]:
     """(node-epochs with a compute phase, overrun share, p95 of wall / window)."""
-    pairs = [(declared_window(r), _f(r, "compute_wall_s")) for r in rows]
+    pairs = [(declared_window(r), _number(r, "compute_wall_s")) for r in rows]
     pairs = [(t, w) for t, w in pairs if t > 0 and not math.isnan(w)]
     if not pairs:
         return 0, math.nan, math.nan
@@ -172,7 +172,7 @@ def transfer_pairs(
     for r in rows:
         nid, epoch = r["node_id"], int(r["epoch"])
         link = links.get((nid, epoch))
-        down, up = _f(r, "download_s"), _f(r, "upload_s")
+        down, up = _number(r, "download_s"), _number(r, "upload_s")
         if link is None or math.isnan(up):
             continue
         synced = down > 0

@@ -245,10 +245,10 @@ class _CsvLog:
     def __init__(self, path: Path, fields: list[str], health: _Health) -> None:
         self.path, self.fields, self.health = path, fields, health
         try:
-            self.fh = path.open("ab", buffering=0)
+            self.file = path.open("ab", buffering=0)
         except OSError as exc:
             raise RunFolderError(path, exc) from exc
-        self.size = self.fh.seek(0, os.SEEK_END)
+        self.size = self.file.seek(0, os.SEEK_END)
         self.lock = threading.Lock()  # syncs.csv is written from the API's worker threads
 
     def write(self, row: dict[str, Any]) -> None:
@@ -259,7 +259,7 @@ class _CsvLog:
             view = memoryview(data)
             try:
                 while view:
-                    view = view[self.fh.write(view) :]  # a short write (the limit reached) raises on the next call
+                    view = view[self.file.write(view) :]  # a short write (the limit reached) raises on the next call
             except OSError as exc:
                 self._cut_back()
                 self.health.failure = RunFolderError(self.path, exc)
@@ -269,7 +269,7 @@ class _CsvLog:
     def _cut_back(self) -> None:
         """Drop the partial row a failed write left, so the file ends with the last whole row."""
         try:
-            os.ftruncate(self.fh.fileno(), self.size)
+            os.ftruncate(self.file.fileno(), self.size)
         except OSError:
             log.warning("%s may end with a partial row (cannot cut it back)", self.path)
 
@@ -277,19 +277,19 @@ class _CsvLog:
         """Make the rows written so far durable (fsync): before a checkpoint claims their epoch."""
         self.health.check()
         try:
-            os.fsync(self.fh.fileno())
+            os.fsync(self.file.fileno())
         except OSError as exc:
             self.health.failure = RunFolderError(self.path, exc)
             raise self.health.failure from exc
 
     def close(self) -> None:
-        if self.fh.closed:  # a second close (the loop's and the server's teardown) is a no-op
+        if self.file.closed:  # a second close (the loop's and the server's teardown) is a no-op
             return
         try:
-            os.fsync(self.fh.fileno())
+            os.fsync(self.file.fileno())
         except OSError:
             log.warning("%s: fsync at close failed", self.path)
-        self.fh.close()
+        self.file.close()
 
 
 def _has_rows(path: Path) -> bool:
@@ -367,12 +367,12 @@ def _resumed_csv(path: Path, fields: list[str], keep: Callable[[dict], bool]) ->
     return csv_text(fields, kept).encode(), kept
 
 
-def _fmt(v: Any) -> Any:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    if isinstance(v, (list, dict)):
-        return json.dumps(v, sort_keys=True)
-    return v
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    return value
 
 
 class Recorder:

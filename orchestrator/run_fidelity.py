@@ -53,7 +53,7 @@ def write_fidelity(coord, scenario: Scenario) -> Fidelity:
             indent=2,
         )
     )
-    if not fid.ok:
+    if not fid.acceptable:
         log.warning(
             "FIDELITY: %.0f %% of node-epochs overran their compute window (p95 wall/window %.2f); this host did not "
             "keep up at dilation %.3g, so the times of this run are not the emulated world's: rerun with a larger "
@@ -81,5 +81,5 @@ def summary_columns(fid: Fidelity, dilation: float) -> dict:
             k: d[k]
             for k in ("overrun_share", "overrun_p95", "transfer_r2", "transfer_median_rel_err", "transfer_above_share")
         },
-        "fidelity_ok": fid.ok,
+        "fidelity_ok": fid.acceptable,
     }

@@ -19,16 +19,16 @@ class Scenario:
     """Changes of links and compute at epoch starts (config `scenario`)."""
 
     def __init__(self, events: list[ScenarioEvent]) -> None:
-        self.events = sorted(events, key=lambda e: e.epoch)
+        self.events = sorted(events, key=lambda event: event.epoch)
 
     def state(self, node_id: str, epoch: int) -> dict[str, float]:
         """The overrides in force for a node at an epoch (later events win)."""
         out: dict[str, float] = {}
-        for e in self.events:
-            if e.node_id == node_id and e.epoch <= epoch:
-                if e.restore:
+        for event in self.events:
+            if event.node_id == node_id and event.epoch <= epoch:
+                if event.restore:
                     out.clear()
-                changes = e.model_dump(exclude={"epoch", "node_id", "restore"}).items()
+                changes = event.model_dump(exclude={"epoch", "node_id", "restore"}).items()
                 out.update({name: value for name, value in changes if value is not None})
         return out
 

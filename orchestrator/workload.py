@@ -69,25 +69,25 @@ def split_data(seqs: Sequences, cfg: OrchestratorConfig, n_nodes: int) -> tuple[
     return [train.subset(p) for p in parts], val.ids
 
 
-def base_folder(mc: ModelConfig) -> Path:
+def base_folder(model: ModelConfig) -> Path:
     """The `save_pretrained` folder of this run's base: the user's, a packaged model's cache,
     or the built-in model's (pre-trained on first use). Nodes that hold the base
     (distribution `preinstalled`) on this machine load the same folder."""
-    if mc.base_model_path:
-        return Path(mc.base_model_path)
-    if mc.name in PACKAGED:
-        return materialize(mc.name, mc.cache_dir)
-    return prepare_base(mc.recipe, Path(mc.cache_dir) if mc.cache_dir else None)[2] / "model"
+    if model.base_model_path:
+        return Path(model.base_model_path)
+    if model.name in PACKAGED:
+        return materialize(model.name, model.cache_dir)
+    return prepare_base(model.recipe, Path(model.cache_dir) if model.cache_dir else None)[2] / "model"
 
 
-def load_base(mc: ModelConfig):
+def load_base(model: ModelConfig):
     """This run's base model and its tokenizer (the workload's, without LoRA)."""
     from transformers import AutoTokenizer
 
-    if mc.base_model_path or mc.name in PACKAGED:
-        folder = str(base_folder(mc))
+    if model.base_model_path or model.name in PACKAGED:
+        folder = str(base_folder(model))
         return load_pretrained(folder), AutoTokenizer.from_pretrained(folder)
-    base, tokenizer, _ = prepare_base(mc.recipe, Path(mc.cache_dir) if mc.cache_dir else None)
+    base, tokenizer, _ = prepare_base(model.recipe, Path(model.cache_dir) if model.cache_dir else None)
     return base, tokenizer
 
 

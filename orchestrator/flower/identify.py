@@ -14,7 +14,7 @@ from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from edgeft import flower_contract as fc
-from orchestrator.flower.selection import FlowerNode
+from orchestrator.flower.node_book import FlowerNode
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ syncs.csv, nodes.csv, summary.json and fidelity.json as an edgeft run
 Columns Flower cannot observe stay empty: a node's download_s and upload_s (a
 Flower message carries no per-hop timing), bytes_in/bytes_out (the SuperLink does
 not count them per run here), bubble_s and coverage. `train_time_s` is the node's
-claim (the server cannot measure it on this path, orchestrator/flower/selection.py);
+claim (the server cannot measure it on this path, orchestrator/flower/node_book.py);
 `round_trip_s` is what the server measured."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from orchestrator.config import OrchestratorConfig
 from orchestrator.fidelity import OVERRUN_RATIO, OVERRUN_SLACK_S, assess
-from orchestrator.flower.selection import EpochChoice, NodeBook
+from orchestrator.flower.node_book import EpochChoice, NodeBook
 from orchestrator.results import Recorder, versions_of
 from orchestrator.run_fidelity import summary_columns
 

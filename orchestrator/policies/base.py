@@ -159,8 +159,8 @@ def predicted_round_s(c: Candidate, download_bytes: int, upload_bytes: int) -> f
     return download_bytes / goodput + c.train_time_s + upload_bytes / goodput + 2 * rtt
 
 
-def latency_s(c: Candidate, ctx: SelectionContext) -> float:
+def latency_s(candidate: Candidate, ctx: SelectionContext) -> float:
     """Measured round time where known, else the FedCS prediction."""
-    if not math.isnan(c.round_time_s):
-        return c.round_time_s
-    return predicted_round_s(c, ctx.download_bytes, ctx.upload_bytes)
+    if not math.isnan(candidate.round_time_s):
+        return candidate.round_time_s
+    return predicted_round_s(candidate, ctx.download_bytes, ctx.upload_bytes)

@@ -44,13 +44,13 @@ def _truth_of(ctx: SelectionContext, name: str) -> list:
     return [ctx.truth[c.node_id] for c in ctx.candidates]
 
 
-def truth_round_s(t, ctx: SelectionContext) -> float:
+def truth_round_s(truth, ctx: SelectionContext) -> float:
     """A node's round time predicted from its drawn link and compute: the sync download,
     the declared compute window and the upload (orchestrator/fidelity.py's TCP model)."""
-    link = t.link
-    if t.compute_power <= 0:  # a node without compute never finishes (the config refuses such a truth file)
+    link = truth.link
+    if truth.compute_power <= 0:  # a node without compute never finishes (the config refuses such a truth file)
         return math.inf
-    window = compute_window_s(ctx.work_gflop * 1e9, t.compute_power, ctx.gflops_per_power)
+    window = compute_window_s(ctx.work_gflop * 1e9, truth.compute_power, ctx.gflops_per_power)
     return (
         predict_download_s(ctx.download_bytes, 0, link)
         + window

@@ -26,13 +26,17 @@ class UtilitySelection:
     def __init__(self, alpha: float = 2.0, epsilon: float = 0.2, preferred_s: float | None = None) -> None:
         self.alpha, self.epsilon, self.preferred_s = alpha, epsilon, preferred_s
 
-    def utility(self, c: Candidate, ctx: SelectionContext, preferred: float) -> float:
-        stat = c.samples * (0.0 if math.isnan(c.train_loss) else c.train_loss)
-        t = latency_s(c, ctx)
-        if not math.isnan(t) and t > preferred > 0:
-            stat *= (preferred / t) ** self.alpha
+    def utility(self, candidate: Candidate, ctx: SelectionContext, preferred: float) -> float:
+        stat = candidate.samples * (0.0 if math.isnan(candidate.train_loss) else candidate.train_loss)
+        latency = latency_s(candidate, ctx)
+        if not math.isnan(latency) and latency > preferred > 0:
+            stat *= (preferred / latency) ** self.alpha
         next_round = ctx.epoch + 1
-        return stat + math.sqrt(0.1 * math.log(next_round + 1) / (c.last_epoch + 1)) if c.last_epoch >= 0 else stat
+        return (
+            stat + math.sqrt(0.1 * math.log(next_round + 1) / (candidate.last_epoch + 1))
+            if candidate.last_epoch >= 0
+            else stat
+        )
 
     def select(self, ctx: SelectionContext) -> set[str]:
         node_budget = budget(ctx)  # how many nodes train next (NE's count)

@@ -107,8 +107,8 @@ async def _chunks(data: bytes, chunk: int = 1 << 20):
         yield data[at : at + chunk]
 
 
-async def _zeros(n: int, chunk: int = 1 << 20):
+async def _zeros(nbytes: int, chunk: int = 1 << 20):
     block = bytes(chunk)
-    while n > 0:
-        yield block[: min(n, chunk)]
-        n -= chunk
+    while nbytes > 0:
+        yield block[: min(nbytes, chunk)]
+        nbytes -= chunk

@@ -10,7 +10,7 @@ from edgeft.flower_contract import TrainReport
 from edgeft.paths_api import PathFigures
 from orchestrator.config import OrchestratorConfig
 from orchestrator.epoch_core import EpochCore, NodeRoundResult, RoundInput
-from orchestrator.flower.selection import FlowerNode, NodeBook, RoundSummary
+from orchestrator.flower.node_book import FlowerNode, NodeBook, RoundSummary
 from orchestrator.network_view import NetworkView, NodeAddress, StaticMetrics
 from orchestrator.registry import NodeStatus
 

@@ -39,7 +39,7 @@ def test_overrun_share_and_p95_on_hand_made_rows():
     fid = assess(rows, None)
     assert fid.node_epochs == 20 and fid.overrun_share == pytest.approx(0.1)
     assert fid.overrun_p95 == pytest.approx(2.05)  # numpy's linear percentile between 2.0 and 3.0
-    assert not fid.ok and fid.transfers == "not applicable" and math.isnan(fid.transfer_r2)
+    assert not fid.acceptable and fid.transfers == "not applicable" and math.isnan(fid.transfer_r2)
 
 
 def test_tcp_model_rate_loss_and_slow_start():

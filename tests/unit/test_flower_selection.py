@@ -1,4 +1,4 @@
-"""The Flower strategy's selection (orchestrator/flower/selection.py, no Flower needed):
+"""The Flower strategy's selection (orchestrator/flower/node_book.py, no Flower needed):
 given fixed figures it chooses what the policy itself chooses from a SelectionContext
 built by hand, and a node without network figures follows edgeft's missing-figure rule
 (its figures score as the median of the others', orchestrator/scoring.py)."""
@@ -10,7 +10,7 @@ import pytest
 
 from edgeft.flower_contract import TrainReport
 from orchestrator.config import OrchestratorConfig
-from orchestrator.flower.selection import FlowerNode, NodeBook
+from orchestrator.flower.node_book import FlowerNode, NodeBook
 from orchestrator.network_view import StaticMetrics
 from orchestrator.policies import Candidate, SelectionContext, make_policy
 from orchestrator.registry import NodeStatus
@@ -157,7 +157,7 @@ def test_the_flower_book_aggregates_through_the_epoch_loops_guarded_round():
 
 def test_flower_flags_a_claim_longer_than_the_measured_round_trip():
     """T_i cannot be measured on the Flower path (module docstring of
-    orchestrator/flower/selection.py): the round trip the server saw is recorded, and a claim
+    orchestrator/flower/node_book.py): the round trip the server saw is recorded, and a claim
     longer than that whole trip (beyond the tolerance) is flagged as provably false."""
     book = _book("ar")
     reports = {n: _report(n, 0) for n in POWER}

@@ -1,4 +1,4 @@
-"""A node's claimed weight on the Flower path (orchestrator/flower/selection.py
+"""A node's claimed weight on the Flower path (orchestrator/flower/node_book.py
 `round_weights`, what NetworkAwareFedAvg.aggregate_train uses). When the ServerApp handed
 out no weights, the strategy used each node's own `num-tokens` claim as it was: under
 `mean` a node claiming 1e12 tokens took the whole aggregate. Now a claim counts at most as
@@ -9,7 +9,7 @@ import torch
 
 from orchestrator.aggregation import ServerOptimizer
 from orchestrator.config import OrchestratorConfig
-from orchestrator.flower.selection import FlowerNode, NodeBook, round_weights
+from orchestrator.flower.node_book import FlowerNode, NodeBook, round_weights
 from orchestrator.network_view import StaticMetrics
 
 

@@ -25,7 +25,7 @@ from orchestrator.aggregation import (
     screen,
 )
 from orchestrator.config import OrchestratorConfig, UpdateGuardConfig
-from orchestrator.flower.selection import FlowerNode, NodeBook
+from orchestrator.flower.node_book import FlowerNode, NodeBook
 from orchestrator.network_view import StaticMetrics
 from orchestrator.registry import NodeStatus
 from orchestrator.strategy import Strategy

@@ -5,7 +5,7 @@ import logging
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
-from orchestrator.flower.server_app import serve
+from orchestrator.flower.server_run import serve
 
 app = ServerApp()
 

@@ -1,9 +1,9 @@
-"""edgeft's node selection for a Flower run, without Flower: the nodes the run found,
-what each reported, and the Decision of the same Strategy (orchestrator/strategy.py)
-with the same SelectionContext (orchestrator/selection.py) that `edgeft orchestrator`
-uses. The Flower strategy (orchestrator/flower/strategy.py) only turns its answers
-into Messages, so a policy chooses the same nodes on either engine; and it aggregates
-through the same guarded round (`NodeBook.aggregate`, orchestrator/aggregation.py).
+"""The Flower engine's driver of the epoch core (orchestrator/epoch_core.py), without Flower:
+the nodes the run found, what each reported turned into the core's NodeRoundResults, and
+the core's Decision and rows, the same code `edgeft orchestrator` runs. The Flower strategy
+(orchestrator/flower/network_aware_fedavg.py) only turns the decision into Messages, so a
+policy chooses the same nodes on either engine; and it aggregates through the same
+guarded round (`NodeBook.aggregate` -> `EpochCore.aggregate`, orchestrator/aggregation.py).
 
 Training time on this path cannot be measured: the server sees a round trip only,
 from the round's messages going out to a reply being pulled (`TrainReport.finished_at`,
@@ -96,6 +96,18 @@ def round_weights(handed_out: dict[str, float], claims: dict[str, float]) -> dic
     if not cap > 0:  # NaN too
         return {nid: 1.0 for nid in ids}
     return {nid: min(max(float(claims[nid]), 0.0), cap) for nid in ids}
+
+
+@dataclass(frozen=True)
+class RoundSummary:
+    """What a Flower round produced besides its reports, for the epoch's rows."""
+
+    expected: list[str] | None = None  # the nodes asked to train (None: those that reported)
+    failures: dict[str, str] = field(default_factory=dict)
+    version: int = 0
+    digest: str = ""
+    val_loss: float = math.nan
+    epoch_time_s: float = math.nan  # reported
 
 
 class NodeBook:
@@ -212,15 +224,3 @@ class NodeBook:
             transfer_bytes,
         )
         return EpochChoice(self.core.close_epoch(round_input, list(self.nodes.values())), declared, flagged)
-
-
-@dataclass(frozen=True)
-class RoundSummary:
-    """What a Flower round produced besides its reports, for the epoch's rows."""
-
-    expected: list[str] | None = None  # the nodes asked to train (None: those that reported)
-    failures: dict[str, str] = field(default_factory=dict)
-    version: int = 0
-    digest: str = ""
-    val_loss: float = math.nan
-    epoch_time_s: float = math.nan  # reported

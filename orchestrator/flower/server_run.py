@@ -22,8 +22,8 @@ from edgeft import flower_contract as fc
 from edgeft.modeling import load_adapter_state
 from orchestrator.config import OrchestratorConfig
 from orchestrator.flower.identify import FastPollGrid, identify
-from orchestrator.flower.selection import FlowerNode
-from orchestrator.flower.strategy import NetworkAwareFedAvg, strategy_config
+from orchestrator.flower.node_book import FlowerNode
+from orchestrator.flower.network_aware_fedavg import NetworkAwareFedAvg, strategy_config
 from orchestrator.workload import Workload, base_folder, build_workload
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """NetworkAwareFedAvg: Flower's FedAvg (Message API, flwr 1.42) with edgeft's node
 selection. Every round it asks edgeft's own policies (ne, ne_plus, ar, random,
-fedcs, oort, tifl, ...; orchestrator/flower/selection.py) which nodes train, sends
+fedcs, oort, tifl, ...; orchestrator/flower/node_book.py) which nodes train, sends
 train messages only to them and the new parameters (`train.sync`) to the benched
 ones, and combines the updates with edgeft's weighted mean. Network figures come
 from the SDN controller's /v1/paths or a static file; compute power and training
@@ -13,7 +13,7 @@ Updates are combined by the same guarded round as `edgeft orchestrator`'s
 `updates.aggregation` rule, the rollback of a non-finite round; the nodes responsible
 are failed and named in summary.json. The weights are the ones the ServerApp handed
 out; without them a node's own token claim, capped at the round's lower-median claim
-(`round_weights` in orchestrator/flower/selection.py), so a claim buys no more weight
+(`round_weights` in orchestrator/flower/node_book.py), so a claim buys no more weight
 than a typical node's.
 
 Usage, in a ServerApp (docs/flower.md "From Flower"):
@@ -41,7 +41,7 @@ from orchestrator.aggregation import Replace, ServerOptimizer, Stepper
 from orchestrator.config import OrchestratorConfig
 from orchestrator.flower.identify import identify
 from orchestrator.flower.records import FlowerRecorder
-from orchestrator.flower.selection import FlowerNode, NodeBook, RoundSummary, round_weights
+from orchestrator.flower.node_book import FlowerNode, NodeBook, RoundSummary, round_weights
 from orchestrator.network_view import build_metrics
 from orchestrator.registry import NodeStatus
 
