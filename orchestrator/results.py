@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from edgeft.settings import ConfigError
+from edgeft.config_files import ConfigError
 
 log = logging.getLogger(__name__)
 IO_ERROR_EXIT = 74  # EX_IOERR (sysexits.h): the run folder could not be written; 2 stays "bad input"
@@ -41,7 +41,7 @@ RUN_MARKERS = (
     "summary.json",
     "checkpoint.safetensors",  # orchestrator/checkpoint.py FILE
     "checkpoint.pt",  # its old pickle kind
-    "results.csv",  # experiments/runners/compare.py: a comparison's rows
+    "results.csv",  # experiments/runners/mininet_sweep.py: a comparison's rows
 )
 
 EPOCH_FIELDS = [

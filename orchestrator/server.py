@@ -113,7 +113,7 @@ def serve(cfg: OrchestratorConfig, resume: bool = False) -> dict:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling. uvicorn swaps edgeft's handlers (edgeft/cli.py
+    """uvicorn without its own signal handling. uvicorn swaps edgeft's handlers (edgeft/signals.py
     teardown_on_signals) for its own while it serves and re-raises the signal once it has shut
     down, inside its task: the run's worker threads were then waited for, and a SIGTERM after
     any request hung. With edgeft's handlers in place a signal stops the run at any moment."""

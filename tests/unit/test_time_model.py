@@ -7,6 +7,7 @@ import time
 import pytest
 
 from edge_client.compute_emulation import finish_compute, run_niced
+from edgeft.clock import Clock
 from edgeft.timemodel import compute_window_s, epoch_flops, linear_params, training_nice
 from experiments.runners.calibration import choose_dilation
 from orchestrator.config import OrchestratorConfig
@@ -99,7 +100,7 @@ def test_calibration_picks_k_from_demand_over_usable_cores():
 
 
 def test_links_and_timeouts_dilate_with_k():
-    assert LinkShape(10.0, 50.0, 1.0).dilated(4) == LinkShape(2.5, 200.0, 1.0)
+    assert LinkShape(10.0, 50.0, 1.0).on_wall(Clock(4)) == LinkShape(2.5, 200.0, 1.0)
     cfg = OrchestratorConfig.model_validate(
         {"emulation": {"dilation": 3}, "timeouts": {"round_s": 100, "heartbeat_timeout_s": 20}}
     )
