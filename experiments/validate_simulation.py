@@ -54,12 +54,24 @@ def load_calibration(path: Path) -> dict:
         return {}
 
 
-def calibrate(runs: list[Path], jobs: int) -> dict:
-    """Fit the overheads and the noise model on these runs (module doc)."""
+def _label(run: Path) -> str:
+    """A run's name in the calibration file: its comparison folder and its own (unique across sweeps)."""
+    return f"{run.parent.name}/{run.name}"
+
+
+def _node_rows(run: Path) -> list[dict]:
+    import csv
+
+    with (run / "node_epochs.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def _simulate_all(runs: list[Path], settings: dict, jobs: int) -> list[tuple[str, object, dict]]:
+    """Each run replayed with these settings on its spec; (name, spec, answer); exits on a failure."""
     specs = []
     for run in runs:
         spec = spec_from_run(run, "replay")
-        spec.server_wall_s, spec.setup_wall_s = 0.0, 0.0
+        apply_calibration(spec, settings)
         specs.append((str(run), {}, spec))
     answers = run_all(specs, jobs)
     failed = [name for name, answer in answers.items() if "error" in answer]
@@ -67,16 +79,36 @@ def calibrate(runs: list[Path], jobs: int) -> dict:
         raise SystemExit(
             f"validate_simulation: error: calibration run {failed[0]} failed: {answers[failed[0]]['error']}"
         )
-    samples = [(Path(name).name, recorded_times(name), answers[name]) for name, _, _ in specs]
-    overheads = validation.fit_overheads(samples)
-    pairs = [p for run in runs for p in measurement.recorded_pairs(run)]
-    noise = measurement.fit_noise(pairs)
+    return [(name, spec, answers[name]) for name, _, spec in specs]
+
+
+def calibrate(runs: list[Path], jobs: int) -> dict:
+    """Fit on these runs (module doc): first the extra round trips per phase (everything else at 0),
+    then, with them, the set-up and per-epoch overheads; the noise model from their figures."""
+    zero = {"server_wall_s": 0.0, "setup_s": 0.0, "extra_download_rtts": 0.0, "extra_upload_rtts": 0.0}
+    first = _simulate_all(runs, zero, jobs)
+    delays = {name: {p["node_id"]: p["delay_ms"] / 1000 for p in spec.profiles} for name, spec, _ in first}
+    down, up = validation.fit_round_trips([(_node_rows(Path(n)), a["node_epochs"], delays[n]) for n, _, a in first])
+    second = _simulate_all(runs, {**zero, "extra_download_rtts": down, "extra_upload_rtts": up}, jobs)
+    overheads = validation.fit_overheads(
+        [(_label(Path(name)), recorded_times(name), answer) for name, _, answer in second]
+    )
+    noise = measurement.fit_noise([p for run in runs for p in measurement.recorded_pairs(run)])
     return {
         "fitted_on": list(overheads.fitted_on),
         "server_wall_s": overheads.server_wall_s,
-        "setup_wall_s": overheads.setup_wall_s,
+        "setup_s": overheads.setup_s,
+        "extra_download_rtts": down,
+        "extra_upload_rtts": up,
         "noise": noise.as_dict(),
     }
+
+
+def apply_calibration(spec, calibration: dict) -> None:
+    """The fitted overheads and round trips onto a spec (defaults where the file has none)."""
+    for name in ("server_wall_s", "setup_s", "extra_download_rtts", "extra_upload_rtts"):
+        if name in calibration:
+            setattr(spec, name, float(calibration[name]))
 
 
 def simulate_runs(runs: list[Path], calibration: dict, measurement_name: str, jobs: int) -> dict[str, dict]:
@@ -84,8 +116,7 @@ def simulate_runs(runs: list[Path], calibration: dict, measurement_name: str, jo
     specs = []
     for run in runs:
         spec = spec_from_run(run, measurement_name, calibration.get("noise"))
-        if "server_wall_s" in calibration:
-            spec.server_wall_s, spec.setup_wall_s = calibration["server_wall_s"], calibration["setup_wall_s"]
+        apply_calibration(spec, calibration)
         specs.append((str(run), {}, spec))
     return run_all(specs, jobs)
 
@@ -118,13 +149,13 @@ def _pct(value: float) -> str:
 def report(comparisons: list[validation.RunComparison]) -> str:
     """The printed table: per run, pooled (validation runs, then all), NE/AR from both."""
     lines = [
-        f"{'run':<34} {'k':>5} {'measured s':>10} {'simulated s':>11} {'error':>9} {'epoch R²':>8} "
+        f"{'run':<40} {'k':>5} {'measured s':>10} {'simulated s':>11} {'error':>9} {'epoch R²':>8} "
         f"{'epoch med err':>13} {'selections':>10}"
     ]
     for c in comparisons:
         tag = " (calibration)" if c.calibration else ""
         lines.append(
-            f"{Path(c.run_dir).name:<34} {c.dilation:>5.3g} {c.measured_s:>10.1f} {c.simulated_s:>11.1f} "
+            f"{_label(Path(c.run_dir)):<40} {c.dilation:>5.3g} {c.measured_s:>10.1f} {c.simulated_s:>11.1f} "
             f"{_pct(c.rel_error):>9} {c.epoch_r2:>8.3f} {100 * c.epoch_median_rel_err:>12.1f}% "
             f"{'match' if c.selections_match else 'DIFFER':>10}"
             f"{'' if c.fidelity_ok in (True, None) else '  (host did not keep up)'}{tag}"
@@ -178,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.calibration_file).write_text(json.dumps(calibration, indent=2) + "\n")
     else:
         calibration = load_calibration(Path(args.calibration_file))
-    fitted = {Path(name).name for name in calibration.get("fitted_on", [])}
+    fitted = set(calibration.get("fitted_on", []))
     answers = simulate_runs(runs, calibration, args.measurement, args.jobs)
     comparisons, failed = [], []
     for run in runs:
@@ -186,11 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in answer:
             failed.append(f"{run}: {answer['error']}")
             continue
-        comparisons.append(validation.compare_run(str(run), recorded_times(run), answer, run.name in fitted))
+        comparisons.append(validation.compare_run(str(run), recorded_times(run), answer, _label(run) in fitted))
     print(report(comparisons))
     print(
         f"calibration: server {calibration.get('server_wall_s', 'default')} wall s/epoch, set-up "
-        f"{calibration.get('setup_wall_s', 'default')} wall s, fitted on {sorted(fitted) or 'nothing (defaults)'}"
+        f"{calibration.get('setup_s', 'default')} s, fitted on {sorted(fitted) or 'nothing (defaults)'}"
     )
     for line in failed:
         print(f"FAILED {line}", file=sys.stderr)

@@ -10,16 +10,19 @@ What a run simulates (the orchestrator's protocol, orchestrator/epoch_loop.py an
 - set-up: every node downloads the base model (distribution `transfer`), its partition, adapter v0
   and the set-up padding (paper volumes), makes the protocol's other requests (the task's delivery,
   the base's description, the LoRA settings, the acknowledgement: one round trip each) and warms
-  up its trainer; epoch 0 starts when every node is done. The completion clock starts with it.
+  up its trainer (`setup_s`, fitted); epoch 0 starts when every node is done. The completion clock starts with it.
 - epoch e: every live node downloads the new parameters (not in epoch 0), active ones compute for
-  their window T = W / (C x gflops_per_power) (edgeft/timemodel.py) and upload; the barrier is the
+  their window T = W / (C x gflops_per_power) (edgeft/timemodel.py) and upload, from a fresh TCP
+  window each time (Linux restarts slow start after an idle longer than the RTO, as a compute window
+  is: net.ipv4.tcp_slow_start_after_idle = 1 in Mininet's hosts); the barrier is the
   last upload; then the server aggregates and validates (`server_wall_s` / k).
 - after epoch e the strategy gets each active node's T_i as the orchestrator measures it (its
   round less the transfer allowance the measured link figures grant: orchestrator/rounds.py) or,
   in replay, as the recording's scorer had it, and the figures of the measurement model.
-The two host-side overheads, the set-up's warm-up and the server's per-epoch work, are wall
-seconds of this machine, fitted on named calibration runs (docs/simulator.md); a replay divides
-them by its recording's dilation k, as the emulation's clock did.
+What the model leaves out is fitted on named calibration runs (docs/simulator.md): the server's
+per-epoch work (wall seconds of this machine: a replay divides them by its recording's k, as the
+emulation's clock did), the set-up's excess over its transfers (reported seconds: it grows with k),
+and the round trips a download and an upload phase take beyond the protocol model.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ WORK_GFLOP = 8.07823  # one node-epoch's declared work (node_epochs.csv work_gfl
 GFLOPS_PER_POWER = 0.25  # orchestrator/config.py EmulationConfig default
 SETUP_TRIPS = 4  # set-up round trips besides its artifact GETs: task delivery, base info, LoRA settings, ack
 SERVER_WALL_S = 0.35  # the server's aggregation + validation per epoch, wall s here (docs/simulator.md)
-SETUP_WALL_S = 2.0  # a node's trainer warm-up at set-up, wall s here (docs/simulator.md)
+SETUP_S = 1.8  # the set-up beyond its modelled transfers, reported s (it grows with k: docs/simulator.md)
 
 
 @dataclass
@@ -73,12 +76,14 @@ class RunSpec:
     gflops_per_power: float = GFLOPS_PER_POWER
     dilation: float = 1.0  # the recording's k (replay): host-side overheads are divided by it
     server_wall_s: float = SERVER_WALL_S
-    setup_wall_s: float = SETUP_WALL_S
+    setup_s: float = SETUP_S
     weights: tuple[float, ...] = DEFAULT_WEIGHTS
     utopia: tuple[float, ...] = DEFAULT_UTOPIA
     paper_volumes: float = 0.0
     samples: int = 16
     scenario: list[dict] = field(default_factory=list)  # orchestrator/config.py ScenarioEvent fields
+    extra_download_rtts: float = 0.0  # calibrated round trips a download takes beyond the protocol model
+    extra_upload_rtts: float = 0.0  # the same for an upload phase
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -177,7 +182,9 @@ def _plan(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan | None
             spec.window_s(float(now[n.node_id]["compute_power"])),
             spec.adapter_bytes,
             spec.model_pad,
-            fresh_upload=first,
+            fresh_upload=True,  # Linux restarts slow start after an idle longer than the RTO: every upload
+            download_wait_s=spec.extra_download_rtts * float(now[n.node_id]["delay_ms"]) / 1000,
+            upload_wait_s=spec.extra_upload_rtts * float(now[n.node_id]["delay_ms"]) / 1000,
         )
         for n in run.adapter.live()
     )
@@ -197,7 +204,7 @@ def _changed_links(run: _Run, now: dict[str, dict]) -> tuple[topology.AccessLink
 
 
 def _benched(plan: NodeEpoch) -> NodeEpoch:
-    return NodeEpoch(plan.node_id, False, plan.download_bytes, plan.download_pad)
+    return NodeEpoch(plan.node_id, False, plan.download_bytes, plan.download_pad, download_wait_s=plan.download_wait_s)
 
 
 def _setup_plan(run: _Run) -> EpochPlan:
@@ -206,7 +213,7 @@ def _setup_plan(run: _Run) -> EpochPlan:
     nodes = []
     for p in spec.profiles:
         rtt = float(p["delay_ms"]) / 1000
-        after = (SETUP_TRIPS + gets - 1) * rtt + spec.setup_wall_s / spec.dilation
+        after = (SETUP_TRIPS + gets - 1) * rtt + spec.setup_s
         nodes.append(
             NodeEpoch(
                 p["node_id"],

@@ -69,13 +69,15 @@ class NodeEpoch:
     upload_pad: int = 0
     fresh_upload: bool = False
     after_s: float = 0.0  # a node that does not train: a wait after its downloads (the set-up's acks, warm-up)
+    download_wait_s: float = 0.0  # a calibrated wait after the downloads (simulator/driver.py: extra round trips)
+    upload_wait_s: float = 0.0  # a calibrated wait with the upload's protocol round trips
 
     def __post_init__(self) -> None:
         for name in ("download_bytes", "download_pad", "upload_bytes", "upload_pad"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"node {self.node_id}: {name} must be an int >= 0 (got {value!r})")
-        for name in ("compute_s", "after_s"):
+        for name in ("compute_s", "after_s", "download_wait_s", "upload_wait_s"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"node {self.node_id}: {name} must be a finite number >= 0 (got {value!r})")
@@ -163,11 +165,13 @@ def node_steps(plan: NodeEpoch, link: fidelity.Link) -> list[Step]:
     if plan.download_pad:
         down += download_steps(plan.download_pad, link)
     steps = merge_transfers(down, link)
+    if plan.downloads and plan.download_wait_s > 0:
+        steps.append(Step("download", "wait", seconds=plan.download_wait_s))
     if not plan.active:
         return steps + ([Step("download", "wait", seconds=plan.after_s)] if plan.after_s > 0 else [])
     trips = fidelity.UPLOAD_RTTS_AFTER_SYNC if plan.downloads else fidelity.UPLOAD_RTTS_FIRST
-    if trips > 1:  # the last trip is the result POST's own latency
-        steps.append(Step("upload", "wait", seconds=(trips - 1) * rtt))
+    if trips > 1 or plan.upload_wait_s > 0:  # the last trip is the result POST's own latency
+        steps.append(Step("upload", "wait", seconds=(trips - 1) * rtt + plan.upload_wait_s))
     steps.append(Step("compute", "wait", seconds=plan.compute_s))
     fresh, up = plan.fresh_upload, []
     if plan.upload_pad:  # the padding goes first and opens the window
