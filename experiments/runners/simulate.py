@@ -28,7 +28,8 @@ from pathlib import Path
 log = logging.getLogger("edgeft.simulate")
 
 TITLE = "Node selection, simulated (SimGrid)"
-DEFAULT_NOISE = Path(__file__).resolve().parents[1] / "data" / "noise_model.json"
+CALIBRATION = Path(__file__).resolve().parents[1] / "data" / "calibration.json"
+CALIBRATED = ("server_wall_s", "setup_s", "extra_download_rtts", "extra_upload_rtts")
 
 
 class InputError(ValueError):
@@ -78,7 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="link and compute changes at epoch starts (a config file's `scenario:` list, e.g. "
         "experiments/scenarios/degrade_recover.yaml)",
     )
-    p.add_argument("--noise", default=None, help=f"controller noise model JSON (default {DEFAULT_NOISE.name})")
+    p.add_argument(
+        "--calibration",
+        default=None,
+        metavar="FILE",
+        help="fitted overheads, round trips and controller noise (default experiments/data/calibration.json, "
+        "written by experiments/validate_simulation.py --calibrate ... --save-calibration)",
+    )
     p.add_argument("--training", default="none", help="none (time only); real is not built yet")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="simulations at a time (processes)")
     p.add_argument("--out", default="results/simulate")
@@ -119,22 +126,31 @@ def _check_scalars(args: argparse.Namespace) -> None:
         raise InputError("--replay: only with --measurement replay")
 
 
-def _noise(args: argparse.Namespace) -> dict:
-    """The controller noise model (--noise, else the committed fit, else no noise: said so)."""
-    from simulator.measurement import NoiseModel
-
-    path = Path(args.noise) if args.noise else DEFAULT_NOISE
-    if args.measurement != "controller":
-        return {}
+def _calibration(args: argparse.Namespace) -> dict:
+    """The calibration (--calibration, else the committed fit, else the simulator's defaults: said so)."""
+    path = Path(args.calibration) if args.calibration else CALIBRATION
     try:
-        return NoiseModel.load(path).as_dict()
+        data = json.loads(path.read_text())
     except FileNotFoundError:
-        if args.noise:
-            raise InputError(f"--noise: {path} does not exist") from None
-        log.warning("no fitted noise model at %s: the controller model adds no noise", path)
-        return NoiseModel().as_dict()
-    except (ValueError, TypeError, KeyError) as exc:
-        raise InputError(f"--noise: {path} is not a noise model ({exc})") from None
+        if args.calibration:
+            raise InputError(f"--calibration: {path} does not exist") from None
+        log.warning("no calibration at %s: the simulator's defaults apply (docs/simulator.md)", path)
+        return {}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--calibration: {path} is not a calibration file ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k, 0.0), (int, float)) for k in CALIBRATED):
+        raise InputError(f"--calibration: {path} is not a calibration file (numbers for {', '.join(CALIBRATED)})")
+    return data
+
+
+def _calibrated(spec: object, calibration: dict, measurement: str) -> object:
+    """The calibration's fitted figures onto a spec; its noise model for the controller model."""
+    for name in CALIBRATED:
+        if name in calibration:
+            setattr(spec, name, float(calibration[name]))
+    if measurement == "controller":
+        spec.noise = dict(calibration.get("noise") or {})
+    return spec
 
 
 def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
@@ -143,10 +159,10 @@ def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
     from topologies.profiles import SETUPS, draw_profiles
 
     _check_scalars(args)
-    noise = _noise(args)
+    calibration = _calibration(args)
     scenario = _scenario(args)
     if args.measurement == "replay":
-        return _replay_specs(args)
+        return [(name, extra, _calibrated(spec, calibration, "replay")) for name, extra, spec in _replay_specs(args)]
     nodes = _ints(args.nodes, "--nodes", 2)
     setups = _ints(args.setups, "--setups", 1)
     bad = [s for s in setups if s not in SETUPS]
@@ -161,8 +177,8 @@ def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
             for seed in seeds:
                 profiles = [asdict(p) for p in draw_profiles(n, setup, seed)]
                 for policy in policies:
-                    spec = RunSpec(profiles, policy, args.epochs, seed, setup, args.measurement, noise=noise)
-                    spec.scenario = scenario
+                    spec = RunSpec(profiles, policy, args.epochs, seed, setup, args.measurement)
+                    _calibrated(spec, calibration, args.measurement).scenario = scenario
                     spec.model_pad, spec.setup_pad = int(500e6 * pv), int((500e6 + 1000e6 / n) * pv)
                     spec.paper_volumes = pv
                     extra = {"nodes": n, "setup": setup, "seed": seed, "policy": policy}

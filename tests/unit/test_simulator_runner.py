@@ -46,6 +46,7 @@ def test_seeds_take_a_list_or_an_inclusive_range():
         (["--jobs", "0"], "--jobs"),
         (["--measurement", "replay", "--replay", "/nonexistent/run"], "--replay"),
         (["--scenario", "/nonexistent/scenario.yaml"], "--scenario"),
+        (["--calibration", "/nonexistent/calibration.json"], "--calibration"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, names, tmp_path, capsys):
