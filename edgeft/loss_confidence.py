@@ -22,14 +22,14 @@ Z95 = 1.959964
 PRIOR_PROBES = 20.0  # pseudo-probes at the pooled loss added to every node's count
 
 
-def wilson_interval(lost: int, samples: int, z: float = Z95) -> tuple[float, float]:
+def wilson_interval(lost: int, samples: int, z_score: float = Z95) -> tuple[float, float]:
     """95 % Wilson score interval of a loss ratio (0..1); (0, 1) without samples."""
     if samples <= 0:
         return 0.0, 1.0
-    p = lost / samples
-    denom = 1 + z * z / samples
-    centre = (p + z * z / (2 * samples)) / denom
-    half = z * math.sqrt(p * (1 - p) / samples + z * z / (4 * samples * samples)) / denom
+    ratio = lost / samples
+    denom = 1 + z_score * z_score / samples
+    centre = (ratio + z_score * z_score / (2 * samples)) / denom
+    half = z_score * math.sqrt(ratio * (1 - ratio) / samples + z_score * z_score / (4 * samples * samples)) / denom
     return max(centre - half, 0.0), min(centre + half, 1.0)
 
 

@@ -147,16 +147,16 @@ def rank_ascending(node_ids: Sequence[str], scores: Sequence[float]) -> list[str
     return ids[order].tolist()
 
 
-def predicted_round_s(c: Candidate, download_bytes: int, upload_bytes: int) -> float:
+def predicted_round_s(candidate: Candidate, download_bytes: int, upload_bytes: int) -> float:
     """Download + compute + upload time of one epoch from measured link figures and the
     last training time (FedCS's estimate). Loss shrinks goodput by (1 - p); unknown
     figures make the estimate unknown (NaN)."""
-    bw = c.bandwidth_mbps * 1e6 / 8
-    if not bw > 0:
+    bytes_per_s = candidate.bandwidth_mbps * 1e6 / 8
+    if not bytes_per_s > 0:
         return math.nan
-    goodput = bw * max(1.0 - c.loss_for_scoring / 100, 0.01)
-    rtt = 2 * c.delay_ms / 1000
-    return download_bytes / goodput + c.train_time_s + upload_bytes / goodput + 2 * rtt
+    goodput = bytes_per_s * max(1.0 - candidate.loss_for_scoring / 100, 0.01)
+    rtt = 2 * candidate.delay_ms / 1000
+    return download_bytes / goodput + candidate.train_time_s + upload_bytes / goodput + 2 * rtt
 
 
 def latency_s(candidate: Candidate, ctx: SelectionContext) -> float:
