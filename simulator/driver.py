@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from edgeft.clock import Clock
 from orchestrator import fairness, fidelity
 from simulator import measurement, topology
 from simulator.phases import NodeEpoch
@@ -189,7 +189,9 @@ def _plan(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan | None
         for n in run.adapter.live()
     )
     plans = tuple(ne if ne.active else _benched(ne) for ne in nodes)
-    return EpochPlan(plans, server_s=spec.server_wall_s / spec.dilation, links=_changed_links(run, now))
+    return EpochPlan(
+        plans, server_s=Clock(spec.dilation).to_reported(spec.server_wall_s), links=_changed_links(run, now)
+    )
 
 
 def _changed_links(run: _Run, now: dict[str, dict]) -> tuple[topology.AccessLink, ...]:
@@ -235,7 +237,9 @@ def _close(run: _Run, epoch: int, times: EpochTimes) -> frozenset[str] | None:
         run.model.truth = {
             i: tuple(float(p[k]) for k in ("bandwidth_mbps", "delay_ms", "loss_pct")) for i, p in now.items()
         }
-    figures = run.model.figures(epoch, [n.node_id for n in run.adapter.live()], run.clock_s * spec.dilation)
+    figures = run.model.figures(
+        epoch, [n.node_id for n in run.adapter.live()], Clock(spec.dilation).to_wall(run.clock_s)
+    )
     results = {}
     for node_id in active:
         nt = times.nodes[node_id]
@@ -314,22 +318,9 @@ def _summary(run: _Run, times: Sequence[EpochTimes]) -> dict[str, Any]:
 
 def run_in_child(spec: RunSpec, timeout_s: float | None = None) -> dict[str, Any]:
     """simulate_run in a fresh child process; RuntimeError naming the cause when it fails."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "simulator.driver"],
-        input=json.dumps(spec.as_dict()),
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=timeout_s,
-    )
-    try:
-        answer = json.loads(proc.stdout) if proc.stdout.strip() else {}
-    except json.JSONDecodeError:
-        answer = {}
-    if proc.returncode != 0 or "summary" not in answer:
-        detail = answer.get("error") or proc.stderr.strip()[-2000:]
-        raise RuntimeError(f"simulation failed (exit status {proc.returncode}): {detail}")
-    return answer
+    from simulator.run_epoch import in_child
+
+    return in_child("simulator.driver", spec.as_dict(), "summary", timeout_s)
 
 
 def main() -> int:

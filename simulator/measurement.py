@@ -30,6 +30,7 @@ from typing import Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from edgeft.clock import Clock
 from edgeft.loss_confidence import LossCount, scored_loss
 
 MEASUREMENTS = ("truth", "controller", "replay")
@@ -278,7 +279,7 @@ def recorded_pairs(run_dir: Path) -> list[Pair]:
                     _num(row, "delay_ms"),
                     float(node["delay_ms"]),
                     int(samples) if math.isfinite(samples) else 0,
-                    ends.get(int(row["epoch"]), math.nan) * dilation,
+                    Clock(dilation).to_wall(ends.get(int(row["epoch"]), math.nan)),
                 )
             )
     return pairs

@@ -64,9 +64,15 @@ def parse(data: dict[str, Any]) -> tuple[Topology, list[Any]]:
 
 def run(topology: Topology, plans: list[Any], timeout_s: float | None = None) -> dict[str, Any]:
     """Simulate in a fresh child process; returns the answer (raises RuntimeError on failure)."""
+    return in_child("simulator.run_epoch", request(topology, plans), "epochs", timeout_s)
+
+
+def in_child(module: str, payload: dict[str, Any], expect: str, timeout_s: float | None = None) -> dict[str, Any]:
+    """`python -m module` with `payload` as JSON on stdin; its JSON answer, which must hold `expect`
+    (RuntimeError naming the child's error or its stderr's tail otherwise)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "simulator.run_epoch"],
-        input=json.dumps(request(topology, plans)),
+        [sys.executable, "-m", module],
+        input=json.dumps(payload),
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -76,7 +82,7 @@ def run(topology: Topology, plans: list[Any], timeout_s: float | None = None) ->
         answer = json.loads(proc.stdout) if proc.stdout.strip() else {}
     except json.JSONDecodeError:
         answer = {}
-    if proc.returncode != 0 or "epochs" not in answer:
+    if proc.returncode != 0 or expect not in answer:
         detail = answer.get("error") or proc.stderr.strip()[-2000:]
         raise RuntimeError(f"simulation failed (exit status {proc.returncode}): {detail}")
     return answer

@@ -20,6 +20,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
+from edgeft.clock import Clock
 from orchestrator.fidelity import median_rel_err, r_squared
 from simulator.recorded import RecordedTimes
 
@@ -146,7 +147,7 @@ def fit_overheads(samples: Sequence[tuple[str, RecordedTimes, dict]]) -> Overhea
         measured_setup = rec.completion_s - sum(rec.epoch_s)
         setup_excess.append(measured_setup - float(summary["setup_time_s"]))  # reported: it grows with k
         for measured, row in zip(rec.epoch_s, answer["epochs"]):
-            server_excess.append((measured - float(row["epoch_time_s"])) * rec.dilation)
+            server_excess.append(Clock(rec.dilation).to_wall(measured - float(row["epoch_time_s"])))
     if not setup_excess:
         raise ValueError("no calibration run to fit the overheads on")
     return Overheads(
