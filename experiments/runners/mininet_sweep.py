@@ -76,57 +76,56 @@ def _setups(text: str) -> list[int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`edgeft compare`'s flags (also `python -m experiments.compare`'s)."""
-    p = parser
-    p.add_argument("--nodes", type=_ints, default=None, help="edge node counts, e.g. 12,20,30,40 (default 12)")
-    p.add_argument("--setups", type=_setups, default=None, help="paper link setups 1,2,3 (default 2)")
-    p.add_argument("--policies", default="ne,ar", help=f"comma-separated, from: {','.join(POLICY_NAMES)}")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument(
+    parser.add_argument("--nodes", type=_ints, default=None, help="edge node counts, e.g. 12,20,30,40 (default 12)")
+    parser.add_argument("--setups", type=_setups, default=None, help="paper link setups 1,2,3 (default 2)")
+    parser.add_argument("--policies", default="ne,ar", help=f"comma-separated, from: {','.join(POLICY_NAMES)}")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
         "--seeds", type=seeds_argument, default=None, help="a comma list (0,3,7) or an inclusive range A-B (default 0)"
     )
-    _attach_arguments(p)
-    p.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
-    p.add_argument(
+    _attach_arguments(parser)
+    parser.add_argument("--config", help="scenario file (YAML/TOML/JSON) with orchestrator settings; flags override")
+    parser.add_argument(
         "--target-loss",
         type=float,
         default=None,
         help="time to this validation loss in the tables (default: AR's final loss of the same nodes/setup/seed)",
     )
-    p.add_argument("--out", default="results/compare")
-    _folder_arguments(p)
-    p.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one run may take")
-    _controller_arguments(p)
-    _engine_arguments(p)
+    parser.add_argument("--out", default="results/compare")
+    _folder_arguments(parser)
+    parser.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one run may take")
+    _controller_arguments(parser)
+    _engine_arguments(parser)
 
 
-def _attach_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+def _attach_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--attach",
         metavar="FILE",
         default=None,
         help="run in the network the topology script describes in FILE (edgeft-net.json) and its controller",
     )
-    p.add_argument(
+    parser.add_argument(
         "--controller-token-file",
         default="",
         help="with --attach: the controller's token file (default: the one edgeft-net.json names)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--controller-token",
         default="",
         help="with --attach: the controller's token (deprecated: others can read it; use --controller-token-file)",
     )
 
 
-def _controller_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--probe-hz", type=float, default=2.0, help="controller: delay/loss probes per node per second")
-    p.add_argument(
+def _controller_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--probe-hz", type=float, default=2.0, help="controller: delay/loss probes per node per second")
+    parser.add_argument(
         "--loss-window",
         type=int,
         default=600,
         help="controller: probes behind each loss figure (shorter follows a dynamic scenario sooner)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--capacity-hints",
         action="store_true",
         help=(
@@ -136,19 +135,21 @@ def _controller_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _engine_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+def _engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--dilation", default="auto", help="time dilation k >= 1, or auto: calibrated on this host (docs/time-model.md)"
     )
-    p.add_argument("--max-dilation", type=float, default=None, help="cap on an automatic k (default 8)")
-    p.add_argument("--model", default=None, help="tiny (default) or smollm2-135m (bash scripts/install.sh --smollm2)")
-    p.add_argument(
+    parser.add_argument("--max-dilation", type=float, default=None, help="cap on an automatic k (default 8)")
+    parser.add_argument(
+        "--model", default=None, help="tiny (default) or smollm2-135m (bash scripts/install.sh --smollm2)"
+    )
+    parser.add_argument(
         "--engine",
         choices=["edgeft", "flower"],
         default="edgeft",
         help="edgeft's orchestrator and clients, or the same policies on Flower's Deployment Engine (docs/flower.md)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--paper-volumes",
         type=float,
         default=None,
@@ -157,9 +158,9 @@ def _engine_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _folder_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--resume", action="store_true", help="--out holds a comparison: run only the rows it lacks")
-    p.add_argument(
+def _folder_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resume", action="store_true", help="--out holds a comparison: run only the rows it lacks")
+    parser.add_argument(
         "--overwrite", action="store_true", help="--out holds a comparison: move it aside to <out>.old-<time>"
     )
 
