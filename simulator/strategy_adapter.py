@@ -1,17 +1,13 @@
 """The simulator's one door to the orchestrator's selection: after each simulated epoch, the same
 policies (orchestrator/policies/) choose who trains next from what the strategy would see.
 
-This module is the only place the simulator touches the orchestrator's selection code. Where the
-engine-independent epoch core is (issue 27: orchestrator/epoch_core.py), every epoch goes through
-`EpochCore.close_epoch`, as the orchestrator's and the Flower engine's do: the measurement model's
-figures are the core's network source, the simulated round its RoundInput, and the core remembers,
-scores, decides, applies and writes the rows. In a tree without it (before issue 27 lands), the same
-steps are taken with the selection pieces directly, exactly as orchestrator/epoch_loop.py took them:
-every live node a Candidate with its latest figures (C from the node, B/D/L from the measurement
-model, T_i from the round), the config's weights and utopia point, the run's generator seeded
-[seed, 7], then Strategy.configure_train and apply_decision. Either way the rows are the
-orchestrator's epochs.csv and node_epochs.csv rows, with the columns a simulation has (no losses
-under `--training none`).
+Every simulated epoch goes through the engine-independent epoch core (orchestrator/epoch_core.py,
+issue 27), as the orchestrator's and the Flower engine's epochs do: the measurement model's figures
+(simulator/measurement.py) are the core's network source, the simulated round is its RoundInput
+(T_i and round trips in simulated seconds, which are reported seconds: Clock.identity()), and the
+core remembers, builds the SelectionContext, asks the strategy, applies its decision to the nodes
+and writes the epochs.csv and node_epochs.csv rows (no losses under `--training none`). This module
+is the only place the simulator touches that code.
 """
 
 from __future__ import annotations
@@ -20,25 +16,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-import numpy as np
-
-from orchestrator.policies import Candidate, SelectionContext, Truth
+from orchestrator.epoch_core import EpochCore, NodeRoundResult, RoundInput
 from orchestrator.registry import NodeStatus
-
-try:  # issue 27 renames orchestrator/selection.py; either name serves until the epoch core lands
-    from orchestrator.selection_context import LastSeen, apply_decision
-except ImportError:  # pragma: no cover - the tree before the rename
-    from orchestrator.selection import LastSeen, apply_decision  # type: ignore[no-redef]
-from orchestrator.strategy import Strategy
 from simulator.measurement import Seen
-
-try:  # issue 27's engine-independent epoch: the simulator drives it once it is there
-    from orchestrator.epoch_core import EpochCore, NodeRoundResult, RoundInput
-except ImportError:  # pragma: no cover - the tree before the epoch core
-    EpochCore = None  # type: ignore[assignment,misc]
 
 DEFAULT_WEIGHTS = (0.2, 0.2, 0.2, 0.2, 0.2)  # orchestrator/config.py ScoringConfig: equal weights
 DEFAULT_UTOPIA = (1.0, 1.0, 1.0, 1.0, 1.0)  # the ideal node
+LINK_KEYS = ("bandwidth_mbps", "delay_ms", "loss_pct")
 
 
 @dataclass
@@ -95,18 +79,17 @@ class StrategyAdapter:
         options: object | None = None,
     ) -> None:
         self.nodes = list(nodes)
-        self.epochs = epochs
-        self.strategy = Strategy.named(policy, len(self.nodes), epochs, options)
-        self.history = {n.node_id: LastSeen(samples=n.samples) for n in self.nodes}
-        self.rng = np.random.default_rng([seed, 7])  # orchestrator/epoch_loop.py's generator
-        self.weights, self.utopia = np.array(weights, float), np.array(utopia, float)
         power = {n.node_id: n.compute_power for n in self.nodes}
-        self.truth = {i: Truth(i, power[i], *figs) for i, figs in (truth or {}).items() if i in power}
-        self.work_gflop = math.nan
-        self.readmissions = 0
-        self.core = None
-        if EpochCore is not None:
-            self.core = _core(policy, self.nodes, epochs, seed, weights, utopia, options, self.truth)
+        drawn = {
+            i: {"node_id": i, "compute_power": power[i], **dict(zip(LINK_KEYS, figs))}
+            for i, figs in (truth or {}).items()
+            if i in power
+        }
+        self.core = _core(policy, self.nodes, epochs, seed, weights, utopia, options, drawn)
+
+    @property
+    def readmissions(self) -> int:
+        return self.core.readmissions
 
     def live(self) -> list[SimNode]:
         return [n for n in self.nodes if n.status != NodeStatus.FAILED]
@@ -122,56 +105,12 @@ class StrategyAdapter:
         epoch_time_s: float,
         transfer_bytes: int,
     ) -> EpochRecord:
-        """Remember the round, let the policy choose, apply its choice; the epoch's rows."""
-        if self.core is not None:
-            return self._close_with_core(epoch, results, figures, epoch_time_s, transfer_bytes)
-        expected = sorted(n.node_id for n in self.active())
-        for node_id, res in results.items():
-            seen = self.history[node_id]
-            seen.train_time_s, seen.round_time_s, seen.samples, seen.last_epoch = (
-                res.train_time_s,
-                res.round_trip_s,
-                res.samples or seen.samples,
-                epoch,
-            )
-            if math.isfinite(res.work_gflop):
-                self.work_gflop = res.work_gflop
-        live = self.live()
-        was_active = {n.node_id for n in live if n.status == NodeStatus.ACTIVE}
-        ctx = self._context(epoch, live, was_active, figures, transfer_bytes)
-        decision = self.strategy.configure_train(ctx, last_epoch=epoch >= self.epochs - 1)
-        dropped, readmitted = apply_decision(live, decision, self.history, epoch)
-        self.readmissions += len(readmitted)
-        epoch_row = {
-            "epoch": epoch,
-            "version": epoch + 1,
-            "active": len(expected),
-            "active_nodes": ";".join(expected),
-            "eliminated": ";".join(dropped),
-            "readmitted": ";".join(readmitted),
-            "failed": "",
-            "scores": {i: round(s, 6) for i, s in decision.scores.items()},
-            "epoch_time_s": epoch_time_s,
-        }
-        rows = [self._node_row(epoch, i, results.get(i), figures.get(i), decision.scores, dropped) for i in expected]
-        return EpochRecord(decision.chosen, decision.scores, dropped, readmitted, epoch_row, rows)
-
-    def _close_with_core(
-        self,
-        epoch: int,
-        results: Mapping[str, SimResult],
-        figures: Mapping[str, Seen],
-        epoch_time_s: float,
-        transfer_bytes: int,
-    ) -> EpochRecord:
-        """close_epoch through orchestrator/epoch_core.py: the figures as the core's network source
-        sees them, the simulated round as its RoundInput; the core writes the rows."""
-        core = self.core
-        core.network.source.current = {i: _path_figures(seen) for i, seen in figures.items()}
-        expected = sorted(n.node_id for n in self.active())
+        """EpochCore.close_epoch on the simulated round: the figures as the core's network source sees
+        them, the round as its RoundInput; who trains next and the rows."""
+        self.core.network.source.current = {i: _path_figures(seen) for i, seen in figures.items()}
         round_input = RoundInput(
             epoch,
-            expected,
+            sorted(n.node_id for n in self.active()),
             {i: _round_result(res) for i, res in results.items()},
             {},
             epoch + 1,
@@ -181,80 +120,11 @@ class StrategyAdapter:
             transfer_bytes,
             round_span_s=max((r.round_trip_s for r in results.values()), default=None),
         )
-        record = core.close_epoch(round_input, self.nodes)
-        self.readmissions = core.readmissions
+        record = self.core.close_epoch(round_input, self.nodes)
         decision = record.decision
         return EpochRecord(
             decision.chosen, decision.scores, record.dropped, record.readmitted, record.epoch_row, record.node_rows
         )
-
-    def _context(
-        self, epoch: int, live: list[SimNode], was_active: set[str], figures: Mapping[str, Seen], transfer: int
-    ) -> SelectionContext:
-        cands = []
-        for node in live:
-            seen, h = figures.get(node.node_id), self.history[node.node_id]
-            link = {}
-            if seen is not None:
-                link = dict(bandwidth_mbps=seen.bandwidth_mbps, delay_ms=seen.delay_ms, loss_pct=seen.loss_pct)
-            cands.append(
-                Candidate(
-                    node.node_id,
-                    node.node_id in was_active,
-                    node.compute_power,
-                    **link,
-                    train_time_s=h.train_time_s,
-                    round_time_s=h.round_time_s,
-                    train_loss=h.train_loss,
-                    samples=h.samples,
-                    last_epoch=h.last_epoch,
-                    eliminated_at=h.eliminated_at,
-                )
-            )
-        total = len(self.nodes)
-        ctx = SelectionContext(
-            epoch, self.epochs, total, cands, self.weights, self.utopia, self.rng, transfer, transfer, self.truth
-        )
-        ctx.work_gflop = self.work_gflop
-        return ctx
-
-    def _node_row(
-        self,
-        epoch: int,
-        node_id: str,
-        res: SimResult | None,
-        seen: Seen | None,
-        scores: Mapping[str, float],
-        dropped: Sequence[str],
-    ) -> dict:
-        node = next(n for n in self.nodes if n.node_id == node_id)
-        row: dict = {
-            "epoch": epoch,
-            "node_id": node_id,
-            "status": "eliminated" if node_id in dropped else "active",
-            "score": float(scores[node_id]) if node_id in scores else "",
-            "compute_power": node.compute_power,
-        }
-        if seen is not None:
-            row.update(
-                bandwidth_mbps=seen.bandwidth_mbps,
-                delay_ms=seen.delay_ms,
-                loss_pct=seen.raw_loss_pct if math.isfinite(seen.raw_loss_pct) else seen.loss_pct,
-                loss_scored_pct=seen.loss_pct,
-                loss_samples=seen.loss_samples,
-                capacity_mbps=seen.capacity_mbps if math.isfinite(seen.capacity_mbps) else "",
-            )
-        if res is not None:
-            row.update(
-                train_time_s=res.train_time_s,
-                train_time_declared_s=res.compute_s,
-                compute_wall_s=res.compute_s,
-                round_trip_s=res.round_trip_s,
-                samples=res.samples,
-                work_gflop=res.work_gflop,
-                **res.timing,
-            )
-        return row
 
 
 class _SimulatedNetwork:
@@ -269,7 +139,7 @@ class _SimulatedNetwork:
 
 def _core(
     policy: str, nodes: Sequence[SimNode], epochs: int, seed: int, weights, utopia, options, truth: Mapping
-) -> object:
+) -> EpochCore:
     """The run's EpochCore, configured as the orchestrator's config would (weights, utopia, seed);
     the oracles read the drawn network from a truth file, as in a Mininet run."""
     from orchestrator.config import METRIC_KEYS, OrchestratorConfig
@@ -296,11 +166,10 @@ def _truth_file(truth: Mapping) -> str:
     import json
     import os
     import tempfile
-    from dataclasses import asdict
 
     handle = tempfile.NamedTemporaryFile("w", suffix="-ground_truth.json", delete=False)
     with handle:
-        json.dump({"nodes": [asdict(t) for t in truth.values()]}, handle)
+        json.dump({"nodes": list(truth.values())}, handle)
     atexit.register(os.unlink, handle.name)
     return handle.name
 
