@@ -10,7 +10,7 @@ from edgeft.paths_api import PathFigures
 from orchestrator.config import ScenarioEvent
 from orchestrator.network_view import MetricsSource, NodeAddress
 
-# Kept only for experiments/runners/{compare,attached}.py until they read LinkFigures.FIELDS
+# Kept only for experiments/runners/{mininet_hosts,attached}.py until they read LinkFigures.FIELDS
 # (/tmp/helper-notes/core-requests.md); nothing here uses it.
 LINK_FIELDS = LinkFigures.FIELDS
 
