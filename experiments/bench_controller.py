@@ -19,7 +19,7 @@ it prints what the controller measured against the drawn links:
 --load keeps both cores busy, as a loaded CI machine is, with a concurrent
 `edgeft local --nodes 12` on a port of its own, started and stopped by the bench.
 The controller runs under osken-manager with the settings `edgeft controller`
-hands it (controller_app/settings.py), measuring from the server host.
+hands it (controller_app/config.py), measuring from the server host.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from controller_app.settings import ControllerSettings, to_env
+from controller_app.config import ControllerSettings, to_env
 from edgeft.paths_api import get_paths
 from experiments.runners.mininet_hosts import teach_hosts
 from experiments.runners.local import free_port

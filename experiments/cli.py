@@ -182,7 +182,7 @@ def _add_controller(sub) -> None:
     p = sub.add_parser(
         "controller",
         help="run the SDN controller app under osken-manager (or ryu-manager)",
-        description="Settings: controller_app/settings.py (defaults there); a --config file, then flags.",
+        description="Settings: controller_app/config.py (defaults there); a --config file, then flags.",
     )
     p.add_argument("--config", help="YAML, TOML or JSON file of controller settings (rest_port, probe_hz, ...)")
     p.add_argument("--ofp-port", type=int, default=6653, help="OpenFlow listen port")
@@ -225,7 +225,7 @@ def _cmd_controller(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
-    from controller_app.settings import SINGLE_VARS, ControllerSettings, to_env
+    from controller_app.config import SINGLE_VARS, ControllerSettings, to_env
     from controller_app.tokens import resolve_token
 
     flags = {f: getattr(args, f, None) for f in ControllerSettings.model_fields}

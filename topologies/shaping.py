@@ -55,10 +55,6 @@ class LinkShape:
         clock dilates rate and delay; loss is a ratio and stays)."""
         return LinkShape(clock.wall_rate_mbps(self.rate_mbps), clock.wall_delay_ms(self.delay_ms), self.loss_pct)
 
-    def dilated(self, dilation: float) -> "LinkShape":
-        """on_wall for a run dilated by `dilation` (tests/unit/test_time_model.py states the rule with it)."""
-        return self.on_wall(Clock(dilation))
-
 
 def netem_available() -> bool:
     """Try a netem qdisc in a throwaway namespace (the only reliable test)."""

@@ -24,12 +24,12 @@ import requests
 
 from controller_app.tokens import read_token
 from edgeft.clock import Clock
+from edgeft.link_figures import LinkFigures
 from edgeft.paths_api import known_ips, set_measuring_point
 from edgeft.config_files import ConfigError, build as build_config
 from experiments.runners.local import with_dilation
 from experiments.runners.progress import follow, wait_until
 from orchestrator.config import OrchestratorConfig
-from orchestrator.scenario import LINK_FIELDS
 from topologies import description
 from experiments.launcher import ProcessGroup
 from topologies.profiles import from_ground_truth
@@ -122,7 +122,7 @@ def run_attached(
             "out_dir": str(run_dir),
         },
     )
-    if any(e.restore or any(getattr(e, f) is not None for f in LINK_FIELDS) for e in cfg.scenario):
+    if any(e.restore or any(getattr(e, f) is not None for f in LinkFigures.FIELDS) for e in cfg.scenario):
         raise ConfigError(
             "--attach: scenarios that change links are not supported on an attached network yet "
             "(its links belong to the topology script); use edgeft compare without --attach"

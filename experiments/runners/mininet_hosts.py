@@ -17,6 +17,7 @@ from typing import Callable
 import requests
 
 from edgeft.clock import Clock
+from edgeft.link_figures import LinkFigures
 from edgeft.paths_api import known_ips
 from experiments.launcher import ProcessGroup
 from experiments.reports.report import load_run
@@ -24,7 +25,7 @@ from experiments.runners.local import credentials_for, node_model
 from experiments.runners.progress import wait_until
 from orchestrator.config import OrchestratorConfig
 from orchestrator.credentials import LIST_NAME
-from orchestrator.scenario import LINK_FIELDS, Scenario
+from orchestrator.scenario import Scenario
 from topologies.edge_cloud import ROOT_IP, SERVER_IP
 from topologies.shaping import LinkShape
 
@@ -192,11 +193,11 @@ def apply_link_events(
         if not any(
             e.epoch == epoch
             and e.node_id == p.node_id
-            and (e.restore or any(getattr(e, k) is not None for k in LINK_FIELDS))
+            and (e.restore or any(getattr(e, field) is not None for field in LinkFigures.FIELDS))
             for e in scenario.events
         ):
             continue
-        link = {k: scenario.state(p.node_id, epoch).get(k, getattr(p, k)) for k in LINK_FIELDS}
+        link = {field: scenario.state(p.node_id, epoch).get(field, getattr(p, field)) for field in LinkFigures.FIELDS}
         edge.set_shape(p.node_id, LinkShape.of(link))  # dilated by set_shape
         log.info("epoch %d: link of %s now %s", epoch, p.node_id, link)
         changed = True
