@@ -50,7 +50,8 @@ def load_truth(path: str | None, scenario: Scenario, epoch: int) -> dict[str, Tr
     out = {}
     for profile in _truth_nodes(path):
         drawn = {name: profile[name] for name in ("compute_power", *LinkFigures.FIELDS)}
-        out[profile["node_id"]] = Truth(profile["node_id"], **drawn, **scenario.state(profile["node_id"], epoch))
+        changed = scenario.state(profile["node_id"], epoch)  # the scenario's values win
+        out[profile["node_id"]] = Truth(profile["node_id"], **{**drawn, **changed})
     return out
 
 

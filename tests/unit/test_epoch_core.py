@@ -1,6 +1,7 @@
 """The epoch core (orchestrator/epoch_core.py) driven as an engine drives it, with no server:
 results in, decision and rows out; and the Flower engine's rows are the core's rows."""
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -129,3 +130,19 @@ def test_the_network_view_hands_out_the_measured_and_the_adjusted_loss_under_two
     record = core.close_epoch(RoundInput(0, ["a", "b"], results, {}, 1, "", 1.0, 2.0, 0), nodes)
     rows = {row["node_id"]: row for row in record.node_rows}
     assert rows["b"]["loss_pct"] == 1.3333 and rows["b"]["loss_scored_pct"] == figures["b"].scored_loss_pct
+
+
+def test_the_oracles_truth_follows_the_scenario(tmp_path):
+    """load_truth: a scenario event overrides the drawn figure it names (the oracle sees the
+    collapsed link), the others stay as drawn."""
+    from orchestrator.config import ScenarioEvent
+    from orchestrator.scenario import Scenario
+    from orchestrator.selection_context import load_truth
+
+    truth_file = tmp_path / "ground_truth.json"
+    drawn = {"node_id": "n1", "compute_power": 30.0, "bandwidth_mbps": 50.0, "delay_ms": 10.0, "loss_pct": 0.1}
+    truth_file.write_text(json.dumps({"nodes": [drawn]}))
+    scenario = Scenario([ScenarioEvent(epoch=1, node_id="n1", bandwidth_mbps=0.3, loss_pct=9.0)])
+    assert load_truth(str(truth_file), scenario, 0)["n1"].bandwidth_mbps == 50.0
+    after = load_truth(str(truth_file), scenario, 1)["n1"]
+    assert (after.bandwidth_mbps, after.delay_ms, after.loss_pct, after.compute_power) == (0.3, 10.0, 9.0, 30.0)
