@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments.reports.run_folder import find_runs  # noqa: E402
 from experiments.reports.stats import mean_ci95  # noqa: E402
-from experiments.runners.simulate import run_all  # noqa: E402
+from experiments.runners.simulate import CALIBRATED, run_all  # noqa: E402
 from simulator import measurement, validation  # noqa: E402
 from simulator.recorded import recorded_times, spec_from_run  # noqa: E402
 
@@ -85,7 +85,7 @@ def _simulate_all(runs: list[Path], settings: dict, jobs: int) -> list[tuple[str
 def calibrate(runs: list[Path], jobs: int) -> dict:
     """Fit on these runs (module doc): first the extra round trips per phase (everything else at 0),
     then, with them, the set-up and per-epoch overheads; the noise model from their figures."""
-    zero = {"server_wall_s": 0.0, "setup_s": 0.0, "extra_download_rtts": 0.0, "extra_upload_rtts": 0.0}
+    zero = {name: 0.0 for name in CALIBRATED}
     first = _simulate_all(runs, zero, jobs)
     delays = {name: {p["node_id"]: p["delay_ms"] / 1000 for p in spec.profiles} for name, spec, _ in first}
     down, up = validation.fit_round_trips([(_node_rows(Path(n)), a["node_epochs"], delays[n]) for n, _, a in first])
@@ -98,6 +98,7 @@ def calibrate(runs: list[Path], jobs: int) -> dict:
         "fitted_on": list(overheads.fitted_on),
         "server_wall_s": overheads.server_wall_s,
         "setup_s": overheads.setup_s,
+        "first_epoch_wall_s": overheads.first_epoch_wall_s,
         "extra_download_rtts": down,
         "extra_upload_rtts": up,
         "noise": noise.as_dict(),
@@ -106,7 +107,7 @@ def calibrate(runs: list[Path], jobs: int) -> dict:
 
 def apply_calibration(spec, calibration: dict) -> None:
     """The fitted overheads and round trips onto a spec (defaults where the file has none)."""
-    for name in ("server_wall_s", "setup_s", "extra_download_rtts", "extra_upload_rtts"):
+    for name in CALIBRATED:
         if name in calibration:
             setattr(spec, name, float(calibration[name]))
 

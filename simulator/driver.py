@@ -77,6 +77,7 @@ class RunSpec:
     dilation: float = 1.0  # the recording's k (replay): host-side overheads are divided by it
     server_wall_s: float = SERVER_WALL_S
     setup_s: float = SETUP_S
+    first_epoch_wall_s: float = 0.0  # epoch 0's server work beyond server_wall_s (wall s here, fitted)
     weights: tuple[float, ...] = DEFAULT_WEIGHTS
     utopia: tuple[float, ...] = DEFAULT_UTOPIA
     paper_volumes: float = 0.0
@@ -189,9 +190,8 @@ def _plan(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan | None
         for n in run.adapter.live()
     )
     plans = tuple(ne if ne.active else _benched(ne) for ne in nodes)
-    return EpochPlan(
-        plans, server_s=Clock(spec.dilation).to_reported(spec.server_wall_s), links=_changed_links(run, now)
-    )
+    server_wall = spec.server_wall_s + (spec.first_epoch_wall_s if first else 0.0)
+    return EpochPlan(plans, server_s=Clock(spec.dilation).to_reported(server_wall), links=_changed_links(run, now))
 
 
 def _changed_links(run: _Run, now: dict[str, dict]) -> tuple[topology.AccessLink, ...]:

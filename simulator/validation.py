@@ -135,25 +135,30 @@ class Overheads:
     server_wall_s: float
     setup_s: float
     fitted_on: tuple[str, ...]
+    first_epoch_wall_s: float = 0.0  # epoch 0's server work beyond the others' (the first aggregation)
 
 
 def fit_overheads(samples: Sequence[tuple[str, RecordedTimes, dict]]) -> Overheads:
-    """From (run name, recording, its simulation with both overheads at 0): the median recorded
-    excess of the set-up (reported seconds: it grows with k, so it is the network's, not the host's)
-    and of each epoch over its simulated round (wall seconds: the server's CPU) (module doc)."""
-    setup_excess, server_excess = [], []
+    """From (run name, recording, its simulation with the overheads at 0): the median recorded excess
+    of the set-up (reported seconds: it grows with k, so it is the network's, not the host's), of each
+    epoch after the first over its simulated round (wall seconds: the server's CPU), and of epoch 0
+    beyond that (its first aggregation and validation cost seconds more in every recording)."""
+    setup_excess, server_excess, first_excess = [], [], []
     for _, rec, answer in samples:
         summary = answer["summary"]
         measured_setup = rec.completion_s - sum(rec.epoch_s)
         setup_excess.append(measured_setup - float(summary["setup_time_s"]))  # reported: it grows with k
-        for measured, row in zip(rec.epoch_s, answer["epochs"]):
-            server_excess.append(Clock(rec.dilation).to_wall(measured - float(row["epoch_time_s"])))
+        for index, (measured, row) in enumerate(zip(rec.epoch_s, answer["epochs"])):
+            excess = Clock(rec.dilation).to_wall(measured - float(row["epoch_time_s"]))
+            (first_excess if index == 0 else server_excess).append(excess)
     if not setup_excess:
         raise ValueError("no calibration run to fit the overheads on")
+    server = max(statistics.median(server_excess), 0.0) if server_excess else 0.0
     return Overheads(
-        max(statistics.median(server_excess), 0.0),
+        server,
         max(statistics.median(setup_excess), 0.0),
         tuple(name for name, _, _ in samples),
+        max(statistics.median(first_excess) - server, 0.0),
     )
 
 

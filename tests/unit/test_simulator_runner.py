@@ -4,7 +4,6 @@ starts; seeds take a list or an inclusive range; a recorded run folder becomes a
 holds no recorded time; the comparison and the overhead fit do what their docs say."""
 
 import argparse
-import math
 from pathlib import Path
 
 import pytest
@@ -114,17 +113,24 @@ def test_compare_run_and_pooled_figures():
     assert pooled["targets_met"]["max_abs_error<=15%"] and not pooled["targets_met"]["median_abs_error<=5%"]
 
 
-def test_overheads_are_the_median_recorded_excess_in_wall_seconds():
-    rec = RecordedTimes(20.0, [4.0, 6.0], [["a"], ["a"]], [[], []], 2.0, True)
-    answer = _answer([3.5, 5.0], rec.active, rec.eliminated, 12.5)  # sim set-up 4.0, recorded 20 - 10 = 10
-    fit = validation.fit_overheads([("r", rec, answer)])
-    assert fit.setup_s == pytest.approx(10.0 - 4.0)  # reported seconds
-    assert fit.server_wall_s == pytest.approx(statistics_median([0.5 * 2, 1.0 * 2]))
-    assert fit.fitted_on == ("r",)
-    assert math.isfinite(fit.server_wall_s)
+def test_overheads_are_the_median_recorded_excess():
+    rec = RecordedTimes(30.0, [4.0, 6.0, 8.0, 7.0], [["a"]] * 4, [[]] * 4, 2.0, True)
+    answer = _answer([3.0, 5.0, 7.5, 6.0], rec.active, rec.eliminated, 25.5)  # sim set-up 4.0, recorded 5.0
+    fit = validation.fit_overheads([("cmp/r", rec, answer)])
+    assert fit.setup_s == pytest.approx(5.0 - 4.0)  # reported seconds
+    assert fit.server_wall_s == pytest.approx(2.0 * 1.0)  # epochs 1-3 exceed by 1.0, 0.5, 1.0 s: wall = x k
+    assert fit.first_epoch_wall_s == pytest.approx(2.0 * 1.0 - 2.0)  # epoch 0's excess beyond the others'
+    assert fit.fitted_on == ("cmp/r",)
 
 
-def statistics_median(values):
-    import statistics
-
-    return statistics.median(values)
+def test_extra_round_trips_are_the_median_excess_per_one_way_delay():
+    recorded = [
+        {"epoch": "0", "node_id": "a", "download_s": "9", "upload_s": "9"},  # epoch 0: not counted
+        {"epoch": "1", "node_id": "a", "download_s": "0.30", "upload_s": "0.50"},
+        {"epoch": "2", "node_id": "a", "download_s": "0.25", "upload_s": "0.40"},
+        {"epoch": "1", "node_id": "b", "download_s": "0.12", "upload_s": "0.16"},
+    ]
+    simulated = [{"epoch": e, "node_id": n, "download_s": 0.1, "upload_s": 0.1} for e in (0, 1, 2) for n in "ab"]
+    down, up = validation.fit_round_trips([(recorded, simulated, {"a": 0.1, "b": 0.02})])
+    assert down == pytest.approx(1.5)  # (2.0, 1.5, 1.0)
+    assert up == pytest.approx(3.0)  # (4.0, 3.0, 3.0)
