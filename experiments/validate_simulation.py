@@ -161,10 +161,10 @@ def report(comparisons: list[validation.RunComparison]) -> str:
             f"{'match' if c.selections_match else 'DIFFER':>10}"
             f"{'' if c.fidelity_ok in (True, None) else '  (host did not keep up)'}{tag}"
         )
-    for label, subset in (
-        ("validation runs", [c for c in comparisons if not c.calibration]),
-        ("all runs", comparisons),
-    ):
+    held_out = [c for c in comparisons if not c.calibration]
+    faithful = [c for c in held_out if c.fidelity_ok is not False]
+    subsets = (("validation runs, host kept up", faithful), ("validation runs", held_out), ("all runs", comparisons))
+    for label, subset in subsets:
         p = validation.pooled(subset)
         if not p["runs"]:
             continue
@@ -177,7 +177,8 @@ def report(comparisons: list[validation.RunComparison]) -> str:
     pairs = validation.ne_ar(comparisons)
     for pair in pairs:
         lines.append(
-            f"NE/AR n={pair['nodes']} setup {pair['setup']} seed {pair['seed']}: measured {pair['measured']:.3f}, "
+            f"NE/AR {pair['comparison']} n={pair['nodes']} setup {pair['setup']} seed {pair['seed']}: "
+            f"measured {pair['measured']:.3f}, "
             f"simulated {pair['simulated']:.3f}"
         )
     agreement = ne_ar_agreement(pairs)
@@ -230,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         validation_runs = [c for c in comparisons if not c.calibration]
         data = {
             "runs": [c.as_dict() for c in comparisons],
+            "pooled_validation_faithful": validation.pooled([c for c in validation_runs if c.fidelity_ok is not False]),
             "pooled_validation": validation.pooled(validation_runs),
             "pooled_all": validation.pooled(comparisons),
             "ne_ar": validation.ne_ar(comparisons),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
 from edgeft.clock import Clock
@@ -110,14 +111,15 @@ def pooled(runs: Sequence[RunComparison]) -> dict:
 
 
 def ne_ar(runs: Iterable[RunComparison]) -> list[dict]:
-    """NE/AR completion-time ratio per (nodes, setup, seed), measured and simulated."""
-    keyed = {(r.nodes, r.setup, r.seed, r.policy): r for r in runs}
+    """NE/AR completion-time ratio per comparison folder and (nodes, setup, seed), measured and simulated."""
+    keyed = {(str(Path(r.run_dir).parent), r.nodes, r.setup, r.seed, r.policy): r for r in runs}
     out = []
-    for (nodes, setup, seed, policy), ne in sorted(keyed.items()):
-        ar = keyed.get((nodes, setup, seed, "ar"))
+    for (folder, nodes, setup, seed, policy), ne in sorted(keyed.items()):
+        ar = keyed.get((folder, nodes, setup, seed, "ar"))
         if policy == "ne" and ar is not None:
             out.append(
                 {
+                    "comparison": Path(folder).name,
                     "nodes": nodes,
                     "setup": setup,
                     "seed": seed,

@@ -1,9 +1,8 @@
 """Whole simulated runs (simulator/driver.py through experiments/runners/simulate.py), one child process
-each: a recorded 12-node Mininet pair (setup 2, seed 0, NE and AR; kept as a fixture) replays with the
-recording's selections, and its completion times within the targets; `edgeft simulate --nodes 200
---seeds 0-1` writes every output. The fixture was recorded at k = 2.6 on a loaded host (its
-fidelity report says the host did not keep up in 43-53 % of node-epochs): its completion times are
-asserted within the target, not its per-epoch R² (docs/simulator.md)."""
+each: a recorded 12-node Mininet pair (setup 2, NE and AR at k 8, the host keeping up; kept as a
+fixture) replays with the recording's selections and its completion times within the targets, with
+the committed calibration (experiments/data/calibration.json); `edgeft simulate --nodes 200 --seeds
+0-1` writes every output; a degraded link is eliminated and re-admitted as in Mininet."""
 
 import csv
 import json
