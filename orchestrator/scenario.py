@@ -10,10 +10,6 @@ from edgeft.paths_api import PathFigures
 from orchestrator.config import ScenarioEvent
 from orchestrator.network_view import MetricsSource, NodeAddress
 
-# Kept only for experiments/runners/{mininet_hosts,attached}.py until they read LinkFigures.FIELDS
-# (/tmp/helper-notes/core-requests.md); nothing here uses it.
-LINK_FIELDS = LinkFigures.FIELDS
-
 
 class Scenario:
     """Changes of links and compute at epoch starts (config `scenario`)."""
