@@ -13,7 +13,7 @@ Greedy decoding of a field is scored by teacher forcing: one forward pass over t
 at every position, the token the model would write next given the true text before it. Greedy
 decoding from the prompt reproduces the field's own tokens exactly when each of those argmax tokens
 equals the true token, so one pass scores every field of a line at once instead of one `generate`
-call per field (`greedy_field_matches` is the same rule by real decoding; the unit tests check that
+call per field (`greedy_field_match` is the same rule by real decoding; the unit tests check that
 both agree). The rule is in `field_matches`, a pure function of token ids and character offsets.
 """
 
@@ -75,7 +75,7 @@ def held_out_lines(
     count: int,
     training_docs: Iterable[corpora.Document],
     seed: int = HELD_OUT_SEED,
-    context_lines: int = 1,
+    context_lines: int = 0,
     candidates: list[corpora.Document] | None = None,
 ) -> list[HeldOutLine]:
     """`count` telemetry lines that no training document holds, dealt round-robin over the generator's
