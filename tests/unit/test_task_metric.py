@@ -186,3 +186,27 @@ def test_the_bench_refuses_a_folder_that_is_not_a_run_in_one_line(tmp_path, caps
     assert main([str(tmp_path)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "orchestrator_config.json" in error and "finished run folder" in error
+
+
+def test_the_built_in_model_is_scored_in_seconds_and_agrees_with_greedy_decoding(tmp_path, one_thread):
+    """The built-in Llama with its own BPE tokenizer (trained here on the synthetic corpus, no pre-training
+    steps): the offsets of merged tokens and the separator tokens come from a real HF tokenizer."""
+    from edgeft.pretrain import BaseRecipe, prepare_base
+
+    model, tokenizer, _ = prepare_base(BaseRecipe(corpus="synthetic", steps=0, vocab_size=300), tmp_path)
+    lines = held_out_lines(8, [])
+    results = score_lines(model, tokenizer, lines, batch_size=4)
+    score = summarize(results)
+    assert (score.lines, score.fields) == (8, 48) and set(score.per_field) == {
+        "gw",
+        "edge",
+        "reading",
+        "batt",
+        "rssi",
+        "status",
+    }
+    separators = separator_ids(tokenizer)
+    ids, ends, spans = encode_line(tokenizer, lines[0])
+    for span, result in zip(spans, results[0]):
+        assert result.field == greedy_field_match(model, tokenizer, ids, ends, span.start, span.end, separators)
+        assert result.value == greedy_field_match(model, tokenizer, ids, ends, span.value_start, span.end, separators)
