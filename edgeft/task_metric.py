@@ -257,7 +257,13 @@ def summarize(results: Sequence[Sequence[FieldResult]]) -> Score:
     for name in dict.fromkeys(result.name for result in flat):
         named = [result for result in flat if result.name == name]
         per_field[name] = (_share(result.field for result in named), _share(result.value for result in named))
-    return Score(len(results), len(flat), _share(r.field for r in flat), _share(r.value for r in flat), per_field)
+    return Score(
+        len(results),
+        len(flat),
+        _share(result.field for result in flat),
+        _share(result.value for result in flat),
+        per_field,
+    )
 
 
 def _share(flags: Iterable[bool]) -> float:

@@ -206,28 +206,28 @@ def report(held: list[HeldOutLine], before: dict, rows: list[dict], options) -> 
         for row in rows:
             run = row["run"]
             out.append(f"  {run.config.policy.upper()} seed {run.config.seed}: {row['generations'][index]!r}")
-    for name, row in [("before fine-tuning", before)] + [(str(r["run"].folder), r) for r in rows]:
+    for name, row in [("before fine-tuning", before)] + [(str(row["run"].folder), row) for row in rows]:
         check = f", greedy decoding agrees on {row['greedy'][0]}/{row['greedy'][1]}" if "greedy" in row else ""
         out.append(f"{name}: scored in {row['seconds']:.0f} s{check}")
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="+", type=Path, help="finished run folders (or their checkpoint.safetensors)")
-    ap.add_argument("--lines", type=int, default=200, help="held-out lines (each has 6 fields)")
-    ap.add_argument("--context-lines", type=int, default=0, help="lines of the same log before each prompt")
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--prompts", type=int, default=2, help="generations shown per model")
-    ap.add_argument("--tokens", type=int, default=40, help="tokens per generation")
-    ap.add_argument("--check-greedy", type=int, default=0, help="cross-check N lines by real greedy decoding")
-    options = ap.parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="finished run folders (or their checkpoint.safetensors)")
+    parser.add_argument("--lines", type=int, default=200, help="held-out lines (each has 6 fields)")
+    parser.add_argument("--context-lines", type=int, default=0, help="lines of the same log before each prompt")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--prompts", type=int, default=2, help="generations shown per model")
+    parser.add_argument("--tokens", type=int, default=40, help="tokens per generation")
+    parser.add_argument("--check-greedy", type=int, default=0, help="cross-check N lines by real greedy decoding")
+    options = parser.parse_args(argv)
     for name in ("lines", "batch_size"):
         if getattr(options, name) < 1:
-            ap.error(f"--{name.replace('_', '-')} must be >= 1")
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
     for name in ("context_lines", "prompts", "check_greedy"):
         if getattr(options, name) < 0:
-            ap.error(f"--{name.replace('_', '-')} must be >= 0")
+            parser.error(f"--{name.replace('_', '-')} must be >= 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         runs = [load_run(path) for path in options.runs]
