@@ -86,13 +86,16 @@ def predict_download_s(nbytes: int, pad: int, link: Link) -> float:
 
 
 def predict_upload_s(nbytes: int, pad: int, link: Link, after_sync: bool) -> float:
-    """The upload phase; `after_sync` False is epoch 0: the first upload of the run, from
-    a fresh window (the padding, where there is one, goes first and opens it)."""
+    """The upload phase; `after_sync` False is epoch 0 (the run's first upload, with its own
+    round trips). Every upload starts from a fresh window: Mininet's hosts keep Linux's
+    tcp_slow_start_after_idle = 1, and the compute window before an upload is an idle far
+    longer than the retransmission timeout (the k 8 recordings' uploads exceeded the old
+    "warm window after epoch 0" prediction by 3-5 one-way delays on high bandwidth-delay
+    nodes, 1-3 with this). The padding, where there is one, goes first and opens it."""
     rtt = link.delay_ms / 1000
     trips = UPLOAD_RTTS_AFTER_SYNC if after_sync else UPLOAD_RTTS_FIRST
-    fresh = not after_sync
-    pad_s = (rtt + transfer_s(pad, link, fresh=fresh)) if pad else 0.0
-    return trips * rtt + transfer_s(nbytes, link, fresh=fresh and not pad) + pad_s
+    pad_s = (rtt + transfer_s(pad, link, fresh=True)) if pad else 0.0
+    return trips * rtt + transfer_s(nbytes, link, fresh=not pad) + pad_s
 
 
 def r_squared(measured: Sequence[float], predicted: Sequence[float]) -> float:

@@ -56,7 +56,8 @@ class NodeEpoch:
     """One node in one epoch: what it downloads, computes and (when active) uploads.
 
     download_bytes 0 and download_pad 0: no download (epoch 0 of a run: the set-up delivered the
-    model). `fresh_upload`: the first upload of the run (slow start), fidelity's after_sync False.
+    model). `fresh_upload`: the upload starts from a fresh TCP window (slow start), as every upload after a
+    compute window does in Mininet (orchestrator/fidelity.py predict_upload_s).
     A node that is live but not active (benched) downloads only, then waits `after_s` (the set-up's
     acknowledgement and warm-up; 0 for a benched node)."""
 

@@ -32,7 +32,7 @@ def test_twelve_node_epochs_never_beat_the_lone_link(setup):
                     20.0,
                     ADAPTER,
                     PAD,
-                    first,
+                    True,  # every upload starts from a fresh window (orchestrator/fidelity.py)
                 )
                 for i in ids
             ),

@@ -38,8 +38,9 @@ def test_a_lone_flow_takes_what_the_fidelity_report_predicts():
     ids = [n["node_id"] for n in LONE]
     plans = [
         EpochPlan(tuple(NodeEpoch(i, True, 0, 0, 5.0, 64_000, fresh_upload=True) for i in ids)),  # epoch 0
-        EpochPlan(tuple(NodeEpoch(i, True, 64_000, 0, 5.0, 64_000) for i in ids)),
-        EpochPlan(tuple(NodeEpoch(i, True, 64_000, 3_000_000, 5.0, 64_000, 3_000_000) for i in ids)),  # padded
+        # every upload follows an idle compute window, so it starts from a fresh TCP window (fidelity.py)
+        EpochPlan(tuple(NodeEpoch(i, True, 64_000, 0, 5.0, 64_000, fresh_upload=True) for i in ids)),
+        EpochPlan(tuple(NodeEpoch(i, True, 64_000, 3_000_000, 5.0, 64_000, 3_000_000, True) for i in ids)),  # padded
     ]
     answer = run_epoch.run(topo, plans)
     checked = 0

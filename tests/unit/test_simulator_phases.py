@@ -55,7 +55,7 @@ def test_upload_steps_add_up_to_the_fidelity_prediction(link, after_sync, nbytes
         compute_s=12.5,
         upload_bytes=nbytes,
         upload_pad=pad,
-        fresh_upload=not after_sync,
+        fresh_upload=True,  # every upload follows an idle compute window: a fresh TCP window (fidelity.py)
     )
     steps = phases.node_steps(plan, link)
     predicted = fidelity.predict_upload_s(nbytes, pad, link, after_sync=after_sync)
