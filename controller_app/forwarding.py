@@ -9,9 +9,13 @@ port by packet-out, so redundant links never loop.
 
 Restarts: a switch that connects gets this app's old flows (by cookie) deleted, so the
 flows of a previous instance cannot carry traffic past a controller that has not learnt
-the hosts yet. Packets to the probe address are the probing app's (probing.py)."""
+the hosts yet. This is the one app that takes packet-ins: replies to the probe address
+are stamped first and handed to the probing app (probing.py), so that every packet-in is
+parsed once, by one event loop, as the delay figures need."""
 
 from __future__ import annotations
+
+import time
 
 from controller_app.compat import (
     CONFIG_DISPATCHER,
@@ -67,10 +71,14 @@ class Forwarding(App):
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def packet_in(self, event) -> None:
-        """Learn the sender, then answer or deliver the packet."""
+        """Learn the sender, then answer or deliver the packet; a reply to the probe address
+        goes to the probing app, with the time it arrived."""
+        arrived_at = time.time()
         msg = event.msg
         if to_probe_address(msg.data):
-            return  # a probe's or a train's reply: the probing app's
+            if self.network.probe_replies is not None:
+                self.network.probe_replies(msg, arrived_at)
+            return
         datapath, in_port = msg.datapath, msg.match["in_port"]
         frame = packet.Packet(msg.data)
         eth = frame.get_protocol(ethernet.ethernet)

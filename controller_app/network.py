@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 from controller_app import config
 from controller_app.config import ControllerSettings
@@ -41,6 +42,9 @@ class EdgeNetwork:
         self.measure_from: str | None = settings.measure_from or None  # where probes and trains start
         self.own_port: int | None = settings.own_port  # the orchestrator's service port: its traffic is the run's own
         self.started_at = time.time()
+        # The probing app's handler of replies to the probe address (packet-in message, when it
+        # arrived): the forwarding app, the one app that takes packet-ins, hands them over.
+        self.probe_replies: Callable[[object, float], None] | None = None
 
     def orchestrator(self) -> HostLocation | None:
         """The measuring host, once it is known (learnt on an edge port)."""
