@@ -231,7 +231,7 @@ class PathMonitor:
         low, high = wilson_interval(lost, samples)
         return PathAnswer(
             ip=ip,
-            bandwidth_mbps=avail,  # = available_mbps, the name older clients read
+            bandwidth_mbps=avail,  # = available_mbps, under the key a static metrics file uses for B
             available_mbps=avail,
             capacity_mbps=round(min(state.capacity_mbps for state in states), 3) if states else None,
             capacity_source=source if cap is not None else None,

@@ -30,7 +30,9 @@ class PathAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ip: str
-    bandwidth_mbps: Figure = Field(description="= available_mbps (the name older clients read)")
+    bandwidth_mbps: Figure = Field(
+        description="= available_mbps: the B figure of the score, under the key static metrics files use too"
+    )
     available_mbps: Figure = Field(description="capacity minus the load of others on the path, Mb/s")
     capacity_mbps: Figure = Field(description="the path's capacity: learned by packet trains, or a registered hint")
     capacity_source: Literal["train", "hint"] | None
