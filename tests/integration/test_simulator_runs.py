@@ -1,8 +1,9 @@
 """Whole simulated runs (simulator/driver.py through experiments/runners/simulate.py), one child process
 each: a recorded 12-node Mininet pair (setup 2, seed 1, NE and AR at k 8, the host keeping up; kept
 as a fixture) replays with the recording's selections and its times within the targets, with the
-committed calibration (experiments/data/calibration.json, fitted on seed 0: this pair is held out); `edgeft simulate --nodes 200 --seeds
-0-1` writes every output; a degraded link is eliminated and re-admitted as in Mininet."""
+committed calibration (experiments/data/calibration.json, fitted on seed 0: this pair is held out);
+`edgeft simulate --nodes 200 --seeds 0-1` writes every output; a degraded link is eliminated and
+re-admitted as in Mininet."""
 
 import csv
 import json
