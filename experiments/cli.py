@@ -483,9 +483,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             f"edgeft: error: simulate: the simulator's runner cannot be loaded ({args.simulate_missing})",
             file=sys.stderr,
         )
-        return 1
+        return EXIT_CONFIG  # a missing install, like `flower` without its venv
     from experiments.runners import simulate
 
+    try:  # every flag is checked first: nothing is moved aside for a typo (as compare does)
+        simulate.build_specs(args)
+    except simulate.InputError as exc:
+        print(f"simulate: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     if getattr(args, "out", None):  # a folder holding a run is refused, or moved aside, as by every other command
         guard_folder(args.out, getattr(args, "resume", False), getattr(args, "overwrite", False))
     return simulate.run(args)

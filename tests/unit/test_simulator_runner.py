@@ -134,3 +134,24 @@ def test_extra_round_trips_are_the_median_excess_per_one_way_delay():
     down, up = validation.fit_round_trips([(recorded, simulated, {"a": 0.1, "b": 0.02})])
     assert down == pytest.approx(1.5)  # (2.0, 1.5, 1.0)
     assert up == pytest.approx(3.0)  # (4.0, 3.0, 3.0)
+
+
+def test_a_typo_never_moves_a_finished_simulation_aside(tmp_path):
+    """`edgeft simulate --overwrite` with a bad flag: one line, exit 2, and the old results stay
+    where they were (the CLI moved them aside before checking the flags: found in review)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "sims"
+    out.mkdir()
+    (out / "results.csv").write_text("engine\nsimulate\n")
+    (out / "config.json").write_text("{}")  # a run marker (orchestrator/results.py RUN_MARKERS)
+    repo = Path(__file__).resolve().parents[2]
+    argv = ["simulate", "--policies", "bogus", "--overwrite", "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", *argv], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--policies" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert (out / "results.csv").read_text() == "engine\nsimulate\n"
+    assert not list(tmp_path.glob("sims.old-*"))
