@@ -22,6 +22,7 @@ from edgeft.link_figures import HasLinkFigures, LinkFigures
 
 Figure = Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
 Count = Annotated[int, Field(ge=0)]
+Stamp = Annotated[float, Field(allow_inf_nan=False)] | None  # a time in seconds; null: never
 
 
 class PathAnswer(BaseModel):
@@ -37,7 +38,7 @@ class PathAnswer(BaseModel):
     capacity_mbps: Figure = Field(description="the path's capacity: learned by packet trains, or a registered hint")
     capacity_source: Literal["train", "hint"] | None
     capacity_samples: Count
-    capacity_updated_at: float | None = None
+    capacity_updated_at: Stamp = None
     capacity_trains: Count = Field(default=0, description="recent accepted trains the train figure rests on")
     capacity_spread_mbps: Figure = Field(
         default=None, description="largest minus smallest of those trains' estimates: how far they disagree"
@@ -51,7 +52,7 @@ class PathAnswer(BaseModel):
     loss_pct: Figure
     loss_ci95_pct: Annotated[list[float], Field(min_length=2, max_length=2)] | None
     samples: Count = Field(description="probes behind loss_pct")
-    updated_at: float | None
+    updated_at: Stamp
 
 
 @dataclass(frozen=True)

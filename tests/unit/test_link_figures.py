@@ -54,3 +54,7 @@ def test_the_controller_answer_has_one_schema_on_both_sides():
         parse_answer({**sent, "delay_ms": -4.0})
     with pytest.raises(ValueError, match="surprise"):
         parse_answer({**sent, "surprise": 1})
+    # the answer's time stamps are checked once, here (the second check went with the re-validation: review)
+    for stamp in ("updated_at", "capacity_updated_at"):
+        with pytest.raises(ValueError, match=stamp):
+            parse_answer({**sent, stamp: float("inf")})
