@@ -249,14 +249,16 @@ def draw_network(rec: RunRecord):
     pos = _positions(g, star)
     seen = measured(rec)
     hosts = [n for n in g if g.nodes[n]["role"] == "host"]
-    crowded = len(hosts) > 16  # link figures then go under each host's name, not along its link
+    # Beyond a handful of hosts the labels along the short access links overlap (12 nodes, three per
+    # gateway, were unreadable): the link figures then go under each host's name, turned.
+    crowded = len(hosts) > 6
     size = (max(9.0, 0.38 * len(hosts) + 3), 8) if not star else ((14, 12) if crowded else (10, 8))
     fig, ax = plt.subplots(figsize=size)
     cap_scale = _draw_links(ax, g, pos, seen, on_links=not crowded)
     score_scale = _draw_nodes(ax, g, pos, hosts, seen)
     _host_labels(ax, pos, hosts, seen, star, crowded, {h: g.edges[e] for e in g.edges for h in e if h in hosts})
     for scale, label in ((cap_scale, "access link: capacity measured (Mb/s)"), (score_scale, "node: last score")):
-        fig.colorbar(matplotlib.cm.ScalarMappable(*scale), ax=ax, fraction=0.025, pad=0.06, label=label)
+        fig.colorbar(matplotlib.cm.ScalarMappable(*scale), ax=ax, fraction=0.025, pad=0.1, label=label)
     more = f"\n(the first {MAX_HOSTS} nodes by participation and score; {dropped} more not drawn)" if dropped else ""
     ax.set_title(_title(rec, topo, star) + more, fontsize=10)
     ax.axis("off")

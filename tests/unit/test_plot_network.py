@@ -178,3 +178,25 @@ def test_write_topology_is_what_the_picture_reads(tmp_path):
     topo = topology_for(load_record(tmp_path / "run"))
     assert topo["kind"] == "edge_cloud" and topo["dilation"] == 2.0
     assert [n["name"] for n in topo["nodes"] if n["role"] == "host"] == ["node-01", "node-02", "node-03", "node-04"]
+
+
+def test_twelve_nodes_labels_do_not_overlap():
+    """At 12 nodes (three per gateway) the figures written along the access links overlapped and
+    could not be read (seen on the k 8 recordings): no two texts of the picture may overlap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from experiments.reports.network_map import draw_network
+    from experiments.reports.run_folder import load_record
+
+    run = (
+        Path(__file__).resolve().parents[1] / "fixtures" / "run_folders" / "mininet-replay-12n" / "n12-setup2-seed1-ne"
+    )
+    fig = draw_network(load_record(run))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_text().strip()]
+    assert len(boxes) >= 12
+    clashes = [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
+    assert not clashes, [(ax.texts[i].get_text(), ax.texts[j].get_text()) for i, j in clashes[:3]]
