@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from experiments.cli import main
 from edgeft.config_files import ConfigError, build
 from orchestrator.config import OrchestratorConfig
+from tests.unit.cli_run import run_cli
 
 SENTINEL = "results of an earlier run\n"
 
@@ -118,12 +118,7 @@ CASES = [
 
 
 def _run(argv, capsys) -> tuple[int, list[str]]:
-    try:
-        rc = main(argv)
-    except SystemExit as exc:  # argparse
-        rc = exc.code
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    return rc, err
+    return run_cli(argv, capsys)
 
 
 def _check(rc, err, fragment):

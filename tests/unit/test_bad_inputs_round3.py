@@ -8,10 +8,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from experiments.cli import main
 from edgeft.config_files import ConfigError, read_file
 from orchestrator import checkpoint
 from orchestrator.config import OrchestratorConfig
+from tests.unit.cli_run import run_cli
 from orchestrator.policies import Candidate, SelectionContext, Truth, make_policy
 
 LAUGHS = "\n".join(
@@ -21,12 +21,7 @@ LAUGHS = "\n".join(
 
 
 def _run(argv, capsys) -> tuple[int, list[str]]:
-    try:
-        rc = main(argv)
-    except SystemExit as exc:  # argparse
-        rc = exc.code
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    return rc, err
+    return run_cli(argv, capsys)
 
 
 def _refused(argv, capsys, *fragments) -> str:

@@ -13,21 +13,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from fastapi.testclient import TestClient
 
 from edgeft.wire import DIGEST_HEADER, META_HEADER, Task, TaskKind, sha256_hex, state_digest, tensors_to_bytes
 from edgeft.clock import Clock as RunClock
-from orchestrator.api import create_app
-from orchestrator.config import OrchestratorConfig
-from orchestrator.coordinator import Coordinator
 from orchestrator.epoch_core import remember
 from orchestrator.epoch_loop import node_results
-from orchestrator.registry import Registry
-from orchestrator.results import Recorder
 from orchestrator.routes import artifacts as artifacts_route, nodes as nodes_route, rounds as rounds_route
-from orchestrator.rounds import NO_LINK_ALLOWANCE_S, Round, measured_train_time, train_time_flagged
+from orchestrator.rounds import NO_LINK_ALLOWANCE_S, measured_train_time, train_time_flagged
 from orchestrator.scoring import perf_scores
 from orchestrator.selection_context import LastSeen
+from tests.unit.orchestrator_api import enrolled_api
 
 REF = {"lora_A": torch.zeros(4, 8), "lora_B": torch.zeros(8, 4)}
 COMPUTE_S = 0.6  # how long the nodes below "train" (seconds of the injected clock; the run's dilation is 1)
@@ -59,19 +54,7 @@ def clock(monkeypatch) -> Clock:
 
 @pytest.fixture
 def api(tmp_path):
-    cfg = OrchestratorConfig(nodes=2, policy="ar")
-    coord = Coordinator(cfg, Registry("s3cret"), Recorder(tmp_path, {}, 0), "runtok")
-    coord.publish_adapter(REF)
-    coord.shares = {"n1": (4, 60), "n2": (4, 60)}
-    coord.open_round(Round(epoch=0, version=0, expected={"n1", "n2"}))
-    client = TestClient(create_app(coord))
-    tokens = {}
-    for n in ("n1", "n2"):
-        r = client.post(
-            "/v1/enroll", json={"node_id": n, "compute_power": 30}, headers={"Authorization": "Bearer runtok"}
-        )
-        assert r.status_code == 200, r.text
-        tokens[n] = r.json()["node_token"]
+    client, coord, tokens = enrolled_api(tmp_path, REF)
     yield client, coord, tokens, tmp_path
     coord.recorder.close()
 

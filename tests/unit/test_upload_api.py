@@ -4,35 +4,17 @@ import json
 
 import pytest
 import torch
-from fastapi.testclient import TestClient
 
 from edgeft.wire import DIGEST_HEADER, META_HEADER, sha256_hex, tensors_to_bytes
-from orchestrator.api import create_app
-from orchestrator.config import OrchestratorConfig
-from orchestrator.coordinator import Coordinator
-from orchestrator.registry import Registry
-from orchestrator.results import Recorder
 from orchestrator.rounds import Round
+from tests.unit.orchestrator_api import enrolled_api
 
 REF = {"lora_A": torch.zeros(4, 8), "lora_B": torch.zeros(8, 4)}
 
 
 @pytest.fixture
 def api(tmp_path):
-    cfg = OrchestratorConfig(nodes=2, policy="ar", max_upload_mb=0.01)
-    coord = Coordinator(cfg, Registry("s3cret"), Recorder(tmp_path, {}, 0), "runtok")
-    coord.publish_adapter(REF)
-    coord.shares = {"n1": (4, 60), "n2": (4, 60)}  # what was handed out: 4 sequences of 16 tokens each
-    coord.open_round(Round(epoch=0, version=0, expected={"n1", "n2"}))
-    client = TestClient(create_app(coord))
-    tokens = {}
-    for n in ("n1", "n2"):
-        r = client.post(
-            "/v1/enroll", json={"node_id": n, "compute_power": 30}, headers={"Authorization": "Bearer runtok"}
-        )
-        assert r.status_code == 200
-        tokens[n] = r.json()["node_token"]
-    return client, coord, tokens
+    return enrolled_api(tmp_path, REF, max_upload_mb=0.01)
 
 
 def _meta(node="n1", **kw):
