@@ -37,7 +37,10 @@ log = logging.getLogger("edgeft.scale_grid")
 
 NODES = (12, 40, 100, 1000)
 SETUPS = (1, 2, 3)
-REGIMES = {"real": 0.0, "pv1": 1.0}  # regime name -> --paper-volumes
+REGIMES = {"real": 0.0, "pv1": 1.0, "pv0.001": 0.001, "pv0.004": 0.004}  # regime name -> --paper-volumes
+GRID_REGIMES = ("real", "pv1")
+# The Mininet benchmarks' own paper-volume regimes (docs/benchmarks.md), simulated beside them (issue 29 item 2).
+EMULATION_CELLS = ((12, 2, "pv0.001"), (12, 2, "pv0.004"))
 PAIR = ("ar", "ne")  # AR first: a seed's NE row can then carry its time to AR's final loss at once
 SUITE = ("ne_plus", "random", "oracle", "fedcs", "oort", "tifl")
 SUITE_NODES = (100, 1000)
@@ -95,19 +98,26 @@ class Unit:
 
 
 def grid_units(seeds: Sequence[int], suite: Sequence[str] = SUITE, training: str = "none") -> list[Unit]:
-    """Every unit of issue 29's grid (items 1 and 3), in the order of `priority`."""
+    """Every unit of issue 29's grid (items 1 and 3) and of the emulation's own regimes at 12 nodes
+    (item 2: EMULATION_CELLS), in the order of `priority`."""
     units = {
         Unit(nodes, setup, regime, seed, policy, training)
         for nodes in NODES
         for setup in SETUPS
-        for regime in REGIMES
+        for regime in GRID_REGIMES
+        for seed in seeds
+        for policy in PAIR
+    }
+    units |= {
+        Unit(nodes, setup, regime, seed, policy, training)
+        for nodes, setup, regime in EMULATION_CELLS
         for seed in seeds
         for policy in PAIR
     }
     units |= {
         Unit(nodes, SUITE_SETUP, regime, seed, policy, training)
         for nodes in SUITE_NODES
-        for regime in REGIMES
+        for regime in GRID_REGIMES
         for seed in seeds
         for policy in suite
     }
@@ -141,7 +151,7 @@ def parse_cells(text: str | None) -> set[tuple[int, int, str]] | None:
             raise ValueError(f"--cells: expected N:SETUP:REGIME items, e.g. 100:2:pv1 (got {item!r})")
         nodes = NODES if parts[0] == "*" else (int(parts[0]),)
         setups = SETUPS if parts[1] == "*" else (int(parts[1]),)
-        regimes = tuple(REGIMES) if parts[2] == "*" else (parts[2],)
+        regimes = GRID_REGIMES if parts[2] == "*" else (parts[2],)
         if parts[2] not in REGIMES and parts[2] != "*":
             raise ValueError(f"--cells: regime must be one of {', '.join(REGIMES)} or * (got {parts[2]!r})")
         cells |= {(n, s, r) for n in nodes for s in setups for r in regimes}
