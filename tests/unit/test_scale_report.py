@@ -1,0 +1,137 @@
+"""experiments/scale_report.py's arithmetic on a small hand-made results.csv: NE/AR paired by seed
+with the project's t-interval, the set-up share, where the paper's 2x holds, the time to AR's final
+loss (an unreached target counting with the completion time), the suite against the oracle, and
+whether the emulation agrees."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from experiments import scale_report
+from experiments.scale_grid import append_row
+from experiments.scale_report import (
+    Estimate,
+    agreement,
+    pair_cells,
+    read_rows,
+    suite_table,
+    time_to_target_or_end,
+    with_targets,
+)
+
+T95_DF2 = 4.303  # Student's t, two-sided 95 %, 2 degrees of freedom
+
+
+def _row(nodes, setup, regime, policy, seed, completion, setup_s=20.0, training="none", losses=None, **extra):
+    times = [(completion - setup_s) / 2] * 2
+    return {
+        "nodes": nodes,
+        "setup": setup,
+        "regime": regime,
+        "policy": policy,
+        "seed": seed,
+        "training": training,
+        "completion_time_s": completion,
+        "setup_s": setup_s,
+        "mean_epoch_s": (completion - setup_s) / 2,
+        "epoch_times_s": ";".join(str(t) for t in times),
+        "val_losses": ";".join(str(v) for v in losses) if losses else "",
+        "pre_training_loss": 10.0 if losses else "",
+        "final_val_loss": losses[-1] if losses else "",
+        **extra,
+    }
+
+
+@pytest.fixture()
+def results(tmp_path):
+    path = tmp_path / "results.csv"
+    rows = [_row(12, 2, "real", "ar", seed, 100.0) for seed in (0, 1, 2)]
+    rows += [_row(12, 2, "real", "ne", seed, t, setup_s=t / 2) for seed, t in ((0, 50.0), (1, 60.0), (2, 90.0))]
+    rows.append(_row(12, 2, "real", "ne", 3, 10.0))  # no AR for seed 3: left out of the pairing
+    rows.append(_row(12, 2, "real", "ne", 0, 999.0))  # a duplicate of a finished key: the first row wins
+    for row in rows:
+        append_row(path, row)
+    return path
+
+
+def test_ne_ar_is_paired_by_seed_with_the_projects_t_interval(results):
+    (cell,) = pair_cells(read_rows(results))
+    ratios = [0.5, 0.6, 0.9]
+    mean = sum(ratios) / 3
+    stdev = math.sqrt(sum((r - mean) ** 2 for r in ratios) / 2)
+    assert cell.ratio.count == 3
+    assert cell.ratio.mean == pytest.approx(mean)
+    assert cell.ratio.half == pytest.approx(T95_DF2 * stdev / math.sqrt(3), rel=1e-9)
+    assert cell.at_goal == 1 and cell.verdict() == "no"
+    assert cell.ne.count == 4  # NE's own completion time counts every seed it ran
+    assert cell.ne_setup_share.mean == pytest.approx((0.5 * 3 + 20.0 / 10.0) / 4)  # seed 3: 20 s of set-up in 10
+    assert cell.ar_setup_share.mean == pytest.approx(0.2)
+
+
+def test_the_2x_holds_only_when_the_whole_interval_is_at_or_below_a_half():
+    def verdict(ratios):
+        return scale_report.PairCell(
+            (12, 2, "real"), *[Estimate.of([1.0])] * 2, Estimate.of(ratios), 0, Estimate.of([]), Estimate.of([])
+        ).verdict()
+
+    assert verdict([0.30, 0.32, 0.31]) == "**holds** (CI ≤ 0.5)"
+    assert verdict([0.2, 0.45, 0.8]) == "mean ≤ 0.5, CI above"
+    assert verdict([0.3, 0.3]) == "too few seeds"
+
+
+def test_time_to_ars_final_loss_and_an_unreached_target_counts_with_its_completion():
+    rows = [
+        _row(100, 2, "real", "ar", 0, 120.0, training="real", losses=[5.0, 4.0]),
+        _row(100, 2, "real", "ne", 0, 80.0, training="real", losses=[4.0, 4.2]),  # reached after epoch 0
+        _row(100, 2, "real", "ne", 1, 70.0, training="real", losses=[5.0, 4.5]),  # AR seed 1 below: 4.4, never
+        _row(100, 2, "real", "ar", 1, 90.0, training="real", losses=[5.0, 4.4]),
+    ]
+    rows = {(r["policy"], r["seed"]): r for r in with_targets([{k: str(v) for k, v in r.items()} for r in rows])}
+    assert rows[("ne", "0")]["target_loss"] == 4.0
+    assert rows[("ne", "0")]["time_to_target_s"] == pytest.approx(20.0 + 30.0)  # set-up, then epoch 0's 30 s
+    assert rows[("ar", "0")]["time_to_target_s"] == pytest.approx(120.0)  # AR reaches its own final loss at the end
+    assert rows[("ne", "1")]["time_to_target_s"] is None
+    times, reached = time_to_target_or_end({0: rows[("ne", "0")], 1: rows[("ne", "1")]})
+    assert times == {0: pytest.approx(50.0), 1: 70.0} and reached == 1
+
+
+def test_time_only_rows_have_no_target():
+    (row,) = with_targets([{k: str(v) for k, v in _row(12, 2, "real", "ar", 0, 100.0).items()}])
+    assert row["target_loss"] is None and row["time_to_target_s"] is None
+
+
+def test_the_suite_is_measured_against_the_oracle_by_seed():
+    rows = []
+    for seed in (0, 1, 2):
+        rows += [
+            _row(100, 2, "real", "oracle", seed, 60.0, jain_index=0.4, mean_coverage=0.3),
+            _row(100, 2, "real", "ar", seed, 120.0, jain_index=1.0, mean_coverage=1.0),
+            _row(100, 2, "real", "ne", seed, 80.0 + seed, jain_index=0.5, mean_coverage=0.6),
+        ]
+    table = suite_table([{k: str(v) for k, v in r.items()} for r in rows])
+    ne_line = next(line for line in table.splitlines() if "| ne |" in line)
+    ne_epoch_over_oracle = [(60.0 + s) / 2 / 20.0 for s in (0, 1, 2)]  # (completion - set-up) / 2 epochs
+    assert f"{sum(ne_epoch_over_oracle) / 3:.3f} ± " in ne_line
+    assert "| 0.500 ± 0.000 | 0.600 ± 0.000 |" in ne_line
+    assert "| 1.000 ± 0.000 |" in next(line for line in table.splitlines() if "| oracle |" in line)
+
+
+def test_agreement_follows_issue_28s_target():
+    measured = {0: 0.5, 1: 0.6, 2: 0.7}
+    assert agreement(measured, {0: 0.55, 1: 0.65, 2: 0.75, 3: 0.6}).startswith("agree")
+    assert agreement(measured, {0: 0.75, 1: 0.6, 2: 0.7}).startswith("disagree")  # seed 0 off by 0.25
+    assert agreement({0: 0.5, 1: 0.6}, {0: 0.5, 1: 0.6}).startswith("not judged: 2 measured seed(s) < 3")
+
+
+def test_the_report_writes_its_summary_and_plot(results):
+    path = scale_report.write_report(results.parent)
+    text = path.read_text()
+    assert "simulated" in text and "0.667 ± " in text
+    assert (results.parent / "ne_ar_vs_nodes.png").stat().st_size > 0
+
+
+def test_no_results_is_one_line_and_exit_2(tmp_path, capsys):
+    assert scale_report.main(["--data", str(tmp_path)]) == 2
+    assert "results.csv" in capsys.readouterr().err
