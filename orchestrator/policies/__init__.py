@@ -16,6 +16,7 @@ from orchestrator.policies.base import (
 from orchestrator.policies.baselines import Oracle, OracleScore, RandomSelection, SingleMetric
 from orchestrator.policies.deadline import DeadlineSelection
 from orchestrator.policies.elimination import AllResources, NodeElimination, NodeEliminationReadmit
+from orchestrator.policies.pace import PaceSelection
 from orchestrator.policies.tiers import TierSelection
 from orchestrator.policies.utility import UtilitySelection
 
@@ -51,6 +52,7 @@ def make_policy(name: str, total_nodes: int, epochs: int, options=None) -> Selec
         "fedcs": lambda: DeadlineSelection(o.deadline_s if o else None),
         "oort": lambda: UtilitySelection(*((o.oort_alpha, o.oort_epsilon, o.preferred_round_s) if o else ())),
         "tifl": lambda: TierSelection(epochs, o.tiers if o else 3),
+        "pace": PaceSelection,
     }
     if name not in makers:
         raise ValueError(f"unknown policy '{name}': use one of {', '.join(POLICY_NAMES)}")

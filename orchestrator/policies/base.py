@@ -31,6 +31,7 @@ POLICY_NAMES = (
     "oracle",
     "oracle_score",
     "ne_plus",
+    "pace",
 )
 # These keep NE's per-epoch node count, which exists only for nodes > epochs.
 SCHEDULED_POLICIES = ("ne", "ne_plus", "random", "bandwidth", "compute", "oort", "oracle", "oracle_score")
