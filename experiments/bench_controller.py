@@ -81,7 +81,7 @@ def _rate(read, seconds: float) -> float:
     return (read() - a) / seconds
 
 
-def _loaded(edge, url: str, profile) -> tuple[float, float, float]:
+def _loaded(edge, url: str, profile) -> tuple[float | None, float, float]:
     """(available read mid-flow, drawn capacity - iperf3's throughput, iperf3 Mb/s)."""
     node = edge.hosts[profile.node_id]
     srv = node.popen(["iperf3", "-s", "-1"])
@@ -240,9 +240,11 @@ def _extras(edge, url: str, ctl, ofp: int, profiles, train_interval: float) -> N
     loads = [(p, *_loaded(edge, url, p)) for p in (by_rate[-1], by_rate[len(by_rate) // 2])]
     collapse = _collapse_s(edge, url, by_rate[-1])
     for p, avail, expect, iperf in loads:
+        # A path without a capacity figure yet (its trains refused so far) has no available bandwidth either.
+        shown = "no figure yet" if avail is None else f"{avail:.2f} Mb/s"
         print(
             f"      under iperf3 load on {p.node_id} ({p.bandwidth_mbps:.2f} Mb/s drawn, iperf3 {iperf:.2f} Mb/s): "
-            f"available {avail:.2f} Mb/s vs drawn - iperf3 = {expect:.2f} Mb/s"
+            f"available {shown} vs drawn - iperf3 = {expect:.2f} Mb/s"
         )
     print(
         f"      a link cut to a quarter ({by_rate[-1].bandwidth_mbps:.2f} -> "
