@@ -9,8 +9,8 @@ session's machine time. So the sweep is built to be cut and continued:
 - every finished run appends its row to OUT/results.csv at once (one row per (cell, seed, policy));
 - a continued sweep reads that file and runs only the missing (cell, seed, policy) triples;
 - the units run in order of importance (`priority`): NE and AR over every N, small N first, 1 000
-  last (its first 10 seeds), then the suite (100 nodes, then 1 000), then 1 000 nodes' later seeds,
-  so a cut sweep has the cells that matter most.
+  last, with the cheap suite at 100 nodes before the 1 000-node runs (those 10-40 s each: their first
+  10 seeds of every cell before any later seed), so a cut sweep has the cells that matter most.
 Each run is `edgeft simulate`'s own (experiments/runners/simulate.py builds the spec: the same drawn
 network, calibration and noise model; simulator/driver.py simulates it), one process per run (SimGrid
 keeps one Engine per process). Run folders go to --runs (default /tmp/h-scale/runs, outside git):
@@ -125,16 +125,17 @@ def grid_units(seeds: Sequence[int], suite: Sequence[str] = SUITE, training: str
 
 
 def priority(unit: Unit) -> tuple:
-    """Sort key, in tiers of importance: NE/AR at N <= 100 (every seed); NE/AR at 1 000 nodes, first
-    FIRST_WAVE seeds; the suite at 100 nodes; the suite at 1 000 nodes, first wave; then the later
-    seeds at 1 000 nodes (NE/AR, then the suite). Within a tier: small N, seed, regime, setup, AR
-    before NE (a seed's NE row can then carry its time to AR's final loss)."""
+    """Sort key, in tiers of importance and cost: NE/AR at N <= 100 (every seed); the suite at 100
+    nodes (a 100-node run takes about a second: the whole suite minutes); NE/AR at 1 000 nodes, first
+    FIRST_WAVE seeds (a 1 000-node run takes 10-40 s); the suite at 1 000 nodes, first wave; then the
+    later seeds at 1 000 nodes (NE/AR, then the suite). Within a tier: small N, seed, regime, setup,
+    AR before NE (a seed's NE row can then carry its time to AR's final loss)."""
     in_suite = unit.policy not in PAIR
     later = unit.nodes >= 1000 and unit.seed >= FIRST_WAVE
-    if not in_suite:
-        tier = 0 if unit.nodes < 1000 else (1 if not later else 4)
+    if unit.nodes < 1000:
+        tier = 1 if in_suite else 0
     else:
-        tier = 2 if unit.nodes < 1000 else (3 if not later else 5)
+        tier = (2 if not in_suite else 3) + (2 if later else 0)
     pair_rank = PAIR.index(unit.policy) if unit.policy in PAIR else len(PAIR)
     regime_rank = list(REGIMES).index(unit.regime)
     return (tier, unit.nodes, unit.seed, regime_rank, unit.setup, pair_rank, unit.policy)

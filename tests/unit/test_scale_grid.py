@@ -39,12 +39,11 @@ def test_ne_and_ar_come_first_small_n_first_and_1000_nodes_in_waves():
     small_pairs = [u for u in units if u.policy in ("ne", "ar") and u.nodes < 1000]
     assert [u.nodes for u in small_pairs] == sorted(u.nodes for u in small_pairs)
     first_thousand = min(i for u, i in position.items() if u.nodes == 1000)
-    assert first_thousand == len(small_pairs)  # every NE/AR run at N <= 100 before any at 1 000
+    assert max(position[u] for u in small_pairs) < first_thousand  # every NE/AR run at N <= 100 before 1 000
     big = [u.seed for u in units if u.nodes == 1000 and u.policy in ("ne", "ar")]
     assert max(big[: 10 * 3 * 2 * 2]) == 9  # every 1 000-node cell's first ten seeds before any later one
     suite_100 = [i for u, i in position.items() if u.policy not in ("ne", "ar") and u.nodes == 100]
-    pair_1000_late = [i for u, i in position.items() if u.policy in ("ne", "ar") and u.nodes == 1000 and u.seed >= 10]
-    assert max(suite_100) < min(pair_1000_late)  # the cheap suite at 100 nodes is not starved
+    assert max(suite_100) < first_thousand  # the cheap suite at 100 nodes is not starved by 1 000-node runs
     first = units[0]
     assert (first.nodes, first.policy) == (12, "ar")  # a seed's AR before its NE
 
