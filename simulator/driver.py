@@ -16,6 +16,9 @@ What a run simulates (the orchestrator's protocol, orchestrator/epoch_loop.py an
   window each time (Linux restarts slow start after an idle longer than the RTO, as a compute window
   is: net.ipv4.tcp_slow_start_after_idle = 1 in Mininet's hosts); the barrier is the
   last upload; then the server aggregates and validates (`server_wall_s` / k).
+- after epoch e, with `--training real`, the active nodes' updates are computed for real, aggregated
+  and validated (simulator/training.py: a protocol the launch layer implements; here no time passes
+  for it), so the loss columns are real; under `--training none` they stay empty.
 - after epoch e the strategy gets each active node's T_i as the orchestrator measures it (its
   round less the transfer allowance the measured link figures grant: orchestrator/rounds.py) or,
   in replay, as the recording's scorer had it, and the figures of the measurement model.
@@ -39,7 +42,9 @@ from edgeft.clock import Clock
 from orchestrator import fairness, fidelity
 from simulator import measurement, topology
 from simulator.phases import NodeEpoch
+from orchestrator.registry import NodeStatus
 from simulator.strategy_adapter import DEFAULT_UTOPIA, DEFAULT_WEIGHTS, SimNode, SimResult, StrategyAdapter
+from simulator.training import TRAINING_MODES, EpochTraining, NoTraining, Training
 from simulator.transfers import EpochPlan, EpochTimes
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,6 +90,7 @@ class RunSpec:
     scenario: list[dict] = field(default_factory=list)  # orchestrator/config.py ScenarioEvent fields
     extra_download_rtts: float = 0.0  # calibrated round trips a download takes beyond the protocol model
     extra_upload_rtts: float = 0.0  # the same for an upload phase
+    training: str = "none"  # none: time only; real: the losses trained for real (simulator/training.py)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -140,16 +146,17 @@ class _Run:
     node_rows: list[dict] = field(default_factory=list)
     clock_s: float = 0.0  # completion clock: set-up + epochs so far
     links: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # node -> its link now
+    training: Training = field(default_factory=NoTraining)
+    val_loss: float = math.nan  # the last epoch's validation loss (NaN: none yet, or no training)
+    failed: dict[str, str] = field(default_factory=dict)  # node -> why its update did not count
 
 
-def simulate_run(spec: RunSpec) -> dict[str, Any]:
-    """The whole run in this process (once per process): its rows and summary."""
+def simulate_run(spec: RunSpec, training: Training | None = None) -> dict[str, Any]:
+    """The whole run in this process (once per process): its rows and summary. `training`: the
+    losses' source under `--training real` (simulator/training.py; the launch layer's), required then."""
     from simulator.transfers import simulate
 
-    nodes = [SimNode(p["node_id"], float(p["compute_power"]), spec.samples) for p in spec.profiles]
-    adapter = StrategyAdapter(spec.policy, nodes, spec.epochs, spec.seed, spec.weights, spec.utopia, spec.truth())
-    run = _Run(spec, topology.build(spec.profiles, domains=spec.domains), adapter, measurement_model(spec))
-    run.links = {n.node_id: (n.rate_mbps, n.delay_ms, n.loss_pct) for n in run.topo.nodes}  # as drawn
+    run = prepare_run(spec, training)
     started = time.process_time()
     times = simulate(run.topo, lambda index, done: _plan(run, index, done))
     return {
@@ -158,6 +165,25 @@ def simulate_run(spec: RunSpec) -> dict[str, Any]:
         "summary": _summary(run, times),
         "cpu_s": time.process_time() - started,
     }
+
+
+def prepare_run(spec: RunSpec, training: Training | None = None) -> _Run:
+    """A run's state before its set-up: nodes, strategy, tree, measurement model and training."""
+    check_training(spec, training)
+    nodes = [SimNode(p["node_id"], float(p["compute_power"]), spec.samples) for p in spec.profiles]
+    adapter = StrategyAdapter(spec.policy, nodes, spec.epochs, spec.seed, spec.weights, spec.utopia, spec.truth())
+    run = _Run(spec, topology.build(spec.profiles, domains=spec.domains), adapter, measurement_model(spec))
+    run.training = training if training is not None else NoTraining()
+    run.links = {n.node_id: (n.rate_mbps, n.delay_ms, n.loss_pct) for n in run.topo.nodes}  # as drawn
+    return run
+
+
+def check_training(spec: RunSpec, training: Training | None) -> None:
+    """ValueError unless the spec's training mode and the training given agree."""
+    if spec.training not in TRAINING_MODES:
+        raise ValueError(f"training must be one of {', '.join(TRAINING_MODES)} (got {spec.training!r})")
+    if spec.training == "real" and training is None:
+        raise ValueError("training real needs its trainer, wired in by the launch layer (edgeft simulate)")
 
 
 def _plan(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan | None:
@@ -229,8 +255,9 @@ def _setup_plan(run: _Run) -> EpochPlan:
 
 
 def _close(run: _Run, epoch: int, times: EpochTimes) -> frozenset[str] | None:
-    """Epoch `epoch` is over: its results and figures to the strategy; who trains next."""
+    """Epoch `epoch` is over: its training, results and figures to the strategy; who trains next."""
     spec = run.spec
+    trained = _train(run, epoch)
     active = [n.node_id for n in run.adapter.active()]
     if isinstance(run.model, (measurement.TruthModel, measurement.ControllerModel)):
         now = spec.at_epoch(epoch)  # what the controller measures after the epoch: the link during it
@@ -255,9 +282,20 @@ def _close(run: _Run, epoch: int, times: EpochTimes) -> frozenset[str] | None:
             nt.compute_s,
             spec.samples,
             spec.work_gflop,
+            loss=trained.node_loss.get(node_id, math.nan),
             timing={"download_s": nt.download_s, "upload_s": nt.upload_s, "waiting_s": nt.wait_s or 0.0},
+            weight=trained.node_weight.get(node_id, math.nan),
         )
-    record = run.adapter.close_epoch(epoch, results, figures, times.epoch_s, spec.adapter_bytes + spec.model_pad)
+    record = run.adapter.close_epoch(
+        epoch,
+        results,
+        figures,
+        times.epoch_s,
+        spec.adapter_bytes + spec.model_pad,
+        val_loss=trained.val_loss,
+        digest=trained.digest,
+        failures=trained.refused,
+    )
     trips = [r.round_trip_s for r in results.values()]
     record.epoch_row.update(
         bubble_s=fairness.bubble_time(times.round_s, trips),
@@ -267,6 +305,18 @@ def _close(run: _Run, epoch: int, times: EpochTimes) -> frozenset[str] | None:
     run.epoch_rows.append(record.epoch_row)
     run.node_rows.extend(record.node_rows)
     return record.chosen
+
+
+def _train(run: _Run, epoch: int) -> EpochTraining:
+    """The epoch's training (simulator/training.py) over the nodes that trained in it; the nodes whose
+    update did not count are failed for the run, as orchestrator/epoch_loop.py does."""
+    trained = run.training.train_epoch(epoch, sorted(n.node_id for n in run.adapter.active()))
+    for node in run.adapter.nodes:
+        if node.node_id in trained.refused:
+            node.status = NodeStatus.FAILED
+            run.failed[node.node_id] = trained.refused[node.node_id]
+    run.val_loss = trained.val_loss
+    return trained
 
 
 def measured_train_time(compute_s: float, upload_s: float, spec: RunSpec, seen: Any, access: Any) -> float:
@@ -288,8 +338,9 @@ def _summary(run: _Run, times: Sequence[EpochTimes]) -> dict[str, Any]:
     spec, adapter = run.spec, run.adapter
     trained: dict[str, int] = {n.node_id: 0 for n in adapter.nodes}
     for row in run.node_rows:
-        trained[row["node_id"]] += 1
+        trained[row["node_id"]] += row["status"] != "failed"  # a refused update did not count
     share = fairness.participation([trained[i] for i in sorted(trained)], spec.epochs)
+    pre_loss = run.training.pre_training_loss()
     return {
         "engine": "simulate",
         "measurement": spec.measurement,
@@ -300,11 +351,14 @@ def _summary(run: _Run, times: Sequence[EpochTimes]) -> dict[str, Any]:
         "setup": spec.setup,
         "completion_time_s": sum(t.epoch_s for t in times[1:]) + times[0].round_s,
         "setup_time_s": times[0].round_s,
-        "pre_training_loss": None,
-        "final_val_loss": None,
+        "pre_training_loss": pre_loss,
+        "final_val_loss": run.val_loss if pre_loss is not None else None,
         "active_at_end": len(adapter.active()),
         "eliminated_at_end": len(adapter.live()) - len(adapter.active()),
-        "failed": 0,
+        "failed": len(run.failed),
+        "failed_nodes": dict(run.failed),
+        "training": spec.training,
+        "training_stats": run.training.stats(),
         "paper_volumes": spec.paper_volumes,
         "jain_index": fairness.jain_index(share),
         "jain_normalised": fairness.jain_normalised(share),
@@ -330,6 +384,7 @@ def main() -> int:
     try:
         spec = RunSpec.from_dict(json.load(sys.stdin))
         measurement_model(spec)
+        check_training(spec, None)  # this door has no trainer: real training goes through edgeft simulate
     except (ValueError, TypeError, KeyError, OSError) as exc:
         print(json.dumps({"error": f"bad simulation spec: {exc}"}))
         return 2

@@ -47,8 +47,9 @@ class SimResult:
     compute_s: float
     samples: int = 0
     work_gflop: float = math.nan
-    loss: float = math.nan
+    loss: float = math.nan  # its local training loss (NaN under `--training none`)
     timing: Mapping[str, float] = field(default_factory=dict)
+    weight: float = math.nan  # its aggregation weight (label tokens); NaN: its samples, as before
 
 
 @dataclass(frozen=True)
@@ -104,18 +105,25 @@ class StrategyAdapter:
         figures: Mapping[str, Seen],
         epoch_time_s: float,
         transfer_bytes: int,
+        val_loss: float = math.nan,
+        digest: str = "",
+        failures: Mapping[str, str] | None = None,
     ) -> EpochRecord:
         """EpochCore.close_epoch on the simulated round: the figures as the core's network source sees
-        them, the round as its RoundInput; who trains next and the rows."""
+        them, the round as its RoundInput; who trains next and the rows. `val_loss` and `digest`: the
+        aggregated adapter's (simulator/training.py; NaN and '' without training); `failures`: nodes
+        that trained this epoch but whose update did not count (failed for the run, as the
+        orchestrator does: their status must be FAILED already), with the reason."""
         self.core.network.source.current = {i: _path_figures(seen) for i, seen in figures.items()}
+        failures = dict(failures or {})
         round_input = RoundInput(
             epoch,
-            sorted(n.node_id for n in self.active()),
+            sorted([n.node_id for n in self.active()] + list(failures)),
             {i: _round_result(res) for i, res in results.items()},
-            {},
+            failures,
             epoch + 1,
-            "",
-            math.nan,
+            digest,
+            val_loss,
             epoch_time_s,
             transfer_bytes,
             round_span_s=max((r.round_trip_s for r in results.values()), default=None),
@@ -199,7 +207,7 @@ def _round_result(res: SimResult) -> object:
         res.work_gflop,
         res.train_time_s,
         res.round_trip_s,
-        float(res.samples or 1),
+        res.weight if math.isfinite(res.weight) else float(res.samples or 1),
         declared_train_time_s=res.compute_s,
         compute_wall_s=res.compute_s,
         timing=dict(res.timing),

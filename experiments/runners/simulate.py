@@ -10,7 +10,11 @@ one Engine per process), `--jobs` at a time, forked from one server process that
 DIR gets what `edgeft compare` writes: results.csv (engine `simulate`), summary.md (mean ± 95 % CI
 over seeds, and NE/AR per seed), completion_time.png, and one run folder per run (epochs.csv,
 node_epochs.csv, summary.json, ground_truth.json, topology.json, config.json). Every table and
-figure says it is simulated. `--training none`: time only, loss columns empty.
+figure says it is simulated. `--training none`: time only, loss columns empty. `--training real`:
+every active node's update trained for real, one after another, outside simulated time
+(experiments/runners/sim_training.py), so the loss columns, time_to_target_s and loss_vs_time.png are
+real; its epochs are cached under `--training-cache DIR` (default: sim_training.default_cache_dir())
+and reused by every run with the same nodes, seed and active sets so far.
 """
 
 from __future__ import annotations
@@ -86,7 +90,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fitted overheads, round trips and controller noise (default experiments/data/calibration.json, "
         "written by experiments/validate_simulation.py --calibrate ... --save-calibration)",
     )
-    p.add_argument("--training", default="none", help="none (time only); real is not built yet")
+    p.add_argument(
+        "--training",
+        default="none",
+        help="none (time only: loss columns empty) or real (each active node's update trained for real: the "
+        "built-in model, practical to ~100 nodes)",
+    )
+    p.add_argument(
+        "--training-cache",
+        default=None,
+        metavar="DIR",
+        help="with --training real: where trained epochs are kept and reused (default ~/.cache/edgeft/"
+        "simulate-training, or $EDGEFT_CACHE/simulate-training)",
+    )
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="simulations at a time (processes)")
     p.add_argument("--out", default="results/simulate")
     p.add_argument("--overwrite", action="store_true", help="--out holds run folders: replace them")
@@ -116,14 +132,39 @@ def _check_scalars(args: argparse.Namespace) -> None:
         raise InputError(f"--measurement: choose one of {', '.join(MEASUREMENTS)} (got {args.measurement!r})")
     if args.training not in ("none", "real"):
         raise InputError(f"--training: choose none or real (got {args.training!r})")
-    if args.training == "real":
-        raise InputError("--training real: not built yet in the simulator; use --training none (time only)")
+    _check_training_cache(args)
     if args.jobs < 1:
         raise InputError(f"--jobs: expected an integer >= 1 (got {args.jobs})")
     if args.measurement == "replay" and not args.replay:
         raise InputError("--measurement replay: name the recorded run folders with --replay RUN_DIR...")
     if args.replay and args.measurement != "replay":
         raise InputError("--replay: only with --measurement replay")
+
+
+def _check_training_cache(args: argparse.Namespace) -> None:
+    """--training-cache: only with --training real, and a folder this user can write (or create)."""
+    folder = getattr(args, "training_cache", None)
+    if folder is None:
+        return
+    if args.training != "real":
+        raise InputError("--training-cache: only with --training real (--training none trains nothing)")
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--training-cache: {path} is a file; give a folder (it is created if missing)")
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"--training-cache: {existing} is not a folder you can write; choose another DIR")
+
+
+def training_cache(args: argparse.Namespace) -> str | None:
+    """The folder trained epochs are cached in (None without --training real)."""
+    if getattr(args, "training", "none") != "real":
+        return None
+    if getattr(args, "training_cache", None):
+        return str(Path(args.training_cache).absolute())
+    from experiments.runners.sim_training import default_cache_dir
+
+    return str(default_cache_dir())
 
 
 def _calibration(args: argparse.Namespace) -> dict:
@@ -162,7 +203,10 @@ def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
     calibration = _calibration(args)
     scenario = _scenario(args)
     if args.measurement == "replay":
-        return [(name, extra, _calibrated(spec, calibration, "replay")) for name, extra, spec in _replay_specs(args)]
+        replays = [(name, extra, _calibrated(spec, calibration, "replay")) for name, extra, spec in _replay_specs(args)]
+        for _, _, spec in replays:
+            spec.training = args.training
+        return replays
     nodes = _ints(args.nodes, "--nodes", 2)
     setups = _ints(args.setups, "--setups", 1)
     bad = [s for s in setups if s not in SETUPS]
@@ -180,7 +224,7 @@ def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
                     spec = RunSpec(profiles, policy, args.epochs, seed, setup, args.measurement)
                     _calibrated(spec, calibration, args.measurement).scenario = scenario
                     spec.model_pad, spec.setup_pad = int(500e6 * pv), int((500e6 + 1000e6 / n) * pv)
-                    spec.paper_volumes = pv
+                    spec.paper_volumes, spec.training = pv, args.training
                     extra = {"nodes": n, "setup": setup, "seed": seed, "policy": policy}
                     specs.append((f"n{n}-setup{setup}-seed{seed}-{policy}", extra, spec))
     return specs
@@ -215,27 +259,36 @@ def _replay_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
     return specs
 
 
-def _simulate(spec_dict: dict) -> dict:
-    """One run, in a worker process of its own (max_tasks_per_child=1: one SimGrid Engine each)."""
+def _simulate(spec_dict: dict, cache_dir: str | None = None) -> dict:
+    """One run, in a worker process of its own (max_tasks_per_child=1: one SimGrid Engine each); under
+    --training real with its trainer (experiments/runners/sim_training.py), epochs cached in `cache_dir`."""
     from simulator.driver import RunSpec, simulate_run
 
     try:
-        return simulate_run(RunSpec.from_dict(spec_dict))
+        spec = RunSpec.from_dict(spec_dict)
+        training = None
+        if spec.training == "real":
+            from experiments.runners.sim_training import for_spec
+
+            training = for_spec(spec, cache_dir)
+        return simulate_run(spec, training)
     except Exception as exc:  # noqa: BLE001 - reported with the run's name by the parent
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def run_all(specs: list, jobs: int, show_progress: bool = True) -> dict[str, dict]:
-    """Simulate every spec, `jobs` processes at a time; {run name: answer}."""
+def run_all(specs: list, jobs: int, show_progress: bool = True, training_cache: str | None = None) -> dict[str, dict]:
+    """Simulate every spec, `jobs` processes at a time; {run name: answer}. `training_cache`: the
+    folder of trained epochs for specs with training real (None: nothing cached)."""
     import multiprocessing
 
     from tqdm import tqdm
 
     answers: dict[str, dict] = {}
     context = multiprocessing.get_context("forkserver")  # every worker forked from one that loaded the libraries
-    context.set_forkserver_preload(["simulator.driver"])
+    trains = any(spec.training == "real" for _, _, spec in specs)
+    context.set_forkserver_preload(["simulator.driver", *(["experiments.runners.sim_training"] if trains else [])])
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, max_tasks_per_child=1) as pool:
-        futures = {pool.submit(_simulate, spec.as_dict()): name for name, _, spec in specs}
+        futures = {pool.submit(_simulate, spec.as_dict(), training_cache): name for name, _, spec in specs}
         bar = tqdm(total=len(futures), desc="simulated runs", unit="run", disable=not show_progress)
         for future in as_completed(futures):
             name = futures[future]
@@ -279,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulate: error: {exc}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    answers = run_all(specs, args.jobs)
+    answers = run_all(specs, args.jobs, training_cache=training_cache(args))
     rows, failed = [], []
     for name, extra, spec in specs:
         answer = answers[name]
@@ -345,26 +398,70 @@ def ratio_table(rows: list[dict], shown_seeds: int = 10) -> str:
 
 def write_report(out: Path, rows: list[dict]) -> str:
     """results.csv (experiments/reports/report.py's columns and `engine`), summary.md and
-    completion_time.png, every one marked as simulated; returns the markdown tables."""
-    from experiments.reports.report import RESULT_FIELDS, draw_completion, save_figure, write_results
+    completion_time.png, every one marked as simulated; with trained losses (--training real) also
+    each row's time to AR's final loss and loss_vs_time.png; returns the markdown tables."""
+    from experiments.reports.report import RESULT_FIELDS, TARGET_NOTE, draw_completion, save_figure, write_results
 
+    trained = any(r.get("final_val_loss") is not None for r in rows)
+    timed = {}
+    if trained:
+        from experiments.reports.targets import read_curve, with_time_to_target
+
+        timed = {str(r["run_dir"]): read_curve(Path(r["run_dir"])) for r in rows if r.get("run_dir")}
+        rows = with_time_to_target(rows, timed)
     if "engine" not in RESULT_FIELDS:  # the engine column every runner writes (issue 28)
         fields = [*RESULT_FIELDS[:4], "engine", *RESULT_FIELDS[4:]]
         _write_rows(out / "results.csv", fields, rows)
     else:
         write_results(out, rows)
-    table = "\n".join(t for t in (completion_table(rows), ratio_table(rows)) if t)
+    tables = (completion_table(rows), ratio_table(rows), loss_table(rows) if trained else "")
+    table = "\n".join(t for t in tables if t)
+    losses = (
+        "Losses trained for real (--training real: the built-in model, each active node's update computed with the "
+        "orchestrator's trainer, aggregation and validation), on the simulated clock."
+        if trained
+        else "Time only (--training none): no losses."
+    )
     note = (
         "Simulated with SimGrid (simulator/, docs/simulator.md), not measured: believe these numbers as far as "
-        "experiments/validate_simulation.py shows the simulator reproduces recorded Mininet runs. Time only "
-        "(--training none): no losses.\n"
+        f"experiments/validate_simulation.py shows the simulator reproduces recorded Mininet runs. {losses}\n"
     )
-    (out / "summary.md").write_text(f"# {TITLE}\n\n{note}\n{table}")
+    (out / "summary.md").write_text(f"# {TITLE}\n\n{note}\n{table}" + (f"\n{TARGET_NOTE}\n" if trained else ""))
     if rows:
         fig = draw_completion(rows)
         fig.axes[0].set_title("Total completion time (simulated, SimGrid)")
         save_figure(fig, out / "completion_time.png")
+    if trained:
+        from experiments.reports.loss_time import plot_loss_vs_time
+
+        plot_loss_vs_time(out, rows, timed)
     return table
+
+
+def loss_table(rows: list[dict]) -> str:
+    """Markdown: final validation loss and time to the target loss (AR's final loss of the same nodes,
+    setup and seed) per (nodes, setup, policy), mean ± 95 % CI over the seeds; how many reached it."""
+    from experiments.reports.stats import fmt_ci
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("final_val_loss") is not None:
+            groups.setdefault((int(r["nodes"]), int(r["setup"]), r["policy"]), []).append(r)
+    lines = [
+        "| nodes | setup | policy | seeds | final val loss, mean ± 95 % CI | simulated time to target (s), mean ± "
+        "95 % CI over the seeds that reached it | reached |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (nodes, setup, policy), group in sorted(groups.items()):
+        finals = [float(r["final_val_loss"]) for r in group]
+        times = [float(r["time_to_target_s"]) for r in group if r.get("time_to_target_s") is not None]
+        with_target = sum(r.get("target_loss") is not None for r in group)
+        reach = fmt_ci(times, ".1f") if times else "not reached" if with_target else "no target"
+        lines.append(
+            f"| {nodes} | {setup} | {policy} | {len(group)} | {fmt_ci(finals, '.4f')} | {reach} | "
+            f"{len(times)}/{with_target} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
