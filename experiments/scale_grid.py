@@ -42,7 +42,7 @@ GRID_REGIMES = ("real", "pv1")
 # The Mininet benchmarks' own paper-volume regimes (docs/benchmarks.md), simulated beside them (issue 29 item 2).
 EMULATION_CELLS = ((12, 2, "pv0.001"), (12, 2, "pv0.004"))
 PAIR = ("ar", "ne")  # AR first: a seed's NE row can then carry its time to AR's final loss at once
-SUITE = ("ne_plus", "random", "oracle", "fedcs", "oort", "tifl")
+SUITE = ("ne_plus", "random", "oracle", "fedcs", "oort", "tifl", "pace")  # pace: edgeft's own (#29 item 5)
 SUITE_NODES = (100, 1000)
 SUITE_SETUP = 2
 EPOCHS = 10
@@ -276,21 +276,28 @@ def spec_of(unit: Unit, epochs: int = EPOCHS):
     return spec
 
 
-def _simulate(spec_dict: dict) -> dict:
-    """One run, in a worker process of its own (one SimGrid Engine per process)."""
+def _simulate(spec_dict: dict, cache_dir: str | None = None) -> dict:
+    """One run, in a worker process of its own (one SimGrid Engine per process); under --training
+    real with the runner's trainer (experiments/runners/sim_training.py), epochs cached in `cache_dir`."""
     from simulator.driver import RunSpec, simulate_run
 
     try:
-        return simulate_run(RunSpec.from_dict(spec_dict))
+        spec = RunSpec.from_dict(spec_dict)
+        training = None
+        if spec.training == "real":
+            from experiments.runners.sim_training import for_spec
+
+            training = for_spec(spec, cache_dir)
+        return simulate_run(spec, training)
     except Exception as exc:  # noqa: BLE001 - reported with the unit by the parent; the sweep goes on
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def _pool(jobs: int) -> ProcessPoolExecutor:
+def _pool(jobs: int, trains: bool) -> ProcessPoolExecutor:
     import multiprocessing
 
     context = multiprocessing.get_context("forkserver")  # workers forked from one that loaded the libraries
-    context.set_forkserver_preload(["simulator.driver"])
+    context.set_forkserver_preload(["simulator.driver", *(["experiments.runners.sim_training"] if trains else [])])
     return ProcessPoolExecutor(max_workers=jobs, mp_context=context, max_tasks_per_child=1)
 
 
@@ -314,7 +321,9 @@ def _finish(unit: Unit, spec, answer: dict, out: Path, runs: Path | None, epochs
     return True
 
 
-def run_units(units: Sequence[Unit], out: Path, runs: Path | None, jobs: int, epochs: int = EPOCHS) -> int:
+def run_units(
+    units: Sequence[Unit], out: Path, runs: Path | None, jobs: int, epochs: int = EPOCHS, cache: str | None = None
+) -> int:
     """Simulate the units, `jobs` at a time, in order, appending each row as it finishes; the
     number that failed. Specs are built just before they are submitted (a 1 000-node spec holds
     every drawn profile: thousands of them at once would fill the memory)."""
@@ -322,7 +331,7 @@ def run_units(units: Sequence[Unit], out: Path, runs: Path | None, jobs: int, ep
     pending: Iterator[Unit] = iter(units)
     failed = finished = 0
     started = time.monotonic()
-    with _pool(jobs) as pool:
+    with _pool(jobs, any(u.training == "real" for u in units)) as pool:
         in_flight: dict = {}
         while True:
             while len(in_flight) < 2 * jobs:
@@ -330,7 +339,7 @@ def run_units(units: Sequence[Unit], out: Path, runs: Path | None, jobs: int, ep
                 if unit is None:
                     break
                 spec = spec_of(unit, epochs)
-                in_flight[pool.submit(_simulate, spec.as_dict())] = (unit, spec)
+                in_flight[pool.submit(_simulate, spec.as_dict(), cache)] = (unit, spec)
             if not in_flight:
                 break
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -361,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0-29", help="a comma list or an inclusive range A-B")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--training", default="none", help="none (time only) or real")
+    parser.add_argument("--training-cache", default=None, help="trained epochs (default: the runner's own cache)")
     parser.add_argument("--jobs", type=int, default=2, help="simulations at a time (processes)")
     parser.add_argument("--runs", default="/tmp/h-scale/runs", help="run folders (outside git); 'none' keeps none")
     parser.add_argument("--dry-run", action="store_true", help="print the missing units and stop")
@@ -371,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         cells = parse_cells(args.cells)
         policies = {p.strip() for p in args.policies.split(",") if p.strip()} if args.policies else None
         suite = tuple(p.strip() for p in args.suite.split(",") if p.strip())
+        if args.training not in ("none", "real"):
+            raise ValueError(f"--training: choose none or real (got {args.training!r})")
         if args.jobs < 1:
             raise ValueError(f"--jobs: expected an integer >= 1 (got {args.jobs})")
     except ValueError as exc:
@@ -384,7 +396,12 @@ def main(argv: list[str] | None = None) -> int:
             print(unit.name())
         return 0
     runs = None if args.runs == "none" else Path(args.runs)
-    return 1 if run_units(units, out, runs, args.jobs, args.epochs) else 0
+    cache = None
+    if args.training == "real":
+        from experiments.runners.sim_training import default_cache_dir
+
+        cache = str(Path(args.training_cache).absolute()) if args.training_cache else str(default_cache_dir())
+    return 1 if run_units(units, out, runs, args.jobs, args.epochs, cache) else 0
 
 
 if __name__ == "__main__":

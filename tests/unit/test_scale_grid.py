@@ -96,3 +96,4 @@ def test_bad_input_is_one_line_and_exit_2(capsys):
     assert scale_grid.main(["--cells", "12:2", "--out", "unused"]) == 2
     assert "--cells" in capsys.readouterr().err
     assert scale_grid.main(["--seeds", "x-y", "--out", "unused"]) == 2
+    assert scale_grid.main(["--training", "fake", "--out", "unused"]) == 2
