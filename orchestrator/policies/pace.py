@@ -10,14 +10,18 @@ both, from the selection context only (measured figures, T_i, round times; never
 1. Predict each live node's round time as the oracle does, but from what was measured: the
    download and the upload of one epoch's bytes through the fidelity report's TCP model
    (orchestrator/fidelity.py: round trips, slow start, the Mathis cap a lossy long flow meets)
-   at the measured B, D, L, plus its last training time T_i. Where the node was seen to take
-   longer in its last round after epoch 0 (a shared gateway, a link worse than measured), the
-   observed round time counts instead: the larger of the two.
+   at the measured B, D, L, plus its last training time T_i. The model sees a node alone on its
+   link, so its times are scaled by the median ratio seen/model of the nodes whose last round
+   after epoch 0 was seen (the server's share, shared gateways); where a node's own last round
+   was slower still, that counts: the larger of the two.
 2. Rank by that time (ties by node id) and keep the fastest nodes until their partitions hold
    `floor` of the live nodes' data (samples): the set never shrinks below that share, so every
    round still averages many partitions and the loss keeps falling.
 3. That node's predicted time, x (1 + `margin`), is the epoch's deadline; every other node
-   predicted to finish by then trains too: more data at no cost in time.
+   predicted to finish by then trains too (ties at least). The default margin is 0: with noisy
+   figures, each node let in on a margin is one more chance that the set's real slowest round is
+   longer than predicted (tuning seeds 100-109, 100 nodes, Setup 2, simulated: a margin of 0.25
+   cost 3 % of completion time with real artifacts, 4 % at the paper's volumes).
 
 Every epoch starts from all live nodes, so a benched node whose figures improve is back the
 next epoch, and a chosen node that turned out slow is dropped: no permanent elimination. The
@@ -29,6 +33,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from orchestrator.fidelity import predict_download_s, predict_upload_s
 from orchestrator.policies.base import Candidate, SelectionContext
 
@@ -36,7 +42,7 @@ from orchestrator.policies.base import Candidate, SelectionContext
 class PaceSelection:
     name = "pace"
 
-    def __init__(self, floor: float = 0.3, margin: float = 0.25) -> None:
+    def __init__(self, floor: float = 0.3, margin: float = 0.0) -> None:
         if not 0.0 < floor <= 1.0:
             raise ValueError(f"pace: floor is a share of the data in (0, 1] (got {floor})")
         if margin < 0:
@@ -44,7 +50,7 @@ class PaceSelection:
         self.floor, self.margin = floor, margin
 
     def select(self, ctx: SelectionContext) -> set[str]:
-        predicted = {c.node_id: predicted_round_s(c, ctx) for c in ctx.candidates}
+        predicted = predicted_rounds(ctx)
         ranked = sorted(ctx.candidates, key=lambda c: (_finite_or_inf(predicted[c.node_id]), c.node_id))
         total = sum(_data(c) for c in ranked)
         chosen: list[Candidate] = []
@@ -60,22 +66,48 @@ class PaceSelection:
         }
 
 
-def predicted_round_s(candidate: Candidate, ctx: SelectionContext) -> float:
-    """The node's next round from its measured figures (module doc, rule 1); NaN when the figures
-    or T_i are unknown and no round after epoch 0 was seen."""
+def predicted_rounds(ctx: SelectionContext) -> dict[str, float]:
+    """Every live node's next round (module doc, rule 1), by node id; NaN where nothing is known.
+
+    The model sees one node alone on its link; a real round also waits for what the model leaves out
+    (the server's share, a gateway shared with other nodes, round trips beyond the protocol's). So
+    the model's times are scaled by the median ratio seen/model of the nodes whose last round after
+    epoch 0 was seen, which puts a benched node's prediction on the same footing as a node just
+    seen: else every benched node would look faster than every active one, and the set would flap."""
+    model = {c.node_id: model_round_s(c, ctx) for c in ctx.candidates}
+    seen = {c.node_id: seen_round_s(c) for c in ctx.candidates}
+    ratios = [seen[n] / model[n] for n in model if model[n] > 0 and seen[n] > 0]
+    scale = float(np.median(ratios)) if ratios else 1.0
+    out = {}
+    for nid in model:
+        known = [t for t in (model[nid] * scale, seen[nid]) if not math.isnan(t)]
+        out[nid] = max(known) if known else math.nan
+    return out
+
+
+def model_round_s(candidate: Candidate, ctx: SelectionContext) -> float:
+    """Download + T_i + upload of one epoch's bytes at the measured B, D, L, through the fidelity
+    report's TCP model (the oracle's model, fed measurements); NaN when a figure or T_i is unknown."""
     link = candidate.link
-    model = math.nan
-    if not link.missing and link.bandwidth_mbps > 0 and not math.isnan(candidate.train_time_s):
-        link = type(link)(link.bandwidth_mbps, link.delay_ms, candidate.loss_for_scoring)
-        model = (
-            predict_download_s(ctx.download_bytes, 0, link)
-            + candidate.train_time_s
-            + predict_upload_s(ctx.upload_bytes, 0, link, after_sync=True)
-        )
-    # epoch 0's round has no download and every node uploads at once: it is not a round like the next
-    seen = candidate.round_time_s if candidate.last_epoch >= 1 else math.nan
-    known = [t for t in (model, seen) if not math.isnan(t)]
-    return max(known) if known else math.nan
+    if link.missing or not link.bandwidth_mbps > 0 or math.isnan(candidate.train_time_s):
+        return math.nan
+    link = type(link)(link.bandwidth_mbps, link.delay_ms, candidate.loss_for_scoring)
+    return (
+        predict_download_s(ctx.download_bytes, 0, link)
+        + candidate.train_time_s
+        + predict_upload_s(ctx.upload_bytes, 0, link, after_sync=True)
+    )
+
+
+def seen_round_s(candidate: Candidate) -> float:
+    """The node's last round as the orchestrator saw it, if it was after epoch 0 (epoch 0 has no
+    download and every node uploads at once: not a round like the next); else NaN."""
+    return candidate.round_time_s if candidate.last_epoch >= 1 else math.nan
+
+
+def predicted_round_s(candidate: Candidate, ctx: SelectionContext) -> float:
+    """One node's predicted round (predicted_rounds, for this node within its context)."""
+    return predicted_rounds(ctx)[candidate.node_id] if candidate in ctx.candidates else math.nan
 
 
 def _finite_or_inf(value: float) -> float:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from orchestrator.policies import Candidate, SelectionContext, make_policy
-from orchestrator.policies.pace import PaceSelection, predicted_round_s
+from orchestrator.policies.pace import PaceSelection, model_round_s, predicted_round_s, predicted_rounds
 
 ADAPTER = 67_688  # the built-in adapter, bytes each way per epoch
 
@@ -101,11 +101,25 @@ def test_pace_brings_a_benched_node_back_when_its_link_recovers():
 
 def test_a_round_seen_slower_than_predicted_counts():
     fast = node("a", 10.0, 10.0, 0.0, 30.0, 1.0, last_epoch=2, round_time_s=9.0)
-    model = predicted_round_s(node("a", 10.0, 10.0, 0.0, 30.0, 1.0), ctx([fast]))
+    model = model_round_s(fast, ctx([fast]))
     assert model < 2.0
     assert predicted_round_s(fast, ctx([fast])) == 9.0  # a shared gateway made it slow: the observation wins
     first = node("a", 10.0, 10.0, 0.0, 30.0, 1.0, last_epoch=0, round_time_s=9.0)
     assert predicted_round_s(first, ctx([first])) == model  # epoch 0 (no download, all upload at once) does not
+
+
+def test_a_benched_node_is_predicted_on_the_seen_nodes_footing():
+    """Rounds seen after epoch 0 took twice the model's time (server, shared gateways): a node not
+    seen since is predicted at twice its model time too, not as if it had the network to itself."""
+    seen = [node(f"s{i}", 8.0, 20.0, 0.5, 30.0, 1.0, last_epoch=3) for i in range(3)]
+    context = ctx(seen)
+    seen = [
+        node(f"s{i}", 8.0, 20.0, 0.5, 30.0, 1.0, last_epoch=3, round_time_s=2 * model_round_s(c, context))
+        for i, c in enumerate(seen)
+    ]
+    benched = node("b", 20.0, 5.0, 0.0, 40.0, 0.8, active=False, last_epoch=0, round_time_s=0.5)
+    context = ctx([*seen, benched])
+    assert predicted_rounds(context)["b"] == pytest.approx(2 * model_round_s(benched, context))
 
 
 def test_pace_is_deterministic_and_takes_every_tie_with_the_last_node_it_needs():
