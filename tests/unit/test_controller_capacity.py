@@ -108,3 +108,30 @@ def test_a_node_without_a_figure_gets_the_next_train_slot_but_not_every_one():
     assert next_train_target(sent, {"a", "b", "c"}, 113.0, 10.0) == "new"  # half an interval on: again
     assert next_train_target(sent, {"a", "b", "c", "new"}, 113.0, 10.0) == "a"  # measured: the oldest first
     assert next_train_target({}, set(), 0.0, 10.0) is None
+
+
+# Two trains as a loaded controller recorded them (bench_controller --load, logged to 0.1 ms; position -> ms).
+# The first line rests on positions 7-9 and the last arrival, itself late, and passes under the bunch 10-18:
+# it read 6.49 Mb/s for a drawn 7.41. The second is three bunches about 1.5 ms apart that a line through one
+# arrival of each fits: it read 26.7 Mb/s for a drawn 5.03 at 40 nodes.
+LOW_TRAIN_MS = [(0, 10.1), (1, 10.1), (2, 11.4), (3, 13.0), (4, 14.6), (5, 16.2), (7, 19.1), (8, 21.1), (9, 22.4),
+                (10, 35.9), (11, 36.0), (12, 36.0), (13, 36.0), (14, 36.1), (15, 36.1), (16, 37.0), (17, 40.9),
+                (18, 41.0), (19, 41.1)]  # fmt: skip
+HIGH_TRAIN_MS = [(0, 120.8), (1, 120.8), (2, 120.9), (3, 120.9), (4, 120.9), (5, 123.9), (6, 123.9), (7, 124.0),
+                 (8, 124.0), (9, 124.0), (10, 124.1), (11, 124.1), (12, 125.6), (13, 125.7), (14, 125.7),
+                 (16, 152.3), (17, 152.4), (18, 152.5), (19, 152.5)]  # fmt: skip
+
+
+def _seconds(train_ms, seed: int = -1) -> dict[int, float]:
+    """The recorded train in seconds; with a seed, each arrival moved within the log's 0.1 ms rounding."""
+    rng = random.Random(seed)
+    return {i: (t + (rng.uniform(-0.05, 0.05) if seed >= 0 else 0.0)) / 1000 for i, t in train_ms}
+
+
+def test_a_line_hanging_on_one_end_of_the_train_is_refused():
+    """Both recorded trains were accepted before the each-half rule (the first as logged, the second in about
+    a third of the timings its rounding allows) and are refused now, however their rounding is undone."""
+    assert judge_train(_seconds(LOW_TRAIN_MS)) == TrainVerdict(None, "bunched")
+    for seed in range(200):
+        assert judge_train(_seconds(LOW_TRAIN_MS, seed)).mbps is None, seed
+        assert judge_train(_seconds(HIGH_TRAIN_MS, seed)).mbps is None, seed
