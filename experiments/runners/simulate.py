@@ -432,9 +432,12 @@ def write_report(out: Path, rows: list[dict]) -> str:
         fig.axes[0].set_title("Total completion time (simulated, SimGrid)")
         save_figure(fig, out / "completion_time.png")
     if trained:
-        from experiments.reports.loss_time import plot_loss_vs_time
+        from experiments.reports.loss_time import draw_loss_vs_time
 
-        plot_loss_vs_time(out, rows, timed)
+        fig = draw_loss_vs_time(rows, timed)
+        fig.axes[0].set_title("Validation loss against simulated time (SimGrid; losses trained for real)")
+        fig.axes[0].set_xlabel("simulated time since the first send (s)")
+        save_figure(fig, out / "loss_vs_time.png")
     return table
 
 
