@@ -41,7 +41,8 @@ def test_seeds_take_a_list_or_an_inclusive_range():
         (["--paper-volumes", "-1"], "--paper-volumes"),
         (["--measurement", "guess"], "--measurement"),
         (["--measurement", "replay"], "--measurement replay"),
-        (["--training", "real"], "--training real"),
+        (["--training", "guess"], "--training"),
+        (["--training-cache", "/tmp/x"], "--training-cache"),  # only with --training real
         (["--jobs", "0"], "--jobs"),
         (["--measurement", "replay", "--replay", "/nonexistent/run"], "--replay"),
         (["--scenario", "/nonexistent/scenario.yaml"], "--scenario"),
