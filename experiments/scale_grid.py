@@ -338,6 +338,8 @@ def run_units(
                 unit = next(pending, None)
                 if unit is None:
                     break
+                if unit.key() in done_keys(out / "results.csv"):
+                    continue  # another sweep on the same results.csv finished it meanwhile
                 spec = spec_of(unit, epochs)
                 in_flight[pool.submit(_simulate, spec.as_dict(), cache)] = (unit, spec)
             if not in_flight:
