@@ -68,12 +68,19 @@ def test_ne_ar_is_paired_by_seed_with_the_projects_t_interval(results):
     assert cell.ne.count == 4  # NE's own completion time counts every seed it ran
     assert cell.ne_setup_share.mean == pytest.approx((0.5 * 3 + 20.0 / 10.0) / 4)  # seed 3: 20 s of set-up in 10
     assert cell.ar_setup_share.mean == pytest.approx(0.2)
+    assert cell.epochs_ratio.mean == pytest.approx(sum(t / 2 / 80.0 for t in (50.0, 60.0, 90.0)) / 3)
 
 
 def test_the_2x_holds_only_when_the_whole_interval_is_at_or_below_a_half():
     def verdict(ratios):
         return scale_report.PairCell(
-            (12, 2, "real"), *[Estimate.of([1.0])] * 2, Estimate.of(ratios), 0, Estimate.of([]), Estimate.of([])
+            (12, 2, "real"),
+            *[Estimate.of([1.0])] * 2,
+            Estimate.of(ratios),
+            Estimate.of([]),
+            0,
+            Estimate.of([]),
+            Estimate.of([]),
         ).verdict()
 
     assert verdict([0.30, 0.32, 0.31]) == "**holds** (CI ≤ 0.5)"
