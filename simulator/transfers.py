@@ -19,8 +19,15 @@ run. A list of plans is the planner that returns them in turn.
 Cost: SimGrid's Python actors are threads, and every blocking call is two thread switches, so a node
 has one actor for the whole run (started at its first epoch, woken for each later one by a
 semaphore, at no simulated cost), its consecutive waits are one sleep, and the server does not
-post a receive per upload. What is left grows with flow events x the flows that share the
-server's link (experiments/bench_simulate.py prints it).
+post a receive per upload. The server's side of a download is detached, not kept: SimGrid 3.32 keeps every
+communication an actor starts and never waits for in that actor's list of activities (a std::list),
+and each communication the driver later waits for (every last upload, at the barrier) is removed from
+it by a linear scan, so that list, growing by N downloads an epoch, cost O(N^2 x epochs^2): a quarter
+of the CPU of 1 000 nodes x 10 epochs. The node's receive still ends exactly when the transfer does
+(every node-epoch must report done, so a lost download would still be caught). What is left is
+SimGrid's max-min solver: every flow event (a flow's latency paid, a flow done) re-solves the sharing
+of all the flows on the server's link, one saturation round per flow that its own access link bounds,
+each round a scan of every active link: O(N^2) per event, O(N^3) per epoch (experiments/bench_simulate.py).
 
 SimGrid 3.32 pitfalls handled here: an exception escaping an actor aborts the process (every actor
 catches everything and records it); a deadlock only logs and run() returns (every node-epoch and
@@ -222,7 +229,7 @@ def _start_epoch(state: _State, index: int, plan: EpochPlan) -> None:
                 comm = down.put_init(None, step.wire_bytes)
                 if step.rate_cap is not None:
                     comm.set_rate(step.rate_cap)
-                state.keep.append(comm.start())
+                comm.detach()  # module doc (Cost): the node's receive is what is waited for
         job = (index, groups, ne.active or plan.wait_for_downloads)
         if ne.node_id not in state.wake:
             state.wake[ne.node_id], state.jobs[ne.node_id] = sg.Semaphore(0), []
