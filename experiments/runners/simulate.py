@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
@@ -152,8 +153,27 @@ def _check_training_cache(args: argparse.Namespace) -> None:
     if path.exists() and not path.is_dir():
         raise InputError(f"--training-cache: {path} is a file; give a folder (it is created if missing)")
     existing = next(p for p in (path, *path.absolute().parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir() or not _can_write_below(path.absolute()):
         raise InputError(f"--training-cache: {existing} is not a folder you can write; choose another DIR")
+
+
+def _can_write_below(folder: Path) -> bool:
+    """Whether a file can be made in `folder` (created if missing), tried for real and undone: a
+    permission check says yes to root where the file system still says no (/proc, a read-only mount)."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        return True
+    except OSError:
+        return False
+    finally:
+        for created in missing:  # innermost first: leave nothing behind before the run starts
+            try:
+                created.rmdir()
+            except OSError:
+                pass
 
 
 def training_cache(args: argparse.Namespace) -> str | None:
