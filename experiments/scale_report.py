@@ -446,6 +446,7 @@ def plot_losses(out: Path, rows: Sequence[Mapping]) -> list[Path]:
             f"Validation loss against time, {cell[0]} nodes, Setup {cell[1]}, "
             f"{REGIME_TEXT.get(cell[2], cell[2])} (simulated)"
         )
+        fig.axes[0].set_xlabel("simulated time since the first send (s)")
         path = out / f"loss_vs_time_n{cell[0]}_s{cell[1]}_{cell[2]}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
