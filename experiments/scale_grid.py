@@ -26,6 +26,7 @@ import argparse
 import csv
 import logging
 import math
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -321,6 +322,18 @@ def _finish(unit: Unit, spec, answer: dict, out: Path, runs: Path | None, epochs
     return True
 
 
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the simulations still running. Forkserver workers are not this process's children, so a cut
+    sweep (SIGTERM, Ctrl-C) would otherwise leave them simulating for nobody (seen: for most of an hour)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # the executor has no public handle
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_units(
     units: Sequence[Unit], out: Path, runs: Path | None, jobs: int, epochs: int = EPOCHS, cache: str | None = None
 ) -> int:
@@ -331,7 +344,8 @@ def run_units(
     pending: Iterator[Unit] = iter(units)
     failed = finished = 0
     started = time.monotonic()
-    with _pool(jobs, any(u.training == "real" for u in units)) as pool:
+    pool = _pool(jobs, any(u.training == "real" for u in units))
+    try:
         in_flight: dict = {}
         while True:
             while len(in_flight) < 2 * jobs:
@@ -357,6 +371,10 @@ def run_units(
                 log.info(
                     "%d/%d done (%s, %.0f s)", finished + failed, len(units), unit.name(), time.monotonic() - started
                 )
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown()
     return failed
 
 
@@ -378,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the missing units and stop")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # a cut sweep ends its workers too (_stop_workers)
     try:
         seeds = sorted(parse_seeds(args.seeds))
         cells = parse_cells(args.cells)
