@@ -22,6 +22,22 @@ computes for 30 s). Targets (issue 28): 1 000 x 10 <= 10 s; 10 000 x 10 <= 15 mi
 set-up with the built-in model's base, then epochs whose nodes the policy chooses, measurement
 `truth`, a Setup 2 draw), in a child process: `wall s` from the parent (interpreter and library
 start-up included: about 3 s here), `cpu s` the simulation's own CPU time.
+
+Where the time goes (perf, 2026-12-05, SimGrid 3.32; CPU seconds, the machine shared at load 6-16, so
+CPU figures run 1.3-2.5x an idle machine's and only pairs run side by side compare):
+- 3 000 nodes, one mid-run paper-volume epoch (36 CPU s): SimGrid's max-min solver 78 % (MaxMin::do_solve
+  72 %, Action::get_rate 6 %), thread switches 9 %, Python 4 %. Each flow event (a flow's latency paid, a
+  flow done: 4 per node-epoch) re-solves every flow on the server's link, one saturation round per flow
+  its access link bounds, each round a scan of every active link: O(N^2) an event, O(N^3) an epoch. No
+  setting helps (same simulated times to the last bit, 3 000 x 1 real: network/optim:Full 10.9 CPU s,
+  Full + maxmin-selective-update 12.7, Lazy 14.9); Python's garbage collector is not it (off: 6.0 vs 5.4).
+- 1 000 nodes x 10 real epochs: a linear scan of the driver actor's std::list of activities 27 %
+  (fixed: simulator/transfers.py detaches the server's side of each download), solver 18 %, thread
+  switches 23 %, Python 15 %.
+After the fix, side by side: 1 000 x 10 real 7.6 CPU s against 8.8 before (11.2 -> 9.1 in a second pair),
+simulated times bit-identical. 1 000-node NE and AR whole runs (calibrated, 2 forked workers): 10.1 CPU s
+a run under load -> 100 seeds x NE and AR about 2 000 CPU s, 17 min on two idle cores (target 30 min).
+10 000 nodes x 10 real epochs: about 150 CPU s an epoch, solver-bound: about 23 min, target NOT met.
 """
 
 from __future__ import annotations
