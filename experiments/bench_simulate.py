@@ -37,7 +37,8 @@ CPU figures run 1.3-2.5x an idle machine's and only pairs run side by side compa
 After the fix, side by side: 1 000 x 10 real 7.6 CPU s against 8.8 before (11.2 -> 9.1 in a second pair),
 simulated times bit-identical. 1 000-node NE and AR whole runs (calibrated, 2 forked workers): 10.1 CPU s
 a run under load -> 100 seeds x NE and AR about 2 000 CPU s, 17 min on two idle cores (target 30 min).
-10 000 nodes x 10 real epochs: about 150 CPU s an epoch, solver-bound: about 23 min, target NOT met.
+10 000 nodes, one mid-run real epoch after the fix: 117 CPU s (load 3-6; 151 before, at another load),
+499 MiB peak (in one process with torch loaded): 10 epochs about 18 min of CPU, solver-bound: NOT met.
 """
 
 from __future__ import annotations
