@@ -33,7 +33,7 @@ def _orchestrator_flags(parser: argparse.ArgumentParser) -> None:
         "--policy",
         dest="policy",
         help="ne (node elimination), ar (all resources), ne_plus, random, bandwidth, "
-        "compute, fedcs, oort, tifl, oracle or oracle_score (docs/policies.md)",
+        "compute, fedcs, oort, tifl, pace (edgeft's own), oracle or oracle_score (docs/policies.md)",
     )
     parser.add_argument("--seed", type=int, dest="seed")
     parser.add_argument("--out", dest="out_dir", help="run folder for results")
