@@ -115,7 +115,8 @@ class EdgeNetwork:
 
     def broadcast_to_edge_ports(self, data: bytes, exclude: tuple[int, int]) -> None:
         """Deliver one packet out of every edge port (never a switch link: no loops) but `exclude`."""
-        for dpid, datapath in self.datapaths.items():
-            for port in self.ports.get(dpid, []):
+        # Copies: sending can yield to the greenthread that registers a switch joining right now.
+        for dpid, datapath in list(self.datapaths.items()):
+            for port in list(self.ports.get(dpid, [])):
                 if (dpid, port) != exclude and not self.graph.is_switch_port(dpid, port):
                     packet_out(datapath, port, data)
