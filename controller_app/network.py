@@ -60,7 +60,7 @@ class EdgeNetwork:
     # -- forwarding -------------------------------------------------------------------------
     def install_host_flows(self, host: HostLocation) -> None:
         """On every switch: packets for the host's MAC go to the next hop towards it."""
-        for dpid, datapath in self.datapaths.items():
+        for dpid, datapath in list(self.datapaths.items()):  # a copy: sending can yield to a joining switch
             port = host.port if dpid == host.dpid else self.graph.next_port(dpid, host.dpid)
             if port is None:
                 continue

@@ -5,6 +5,7 @@ greenthread that registers it) must not abort the broadcast: a 40-node bench's c
 from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 
 from controller_app.config import ControllerSettings
+from controller_app.netgraph import HostLocation, SwitchLink
 from controller_app.network import EdgeNetwork
 
 
@@ -18,7 +19,7 @@ class JoiningDatapath:
         self.id, self.network, self.joiner, self.sent = dpid, network, joiner, []
 
     def send_msg(self, msg) -> None:
-        self.sent.append(msg.actions[0].port)
+        self.sent.append(msg.actions[0].port if hasattr(msg, "actions") else msg.instructions[0].actions[0].port)
         if self.joiner is not None:  # as controller_app/topology.py registers a switch that joins
             self.network.graph.add_switch(self.joiner.id)
             self.network.datapaths[self.joiner.id] = self.joiner
@@ -36,3 +37,17 @@ def test_a_switch_joining_mid_broadcast_does_not_abort_it():
     network.ports.update({1: [1, 2], 2: [1, 2]})
     network.broadcast_to_edge_ports(b"x" * 60, exclude=(1, 1))
     assert first.sent == [2] and second.sent == [1, 2]
+
+
+def test_a_switch_joining_while_host_flows_are_installed_does_not_abort_it():
+    """The same interleaving in install_host_flows (each flow-mod is a send)."""
+    network = EdgeNetwork(ControllerSettings())
+    late = JoiningDatapath(3, network)
+    first, second = JoiningDatapath(1, network, joiner=late), JoiningDatapath(2, network)
+    for dpid in (1, 2):
+        network.graph.add_switch(dpid)
+    network.graph.add_link(SwitchLink(1, 5, 2, 5))
+    network.datapaths.update({1: first, 2: second})
+    host = HostLocation(ip="10.1.0.2", mac="00:00:00:00:00:02", dpid=2, port=1)
+    network.install_host_flows(host)
+    assert first.sent == [5] and second.sent == [1]
