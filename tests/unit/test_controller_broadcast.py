@@ -27,13 +27,19 @@ class JoiningDatapath:
             self.joiner = None
 
 
-def test_a_switch_joining_mid_broadcast_does_not_abort_it():
+def _two_switches_one_about_to_join() -> tuple[EdgeNetwork, JoiningDatapath, JoiningDatapath]:
+    """Switches 1 and 2 registered; switch 1's first send lets switch 3 join."""
     network = EdgeNetwork(ControllerSettings())
     late = JoiningDatapath(3, network)
     first, second = JoiningDatapath(1, network, joiner=late), JoiningDatapath(2, network)
     for dpid in (1, 2):
         network.graph.add_switch(dpid)
     network.datapaths.update({1: first, 2: second})
+    return network, first, second
+
+
+def test_a_switch_joining_mid_broadcast_does_not_abort_it():
+    network, first, second = _two_switches_one_about_to_join()
     network.ports.update({1: [1, 2], 2: [1, 2]})
     network.broadcast_to_edge_ports(b"x" * 60, exclude=(1, 1))
     assert first.sent == [2] and second.sent == [1, 2]
@@ -41,13 +47,8 @@ def test_a_switch_joining_mid_broadcast_does_not_abort_it():
 
 def test_a_switch_joining_while_host_flows_are_installed_does_not_abort_it():
     """The same interleaving in install_host_flows (each flow-mod is a send)."""
-    network = EdgeNetwork(ControllerSettings())
-    late = JoiningDatapath(3, network)
-    first, second = JoiningDatapath(1, network, joiner=late), JoiningDatapath(2, network)
-    for dpid in (1, 2):
-        network.graph.add_switch(dpid)
+    network, first, second = _two_switches_one_about_to_join()
     network.graph.add_link(SwitchLink(1, 5, 2, 5))
-    network.datapaths.update({1: first, 2: second})
     host = HostLocation(ip="10.1.0.2", mac="00:00:00:00:00:02", dpid=2, port=1)
     network.install_host_flows(host)
     assert first.sent == [5] and second.sent == [1]
