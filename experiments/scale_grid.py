@@ -277,23 +277,6 @@ def spec_of(unit: Unit, epochs: int = EPOCHS):
     return spec
 
 
-def _simulate(spec_dict: dict, cache_dir: str | None = None) -> dict:
-    """One run, in a worker process of its own (one SimGrid Engine per process); under --training
-    real with the runner's trainer (experiments/runners/sim_training.py), epochs cached in `cache_dir`."""
-    from simulator.driver import RunSpec, simulate_run
-
-    try:
-        spec = RunSpec.from_dict(spec_dict)
-        training = None
-        if spec.training == "real":
-            from experiments.runners.sim_training import for_spec
-
-            training = for_spec(spec, cache_dir)
-        return simulate_run(spec, training)
-    except Exception as exc:  # noqa: BLE001 - reported with the unit by the parent; the sweep goes on
-        return {"error": f"{type(exc).__name__}: {exc}"}
-
-
 def _pool(jobs: int, trains: bool) -> ProcessPoolExecutor:
     import multiprocessing
 
@@ -344,6 +327,8 @@ def run_units(
     pending: Iterator[Unit] = iter(units)
     failed = finished = 0
     started = time.monotonic()
+    from experiments.runners.simulate import simulate_in_worker  # edgeft simulate's own worker
+
     pool = _pool(jobs, any(u.training == "real" for u in units))
     try:
         in_flight: dict = {}
@@ -355,7 +340,7 @@ def run_units(
                 if unit.key() in done_keys(out / "results.csv"):
                     continue  # another sweep on the same results.csv finished it meanwhile
                 spec = spec_of(unit, epochs)
-                in_flight[pool.submit(_simulate, spec.as_dict(), cache)] = (unit, spec)
+                in_flight[pool.submit(simulate_in_worker, spec.as_dict(), cache)] = (unit, spec)
             if not in_flight:
                 break
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)

@@ -279,7 +279,7 @@ def _replay_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
     return specs
 
 
-def _simulate(spec_dict: dict, cache_dir: str | None = None) -> dict:
+def simulate_in_worker(spec_dict: dict, cache_dir: str | None = None) -> dict:
     """One run, in a worker process of its own (max_tasks_per_child=1: one SimGrid Engine each); under
     --training real with its trainer (experiments/runners/sim_training.py), epochs cached in `cache_dir`."""
     from simulator.driver import RunSpec, simulate_run
@@ -292,7 +292,7 @@ def _simulate(spec_dict: dict, cache_dir: str | None = None) -> dict:
 
             training = for_spec(spec, cache_dir)
         return simulate_run(spec, training)
-    except Exception as exc:  # noqa: BLE001 - reported with the run's name by the parent
+    except Exception as exc:  # noqa: BLE001 - reported with the run's name by the parent (or the sweep's unit)
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
@@ -308,7 +308,7 @@ def run_all(specs: list, jobs: int, show_progress: bool = True, training_cache: 
     trains = any(spec.training == "real" for _, _, spec in specs)
     context.set_forkserver_preload(["simulator.driver", *(["experiments.runners.sim_training"] if trains else [])])
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, max_tasks_per_child=1) as pool:
-        futures = {pool.submit(_simulate, spec.as_dict(), training_cache): name for name, _, spec in specs}
+        futures = {pool.submit(simulate_in_worker, spec.as_dict(), training_cache): name for name, _, spec in specs}
         bar = tqdm(total=len(futures), desc="simulated runs", unit="run", disable=not show_progress)
         for future in as_completed(futures):
             name = futures[future]
