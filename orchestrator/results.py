@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import platform
+import subprocess
 import sys
 import threading
 import time
@@ -117,6 +118,23 @@ def versions_of(packages: tuple[str, ...]) -> dict[str, str]:
 
 def package_versions() -> dict[str, str]:
     return {"python": sys.version.split()[0], "platform": platform.platform(), **versions_of(PACKAGES)}
+
+
+def tcp_settings() -> dict[str, str]:
+    """The TCP that carries this process's transfers, which the fidelity model (orchestrator/fidelity.py)
+    must match: the congestion control of this namespace's routes (topologies/edge_cloud.py pins one on
+    every Mininet host's routes), else its default; slow start after idle. "unknown" where Linux does not say."""
+    out = {"congestion_control": "unknown", "slow_start_after_idle": "unknown"}
+    try:
+        out["congestion_control"] = Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+        out["slow_start_after_idle"] = Path("/proc/sys/net/ipv4/tcp_slow_start_after_idle").read_text().strip()
+        routes = json.loads(subprocess.run(["ip", "-j", "route", "show"], capture_output=True, timeout=5).stdout)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return out
+    on_routes = {m["congestion"] for r in routes for m in r.get("metrics", []) if "congestion" in m}
+    if len(on_routes) == 1 and all(r.get("metrics") for r in routes):
+        out["congestion_control"] = on_routes.pop()
+    return out
 
 
 class RunFolderError(OSError):
@@ -387,6 +405,7 @@ class Recorder:
             "config": config,
             "seed": seed,
             "versions": package_versions(),
+            "tcp": tcp_settings(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         k = resume_after

@@ -178,6 +178,7 @@ def build(
         for host in net.hosts:
             for intf in host.intfList():
                 host.cmd(f"ethtool -K {intf} tx off rx off")  # userspace datapath: no checksum offload
+            pin_tcp(host)
         for p in profiles:
             link = access_links[p.node_id]
             edge.access[p.node_id] = (link.intf1, link.intf2)
@@ -223,6 +224,27 @@ def _wire(
             rates.append((access_links[p.node_id], clock.wall_rate_mbps(p.bandwidth_mbps)))
             hosts[p.node_id] = host
     return hosts, access_links, rates
+
+
+# Every transfer's time depends on the hosts' TCP. A new network namespace inherits the machine's
+# default congestion control (BBR on some machines: its paced restart after idle keeps a window that
+# CUBIC halves per retransmission timeout), and may only choose another one that the machine allows
+# (net.ipv4.tcp_allowed_congestion_control). A route's congctl has neither limit: every host's routes
+# carry Linux's default, so the emulated world is the same on every machine and is the one the
+# fidelity model (orchestrator/fidelity.py) predicts; both ends of a connection take it from the route.
+HOST_CONGESTION_CONTROL = "cubic"
+HOST_SLOW_START_AFTER_IDLE = 1
+
+
+def pin_tcp(host) -> None:
+    """Pin `host`'s TCP (never the root namespace's): HOST_CONGESTION_CONTROL on each of its routes,
+    HOST_SLOW_START_AFTER_IDLE. Raises RuntimeError naming the host if the kernel refuses."""
+    routes = [line.strip() for line in host.cmd("ip route show").splitlines() if line.strip()]
+    script = [f"sysctl -q -w net.ipv4.tcp_slow_start_after_idle={HOST_SLOW_START_AFTER_IDLE}"]
+    script += [f"ip route change {r} congctl {HOST_CONGESTION_CONTROL}" for r in routes if "congctl" not in r]
+    out = host.cmd(" && ".join(script) + " && echo pinned")
+    if "pinned" not in out:
+        raise RuntimeError(f"could not pin TCP ({HOST_CONGESTION_CONTROL}) in host {host.name}: {out.strip()}")
 
 
 def _root_routes(root) -> None:
