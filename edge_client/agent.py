@@ -46,8 +46,9 @@ class Heartbeat:
         return self
 
     def __exit__(self, *_: object) -> None:
+        # No join: a beat still in flight (on a slow path a handshake and a request, two round trips)
+        # would hold back the node's next request; the thread ends after it on its own (daemon, own session).
         self.stop.set()
-        self.thread.join(timeout=5)
 
 
 class EdgeAgent:
