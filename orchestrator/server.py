@@ -13,7 +13,7 @@ from typing import Any, Coroutine, Iterator
 import torch
 import uvicorn
 
-from orchestrator import checkpoint
+from orchestrator import checkpoint, fidelity
 from orchestrator.api import create_app
 from orchestrator.config import OrchestratorConfig
 from orchestrator.coordinator import Coordinator
@@ -24,6 +24,7 @@ from orchestrator.registry import Registry
 from orchestrator.results import Recorder
 
 log = logging.getLogger(__name__)
+KEEP_ALIVE_S = fidelity.KEEP_ALIVE_S  # reported seconds an idle connection is kept (uvicorn's default)
 
 
 def _run_token(cfg: OrchestratorConfig, out: Path) -> str:
@@ -82,6 +83,10 @@ def serve(cfg: OrchestratorConfig, resume: bool = False) -> dict:
             port=cfg.port,
             log_level="warning",
             access_log=False,
+            # uvicorn closes a connection idle for 5 s; in the emulated world that is 5 s too, so that whether
+            # a node's next request opens a new connection (a handshake, a fresh TCP window: the fidelity
+            # model, orchestrator/fidelity.py) does not depend on the dilation.
+            timeout_keep_alive=cfg.emulation.clock.to_wall(KEEP_ALIVE_S),
             ssl_certfile=certfile,
             ssl_keyfile=keyfile,
         )
