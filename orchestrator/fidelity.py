@@ -13,9 +13,14 @@ Two questions, answered from the run's own rows (node_epochs.csv), pure math:
   node direction only, so downloads lose data segments and uploads only ACKs
   (which cumulative ACKs absorb): a download pays one RTT of recovery per
   expected loss, and a flow long enough to see many losses (>= 8 expected) is
-  held to the Mathis bound MSS / RTT x 1.22 / sqrt(p). The connections are
-  kept alive, so a window once opened stays open: only the first upload of a
-  run (epoch 0) grows its window from 10 segments, one doubling per RTT.
+  held to the Mathis bound MSS / RTT x 1.22 / sqrt(p). Each node's connection
+  is followed through the run (NodeConnection): the hosts run CUBIC with slow
+  start after idle (pinned: topologies/edge_cloud.py), so each end's window is
+  halved once per retransmission timeout it stays idle, down to 10 segments,
+  and grows by the segments a transfer gets acknowledged; while below the
+  bandwidth-delay product a transfer goes in flights of a window, each but
+  the last waiting one RTT. A connection idle longer than the orchestrator's
+  keep-alive is closed: the next request pays a handshake and fresh windows.
   Reported: R^2 and median relative error over all phases, and the share of the
   measured transfer time above prediction (high when something other than the
   drawn link, e.g. the userspace switch, is the bottleneck).
@@ -44,6 +49,10 @@ INIT_CWND = 10  # segments (Linux)
 # Epoch 0 has no sync: the TRAIN task's delivery only. Padding adds one request each way.
 DOWNLOAD_RTTS, UPLOAD_RTTS_AFTER_SYNC, UPLOAD_RTTS_FIRST = 1, 3, 1
 MANY_LOSSES = 8  # expected losses from which a flow is taken as loss-limited (Mathis)
+# The orchestrator closes a connection idle this long (uvicorn's default, kept on the emulated clock:
+# orchestrator/server.py): a node's next request then opens a new one, a handshake and fresh windows.
+KEEP_ALIVE_S = 5.0
+RTO_MIN_WALL_S = 0.2  # Linux's floor on the retransmission timeout's variance term (TCP_RTO_MIN)
 
 
 Link = LinkFigures  # the drawn link a transfer is predicted from
@@ -61,41 +70,127 @@ def mathis_bps(link: Link) -> float:
 
 
 def transfer_s(nbytes: int, link: Link, lossy: bool = False, fresh: bool = False) -> float:
-    """Seconds for TCP to move `nbytes` after its request: from a fresh window, slow-start
-    rounds of one RTT while the window is below the bandwidth-delay product; the rest
-    at the link's rate; on the lossy direction, recovery as in the module doc."""
+    """Seconds for TCP to move `nbytes` after its request, from a fresh window (`fresh`) or an open one;
+    on the lossy direction, recovery as in the module doc (window_transfer_s for any other window)."""
+    return window_transfer_s(nbytes, link, INIT_CWND if fresh else math.inf, lossy)[0]
+
+
+def window_transfer_s(nbytes: int, link: Link, cwnd: float, lossy: bool = False) -> tuple[float, float]:
+    """(seconds, window after) for TCP to move `nbytes` from a window of `cwnd` segments: while the window
+    is below the bandwidth-delay product, flights of a window each, every flight but the last waiting one
+    round trip for its ACKs while the window grows by the segments they acknowledge (Linux grows it only
+    while a flight fills at least half of it); the rest at the link's rate."""
     rate, rtt = link_rate_bps(link), link.delay_ms / 1000
-    left, t = float(nbytes), 0.0
-    if fresh:
-        cwnd, bdp = INIT_CWND * MSS, rate / 8 * rtt
-        while left > 0 and cwnd < bdp:  # each round waits for its ACKs, the last one too (delayed ACKs)
-            left -= cwnd
-            t += rtt
-            cwnd *= 2
-    t += max(left, 0.0) * 8 / rate
+    bdp = rate / 8 * rtt / MSS  # segments
+    left, waits = nbytes / MSS, 0
+    while left > cwnd and cwnd < bdp:
+        left -= cwnd
+        waits += 1
+        cwnd *= 2
+    t = waits * rtt + left * MSS * 8 / rate
+    if left < cwnd / 2 and cwnd < bdp:  # an app-limited last flight does not grow the window
+        grown = cwnd
+    else:
+        grown = min(cwnd + left, max(2 * bdp, INIT_CWND)) if math.isfinite(cwnd) else cwnd
     if lossy and link.loss_pct > 0:
         losses = nbytes / MSS * link.loss_pct / 100
         t = max(t, nbytes * 8 / mathis_bps(link)) if losses >= MANY_LOSSES else t + losses * rtt
-    return t
+    return t, grown
+
+
+def retransmission_timeout_s(link: Link, dilation: float) -> float:
+    """Linux's retransmission timeout on a steady path in reported seconds: the round trip plus the
+    200 ms floor of its variance term, which is wall time (the dilation does not stretch it)."""
+    return link.delay_ms / 1000 + RTO_MIN_WALL_S / dilation
+
+
+def restarted_window(cwnd: float, idle_s: float, rto_s: float) -> float:
+    """The window after `idle_s` without sending (Linux's tcp_cwnd_restart, CUBIC and Reno with
+    tcp_slow_start_after_idle = 1): halved once per retransmission timeout of idle beyond the first,
+    never below the initial window."""
+    if idle_s <= rto_s:
+        return cwnd
+    floor = min(INIT_CWND, cwnd)
+    halvings = math.ceil(idle_s / rto_s) - 1
+    return max(floor, cwnd / 2 ** min(halvings, 64))
 
 
 def predict_download_s(nbytes: int, pad: int, link: Link) -> float:
+    """The download phase from an open window (a node's transfers after a long idle start from a fresh
+    one: NodeConnection follows the window through a run)."""
     rtt = link.delay_ms / 1000
     pad_s = (rtt + transfer_s(pad, link, lossy=True)) if pad else 0.0
     return DOWNLOAD_RTTS * rtt + transfer_s(nbytes, link, lossy=True) + pad_s
 
 
 def predict_upload_s(nbytes: int, pad: int, link: Link, after_sync: bool) -> float:
-    """The upload phase; `after_sync` False is epoch 0 (the run's first upload, with its own
-    round trips). Every upload starts from a fresh window: Mininet's hosts keep Linux's
-    tcp_slow_start_after_idle = 1, and the compute window before an upload is an idle far
-    longer than the retransmission timeout (the k 8 recordings' uploads exceeded the old
-    "warm window after epoch 0" prediction by 3-5 one-way delays on high bandwidth-delay
-    nodes, 1-3 with this). The padding, where there is one, goes first and opens it."""
+    """The upload phase after an idle far longer than the retransmission timeout (a compute window in
+    the paper's regime), on a kept connection: from a fresh window (NodeConnection follows the window
+    through a run); `after_sync` False is epoch 0 (the run's first upload, with its own round trips).
+    The padding, where there is one, goes first and opens it."""
     rtt = link.delay_ms / 1000
     trips = UPLOAD_RTTS_AFTER_SYNC if after_sync else UPLOAD_RTTS_FIRST
     pad_s = (rtt + transfer_s(pad, link, fresh=True)) if pad else 0.0
     return trips * rtt + transfer_s(nbytes, link, fresh=not pad) + pad_s
+
+
+@dataclass
+class NodeConnection:
+    """One node's connection to the orchestrator as TCP sees it through a run: each end's congestion
+    window (segments), restarted by idle time and grown by transfers, and the connection itself,
+    closed by the orchestrator after KEEP_ALIVE_S idle (the next request pays a handshake and both
+    ends start from fresh windows). Times are reported seconds; `dilation` places the kernel's
+    wall-clock timer floor (retransmission_timeout_s) on the reported clock."""
+
+    dilation: float = 1.0
+    node_cwnd: float = INIT_CWND  # the node's sending window: uploads
+    server_cwnd: float = INIT_CWND  # the orchestrator's: downloads
+    poll_late_s: float = 0.0  # how long after the round's start the node's poll reaches the orchestrator
+
+    def download_s(self, nbytes: int, pad: int, link: Link) -> float:
+        """The download phase (the adapter GET, then the padding's) from the orchestrator's window now."""
+        rtt = link.delay_ms / 1000
+        t, self.server_cwnd = window_transfer_s(nbytes, link, self.server_cwnd, lossy=True)
+        if pad:
+            pad_t, self.server_cwnd = window_transfer_s(pad, link, self.server_cwnd, lossy=True)
+            t += rtt + pad_t
+        return DOWNLOAD_RTTS * rtt + t
+
+    def upload_s(self, nbytes: int, pad: int, link: Link, after_sync: bool, compute_s: float) -> float:
+        """The upload phase after a compute window of `compute_s`: the protocol's round trips, a
+        handshake if the connection was closed meanwhile, the padding, then the update."""
+        rtt = link.delay_ms / 1000
+        idle = compute_s + rtt  # from the TRAIN poll's answer to the result POST
+        handshake = 0.0
+        if idle > KEEP_ALIVE_S:
+            handshake, self.node_cwnd, self.server_cwnd = rtt, INIT_CWND, INIT_CWND
+        else:
+            self.idle(idle, link, server=False)
+        t = (UPLOAD_RTTS_AFTER_SYNC if after_sync else UPLOAD_RTTS_FIRST) * rtt + handshake
+        if after_sync:
+            t += self.poll_late_s
+        if pad:
+            pad_t, self.node_cwnd = window_transfer_s(pad, link, self.node_cwnd)
+            t += rtt + pad_t
+        up_t, self.node_cwnd = window_transfer_s(nbytes, link, self.node_cwnd)
+        return t + up_t
+
+    def round_end(self, waiting_s: float, link: Link) -> None:
+        """The node waited `waiting_s` for the round's last result, then its poll waits for the next
+        SYNC. Its poll left when the answer to its result arrived, one round trip after the result: a
+        node that waited less than that (the round's last) gets the SYNC only when its poll arrives,
+        later than the round started (the orchestrator's own aggregation time is not in the rows: 0)."""
+        rtt = link.delay_ms / 1000
+        self.poll_late_s = max(0.0, rtt - waiting_s)
+        self.idle(waiting_s + rtt, link)  # neither end sends until the SYNC
+
+    def idle(self, seconds: float, link: Link, server: bool = True, node: bool = True) -> None:
+        """`seconds` in which the chosen ends send nothing."""
+        rto = retransmission_timeout_s(link, self.dilation)
+        if server:
+            self.server_cwnd = restarted_window(self.server_cwnd, seconds, rto)
+        if node:
+            self.node_cwnd = restarted_window(self.node_cwnd, seconds, rto)
 
 
 def r_squared(measured: Sequence[float], predicted: Sequence[float]) -> float:
@@ -167,24 +262,40 @@ class TransferPhase(NamedTuple):
 
 
 def transfer_pairs(
-    rows: Iterable[dict], links: dict[tuple[str, int], Link], sizes: tuple[int, int], pads: tuple[int, int]
+    rows: Iterable[dict],
+    links: dict[tuple[str, int], Link],
+    sizes: tuple[int, int],
+    pads: tuple[int, int],
+    dilation: float = 1.0,
 ) -> list[TransferPhase]:
     """Every transfer phase, predicted against measured. `links`: the drawn link of each
-    (node, epoch); `sizes`/`pads`: bytes and padding of (download, upload)."""
+    (node, epoch); `sizes`/`pads`: bytes and padding of (download, upload); `dilation`: the run's k.
+    Each node's windows are followed through its epochs (NodeConnection) over the idle times the
+    rows record: its compute window, its wait for the round's end."""
     out = []
+    by_node: dict[str, list[dict]] = {}
     for r in rows:
-        nid, epoch = r["node_id"], int(r["epoch"])
-        link = links.get((nid, epoch))
-        down, up = _number(r, "download_s"), _number(r, "upload_s")
-        if link is None or math.isnan(up):
-            continue
-        synced = down > 0
-        if synced:
-            out.append(TransferPhase(nid, epoch, "download", predict_download_s(sizes[0], pads[0], link), down))
-        out.append(
-            TransferPhase(nid, epoch, "upload", predict_upload_s(sizes[1], pads[1], link, after_sync=synced), up)
-        )
-    return out
+        by_node.setdefault(r["node_id"], []).append(r)
+    for nid, node_rows in by_node.items():
+        conn, last = NodeConnection(dilation), None
+        for r in sorted(node_rows, key=lambda row: int(row["epoch"])):
+            epoch = int(r["epoch"])
+            link = links.get((nid, epoch))
+            down, up = _number(r, "download_s"), _number(r, "upload_s")
+            if link is None or math.isnan(up):
+                continue
+            if last is not None and epoch != last + 1:  # benched meanwhile: idle far beyond any timeout
+                conn = NodeConnection(dilation)
+            last, synced = epoch, down > 0
+            if synced:
+                out.append(TransferPhase(nid, epoch, "download", conn.download_s(sizes[0], pads[0], link), down))
+                conn.idle(down, link, server=False)  # the node's acknowledgement follows its download
+            compute, waiting = (_number(r, key) for key in ("compute_wall_s", "waiting_s"))
+            compute, waiting = (0.0 if math.isnan(x) else x for x in (compute, waiting))
+            out.append(TransferPhase(nid, epoch, "upload", conn.upload_s(sizes[1], pads[1], link, synced, compute), up))
+            conn.idle(compute + up, link, node=False)  # the orchestrator's next send: the POST's answer
+            conn.round_end(waiting, link)
+    return sorted(out, key=lambda p: (p.epoch, p.node_id, p.direction))
 
 
 def assess(
@@ -192,12 +303,13 @@ def assess(
     links: dict[tuple[str, int], Link] | None,
     sizes: tuple[int, int] = (0, 0),
     pads: tuple[int, int] = (0, 0),
+    dilation: float = 1.0,
 ) -> Fidelity:
     """The run's fidelity; `links` None: no emulated links (loopback), transfers not applicable."""
     n, share, p95 = compute_figures(rows)
     if links is None:
         return Fidelity(n, share, p95, "not applicable")
-    pairs = transfer_pairs(rows, links, sizes, pads)
+    pairs = transfer_pairs(rows, links, sizes, pads, dilation)
     if not pairs:
         return Fidelity(n, share, p95, "measured")
     pred, meas = np.array([p.predicted_s for p in pairs]), np.array([p.measured_s for p in pairs])

@@ -17,9 +17,11 @@ fidelity report's prediction for it:
   >= fidelity.MANY_LOSSES losses is capped at the Mathis bound (MSS / RTT x 1.22 / sqrt(p)) with
   SimGrid's per-communication rate cap; one expecting fewer pays one round trip of recovery per
   expected loss, as a wait after its transfer.
-- The first upload of a run starts from a fresh window (10 segments, doubling per round trip while
-  below the bandwidth-delay product): those slow-start rounds are a wait, their bytes leave the
-  transfer. Connections are kept alive, so later transfers start with an open window.
+- An upload after a compute window starts from a fresh window (10 segments, doubling per round trip
+  while below the bandwidth-delay product; Mininet's hosts run CUBIC with slow start after idle): the
+  flights that wait for their ACKs are a wait, their bytes leave the transfer; the last flight is the
+  transfer. Downloads start from an open window (fidelity.predict_download_s; the fidelity report
+  follows each connection's windows through a run, fidelity.NodeConnection: not modelled here yet).
 - An artifact and its padding (the paper-volume mode) move as one SimGrid transfer, whose lone time
   is the two requests' (merge_transfers): half the flow events, and the simulation's cost is mostly
   flow events times the flows sharing the server's link.
@@ -99,15 +101,16 @@ def wire_rate(payload_bps: float) -> float:
 
 
 def slow_start(nbytes: int, link: fidelity.Link) -> tuple[float, int]:
-    """(seconds, payload bytes) of the slow-start rounds a fresh window spends on `nbytes`:
-    fidelity.transfer_s's rounds, each one round trip, while the window is below the BDP."""
+    """(seconds, payload bytes) of the slow-start flights a fresh window waits on while moving `nbytes`:
+    fidelity.window_transfer_s's, one round trip each for every flight but the last, which (with the
+    rest) is the transfer."""
     rate, rtt = fidelity.link_rate_bps(link), link.delay_ms / 1000
-    cwnd, bdp, left, seconds = fidelity.INIT_CWND * fidelity.MSS, rate / 8 * rtt, nbytes, 0.0
-    while left > 0 and cwnd < bdp:
+    cwnd, bdp, left, seconds = float(fidelity.INIT_CWND), rate / 8 * rtt / fidelity.MSS, nbytes / fidelity.MSS, 0.0
+    while left > cwnd and cwnd < bdp:
         left -= cwnd
         seconds += rtt
         cwnd *= 2
-    return seconds, nbytes - max(left, 0)
+    return seconds, nbytes - int(round(left * fidelity.MSS))
 
 
 def download_steps(nbytes: int, link: fidelity.Link) -> list[Step]:

@@ -85,11 +85,15 @@ def test_order_download_round_trips_compute_upload():
     assert steps[1].seconds == pytest.approx(2 * 0.020)
 
 
-def test_all_in_slow_start_leaves_a_round_trip_not_an_empty_message():
-    link = LinkFigures(100.0, 100.0, 0.0)  # big BDP: 3000 bytes go in the first round
+def test_a_first_flight_is_the_transfer_and_an_empty_one_a_round_trip():
+    link = LinkFigures(100.0, 100.0, 0.0)  # big BDP: 3000 bytes go in the first flight, which waits for no ACK
     steps = phases.upload_steps(3000, link, fresh=True)
-    assert all(not s.is_transfer for s in steps)
-    assert sum(s.seconds for s in steps) == pytest.approx(0.1 + 0.1)
+    assert [s.kind for s in steps] == ["transfer"] and steps[0].wire_bytes == phases.wire_bytes(3000)
+    waited = phases.upload_steps(30 * 1448, link, fresh=True)  # 10 segments wait one round trip, 20 are the transfer
+    assert [(s.kind, s.seconds) for s in waited][0] == ("wait", pytest.approx(0.1))
+    assert waited[1].wire_bytes == phases.wire_bytes(20 * 1448)
+    empty = phases.upload_steps(0, link, fresh=True)  # SimGrid mistimes an empty message: the request's round trip
+    assert [(s.kind, s.seconds) for s in empty] == [("wait", pytest.approx(0.1))]
 
 
 @pytest.mark.parametrize(
