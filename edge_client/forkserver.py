@@ -70,8 +70,15 @@ def _child(item: dict) -> int:
         return 1
 
 
-def run_pool(spec: list[dict]) -> int:
-    """Fork one client per spec entry; wait for all; return non-zero if any failed."""
+def pids_path(spec_path: str | Path) -> Path:
+    """Where the pool writes which process is which node's client ({node_id: pid}): a scenario's
+    crash (experiments/runners/crashes.py) kills one client of a pool."""
+    return Path(f"{spec_path}.pids")
+
+
+def run_pool(spec: list[dict], pids_file: str | Path | None = None) -> int:
+    """Fork one client per spec entry; wait for all; return non-zero if any failed. `pids_file`:
+    written ({node_id: pid}, atomically) once every child is forked."""
     _preload()
     import torch
 
@@ -93,6 +100,10 @@ def run_pool(spec: list[dict]) -> int:
             finally:
                 os._exit(code)
         children[pid] = item["config"]["node_id"]
+    if pids_file is not None:
+        tmp = Path(f"{pids_file}.tmp")
+        tmp.write_text(json.dumps({node: pid for pid, node in children.items()}))
+        tmp.replace(pids_file)
 
     def _stop(signum, _frame) -> None:
         for child in list(children):

@@ -270,13 +270,13 @@ def _add_edge_pool(sub) -> None:
 
 
 def _cmd_edge_pool(args: argparse.Namespace) -> int:
-    from edge_client.forkserver import load_spec, run_pool
+    from edge_client.forkserver import load_spec, pids_path, run_pool
 
     try:
         spec = load_spec(args.spec)
     except (OSError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
-    return run_pool(spec)
+    return run_pool(spec, pids_path(args.spec))
 
 
 def _add_local(sub) -> None:

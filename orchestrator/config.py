@@ -222,6 +222,18 @@ class ScenarioEvent(_Strict):
     loss_pct: float | None = Field(default=None, ge=0, lt=100)
     compute_power: float | None = Field(default=None, gt=0)
     restore: bool = Field(default=False, description="back to the node's drawn link and compute values")
+    crash: bool = Field(
+        default=False,
+        description="the node's client dies as this epoch starts and does not come back (runners: killed; "
+        "the orchestrator finds out by its silence)",
+    )
+
+    @model_validator(mode="after")
+    def _crash_after_epoch_zero(self) -> "ScenarioEvent":
+        # The runners act on an epoch as the previous one's row appears: epoch 0 has no such moment.
+        if self.crash and self.epoch < 1:
+            raise ValueError(f"scenario: a crash of {self.node_id} needs epoch >= 1 (got {self.epoch})")
+        return self
 
 
 class PolicyOptions(_Strict):

@@ -24,12 +24,24 @@ class Scenario:
             if event.node_id == node_id and event.epoch <= epoch:
                 if event.restore:
                     out.clear()
-                changes = event.model_dump(exclude={"epoch", "node_id", "restore"}).items()
+                changes = event.model_dump(exclude={"epoch", "node_id", "restore", "crash"}).items()
                 out.update({name: value for name, value in changes if value is not None})
         return out
 
     def compute_power(self, node_id: str, epoch: int) -> float | None:
         return self.state(node_id, epoch).get("compute_power")
+
+    def crashes(self) -> dict[str, int]:
+        """Each crashing node's first crash epoch."""
+        out: dict[str, int] = {}
+        for event in self.events:
+            if event.crash:
+                out.setdefault(event.node_id, event.epoch)
+        return out
+
+    def crashing_at(self, epoch: int) -> list[str]:
+        """The nodes whose client dies as `epoch` starts."""
+        return sorted(node for node, at in self.crashes().items() if at == epoch)
 
 
 class ScenarioMetrics:

@@ -57,6 +57,7 @@ GFLOPS_PER_POWER = 0.25  # orchestrator/config.py EmulationConfig default
 SETUP_TRIPS = 4  # set-up round trips besides its artifact GETs: task delivery, base info, LoRA settings, ack
 SERVER_WALL_S = 0.35  # the server's aggregation + validation per epoch, wall s here (docs/simulator.md)
 SETUP_S = 1.8  # the set-up beyond its modelled transfers, reported s (it grows with k: docs/simulator.md)
+HEARTBEAT_TIMEOUT_S = 20.0  # orchestrator/config.py TimeoutConfig default: silence that fails a node
 
 
 @dataclass
@@ -91,6 +92,7 @@ class RunSpec:
     extra_download_rtts: float = 0.0  # calibrated round trips a download takes beyond the protocol model
     extra_upload_rtts: float = 0.0  # the same for an upload phase
     training: str = "none"  # none: time only; real: the losses trained for real (simulator/training.py)
+    heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S  # reported s of silence after which a node is failed
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -110,6 +112,10 @@ class RunSpec:
     def window_s(self, compute_power: float) -> float:
         """A node's compute window (edgeft/timemodel.py: T = W / (C x gflops_per_power))."""
         return self.work_gflop / (compute_power * self.gflops_per_power)
+
+    def crashes(self) -> dict[str, int]:
+        """Each crashing node's crash epoch (scenario events with `crash`: experiments/runners/crashes.py)."""
+        return {e["node_id"]: e["epoch"] for e in sorted(self.scenario, key=lambda e: -e["epoch"]) if e.get("crash")}
 
     def at_epoch(self, epoch: int) -> dict[str, dict]:
         """Every node's profile with the scenario's changes in force at `epoch` (link and compute),
@@ -200,6 +206,7 @@ def _plan(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan | None
     first = epoch == 0
     now = spec.at_epoch(epoch)
     active = {a.node_id for a in run.adapter.active()}
+    dead = _dead(spec, epoch)
     nodes = tuple(
         NodeEpoch(
             n.node_id,
@@ -214,10 +221,19 @@ def _plan(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan | None
             upload_wait_s=spec.extra_upload_rtts * float(now[n.node_id]["delay_ms"]) / 1000,
         )
         for n in run.adapter.live()
+        if n.node_id not in dead
     )
-    plans = tuple(ne if ne.active else _benched(ne) for ne in nodes)
+    # A crashed node moves nothing. Handed work, it holds the round until the orchestrator fails it for
+    # its silence (its client died as the epoch started); benched, nobody waits for it.
+    silent = tuple(NodeEpoch(i, True, compute_s=spec.heartbeat_timeout_s) for i in sorted(dead & active))
+    plans = tuple(ne if ne.active else _benched(ne) for ne in nodes) + silent
     server_wall = spec.server_wall_s + (spec.first_epoch_wall_s if first else 0.0)
     return EpochPlan(plans, server_s=Clock(spec.dilation).to_reported(server_wall), links=_changed_links(run, now))
+
+
+def _dead(spec: RunSpec, epoch: int) -> set[str]:
+    """The nodes whose client has crashed by `epoch` (it crashed as its crash epoch started)."""
+    return {node for node, at in spec.crashes().items() if at <= epoch}
 
 
 def _changed_links(run: _Run, now: dict[str, dict]) -> tuple[topology.AccessLink, ...]:
@@ -257,6 +273,12 @@ def _setup_plan(run: _Run) -> EpochPlan:
 def _close(run: _Run, epoch: int, times: EpochTimes) -> frozenset[str] | None:
     """Epoch `epoch` is over: its training, results and figures to the strategy; who trains next."""
     spec = run.spec
+    crashed = {}
+    for node in run.adapter.active():
+        if node.node_id in _dead(spec, epoch):  # no result: failed for its silence, as the orchestrator does
+            node.status = NodeStatus.FAILED
+            crashed[node.node_id] = f"no heartbeat for {spec.heartbeat_timeout_s:.0f} s (crashed or cut off)"
+            run.failed[node.node_id] = crashed[node.node_id]
     trained = _train(run, epoch)
     active = [n.node_id for n in run.adapter.active()]
     if isinstance(run.model, (measurement.TruthModel, measurement.ControllerModel)):
@@ -294,7 +316,7 @@ def _close(run: _Run, epoch: int, times: EpochTimes) -> frozenset[str] | None:
         spec.adapter_bytes + spec.model_pad,
         val_loss=trained.val_loss,
         digest=trained.digest,
-        failures=trained.refused,
+        failures={**trained.refused, **crashed},
     )
     trips = [r.round_trip_s for r in results.values()]
     record.epoch_row.update(

@@ -103,6 +103,9 @@ def spec_from_run(run_dir: str | Path, measurement: str = "replay", noise: dict 
         paper_volumes=volumes,
         samples=int((config.get("data") or {}).get("sequences_per_node") or 16),
         scenario=list(config.get("scenario") or []),
+        heartbeat_timeout_s=_float(
+            (config.get("timeouts") or {}).get("heartbeat_timeout_s"), driver.HEARTBEAT_TIMEOUT_S
+        ),
     )
 
 

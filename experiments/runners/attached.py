@@ -32,6 +32,8 @@ from experiments.runners.progress import follow, wait_until
 from orchestrator.config import OrchestratorConfig
 from topologies import description
 from experiments.launcher import ProcessGroup
+from experiments.runners.crashes import crash_clients, pool_killer
+from orchestrator.scenario import Scenario
 from topologies.profiles import from_ground_truth
 
 log = logging.getLogger("edgeft.compare")
@@ -146,6 +148,7 @@ def run_attached(
             f"{policy.upper()} n={len(profiles)} (attached)",
             epochs,
             Clock(cfg.emulation.k).to_wall(timeout),
+            on_epoch=lambda epoch: crash_clients(Scenario(cfg.scenario), epoch, pool_killer(run_dir / "clients.json")),
         )
         if rc != 0:
             raise RuntimeError(f"orchestrator exited with {rc}; see {run_dir / 'logs' / 'orchestrator.log'}")

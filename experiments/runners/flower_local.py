@@ -16,6 +16,7 @@ from experiments.runners.flower import FlowerDeployment, SuperNodeSpec
 from experiments.runners.local import free_port, with_dilation
 from orchestrator.config import OrchestratorConfig
 from topologies.profiles import as_ground_truth, as_metrics_table, draw_profiles
+from edgeft.config_files import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ def run_flower_local(
     Engine on this machine; returns summary.json. A failed run raises with Flower's reason.
     `workers`: each node's model stays loaded in a node worker (edge_client/flower_worker.py);
     False: every ClientApp process loads it again."""
+    if any(event.crash for event in cfg.scenario):
+        raise ConfigError("scenario: crash events are not played on Flower's engine yet; run them with edgeft local")
     out = Path(cfg.out_dir).resolve()
     profiles = draw_profiles(cfg.nodes, setup, cfg.seed)
     # Before anything is written: a k above --max-dilation refuses the run (ConfigError).

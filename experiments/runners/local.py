@@ -21,7 +21,9 @@ from edgeft.config_files import ConfigError
 from orchestrator.credentials import LIST_NAME, provision
 
 from experiments.launcher import ProcessGroup
+from experiments.runners.crashes import crash_clients, pool_killer, process_killer
 from experiments.runners.progress import follow
+from orchestrator.scenario import Scenario
 from orchestrator.config import OrchestratorConfig
 from topologies.profiles import as_ground_truth, as_metrics_table, draw_profiles
 from experiments.runners.calibration import plan_for_run
@@ -100,15 +102,19 @@ def run_local(
         common = {"orchestrator": url, "ca_bundle": ca, "device": cfg.device, "emulate_compute": emulate}
         if held:
             _start_pool(procs, out, profiles, {**common, **held})
+            kill = pool_killer(out / "clients.json")
         else:
             _start_clients(procs, profiles, tokens, common)
+            kill = process_killer(procs)
         log.info("started orchestrator on %s and %d clients; logs in %s", url, len(profiles), out / "logs")
+        scenario = Scenario(cfg.scenario)
         rc = follow(
             procs,
             out / "epochs.csv",
             f"{cfg.policy.upper()} x{cfg.nodes}",
             cfg.training.epochs,
             Clock(cfg.emulation.k).to_wall(timeout),
+            on_epoch=lambda epoch: crash_clients(scenario, epoch, kill),
         )
         if rc is None:
             log.error("the run did not finish within %.0f s; stopping it", timeout)

@@ -48,6 +48,7 @@ from orchestrator.config import OrchestratorConfig
 from orchestrator.credentials import new_secret, write_private
 from orchestrator.results import guard_run_folder, move_aside, run_files
 from orchestrator.policies import POLICY_NAMES
+from experiments.runners.crashes import crash_clients, pool_killer
 from orchestrator.scenario import Scenario
 from topologies.edge_cloud import ROOT_IP, build
 from topologies.profiles import as_ground_truth, draw_profiles
@@ -258,6 +259,7 @@ def _follow(
         wall_timeout,
         on_epoch=lambda epoch: (
             apply_link_events(live.edge, profiles, Scenario(cfg.scenario), epoch, live.controller_url, hints),
+            crash_clients(Scenario(cfg.scenario), epoch, pool_killer(run_dir / "clients.json")),
             fault and fault(live, epoch),
         ),
     )

@@ -221,7 +221,7 @@ def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
 
     _check_scalars(args)
     calibration = _calibration(args)
-    scenario = _scenario(args)
+    scenario, heartbeat_timeout_s = _scenario(args), _heartbeat_timeout(args)
     if args.measurement == "replay":
         replays = [(name, extra, _calibrated(spec, calibration, "replay")) for name, extra, spec in _replay_specs(args)]
         for _, _, spec in replays:
@@ -245,6 +245,7 @@ def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
                     _calibrated(spec, calibration, args.measurement).scenario = scenario
                     spec.model_pad, spec.setup_pad = int(500e6 * pv), int((500e6 + 1000e6 / n) * pv)
                     spec.paper_volumes, spec.training = pv, args.training
+                    spec.heartbeat_timeout_s = heartbeat_timeout_s
                     extra = {"nodes": n, "setup": setup, "seed": seed, "policy": policy}
                     specs.append((f"n{n}-setup{setup}-seed{seed}-{policy}", extra, spec))
     return specs
@@ -263,6 +264,22 @@ def _scenario(args: argparse.Namespace) -> list[dict]:
     except (ConfigError, OSError, TypeError, ValueError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"--scenario: {args.scenario}: {first}") from None
+
+
+def _heartbeat_timeout(args: argparse.Namespace) -> float:
+    """The silence that fails a crashed node: the --scenario file's timeouts.heartbeat_timeout_s, as the
+    orchestrator's config would take it from the same file, else the orchestrator's default."""
+    from orchestrator.config import TimeoutConfig
+
+    if not args.scenario:
+        return TimeoutConfig().heartbeat_timeout_s
+    from edgeft.config_files import read_file
+
+    try:
+        return TimeoutConfig(**(read_file(args.scenario).get("timeouts") or {})).heartbeat_timeout_s
+    except (TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"--scenario: {args.scenario}: timeouts: {first}") from None
 
 
 def _replay_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
