@@ -40,7 +40,7 @@ def identify(grid: Grid, expected: int, timeout_s: float = 120.0) -> list[Flower
     msgs = [Message(RecordDict({fc.CONFIG: ConfigRecord({})}), dst_node_id=i, message_type=fc.IDENTIFY) for i in ids]
     nodes = []
     for reply in grid.send_and_receive(msgs, timeout=timeout_s):
-        src = reply.metadata.src_node_id
+        src = sender_of(grid, reply)
         if reply.has_error():
             log.warning("SuperNode %d did not identify itself (%s); it takes no part", src, reply.error.reason)
             continue
@@ -59,6 +59,13 @@ def identify(grid: Grid, expected: int, timeout_s: float = 120.0) -> list[Flower
         )
     log.info("identified %d SuperNodes: %s", len(nodes), ", ".join(sorted(n.node_id for n in nodes)))
     return nodes
+
+
+def sender_of(grid: Grid, reply: Message) -> int:
+    """The SuperNode a reply is about: the one its message went to (FastPollGrid knows), since a reply
+    the SuperLink writes itself (the node went unavailable) comes from the SuperLink's own id."""
+    sent_to = getattr(grid, "sent_to", {})
+    return sent_to.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
 
 
 class FastPollGrid:

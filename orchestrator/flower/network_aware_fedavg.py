@@ -39,14 +39,13 @@ from edgeft import flower_contract as fc
 from edgeft.wire import state_digest
 from orchestrator.aggregation import Replace, ServerOptimizer, Stepper
 from orchestrator.config import OrchestratorConfig
-from orchestrator.flower.identify import identify
+from orchestrator.flower.identify import identify, sender_of
 from orchestrator.flower.records import FlowerRecorder
 from orchestrator.flower.node_book import FlowerNode, NodeBook, RoundSummary, round_weights
 from orchestrator.network_view import build_metrics
 from orchestrator.registry import NodeStatus
 
 log = logging.getLogger(__name__)
-SUPERLINK_NODE_ID = 1  # the source of the replies the SuperLink writes itself
 
 Tensors = dict[str, torch.Tensor]
 
@@ -240,10 +239,7 @@ class NetworkAwareFedAvg(FedAvg):
     def _sender(self, msg: Message) -> FlowerNode | None:
         """The node a reply is about; the SuperLink answers for a node that went offline
         (source 1), and the message it answers says which node that was."""
-        src = msg.metadata.src_node_id
-        if src == SUPERLINK_NODE_ID:
-            src = getattr(self.grid, "sent_to", {}).get(msg.metadata.reply_to_message_id, src)
-        return self.book.by_flower_id(src)
+        return self.book.by_flower_id(sender_of(self.grid, msg))
 
     def _read_train(self, msg: Message) -> tuple[fc.TrainReport, tuple[Tensors, str]]:
         if msg.has_error():

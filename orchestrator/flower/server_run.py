@@ -21,7 +21,7 @@ from flwr.serverapp import Grid
 from edgeft import flower_contract as fc
 from edgeft.modeling import load_adapter_state
 from orchestrator.config import OrchestratorConfig
-from orchestrator.flower.identify import FastPollGrid, identify
+from orchestrator.flower.identify import FastPollGrid, identify, sender_of
 from orchestrator.flower.node_book import FlowerNode
 from orchestrator.flower.network_aware_fedavg import NetworkAwareFedAvg, strategy_config
 from orchestrator.workload import Workload, base_folder, build_workload
@@ -86,9 +86,12 @@ def set_up(grid: Grid, nodes: list[FlowerNode], workload: Workload, cfg: Orchest
         )
         for i, n in enumerate(by_name)
     ]
-    ready = set()
+    ready, by_id = set(), {n.flower_id: n for n in nodes}
     for reply in grid.send_and_receive(msgs, timeout=cfg.timeouts.enroll_s):
-        node = next(n for n in nodes if n.flower_id == reply.metadata.src_node_id)
+        node = by_id.get(sender_of(grid, reply))
+        if node is None:  # not a node of this run: nothing to set up, nobody to blame
+            log.warning("a set-up reply about unknown SuperNode %d ignored", sender_of(grid, reply))
+            continue
         if reply.has_error():
             log.warning("node %s failed its set-up and takes no part: %s", node.node_id, reply.error.reason[:300])
         else:
