@@ -91,7 +91,7 @@ def window_transfer_s(nbytes: int, link: Link, cwnd: float, lossy: bool = False)
     if left < cwnd / 2 and cwnd < bdp:  # an app-limited last flight does not grow the window
         grown = cwnd
     else:
-        grown = min(cwnd + left, max(2 * bdp, INIT_CWND)) if math.isfinite(cwnd) else cwnd
+        grown = max(cwnd, min(cwnd + left, max(2 * bdp, INIT_CWND))) if math.isfinite(cwnd) else cwnd
     if lossy and link.loss_pct > 0:
         losses = nbytes / MSS * link.loss_pct / 100
         t = max(t, nbytes * 8 / mathis_bps(link)) if losses >= MANY_LOSSES else t + losses * rtt

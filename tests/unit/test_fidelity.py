@@ -24,6 +24,7 @@ from orchestrator.fidelity import (
     retransmission_timeout_s,
     transfer_pairs,
     transfer_s,
+    window_transfer_s,
 )
 
 RECORDED = Path(__file__).parents[1] / "fixtures" / "run_folders" / "mininet-cubic-n5-k2"
@@ -112,6 +113,8 @@ def test_an_idle_window_is_halved_per_timeout_never_below_the_initial_one():
     assert restarted_window(80, 1.0, 0.3) == 10  # 3.3 timeouts: thrice
     assert restarted_window(80, 100.0, 0.3) == INIT_CWND  # a long idle: the initial window, no less
     assert restarted_window(6, 100.0, 0.3) == 6  # a window below it (after a loss) is not raised
+    # a transfer never shrinks a window, even one far above the bandwidth-delay product (8.6 segments here)
+    assert window_transfer_s(10 * 1448, Link(10.0, 10.0, 0.0), 500.0)[1] == 500.0
     path = Link(10.0, 100.0, 0.0)
     # The 200 ms floor of the timeout is wall time: at k = 8 it is 25 ms of the emulated world
     assert retransmission_timeout_s(path, 1.0) == pytest.approx(0.3)
