@@ -238,13 +238,20 @@ HOST_SLOW_START_AFTER_IDLE = 1
 
 def pin_tcp(host) -> None:
     """Pin `host`'s TCP (never the root namespace's): HOST_CONGESTION_CONTROL on each of its routes,
-    HOST_SLOW_START_AFTER_IDLE. Raises RuntimeError naming the host if the kernel refuses."""
+    HOST_SLOW_START_AFTER_IDLE. Where the kernel refuses (no CUBIC built), a loud warning: the run still
+    goes, its config.json records the TCP that carried it, and its fidelity report shows the cost."""
     routes = [line.strip() for line in host.cmd("ip route show").splitlines() if line.strip()]
     script = [f"sysctl -q -w net.ipv4.tcp_slow_start_after_idle={HOST_SLOW_START_AFTER_IDLE}"]
     script += [f"ip route change {r} congctl {HOST_CONGESTION_CONTROL}" for r in routes if "congctl" not in r]
     out = host.cmd(" && ".join(script) + " && echo pinned")
     if "pinned" not in out:
-        raise RuntimeError(f"could not pin TCP ({HOST_CONGESTION_CONTROL}) in host {host.name}: {out.strip()}")
+        log.warning(
+            "could not pin TCP (%s) in host %s (%s): its transfers follow this machine's default, which the "
+            "fidelity model does not predict",
+            HOST_CONGESTION_CONTROL,
+            host.name,
+            out.strip()[:200],
+        )
 
 
 def _root_routes(root) -> None:
