@@ -82,11 +82,7 @@ def window_transfer_s(nbytes: int, link: Link, cwnd: float, lossy: bool = False)
     while a flight fills at least half of it); the rest at the link's rate."""
     rate, rtt = link_rate_bps(link), link.delay_ms / 1000
     bdp = rate / 8 * rtt / MSS  # segments
-    left, waits = nbytes / MSS, 0
-    while left > cwnd and cwnd < bdp:
-        left -= cwnd
-        waits += 1
-        cwnd *= 2
+    waits, left, cwnd = slow_start_flights(nbytes, link, cwnd)
     t = waits * rtt + left * MSS * 8 / rate
     if left < cwnd / 2 and cwnd < bdp:  # an app-limited last flight does not grow the window
         grown = cwnd
@@ -96,6 +92,19 @@ def window_transfer_s(nbytes: int, link: Link, cwnd: float, lossy: bool = False)
         losses = nbytes / MSS * link.loss_pct / 100
         t = max(t, nbytes * 8 / mathis_bps(link)) if losses >= MANY_LOSSES else t + losses * rtt
     return t, grown
+
+
+def slow_start_flights(nbytes: int, link: Link, cwnd: float) -> tuple[int, float, float]:
+    """(flights that wait one round trip for their ACKs, segments left after them, window then) for
+    `nbytes` from a window of `cwnd` segments: a flight of a window at a time while the window is below
+    the bandwidth-delay product and more than a window is left, each doubling it."""
+    bdp = link_rate_bps(link) / 8 * (link.delay_ms / 1000) / MSS
+    left, waits = nbytes / MSS, 0
+    while left > cwnd and cwnd < bdp:
+        left -= cwnd
+        waits += 1
+        cwnd *= 2
+    return waits, left, cwnd
 
 
 def retransmission_timeout_s(link: Link, dilation: float) -> float:

@@ -101,16 +101,11 @@ def wire_rate(payload_bps: float) -> float:
 
 
 def slow_start(nbytes: int, link: fidelity.Link) -> tuple[float, int]:
-    """(seconds, payload bytes) of the slow-start flights a fresh window waits on while moving `nbytes`:
-    fidelity.window_transfer_s's, one round trip each for every flight but the last, which (with the
-    rest) is the transfer."""
-    rate, rtt = fidelity.link_rate_bps(link), link.delay_ms / 1000
-    cwnd, bdp, left, seconds = float(fidelity.INIT_CWND), rate / 8 * rtt / fidelity.MSS, nbytes / fidelity.MSS, 0.0
-    while left > cwnd and cwnd < bdp:
-        left -= cwnd
-        seconds += rtt
-        cwnd *= 2
-    return seconds, nbytes - int(round(left * fidelity.MSS))
+    """(seconds, payload bytes) of the slow-start flights a fresh window waits on while moving `nbytes`
+    (fidelity.slow_start_flights: one round trip each for every flight but the last, which with the
+    rest is the transfer)."""
+    waits, left, _ = fidelity.slow_start_flights(nbytes, link, fidelity.INIT_CWND)
+    return waits * link.delay_ms / 1000, nbytes - int(round(left * fidelity.MSS))
 
 
 def download_steps(nbytes: int, link: fidelity.Link) -> list[Step]:

@@ -251,6 +251,7 @@ def _follow(
     scenario's link events and the fault hook as each epoch starts; RuntimeError if it fails."""
     label, wall_timeout = progress
     run_dir = Path(cfg.out_dir)
+    scenario = Scenario(cfg.scenario)
     rc = follow(
         live.procs,
         run_dir / "epochs.csv",
@@ -258,8 +259,8 @@ def _follow(
         cfg.training.epochs,
         wall_timeout,
         on_epoch=lambda epoch: (
-            apply_link_events(live.edge, profiles, Scenario(cfg.scenario), epoch, live.controller_url, hints),
-            crash_clients(Scenario(cfg.scenario), epoch, pool_killer(run_dir / "clients.json")),
+            apply_link_events(live.edge, profiles, scenario, epoch, live.controller_url, hints),
+            crash_clients(scenario, epoch, pool_killer(run_dir / "clients.json")),
             fault and fault(live, epoch),
         ),
     )

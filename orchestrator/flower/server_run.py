@@ -88,9 +88,10 @@ def set_up(grid: Grid, nodes: list[FlowerNode], workload: Workload, cfg: Orchest
     ]
     ready, by_id = set(), {n.flower_id: n for n in nodes}
     for reply in grid.send_and_receive(msgs, timeout=cfg.timeouts.enroll_s):
-        node = by_id.get(sender_of(grid, reply))
+        sender = sender_of(grid, reply)
+        node = by_id.get(sender)
         if node is None:  # not a node of this run: nothing to set up, nobody to blame
-            log.warning("a set-up reply about unknown SuperNode %d ignored", sender_of(grid, reply))
+            log.warning("a set-up reply about unknown SuperNode %d ignored", sender)
             continue
         if reply.has_error():
             log.warning("node %s failed its set-up and takes no part: %s", node.node_id, reply.error.reason[:300])
