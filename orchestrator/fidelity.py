@@ -169,29 +169,41 @@ class NodeConnection:
         """The upload phase after a compute window of `compute_s`: the protocol's round trips, a
         handshake if the connection was closed meanwhile, the padding, then the update."""
         rtt = link.delay_ms / 1000
-        idle = compute_s + rtt  # from the TRAIN poll's answer to the result POST
-        handshake = 0.0
-        if idle > KEEP_ALIVE_S:
-            handshake, self.node_cwnd, self.server_cwnd = rtt, INIT_CWND, INIT_CWND
-        else:
-            self.idle(idle, link, server=False)
-        t = (UPLOAD_RTTS_AFTER_SYNC if after_sync else UPLOAD_RTTS_FIRST) * rtt + handshake
+        t = (UPLOAD_RTTS_AFTER_SYNC if after_sync else UPLOAD_RTTS_FIRST) * rtt + self.resume_after(compute_s, link)
         if after_sync:
             t += self.poll_late_s
+        return t + self.send_upload(nbytes, pad, link)
+
+    def send_upload(self, nbytes: int, pad: int, link: Link) -> float:
+        """The padding (its own request), then the update, from the node's window now, which they grow."""
+        t = 0.0
         if pad:
             pad_t, self.node_cwnd = window_transfer_s(pad, link, self.node_cwnd)
-            t += rtt + pad_t
+            t += link.delay_ms / 1000 + pad_t
         up_t, self.node_cwnd = window_transfer_s(nbytes, link, self.node_cwnd)
         return t + up_t
 
-    def round_end(self, waiting_s: float, link: Link) -> None:
-        """The node waited `waiting_s` for the round's last result, then its poll waits for the next
-        SYNC. Its poll left when the answer to its result arrived, one round trip after the result: a
-        node that waited less than that (the round's last) gets the SYNC only when its poll arrives,
-        later than the round started (the orchestrator's own aggregation time is not in the rows: 0)."""
+    def resume_after(self, compute_s: float, link: Link) -> float:
+        """The connection after a compute window of `compute_s` in which the node sent nothing: closed by
+        the keep-alive (both ends' windows fresh; returns the new connection's handshake, one round trip)
+        or kept (the node's window restarted by the idle; returns 0)."""
         rtt = link.delay_ms / 1000
-        self.poll_late_s = max(0.0, rtt - waiting_s)
-        self.idle(waiting_s + rtt, link)  # neither end sends until the SYNC
+        idle = compute_s + rtt  # from the TRAIN poll's answer to the result POST
+        if idle > KEEP_ALIVE_S:
+            self.node_cwnd, self.server_cwnd = INIT_CWND, INIT_CWND
+            return rtt
+        self.idle(idle, link, server=False)
+        return 0.0
+
+    def round_end(self, waiting_s: float, link: Link, server_s: float = 0.0) -> None:
+        """The node waited `waiting_s` for the round's last result, then the orchestrator worked for
+        `server_s` (aggregation, validation: not in a recording's rows, so 0 there) and sent the next
+        SYNC to every poll. The node's poll left when the answer to its result arrived, one round trip
+        after the result: a node that waited less than that, server work included (the round's last),
+        gets the SYNC only when its poll arrives, later than the round started."""
+        rtt = link.delay_ms / 1000
+        self.poll_late_s = max(0.0, rtt - waiting_s - server_s)
+        self.idle(waiting_s + server_s + rtt, link)  # neither end sends until the SYNC
 
     def idle(self, seconds: float, link: Link, server: bool = True, node: bool = True) -> None:
         """`seconds` in which the chosen ends send nothing."""

@@ -12,10 +12,13 @@ What a run simulates (the orchestrator's protocol, orchestrator/epoch_loop.py an
   the base's description, the LoRA settings, the acknowledgement: one round trip each) and warms
   up its trainer (`setup_s`, fitted); epoch 0 starts when every node is done. The completion clock starts with it.
 - epoch e: every live node downloads the new parameters (not in epoch 0), active ones compute for
-  their window T = W / (C x gflops_per_power) (edgeft/timemodel.py) and upload, from a fresh TCP
-  window each time (Linux restarts slow start after an idle longer than the RTO, as a compute window
-  is: net.ipv4.tcp_slow_start_after_idle = 1 in Mininet's hosts); the barrier is the
-  last upload; then the server aggregates and validates (`server_wall_s` / k).
+  their window T = W / (C x gflops_per_power) (edgeft/timemodel.py) and upload; the barrier is the
+  last upload; then the server aggregates and validates (`server_wall_s` / k). Each transfer starts
+  from the window its sender's end of the connection has then: the driver follows every node's
+  connection through the run with the fidelity report's model over the simulated idle times
+  (fidelity.NodeConnection: Mininet's hosts run CUBIC with slow start after idle, so a window is
+  halved per RTO of idle down to 10 segments, and the orchestrator's keep-alive closes a connection
+  idle 5 s, so an upload after a longer compute window pays a handshake from fresh windows).
 - after epoch e, with `--training real`, the active nodes' updates are computed for real, aggregated
   and validated (simulator/training.py: a protocol the launch layer implements; here no time passes
   for it), so the loss columns are real; under `--training none` they stay empty.
@@ -155,6 +158,7 @@ class _Run:
     training: Training = field(default_factory=NoTraining)
     val_loss: float = math.nan  # the last epoch's validation loss (NaN: none yet, or no training)
     failed: dict[str, str] = field(default_factory=dict)  # node -> why its update did not count
+    connections: dict[str, fidelity.NodeConnection] = field(default_factory=dict)  # node -> its TCP connection
 
 
 def simulate_run(spec: RunSpec, training: Training | None = None) -> dict[str, Any]:
@@ -164,7 +168,7 @@ def simulate_run(spec: RunSpec, training: Training | None = None) -> dict[str, A
 
     run = prepare_run(spec, training)
     started = time.process_time()
-    times = simulate(run.topo, lambda index, done: _plan(run, index, done))
+    times = simulate(run.topo, lambda index, done: plan_epoch(run, index, done))
     return {
         "epochs": run.epoch_rows,
         "node_epochs": run.node_rows,
@@ -192,7 +196,7 @@ def check_training(spec: RunSpec, training: Training | None) -> None:
         raise ValueError("training real needs its trainer, wired in by the launch layer (edgeft simulate)")
 
 
-def _plan(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan | None:
+def plan_epoch(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan | None:
     """Plan 0 is the set-up, plan e + 1 training epoch e; before each, the last epoch is closed."""
     spec = run.spec
     if index == 0:
@@ -207,19 +211,9 @@ def _plan(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan | None
     now = spec.at_epoch(epoch)
     active = {a.node_id for a in run.adapter.active()}
     dead = _dead(spec, epoch)
+    _close_connections(run, done[-1] if index >= 2 else None, now)
     nodes = tuple(
-        NodeEpoch(
-            n.node_id,
-            n.node_id in active,
-            0 if first else spec.adapter_bytes,
-            0 if first else spec.model_pad,
-            spec.window_s(float(now[n.node_id]["compute_power"])),
-            spec.adapter_bytes,
-            spec.model_pad,
-            fresh_upload=True,  # Linux restarts slow start after an idle longer than the RTO: every upload
-            download_wait_s=spec.extra_download_rtts * float(now[n.node_id]["delay_ms"]) / 1000,
-            upload_wait_s=spec.extra_upload_rtts * float(now[n.node_id]["delay_ms"]) / 1000,
-        )
+        _node_epoch(run, n.node_id, n.node_id in active, first, now[n.node_id])
         for n in run.adapter.live()
         if n.node_id not in dead
     )
@@ -229,6 +223,61 @@ def _plan(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan | None
     plans = tuple(ne if ne.active else _benched(ne) for ne in nodes) + silent
     server_wall = spec.server_wall_s + (spec.first_epoch_wall_s if first else 0.0)
     return EpochPlan(plans, server_s=Clock(spec.dilation).to_reported(server_wall), links=_changed_links(run, now))
+
+
+def _link(profile: dict) -> fidelity.Link:
+    return fidelity.Link(float(profile["bandwidth_mbps"]), float(profile["delay_ms"]), float(profile["loss_pct"]))
+
+
+def _close_connections(run: _Run, last: EpochTimes | None, now: dict[str, dict]) -> None:
+    """Carry each connection over the end of the last epoch, as fidelity.transfer_pairs does over a
+    recording's rows: an active node's orchestrator idles from the node's download to its result's
+    answer, then both ends through its wait for the barrier and the server's work. A node that did not
+    upload in the last epoch (benched, new) starts from fresh windows: its last send was an epoch ago,
+    far beyond the retransmission timeout, and its long poll kept the connection open."""
+    uploaded = {} if last is None else {i: t for i, t in last.nodes.items() if t.wait_s is not None}
+    server_s = 0.0 if last is None else last.epoch_s - last.round_s
+    for node_id in list(run.connections):
+        if node_id not in uploaded:
+            del run.connections[node_id]
+    for node_id, times in uploaded.items():
+        conn, link = run.connections[node_id], _link(now[node_id])
+        conn.idle(times.compute_s + times.upload_s, link, node=False)
+        conn.round_end(times.wait_s or 0.0, link, server_s)
+
+
+def _node_epoch(run: _Run, node_id: str, active: bool, first: bool, profile: dict) -> NodeEpoch:
+    """One live node's plan for this epoch, each transfer from the window its connection holds then
+    (fidelity.NodeConnection, advanced here by the lone-flow model: the windows are what the
+    simulation needs from it, not its times). Its upload pays a new connection's handshake when its
+    compute window outlasted the keep-alive, and the round's last node's late poll."""
+    spec, link = run.spec, _link(profile)
+    conn = run.connections.setdefault(node_id, fidelity.NodeConnection(spec.dilation))
+    rtt = link.delay_ms / 1000
+    down_bytes, down_pad = (0, 0) if first else (spec.adapter_bytes, spec.model_pad)
+    down_cwnd = conn.server_cwnd
+    if not first:
+        conn.idle(conn.download_s(down_bytes, down_pad, link), link, server=False)  # the node acks, then polls
+    compute = spec.window_s(float(profile["compute_power"]))
+    upload_wait = spec.extra_upload_rtts * rtt
+    up_cwnd = conn.node_cwnd
+    if active:
+        upload_wait += (0.0 if first else conn.poll_late_s) + conn.resume_after(compute, link)
+        up_cwnd = conn.node_cwnd
+        conn.send_upload(spec.adapter_bytes, spec.model_pad, link)
+    return NodeEpoch(
+        node_id,
+        active,
+        down_bytes,
+        down_pad,
+        compute,
+        spec.adapter_bytes,
+        spec.model_pad,
+        upload_cwnd=up_cwnd,
+        download_wait_s=spec.extra_download_rtts * rtt,
+        upload_wait_s=upload_wait,
+        download_cwnd=down_cwnd,
+    )
 
 
 def _dead(spec: RunSpec, epoch: int) -> set[str]:
@@ -248,7 +297,14 @@ def _changed_links(run: _Run, now: dict[str, dict]) -> tuple[topology.AccessLink
 
 
 def _benched(plan: NodeEpoch) -> NodeEpoch:
-    return NodeEpoch(plan.node_id, False, plan.download_bytes, plan.download_pad, download_wait_s=plan.download_wait_s)
+    return NodeEpoch(
+        plan.node_id,
+        False,
+        plan.download_bytes,
+        plan.download_pad,
+        download_wait_s=plan.download_wait_s,
+        download_cwnd=plan.download_cwnd,
+    )
 
 
 def _setup_plan(run: _Run) -> EpochPlan:

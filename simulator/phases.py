@@ -17,11 +17,15 @@ fidelity report's prediction for it:
   >= fidelity.MANY_LOSSES losses is capped at the Mathis bound (MSS / RTT x 1.22 / sqrt(p)) with
   SimGrid's per-communication rate cap; one expecting fewer pays one round trip of recovery per
   expected loss, as a wait after its transfer.
-- An upload after a compute window starts from a fresh window (10 segments, doubling per round trip
-  while below the bandwidth-delay product; Mininet's hosts run CUBIC with slow start after idle): the
-  flights that wait for their ACKs are a wait, their bytes leave the transfer; the last flight is the
-  transfer. Downloads start from an open window (fidelity.predict_download_s; the fidelity report
-  follows each connection's windows through a run, fidelity.NodeConnection: not modelled here yet).
+- Each transfer starts from the window its sender has then (`download_cwnd`: the orchestrator's,
+  `upload_cwnd`: the node's; infinite: an open window). The driver follows each node's connection
+  through the run with the fidelity report's own model (fidelity.NodeConnection: Mininet's hosts run
+  CUBIC with slow start after idle, so an idle longer than the RTO halves a window, down to 10
+  segments; the keep-alive closes a connection idle 5 s, and the next request pays a handshake and
+  fresh windows). While below the bandwidth-delay product a transfer goes in flights of a window, each
+  doubling it: the flights that wait for their ACKs are a wait, their bytes leave the transfer; the
+  last flight is the transfer (fidelity.window_transfer_s). A loss-capped download (Mathis) is held to
+  its cap from its first byte: its slow start is inside the capped time.
 - An artifact and its padding (the paper-volume mode) move as one SimGrid transfer, whose lone time
   is the two requests' (merge_transfers): half the flow events, and the simulation's cost is mostly
   flow events times the flows sharing the server's link.
@@ -58,8 +62,8 @@ class NodeEpoch:
     """One node in one epoch: what it downloads, computes and (when active) uploads.
 
     download_bytes 0 and download_pad 0: no download (epoch 0 of a run: the set-up delivered the
-    model). `fresh_upload`: the upload starts from a fresh TCP window (slow start), as every upload after a
-    compute window does in Mininet (orchestrator/fidelity.py predict_upload_s).
+    model). `download_cwnd` / `upload_cwnd`: the sender's congestion window (segments) as the phase
+    starts, infinite for an open one (the driver follows each connection: module doc).
     A node that is live but not active (benched) downloads only, then waits `after_s` (the set-up's
     acknowledgement and warm-up; 0 for a benched node)."""
 
@@ -70,16 +74,21 @@ class NodeEpoch:
     compute_s: float = 0.0
     upload_bytes: int = 0
     upload_pad: int = 0
-    fresh_upload: bool = False
+    upload_cwnd: float = math.inf
     after_s: float = 0.0  # a node that does not train: a wait after its downloads (the set-up's acks, warm-up)
     download_wait_s: float = 0.0  # a calibrated wait after the downloads (simulator/driver.py: extra round trips)
-    upload_wait_s: float = 0.0  # a calibrated wait with the upload's protocol round trips
+    upload_wait_s: float = 0.0  # waits with the upload's protocol round trips: a handshake, a late poll, calibrated
+    download_cwnd: float = math.inf
 
     def __post_init__(self) -> None:
         for name in ("download_bytes", "download_pad", "upload_bytes", "upload_pad"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"node {self.node_id}: {name} must be an int >= 0 (got {value!r})")
+        for name in ("download_cwnd", "upload_cwnd"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value >= 1):
+                raise ValueError(f"node {self.node_id}: {name} must be a window of >= 1 segment (got {value!r})")
         for name in ("compute_s", "after_s", "download_wait_s", "upload_wait_s"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -100,37 +109,40 @@ def wire_rate(payload_bps: float) -> float:
     return payload_bps / 8 * fidelity.WIRE_PER_PAYLOAD
 
 
-def slow_start(nbytes: int, link: fidelity.Link) -> tuple[float, int]:
-    """(seconds, payload bytes) of the slow-start flights a fresh window waits on while moving `nbytes`
-    (fidelity.slow_start_flights: one round trip each for every flight but the last, which with the
-    rest is the transfer)."""
-    waits, left, _ = fidelity.slow_start_flights(nbytes, link, fidelity.INIT_CWND)
+def slow_start(nbytes: int, link: fidelity.Link, cwnd: float = fidelity.INIT_CWND) -> tuple[float, int]:
+    """(seconds, payload bytes) of the slow-start flights a window of `cwnd` segments waits on while
+    moving `nbytes` (fidelity.slow_start_flights: one round trip each for every flight but the last,
+    which with the rest is the transfer)."""
+    waits, left, _ = fidelity.slow_start_flights(nbytes, link, cwnd)
     return waits * link.delay_ms / 1000, nbytes - int(round(left * fidelity.MSS))
 
 
-def download_steps(nbytes: int, link: fidelity.Link) -> list[Step]:
-    """One download transfer (its request's round trip is the transfer's latency) and its loss."""
+def window_steps(phase: Phase, nbytes: int, link: fidelity.Link, cwnd: float) -> list[Step]:
+    """One transfer from a window of `cwnd` segments: its slow-start flights as a wait, the rest as the
+    transfer (its latency the request's round trip)."""
+    seconds, sent = slow_start(nbytes, link, cwnd) if math.isfinite(cwnd) else (0.0, 0)
+    steps = [Step(phase, "wait", seconds=seconds)] if seconds > 0 else []
+    if nbytes - sent <= 0:  # all sent in slow start: the request's round trip is left (SimGrid mistimes empty messages)
+        return steps + [Step(phase, "wait", seconds=link.delay_ms / 1000)]
+    return steps + [Step(phase, "transfer", wire_bytes(nbytes - sent))]
+
+
+def download_steps(nbytes: int, link: fidelity.Link, cwnd: float = math.inf) -> list[Step]:
+    """One download transfer from the orchestrator's window of `cwnd` segments (its request's round trip
+    is the transfer's latency) and its loss."""
     rtt, p = link.delay_ms / 1000, link.loss_pct / 100
     losses = nbytes / fidelity.MSS * p
     if p > 0 and losses >= fidelity.MANY_LOSSES:
         return [Step("download", "transfer", wire_bytes(nbytes), rate_cap=wire_rate(fidelity.mathis_bps(link)))]
-    steps = [Step("download", "transfer", wire_bytes(nbytes))]
+    steps = window_steps("download", nbytes, link, cwnd)
     if losses > 0:
         steps.append(Step("download", "wait", seconds=losses * rtt))  # one RTT of recovery per loss
     return steps
 
 
-def upload_steps(nbytes: int, link: fidelity.Link, fresh: bool) -> list[Step]:
-    """One upload transfer; from a fresh window, its slow-start rounds first, as a wait."""
-    steps = []
-    if fresh:
-        seconds, sent = slow_start(nbytes, link)
-        if seconds > 0:
-            steps.append(Step("upload", "wait", seconds=seconds))
-        nbytes -= sent
-    if nbytes == 0:  # all sent in slow start: the request's round trip is left (SimGrid mistimes empty messages)
-        return steps + [Step("upload", "wait", seconds=link.delay_ms / 1000)]
-    return steps + [Step("upload", "transfer", wire_bytes(nbytes))]
+def upload_steps(nbytes: int, link: fidelity.Link, cwnd: float = math.inf) -> list[Step]:
+    """One upload transfer from the node's window of `cwnd` segments: its slow-start rounds first, as a wait."""
+    return window_steps("upload", nbytes, link, cwnd)
 
 
 def merge_transfers(steps: list[Step], link: fidelity.Link) -> list[Step]:
@@ -159,10 +171,11 @@ def node_steps(plan: NodeEpoch, link: fidelity.Link) -> list[Step]:
     padding move as one transfer (merge_transfers)."""
     rtt = link.delay_ms / 1000
     down: list[Step] = []
-    if plan.download_bytes:
-        down += download_steps(plan.download_bytes, link)
-    if plan.download_pad:
-        down += download_steps(plan.download_pad, link)
+    cwnd = plan.download_cwnd
+    for nbytes in (plan.download_bytes, plan.download_pad):  # the padding's GET follows on the grown window
+        if nbytes:
+            down += download_steps(nbytes, link, cwnd)
+            cwnd = fidelity.window_transfer_s(nbytes, link, cwnd, lossy=True)[1]
     steps = merge_transfers(down, link)
     if plan.downloads and plan.download_wait_s > 0:
         steps.append(Step("download", "wait", seconds=plan.download_wait_s))
@@ -172,9 +185,10 @@ def node_steps(plan: NodeEpoch, link: fidelity.Link) -> list[Step]:
     if trips > 1 or plan.upload_wait_s > 0:  # the last trip is the result POST's own latency
         steps.append(Step("upload", "wait", seconds=(trips - 1) * rtt + plan.upload_wait_s))
     steps.append(Step("compute", "wait", seconds=plan.compute_s))
-    fresh, up = plan.fresh_upload, []
+    up: list[Step] = []
+    cwnd = plan.upload_cwnd
     if plan.upload_pad:  # the padding goes first and opens the window
-        up += upload_steps(plan.upload_pad, link, fresh)
-        fresh = False
-    up += upload_steps(plan.upload_bytes, link, fresh)
+        up += upload_steps(plan.upload_pad, link, cwnd)
+        cwnd = fidelity.window_transfer_s(plan.upload_pad, link, cwnd)[1]
+    up += upload_steps(plan.upload_bytes, link, cwnd)
     return steps + merge_transfers(up, link)

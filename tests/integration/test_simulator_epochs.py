@@ -32,7 +32,7 @@ def test_twelve_node_epochs_never_beat_the_lone_link(setup):
                     20.0,
                     ADAPTER,
                     PAD,
-                    True,  # every upload starts from a fresh window (orchestrator/fidelity.py)
+                    upload_cwnd=fidelity.INIT_CWND,  # uploads after a compute window: fresh (fidelity.py)
                 )
                 for i in ids
             ),

@@ -15,6 +15,7 @@ from orchestrator import fidelity
 from orchestrator.registry import NodeStatus
 from simulator import driver, measurement
 from simulator.strategy_adapter import SimNode, SimResult, StrategyAdapter
+from simulator.transfers import EpochTimes, NodeTimes
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_folders" / "mininet-4n"
 
@@ -68,3 +69,31 @@ def test_a_bad_spec_exits_2_with_one_line():
     )
     assert proc.returncode == 2
     assert "measurement must be one of truth, controller, replay" in json.loads(proc.stdout)["error"]
+
+
+def test_each_transfer_starts_from_the_window_its_connection_holds():
+    """The driver follows each node's connection (fidelity.NodeConnection) over the simulated idle times:
+    a compute window longer than the keep-alive costs the upload a handshake, a download after an
+    idle wait starts from a fresh window, and the round's last node gets its SYNC one round trip late."""
+    profiles = [
+        {"node_id": "fast", "bandwidth_mbps": 10.0, "delay_ms": 40.0, "loss_pct": 0.0, "compute_power": 16.0},
+        {"node_id": "slow", "bandwidth_mbps": 10.0, "delay_ms": 100.0, "loss_pct": 0.0, "compute_power": 4.0},
+    ]
+    spec = driver.RunSpec(profiles, "ar", 3)
+    assert spec.window_s(16.0) + 0.04 < fidelity.KEEP_ALIVE_S < spec.window_s(4.0)
+    run = driver.prepare_run(spec)
+    setup = EpochTimes(0.0, round_s=5.0, epoch_s=5.0)
+    first = {p.node_id: p for p in driver.plan_epoch(run, 1, [setup]).nodes}
+    assert first["fast"].upload_wait_s == 0.0  # kept connection: the protocol's own round trips only
+    assert first["slow"].upload_wait_s == pytest.approx(0.1)  # closed by the keep-alive: a handshake
+    assert first["fast"].upload_cwnd == first["slow"].upload_cwnd == fidelity.INIT_CWND
+    # epoch 0 as simulated: the slow node's upload ended the round; the fast one waited for it
+    times = {
+        "fast": NodeTimes(compute_s=spec.window_s(16.0), upload_s=0.2, wait_s=6.0),
+        "slow": NodeTimes(compute_s=spec.window_s(4.0), upload_s=0.5, wait_s=0.0),
+    }
+    epoch0 = EpochTimes(5.0, round_s=8.6, epoch_s=8.6, nodes=times)  # no server work: the last node polls late
+    second = {p.node_id: p for p in driver.plan_epoch(run, 2, [setup, epoch0]).nodes}
+    assert second["fast"].download_cwnd == second["slow"].download_cwnd == fidelity.INIT_CWND
+    assert second["fast"].upload_wait_s == 0.0
+    assert second["slow"].upload_wait_s == pytest.approx(0.1 + 0.1)  # its late poll, then a handshake

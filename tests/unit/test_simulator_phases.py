@@ -2,6 +2,8 @@
 without SimGrid: a lone flow's steps (each transfer = one round trip of latency + wire bytes at the
 link's rate, capped where loss caps it; waits as they are) add up to orchestrator/fidelity.py's prediction."""
 
+import math
+
 import pytest
 
 from edgeft.link_figures import LinkFigures
@@ -45,9 +47,24 @@ def test_download_steps_add_up_to_the_fidelity_prediction(link, nbytes, pad):
 
 
 @pytest.mark.parametrize("link", LINKS)
+@pytest.mark.parametrize("cwnd", [fidelity.INIT_CWND, 40.0])
+@pytest.mark.parametrize("nbytes, pad", [(64_000, 0), (1_800_000, 0), (64_000, 2_000_000)])
+def test_a_download_from_a_window_adds_up_to_the_connection_model(link, cwnd, nbytes, pad):
+    conn = fidelity.NodeConnection(server_cwnd=cwnd)
+    plan = NodeEpoch("n", active=False, download_bytes=nbytes, download_pad=pad, download_cwnd=cwnd)
+    steps = phases.node_steps(plan, link)
+    assert lone_flow_s(steps, link, "download") == pytest.approx(conn.download_s(nbytes, pad, link), rel=1e-4)
+
+
+@pytest.mark.parametrize("link", LINKS)
 @pytest.mark.parametrize("after_sync", [True, False])
+@pytest.mark.parametrize("cwnd", [fidelity.INIT_CWND, 40.0, math.inf])
 @pytest.mark.parametrize("nbytes, pad", [(64_000, 0), (5_000_000, 0), (64_000, 2_000_000), (3000, 0)])
-def test_upload_steps_add_up_to_the_fidelity_prediction(link, after_sync, nbytes, pad):
+def test_upload_steps_add_up_to_the_connection_model(link, after_sync, cwnd, nbytes, pad):
+    """The node's window when its upload starts is what fidelity.NodeConnection says after the compute
+    window; from it, the steps take what the connection model predicts for a lone flow."""
+    conn = fidelity.NodeConnection(node_cwnd=cwnd)
+    predicted = conn.upload_s(nbytes, pad, link, after_sync=after_sync, compute_s=0.0)  # no idle: cwnd as given
     plan = NodeEpoch(
         "n",
         active=True,
@@ -55,12 +72,24 @@ def test_upload_steps_add_up_to_the_fidelity_prediction(link, after_sync, nbytes
         compute_s=12.5,
         upload_bytes=nbytes,
         upload_pad=pad,
-        fresh_upload=True,  # every upload follows an idle compute window: a fresh TCP window (fidelity.py)
+        upload_cwnd=cwnd,
     )
     steps = phases.node_steps(plan, link)
-    predicted = fidelity.predict_upload_s(nbytes, pad, link, after_sync=after_sync)
     assert lone_flow_s(steps, link, "upload") == pytest.approx(predicted, rel=1e-4)
     assert sum(s.seconds for s in steps if s.phase == "compute") == 12.5
+
+
+@pytest.mark.parametrize("link", LINKS)
+@pytest.mark.parametrize("nbytes, pad", [(64_000, 0), (64_000, 2_000_000)])
+def test_a_fresh_upload_is_the_stateless_prediction(link, nbytes, pad):
+    """Without padding the connection model and the stateless prediction (a fresh window) agree."""
+    plan = NodeEpoch("n", True, 64_000, 0, 1.0, nbytes, pad, upload_cwnd=fidelity.INIT_CWND)
+    expected = fidelity.predict_upload_s(nbytes, pad, link, after_sync=True)
+    got = lone_flow_s(phases.node_steps(plan, link), link, "upload")
+    if pad:  # the stateless prediction sends the update from an open window, the connection from the grown one
+        assert got >= expected * (1 - 1e-4)
+    else:
+        assert got == pytest.approx(expected, rel=1e-4)
 
 
 def test_sizes_are_ints_and_loss_caps_downloads_only():
@@ -87,17 +116,25 @@ def test_order_download_round_trips_compute_upload():
 
 def test_a_first_flight_is_the_transfer_and_an_empty_one_a_round_trip():
     link = LinkFigures(100.0, 100.0, 0.0)  # big BDP: 3000 bytes go in the first flight, which waits for no ACK
-    steps = phases.upload_steps(3000, link, fresh=True)
+    steps = phases.upload_steps(3000, link, fidelity.INIT_CWND)
     assert [s.kind for s in steps] == ["transfer"] and steps[0].wire_bytes == phases.wire_bytes(3000)
-    waited = phases.upload_steps(30 * 1448, link, fresh=True)  # 10 segments wait one round trip, 20 are the transfer
+    waited = phases.upload_steps(30 * 1448, link, fidelity.INIT_CWND)  # 10 segments wait, 20 are the transfer
     assert [(s.kind, s.seconds) for s in waited][0] == ("wait", pytest.approx(0.1))
     assert waited[1].wire_bytes == phases.wire_bytes(20 * 1448)
-    empty = phases.upload_steps(0, link, fresh=True)  # SimGrid mistimes an empty message: the request's round trip
+    empty = phases.upload_steps(0, link, fidelity.INIT_CWND)  # SimGrid mistimes empty messages: a round trip
     assert [(s.kind, s.seconds) for s in empty] == [("wait", pytest.approx(0.1))]
 
 
 @pytest.mark.parametrize(
-    "field, value", [("download_bytes", 1.5), ("upload_bytes", -1), ("download_pad", True), ("compute_s", -1.0)]
+    "field, value",
+    [
+        ("download_bytes", 1.5),
+        ("upload_bytes", -1),
+        ("download_pad", True),
+        ("compute_s", -1.0),
+        ("upload_cwnd", 0.5),
+        ("download_cwnd", math.nan),
+    ],
 )
 def test_bad_plans_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):

@@ -191,7 +191,7 @@ def _drive(spec: driver.RunSpec, training) -> dict:
     run = driver.prepare_run(spec, training)
     done: list[EpochTimes] = []
     index = 0
-    while (plan := driver._plan(run, index, done)) is not None:
+    while (plan := driver.plan_epoch(run, index, done)) is not None:
         nodes = {p.node_id: NodeTimes(download_s=0.1, compute_s=0.5, upload_s=0.1, wait_s=0.0) for p in plan.nodes}
         done.append(EpochTimes(start_s=float(index), round_s=1.0, epoch_s=1.0, nodes=nodes))
         index += 1
