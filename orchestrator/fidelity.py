@@ -325,12 +325,15 @@ def assess(
     sizes: tuple[int, int] = (0, 0),
     pads: tuple[int, int] = (0, 0),
     dilation: float = 1.0,
+    pairs: list[TransferPhase] | None = None,
 ) -> Fidelity:
-    """The run's fidelity; `links` None: no emulated links (loopback), transfers not applicable."""
+    """The run's fidelity; `links` None: no emulated links (loopback), transfers not applicable.
+    `pairs`: the run's transfer_pairs where the caller has them already."""
     n, share, p95 = compute_figures(rows)
     if links is None:
         return Fidelity(n, share, p95, "not applicable")
-    pairs = transfer_pairs(rows, links, sizes, pads, dilation)
+    if pairs is None:
+        pairs = transfer_pairs(rows, links, sizes, pads, dilation)
     if not pairs:
         return Fidelity(n, share, p95, "measured")
     pred, meas = np.array([p.predicted_s for p in pairs]), np.array([p.measured_s for p in pairs])

@@ -40,9 +40,10 @@ def write_fidelity(coord, scenario: Scenario) -> Fidelity:
     )
     size = len(coord.adapters[coord.version][0])
     sizes, pads = (size, size), (cfg.model_pad(), cfg.model_pad())
-    fid = assess(rows, links, sizes, pads, cfg.emulation.k)
-    if links is not None:
-        _write_transfers(out / "transfers.csv", transfer_pairs(rows, links, sizes, pads, cfg.emulation.k))
+    pairs = transfer_pairs(rows, links, sizes, pads, cfg.emulation.k) if links is not None else None
+    fid = assess(rows, links, sizes, pads, cfg.emulation.k, pairs)
+    if pairs is not None:
+        _write_transfers(out / "transfers.csv", pairs)
     (out / "fidelity.json").write_text(
         json.dumps(
             {

@@ -34,25 +34,43 @@ LONE = [  # one node per gateway: each flow alone on its own access link (the bo
 
 
 def test_a_lone_flow_takes_what_the_fidelity_report_predicts():
+    """Each phase from the window the fidelity report's connection model holds then
+    (fidelity.NodeConnection): SimGrid's lone flow takes what that model predicts, within 1 %."""
     topo = topology.build(LONE, domains=len(LONE))
     ids = [n["node_id"] for n in LONE]
-    plans = [
-        EpochPlan(tuple(NodeEpoch(i, True, 0, 0, 5.0, 64_000, fresh_upload=True) for i in ids)),  # epoch 0
-        # every upload follows an idle compute window, so it starts from a fresh TCP window (fidelity.py)
-        EpochPlan(tuple(NodeEpoch(i, True, 64_000, 0, 5.0, 64_000, fresh_upload=True) for i in ids)),
-        EpochPlan(tuple(NodeEpoch(i, True, 64_000, 3_000_000, 5.0, 64_000, 3_000_000, True) for i in ids)),  # padded
-    ]
-    answer = run_epoch.run(topo, plans)
-    checked = 0
-    for index, (pad, after_sync) in enumerate([(0, False), (0, True), (3_000_000, True)]):
+    # (download bytes, padding, the orchestrator's window, the node's window): epoch 0 has no download;
+    # after a compute window every window is fresh; a round's last node may keep a grown one
+    epochs = [(0, 0, 10.0, 10.0), (64_000, 0, 10.0, 10.0), (64_000, 3_000_000, 40.0, 10.0), (64_000, 0, 80.0, 25.0)]
+    plans, expected = [], []
+    for down, pad, server_cwnd, node_cwnd in epochs:
+        plans.append(
+            EpochPlan(
+                tuple(
+                    NodeEpoch(i, True, down, pad, 5.0, 64_000, pad, upload_cwnd=node_cwnd, download_cwnd=server_cwnd)
+                    for i in ids
+                )
+            )
+        )
+        predicted = {}
         for node_id in ids:
             link = topo.node(node_id).figures
+            conn = fidelity.NodeConnection(server_cwnd=server_cwnd, node_cwnd=node_cwnd)
+            down_s = conn.download_s(down, pad, link) if down else None
+            conn.node_cwnd = node_cwnd  # as planned: the phase model takes the window the driver hands it
+            up_s = conn.upload_s(64_000, pad, link, after_sync=bool(down), compute_s=0.0)
+            predicted[node_id] = (down_s, up_s)
+        expected.append(predicted)
+    answer = run_epoch.run(topo, plans)
+    checked = 0
+    for index, predicted in enumerate(expected):
+        for node_id, (down_s, up_s) in predicted.items():
             got = answer["epochs"][index]["nodes"][node_id]
-            assert got["upload_s"] == pytest.approx(fidelity.predict_upload_s(64_000, pad, link, after_sync), rel=0.01)
-            if after_sync:
-                assert got["download_s"] == pytest.approx(fidelity.predict_download_s(64_000, pad, link), rel=0.01)
-            checked += 1 + after_sync
-    assert checked == 20
+            assert got["upload_s"] == pytest.approx(up_s, rel=0.01), (index, node_id)
+            if down_s is not None:
+                assert got["download_s"] == pytest.approx(down_s, rel=0.01), (index, node_id)
+                checked += 1
+            checked += 1
+    assert checked == 28  # 4 nodes x 4 uploads + 3 downloads
 
 
 def _two_flows(delays_ms: tuple[float, float]) -> Topology:
@@ -174,7 +192,10 @@ def test_answer_is_finite_and_complete_at_200_nodes():
     plans = [
         EpochPlan(
             tuple(
-                NodeEpoch(n.node_id, True, 64_000 if e else 0, 0, 10.0, 64_000, fresh_upload=e == 0) for n in topo.nodes
+                NodeEpoch(
+                    n.node_id, True, 64_000 if e else 0, 0, 10.0, 64_000, upload_cwnd=10.0 if e == 0 else math.inf
+                )
+                for n in topo.nodes
             )
         )
         for e in range(2)
