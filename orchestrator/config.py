@@ -252,6 +252,15 @@ class PolicyOptions(_Strict):
         default=None, gt=0, description="oort: preferred round time; unset = median"
     )
     tiers: int = Field(default=3, ge=1, le=1000, description="tifl: number of latency tiers")
+    pace_floor: float = Field(
+        default=0.3, gt=0, le=1, description="pace: share of the live nodes' data its fastest chosen nodes must hold"
+    )
+    pace_margin: float = Field(
+        default=0.0,
+        ge=0,
+        le=10,
+        description="pace: nodes predicted within this share of the floor's last one train too",
+    )
     truth_file: str | None = Field(default=None, description="oracle: ground_truth.json of the topology")
 
     @field_validator("truth_file")

@@ -96,6 +96,9 @@ class RunSpec:
     extra_upload_rtts: float = 0.0  # the same for an upload phase
     training: str = "none"  # none: time only; real: the losses trained for real (simulator/training.py)
     heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S  # reported s of silence after which a node is failed
+    policy_options: dict = field(
+        default_factory=dict
+    )  # orchestrator/config.py PolicyOptions fields (not set: defaults)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -181,7 +184,14 @@ def prepare_run(spec: RunSpec, training: Training | None = None) -> _Run:
     """A run's state before its set-up: nodes, strategy, tree, measurement model and training."""
     check_training(spec, training)
     nodes = [SimNode(p["node_id"], float(p["compute_power"]), spec.samples) for p in spec.profiles]
-    adapter = StrategyAdapter(spec.policy, nodes, spec.epochs, spec.seed, spec.weights, spec.utopia, spec.truth())
+    options = None
+    if spec.policy_options:
+        from orchestrator.config import PolicyOptions
+
+        options = PolicyOptions(**spec.policy_options)
+    adapter = StrategyAdapter(
+        spec.policy, nodes, spec.epochs, spec.seed, spec.weights, spec.utopia, spec.truth(), options
+    )
     run = _Run(spec, topology.build(spec.profiles, domains=spec.domains), adapter, measurement_model(spec))
     run.training = training if training is not None else NoTraining()
     run.links = {n.node_id: (n.rate_mbps, n.delay_ms, n.loss_pct) for n in run.topo.nodes}  # as drawn

@@ -81,8 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scenario",
         default=None,
         metavar="FILE",
-        help="link and compute changes at epoch starts (a config file's `scenario:` list, e.g. "
-        "experiments/scenarios/degrade_recover.yaml)",
+        help="a config file (YAML/TOML/JSON): its `scenario:` list (link and compute changes and crashes at epoch "
+        "starts, e.g. experiments/scenarios/degrade_recover.yaml), `timeouts:` and `policy_options:` (e.g. pace_floor)",
     )
     p.add_argument(
         "--calibration",
@@ -221,7 +221,7 @@ def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
 
     _check_scalars(args)
     calibration = _calibration(args)
-    scenario, heartbeat_timeout_s = _scenario(args), _heartbeat_timeout(args)
+    scenario, heartbeat_timeout_s, options = _scenario(args), _heartbeat_timeout(args), _policy_options(args)
     if args.measurement == "replay":
         replays = [(name, extra, _calibrated(spec, calibration, "replay")) for name, extra, spec in _replay_specs(args)]
         for _, _, spec in replays:
@@ -245,7 +245,7 @@ def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
                     _calibrated(spec, calibration, args.measurement).scenario = scenario
                     spec.model_pad, spec.setup_pad = int(500e6 * pv), int((500e6 + 1000e6 / n) * pv)
                     spec.paper_volumes, spec.training = pv, args.training
-                    spec.heartbeat_timeout_s = heartbeat_timeout_s
+                    spec.heartbeat_timeout_s, spec.policy_options = heartbeat_timeout_s, options
                     extra = {"nodes": n, "setup": setup, "seed": seed, "policy": policy}
                     specs.append((f"n{n}-setup{setup}-seed{seed}-{policy}", extra, spec))
     return specs
@@ -262,7 +262,7 @@ def _scenario(args: argparse.Namespace) -> list[dict]:
         events = read_file(args.scenario).get("scenario", [])
         return [ScenarioEvent(**event).model_dump() for event in events]
     except (ConfigError, OSError, TypeError, ValueError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = _one_line(exc)
         raise InputError(f"--scenario: {args.scenario}: {first}") from None
 
 
@@ -278,8 +278,40 @@ def _heartbeat_timeout(args: argparse.Namespace) -> float:
     try:
         return TimeoutConfig(**(read_file(args.scenario).get("timeouts") or {})).heartbeat_timeout_s
     except (TypeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = _one_line(exc)
         raise InputError(f"--scenario: {args.scenario}: timeouts: {first}") from None
+
+
+def _one_line(exc: Exception) -> str:
+    """An input error as one line: a validation error names its field (edgeft/config_files.describe)."""
+    from pydantic import ValidationError
+
+    from edgeft.config_files import describe
+
+    if isinstance(exc, ValidationError):
+        return describe(exc)
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _policy_options(args: argparse.Namespace) -> dict:
+    """The --scenario file's policy_options, checked as the orchestrator's config checks them (only the
+    fields the file sets: the rest keep their defaults); the oracles' truth file is the simulation's own."""
+    if not args.scenario:
+        return {}
+    from edgeft.config_files import read_file
+    from orchestrator.config import PolicyOptions
+
+    given = read_file(args.scenario).get("policy_options") or {}
+    try:
+        if not isinstance(given, dict):
+            raise ValueError("a mapping of option: value")
+        if "truth_file" in given:
+            raise ValueError("truth_file: the simulation hands the oracles its own drawn network; leave it out")
+        PolicyOptions(**given)
+    except (TypeError, ValueError) as exc:
+        first = _one_line(exc)
+        raise InputError(f"--scenario: {args.scenario}: policy_options: {first}") from None
+    return dict(given)
 
 
 def _replay_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:

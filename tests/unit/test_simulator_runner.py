@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from experiments.runners import simulate
-from simulator import recorded, validation
+from simulator import driver, recorded, validation
 from simulator.recorded import RecordedTimes
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_folders" / "mininet-4n" / "n4-setup2-seed0-ne"
@@ -62,6 +62,27 @@ def test_a_scenario_with_a_bad_event_is_one_line(tmp_path, capsys):
     assert simulate.run(_args("--scenario", str(bad), "--out", str(tmp_path / "out"))) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("simulate: error: --scenario") and "\n" not in err
+
+
+def test_a_bad_policy_option_names_its_field_on_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("policy_options:\n  pace_floor: 1.5\n")
+    assert simulate.run(_args("--policies", "pace", "--scenario", str(bad), "--out", str(tmp_path / "out"))) == 2
+    err = capsys.readouterr().err.strip()
+    assert "policy_options" in err and "'pace_floor'" in err and "1.5" in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_policy_options_reach_every_spec(tmp_path):
+    given = tmp_path / "pace.yaml"
+    given.write_text("policy_options:\n  pace_floor: 0.5\n")
+    specs = simulate.build_specs(_args("--policies", "pace,ne", "--scenario", str(given)))
+    assert {name: spec.policy_options for name, _, spec in specs} == {
+        "n12-setup2-seed0-pace": {"pace_floor": 0.5},
+        "n12-setup2-seed0-ne": {"pace_floor": 0.5},
+    }
+    adapter = driver.prepare_run(specs[0][2]).adapter
+    assert adapter.core.strategy.policy.floor == 0.5
 
 
 def test_a_folder_holding_runs_is_not_overwritten_unasked(tmp_path, capsys):
