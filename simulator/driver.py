@@ -232,7 +232,8 @@ def plan_epoch(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan |
     silent = tuple(NodeEpoch(i, True, compute_s=spec.heartbeat_timeout_s) for i in sorted(dead & active))
     plans = tuple(ne if ne.active else _benched(ne) for ne in nodes) + silent
     server_wall = spec.server_wall_s + (spec.first_epoch_wall_s if first else 0.0)
-    return EpochPlan(plans, server_s=Clock(spec.dilation).to_reported(server_wall), links=_changed_links(run, now))
+    server_s = Clock(spec.dilation).to_reported(server_wall)
+    return EpochPlan(plans, server_s=server_s, links=_changed_links(run, now), dilation=spec.dilation)
 
 
 def _link(profile: dict) -> fidelity.Link:
@@ -333,7 +334,7 @@ def _setup_plan(run: _Run) -> EpochPlan:
                 after_s=after,
             )
         )
-    return EpochPlan(tuple(nodes), wait_for_downloads=True)
+    return EpochPlan(tuple(nodes), wait_for_downloads=True, dilation=spec.dilation)
 
 
 def _close(run: _Run, epoch: int, times: EpochTimes) -> frozenset[str] | None:

@@ -36,6 +36,7 @@ def request(topology: Topology, plans: list[Any]) -> dict[str, Any]:
                 "server_s": p.server_s,
                 "wait_for_downloads": p.wait_for_downloads,
                 "links": [asdict(link) for link in p.links],
+                "dilation": p.dilation,
             }
             for p in plans
         ],
@@ -54,6 +55,7 @@ def parse(data: dict[str, Any]) -> tuple[Topology, list[Any]]:
                 float(e.get("server_s", 0.0)),
                 bool(e.get("wait_for_downloads", False)),
                 tuple(AccessLink(**link) for link in e.get("links", [])),
+                float(e.get("dilation", 1.0)),
             )
             for e in data["epochs"]
         ]

@@ -61,6 +61,7 @@ class EpochPlan:
     server_s: float = 0.0
     wait_for_downloads: bool = False
     links: tuple[AccessLink, ...] = ()  # access links that change as this epoch starts (a scenario), and stay
+    dilation: float = 1.0  # the k whose wall clock TCP's timers run on (a replayed recording's: phases.node_steps)
 
 
 @dataclass
@@ -158,6 +159,8 @@ def check_plan(topology: Topology, plan: EpochPlan, index: int) -> None:
         raise ValueError(f"epoch {index}: a node appears twice")
     if not (math.isfinite(plan.server_s) and plan.server_s >= 0):
         raise ValueError(f"epoch {index}: server_s must be a finite number >= 0 (got {plan.server_s})")
+    if not (math.isfinite(plan.dilation) and plan.dilation >= 1):
+        raise ValueError(f"epoch {index}: dilation must be a finite number >= 1 (got {plan.dilation})")
     strangers = sorted({link.node_id for link in plan.links} - {n.node_id for n in topology.nodes})
     if strangers:
         raise ValueError(f"epoch {index}: a link change names node {strangers[0]}, which is not in the topology")
@@ -221,7 +224,7 @@ def _start_epoch(state: _State, index: int, plan: EpochPlan) -> None:
     state.pending = sum(1 for ne in plan.nodes if ne.active or plan.wait_for_downloads)
     for ne in plan.nodes:
         figures = state.current.get(ne.node_id) or state.topology.node(ne.node_id).figures
-        groups = _merge_waits(phases.node_steps(ne, figures))
+        groups = _merge_waits(phases.node_steps(ne, figures, plan.dilation))
         down = sg.Mailbox.by_name(f"d:{ne.node_id}")
         for group in groups:
             step = group[0]
