@@ -13,11 +13,12 @@ Two questions, answered from the run's own rows (node_epochs.csv), pure math:
   node direction only, so downloads lose data segments and uploads only ACKs
   (which cumulative ACKs absorb): a download pays one RTT of recovery per
   expected loss, and a flow long enough to see many losses (>= 8 expected) is
-  held to CUBIC's loss-limited rate (loss_limited_bps: the larger of the
-  Mathis bound MSS / RTT x 1.22 / sqrt(p) and CUBIC's cubic-region window,
-  which grows on wall time, so the dilation k lends it k x RTT). Each node's connection
-  is followed through the run (NodeConnection): the hosts run CUBIC with slow
-  start after idle (pinned: topologies/edge_cloud.py), so each end's window is
+  held to its loss-limited rate (loss_limited_bps: for Reno, which the hosts
+  run, the Mathis bound MSS / RTT x 1.22 / sqrt(p); for CUBIC, in a run
+  recorded with it, the cubic region's window where larger, which grows on
+  wall time, so the dilation k lends it k x RTT). Each node's connection is
+  followed through the run (NodeConnection): the hosts run slow start after
+  idle (pinned: topologies/edge_cloud.py), so each end's window is
   halved once per retransmission timeout it stays idle, down to 10 segments,
   and grows by the segments a transfer gets acknowledged; while below the
   bandwidth-delay product a transfer goes in flights of a window, each but
@@ -73,8 +74,10 @@ def mathis_bps(link: Link) -> float:
     return MSS * 8 / rtt * 1.22 / math.sqrt(p) if p > 0 and rtt > 0 else math.inf
 
 
-def loss_limited_bps(link: Link, dilation: float = 1.0) -> float:
-    """A long CUBIC flow's rate at loss p and this RTT: its average window is the larger of the
+def loss_limited_bps(link: Link, dilation: float = 1.0, congestion_control: str = "reno") -> float:
+    """A long flow's rate at loss p and this RTT. Reno (what the emulated hosts run,
+    topologies/edge_cloud.py; and any congestion control the model does not know): Mathis's bound,
+    the same at any dilation. CUBIC: its average window is the larger of the
     Reno-friendly one (Mathis: 1.22 / sqrt(p)) and the cubic region's, (C (3 + beta) / (4 (1 - beta)))^(1/4)
     x (RTT / p)^(3/4) (RFC 9438 section 5), whose RTT is wall time: CUBIC grows its window on the
     kernel's clock, not per round trip, so a path whose round trip the dilation k stretches to k x RTT
@@ -84,26 +87,28 @@ def loss_limited_bps(link: Link, dilation: float = 1.0) -> float:
     rtt, p = link.delay_ms / 1000, link.loss_pct / 100
     if not (p > 0 and rtt > 0):
         return math.inf
+    if congestion_control != "cubic":
+        return mathis_bps(link)
     cubic_scale = (CUBIC_C * (3 + CUBIC_BETA) / (4 * (1 - CUBIC_BETA))) ** 0.25
     window = max(1.22 / math.sqrt(p), cubic_scale * (rtt * dilation / p) ** 0.75)
     return window * MSS * 8 / rtt
 
 
-def transfer_s(nbytes: int, link: Link, lossy: bool = False, fresh: bool = False, dilation: float = 1.0) -> float:
-    """Seconds for TCP to move `nbytes` after its request, from a fresh window (`fresh`) or an open one;
-    on the lossy direction, recovery as in the module doc (window_transfer_s for any other window)."""
-    return window_transfer_s(nbytes, link, INIT_CWND if fresh else math.inf, lossy, dilation)[0]
+def transfer_s(nbytes: int, link: Link, lossy: bool = False, fresh: bool = False) -> float:
+    """Seconds for TCP (Reno) to move `nbytes` after its request, from a fresh window (`fresh`) or an open
+    one; on the lossy direction, recovery as in the module doc (window_transfer_s for any other window)."""
+    return window_transfer_s(nbytes, link, INIT_CWND if fresh else math.inf, lossy)[0]
 
 
 def window_transfer_s(
-    nbytes: int, link: Link, cwnd: float, lossy: bool = False, dilation: float = 1.0
+    nbytes: int, link: Link, cwnd: float, lossy: bool = False, dilation: float = 1.0, congestion_control: str = "reno"
 ) -> tuple[float, float]:
     """(seconds, window after) for TCP to move `nbytes` from a window of `cwnd` segments: while the window
     is below the bandwidth-delay product, flights of a window each, every flight but the last waiting one
     round trip for its ACKs while the window grows by the segments they acknowledge (Linux grows it only
     while a flight fills at least half of it); the rest at the link's rate. On the lossy direction a
-    flow expecting many losses is held to loss_limited_bps (`dilation`: the run's k), a shorter one
-    pays a round trip per expected loss."""
+    flow expecting many losses is held to loss_limited_bps (`dilation`: the run's k; `congestion_control`:
+    its hosts'), a shorter one pays a round trip per expected loss."""
     rate, rtt = link_rate_bps(link), link.delay_ms / 1000
     bdp = rate / 8 * rtt / MSS  # segments
     waits, left, cwnd = slow_start_flights(nbytes, link, cwnd)
@@ -114,7 +119,8 @@ def window_transfer_s(
         grown = max(cwnd, min(cwnd + left, max(2 * bdp, INIT_CWND))) if math.isfinite(cwnd) else cwnd
     if lossy and link.loss_pct > 0:
         losses = nbytes / MSS * link.loss_pct / 100
-        t = max(t, nbytes * 8 / loss_limited_bps(link, dilation)) if losses >= MANY_LOSSES else t + losses * rtt
+        cap = loss_limited_bps(link, dilation, congestion_control)
+        t = max(t, nbytes * 8 / cap) if losses >= MANY_LOSSES else t + losses * rtt
     return t, grown
 
 
@@ -176,6 +182,7 @@ class NodeConnection:
     wall-clock timer floor (retransmission_timeout_s) on the reported clock."""
 
     dilation: float = 1.0
+    congestion_control: str = "reno"  # the hosts' (a run's config.json records it: tcp.congestion_control)
     node_cwnd: float = INIT_CWND  # the node's sending window: uploads
     server_cwnd: float = INIT_CWND  # the orchestrator's: downloads
     poll_late_s: float = 0.0  # how long after the round's start the node's poll reaches the orchestrator
@@ -183,9 +190,10 @@ class NodeConnection:
     def download_s(self, nbytes: int, pad: int, link: Link) -> float:
         """The download phase (the adapter GET, then the padding's) from the orchestrator's window now."""
         rtt = link.delay_ms / 1000
-        t, self.server_cwnd = window_transfer_s(nbytes, link, self.server_cwnd, True, self.dilation)
+        tcp = (self.dilation, self.congestion_control)
+        t, self.server_cwnd = window_transfer_s(nbytes, link, self.server_cwnd, True, *tcp)
         if pad:
-            pad_t, self.server_cwnd = window_transfer_s(pad, link, self.server_cwnd, True, self.dilation)
+            pad_t, self.server_cwnd = window_transfer_s(pad, link, self.server_cwnd, True, *tcp)
             t += rtt + pad_t
         return DOWNLOAD_RTTS * rtt + t
 
@@ -312,9 +320,11 @@ def transfer_pairs(
     sizes: tuple[int, int],
     pads: tuple[int, int],
     dilation: float = 1.0,
+    congestion_control: str = "reno",
 ) -> list[TransferPhase]:
     """Every transfer phase, predicted against measured. `links`: the drawn link of each
-    (node, epoch); `sizes`/`pads`: bytes and padding of (download, upload); `dilation`: the run's k.
+    (node, epoch); `sizes`/`pads`: bytes and padding of (download, upload); `dilation`: the run's k;
+    `congestion_control`: its hosts' TCP.
     Each node's windows are followed through its epochs (NodeConnection) over the idle times the
     rows record: its compute window, its wait for the round's end."""
     out = []
@@ -322,7 +332,7 @@ def transfer_pairs(
     for r in rows:
         by_node.setdefault(r["node_id"], []).append(r)
     for nid, node_rows in by_node.items():
-        conn, last = NodeConnection(dilation), None
+        conn, last = NodeConnection(dilation, congestion_control), None
         for r in sorted(node_rows, key=lambda row: int(row["epoch"])):
             epoch = int(r["epoch"])
             link = links.get((nid, epoch))
@@ -330,7 +340,7 @@ def transfer_pairs(
             if link is None or math.isnan(up):
                 continue
             if last is not None and epoch != last + 1:  # benched meanwhile: idle far beyond any timeout
-                conn = NodeConnection(dilation)
+                conn = NodeConnection(dilation, congestion_control)
             last, synced = epoch, down > 0
             if synced:
                 out.append(TransferPhase(nid, epoch, "download", conn.download_s(sizes[0], pads[0], link), down))
@@ -350,6 +360,7 @@ def assess(
     pads: tuple[int, int] = (0, 0),
     dilation: float = 1.0,
     pairs: list[TransferPhase] | None = None,
+    congestion_control: str = "reno",
 ) -> Fidelity:
     """The run's fidelity; `links` None: no emulated links (loopback), transfers not applicable.
     `pairs`: the run's transfer_pairs where the caller has them already."""
@@ -357,7 +368,7 @@ def assess(
     if links is None:
         return Fidelity(n, share, p95, "not applicable")
     if pairs is None:
-        pairs = transfer_pairs(rows, links, sizes, pads, dilation)
+        pairs = transfer_pairs(rows, links, sizes, pads, dilation, congestion_control)
     if not pairs:
         return Fidelity(n, share, p95, "measured")
     pred, meas = np.array([p.predicted_s for p in pairs]), np.array([p.measured_s for p in pairs])

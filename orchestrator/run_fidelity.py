@@ -9,6 +9,7 @@ import logging
 
 from edgeft.link_figures import LinkFigures
 from orchestrator.fidelity import OVERRUN_RATIO, OVERRUN_SLACK_S, Fidelity, assess, transfer_pairs
+from orchestrator.results import tcp_settings
 from orchestrator.scenario import Scenario
 from orchestrator.selection_context import load_truth
 
@@ -40,8 +41,9 @@ def write_fidelity(coord, scenario: Scenario) -> Fidelity:
     )
     size = len(coord.adapters[coord.version][0])
     sizes, pads = (size, size), (cfg.model_pad(), cfg.model_pad())
-    pairs = transfer_pairs(rows, links, sizes, pads, cfg.emulation.k) if links is not None else None
-    fid = assess(rows, links, sizes, pads, cfg.emulation.k, pairs)
+    tcp = tcp_settings()["congestion_control"]  # the hosts' (topologies/edge_cloud.py pins Reno on the routes)
+    pairs = transfer_pairs(rows, links, sizes, pads, cfg.emulation.k, tcp) if links is not None else None
+    fid = assess(rows, links, sizes, pads, cfg.emulation.k, pairs, tcp)
     if pairs is not None:
         _write_transfers(out / "transfers.csv", pairs)
     (out / "fidelity.json").write_text(

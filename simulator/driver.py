@@ -84,6 +84,7 @@ class RunSpec:
     work_gflop: float = WORK_GFLOP
     gflops_per_power: float = GFLOPS_PER_POWER
     dilation: float = 1.0  # the recording's k (replay): host-side overheads are divided by it
+    congestion_control: str = "reno"  # the hosts' TCP: the emulation's (topologies/edge_cloud.py), a replay's own
     server_wall_s: float = SERVER_WALL_S
     setup_s: float = SETUP_S
     first_epoch_wall_s: float = 0.0  # epoch 0's server work beyond server_wall_s (wall s here, fitted)
@@ -233,7 +234,13 @@ def plan_epoch(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan |
     plans = tuple(ne if ne.active else _benched(ne) for ne in nodes) + silent
     server_wall = spec.server_wall_s + (spec.first_epoch_wall_s if first else 0.0)
     server_s = Clock(spec.dilation).to_reported(server_wall)
-    return EpochPlan(plans, server_s=server_s, links=_changed_links(run, now), dilation=spec.dilation)
+    return EpochPlan(
+        plans,
+        server_s=server_s,
+        links=_changed_links(run, now),
+        dilation=spec.dilation,
+        congestion_control=spec.congestion_control,
+    )
 
 
 def _link(profile: dict) -> fidelity.Link:
@@ -263,7 +270,7 @@ def _node_epoch(run: _Run, node_id: str, active: bool, first: bool, profile: dic
     simulation needs from it, not its times). Its upload pays a new connection's handshake when its
     compute window outlasted the keep-alive, and the round's last node's late poll."""
     spec, link = run.spec, _link(profile)
-    conn = run.connections.setdefault(node_id, fidelity.NodeConnection(spec.dilation))
+    conn = run.connections.setdefault(node_id, fidelity.NodeConnection(spec.dilation, spec.congestion_control))
     rtt = link.delay_ms / 1000
     down_bytes, down_pad = (0, 0) if first else (spec.adapter_bytes, spec.model_pad)
     down_cwnd = conn.server_cwnd
@@ -334,7 +341,9 @@ def _setup_plan(run: _Run) -> EpochPlan:
                 after_s=after,
             )
         )
-    return EpochPlan(tuple(nodes), wait_for_downloads=True, dilation=spec.dilation)
+    return EpochPlan(
+        tuple(nodes), wait_for_downloads=True, dilation=spec.dilation, congestion_control=spec.congestion_control
+    )
 
 
 def _close(run: _Run, epoch: int, times: EpochTimes) -> frozenset[str] | None:

@@ -14,10 +14,10 @@ fidelity report's prediction for it:
   latency; first upload of a run: 1) are waits of delay_ms each. Padding adds one request each way.
 - Random loss, which SimGrid has no notion of, acts as in the fidelity report: the shaping drops
   server -> node packets only, so downloads pay for it, uploads do not. A download expecting
-  >= fidelity.MANY_LOSSES losses is capped at CUBIC's loss-limited rate (fidelity.loss_limited_bps:
-  Mathis's MSS / RTT x 1.22 / sqrt(p), or CUBIC's cubic-region rate where larger, whose round trip is
-  wall time: a replay of a recording at dilation k gives it k x RTT) with SimGrid's per-communication
-  rate cap; one expecting fewer pays one round trip of recovery per
+  >= fidelity.MANY_LOSSES losses is capped at its loss-limited rate (fidelity.loss_limited_bps:
+  Mathis's MSS / RTT x 1.22 / sqrt(p) for Reno, which the emulated hosts run; a replayed CUBIC
+  recording adds CUBIC's cubic-region rate where larger, whose round trip is wall time, k x RTT at
+  dilation k) with SimGrid's per-communication rate cap; one expecting fewer pays one round trip of recovery per
   expected loss, as a wait after its transfer.
 - Each transfer starts from the window its sender has then (`download_cwnd`: the orchestrator's,
   `upload_cwnd`: the node's; infinite: an open window). The driver follows each node's connection
@@ -129,13 +129,15 @@ def window_steps(phase: Phase, nbytes: int, link: fidelity.Link, cwnd: float) ->
     return steps + [Step(phase, "transfer", wire_bytes(nbytes - sent))]
 
 
-def download_steps(nbytes: int, link: fidelity.Link, cwnd: float = math.inf, dilation: float = 1.0) -> list[Step]:
+def download_steps(
+    nbytes: int, link: fidelity.Link, cwnd: float = math.inf, dilation: float = 1.0, congestion_control: str = "reno"
+) -> list[Step]:
     """One download transfer from the orchestrator's window of `cwnd` segments (its request's round trip
-    is the transfer's latency) and its loss (`dilation`: the clock CUBIC grows its window on)."""
+    is the transfer's latency) and its loss (`dilation`, `congestion_control`: fidelity.loss_limited_bps)."""
     rtt, p = link.delay_ms / 1000, link.loss_pct / 100
     losses = nbytes / fidelity.MSS * p
     if p > 0 and losses >= fidelity.MANY_LOSSES:
-        cap = wire_rate(fidelity.loss_limited_bps(link, dilation))
+        cap = wire_rate(fidelity.loss_limited_bps(link, dilation, congestion_control))
         return [Step("download", "transfer", wire_bytes(nbytes), rate_cap=cap)]
     steps = window_steps("download", nbytes, link, cwnd)
     if losses > 0:
@@ -169,17 +171,19 @@ def merge_transfers(steps: list[Step], link: fidelity.Link) -> list[Step]:
     return steps[:first] + [Step(phase, "transfer", total, rate_cap=cap), Step(phase, "wait", seconds=waits)]
 
 
-def node_steps(plan: NodeEpoch, link: fidelity.Link, dilation: float = 1.0) -> list[Step]:
+def node_steps(
+    plan: NodeEpoch, link: fidelity.Link, dilation: float = 1.0, congestion_control: str = "reno"
+) -> list[Step]:
     """Everything `plan`'s node does in its epoch, in order (see the module doc); an artifact and its
-    padding move as one transfer (merge_transfers). `dilation`: the k whose wall clock CUBIC runs on
-    (a replayed recording's; 1 for the world itself)."""
+    padding move as one transfer (merge_transfers). `dilation`, `congestion_control`: the hosts' TCP and
+    the k whose wall clock its timers run on (a replayed recording's; Reno at 1 for the world itself)."""
     rtt = link.delay_ms / 1000
     down: list[Step] = []
     cwnd = plan.download_cwnd
     for nbytes in (plan.download_bytes, plan.download_pad):  # the padding's GET follows on the grown window
         if nbytes:
-            down += download_steps(nbytes, link, cwnd, dilation)
-            cwnd = fidelity.window_transfer_s(nbytes, link, cwnd, True, dilation)[1]
+            down += download_steps(nbytes, link, cwnd, dilation, congestion_control)
+            cwnd = fidelity.window_transfer_s(nbytes, link, cwnd, True, dilation, congestion_control)[1]
     steps = merge_transfers(down, link)
     if plan.downloads and plan.download_wait_s > 0:
         steps.append(Step("download", "wait", seconds=plan.download_wait_s))

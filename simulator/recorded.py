@@ -58,7 +58,8 @@ def spec_from_run(run_dir: str | Path, measurement: str = "replay", noise: dict 
     """The RunSpec that simulates this recorded run on its own drawn network (module doc)."""
     run_dir = Path(run_dir)
     check_run_folder(run_dir)
-    config = _read_json(run_dir / "config.json").get("config", {})
+    recorded = _read_json(run_dir / "config.json")
+    config = recorded.get("config", {})
     truth = _read_json(run_dir / "ground_truth.json")
     summary = _read_json(run_dir / "summary.json")
     epochs = _rows(run_dir / "epochs.csv")
@@ -98,6 +99,8 @@ def spec_from_run(run_dir: str | Path, measurement: str = "replay", noise: dict 
         work_gflop=statistics.median(works) if works else driver.WORK_GFLOP,
         gflops_per_power=_float(emulation.get("gflops_per_power"), driver.GFLOPS_PER_POWER),
         dilation=dilation,
+        # the TCP the recording's hosts ran (runs before it was recorded: the model's default, Reno's bound)
+        congestion_control=str((recorded.get("tcp") or {}).get("congestion_control") or "reno"),
         weights=tuple(float((scoring.get("weights") or {}).get(k, 0.2)) for k in METRIC_KEYS),
         utopia=tuple(float((scoring.get("utopia") or {}).get(k, 1.0)) for k in METRIC_KEYS),
         paper_volumes=volumes,

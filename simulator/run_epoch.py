@@ -37,6 +37,7 @@ def request(topology: Topology, plans: list[Any]) -> dict[str, Any]:
                 "wait_for_downloads": p.wait_for_downloads,
                 "links": [asdict(link) for link in p.links],
                 "dilation": p.dilation,
+                "congestion_control": p.congestion_control,
             }
             for p in plans
         ],
@@ -56,6 +57,7 @@ def parse(data: dict[str, Any]) -> tuple[Topology, list[Any]]:
                 bool(e.get("wait_for_downloads", False)),
                 tuple(AccessLink(**link) for link in e.get("links", [])),
                 float(e.get("dilation", 1.0)),
+                str(e.get("congestion_control", "reno")),
             )
             for e in data["epochs"]
         ]

@@ -62,6 +62,7 @@ class EpochPlan:
     wait_for_downloads: bool = False
     links: tuple[AccessLink, ...] = ()  # access links that change as this epoch starts (a scenario), and stay
     dilation: float = 1.0  # the k whose wall clock TCP's timers run on (a replayed recording's: phases.node_steps)
+    congestion_control: str = "reno"  # the hosts' TCP (phases.node_steps)
 
 
 @dataclass
@@ -224,7 +225,7 @@ def _start_epoch(state: _State, index: int, plan: EpochPlan) -> None:
     state.pending = sum(1 for ne in plan.nodes if ne.active or plan.wait_for_downloads)
     for ne in plan.nodes:
         figures = state.current.get(ne.node_id) or state.topology.node(ne.node_id).figures
-        groups = _merge_waits(phases.node_steps(ne, figures, plan.dilation))
+        groups = _merge_waits(phases.node_steps(ne, figures, plan.dilation, plan.congestion_control))
         down = sg.Mailbox.by_name(f"d:{ne.node_id}")
         for group in groups:
             step = group[0]

@@ -20,7 +20,7 @@ NODES, EPOCHS = 5, 3
 # Pooled median errors of 0.16-0.27 (4 of 12 runs above 0.2) had three causes, found 2026-12-05: the hosts
 # ran the machine's BBR (its paced restart keeps a window that the model reset), the orchestrator closed
 # connections idle for 5 s of wall time (a dilation artifact: a handshake and fresh windows at k = 2 on one
-# node, never at k = 1), and a heartbeat in flight held back the node's next poll. Now the hosts run CUBIC,
+# node, never at k = 1), and a heartbeat in flight held back the node's next poll. Now the hosts run Reno,
 # the keep-alive is 5 s of the emulated world, the heartbeat is not waited for, and the model follows each
 # connection's windows (orchestrator/fidelity.py NodeConnection): pooled 0.067 on the first such run.
 TRANSFER_R2, TRANSFER_MEDIAN_ERR, RUN_MEDIAN_ERR = 0.5, 0.2, 0.35
@@ -63,7 +63,7 @@ def test_ne_and_ar_complete_with_controller_metrics(clean_system, tmp_path):
         summary = json.loads((run / "summary.json").read_text())
         assert summary["metrics_source"] == "controller" and summary["failed"] == 0
         # the TCP the fidelity model predicts, pinned on the hosts' routes whatever the machine's default
-        assert json.loads((run / "config.json").read_text())["tcp"]["congestion_control"] == "cubic"
+        assert json.loads((run / "config.json").read_text())["tcp"]["congestion_control"] == "reno"
         assert float(r["completion_time_s"]) == summary["completion_time_s"] > 0
         assert summary["final_val_loss"] < summary["pre_training_loss"]
         truth = {n["node_id"]: n for n in json.loads((run / "ground_truth.json").read_text())["nodes"]}

@@ -161,7 +161,7 @@ def test_the_model_follows_a_recorded_cubic_run():
             for r in rows
         }
         size = (run["adapter_bytes"],) * 2
-        for phase in transfer_pairs(rows, links, size, (0, 0), run["dilation"]):
+        for phase in transfer_pairs(rows, links, size, (0, 0), run["dilation"], run["tcp"]["congestion_control"]):
             pooled_followed.append((phase.measured_s, phase.predicted_s))
             link, after_sync = links[(phase.node_id, phase.epoch)], phase.epoch > 0
             stateless = (
@@ -180,7 +180,7 @@ def test_r_squared():
     assert math.isnan(r_squared([1.0], [1.0]))
 
 
-def test_a_long_lossy_flow_gets_cubics_window_on_the_wall_clock():
+def test_a_long_lossy_cubic_flow_gets_its_window_on_the_wall_clock_and_reno_does_not():
     """CUBIC's cubic-region window grows with wall time: at k = 1 and the paper's figures the Reno-friendly
     (Mathis) window is the larger; a dilated run stretches the round trip k-fold on the wall clock and
     gets the cubic window of that round trip (Mininet at k = 8, Setup 1 seed 0: node-10 at 3.04 Mb/s,
@@ -188,10 +188,11 @@ def test_a_long_lossy_flow_gets_cubics_window_on_the_wall_clock():
     from orchestrator.fidelity import loss_limited_bps
 
     link = Link(3.04, 198.0, 2.23)
-    assert loss_limited_bps(link) == pytest.approx(mathis_bps(link))
-    dilated = loss_limited_bps(link, dilation=8.0)
+    assert loss_limited_bps(link, 1.0, "cubic") == pytest.approx(mathis_bps(link))
+    assert loss_limited_bps(link, 8.0, "reno") == pytest.approx(mathis_bps(link))  # Reno: the same at any k
+    dilated = loss_limited_bps(link, 8.0, "cubic")
     window = dilated * 0.198 / (1448 * 8)
     expected = (0.4 * 3.7 / (4 * 0.3)) ** 0.25 * (0.198 * 8 / 0.0223) ** 0.75  # RFC 9438's average window
     assert window == pytest.approx(expected)
     assert 1.2e6 < dilated < 1.6e6  # the measured 1.31 Mb/s, set-up's round trips included
-    assert loss_limited_bps(Link(3.04, 198.0, 0.0), dilation=8.0) == math.inf
+    assert loss_limited_bps(Link(3.04, 198.0, 0.0), 8.0, "cubic") == math.inf

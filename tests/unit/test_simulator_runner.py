@@ -109,6 +109,7 @@ def test_a_replay_spec_takes_settings_and_sizes_never_recorded_times():
     assert spec.adapter_bytes == 270752 // 4  # epoch 0's uploads over its active nodes
     assert spec.base_bytes + spec.partition_bytes + spec.adapter_bytes == 15072800 // 4  # set-up per node
     assert spec.domains == 4  # no topology.json: edge_cloud.py's default
+    assert (spec.dilation, spec.congestion_control) == (1.0, "reno")  # recorded before its TCP was: Reno's bound
     text = str(spec.as_dict())
     for recorded_time in ("57.09", "5.9382", "0.256852", "1.43625"):  # completion, epoch, upload, round trip
         assert recorded_time not in text
@@ -177,3 +178,14 @@ def test_a_typo_never_moves_a_finished_simulation_aside(tmp_path):
     assert "--policies" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert (out / "results.csv").read_text() == "engine\nsimulate\n"
     assert not list(tmp_path.glob("sims.old-*"))
+
+
+def test_a_plan_keeps_its_tcp_on_the_way_to_the_simulation():
+    from simulator import run_epoch, topology
+    from simulator.phases import NodeEpoch
+    from simulator.transfers import EpochPlan
+
+    topo = topology.from_setup(3, 2, 0)
+    plan = EpochPlan((NodeEpoch("node-01", True, 0, 0, 1.0, 10),), dilation=8.0, congestion_control="cubic")
+    _, (back,) = run_epoch.parse(run_epoch.request(topo, [plan]))
+    assert back == plan
