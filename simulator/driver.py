@@ -339,6 +339,7 @@ def _setup_plan(run: _Run) -> EpochPlan:
                 spec.base_bytes + spec.partition_bytes + spec.adapter_bytes,
                 spec.setup_pad,
                 after_s=after,
+                download_cwnd=fidelity.INIT_CWND,  # the connection has carried only small answers yet
             )
         )
     return EpochPlan(
