@@ -255,6 +255,12 @@ class PolicyOptions(_Strict):
     pace_floor: float = Field(
         default=0.3, gt=0, le=1, description="pace: share of the live nodes' data its fastest chosen nodes must hold"
     )
+    pace_floor_end: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="pace: the floor of the last epoch, reached in a straight line; unset = pace_floor",
+    )
     pace_margin: float = Field(
         default=0.0,
         ge=0,

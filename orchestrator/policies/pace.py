@@ -42,23 +42,34 @@ from orchestrator.policies.base import Candidate, SelectionContext
 class PaceSelection:
     name = "pace"
 
-    def __init__(self, floor: float = 0.3, margin: float = 0.0) -> None:
-        if not 0.0 < floor <= 1.0:
-            raise ValueError(f"pace: floor is a share of the data in (0, 1] (got {floor})")
+    def __init__(self, floor: float = 0.3, margin: float = 0.0, floor_end: float | None = None) -> None:
+        for name, value in (("floor", floor), ("floor_end", floor if floor_end is None else floor_end)):
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"pace: {name} is a share of the data in (0, 1] (got {value})")
         if margin < 0:
             raise ValueError(f"pace: margin must be >= 0 (got {margin})")
         self.floor, self.margin = floor, margin
+        self.floor_end = floor if floor_end is None else floor_end
+
+    def floor_for(self, epoch: int, epochs: int) -> float:
+        """The floor of training epoch `epoch`: `floor` in epoch 1 (the first PACE chooses), growing in a
+        straight line to `floor_end` in the last one (the same throughout unless floor_end is set)."""
+        if epochs <= 2:
+            return self.floor_end
+        share = min(max((epoch - 1) / (epochs - 2), 0.0), 1.0)
+        return self.floor + (self.floor_end - self.floor) * share
 
     def select(self, ctx: SelectionContext) -> set[str]:
         predicted = predicted_rounds(ctx)
         ranked = sorted(ctx.candidates, key=lambda c: (_finite_or_inf(predicted[c.node_id]), c.node_id))
         total = sum(_data(c) for c in ranked)
+        floor = self.floor_for(ctx.epoch + 1, ctx.epochs)
         chosen: list[Candidate] = []
         covered = 0.0
         for cand in ranked:  # the fastest, until their data reaches the floor
             chosen.append(cand)
             covered += _data(cand)
-            if covered >= self.floor * total:
+            if covered >= floor * total:
                 break
         deadline = _finite_or_inf(predicted[chosen[-1].node_id]) * (1 + self.margin)
         return {c.node_id for c in chosen} | {

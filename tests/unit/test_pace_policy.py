@@ -145,3 +145,15 @@ def test_the_config_sets_paces_floor_and_margin():
     assert make_policy("pace", 12, 10).floor == 0.3  # docs/policies.md's default
     with pytest.raises(ValueError, match="pace_floor"):
         PolicyOptions(pace_floor=0.0)
+
+
+def test_a_floor_that_grows_to_its_end_in_the_last_epoch():
+    pace = PaceSelection(floor=0.3, floor_end=0.9)
+    assert [round(pace.floor_for(e, 10), 3) for e in (1, 5, 9)] == [0.3, 0.6, 0.9]
+    assert PaceSelection(floor=0.4).floor_for(9, 10) == 0.4  # unset: the same throughout
+    cands = [node(f"n{i:02d}", 10.0 - i * 0.5, 20.0 + i, 0.0, 20.0, 1.0 + 0.1 * i) for i in range(10)]
+    first = pace.select(ctx(cands, epoch=0))
+    last = pace.select(ctx(cands, epoch=8))
+    assert len(first) < len(last) and len(last) >= 9  # the last epoch holds 90 % of the data
+    with pytest.raises(ValueError, match="floor_end"):
+        PaceSelection(floor=0.3, floor_end=1.5)
