@@ -48,6 +48,7 @@ class Seen:
     loss_samples: int = 0
     capacity_mbps: float = math.nan
     train_time_s: float = math.nan  # replay only: the T_i the recording's scorer used
+    settled: bool = False  # replay: loss_pct is the recording's scored loss, final (never settled again)
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ def read_seen(path: Path) -> dict[tuple[int, str], Seen]:
                 int(_num(row, "loss_samples")) if math.isfinite(_num(row, "loss_samples")) else 0,
                 _num(row, "capacity_mbps"),
                 _num(row, "train_time_s"),
+                settled=not math.isnan(scored),
             )
     return out
 

@@ -184,7 +184,10 @@ def _truth_file(truth: Mapping) -> str:
 
 def _path_figures(seen: Seen) -> object:
     """A measurement model's figures as the network view's PathFigures: a replay's scored loss as the
-    scorer used it (no probe count: nothing to adjust), a controller model's probe count as is."""
+    recording's scorer used it, final (its probe count withheld, so the network view does not settle
+    it again: the recording settled it among every live node, benched ones too, whose figures the
+    run folder does not hold, so settling it among the active ones alone can tie nodes it did not),
+    a controller model's probe count as is."""
     from edgeft.paths_api import PathFigures
 
     raw = seen.raw_loss_pct if math.isfinite(seen.raw_loss_pct) else seen.loss_pct
@@ -192,9 +195,9 @@ def _path_figures(seen: Seen) -> object:
         seen.bandwidth_mbps,
         seen.delay_ms,
         raw,
-        loss_samples=seen.loss_samples,
+        loss_samples=0 if seen.settled else seen.loss_samples,
         capacity_mbps=seen.capacity_mbps,
-        scored_loss_pct=seen.loss_pct if seen.loss_samples == 0 else math.nan,
+        scored_loss_pct=seen.loss_pct if seen.settled or seen.loss_samples == 0 else math.nan,
     )
 
 

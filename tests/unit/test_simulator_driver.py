@@ -97,3 +97,24 @@ def test_each_transfer_starts_from_the_window_its_connection_holds():
     assert second["fast"].download_cwnd == second["slow"].download_cwnd == fidelity.INIT_CWND
     assert second["fast"].upload_wait_s == 0.0
     assert second["slow"].upload_wait_s == pytest.approx(0.1 + 0.1)  # its late poll, then a handshake
+
+
+def test_a_replay_scores_with_the_recorded_loss_not_settled_again():
+    """A recording settles each node's probe loss among every live node, benched ones too (whose figures
+    the run folder does not hold). Settled again among the active ones alone, two nodes at 1.33 % and
+    three at 0.33-0.83 % on 600 probes were all tied at 0.35 % and NE dropped another node than the
+    recording did (12 nodes, Setup 3, seed 0, epoch 7); the replay takes the recorded scored loss as final."""
+    recorded = {  # node: (raw loss %, scored loss %) as the recording's node_epochs.csv has them, 600 probes
+        "node-03": (0.333, 0.0412186),
+        "node-04": (1.333, 1.33154),
+        "node-08": (0.833, 0.0412186),
+        "node-10": (0.667, 0.0412186),
+        "node-12": (1.333, 1.33154),
+    }
+    seen = {i: measurement.Seen(8.0, 20.0, scored, raw, 600, settled=True) for i, (raw, scored) in recorded.items()}
+    nodes = [SimNode(i, 30.0, 16) for i in recorded]
+    adapter = StrategyAdapter("ne", nodes, 3, 0)
+    results = {i: SimResult(i, 1.0, 2.0, 1.0, 16) for i in recorded}
+    record = adapter.close_epoch(0, results, seen, 2.0, 67_688)
+    scored = {r["node_id"]: float(r["loss_scored_pct"]) for r in record.node_rows}
+    assert scored == pytest.approx({i: s for i, (_, s) in recorded.items()})
