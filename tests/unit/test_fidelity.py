@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.fidelity import (
+    RENO_MATHIS_C,
     INIT_CWND,
     KEEP_ALIVE_S,
     Link,
@@ -63,7 +64,7 @@ def test_tcp_model_rate_loss_and_slow_start():
     assert transfer_s(144_800, short) == pytest.approx(line)  # the other direction loses only ACKs
     long = 10_000 * 1448  # 100 expected losses: Mathis, 1448 * 8 / 0.1 * 1.22 / 0.1 = 1.41 Mb/s
     assert mathis_bps(short) == pytest.approx(1448 * 8 / 0.1 * 12.2)
-    assert transfer_s(long, short, lossy=True) == pytest.approx(long * 8 / mathis_bps(short))
+    assert transfer_s(long, short, lossy=True) == pytest.approx(long * 8 / mathis_bps(short, RENO_MATHIS_C))
     slow = Link(100.0, 100.0, 0.0)  # BDP 1.2 MB: from a fresh window, flights of 10, 20, 40 segments
     seg_s = 1448 * 8 / link_rate_bps(slow)
     # Every flight but the last waits one round trip for its ACKs; the last one only has to arrive (the
@@ -189,7 +190,7 @@ def test_a_long_lossy_cubic_flow_gets_its_window_on_the_wall_clock_and_reno_does
 
     link = Link(3.04, 198.0, 2.23)
     assert loss_limited_bps(link, 1.0, "cubic") == pytest.approx(mathis_bps(link))
-    assert loss_limited_bps(link, 8.0, "reno") == pytest.approx(mathis_bps(link))  # Reno: the same at any k
+    assert loss_limited_bps(link, 8.0, "reno") == pytest.approx(mathis_bps(link, RENO_MATHIS_C))  # any k
     dilated = loss_limited_bps(link, 8.0, "cubic")
     window = dilated * 0.198 / (1448 * 8)
     expected = (0.4 * 3.7 / (4 * 0.3)) ** 0.25 * (0.198 * 8 / 0.0223) ** 0.75  # RFC 9438's average window

@@ -98,7 +98,7 @@ def test_sizes_are_ints_and_loss_caps_downloads_only():
     assert all(isinstance(s.wire_bytes, int) for s in steps)
     down = [s for s in steps if s.is_transfer and s.phase == "download"]
     up = [s for s in steps if s.is_transfer and s.phase == "upload"]
-    assert down[0].rate_cap == pytest.approx(fidelity.mathis_bps(link) / 8 * fidelity.WIRE_PER_PAYLOAD)
+    assert down[0].rate_cap == pytest.approx(fidelity.loss_limited_bps(link) / 8 * fidelity.WIRE_PER_PAYLOAD)
     assert up[0].rate_cap is None  # the shaping drops server -> node packets only
     assert down[0].wire_bytes == pytest.approx(500_000_000 * 1514 / 1448, abs=1)
 
