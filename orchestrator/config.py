@@ -253,7 +253,7 @@ class PolicyOptions(_Strict):
     )
     tiers: int = Field(default=3, ge=1, le=1000, description="tifl: number of latency tiers")
     pace_floor: float = Field(
-        default=0.3, gt=0, le=1, description="pace: share of the live nodes' data its fastest chosen nodes must hold"
+        default=0.5, gt=0, le=1, description="pace: share of the live nodes' data its fastest chosen nodes must hold"
     )
     pace_floor_end: float | None = Field(
         default=None,

@@ -42,7 +42,7 @@ from orchestrator.policies.base import Candidate, SelectionContext
 class PaceSelection:
     name = "pace"
 
-    def __init__(self, floor: float = 0.3, margin: float = 0.0, floor_end: float | None = None) -> None:
+    def __init__(self, floor: float = 0.5, margin: float = 0.0, floor_end: float | None = None) -> None:
         for name, value in (("floor", floor), ("floor_end", floor if floor_end is None else floor_end)):
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"pace: {name} is a share of the data in (0, 1] (got {value})")

@@ -140,9 +140,9 @@ def test_pace_refuses_a_floor_outside_zero_one():
 def test_the_config_sets_paces_floor_and_margin():
     from orchestrator.config import PolicyOptions
 
-    policy = make_policy("pace", 12, 10, PolicyOptions(pace_floor=0.5, pace_margin=0.1))
-    assert (policy.floor, policy.margin) == (0.5, 0.1)
-    assert make_policy("pace", 12, 10).floor == 0.3  # docs/policies.md's default
+    policy = make_policy("pace", 12, 10, PolicyOptions(pace_floor=0.4, pace_margin=0.1))
+    assert (policy.floor, policy.margin) == (0.4, 0.1)
+    assert make_policy("pace", 12, 10).floor == make_policy("pace", 12, 10, PolicyOptions()).floor == 0.5
     with pytest.raises(ValueError, match="pace_floor"):
         PolicyOptions(pace_floor=0.0)
 
