@@ -329,8 +329,12 @@ def mininet_ratios(mininet: Sequence[Mapping]) -> dict[tuple[Cell, str], dict[in
 
 
 def _source_group(source: str) -> str:
-    """The faithful k 8 recordings are two folders of one series; every other source is its own."""
-    return "experiments/data/mininet/mn12-k8-s2-*" if "mn12-k8-s2" in source else source
+    """A series of recordings, one folder per (setup, seed): the k 8 recordings on Reno hosts (the current
+    emulation) and the older k 8 ones on BBR hosts are one series each; every other source is its own."""
+    for series in ("mn12-reno-k8-", "mn12-k8-s2"):
+        if series in source:
+            return f"experiments/data/mininet/{series.rstrip('-')}-*"
+    return source
 
 
 def agreement(measured: Mapping[int, float], simulated: Mapping[int, float]) -> str:
@@ -482,14 +486,16 @@ is drawn from fewer than 3 seeds. Regimes: *real artifacts* (the built-in model:
 
 EMULATION_NOTE = """Measured NE/AR (Mininet) beside the simulated cell of the same nodes, setup and regime.
 Agreement follows issue 28's target for controller mode: the simulated mean inside the measured 95 % CI
-and every common seed within ± 0.1; it is judged only where there are >= 3 measured seeds. Faithful
-(host kept up, every node-epoch within its window) are only the k = 8 recordings: 2 seeds, 12 nodes,
-Setup 2, real artifacts, seed 0 being the simulator's own calibration run. The older 3-seed rows
-(k 2.2-2.5) recorded 0 % overrun with the measure of their day, but the k 2.6 recording of the same
-cell shows 43-53 % with today's, so their faithfulness is unclear; the 40-node rows kept their compute
-windows but their transfers ran 31-42 % above the drawn links (the userspace switch). There is no
-emulated counterpart for the paper volumes x1 regime (one 500 MB transfer over Setup 2's 0.75 Mb/s
-link is about 90 emulated minutes), for N = 100 or 1 000, or for Setups 1 and 3.
+and every common seed within ± 0.1; it is judged only where there are >= 3 measured seeds. The current
+emulation (Reno hosts, keep-alive on the emulated clock, docs/simulator.md) is the `mn12-reno-k8-*`
+series: 12 nodes, real artifacts, k = 8, the host keeping up; Setup 1 seed 0 is the simulator's own
+calibration pair. The `mn12-k8-s2-*` pair ran on the older emulation (BBR hosts, a wall-clock
+keep-alive). The older 3-seed rows (k 2.2-2.5) recorded 0 % overrun with the measure of their day, but
+the k 2.6 recording of the same cell shows 43-53 % with today's, so their faithfulness is unclear; the
+40-node rows kept their compute windows but their transfers ran 31-42 % above the drawn links (the
+userspace switch), and predate the current emulation too. There is no emulated counterpart for the
+paper volumes x1 regime (one 500 MB transfer over Setup 2's 0.75 Mb/s link is about 90 emulated
+minutes) or for N = 100 or 1 000.
 
 """
 
