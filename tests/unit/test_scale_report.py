@@ -19,6 +19,7 @@ from experiments.scale_report import (
     suite_table,
     time_to_target_or_end,
     with_targets,
+    loss_table,
 )
 
 T95_DF2 = 4.303  # Student's t, two-sided 95 %, 2 degrees of freedom
@@ -102,6 +103,22 @@ def test_time_to_ars_final_loss_and_an_unreached_target_counts_with_its_completi
     assert rows[("ne", "1")]["time_to_target_s"] is None
     times, reached = time_to_target_or_end({0: rows[("ne", "0")], 1: rows[("ne", "1")]})
     assert times == {0: pytest.approx(50.0), 1: 70.0} and reached == 1
+
+
+def test_a_margin_lifts_the_target_and_the_table_pairs_against_ne():
+    rows = [
+        _row(100, 2, "pv1", "ar", 0, 120.0, training="real", losses=[5.0, 4.0]),
+        _row(100, 2, "pv1", "ne", 0, 80.0, training="real", losses=[4.5, 4.05]),  # within 1 % only at its end
+        _row(100, 2, "pv1", "pace", 0, 60.0, training="real", losses=[4.03, 4.2]),  # within 1 % after epoch 0
+    ]
+    plain = [{k: str(v) for k, v in r.items()} for r in rows]
+    lifted = {r["policy"]: r for r in with_targets(plain, 0.01)}
+    assert lifted["ne"]["target_loss"] == pytest.approx(4.04) and lifted["ne"]["time_to_target_s"] is None
+    assert lifted["pace"]["time_to_target_s"] == pytest.approx(20.0 + 20.0)
+    table = loss_table(with_targets(plain, 0.01), "ne", "AR's final loss + 1 %")
+    assert "time / NE's time" in table
+    pace = next(line for line in table.splitlines() if "| pace |" in line)
+    assert "1/1" in pace and "0.500" in pace  # 40 s against NE's 80 s (never reached: its completion)
 
 
 def test_time_only_rows_have_no_target():
