@@ -221,7 +221,9 @@ def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
 
     _check_scalars(args)
     calibration = _calibration(args)
-    scenario, heartbeat_timeout_s, options = _scenario(args), _heartbeat_timeout(args), _policy_options(args)
+    given = _scenario_file(args)
+    scenario, heartbeat_timeout_s = _scenario(args, given), _heartbeat_timeout(args, given)
+    options = _policy_options(args, given)
     if args.measurement == "replay":
         replays = [(name, extra, _calibrated(spec, calibration, "replay")) for name, extra, spec in _replay_specs(args)]
         for _, _, spec in replays:
@@ -251,35 +253,40 @@ def build_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
     return specs
 
 
-def _scenario(args: argparse.Namespace) -> list[dict]:
-    """--scenario FILE's events, checked as the orchestrator's config checks them."""
+def _scenario_file(args: argparse.Namespace) -> dict:
+    """--scenario FILE, read once: its `scenario:`, `timeouts:` and `policy_options:` ({} without one)."""
     if not args.scenario:
-        return []
+        return {}
     from edgeft.config_files import ConfigError, read_file
+
+    try:
+        data = read_file(args.scenario)
+        if not isinstance(data, dict):
+            raise ValueError("expected a mapping of sections (scenario:, timeouts:, policy_options:)")
+    except (ConfigError, OSError, ValueError) as exc:
+        raise InputError(f"--scenario: {args.scenario}: {_one_line(exc)}") from None
+    return data
+
+
+def _scenario(args: argparse.Namespace, given: dict) -> list[dict]:
+    """The --scenario file's events, checked as the orchestrator's config checks them."""
     from orchestrator.config import ScenarioEvent
 
     try:
-        events = read_file(args.scenario).get("scenario", [])
-        return [ScenarioEvent(**event).model_dump() for event in events]
-    except (ConfigError, OSError, TypeError, ValueError, AttributeError) as exc:
-        first = _one_line(exc)
-        raise InputError(f"--scenario: {args.scenario}: {first}") from None
+        return [ScenarioEvent(**event).model_dump() for event in given.get("scenario") or []]
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"--scenario: {args.scenario}: {_one_line(exc)}") from None
 
 
-def _heartbeat_timeout(args: argparse.Namespace) -> float:
+def _heartbeat_timeout(args: argparse.Namespace, given: dict) -> float:
     """The silence that fails a crashed node: the --scenario file's timeouts.heartbeat_timeout_s, as the
     orchestrator's config would take it from the same file, else the orchestrator's default."""
     from orchestrator.config import TimeoutConfig
 
-    if not args.scenario:
-        return TimeoutConfig().heartbeat_timeout_s
-    from edgeft.config_files import read_file
-
     try:
-        return TimeoutConfig(**(read_file(args.scenario).get("timeouts") or {})).heartbeat_timeout_s
+        return TimeoutConfig(**(given.get("timeouts") or {})).heartbeat_timeout_s
     except (TypeError, ValueError) as exc:
-        first = _one_line(exc)
-        raise InputError(f"--scenario: {args.scenario}: timeouts: {first}") from None
+        raise InputError(f"--scenario: {args.scenario}: timeouts: {_one_line(exc)}") from None
 
 
 def _one_line(exc: Exception) -> str:
@@ -293,25 +300,21 @@ def _one_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _policy_options(args: argparse.Namespace) -> dict:
+def _policy_options(args: argparse.Namespace, given: dict) -> dict:
     """The --scenario file's policy_options, checked as the orchestrator's config checks them (only the
     fields the file sets: the rest keep their defaults); the oracles' truth file is the simulation's own."""
-    if not args.scenario:
-        return {}
-    from edgeft.config_files import read_file
     from orchestrator.config import PolicyOptions
 
-    given = read_file(args.scenario).get("policy_options") or {}
+    options = given.get("policy_options") or {}
     try:
-        if not isinstance(given, dict):
+        if not isinstance(options, dict):
             raise ValueError("a mapping of option: value")
-        if "truth_file" in given:
+        if "truth_file" in options:
             raise ValueError("truth_file: the simulation hands the oracles its own drawn network; leave it out")
-        PolicyOptions(**given)
+        PolicyOptions(**options)
     except (TypeError, ValueError) as exc:
-        first = _one_line(exc)
-        raise InputError(f"--scenario: {args.scenario}: policy_options: {first}") from None
-    return dict(given)
+        raise InputError(f"--scenario: {args.scenario}: policy_options: {_one_line(exc)}") from None
+    return dict(options)
 
 
 def _replay_specs(args: argparse.Namespace) -> list[tuple[str, dict, object]]:
