@@ -16,7 +16,7 @@ What a run simulates (the orchestrator's protocol, orchestrator/epoch_loop.py an
   last upload; then the server aggregates and validates (`server_wall_s` / k). Each transfer starts
   from the window its sender's end of the connection has then: the driver follows every node's
   connection through the run with the fidelity report's model over the simulated idle times
-  (fidelity.NodeConnection: Mininet's hosts run CUBIC with slow start after idle, so a window is
+  (fidelity.NodeConnection: Mininet's hosts run Reno with slow start after idle, so a window is
   halved per RTO of idle down to 10 segments, and the orchestrator's keep-alive closes a connection
   idle 5 s, so an upload after a longer compute window pays a handshake from fresh windows).
 - after epoch e, with `--training real`, the active nodes' updates are computed for real, aggregated
@@ -253,7 +253,9 @@ def _close_connections(run: _Run, last: EpochTimes | None, now: dict[str, dict])
     answer, then both ends through its wait for the barrier and the server's work. A node that did not
     upload in the last epoch (benched, new) starts from fresh windows: its last send was an epoch ago,
     far beyond the retransmission timeout, and its long poll kept the connection open."""
+    # A crashed node's silence holds the round (wait_s set) but opened no connection: nothing to carry.
     uploaded = {} if last is None else {i: t for i, t in last.nodes.items() if t.wait_s is not None}
+    uploaded = {i: t for i, t in uploaded.items() if i in run.connections}
     server_s = 0.0 if last is None else last.epoch_s - last.round_s
     for node_id in list(run.connections):
         if node_id not in uploaded:

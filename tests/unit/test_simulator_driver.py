@@ -118,3 +118,22 @@ def test_a_replay_scores_with_the_recorded_loss_not_settled_again():
     record = adapter.close_epoch(0, results, seen, 2.0, 67_688)
     scored = {r["node_id"]: float(r["loss_scored_pct"]) for r in record.node_rows}
     assert scored == pytest.approx({i: s for i, (_, s) in recorded.items()})
+
+
+def test_a_silent_node_without_a_connection_does_not_break_the_planner():
+    """A crashed node holds its round (its times carry a wait) without ever opening a connection that
+    epoch, e.g. one benched the epoch before and chosen again as it crashed: the planner carries only
+    connections that exist (this raised KeyError before)."""
+    profiles = [
+        {"node_id": f"n{i}", "bandwidth_mbps": 10.0, "delay_ms": 40.0, "loss_pct": 0.0, "compute_power": 16.0}
+        for i in range(3)
+    ]
+    spec = driver.RunSpec(profiles, "ar", 3)
+    run = driver.prepare_run(spec)
+    setup = EpochTimes(0.0, round_s=5.0, epoch_s=5.0)
+    driver.plan_epoch(run, 1, [setup])
+    del run.connections["n2"]  # as for a node benched, then chosen in the epoch its client crashed
+    times = {i: NodeTimes(compute_s=2.0, upload_s=0.2, wait_s=0.5) for i in ("n0", "n1", "n2")}
+    plan = driver.plan_epoch(run, 2, [setup, EpochTimes(5.0, round_s=3.0, epoch_s=3.0, nodes=times)])
+    assert {p.node_id for p in plan.nodes} == {"n0", "n1", "n2"}
+    assert plan.nodes[0].download_cwnd == fidelity.INIT_CWND
