@@ -225,14 +225,14 @@ def loss_table(rows: Sequence[Mapping], reference: str = "ar", target: str = "AR
     ]
     found = False
     for cell, policies in sorted(by_policy(rows, "real").items()):
-        ar = policies.get(reference, {})
+        ref = policies.get(reference, {})
         for policy in sorted(policies, key=_suite_rank):
             runs = policies[policy]
             times, reached = time_to_target_or_end(runs)
             if not times:
                 continue
             found = True
-            ratios = [t / a for seed, t in times.items() if (a := _ar_time(ar, seed))]
+            ratios = [t / r for seed, t in times.items() if (r := _time_to_target(ref, seed))]
             lines.append(
                 f"| {cell[0]} | {cell[1]} | {REGIME_TEXT.get(cell[2], cell[2])} | {policy} | {len(times)} | "
                 f"{Estimate.of(column(runs, 'final_val_loss')).text('.3f')} | {reached}/{len(times)} | "
@@ -256,8 +256,9 @@ def time_to_target_or_end(runs: Mapping[int, Mapping]) -> tuple[dict[int, float]
     return times, reached
 
 
-def _ar_time(ar: Mapping[int, Mapping], seed: int) -> float | None:
-    row = ar.get(seed)
+def _time_to_target(runs: Mapping[int, Mapping], seed: int) -> float | None:
+    """A policy's time to the target on `seed`, or its completion where it never got there."""
+    row = runs.get(seed)
     return None if row is None else _float(row.get("time_to_target_s")) or _float(row.get("completion_time_s"))
 
 
