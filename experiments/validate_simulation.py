@@ -31,6 +31,8 @@ from experiments.reports.run_folder import find_runs  # noqa: E402
 from experiments.reports.stats import mean_ci95  # noqa: E402
 from experiments.runners.simulate import CALIBRATED, run_all  # noqa: E402
 from simulator import measurement, validation  # noqa: E402
+from simulator.driver import profile_link  # noqa: E402
+from simulator.phases import slow_start_losses  # noqa: E402
 from simulator.recorded import recorded_times, spec_from_run  # noqa: E402
 
 CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.json"
@@ -88,8 +90,16 @@ def calibrate(runs: list[Path], jobs: int) -> dict:
     zero = {name: 0.0 for name in CALIBRATED}
     first = _simulate_all(runs, zero, jobs)
     delays = {name: {p["node_id"]: p["delay_ms"] / 1000 for p in spec.profiles} for name, spec, _ in first}
-    down, up = validation.fit_round_trips([(_node_rows(Path(n)), a["node_epochs"], delays[n]) for n, _, a in first])
-    second = _simulate_all(runs, {**zero, "extra_download_rtts": down, "extra_upload_rtts": up}, jobs)
+    losses = {name: _download_losses(spec) for name, spec, _ in first}
+    trips = validation.fit_round_trips(
+        [(_node_rows(Path(n)), a["node_epochs"], delays[n], losses[n]) for n, _, a in first]
+    )
+    fitted_trips = {
+        "extra_download_rtts": trips.download,
+        "extra_download_rtts_per_loss": trips.download_per_loss,
+        "extra_upload_rtts": trips.upload,
+    }
+    second = _simulate_all(runs, {**zero, **fitted_trips}, jobs)
     overheads = validation.fit_overheads(
         [(_label(Path(name)), recorded_times(name), answer) for name, _, answer in second]
     )
@@ -99,9 +109,17 @@ def calibrate(runs: list[Path], jobs: int) -> dict:
         "server_wall_s": overheads.server_wall_s,
         "setup_s": overheads.setup_s,
         "first_epoch_wall_s": overheads.first_epoch_wall_s,
-        "extra_download_rtts": down,
-        "extra_upload_rtts": up,
+        **fitted_trips,
         "noise": noise.as_dict(),
+    }
+
+
+def _download_losses(spec) -> dict[str, float]:
+    """Each node's expected slow-start losses in one epoch's download (simulator/phases.py)."""
+    nbytes = spec.adapter_bytes + spec.model_pad
+    return {
+        p["node_id"]: slow_start_losses(nbytes, profile_link(p), spec.dilation, spec.congestion_control)
+        for p in spec.profiles
     }
 
 

@@ -43,7 +43,7 @@ from typing import Any, Sequence
 
 from edgeft.clock import Clock
 from orchestrator import fairness, fidelity
-from simulator import measurement, topology
+from simulator import measurement, phases, topology
 from simulator.phases import NodeEpoch
 from orchestrator.registry import NodeStatus
 from simulator.strategy_adapter import DEFAULT_UTOPIA, DEFAULT_WEIGHTS, SimNode, SimResult, StrategyAdapter
@@ -94,6 +94,7 @@ class RunSpec:
     samples: int = 16
     scenario: list[dict] = field(default_factory=list)  # orchestrator/config.py ScenarioEvent fields
     extra_download_rtts: float = 0.0  # calibrated round trips a download takes beyond the protocol model
+    extra_download_rtts_per_loss: float = 0.0  # and per loss it expects in slow start (phases.slow_start_losses)
     extra_upload_rtts: float = 0.0  # the same for an upload phase
     training: str = "none"  # none: time only; real: the losses trained for real (simulator/training.py)
     heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S  # reported s of silence after which a node is failed
@@ -243,7 +244,8 @@ def plan_epoch(run: _Run, index: int, done: Sequence[EpochTimes]) -> EpochPlan |
     )
 
 
-def _link(profile: dict) -> fidelity.Link:
+def profile_link(profile: dict) -> fidelity.Link:
+    """A profile's (ground truth's) link figures as the fidelity model takes them."""
     return fidelity.Link(float(profile["bandwidth_mbps"]), float(profile["delay_ms"]), float(profile["loss_pct"]))
 
 
@@ -261,7 +263,7 @@ def _close_connections(run: _Run, last: EpochTimes | None, now: dict[str, dict])
         if node_id not in uploaded:
             del run.connections[node_id]
     for node_id, times in uploaded.items():
-        conn, link = run.connections[node_id], _link(now[node_id])
+        conn, link = run.connections[node_id], profile_link(now[node_id])
         conn.idle(times.compute_s + times.upload_s, link, node=False)
         conn.round_end(times.wait_s or 0.0, link, server_s)
 
@@ -271,7 +273,7 @@ def _node_epoch(run: _Run, node_id: str, active: bool, first: bool, profile: dic
     (fidelity.NodeConnection, advanced here by the lone-flow model: the windows are what the
     simulation needs from it, not its times). Its upload pays a new connection's handshake when its
     compute window outlasted the keep-alive, and the round's last node's late poll."""
-    spec, link = run.spec, _link(profile)
+    spec, link = run.spec, profile_link(profile)
     conn = run.connections.setdefault(node_id, fidelity.NodeConnection(spec.dilation, spec.congestion_control))
     rtt = link.delay_ms / 1000
     down_bytes, down_pad = (0, 0) if first else (spec.adapter_bytes, spec.model_pad)
@@ -294,10 +296,17 @@ def _node_epoch(run: _Run, node_id: str, active: bool, first: bool, profile: dic
         spec.adapter_bytes,
         spec.model_pad,
         upload_cwnd=up_cwnd,
-        download_wait_s=spec.extra_download_rtts * rtt,
+        download_wait_s=download_extra_rtts(spec, link) * rtt,
         upload_wait_s=upload_wait,
         download_cwnd=down_cwnd,
     )
+
+
+def download_extra_rtts(spec: RunSpec, link: fidelity.Link) -> float:
+    """The calibrated round trips one epoch's download takes beyond the protocol model: a flat part
+    plus a price per loss it expects in slow start (module doc of simulator/validation.py)."""
+    losses = phases.slow_start_losses(spec.adapter_bytes + spec.model_pad, link, spec.dilation, spec.congestion_control)
+    return spec.extra_download_rtts + spec.extra_download_rtts_per_loss * losses
 
 
 def _dead(spec: RunSpec, epoch: int) -> set[str]:

@@ -119,6 +119,26 @@ def slow_start(nbytes: int, link: fidelity.Link, cwnd: float = fidelity.INIT_CWN
     return waits * link.delay_ms / 1000, nbytes - int(round(left * fidelity.MSS))
 
 
+def slow_start_losses(
+    nbytes: int, link: fidelity.Link, dilation: float = 1.0, congestion_control: str = "reno"
+) -> float:
+    """The losses a transfer of `nbytes` expects before its window reaches the loss-limited one
+    (fidelity.loss_limited_bps): p x the segments it sends until then, about twice that window (the
+    flights double up to it), or all of them for a shorter transfer. A loss there, in a window of
+    10-40 segments, often lacks the three duplicate ACKs fast retransmit needs and waits for a
+    tail-loss probe or a timeout: round trips the protocol model does not charge, which the
+    calibration prices per loss (simulator/validation.py fit_round_trips). Past that window the
+    Mathis rate already carries the losses' cost, so a long transfer adds nothing more here."""
+    p = link.loss_pct / 100
+    if not (p > 0 and nbytes > 0):
+        return 0.0
+    segments = math.ceil(nbytes / fidelity.MSS)
+    rtt = link.delay_ms / 1000
+    bps = fidelity.loss_limited_bps(link, dilation, congestion_control)
+    window = bps * rtt / (fidelity.MSS * 8) if rtt > 0 and math.isfinite(bps) else math.inf
+    return p * min(segments, 2 * window)
+
+
 def window_steps(phase: Phase, nbytes: int, link: fidelity.Link, cwnd: float) -> list[Step]:
     """One transfer from a window of `cwnd` segments: its slow-start flights as a wait, the rest as the
     transfer (its latency the request's round trip)."""

@@ -164,24 +164,58 @@ def fit_overheads(samples: Sequence[tuple[str, RecordedTimes, dict]]) -> Overhea
     )
 
 
-def fit_round_trips(samples: Sequence[tuple[list[dict], list[dict], dict[str, float]]]) -> tuple[float, float]:
-    """(extra download, extra upload) round trips: from (recorded node_epochs rows, the simulation's
-    rows with no extra, each node's drawn one-way delay in seconds), the median over node-epochs
-    after epoch 0 of (recorded - simulated phase) / delay. What the protocol model leaves out (a
-    download's slow start after idle, the result POST's headers and body in two segments) shows up
-    as whole round trips; the median keeps a host's stray stalls out of it."""
-    down, up = [], []
-    for recorded, simulated, delays in samples:
+@dataclass(frozen=True)
+class RoundTrips:
+    """Round trips (one-way delays, the unit the driver's waits use) a phase takes beyond the protocol
+    model: a download's flat part and its price per loss expected in slow start; an upload's."""
+
+    download: float
+    download_per_loss: float
+    upload: float
+
+
+def fit_round_trips(samples: Sequence[tuple[list[dict], list[dict], dict[str, float], dict[str, float]]]) -> RoundTrips:
+    """The extra round trips, from (recorded node_epochs rows, the simulation's rows with no extra, each
+    node's drawn one-way delay in seconds, the losses one epoch's download expects in slow start
+    (phases.slow_start_losses)), over node-epochs after epoch 0.
+
+    What the protocol model leaves out shows up as whole round trips: a download's slow start after
+    idle, the result POST's headers and body in two segments, and, per loss in a short transfer's small
+    window, a tail-loss probe or a timeout instead of a fast retransmit (on the calibration pair of
+    2026-12-05 a flat excess left lossy nodes' downloads 1-2 round trips short and clean ones over).
+    A download's excess, in seconds, is fitted as delay x (flat + per_loss x losses) by least absolute
+    deviations, the median's generalisation to a line, so that a host's stray stalls stay out of it
+    as they did out of the median; an upload's is the median excess per delay."""
+    down_s, down_rows, up = [], [], []
+    for recorded, simulated, delays, losses in samples:
         sim = {(str(r["epoch"]), r["node_id"]): r for r in simulated}
         for row in recorded:
             twin, delay = sim.get((str(row["epoch"]), row["node_id"])), delays.get(row["node_id"], 0.0)
             if twin is None or str(row["epoch"]) == "0" or not delay > 0:
                 continue
             try:
-                down.append((float(row["download_s"]) - float(twin["download_s"])) / delay)
+                down_excess = float(row["download_s"]) - float(twin["download_s"])
                 up.append((float(row["upload_s"]) - float(twin["upload_s"])) / delay)
             except (KeyError, TypeError, ValueError):
                 continue
+            down_s.append(down_excess)
+            down_rows.append((delay, delay * losses.get(row["node_id"], 0.0)))
     if not up:
-        return 0.0, 0.0
-    return max(statistics.median(down), 0.0), max(statistics.median(up), 0.0)
+        return RoundTrips(0.0, 0.0, 0.0)
+    flat, per_loss = _least_absolute_deviations(down_rows, down_s)
+    if per_loss < 0:  # more loss never makes a transfer faster: the flat median alone
+        flat, per_loss = statistics.median(d / row[0] for d, row in zip(down_s, down_rows)), 0.0
+    return RoundTrips(max(flat, 0.0), per_loss, max(statistics.median(up), 0.0))
+
+
+def _least_absolute_deviations(rows: Sequence[tuple[float, float]], targets: Sequence[float]) -> tuple[float, float]:
+    """The coefficients minimising sum |target - row . coef| (iteratively reweighted least squares)."""
+    import numpy as np
+
+    design, values = np.asarray(rows, dtype=float), np.asarray(targets, dtype=float)
+    weights = np.ones(len(values))
+    coef = np.zeros(design.shape[1])
+    for _ in range(100):
+        coef, *_ = np.linalg.lstsq(design * weights[:, None], values * weights, rcond=None)
+        weights = 1 / np.sqrt(np.maximum(np.abs(values - design @ coef), 1e-6))
+    return float(coef[0]), float(coef[1])

@@ -34,7 +34,14 @@ log = logging.getLogger("edgeft.simulate")
 
 TITLE = "Node selection, simulated (SimGrid)"
 CALIBRATION = Path(__file__).resolve().parents[1] / "data" / "calibration.json"
-CALIBRATED = ("server_wall_s", "first_epoch_wall_s", "setup_s", "extra_download_rtts", "extra_upload_rtts")
+CALIBRATED = (
+    "server_wall_s",
+    "first_epoch_wall_s",
+    "setup_s",
+    "extra_download_rtts",
+    "extra_download_rtts_per_loss",
+    "extra_upload_rtts",
+)
 
 
 class InputError(ValueError):

@@ -4,6 +4,7 @@ starts; seeds take a list or an inclusive range; a recorded run folder becomes a
 holds no recorded time; the comparison and the overhead fit do what their docs say."""
 
 import argparse
+import math
 from pathlib import Path
 
 import pytest
@@ -154,9 +155,53 @@ def test_extra_round_trips_are_the_median_excess_per_one_way_delay():
         {"epoch": "1", "node_id": "b", "download_s": "0.12", "upload_s": "0.16"},
     ]
     simulated = [{"epoch": e, "node_id": n, "download_s": 0.1, "upload_s": 0.1} for e in (0, 1, 2) for n in "ab"]
-    down, up = validation.fit_round_trips([(recorded, simulated, {"a": 0.1, "b": 0.02})])
-    assert down == pytest.approx(1.5)  # (2.0, 1.5, 1.0)
-    assert up == pytest.approx(3.0)  # (4.0, 3.0, 3.0)
+    trips = validation.fit_round_trips([(recorded, simulated, {"a": 0.1, "b": 0.02}, {})])
+    assert trips.download == pytest.approx(1.5, abs=1e-3)  # (2.0, 1.5, 1.0): no loss, the median
+    assert trips.download_per_loss == pytest.approx(0.0, abs=1e-3)
+    assert trips.upload == pytest.approx(3.0)  # (4.0, 3.0, 3.0)
+
+
+def test_a_download_pays_its_round_trips_per_expected_loss_and_a_stall_does_not_move_the_fit():
+    """Downloads built as delay x (0.7 + 2.5 x losses), one of them stalled by 2 s: the fit finds the
+    line (least absolute deviations), where least squares would be pulled towards the stall."""
+    nodes = {f"n{i}": (0.01 + 0.02 * i, 0.1 * (i % 5)) for i in range(12)}  # (one-way delay s, expected losses)
+    recorded, simulated = [], []
+    for epoch in (1, 2, 3):
+        for nid, (delay, losses) in nodes.items():
+            excess = delay * (0.7 + 2.5 * losses) + (2.0 if (epoch, nid) == (2, "n3") else 0.0)
+            recorded.append({"epoch": str(epoch), "node_id": nid, "download_s": 1.0 + excess, "upload_s": 1.0})
+            simulated.append({"epoch": epoch, "node_id": nid, "download_s": 1.0, "upload_s": 1.0})
+    delays = {nid: d for nid, (d, _) in nodes.items()}
+    losses = {nid: lo for nid, (_, lo) in nodes.items()}
+    trips = validation.fit_round_trips([(recorded, simulated, delays, losses)])
+    assert trips.download == pytest.approx(0.7, abs=0.01)
+    assert trips.download_per_loss == pytest.approx(2.5, abs=0.05)
+
+
+def test_slow_start_losses_count_a_short_transfer_whole_and_a_long_one_up_to_its_loss_limited_window():
+    from orchestrator import fidelity
+    from simulator.phases import slow_start_losses
+
+    light = fidelity.Link(10.0, 50.0, 0.1)  # Mathis's window 34 segments: the adapter's 47 all in slow start
+    assert slow_start_losses(68_000, light) == pytest.approx(0.001 * math.ceil(68_000 / fidelity.MSS))
+    lossy = fidelity.Link(10.0, 50.0, 2.0)
+    window = fidelity.loss_limited_bps(lossy) * 0.05 / (fidelity.MSS * 8)  # Mathis's, 7.5 segments
+    assert slow_start_losses(68_000, lossy) == pytest.approx(0.02 * 2 * window)
+    assert slow_start_losses(500_000_000, lossy) == slow_start_losses(68_000, lossy)  # the Mathis rate carries the rest
+    assert slow_start_losses(68_000, fidelity.Link(10.0, 50.0, 0.0)) == 0.0
+
+
+def test_a_lossier_link_waits_longer_after_its_download_by_the_calibrated_price():
+    from simulator.driver import RunSpec, download_extra_rtts, profile_link
+    from simulator.phases import slow_start_losses
+
+    spec = RunSpec([], "ar", 10, extra_download_rtts=1.0, extra_download_rtts_per_loss=2.0)
+    waits = []
+    for loss in (0.0, 0.1, 1.0, 3.0):
+        link = profile_link({"bandwidth_mbps": 10, "delay_ms": 50, "loss_pct": loss})
+        waits.append(download_extra_rtts(spec, link))
+        assert waits[-1] == pytest.approx(1.0 + 2.0 * slow_start_losses(spec.adapter_bytes, link))
+    assert waits[0] == 1.0 and waits == sorted(waits) and len(set(waits)) == 4
 
 
 def test_a_typo_never_moves_a_finished_simulation_aside(tmp_path):
