@@ -68,7 +68,7 @@ def spec_from_run(run_dir: str | Path, measurement: str = "replay", noise: dict 
     volumes = float(config.get("paper_volumes") or 0.0)
     model_pad = int(PAPER_MODEL_BYTES * volumes)
     setup_pad = int((PAPER_MODEL_BYTES + PAPER_DATASET_BYTES / max(n, 1)) * volumes)
-    adapter = _adapter_bytes(epochs)
+    adapter = _adapter_bytes(epochs, model_pad)
     emulation = config.get("emulation") or {}
     dilation = _float(emulation.get("dilation"), 1.0)
     setup_per_node = (
@@ -112,14 +112,16 @@ def spec_from_run(run_dir: str | Path, measurement: str = "replay", noise: dict 
     )
 
 
-def _adapter_bytes(epochs: list[dict]) -> int:
-    """One adapter version's bytes: epoch 0's uploads (bytes_in) over its active nodes."""
+def _adapter_bytes(epochs: list[dict], model_pad: int = 0) -> int:
+    """One adapter version's bytes: epoch 0's uploads (bytes_in) over its active nodes, less the
+    padding each upload carried in a paper-volume run (the spec adds `model_pad` to every transfer)."""
     if epochs:
         first = epochs[0]
         active = int(_float(first.get("active"), 0))
         total = _float(first.get("bytes_in"))
         if active > 0 and math.isfinite(total) and total > 0:
-            return int(round(total / active))
+            per_node = total / active
+            return int(round(per_node - model_pad)) if per_node > model_pad else int(round(per_node))
     return driver.ADAPTER_BYTES
 
 

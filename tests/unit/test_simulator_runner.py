@@ -116,6 +116,32 @@ def test_a_replay_spec_takes_settings_and_sizes_never_recorded_times():
         assert recorded_time not in text
 
 
+def test_a_paper_volume_replay_counts_the_padding_once(tmp_path):
+    """A paper-volume recording's epoch-0 bytes_in holds each upload's padding: the adapter is what is
+    left, and the padding comes on top once (a replay of a x 0.004 run moved 4 MB a way, not 2: found
+    on the first such recording, every transfer twice as long as measured)."""
+    import csv
+    import json
+    import shutil
+
+    run = tmp_path / "n4-setup2-seed0-ne"
+    shutil.copytree(FIXTURE, run)
+    config = json.loads((run / "config.json").read_text())
+    config.setdefault("config", {})["paper_volumes"] = 0.004
+    (run / "config.json").write_text(json.dumps(config))
+    with (run / "epochs.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    pad = 2_000_000  # 500 MB x 0.004
+    rows[0]["bytes_in"] = str(int(rows[0]["bytes_in"]) + pad * int(rows[0]["active"]))
+    with (run / "epochs.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    spec = recorded.spec_from_run(run)
+    assert spec.model_pad == pad
+    assert spec.adapter_bytes == 270752 // 4  # the adapter alone, as in the unpadded recording
+
+
 def _answer(epoch_times, active, eliminated, total):
     rows = [
         {"epoch_time_s": t, "active_nodes": ";".join(a), "eliminated": ";".join(e)}
