@@ -31,8 +31,7 @@ from experiments.reports.run_folder import find_runs  # noqa: E402
 from experiments.reports.stats import mean_ci95  # noqa: E402
 from experiments.runners.simulate import CALIBRATED, run_all  # noqa: E402
 from simulator import measurement, validation  # noqa: E402
-from simulator.driver import profile_link  # noqa: E402
-from simulator.phases import slow_start_losses  # noqa: E402
+from simulator.driver import download_losses, profile_link  # noqa: E402
 from simulator.recorded import recorded_times, spec_from_run  # noqa: E402
 
 CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.json"
@@ -115,12 +114,8 @@ def calibrate(runs: list[Path], jobs: int) -> dict:
 
 
 def _download_losses(spec) -> dict[str, float]:
-    """Each node's expected slow-start losses in one epoch's download (simulator/phases.py)."""
-    nbytes = spec.adapter_bytes + spec.model_pad
-    return {
-        p["node_id"]: slow_start_losses(nbytes, profile_link(p), spec.dilation, spec.congestion_control)
-        for p in spec.profiles
-    }
+    """Each node's expected slow-start losses in one epoch's download (simulator/driver.py)."""
+    return {p["node_id"]: download_losses(spec, profile_link(p)) for p in spec.profiles}
 
 
 def apply_calibration(spec, calibration: dict) -> None:

@@ -302,11 +302,15 @@ def _node_epoch(run: _Run, node_id: str, active: bool, first: bool, profile: dic
     )
 
 
+def download_losses(spec: RunSpec, link: fidelity.Link) -> float:
+    """The losses one epoch's download (adapter and padding) expects in slow start on this link."""
+    return phases.slow_start_losses(spec.adapter_bytes + spec.model_pad, link, spec.dilation, spec.congestion_control)
+
+
 def download_extra_rtts(spec: RunSpec, link: fidelity.Link) -> float:
     """The calibrated round trips one epoch's download takes beyond the protocol model: a flat part
     plus a price per loss it expects in slow start (module doc of simulator/validation.py)."""
-    losses = phases.slow_start_losses(spec.adapter_bytes + spec.model_pad, link, spec.dilation, spec.congestion_control)
-    return spec.extra_download_rtts + spec.extra_download_rtts_per_loss * losses
+    return spec.extra_download_rtts + spec.extra_download_rtts_per_loss * download_losses(spec, link)
 
 
 def _dead(spec: RunSpec, epoch: int) -> set[str]:
