@@ -47,7 +47,7 @@ RESUME_KEYS = (
     "elapsed_s",
 )
 # Written since the update guard; a checkpoint from before it lacks them and resumes with none.
-OPTIONAL_RESUME_KEYS = ("refused", "rolled_back", "accepted_norms")
+OPTIONAL_RESUME_KEYS = ("refused", "rolled_back", "not_set_up", "accepted_norms")  # not_set_up: PACE rule 4
 NODE_KEYS = frozenset({"status", "epochs_trained", "fail_reason"})
 OPTIONAL_NODE_KEYS = frozenset({"may_return"})  # since the identity checks; older checkpoints: False
 NODE_STATUSES = ("enrolled", "active", "eliminated", "failed")  # orchestrator/registry.py NodeStatus values

@@ -267,6 +267,12 @@ class PolicyOptions(_Strict):
         le=10,
         description="pace: nodes predicted within this share of the floor's last one train too",
     )
+    pace_setup_floor: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="pace: share of the data the nodes it sets up must hold (the fastest set-up downloads); 1 = all",
+    )
     truth_file: str | None = Field(default=None, description="oracle: ground_truth.json of the topology")
 
     @field_validator("truth_file")

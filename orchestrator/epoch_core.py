@@ -122,6 +122,7 @@ class EpochCore:
         self.work_gflop = math.nan  # a node-epoch's declared work, as the last results reported it
         self.refused: list[dict] = []  # updates that did not count: epoch, node_id, reason
         self.rolled_back: list[int] = []  # epochs whose round was rolled back
+        self.not_set_up: list[str] = []  # nodes the policy left out of the set-up (they take no part)
 
     def aggregate(
         self,
@@ -148,6 +149,49 @@ class EpochCore:
         failed = {ids[index]: reason for index, reason in sorted(outcome.failed().items())}
         self.refused.extend({"epoch": epoch, "node_id": nid, "reason": reason} for nid, reason in failed.items())
         return outcome, failed
+
+    def choose_setup(
+        self, nodes: Sequence[NodeLike], setup_bytes: int, figures: dict[str, PathFigures] | None = None
+    ) -> frozenset[str]:
+        """Who of the enrolled `nodes` is set up: the strategy's choice (orchestrator/strategy.py
+        configure_setup; every node unless the policy chooses) from what is measured before any
+        training: the network figures (`figures`, or the network view's now) and each node's data.
+        `setup_bytes`: what one node downloads in its set-up (base, partition, adapter, padding).
+        The nodes left out get status ENROLLED (never live: no task, no parameters, no score) and
+        are named in `not_set_up`. A policy that does not choose costs nothing here: no figures
+        are asked for, so its runs stay exactly as they were."""
+        ids = frozenset(node.node_id for node in nodes)
+        if not self.strategy.chooses_setup:
+            return ids
+        if figures is None:
+            figures = self.network.snapshot([NodeAddress(node.node_id, node.ip) for node in nodes])
+        context = build_context(
+            self.cfg,
+            -1,
+            self.total_nodes,
+            list(nodes),
+            set(),
+            self.history,
+            figures,
+            self.rng,
+            setup_bytes,
+            self.scenario,
+        )
+        context.upload_bytes = 0
+        chosen = self.strategy.configure_setup(context)
+        for node in nodes:
+            if node.node_id not in chosen:
+                node.status = NodeStatus.ENROLLED
+        self.not_set_up = sorted(ids - chosen)
+        if self.not_set_up:
+            log.info(
+                "policy %s sets up %d of %d nodes; left out: %s",
+                self.cfg.policy,
+                len(chosen),
+                len(ids),
+                self.not_set_up,
+            )
+        return chosen
 
     def snapshot(self, nodes: Sequence[NodeLike]) -> dict[str, PathFigures]:
         """The network view's figures of the live ones of `nodes` (those that have not failed)."""

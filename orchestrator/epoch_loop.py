@@ -64,8 +64,12 @@ async def run(coord: Coordinator, metrics: MetricsSource, resume: dict | None = 
     if resume:
         restore_state(coord, state, resume)
     coord.publish_adapter(state.opt.state())
+    pad_nodes = len(nodes)  # the set-up padding's data share is the enrolled nodes', as before any choice
+    if not resume:  # a resumed run's set is the checkpoint's (a node left out then is not in it)
+        chosen = state.core.choose_setup(nodes, setup_download_bytes(coord, nodes[0], pad_nodes))
+        nodes = [node for node in nodes if node.node_id in chosen]
     before_setup = coord.bytes_out  # a resumed run's counters already hold the bytes before the resume
-    await _setup_nodes(coord, nodes)
+    await _setup_nodes(coord, nodes, pad_nodes)
     state.setup_bytes_out = coord.bytes_out - before_setup
     if resume:
         restore_statuses(coord, resume)
@@ -122,15 +126,24 @@ async def _await_enrolment(coord: Coordinator, expected: int, fresh: bool = True
     return nodes
 
 
-async def _setup_nodes(coord: Coordinator, nodes: list[Node]) -> None:
-    """Send base model, partition and adapter v0 to every node; wait for their acks."""
+def setup_download_bytes(coord: Coordinator, node: Node, total: int) -> int:
+    """What one node downloads in its set-up: the base bundle (distribution `transfer`), its partition,
+    adapter v0 and the set-up padding (paper volumes): what a policy that chooses who is set up ranks by."""
+    base = coord.workload.base_bundle
+    adapter = coord.adapters[coord.version][0]
+    return (len(base) if base else 0) + len(coord.partition_bytes(node)) + len(adapter) + coord.cfg.setup_pad(total)
+
+
+async def _setup_nodes(coord: Coordinator, nodes: list[Node], pad_nodes: int) -> None:
+    """Send base model, partition and adapter v0 to every node set up; wait for their acks. `pad_nodes`:
+    the nodes the set-up padding's data share is split among (paper volumes)."""
     for node in nodes:
         coord.registry.send(
             node,
             coord.task(
                 kind=TaskKind.SETUP,
                 version=coord.version,
-                pad_down=coord.cfg.setup_pad(len(nodes)),
+                pad_down=coord.cfg.setup_pad(pad_nodes),
                 batch_size=coord.cfg.training.batch_size,
             ),
         )  # the warm-up's batch
@@ -379,6 +392,7 @@ def _finish(coord: Coordinator, state: RunState, completion: float, final_loss: 
         "paper_volumes": cfg.paper_volumes,
         "final_sync_missing": missing,
         "failed_nodes": {node.node_id: node.fail_reason for node in registry.by_status(NodeStatus.FAILED)},
+        "not_set_up": list(core.not_set_up),  # left out of the set-up by the policy (PACE's rule 4)
         "refused_updates": core.refused,
         "rolled_back_epochs": core.rolled_back,
         **_fairness_summary(coord, core),

@@ -51,6 +51,7 @@ def save_checkpoint(coord: Coordinator, state: RunState, epoch: int, val_loss: f
             "elapsed_s": state.elapsed_s(coord.first_send, coord.cfg.emulation.clock),
             "refused": core.refused,
             "rolled_back": core.rolled_back,
+            "not_set_up": core.not_set_up,
             "accepted_norms": core.strategy.norm_history(),  # the update guard's reference for small rounds
         },
     )
@@ -74,6 +75,7 @@ def restore_state(coord: Coordinator, state: RunState, ckpt: dict[str, Any]) -> 
     # checkpoints written before the update guard have neither key
     core.refused, core.rolled_back = list(ckpt.get("refused", [])), list(ckpt.get("rolled_back", []))
     core.strategy.restore_norm_history(ckpt.get("accepted_norms", []))
+    core.not_set_up = list(ckpt.get("not_set_up", []))  # older checkpoints: every node was set up
     coord.restore_counters(ckpt["version"], *ckpt["bytes"])
 
 

@@ -60,6 +60,25 @@ class Strategy:
             raise ValueError(f"policy '{self.policy.name}' chose no node for epoch {ctx.epoch + 1}")
         return Decision(chosen, dict(ctx.active_scores))
 
+    @property
+    def chooses_setup(self) -> bool:
+        """Whether the policy chooses who is set up (policies/base.py SetupSelection); else everyone is."""
+        return callable(getattr(self.policy, "select_setup", None))
+
+    def configure_setup(self, ctx: SelectionContext) -> frozenset[str]:
+        """Who is set up (and so takes part): the policy's choice where it makes one, else every candidate."""
+        if not self.chooses_setup:
+            return frozenset(c.node_id for c in ctx.candidates)
+        chosen = frozenset(self.policy.select_setup(ctx))  # type: ignore[attr-defined]
+        if not chosen:
+            raise ValueError(f"policy '{self.policy.name}' chose no node to set up")
+        unknown = chosen - {c.node_id for c in ctx.candidates}
+        if unknown:
+            raise ValueError(
+                f"policy '{self.policy.name}' chose nodes to set up that are not enrolled: {sorted(unknown)}"
+            )
+        return chosen
+
     def aggregate_train(self, updates: Sequence[Tensors], weights: Sequence[float]) -> Tensors:
         """The combined update by the configured rule (weights: what each node was handed out),
         without the guard; `aggregate_round` is what the engines use."""

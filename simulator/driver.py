@@ -340,11 +340,25 @@ def _benched(plan: NodeEpoch) -> NodeEpoch:
     )
 
 
+def setup_bytes(spec: RunSpec) -> int:
+    """What one node downloads in its set-up: base (under `transfer`), partition, adapter v0, padding."""
+    return spec.base_bytes + spec.partition_bytes + spec.adapter_bytes + spec.setup_pad
+
+
 def _setup_plan(run: _Run) -> EpochPlan:
     spec = run.spec
     gets = 2 + (spec.base_bytes > 0)  # partition, adapter v0, the base under `transfer`
+    chosen = {p["node_id"] for p in spec.profiles}
+    if run.adapter.chooses_setup:
+        # What the controller shows as the set-up starts: the model's epoch-0 figures, from the probes it
+        # holds before the run's clock starts (asked only by a policy that chooses, so that the draws of
+        # every other policy's run stay as they were).
+        seen = run.model.figures(0, sorted(chosen), 0.0)
+        chosen = run.adapter.choose_setup(seen, setup_bytes(spec))
     nodes = []
     for p in spec.profiles:
+        if p["node_id"] not in chosen:  # left out by the policy: never set up, never in a round
+            continue
         rtt = float(p["delay_ms"]) / 1000
         after = (SETUP_TRIPS + gets - 1) * rtt + spec.setup_s
         nodes.append(
@@ -465,6 +479,7 @@ def _summary(run: _Run, times: Sequence[EpochTimes]) -> dict[str, Any]:
         "setup": spec.setup,
         "completion_time_s": sum(t.epoch_s for t in times[1:]) + times[0].round_s,
         "setup_time_s": times[0].round_s,
+        "not_set_up": adapter.not_set_up,
         "pre_training_loss": pre_loss,
         "final_val_loss": run.val_loss if pre_loss is not None else None,
         "active_at_end": len(adapter.active()),

@@ -93,7 +93,22 @@ class StrategyAdapter:
         return self.core.readmissions
 
     def live(self) -> list[SimNode]:
-        return [n for n in self.nodes if n.status != NodeStatus.FAILED]
+        """The nodes in the run: set up and not failed (trained or benched)."""
+        return [n for n in self.nodes if n.status in (NodeStatus.ACTIVE, NodeStatus.ELIMINATED)]
+
+    def choose_setup(self, figures: Mapping[str, Seen], setup_bytes: int) -> frozenset[str]:
+        """Who is set up (EpochCore.choose_setup): every node unless the policy chooses, from the
+        measurement model's figures as the set-up starts; the others are left ENROLLED."""
+        self.core.network.source.current = {i: _path_figures(seen) for i, seen in figures.items()}
+        return self.core.choose_setup(self.nodes, setup_bytes)
+
+    @property
+    def chooses_setup(self) -> bool:
+        return self.core.strategy.chooses_setup
+
+    @property
+    def not_set_up(self) -> list[str]:
+        return list(self.core.not_set_up)
 
     def active(self) -> list[SimNode]:
         return [n for n in self.nodes if n.status == NodeStatus.ACTIVE]

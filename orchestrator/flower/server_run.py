@@ -21,9 +21,11 @@ from flwr.serverapp import Grid
 from edgeft import flower_contract as fc
 from edgeft.modeling import load_adapter_state
 from orchestrator.config import OrchestratorConfig
+from orchestrator.epoch_core import EpochCore
 from orchestrator.flower.identify import FastPollGrid, identify, sender_of
 from orchestrator.flower.node_book import FlowerNode
 from orchestrator.flower.network_aware_fedavg import NetworkAwareFedAvg, strategy_config
+from orchestrator.network_view import build_metrics
 from orchestrator.workload import Workload, base_folder, build_workload
 
 log = logging.getLogger(__name__)
@@ -62,10 +64,37 @@ def run_config_to_settings(run_config: dict) -> OrchestratorConfig:
     )
 
 
-def set_up(grid: Grid, nodes: list[FlowerNode], workload: Workload, cfg: OrchestratorConfig) -> list[FlowerNode]:
-    """Send each node its partition and the base it must hold (`query.setup`); the nodes
-    that proved they hold it take part, the others are left out with a warning."""
+def choose_setup(nodes: list[FlowerNode], workload: Workload, cfg: OrchestratorConfig) -> frozenset[str]:
+    """Who is set up: the policy's choice where it makes one (EpochCore.choose_setup, the path of
+    every engine), else every node. The choice is stateless (a policy's select_setup reads only the
+    context), so the core that makes it is the run's policy and network view built for the set-up;
+    the strategy's own core starts after it with the nodes set up. A Flower set-up downloads the
+    node's partition (the base is preinstalled)."""
     by_name = sorted(nodes, key=lambda n: n.node_id)
+    samples = {n.node_id: len(workload.partitions[i]) for i, n in enumerate(by_name)}
+    core = EpochCore(cfg, samples, build_metrics(cfg))
+    if not core.strategy.chooses_setup:
+        return frozenset(samples)
+    partition = max(part.ids.numel() * part.ids.element_size() for part in workload.partitions)
+    chosen = core.choose_setup(by_name, partition)
+    if core.not_set_up:
+        log.warning("policy %s leaves %s out of the set-up: they take no part", cfg.policy, core.not_set_up)
+    return chosen
+
+
+def set_up(
+    grid: Grid,
+    nodes: list[FlowerNode],
+    workload: Workload,
+    cfg: OrchestratorConfig,
+    chosen: frozenset[str] | None = None,
+) -> list[FlowerNode]:
+    """Send each node in `chosen` (default: all) its partition and the base it must hold
+    (`query.setup`); the nodes that proved they hold it take part, the others are left out with a
+    warning. Partitions go by each node's place among all `nodes`, chosen or not."""
+    every = sorted(nodes, key=lambda n: n.node_id)
+    part_of = {n.node_id: i for i, n in enumerate(every)}
+    by_name = [n for n in every if chosen is None or n.node_id in chosen]
     common = {
         "lora": workload.lora_json,
         "base-info": workload.base_info.model_dump_json(),
@@ -78,13 +107,13 @@ def set_up(grid: Grid, nodes: list[FlowerNode], workload: Workload, cfg: Orchest
             RecordDict(
                 {
                     fc.CONFIG: ConfigRecord(common),
-                    "data": ArrayRecord({"input_ids": workload.partitions[i].ids.contiguous()}),
+                    "data": ArrayRecord({"input_ids": workload.partitions[part_of[n.node_id]].ids.contiguous()}),
                 }
             ),
             dst_node_id=n.flower_id,
             message_type=fc.SETUP,
         )
-        for i, n in enumerate(by_name)
+        for n in by_name
     ]
     ready, by_id = set(), {n.flower_id: n for n in nodes}
     for reply in grid.send_and_receive(msgs, timeout=cfg.timeouts.enroll_s):
@@ -110,7 +139,8 @@ def serve(grid: Grid, run_config: dict) -> dict:
     found = identify(grid, expected=cfg.nodes, timeout_s=cfg.timeouts.enroll_s)
     cfg = cfg.model_copy(update={"nodes": len(found)})
     workload = build_workload(cfg, len(found))
-    nodes = set_up(grid, found, workload, cfg)
+    chosen = choose_setup(found, workload, cfg)
+    nodes = set_up(grid, found, workload, cfg, chosen)
     if not nodes:
         raise RuntimeError("no SuperNode completed its set-up: see the warnings above")
     part_of = {n.node_id: i for i, n in enumerate(sorted(found, key=lambda n: n.node_id))}
@@ -136,6 +166,10 @@ def serve(grid: Grid, run_config: dict) -> dict:
             "dilation": cfg.emulation.k,
         },
     )
-    strategy.run_facts = {"pre_training_loss": workload.pre_training_loss, "base_distribution": "preinstalled"}
+    strategy.run_facts = {
+        "pre_training_loss": workload.pre_training_loss,
+        "base_distribution": "preinstalled",
+        "not_set_up": sorted({n.node_id for n in found} - chosen),
+    }
     strategy.start(grid, ArrayRecord(workload.adapter()), num_rounds=t.epochs, timeout=cfg.wall_timeouts().round_s)
     return strategy.summary_dict

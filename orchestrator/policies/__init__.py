@@ -52,7 +52,9 @@ def make_policy(name: str, total_nodes: int, epochs: int, options=None) -> Selec
         "fedcs": lambda: DeadlineSelection(o.deadline_s if o else None),
         "oort": lambda: UtilitySelection(*((o.oort_alpha, o.oort_epsilon, o.preferred_round_s) if o else ())),
         "tifl": lambda: TierSelection(epochs, o.tiers if o else 3),
-        "pace": lambda: PaceSelection(*((o.pace_floor, o.pace_margin, o.pace_floor_end) if o else ())),
+        "pace": lambda: PaceSelection(
+            *((o.pace_floor, o.pace_margin, o.pace_floor_end, o.pace_setup_floor) if o else ())
+        ),
     }
     if name not in makers:
         raise ValueError(f"unknown policy '{name}': use one of {', '.join(POLICY_NAMES)}")

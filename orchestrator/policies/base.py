@@ -116,6 +116,18 @@ class SelectionPolicy(Protocol):
         ...
 
 
+class SetupSelection(Protocol):
+    """A policy that also chooses who is set up at all (optional; PACE does): before the set-up,
+    from a context whose epoch is -1, whose candidates are every enrolled node with its measured
+    link figures (no T_i yet) and whose `download_bytes` are one node's set-up download. A node
+    left out is never set up: it takes no part in the run. Policies without this method set up
+    every node, as the paper does."""
+
+    def select_setup(self, ctx: SelectionContext) -> set[str]:
+        """Ids of the nodes to set up (never empty)."""
+        ...
+
+
 def elimination_count(total_nodes: int, epochs: int) -> int:
     """Eq. 1: floor((|N| - 1) / (T - 1)); requires |N| > T."""
     if total_nodes <= epochs:

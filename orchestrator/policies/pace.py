@@ -24,9 +24,17 @@ both, from the selection context only (measured figures, T_i, round times; never
    cost 3 % of completion time with real artifacts, 4 % at the paper's volumes).
 
 Every epoch starts from all live nodes, so a benched node whose figures improve is back the
-next epoch, and a chosen node that turned out slow is dropped: no permanent elimination. The
-set-up (every node fetches the base and its partition before epoch 0) lies outside any
-selection policy: PACE cannot shorten it either.
+next epoch, and a chosen node that turned out slow is dropped: no permanent elimination.
+
+4. The set-up. Every node fetches the base model, its partition and adapter v0 before epoch 0,
+   and epoch 0 waits for the last of them: at 100 nodes, Setup 2, real artifacts, that is
+   100-124 s of NE's 140-165 s (simulated), so no choice made per epoch can win much back. PACE
+   therefore also chooses who is set up (policies/base.py SetupSelection): it predicts each
+   enrolled node's set-up download at its measured B, D, L with the same TCP model, ranks by it
+   and sets up the fastest nodes until they hold `setup_floor` of the data (and every node
+   predicted no slower than the last of them). The rest take no part: the run trades their
+   partitions for a set-up that does not wait for the slowest links (the coverage and fairness
+   columns show the price). `setup_floor` 1 sets up every node, as before.
 """
 
 from __future__ import annotations
@@ -42,14 +50,16 @@ from orchestrator.policies.base import Candidate, SelectionContext
 class PaceSelection:
     name = "pace"
 
-    def __init__(self, floor: float = 0.5, margin: float = 0.0, floor_end: float | None = None) -> None:
-        for name, value in (("floor", floor), ("floor_end", floor if floor_end is None else floor_end)):
+    def __init__(
+        self, floor: float = 0.5, margin: float = 0.0, floor_end: float | None = None, setup_floor: float = 1.0
+    ) -> None:
+        end = floor if floor_end is None else floor_end
+        for name, value in (("floor", floor), ("floor_end", end), ("setup_floor", setup_floor)):
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"pace: {name} is a share of the data in (0, 1] (got {value})")
         if margin < 0:
             raise ValueError(f"pace: margin must be >= 0 (got {margin})")
-        self.floor, self.margin = floor, margin
-        self.floor_end = floor if floor_end is None else floor_end
+        self.floor, self.margin, self.floor_end, self.setup_floor = floor, margin, end, setup_floor
 
     def floor_for(self, epoch: int, epochs: int) -> float:
         """The floor of training epoch `epoch`: `floor` in epoch 1 (the first PACE chooses), growing in a
@@ -60,13 +70,24 @@ class PaceSelection:
         return self.floor + (self.floor_end - self.floor) * share
 
     def select(self, ctx: SelectionContext) -> set[str]:
-        predicted = predicted_rounds(ctx)
-        ranked = sorted(ctx.candidates, key=lambda c: (_finite_or_inf(predicted[c.node_id]), c.node_id))
+        return self._fastest(ctx.candidates, predicted_rounds(ctx), self.floor_for(ctx.epoch + 1, ctx.epochs))
+
+    def select_setup(self, ctx: SelectionContext) -> set[str]:
+        """Rule 4 (module doc): the nodes with the fastest predicted set-up download, until they hold
+        `setup_floor` of the data."""
+        if self.setup_floor >= 1.0:
+            return {c.node_id for c in ctx.candidates}
+        predicted = {c.node_id: setup_download_s(c, ctx.download_bytes) for c in ctx.candidates}
+        return self._fastest(ctx.candidates, predicted, self.setup_floor)
+
+    def _fastest(self, candidates: list[Candidate], predicted: dict[str, float], floor: float) -> set[str]:
+        """The fastest by `predicted` (unknown last, ties by id) until their data reaches `floor` of
+        all the candidates' data, and everyone predicted within `margin` of the last of them."""
+        ranked = sorted(candidates, key=lambda c: (_finite_or_inf(predicted[c.node_id]), c.node_id))
         total = sum(_data(c) for c in ranked)
-        floor = self.floor_for(ctx.epoch + 1, ctx.epochs)
         chosen: list[Candidate] = []
         covered = 0.0
-        for cand in ranked:  # the fastest, until their data reaches the floor
+        for cand in ranked:
             chosen.append(cand)
             covered += _data(cand)
             if covered >= floor * total:
@@ -75,6 +96,17 @@ class PaceSelection:
         return {c.node_id for c in chosen} | {
             c.node_id for c in ranked if _finite_or_inf(predicted[c.node_id]) <= deadline
         }
+
+
+def setup_download_s(candidate: Candidate, setup_bytes: int) -> float:
+    """A node's set-up download (base, partition, adapter, padding) alone on its measured link, through
+    the fidelity report's TCP model; NaN where its link figures are unknown."""
+    link = candidate.link
+    if link.missing or not link.bandwidth_mbps > 0:
+        return math.nan
+    return predict_download_s(
+        setup_bytes, 0, type(link)(link.bandwidth_mbps, link.delay_ms, candidate.loss_for_scoring)
+    )
 
 
 def predicted_rounds(ctx: SelectionContext) -> dict[str, float]:

@@ -62,3 +62,41 @@ def test_a_supernode_unavailable_at_set_up_is_left_out_not_a_crash():
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "READY ['node-01']" in proc.stdout, proc.stdout + proc.stderr[-2000:]
     assert "node node-02 failed its set-up" in proc.stderr  # named, with Flower's reason
+
+
+SETUP_CHOICE = r"""
+import json, sys, tempfile
+from orchestrator.config import OrchestratorConfig
+from orchestrator.flower import server_run
+from orchestrator.flower.node_book import FlowerNode
+
+figures = {"node-01": {"bandwidth_mbps": 20.0, "delay_ms": 10.0, "loss_pct": 0.0},
+           "node-02": {"bandwidth_mbps": 0.5, "delay_ms": 300.0, "loss_pct": 5.0}}
+static = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+json.dump(figures, static); static.close()
+
+
+class Workload:
+    partitions = [type("Part", (), {"ids": __import__("torch").full((2, 4), i, dtype=__import__("torch").long),
+                                    "__len__": lambda self: 2})() for i in range(2)]
+
+
+nodes = [FlowerNode("node-01", 11, None, 30.0), FlowerNode("node-02", 12, None, 30.0)]
+for policy, options in (("ar", {}), ("pace", {"pace_setup_floor": 0.5})):
+    cfg = OrchestratorConfig(nodes=2, policy=policy, training={"epochs": 3}, policy_options=options,
+                             metrics={"source": "static", "static_file": static.name})
+    print(policy.upper(), sorted(server_run.choose_setup(nodes, Workload(), cfg)))
+"""
+
+
+def test_the_flower_engine_sets_up_only_the_nodes_the_policy_chooses():
+    """The Flower ServerApp asks the same EpochCore.choose_setup as every engine: AR sets up both nodes,
+    PACE at pace_setup_floor 0.5 only the one on the fast link (the other would download at 0.5 Mb/s)."""
+    python = FLOWER_VENV / "bin" / "python"
+    assert python.exists(), INSTALL_HINT
+    env = {"PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [str(python), "-c", SETUP_CHOICE], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "AR ['node-01', 'node-02']" in proc.stdout and "PACE ['node-01']" in proc.stdout, proc.stdout

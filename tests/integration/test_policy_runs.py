@@ -64,3 +64,21 @@ def test_ne_plus_readmits_a_recovered_node_that_ne_loses(tmp_path):
     assert back and back[0] >= 2
     assert "node-03" in runs["ne_plus"][back[0] + 1]["active_nodes"].split(";")
     assert json.loads((tmp_path / "ne_plus" / "summary.json").read_text())["readmissions"] >= 1
+
+
+def test_pace_sets_up_only_the_nodes_its_setup_floor_needs_and_the_others_stop_cleanly(tmp_path):
+    """PACE's set-up choice on the orchestrator (real HTTP, real clients): with pace_setup_floor 0.5
+    two of four nodes are set up; the other two never get a task or a score, and are stopped at the
+    end like every client (the run finishes, nobody failed)."""
+    config = tmp_path / "pace.json"
+    config.write_text(json.dumps({"policy_options": {"pace_setup_floor": 0.5}}))
+    _local(tmp_path / "run", "pace", NODES, EPOCHS, config)
+    run = tmp_path / "run"
+    s = json.loads((run / "summary.json").read_text())
+    assert len(s["not_set_up"]) == 2 and s["failed"] == 0, s
+    epochs = read_rows(run / "epochs.csv")
+    assert len(epochs) == EPOCHS and float(epochs[-1]["val_loss"]) < s["pre_training_loss"]
+    seen = {nid for row in epochs for nid in row["active_nodes"].split(";")}
+    assert seen and not seen & set(s["not_set_up"])
+    rows = read_rows(run / "node_epochs.csv")
+    assert not {row["node_id"] for row in rows} & set(s["not_set_up"])

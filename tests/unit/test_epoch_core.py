@@ -146,3 +146,34 @@ def test_the_oracles_truth_follows_the_scenario(tmp_path):
     assert load_truth(str(truth_file), scenario, 0)["n1"].bandwidth_mbps == 50.0
     after = load_truth(str(truth_file), scenario, 1)["n1"]
     assert (after.bandwidth_mbps, after.delay_ms, after.loss_pct, after.compute_power) == (0.3, 10.0, 9.0, 30.0)
+
+
+def test_the_core_sets_up_every_node_unless_the_policy_chooses_and_then_never_scores_those_left_out():
+    """EpochCore.choose_setup (every engine's one path): NE sets up all six and asks for no figures;
+    PACE with setup_floor 0.5 keeps the three fastest set-up downloads (loss-free links here, so the
+    widest: n3-n5), leaves the others ENROLLED, never live: no epoch's context, row or choice holds them."""
+    links = {nid: {**figures, "loss_pct": 0.0} for nid, figures in LINKS.items()}
+
+    class Counting(StaticMetrics):
+        asked = 0
+
+        def snapshot(self, nodes):
+            Counting.asked += 1
+            return super().snapshot(nodes)
+
+    nodes = [SimNode(nid, POWER[nid], status=NodeStatus.ENROLLED) for nid in sorted(POWER)]
+    ne = EpochCore(_cfg("ne"), {nid: 16 for nid in POWER}, Counting(links))
+    assert ne.choose_setup(nodes, 4_000_000) == frozenset(POWER) and Counting.asked == 0 and ne.not_set_up == []
+    cfg = OrchestratorConfig(
+        policy="pace", nodes=len(POWER), seed=5, training={"epochs": 3}, policy_options={"pace_setup_floor": 0.5}
+    )
+    core = EpochCore(cfg, {nid: 16 for nid in POWER}, StaticMetrics(links))
+    chosen = core.choose_setup(nodes, 4_000_000)
+    assert chosen == {"n3", "n4", "n5"} and core.not_set_up == ["n0", "n1", "n2"]
+    assert [node.status for node in nodes[:3]] == [NodeStatus.ENROLLED] * 3
+    for node in nodes[3:]:
+        node.status = NodeStatus.ACTIVE  # the driver, after their set-up
+    results = {nid: _result(nid, 0)[1] for nid in sorted(chosen)}
+    record = core.close_epoch(RoundInput(0, sorted(chosen), results, {}, 1, "d0", 2.0, 16.0, 4096), nodes)
+    assert record.decision.chosen <= chosen and set(record.figures) == chosen
+    assert [node.status for node in nodes[:3]] == [NodeStatus.ENROLLED] * 3

@@ -157,3 +157,40 @@ def test_a_floor_that_grows_to_its_end_in_the_last_epoch():
     assert len(first) < len(last) and len(last) >= 9  # the last epoch holds 90 % of the data
     with pytest.raises(ValueError, match="floor_end"):
         PaceSelection(floor=0.3, floor_end=1.5)
+
+
+def setup_ctx(cands, nbytes=3_768_200):
+    """The set-up's context (epoch -1, no T_i yet): what EpochCore.choose_setup builds."""
+    context = ctx([node(c.node_id, c.bandwidth_mbps, c.delay_ms, c.loss_pct, c.compute_power, math.nan) for c in cands])
+    context.epoch, context.download_bytes, context.upload_bytes = -1, nbytes, 0
+    return context
+
+
+def test_pace_sets_up_the_fastest_downloads_until_its_setup_floor_of_data():
+    """Rule 4: ranked by the set-up download alone on the measured link; the fastest nodes until they hold
+    setup_floor of the data; the strong node on the 0.75 Mb/s link (a 40 s download) is left out."""
+    from orchestrator.policies.pace import setup_download_s
+
+    cands = strong_node_on_the_slowest_link_network()
+    context = setup_ctx(cands)
+    chosen = PaceSelection(setup_floor=0.5).select_setup(context)
+    times = sorted((setup_download_s(c, context.download_bytes), c.node_id) for c in context.candidates)
+    assert chosen == {nid for _, nid in times[:6]}  # 12 equal partitions: 6 hold half the data
+    assert "node-00" not in chosen and "node-11" not in chosen
+    assert setup_download_s(context.candidates[0], context.download_bytes) > 30.0
+
+
+def test_pace_sets_up_every_node_at_setup_floor_one_and_refuses_one_outside_zero_one():
+    context = setup_ctx(strong_node_on_the_slowest_link_network())
+    assert PaceSelection().select_setup(context) == {c.node_id for c in context.candidates}
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="setup_floor"):
+            PaceSelection(setup_floor=bad)
+
+
+def test_the_config_sets_paces_setup_floor():
+    from orchestrator.config import PolicyOptions
+
+    policy = make_policy("pace", 12, 10, PolicyOptions(pace_setup_floor=0.7))
+    assert policy.setup_floor == 0.7
+    assert make_policy("pace", 12, 10).setup_floor == 1.0

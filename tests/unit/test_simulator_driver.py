@@ -137,3 +137,25 @@ def test_a_silent_node_without_a_connection_does_not_break_the_planner():
     plan = driver.plan_epoch(run, 2, [setup, EpochTimes(5.0, round_s=3.0, epoch_s=3.0, nodes=times)])
     assert {p.node_id for p in plan.nodes} == {"n0", "n1", "n2"}
     assert plan.nodes[0].download_cwnd == fidelity.INIT_CWND
+
+
+def test_a_node_left_out_of_the_setup_moves_nothing_and_is_never_in_a_round():
+    """PACE's set-up choice in the simulator: the node on the slow link is not set up (no set-up
+    download, no epoch plan, no node_epochs row) and the summary names it; AR's plan is unchanged."""
+    profiles = [
+        {"node_id": f"n{i}", "bandwidth_mbps": bw, "delay_ms": 20.0, "loss_pct": 0.0, "compute_power": 16.0}
+        for i, bw in enumerate((20.0, 20.0, 20.0, 0.5))
+    ]
+    plans = {}
+    for policy, options in (("ar", None), ("pace", {"pace_setup_floor": 0.75})):
+        spec = driver.RunSpec(profiles, policy, 3, measurement="truth", policy_options=options)
+        run = driver.prepare_run(spec)
+        plans[policy] = driver.plan_epoch(run, 0, [])
+        if policy == "pace":
+            assert run.adapter.not_set_up == ["n3"]
+            assert {n.node_id for n in run.adapter.live()} == {"n0", "n1", "n2"}
+            first = driver.plan_epoch(run, 1, [EpochTimes(0.0, round_s=5.0, epoch_s=5.0)])
+            assert {p.node_id for p in first.nodes} == {"n0", "n1", "n2"}
+    assert [p.node_id for p in plans["ar"].nodes] == ["n0", "n1", "n2", "n3"]
+    assert [p.node_id for p in plans["pace"].nodes] == ["n0", "n1", "n2"]
+    assert plans["pace"].nodes[0] == plans["ar"].nodes[0]
