@@ -268,7 +268,7 @@ class PolicyOptions(_Strict):
         description="pace: nodes predicted within this share of the floor's last one train too",
     )
     pace_setup_floor: float = Field(
-        default=1.0,
+        default=0.7,
         gt=0,
         le=1,
         description="pace: share of the data the nodes it sets up must hold (the fastest set-up downloads); 1 = all",
