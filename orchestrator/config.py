@@ -256,10 +256,10 @@ class PolicyOptions(_Strict):
         default=0.5, gt=0, le=1, description="pace: share of the live nodes' data its fastest chosen nodes must hold"
     )
     pace_floor_end: float | None = Field(
-        default=None,
+        default=1.0,
         gt=0,
         le=1,
-        description="pace: the floor of the last epoch, reached in a straight line; unset = pace_floor",
+        description="pace: the floor of the last epoch, reached in a straight line; null = pace_floor",
     )
     pace_margin: float = Field(
         default=0.0,

@@ -16,7 +16,10 @@ both, from the selection context only (measured figures, T_i, round times; never
    was slower still, that counts: the larger of the two.
 2. Rank by that time (ties by node id) and keep the fastest nodes until their partitions hold
    `floor` of the live nodes' data (samples): the set never shrinks below that share, so every
-   round still averages many partitions and the loss keeps falling.
+   round still averages many partitions and the loss keeps falling. The floor grows in a straight
+   line from `floor` (0.5, the first epoch PACE chooses) to `floor_end` (1.0: every live node) in
+   the last epoch: the late epochs average the most partitions, where the loss is decided (tuned
+   with rule 4, seeds 100-109: docs/policies.md).
 3. That node's predicted time, x (1 + `margin`), is the epoch's deadline; every other node
    predicted to finish by then trains too (ties at least). The default margin is 0: with noisy
    figures, each node let in on a margin is one more chance that the set's real slowest round is
@@ -52,7 +55,7 @@ class PaceSelection:
     name = "pace"
 
     def __init__(
-        self, floor: float = 0.5, margin: float = 0.0, floor_end: float | None = None, setup_floor: float = 0.7
+        self, floor: float = 0.5, margin: float = 0.0, floor_end: float | None = 1.0, setup_floor: float = 0.7
     ) -> None:
         end = floor if floor_end is None else floor_end
         for name, value in (("floor", floor), ("floor_end", end), ("setup_floor", setup_floor)):

@@ -58,10 +58,10 @@ def test_pace_reaches_its_floor_of_data_and_adds_every_node_within_the_margin():
     cands = strong_node_on_the_slowest_link_network()
     context = ctx(cands)
     times = sorted((predicted_round_s(c, context), c.node_id) for c in cands)
-    chosen = PaceSelection(floor=0.25, margin=0.0).select(context)
+    chosen = PaceSelection(floor=0.25, margin=0.0, floor_end=None).select(context)
     assert chosen == {nid for _, nid in times[:3]}  # 3 of 12 equal partitions: the first to reach 25 %
     deadline = times[2][0] * 1.5
-    wider = PaceSelection(floor=0.25, margin=0.5).select(context)
+    wider = PaceSelection(floor=0.25, margin=0.5, floor_end=None).select(context)
     assert wider == {nid for t, nid in times if t <= deadline}
 
 
@@ -143,6 +143,7 @@ def test_the_config_sets_paces_floor_and_margin():
     policy = make_policy("pace", 12, 10, PolicyOptions(pace_floor=0.4, pace_margin=0.1))
     assert (policy.floor, policy.margin) == (0.4, 0.1)
     assert make_policy("pace", 12, 10).floor == make_policy("pace", 12, 10, PolicyOptions()).floor == 0.5
+    assert make_policy("pace", 12, 10).floor_end == make_policy("pace", 12, 10, PolicyOptions()).floor_end == 1.0
     with pytest.raises(ValueError, match="pace_floor"):
         PolicyOptions(pace_floor=0.0)
 
@@ -150,7 +151,8 @@ def test_the_config_sets_paces_floor_and_margin():
 def test_a_floor_that_grows_to_its_end_in_the_last_epoch():
     pace = PaceSelection(floor=0.3, floor_end=0.9)
     assert [round(pace.floor_for(e, 10), 3) for e in (1, 5, 9)] == [0.3, 0.6, 0.9]
-    assert PaceSelection(floor=0.4).floor_for(9, 10) == 0.4  # unset: the same throughout
+    assert PaceSelection(floor=0.4, floor_end=None).floor_for(9, 10) == 0.4  # None: the same throughout
+    assert PaceSelection().floor_for(9, 10) == 1.0  # the default grows to every set-up node's data
     cands = [node(f"n{i:02d}", 10.0 - i * 0.5, 20.0 + i, 0.0, 20.0, 1.0 + 0.1 * i) for i in range(10)]
     first = pace.select(ctx(cands, epoch=0))
     last = pace.select(ctx(cands, epoch=8))
