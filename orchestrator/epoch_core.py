@@ -150,12 +150,10 @@ class EpochCore:
         self.refused.extend({"epoch": epoch, "node_id": nid, "reason": reason} for nid, reason in failed.items())
         return outcome, failed
 
-    def choose_setup(
-        self, nodes: Sequence[NodeLike], setup_bytes: int, figures: dict[str, PathFigures] | None = None
-    ) -> frozenset[str]:
+    def choose_setup(self, nodes: Sequence[NodeLike], setup_bytes: int) -> frozenset[str]:
         """Who of the enrolled `nodes` is set up: the strategy's choice (orchestrator/strategy.py
         configure_setup; every node unless the policy chooses) from what is measured before any
-        training: the network figures (`figures`, or the network view's now) and each node's data.
+        training: the network view's figures now and each node's data.
         `setup_bytes`: what one node downloads in its set-up (base, partition, adapter, padding).
         The nodes left out get status ENROLLED (never live: no task, no parameters, no score) and
         are named in `not_set_up`. A policy that does not choose costs nothing here: no figures
@@ -163,8 +161,7 @@ class EpochCore:
         ids = frozenset(node.node_id for node in nodes)
         if not self.strategy.chooses_setup:
             return ids
-        if figures is None:
-            figures = self.network.snapshot([NodeAddress(node.node_id, node.ip) for node in nodes])
+        figures = self.network.snapshot([NodeAddress(node.node_id, node.ip) for node in nodes])
         context = build_context(
             self.cfg,
             -1,

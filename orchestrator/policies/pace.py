@@ -78,9 +78,7 @@ class PaceSelection:
 
     def select_setup(self, ctx: SelectionContext) -> set[str]:
         """Rule 4 (module doc): the nodes with the fastest predicted set-up download, until they hold
-        `setup_floor` of the data."""
-        if self.setup_floor >= 1.0:
-            return {c.node_id for c in ctx.candidates}
+        `setup_floor` of the data (at 1, every node)."""
         predicted = {c.node_id: setup_download_s(c, ctx.download_bytes) for c in ctx.candidates}
         return self._fastest(ctx.candidates, predicted, self.setup_floor)
 
