@@ -30,7 +30,7 @@ from orchestrator import fairness
 from orchestrator.aggregation import RoundDiverged, RoundOutcome, Stepper, Tensors
 from orchestrator.config import OrchestratorConfig
 from orchestrator.network_view import MetricsSource, NetworkView, NodeAddress
-from orchestrator.registry import NodeStatus
+from orchestrator.registry import LIVE_STATUSES, NodeStatus
 from orchestrator.scenario import Scenario
 from orchestrator.selection_context import LastSeen, apply_decision, build_context
 from orchestrator.strategy import Decision, Strategy
@@ -307,4 +307,4 @@ def remember(history: dict[str, LastSeen], epoch: int, results: Iterable[NodeRou
 
 def _live(nodes: Sequence[NodeLike]) -> list[NodeLike]:
     """The nodes still in the run, in the driver's order (a policy's random draw follows it)."""
-    return [node for node in nodes if node.status in (NodeStatus.ACTIVE, NodeStatus.ELIMINATED)]
+    return [node for node in nodes if node.status in LIVE_STATUSES]

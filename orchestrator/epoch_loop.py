@@ -33,7 +33,7 @@ from orchestrator.coordinator import Coordinator
 from orchestrator.epoch_core import EpochCore, EpochRecord, NodeRoundResult, RoundInput
 from orchestrator.network_view import MetricsSource, NetworkView
 from orchestrator.policies import SCHEDULED_POLICIES
-from orchestrator.registry import Node, NodeStatus
+from orchestrator.registry import LIVE_STATUSES, Node, NodeStatus
 from orchestrator.resume import live_nodes, restore_state, restore_statuses, save_checkpoint
 from orchestrator.rounds import Round
 from orchestrator.run_fidelity import summary_columns, write_fidelity
@@ -213,7 +213,7 @@ async def _epoch(coord: Coordinator, state: RunState, epoch: int) -> float:
         record = state.core.close_epoch(round_input, nodes, figures)
     except ValueError as exc:  # e.g. a policy that chose nobody
         raise RunAborted(str(exc)) from None
-    for node in registry.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED):
+    for node in registry.by_status(*LIVE_STATUSES):
         registry.send(node, coord.task(kind=TaskKind.SYNC, version=coord.version, pad_down=cfg.model_pad()))
     _write_epoch(coord, record)
     return outcome.val_loss
@@ -333,7 +333,7 @@ def _write_epoch(coord: Coordinator, record: EpochRecord) -> None:
 async def _final_sync(coord: Coordinator) -> dict[str, str]:
     """Let every live node (eliminated ones too) fetch the final parameters so all hold the
     same model; returns the nodes that did not acknowledge them, and why."""
-    nodes = coord.registry.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
+    nodes = coord.registry.by_status(*LIVE_STATUSES)
     limits = coord.cfg.wall_timeouts()
     done = await _await_acks(coord, nodes, coord.version, limits.sync_s)
     missing = {

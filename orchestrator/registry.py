@@ -27,6 +27,12 @@ class NodeStatus(str, Enum):
     FAILED = "failed"
 
 
+# A node in the run: set up and not failed, whether it trains (ACTIVE) or is benched (ELIMINATED). Every engine
+# sends these nodes the parameters, and a checkpoint's saved status ("active"/"eliminated": str values compare
+# equal) is read against the same tuple.
+LIVE_STATUSES = (NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
+
+
 @dataclass
 class Node:
     node_id: str

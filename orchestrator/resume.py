@@ -8,12 +8,11 @@ from typing import Any
 from edgeft.modeling import load_adapter_state
 from orchestrator import checkpoint
 from orchestrator.coordinator import Coordinator
-from orchestrator.registry import NodeStatus
+from orchestrator.registry import LIVE_STATUSES, NodeStatus
 from orchestrator.run_state import RunState
 from orchestrator.selection_context import LastSeen
 
 log = logging.getLogger(__name__)
-LIVE = (NodeStatus.ACTIVE.value, NodeStatus.ELIMINATED.value)
 
 
 def save_checkpoint(coord: Coordinator, state: RunState, epoch: int, val_loss: float) -> None:
@@ -58,7 +57,7 @@ def save_checkpoint(coord: Coordinator, state: RunState, epoch: int, val_loss: f
 
 
 def live_nodes(ckpt: dict[str, Any]) -> list[str]:
-    return sorted(nid for nid, saved in ckpt["nodes"].items() if saved["status"] in LIVE)
+    return sorted(nid for nid, saved in ckpt["nodes"].items() if saved["status"] in LIVE_STATUSES)
 
 
 def restore_state(coord: Coordinator, state: RunState, ckpt: dict[str, Any]) -> None:
@@ -87,7 +86,7 @@ def restore_statuses(coord: Coordinator, ckpt: dict[str, Any]) -> None:
         if node is None:
             continue
         node.epochs_trained = saved["epochs_trained"]
-        if node.status == NodeStatus.FAILED and saved["status"] in LIVE:
+        if node.status == NodeStatus.FAILED and saved["status"] in LIVE_STATUSES:
             continue  # did not finish the new set-up: _setup_nodes said why
         node.status, node.fail_reason = NodeStatus(saved["status"]), saved["fail_reason"]
         # failed by silence (may come back) or for an invalid upload (never): checkpoints before it say neither

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from orchestrator.epoch_core import EpochCore, NodeRoundResult, RoundInput
-from orchestrator.registry import NodeStatus
+from orchestrator.registry import LIVE_STATUSES, NodeStatus
 from simulator.measurement import Seen
 
 DEFAULT_WEIGHTS = (0.2, 0.2, 0.2, 0.2, 0.2)  # orchestrator/config.py ScoringConfig: equal weights
@@ -94,7 +94,7 @@ class StrategyAdapter:
 
     def live(self) -> list[SimNode]:
         """The nodes in the run: set up and not failed (trained or benched)."""
-        return [n for n in self.nodes if n.status in (NodeStatus.ACTIVE, NodeStatus.ELIMINATED)]
+        return [n for n in self.nodes if n.status in LIVE_STATUSES]
 
     def choose_setup(self, figures: Mapping[str, Seen], setup_bytes: int) -> frozenset[str]:
         """Who is set up (EpochCore.choose_setup): every node unless the policy chooses, from the

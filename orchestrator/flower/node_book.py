@@ -37,7 +37,7 @@ from orchestrator.aggregation import RoundDiverged, RoundOutcome, Stepper, Tenso
 from orchestrator.config import OrchestratorConfig
 from orchestrator.epoch_core import EpochCore, EpochRecord, NodeRoundResult, RoundInput
 from orchestrator.network_view import MetricsSource
-from orchestrator.registry import NodeStatus
+from orchestrator.registry import LIVE_STATUSES, NodeStatus
 from orchestrator.strategy import Decision
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class NodeBook:
         return [node for node in self.nodes.values() if node.status in statuses]
 
     def live(self) -> list[FlowerNode]:
-        return self.by_status(NodeStatus.ACTIVE, NodeStatus.ELIMINATED)
+        return self.by_status(*LIVE_STATUSES)
 
     def by_flower_id(self, flower_id: int) -> FlowerNode | None:
         return next((node for node in self.nodes.values() if node.flower_id == flower_id), None)

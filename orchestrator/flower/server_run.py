@@ -26,6 +26,7 @@ from orchestrator.flower.identify import FastPollGrid, identify, sender_of
 from orchestrator.flower.node_book import FlowerNode
 from orchestrator.flower.network_aware_fedavg import NetworkAwareFedAvg, strategy_config
 from orchestrator.network_view import build_metrics
+from orchestrator.strategy import Strategy
 from orchestrator.workload import Workload, base_folder, build_workload
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,9 @@ def choose_setup(nodes: list[FlowerNode], workload: Workload, cfg: OrchestratorC
     node's partition (the base is preinstalled)."""
     by_name = sorted(nodes, key=lambda n: n.node_id)
     samples = {n.node_id: len(workload.partitions[i]) for i, n in enumerate(by_name)}
+    if not Strategy.named(cfg.policy, len(samples), cfg.training.epochs, cfg.policy_options).chooses_setup:
+        return frozenset(samples)  # no core and no network view: a policy that does not choose asks for nothing
     core = EpochCore(cfg, samples, build_metrics(cfg))
-    if not core.strategy.chooses_setup:
-        return frozenset(samples)
     partition = max(part.ids.numel() * part.ids.element_size() for part in workload.partitions)
     chosen = core.choose_setup(by_name, partition)
     if core.not_set_up:
