@@ -44,12 +44,14 @@ a run under load -> 100 seeds x NE and AR about 2 000 CPU s, 17 min on two idle 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from orchestrator import fidelity  # noqa: E402
 from orchestrator.config import PAPER_MODEL_BYTES  # noqa: E402
 from simulator import run_epoch, topology  # noqa: E402
 from simulator.phases import NodeEpoch  # noqa: E402
@@ -74,7 +76,16 @@ def plans_for(n_nodes: int, epochs: int, volumes: str, setup: int = 2, seed: int
         first = epoch == 0 and epochs > 1  # a one-epoch run is a mid-run epoch: the typical cost
         down, down_pad = (0, 0) if first else (ADAPTER_BYTES, pad)
         nodes = tuple(
-            NodeEpoch(p.node_id, True, down, down_pad, 30.0 * 30.0 / p.compute_power, ADAPTER_BYTES, pad, first)
+            NodeEpoch(
+                p.node_id,
+                True,
+                download_bytes=down,
+                download_pad=down_pad,
+                compute_s=30.0 * 30.0 / p.compute_power,
+                upload_bytes=ADAPTER_BYTES,
+                upload_pad=pad,
+                upload_cwnd=fidelity.INIT_CWND if first else math.inf,  # epoch 0: a fresh window; later: open
+            )
             for p in profiles
         )
         plans.append(EpochPlan(nodes))
