@@ -98,7 +98,9 @@ def test_sizes_are_ints_and_loss_caps_downloads_only():
     assert all(isinstance(s.wire_bytes, int) for s in steps)
     down = [s for s in steps if s.is_transfer and s.phase == "download"]
     up = [s for s in steps if s.is_transfer and s.phase == "upload"]
-    assert down[0].rate_cap == pytest.approx(fidelity.loss_limited_bps(link) / 8 * fidelity.WIRE_PER_PAYLOAD)
+    mathis = fidelity.loss_limited_bps(link) / 8 * fidelity.WIRE_PER_PAYLOAD
+    # 500 MB: all but its slow start (~33 segments before the first loss at 3 %) at the loss-limited rate
+    assert mathis < down[0].rate_cap < mathis * 1.0001
     assert up[0].rate_cap is None  # the shaping drops server -> node packets only
     assert down[0].wire_bytes == pytest.approx(500_000_000 * 1514 / 1448, abs=1)
 
