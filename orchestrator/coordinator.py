@@ -33,7 +33,7 @@ from edgeft.wire import (
 from edgeft.link_figures import LinkFigures
 from orchestrator.config import OrchestratorConfig
 from orchestrator.registry import Node, Registry
-from orchestrator.results import Recorder
+from orchestrator.results import Recorder, wall_stamp
 from orchestrator.rounds import (
     NodeResult,
     Round,
@@ -256,6 +256,7 @@ class Coordinator:
                 )
             return match
         node.synced[ack.version] = ack.digest
+        node.acked_at[ack.version] = now = time.time()
         if not match:
             log.error("node %s holds a different adapter for v%d", node.node_id, ack.version)
         row = (node.node_id, ack.version)
@@ -268,7 +269,7 @@ class Coordinator:
                 "version": ack.version,
                 "digest": ack.digest,
                 "matches_orchestrator": match,
-                "at": time.time(),
+                "at": wall_stamp(now),
             }
         )
         return match

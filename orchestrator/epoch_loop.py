@@ -137,7 +137,9 @@ def setup_download_bytes(coord: Coordinator, node: Node, total: int) -> int:
 async def _setup_nodes(coord: Coordinator, nodes: list[Node], pad_nodes: int) -> None:
     """Send base model, partition and adapter v0 to every node set up; wait for their acks. `pad_nodes`:
     the nodes the set-up padding's data share is split among (paper volumes)."""
+    sent = {}
     for node in nodes:
+        sent[node.node_id] = time.time()
         coord.registry.send(
             node,
             coord.task(
@@ -151,6 +153,8 @@ async def _setup_nodes(coord: Coordinator, nodes: list[Node], pad_nodes: int) ->
     for node in nodes:
         if node.node_id in ready:
             node.status = NodeStatus.ACTIVE
+            # measured, not configured: what the per-node set-up model (fidelity, simulator) is checked against
+            node.setup_s = coord.cfg.emulation.clock.to_reported(node.acked_at[coord.version] - sent[node.node_id])
         else:
             _mark_failed(node, "did not finish set-up in time")
     if not ready:
@@ -366,6 +370,7 @@ def _finish(coord: Coordinator, state: RunState, completion: float, final_loss: 
                 "epochs_trained": node.epochs_trained,
                 "fail_reason": node.fail_reason,
                 "final_digest_matches": node.synced.get(coord.version) == digest,
+                "setup_s": node.setup_s if node.setup_s is not None else "",
             }
             for node in nodes
         ]

@@ -45,6 +45,8 @@ class Node:
     mailbox: deque = field(default_factory=deque)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     synced: dict[int, str] = field(default_factory=dict)  # version -> digest the node reported
+    acked_at: dict[int, float] = field(default_factory=dict)  # version -> wall time its acknowledgement arrived
+    setup_s: float | None = None  # its last set-up, task queued to acknowledgement, reported seconds (None: none)
     epochs_trained: int = 0
     fail_reason: str = ""
     may_return: bool = False  # failed by silence (crash, cut link), not by sending something invalid

@@ -101,6 +101,7 @@ NODE_FIELDS = [
     "epochs_trained",
     "fail_reason",
     "final_digest_matches",
+    "setup_s",
 ]
 PACKAGES = ("torch", "transformers", "peft", "numpy", "fastapi", "uvicorn", "requests", "safetensors", "tokenizers")
 
@@ -383,6 +384,12 @@ def _resumed_csv(path: Path, fields: list[str], keep: Callable[[dict], bool]) ->
     if raw and whole == raw and reader.fieldnames == fields and len(kept) == len(rows):
         return None, kept
     return csv_text(fields, kept).encode(), kept
+
+
+def wall_stamp(seconds: float) -> str:
+    """A wall-clock time (time.time()) for a CSV cell, to the millisecond: the cells' six significant digits
+    would round it to 100 s."""
+    return f"{seconds:.3f}"
 
 
 def _fmt(value: Any) -> Any:

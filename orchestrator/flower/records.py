@@ -19,7 +19,7 @@ from pathlib import Path
 from orchestrator.config import OrchestratorConfig
 from orchestrator.fidelity import OVERRUN_RATIO, OVERRUN_SLACK_S, assess
 from orchestrator.flower.node_book import EpochChoice, NodeBook
-from orchestrator.results import Recorder, versions_of
+from orchestrator.results import Recorder, versions_of, wall_stamp
 from orchestrator.run_fidelity import summary_columns
 
 
@@ -52,7 +52,7 @@ class FlowerRecorder:
                 "version": version,
                 "digest": digest,
                 "matches_orchestrator": digest == expected,
-                "at": time.time(),
+                "at": wall_stamp(time.time()),
             }
         )
 
@@ -69,6 +69,7 @@ class FlowerRecorder:
                     "epochs_trained": node.epochs_trained,
                     "fail_reason": node.fail_reason,
                     "final_digest_matches": final_digests.get(node.node_id) == digest,
+                    "setup_s": "",  # not measured on this path: the set-up's replies come back together
                 }
                 for node in self.book.nodes.values()
             ]

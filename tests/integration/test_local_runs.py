@@ -83,7 +83,18 @@ def test_every_node_holds_the_orchestrators_adapter_after_every_epoch(runs, poli
         assert len(holders) == NODES, (version, holders)  # eliminated nodes included
         if version in digests:
             assert {r["digest"] for r in syncs if int(r["version"]) == version} == {digests[version]}
-    assert all(r["final_digest_matches"] == "True" for r in _rows(d / "nodes.csv"))
+    nodes = _rows(d / "nodes.csv")
+    assert all(r["final_digest_matches"] == "True" for r in nodes)
+    # Each node's set-up as the orchestrator measured it (task queued -> v0 acknowledged), in the run's
+    # reported seconds: between the client's own download and the whole run, and matching syncs.csv, whose
+    # wall stamps once kept six significant digits (100 s).
+    first_epoch = float(_rows(d / "epochs.csv")[0]["epoch_time_s"])
+    completion = json.loads((d / "summary.json").read_text())["completion_time_s"]
+    setups = [float(r["setup_s"]) for r in nodes]
+    assert all(0 < s < completion - first_epoch for s in setups), (setups, completion)
+    acks = {r["node_id"]: float(r["at"]) for r in syncs if r["version"] == "0"}
+    assert max(acks.values()) - min(acks.values()) == pytest.approx(max(setups) - min(setups), abs=0.5)
+    assert all(len(r["at"].split(".")[-1]) == 3 for r in syncs)  # milliseconds
 
 
 def _start_orchestrator(tmp: Path, extra: dict) -> tuple[ProcessGroup, str, str]:
