@@ -149,32 +149,31 @@ def window_steps(phase: Phase, nbytes: int, link: fidelity.Link, cwnd: float) ->
 
 
 def download_steps(
-    nbytes: int, link: fidelity.Link, cwnd: float = math.inf, dilation: float = 1.0, congestion_control: str = "reno"
+    nbytes: int,
+    link: fidelity.Link,
+    cwnd: float = math.inf,
+    dilation: float = 1.0,
+    congestion_control: str = "reno",
 ) -> list[Step]:
-    """One download transfer from the orchestrator's window of `cwnd` segments (its request's round trip
-    is the transfer's latency) and its loss (`dilation`, `congestion_control`): fidelity.lossy_transfer's
-    finite flow. The slow start's flights that wait for their ACKs are a wait; everything after them (the
-    last flight, the rest of the slow start at the path's share, the part after the first loss) is one
-    transfer: one SimGrid flow per download. Where the link's rate bounds the rest, the transfer goes at
-    the path's share and the losses' round trips are a wait after it; where the loss-limited rate does,
-    the transfer is capped at the rate that gives a lone flow the model's time, which leaves the rest of
-    a shared link to the others, as a loss-bound TCP flow does. A capped flow costs SimGrid's solver more
-    (bench_simulate.py, 1 000 nodes x 10 AR epochs, Setup 2: 28 % of the adapter downloads are capped,
-    5.6 -> 7.0 CPU s against the rule this model replaced; capping every lossy download: 7.6)."""
+    """One download transfer from the orchestrator's window of `cwnd` segments (its request's round
+    trip is the transfer's latency) and its loss (`dilation`, `congestion_control`):
+    fidelity.lossy_transfer's finite flow. Its slow-start flights' expected waiting for ACKs is a wait;
+    all its bytes are then one transfer (one SimGrid flow per download). Where the link's rate bounds the
+    rest, the transfer goes at the path's share; where the loss-limited rate does, it is capped at the
+    rate that gives a lone flow the model's time, which leaves the rest of a shared link to the others,
+    as a loss-bound TCP flow does. The recovery's round trips are a wait after it. A capped flow costs
+    SimGrid's solver more (bench_simulate.py, 1 000 nodes x 10 AR epochs, Setup 2: 28 % of the adapter
+    downloads are capped, 5.6 -> 7.0 CPU s against the rule this model replaced)."""
     if not (link.loss_pct > 0 and nbytes > 0):
         return window_steps("download", nbytes, link, cwnd)
-    split = fidelity.lossy_transfer(nbytes, link, cwnd, dilation, congestion_control)
-    waited, sent = slow_start(split.slow_start_bytes, link, cwnd) if math.isfinite(cwnd) else (0.0, 0)
-    steps = [Step("download", "wait", seconds=waited)] if waited > 0 else []
-    tail = split.slow_start_bytes - sent  # the slow start's last flight and what it sends at the link's rate
-    moving = tail + split.rest_bytes
-    if moving <= 0:  # nothing after the flights: the request's round trip and the recovery are left
-        return steps + [Step("download", "wait", seconds=link.delay_ms / 1000 + split.recovery_s)]
-    if split.rest_bps is None:
-        steps.append(Step("download", "transfer", wire_bytes(moving)))
-        return steps + ([Step("download", "wait", seconds=split.recovery_s)] if split.recovery_s > 0 else [])
-    seconds = tail * 8 / fidelity.link_rate_bps(link) + split.rest_s(link)
-    return steps + [Step("download", "transfer", wire_bytes(moving), rate_cap=wire_rate(moving * 8 / seconds))]
+    flow = fidelity.lossy_transfer(nbytes, link, cwnd, dilation, congestion_control)
+    steps = [Step("download", "wait", seconds=flow.wait_s)] if flow.wait_s > 0 else []
+    if flow.rest_bps is None:
+        steps.append(Step("download", "transfer", wire_bytes(nbytes)))
+    else:
+        seconds = flow.seconds(link) - flow.wait_s - flow.recovery_s
+        steps.append(Step("download", "transfer", wire_bytes(nbytes), rate_cap=wire_rate(nbytes * 8 / seconds)))
+    return steps + ([Step("download", "wait", seconds=flow.recovery_s)] if flow.recovery_s > 0 else [])
 
 
 def upload_steps(nbytes: int, link: fidelity.Link, cwnd: float = math.inf) -> list[Step]:
