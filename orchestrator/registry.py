@@ -46,7 +46,9 @@ class Node:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     synced: dict[int, str] = field(default_factory=dict)  # version -> digest the node reported
     acked_at: dict[int, float] = field(default_factory=dict)  # version -> wall time its acknowledgement arrived
-    setup_s: float | None = None  # its last set-up, task queued to acknowledgement, reported seconds (None: none)
+    # the run's set-up (a resumed run's: its re-set-up; a rejoin is not timed), task queued to acknowledgement,
+    # reported seconds; None: not set up
+    setup_s: float | None = None
     epochs_trained: int = 0
     fail_reason: str = ""
     may_return: bool = False  # failed by silence (crash, cut link), not by sending something invalid
