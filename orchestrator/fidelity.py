@@ -13,8 +13,8 @@ Two questions, answered from the run's own rows (node_epochs.csv), pure math:
   node direction only, so downloads lose data segments and uploads only ACKs
   (which cumulative ACKs absorb). A download is a finite flow (lossy_transfer,
   after Cardwell, Savage and Anderson's model of TCP latency): slow start
-  until its first loss, which comes after (1 - (1 - p)^d)(1 - p)/p + 1 of its d
-  segments on average, then the rest at the lower of two rates: the link's,
+  until its first loss, which comes after (1 - (1 - p)^d)/p of its d segments
+  on average, then the rest at the lower of two rates: the link's,
   with one round trip of recovery per loss, and the loss-limited one
   (loss_limited_bps: for Reno, which the hosts run, the Mathis bound MSS / RTT
   x C / sqrt(p); for CUBIC, in a run recorded with it, the cubic region's
@@ -262,16 +262,12 @@ class NodeConnection:
     def download_s(self, nbytes: int, pad: int, link: Link) -> float:
         """The download phase (the adapter GET, then the padding's) from the orchestrator's window now."""
         rtt = link.delay_ms / 1000
-        t = DOWNLOAD_RTTS * rtt + self.send_download(nbytes, link)
-        if pad:
-            t += rtt + self.send_download(pad, link)  # the padding's own request
-        return t
-
-    def send_download(self, nbytes: int, link: Link) -> float:
-        """One download's bytes from the orchestrator's window now, which it grows."""
         tcp = (self.dilation, self.congestion_control)
         t, self.server_cwnd = window_transfer_s(nbytes, link, self.server_cwnd, True, *tcp)
-        return t
+        if pad:
+            pad_t, self.server_cwnd = window_transfer_s(pad, link, self.server_cwnd, True, *tcp)
+            t += rtt + pad_t
+        return DOWNLOAD_RTTS * rtt + t
 
     def upload_s(self, nbytes: int, pad: int, link: Link, after_sync: bool, compute_s: float) -> float:
         """The upload phase after a compute window of `compute_s`: the protocol's round trips, a

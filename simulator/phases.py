@@ -149,11 +149,7 @@ def window_steps(phase: Phase, nbytes: int, link: fidelity.Link, cwnd: float) ->
 
 
 def download_steps(
-    nbytes: int,
-    link: fidelity.Link,
-    cwnd: float = math.inf,
-    dilation: float = 1.0,
-    congestion_control: str = "reno",
+    nbytes: int, link: fidelity.Link, cwnd: float = math.inf, dilation: float = 1.0, congestion_control: str = "reno"
 ) -> list[Step]:
     """One download transfer from the orchestrator's window of `cwnd` segments (its request's round
     trip is the transfer's latency) and its loss (`dilation`, `congestion_control`):
