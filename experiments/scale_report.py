@@ -1,6 +1,6 @@
 """docs/data/scale/summary.md and its plots from the scale sweep's results.csv (issue 29).
 
-    .venv/bin/python -m experiments.scale_report [--data docs/data/scale]
+    .venv/bin/python -m experiments.scale_report [--data docs/data/scale] [--update-doc docs/benchmarks.md]
 
 The sweep (experiments/scale_grid.py) only appends rows; this turns them into the answer's tables:
 - NE against AR per cell (nodes, setup, regime): completion time of each, NE/AR paired by seed, the
@@ -12,7 +12,9 @@ The sweep (experiments/scale_grid.py) only appends rows; this turns them into th
   docs/benchmarks.md and experiments/data/mininet/, with their dilation and overrun share);
 - ne_ar_vs_nodes.png (NE/AR against N per setup, 95 % CI bands) and, where loss exists,
   loss_vs_time_<cell>.png per policy.
-Every interval is experiments/reports/stats.py's (Student's t over seeds), the one `edgeft compare`
+`--update-doc FILE` then replaces, in FILE, every table whose header row is one of summary.md's with
+summary.md's rows, so a document quoting the tables is regenerated, never retyped (the prose around them
+is the author's). Every interval is experiments/reports/stats.py's (Student's t over seeds), the one `edgeft compare`
 uses; no comparison is drawn from fewer than 3 seeds. Everything here is simulated unless a row
 names a Mininet recording.
 """
@@ -541,11 +543,52 @@ def write_report(data: Path) -> Path:
     return path
 
 
+def markdown_tables(text: str) -> dict[str, list[str]]:
+    """Each table of a markdown text by its header row: the header, separator and rows, as lines."""
+    tables: dict[str, list[str]] = {}
+    lines = text.splitlines()
+    start = 0
+    while start < len(lines):
+        if lines[start].startswith("|") and (start == 0 or not lines[start - 1].startswith("|")):
+            end = start
+            while end < len(lines) and lines[end].startswith("|"):
+                end += 1
+            tables.setdefault(lines[start], lines[start:end])
+            start = end
+        else:
+            start += 1
+    return tables
+
+
+def splice_tables(doc: str, tables: Mapping[str, list[str]]) -> tuple[str, int]:
+    """`doc` with every table whose header row is a key of `tables` replaced by that table, and how
+    many were replaced; everything else (prose, other tables) as it was."""
+    lines, out, replaced, index = doc.splitlines(), [], 0, 0
+    while index < len(lines):
+        line = lines[index]
+        if line in tables and (index == 0 or not lines[index - 1].startswith("|")):
+            while index < len(lines) and lines[index].startswith("|"):
+                index += 1
+            out.extend(tables[line])
+            replaced += 1
+            continue
+        out.append(line)
+        index += 1
+    return "\n".join(out) + ("\n" if doc.endswith("\n") else ""), replaced
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The CLI (module doc); 2 when there is no results.csv."""
+    """The CLI (module doc); 2 when there is no results.csv or no document to update."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="docs/data/scale", help="the folder with results.csv")
+    parser.add_argument("--update-doc", type=Path, default=None, help="a markdown file whose tables to regenerate")
     args = parser.parse_args(argv)
+    if args.update_doc is not None and not args.update_doc.is_file():
+        print(
+            f"scale_report: error: --update-doc: {args.update_doc} is not a file; name a markdown file",
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     data = Path(args.data)
     if not (data / "results.csv").exists():
@@ -554,7 +597,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    print(f"wrote {write_report(data)}")
+    summary = write_report(data)
+    print(f"wrote {summary}")
+    if args.update_doc is not None:
+        text, replaced = splice_tables(args.update_doc.read_text(), markdown_tables(summary.read_text()))
+        args.update_doc.write_text(text)
+        print(f"updated {replaced} tables in {args.update_doc}")
     return 0
 
 

@@ -159,3 +159,26 @@ def test_the_report_writes_its_summary_and_plot(results):
 def test_no_results_is_one_line_and_exit_2(tmp_path, capsys):
     assert scale_report.main(["--data", str(tmp_path)]) == 2
     assert "results.csv" in capsys.readouterr().err
+
+
+def test_update_doc_replaces_the_quoted_tables_and_keeps_the_prose(results, tmp_path):
+    """A document quoting summary.md's NE/AR table (stale rows) gets summary.md's rows; its prose and a
+    table summary.md does not write stay as they were."""
+    summary = scale_report.write_report(results.parent).read_text()
+    header = next(line for line in summary.splitlines() if line.startswith("| nodes | setup | regime | seeds |"))
+    doc = tmp_path / "benchmarks.md"
+    stale = "| 12 | 2 | real artifacts | 3 | 1 s | 2 s | 0.100 ± 0.001 | 3/3 | yes | - | - |"
+    doc.write_text(
+        f"# Benchmarks\n\nprose before\n\n{header}\n|---|\n{stale}\n\nprose after\n\n| other |\n|---|\n| 1 |\n"
+    )
+    assert scale_report.main(["--data", str(results.parent), "--update-doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert stale not in text and "0.667 ± " in text
+    assert text.startswith("# Benchmarks\n\nprose before\n\n") and "\nprose after\n\n| other |\n|---|\n| 1 |\n" in text
+    assert scale_report.markdown_tables(text)[header] == scale_report.markdown_tables(summary)[header]
+
+
+def test_update_doc_that_is_not_a_file_is_one_line_and_exit_2(results, tmp_path, capsys):
+    assert scale_report.main(["--data", str(results.parent), "--update-doc", str(tmp_path / "nope.md")]) == 2
+    err = capsys.readouterr().err
+    assert "--update-doc" in err and len(err.strip().splitlines()) == 1
