@@ -11,4 +11,5 @@ bash scripts/install.sh --smollm2 --dev --flower  # the tests cover the optional
 .venv/bin/lint-imports --no-cache || {
   echo "[test] layering check failed: an import above breaks .importlinter (docs/architecture.md, Layers)" >&2; exit 1; }
 export PYTHONUNBUFFERED=1
-exec .venv/bin/python -m pytest tests -q -p no:cacheprovider "$@"
+# --durations: the slowest tests are named at the end of every run, so a CI that nears its 60 min says where
+exec .venv/bin/python -m pytest tests -q -p no:cacheprovider --durations=15 "$@"

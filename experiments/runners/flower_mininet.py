@@ -10,15 +10,21 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
+import requests
+
 from edge_client.flower_worker import await_workers
+from edgeft.link_figures import LinkFigures
+from edgeft.paths_api import get_paths
 from experiments.runners.flower import FlowerDeployment, SuperNodeSpec
 from orchestrator.config import OrchestratorConfig
 
 log = logging.getLogger(__name__)
 SUPERLINK_PORT = 18000
 SUPERNODE_PORT = 19094  # every SuperNode has a namespace of its own: one port number serves all
+FIRST_FIGURES_WAIT_S = 120.0  # wall seconds: a long path's first capacity train at k ~ 10 comes within ~30 s
 
 
 def run_flower_in_hosts(
@@ -47,9 +53,31 @@ def run_flower_in_hosts(
         for nid, spec in specs.items():
             dep.start_supernode(spec, SUPERNODE_PORT, host=hosts[nid])
         await_workers([s.worker for s in specs.values()], cfg.timeouts.enroll_s)
+        await_first_figures(controller_rest, server.IP(), [s.ip for s in specs.values()], FIRST_FIGURES_WAIT_S)
         run_id = dep.submit({"config-file": str(run_dir.resolve() / "orchestrator_config.json")})
         log.info("Flower run %d: SuperLink in %s, %d SuperNodes in the edge hosts", run_id, server.name, len(profiles))
         return dep.await_run(run_id, timeout)
     finally:
         dep.stop_all()
         shutil.rmtree(sockets, ignore_errors=True)
+
+
+def await_first_figures(controller_rest: str, server_ip: str, node_ips: list[str], timeout_s: float) -> list[str]:
+    """Wait until the controller has every figure the score uses for every node's path, at most
+    `timeout_s`; the ips still missing one (logged; the scorer takes a missing figure as neutral).
+    edgeft's own engine sets the nodes up first, which gives the controller its first trains;
+    Flower moves no base model, so round 0 would otherwise be scored within seconds of the start,
+    before a long, slow path's first capacity train (seen with 4 nodes at k = 8.4)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            records = get_paths(controller_rest, server_ip)
+        except (requests.RequestException, ValueError, KeyError):
+            records = {}
+        missing = [ip for ip in node_ips if any(records.get(ip, {}).get(f) is None for f in LinkFigures.FIELDS)]
+        if not missing or time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    if missing:
+        log.warning("no complete figures after %.0f s for %s: round 0 scores them neutral", timeout_s, missing)
+    return missing

@@ -24,6 +24,10 @@ NODES, EPOCHS = 5, 3
 # the keep-alive is 5 s of the emulated world, the heartbeat is not waited for, and the model follows each
 # connection's windows (orchestrator/fidelity.py NodeConnection): pooled 0.067 on the first such run.
 TRANSFER_R2, TRANSFER_MEDIAN_ERR, RUN_MEDIAN_ERR = 0.5, 0.2, 0.35
+# Seed 29, not 0: its slowest set-up is ~15 s of the emulated world; seed 0's 2.4 Mb/s, 222 ms, 1 % loss path
+# took ~50 s for the 3.7 MB base, x 2 runs x k = 2, most of this test's 300 s. Its paths span 1-113 ms and
+# 3-30 Mb/s, so the transfer phases still spread over an order of magnitude.
+SEED = 29
 
 
 def _rows(path):
@@ -47,7 +51,7 @@ def test_ne_and_ar_complete_with_controller_metrics(clean_system, tmp_path):
             "--epochs",
             str(EPOCHS),
             "--seeds",
-            "0",
+            str(SEED),
             "--out",
             str(out),
             "--dilation",
@@ -59,7 +63,7 @@ def test_ne_and_ar_complete_with_controller_metrics(clean_system, tmp_path):
     assert {r["policy"] for r in results} == {"ne", "ar"}
     pooled = []
     for r in results:
-        run = out / f"n{NODES}-setup2-seed0-{r['policy']}"
+        run = out / f"n{NODES}-setup2-seed{SEED}-{r['policy']}"
         summary = json.loads((run / "summary.json").read_text())
         assert summary["metrics_source"] == "controller" and summary["failed"] == 0
         # the TCP the fidelity model predicts, pinned on the hosts' routes whatever the machine's default
@@ -108,7 +112,7 @@ def test_ne_and_ar_complete_with_controller_metrics(clean_system, tmp_path):
         assert sum(w > 1.05 * t + 0.05 for t, w in phases) <= 0.05 * len(phases)
     assert r_squared(*zip(*pooled)) >= TRANSFER_R2, pooled
     assert median_rel_err(*zip(*pooled)) <= TRANSFER_MEDIAN_ERR, pooled
-    ne_epochs = _rows(out / f"n{NODES}-setup2-seed0-ne" / "epochs.csv")
+    ne_epochs = _rows(out / f"n{NODES}-setup2-seed{SEED}-ne" / "epochs.csv")
     per_epoch = (NODES - 1) // (EPOCHS - 1)
     assert [len([x for x in r["eliminated"].split(";") if x]) for r in ne_epochs] == [per_epoch] * (EPOCHS - 1) + [0]
     summary_md = (out / "summary.md").read_text()

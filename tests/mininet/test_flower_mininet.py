@@ -1,5 +1,5 @@
 """NE through Flower in Mininet (`edgeft compare --engine flower`): the SuperLink in the
-server host, 5 SuperNodes in the edge hosts behind shaped links, the controller app
+server host, 4 SuperNodes in the edge hosts behind shaped links, the controller app
 measuring; 3 rounds of NE complete, the scores used the controller's live figures
 of the drawn network, and at most 5 % of node-epochs overran their compute windows."""
 
@@ -8,7 +8,9 @@ import json
 
 from experiments.cli import main
 
-NODES, EPOCHS = 5, 3
+# 4 nodes, not 5: k is calibrated to Flower's per-message ClientApp starts, so it grows with the node
+# count (10.5 for 5 nodes here), and the run's wall time with it (518 s for 5 nodes: a seventh of CI).
+NODES, EPOCHS = 4, 3
 
 
 def _rows(path):
@@ -19,7 +21,7 @@ def _rows(path):
 def test_ne_through_flower_in_mininet_scores_live_controller_figures(clean_system, tmp_path):
     out = tmp_path / "cmp"
     args = ["compare", "--engine", "flower", "--nodes", str(NODES), "--setups", "2", "--policies", "ne"]
-    # k calibrated with Flower's per-message ClientApp processes counted (about 10 here for 5 nodes; a fixed
+    # k calibrated with Flower's per-message ClientApp processes counted (10.5 here for 5 nodes; a fixed
     # k = 2 let 31 % of node-epochs overrun on loopback); the cap only has to leave room for a slower host.
     rc = main([*args, "--epochs", str(EPOCHS), "--seeds", "0", "--out", str(out), "--max-dilation", "24"])
     assert rc == 0
@@ -29,7 +31,7 @@ def test_ne_through_flower_in_mininet_scores_live_controller_figures(clean_syste
     assert summary["overrun_share"] <= 0.05, (summary["overrun_share"], fidelity)  # the windows were kept
     assert summary["engine"] == "flower" and summary["metrics_source"] == "controller" and summary["failed"] == 0
     epochs = _rows(run / "epochs.csv")
-    assert [int(r["active"]) for r in epochs] == [5, 3, 1]  # floor((5 - 1) / (3 - 1)) = 2 dropped per round
+    assert [int(r["active"]) for r in epochs] == [4, 3, 2]  # floor((4 - 1) / (3 - 1)) = 1 dropped per round
     assert float(epochs[-1]["val_loss"]) < summary["pre_training_loss"]
     truth = {n["node_id"]: n for n in json.loads((run / "ground_truth.json").read_text())["nodes"]}
     rows = _rows(run / "node_epochs.csv")
