@@ -24,7 +24,10 @@ from orchestrator.config import OrchestratorConfig
 log = logging.getLogger(__name__)
 SUPERLINK_PORT = 18000
 SUPERNODE_PORT = 19094  # every SuperNode has a namespace of its own: one port number serves all
-FIRST_FIGURES_WAIT_S = 120.0  # wall seconds: a long path's first capacity train at k ~ 10 comes within ~30 s
+# The controller's first capacity figure of every path: one train slot per train_interval_s / nodes, a
+# refused train retried after half an interval (controller_app/capacity.py next_train_target), so three
+# intervals leave room for a refusal or two (4 nodes at k = 8, interval 80 s: complete after ~110 s).
+FIRST_FIGURES_INTERVALS = 3
 
 
 def run_flower_in_hosts(
@@ -53,7 +56,8 @@ def run_flower_in_hosts(
         for nid, spec in specs.items():
             dep.start_supernode(spec, SUPERNODE_PORT, host=hosts[nid])
         await_workers([s.worker for s in specs.values()], cfg.timeouts.enroll_s)
-        await_first_figures(controller_rest, server.IP(), [s.ip for s in specs.values()], FIRST_FIGURES_WAIT_S)
+        wait_s = FIRST_FIGURES_INTERVALS * _train_interval_s(controller_rest)
+        await_first_figures(controller_rest, server.IP(), [s.ip for s in specs.values()], wait_s)
         run_id = dep.submit({"config-file": str(run_dir.resolve() / "orchestrator_config.json")})
         log.info("Flower run %d: SuperLink in %s, %d SuperNodes in the edge hosts", run_id, server.name, len(profiles))
         return dep.await_run(run_id, timeout)
@@ -62,13 +66,20 @@ def run_flower_in_hosts(
         shutil.rmtree(sockets, ignore_errors=True)
 
 
+def _train_interval_s(controller_rest: str) -> float:
+    """The controller's capacity-train interval (wall seconds), as its health route reports it."""
+    health = requests.get(controller_rest.rstrip("/") + "/v1/health", timeout=5).json()
+    return float(health.get("train_interval_s") or 10.0)
+
+
 def await_first_figures(controller_rest: str, server_ip: str, node_ips: list[str], timeout_s: float) -> list[str]:
     """Wait until the controller has every figure the score uses for every node's path, at most
     `timeout_s`; the ips still missing one (logged; the scorer takes a missing figure as neutral).
     edgeft's own engine sets the nodes up first, which gives the controller its first trains;
     Flower moves no base model, so round 0 would otherwise be scored within seconds of the start,
-    before a long, slow path's first capacity train (seen with 4 nodes at k = 8.4)."""
-    deadline = time.monotonic() + timeout_s
+    before a long, slow path's first capacity train (seen with 4 nodes at k = 8)."""
+    started = time.monotonic()
+    deadline = started + timeout_s
     while True:
         try:
             records = get_paths(controller_rest, server_ip)
@@ -80,4 +91,6 @@ def await_first_figures(controller_rest: str, server_ip: str, node_ips: list[str
         time.sleep(1.0)
     if missing:
         log.warning("no complete figures after %.0f s for %s: round 0 scores them neutral", timeout_s, missing)
+    else:
+        log.info("the controller's figures of every path after %.0f s", time.monotonic() - started)
     return missing
