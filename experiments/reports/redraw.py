@@ -63,7 +63,11 @@ def _mode(rec) -> str:
     from experiments.reports.network_map import emulated
 
     engine = rec.config.get("engine") or ("flower" if "engine_versions" in rec.config else "")
-    base = "mininet" if emulated(rec) else str(rec.summary.get("mode") or "local")
+    if emulated(rec):  # as `compare` writes it (runners/mininet_sweep.py): what the run moved, too
+        volumes = float(rec.summary.get("paper_volumes") or 0.0)
+        base = "mininet" + (f", paper volumes x{volumes:g}" if volumes else ", real artifacts")
+    else:
+        base = str(rec.summary.get("mode") or "local")
     return base + (f", {engine}" if engine and engine != "edgeft" else "")
 
 
