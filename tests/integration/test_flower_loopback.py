@@ -81,12 +81,14 @@ def test_without_node_workers_each_clientapp_process_trains_itself(tmp_path):
     """`--no-workers`: no process keeps the model; every ClientApp process Flower starts sets
     the node up again from context.state and trains. Same outcome, longer rounds."""
     out = tmp_path / "inproc"
-    cmd = local_command(out, "--no-workers", nodes=3, epochs=2, policy="ar", seed=1, timeout="600", max_dilation=CAP)
+    # 2 nodes: each ClientApp process imports torch and loads the model, so k (and the wall time) grows
+    # with the node count; two show the same thing as three did (152 s of CI).
+    cmd = local_command(out, "--no-workers", nodes=2, epochs=2, policy="ar", seed=1, timeout="600", max_dilation=CAP)
     cmd[cmd.index("local")] = "flower"
     _run(cmd, out, "serverapp.log")
     s = json.loads((out / "summary.json").read_text())
     rows = read_rows(out / "epochs.csv")
-    assert [int(r["active"]) for r in rows] == [3, 3] and s["failed"] == 0
+    assert [int(r["active"]) for r in rows] == [2, 2] and s["failed"] == 0
     assert float(rows[-1]["val_loss"]) < s["pre_training_loss"]
     assert all(r["final_digest_matches"] == "True" for r in read_rows(out / "nodes.csv"))
     assert not list((out / "logs").glob("*-worker.log"))  # no worker was started
