@@ -546,13 +546,15 @@ def write_report(data: Path) -> Path:
 def markdown_tables(text: str) -> dict[str, list[str]]:
     """Each table of a markdown text by its header row: the header, separator and rows, as lines."""
     tables: dict[str, list[str]] = {}
-    lines = text.splitlines()
+    lines = text.split("\n")  # not splitlines(): it also splits on form feeds and other separators
     start = 0
     while start < len(lines):
         if lines[start].startswith("|") and (start == 0 or not lines[start - 1].startswith("|")):
             end = start
             while end < len(lines) and lines[end].startswith("|"):
                 end += 1
+            if lines[start] in tables:
+                log.warning("two tables share the header %s: the first one is kept", lines[start])
             tables.setdefault(lines[start], lines[start:end])
             start = end
         else:
@@ -563,7 +565,7 @@ def markdown_tables(text: str) -> dict[str, list[str]]:
 def splice_tables(doc: str, tables: Mapping[str, list[str]]) -> tuple[str, int]:
     """`doc` with every table whose header row is a key of `tables` replaced by that table, and how
     many were replaced; everything else (prose, other tables) as it was."""
-    lines, out, replaced, index = doc.splitlines(), [], 0, 0
+    lines, out, replaced, index = doc.removesuffix("\n").split("\n"), [], 0, 0
     while index < len(lines):
         line = lines[index]
         if line in tables and (index == 0 or not lines[index - 1].startswith("|")):
@@ -600,9 +602,12 @@ def main(argv: list[str] | None = None) -> int:
     summary = write_report(data)
     print(f"wrote {summary}")
     if args.update_doc is not None:
-        text, replaced = splice_tables(args.update_doc.read_text(), markdown_tables(summary.read_text()))
+        doc, tables = args.update_doc.read_text(), markdown_tables(summary.read_text())
+        text, replaced = splice_tables(doc, tables)
         args.update_doc.write_text(text)
         print(f"updated {replaced} tables in {args.update_doc}")
+        for header in (h for h in tables if h not in doc.split("\n")):  # a renamed header leaves a stale table
+            print(f"not in {args.update_doc}: the table headed {header}")
     return 0
 
 

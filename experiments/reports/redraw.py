@@ -64,8 +64,11 @@ def _mode(rec) -> str:
 
     engine = rec.config.get("engine") or ("flower" if "engine_versions" in rec.config else "")
     if emulated(rec):  # as `compare` writes it (runners/mininet_sweep.py): what the run moved, too
-        volumes = float(rec.summary.get("paper_volumes") or 0.0)
-        base = "mininet" + (f", paper volumes x{volumes:g}" if volumes else ", real artifacts")
+        volumes = rec.summary.get("paper_volumes")  # absent in folders older than the paper-volume mode
+        if volumes is None:
+            base = "mininet"
+        else:
+            base = "mininet" + (f", paper volumes x{float(volumes):g}" if volumes else ", real artifacts")
     else:
         base = str(rec.summary.get("mode") or "local")
     return base + (f", {engine}" if engine and engine != "edgeft" else "")

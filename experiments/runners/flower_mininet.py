@@ -16,6 +16,7 @@ from pathlib import Path
 import requests
 
 from edge_client.flower_worker import await_workers
+from edgeft.clock import Clock
 from edgeft.link_figures import LinkFigures
 from edgeft.paths_api import get_paths
 from experiments.runners.flower import FlowerDeployment, SuperNodeSpec
@@ -28,6 +29,7 @@ SUPERNODE_PORT = 19094  # every SuperNode has a namespace of its own: one port n
 # refused train retried after half an interval (controller_app/capacity.py next_train_target), so three
 # intervals leave room for a refusal or two (4 nodes at k = 8, interval 80 s: complete after ~110 s).
 FIRST_FIGURES_INTERVALS = 3
+DEFAULT_TRAIN_INTERVAL_S = 10.0  # emulated seconds: the runners' default (experiments/runners/mininet_hosts.py)
 
 
 def run_flower_in_hosts(
@@ -56,8 +58,10 @@ def run_flower_in_hosts(
         for nid, spec in specs.items():
             dep.start_supernode(spec, SUPERNODE_PORT, host=hosts[nid])
         await_workers([s.worker for s in specs.values()], cfg.timeouts.enroll_s)
-        wait_s = FIRST_FIGURES_INTERVALS * _train_interval_s(controller_rest)
-        await_first_figures(controller_rest, server.IP(), [s.ip for s in specs.values()], wait_s)
+        interval_s = _train_interval_s(controller_rest, Clock(cfg.emulation.k).to_wall(DEFAULT_TRAIN_INTERVAL_S))
+        if interval_s > 0:  # 0: the controller sends no trains, so no bandwidth figure will come to wait for
+            ips = [s.ip for s in specs.values()]
+            await_first_figures(controller_rest, server.IP(), ips, FIRST_FIGURES_INTERVALS * interval_s)
         run_id = dep.submit({"config-file": str(run_dir.resolve() / "orchestrator_config.json")})
         log.info("Flower run %d: SuperLink in %s, %d SuperNodes in the edge hosts", run_id, server.name, len(profiles))
         return dep.await_run(run_id, timeout)
@@ -66,10 +70,15 @@ def run_flower_in_hosts(
         shutil.rmtree(sockets, ignore_errors=True)
 
 
-def _train_interval_s(controller_rest: str) -> float:
-    """The controller's capacity-train interval (wall seconds), as its health route reports it."""
-    health = requests.get(controller_rest.rstrip("/") + "/v1/health", timeout=5).json()
-    return float(health.get("train_interval_s") or 10.0)
+def _train_interval_s(controller_rest: str, fallback_s: float) -> float:
+    """The controller's capacity-train interval (wall seconds) as its health route reports it;
+    `fallback_s` where it cannot say (no answer, another body)."""
+    try:
+        interval = requests.get(controller_rest.rstrip("/") + "/v1/health", timeout=5).json()["train_interval_s"]
+        return float(interval)
+    except (requests.RequestException, ValueError, TypeError, KeyError) as exc:
+        log.warning("the controller's train interval is unknown (%s); waiting as for %.0f s", exc, fallback_s)
+        return fallback_s
 
 
 def await_first_figures(controller_rest: str, server_ip: str, node_ips: list[str], timeout_s: float) -> list[str]:

@@ -41,8 +41,8 @@ def test_ne_through_flower_in_mininet_scores_live_controller_figures(clean_syste
         assert row["missing_figures"] == "" and row["metrics_stale"] == "False", row
         assert int(row["loss_samples"]) > 0
         assert t["delay_ms"] * 0.95 - 2 <= float(row["delay_ms"]) <= t["delay_ms"] + 250
-        # Flower moves no base model, so round 0 is scored ~15 s after the start, on the controller's
-        # first capacity trains: one read 16.6 for a 13.9 Mb/s, 14 ms path (CI), 14.3 a round later.
+        # Flower moves no base model: round 0 is scored once the controller has every path's figures (the
+        # runner waits for them), from its first capacity trains: one read 16.6 for a 13.9 Mb/s, 14 ms path.
         assert 0 < float(row["bandwidth_mbps"]) <= 1.3 * t["bandwidth_mbps"], row
     latest = {r["node_id"]: r for r in rows}  # each node's figures as last scored: the learned rate
     assert all(

@@ -182,3 +182,11 @@ def test_update_doc_that_is_not_a_file_is_one_line_and_exit_2(results, tmp_path,
     assert scale_report.main(["--data", str(results.parent), "--update-doc", str(tmp_path / "nope.md")]) == 2
     err = capsys.readouterr().err
     assert "--update-doc" in err and len(err.strip().splitlines()) == 1
+
+
+def test_splice_keeps_every_character_of_the_prose_and_the_tables_it_does_not_know():
+    header = "| a | b |"
+    doc = f"{header}\n|---|---|\n| 1 | 2 |\nprose\x0cwith a form feed\n\n| other |\n|---|\n| 3 |"
+    text, replaced = scale_report.splice_tables(doc, {header: [header, "|---|---|", "| 9 | 9 |"]})
+    assert replaced == 1
+    assert text == f"{header}\n|---|---|\n| 9 | 9 |\nprose\x0cwith a form feed\n\n| other |\n|---|\n| 3 |"
