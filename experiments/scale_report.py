@@ -543,39 +543,41 @@ def write_report(data: Path) -> Path:
     return path
 
 
+def _table_spans(lines: Sequence[str]) -> Iterable[tuple[int, int]]:
+    """(first, past-last) line index of each markdown table: a run of lines starting with '|'."""
+    start = 0
+    while start < len(lines):
+        if lines[start].startswith("|"):
+            end = start
+            while end < len(lines) and lines[end].startswith("|"):
+                end += 1
+            yield start, end
+            start = end
+        else:
+            start += 1
+
+
 def markdown_tables(text: str) -> dict[str, list[str]]:
     """Each table of a markdown text by its header row: the header, separator and rows, as lines."""
     tables: dict[str, list[str]] = {}
     lines = text.split("\n")  # not splitlines(): it also splits on form feeds and other separators
-    start = 0
-    while start < len(lines):
-        if lines[start].startswith("|") and (start == 0 or not lines[start - 1].startswith("|")):
-            end = start
-            while end < len(lines) and lines[end].startswith("|"):
-                end += 1
-            if lines[start] in tables:
-                log.warning("two tables share the header %s: the first one is kept", lines[start])
-            tables.setdefault(lines[start], lines[start:end])
-            start = end
-        else:
-            start += 1
+    for start, end in _table_spans(lines):
+        if lines[start] in tables:
+            log.warning("two tables share the header %s: the first one is kept", lines[start])
+        tables.setdefault(lines[start], lines[start:end])
     return tables
 
 
 def splice_tables(doc: str, tables: Mapping[str, list[str]]) -> tuple[str, int]:
     """`doc` with every table whose header row is a key of `tables` replaced by that table, and how
     many were replaced; everything else (prose, other tables) as it was."""
-    lines, out, replaced, index = doc.removesuffix("\n").split("\n"), [], 0, 0
-    while index < len(lines):
-        line = lines[index]
-        if line in tables and (index == 0 or not lines[index - 1].startswith("|")):
-            while index < len(lines) and lines[index].startswith("|"):
-                index += 1
-            out.extend(tables[line])
-            replaced += 1
-            continue
-        out.append(line)
-        index += 1
+    lines = doc.removesuffix("\n").split("\n")
+    out, replaced, done = [], 0, 0
+    for start, end in _table_spans(lines):
+        if lines[start] in tables:
+            out += lines[done:start] + tables[lines[start]]
+            done, replaced = end, replaced + 1
+    out += lines[done:]
     return "\n".join(out) + ("\n" if doc.endswith("\n") else ""), replaced
 
 

@@ -20,6 +20,7 @@ from edgeft.clock import Clock
 from edgeft.link_figures import LinkFigures
 from edgeft.paths_api import get_paths
 from experiments.runners.flower import FlowerDeployment, SuperNodeSpec
+from experiments.runners.mininet_hosts import Probing
 from orchestrator.config import OrchestratorConfig
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ SUPERNODE_PORT = 19094  # every SuperNode has a namespace of its own: one port n
 # refused train retried after half an interval (controller_app/capacity.py next_train_target), so three
 # intervals leave room for a refusal or two (4 nodes at k = 8, interval 80 s: complete after ~110 s).
 FIRST_FIGURES_INTERVALS = 3
-DEFAULT_TRAIN_INTERVAL_S = 10.0  # emulated seconds: the runners' default (experiments/runners/mininet_hosts.py)
 
 
 def run_flower_in_hosts(
@@ -58,7 +58,7 @@ def run_flower_in_hosts(
         for nid, spec in specs.items():
             dep.start_supernode(spec, SUPERNODE_PORT, host=hosts[nid])
         await_workers([s.worker for s in specs.values()], cfg.timeouts.enroll_s)
-        interval_s = _train_interval_s(controller_rest, Clock(cfg.emulation.k).to_wall(DEFAULT_TRAIN_INTERVAL_S))
+        interval_s = _train_interval_s(controller_rest, Clock(cfg.emulation.k).to_wall(Probing().train_interval_s))
         if interval_s > 0:  # 0: the controller sends no trains, so no bandwidth figure will come to wait for
             ips = [s.ip for s in specs.values()]
             await_first_figures(controller_rest, server.IP(), ips, FIRST_FIGURES_INTERVALS * interval_s)
