@@ -91,6 +91,15 @@ def load_base(model: ModelConfig):
     return base, tokenizer
 
 
+def base_digest(model: ModelConfig) -> str:
+    """state_digest of this run's base weights (the BaseInfo digest nodes check). The built-in base is
+    pre-trained on first use on each machine, and its floats follow the CPU's kernels: two machines can
+    hold different bases under one recipe, so anything cached from a base is keyed by this, not by the
+    recipe."""
+    base, _ = load_base(model)
+    return state_digest(base_state(base))
+
+
 def build_workload(cfg: OrchestratorConfig, n_nodes: int) -> Workload:
     """Build (or load from cache) the base model, tokenise the data and split it."""
     mc = cfg.model

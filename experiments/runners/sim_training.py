@@ -41,7 +41,7 @@ from simulator.training import EpochTraining
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1  # raise when what a cached epoch holds, or how it is computed, changes
+CACHE_FORMAT = 2  # raise when what a cached epoch holds, or how it is computed, changes
 THREADS = 1  # as `edgeft edge` trains (edge_client/config.py threads): one thread, the same bits every time
 TASK_SEED_STRIDE = 100_003  # orchestrator/epoch_loop.py: a train task's seed is seed x this + epoch
 
@@ -63,7 +63,8 @@ def training_config(nodes: int, seed: int, epochs: int):
 
 
 def cache_key(cfg, node_ids: Sequence[str]) -> dict:
-    """Everything that decides a run's losses besides its active sets: the model, the data and how it
+    """Everything that decides a run's losses besides its active sets: the model and the digest of its
+    base's weights (a base built on another machine from the same recipe differs), the data and how it
     is split, the local and server training, the aggregation's guard, the seed, the nodes (their ids
     pick partitions and dropout seeds), and the libraries and device that compute it. Not the epochs
     (a shorter run is a prefix of a longer one), the network, the setup or the policy."""
@@ -71,13 +72,16 @@ def cache_key(cfg, node_ids: Sequence[str]) -> dict:
     import transformers
 
     from edgeft.modeling import pick_device
+    from orchestrator.workload import base_digest
 
     training = cfg.training
     return {
         "format": CACHE_FORMAT,
         "seed": cfg.seed,
         "nodes": sorted(node_ids),
-        "model": cfg.model.model_dump(mode="json"),
+        # where the base lives is not what it is: the folders out, the weights' digest in
+        "model": cfg.model.model_dump(mode="json", exclude={"cache_dir", "base_model_path"}),
+        "base": base_digest(cfg.model),
         "data": cfg.data.model_dump(mode="json"),
         "training": {
             "local_steps": training.local_steps,
@@ -188,6 +192,7 @@ class TrainingStats:
     epochs_reused: int = 0
     cpu_s: float = 0.0
     cache: str = ""
+    base_digest: str = ""  # the base the losses were trained from (cache_key)
 
 
 @contextlib.contextmanager
@@ -206,11 +211,14 @@ class RealTraining:
     def __init__(self, cfg, node_ids: Sequence[str], cache_dir: Path | str | None = None) -> None:
         self.cfg = cfg
         self.node_ids = sorted(node_ids)
-        self.cache = TrainingCache(Path(cache_dir), cache_key(cfg, self.node_ids)) if cache_dir else None
+        key = cache_key(cfg, self.node_ids) if cache_dir else None
+        self.cache = TrainingCache(Path(cache_dir), key) if cache_dir and key else None
         self.prefix = ""  # the active sets so far ("" before epoch 0)
         self._server: _Server | None = None
         self._server_at = ""  # the prefix whose end state the server holds
-        self.counts = TrainingStats(cache=str(self.cache.folder) if self.cache else "")
+        self.counts = TrainingStats(
+            cache=str(self.cache.folder) if self.cache else "", base_digest=key["base"] if key else ""
+        )
 
     def pre_training_loss(self) -> float | None:
         """The adapter-initialised model's validation loss, as the workload measures it."""
@@ -250,6 +258,7 @@ class RealTraining:
             started = time.process_time()
             with _threads(THREADS):
                 self._server = build_server(self.cfg, self.node_ids)
+            self.counts.base_digest = self._server.workload.base_info.digest
             if self.cache and self.cache.pre_training_loss() is None:
                 self.cache.write_pre_training_loss(float(self._server.workload.pre_training_loss))
             self.counts.cpu_s += time.process_time() - started

@@ -50,6 +50,9 @@ def test_real_losses_reused_across_setups_and_invocations(tmp_path):
     for key, row in _rows(second).items():
         val, summary = _losses(row["run_dir"])
         assert summary["training_stats"]["epochs_trained"] == 0 and summary["training_stats"]["epochs_reused"] == 2
+        # the base the losses came from, the same one, recorded by both runs
+        assert summary["training_stats"]["base_digest"] == summaries[key]["training_stats"]["base_digest"]
+        assert len(summary["training_stats"]["base_digest"]) == 64
         assert val == _losses(rows[key]["run_dir"])[0]
         assert summary["final_val_loss"] == summaries[key]["final_val_loss"]
         assert summary["completion_time_s"] == summaries[key]["completion_time_s"]  # time is unaffected

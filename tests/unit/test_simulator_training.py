@@ -142,6 +142,30 @@ def test_the_cache_key_changes_with_every_input_that_decides_the_losses():
     assert sim_training.next_prefix(one, NODES[:2]) != sim_training.next_prefix("", NODES[:2])
 
 
+def test_the_cache_key_follows_the_base_weights_not_the_folder_they_live_in(tmp_path):
+    """The built-in base is pre-trained on each machine; another CPU's kernels give other floats from the
+    same recipe (the scale grid's losses moved with the machine: pre-training loss 10.29, then 9.86). That
+    machine cannot be had here, so its base is faked: this machine's base with one weight nudged."""
+    import shutil
+
+    from edgeft.pretrain import BaseRecipe, prepare_base
+    from edgeft.modeling import load_pretrained
+
+    _, _, built = prepare_base(BaseRecipe())
+    same, other = tmp_path / "same", tmp_path / "other"
+    for root in (same, other):
+        shutil.copytree(built, root / built.name)
+    nudged = load_pretrained(str(other / built.name / "model"))
+    with torch.no_grad():
+        next(iter(nudged.parameters())).view(-1)[0] += 1e-3
+    nudged.save_pretrained(str(other / built.name / "model"))
+
+    key = sim_training.cache_key(_cfg(), NODES)
+    assert sim_training.cache_key(_cfg(model={"cache_dir": str(same)}), NODES) == key
+    assert sim_training.cache_key(_cfg(model={"cache_dir": str(other)}), NODES) != key
+    assert len(key["base"]) == 64
+
+
 def test_reused_epochs_are_bit_identical_to_training_afresh(tmp_path):
     """Adam on the server, so the optimiser state a reused prefix must restore matters."""
     cfg = _cfg(seed=3, training={"server_optimizer": "adam", "server_lr": 0.01})
