@@ -14,7 +14,8 @@ come from experiments/data/calibration.json, fitted on the runs it names; `--cal
 them again on the runs given (simulated with both overheads at 0), and `--save-calibration` writes
 them. Calibration runs are reported apart: the targets are judged on the others.
 `--measurement controller` simulates the same draws with the noise model instead of the replay
-(selections may then differ: that is what it measures).
+(selections may then differ: that is what it measures); `--noise-draws K` simulates each run under K
+realisations of that noise and prints the spread of NE/AR they make beside the measured ratio.
 """
 
 from __future__ import annotations
@@ -125,13 +126,23 @@ def apply_calibration(spec, calibration: dict) -> None:
             setattr(spec, name, float(calibration[name]))
 
 
-def simulate_runs(runs: list[Path], calibration: dict, measurement_name: str, jobs: int) -> dict[str, dict]:
-    """Each run's simulation with the calibration's overheads (and noise, for controller mode)."""
+def draw_name(run: Path | str, draw: int) -> str:
+    """The name of a run's simulation under noise draw `draw` (draw 0: the run's own name)."""
+    return str(run) if draw == 0 else f"{run}#noise-draw-{draw}"
+
+
+def simulate_runs(
+    runs: list[Path], calibration: dict, measurement_name: str, jobs: int, draws: int = 1
+) -> dict[str, dict]:
+    """Each run's simulation with the calibration's overheads (and noise, for controller mode), under
+    `draws` realisations of the noise (controller mode; named by draw_name)."""
     specs = []
     for run in runs:
-        spec = spec_from_run(run, measurement_name, calibration.get("noise"))
-        apply_calibration(spec, calibration)
-        specs.append((str(run), {}, spec))
+        for draw in range(draws):
+            spec = spec_from_run(run, measurement_name, calibration.get("noise"))
+            apply_calibration(spec, calibration)
+            spec.noise_draw = draw
+            specs.append((draw_name(run, draw), {}, spec))
     return run_all(specs, jobs)
 
 
@@ -205,6 +216,25 @@ def report(comparisons: list[validation.RunComparison]) -> str:
     return "\n".join(lines)
 
 
+def draws_report(pairs: list[dict]) -> str:
+    """The printed lines of --noise-draws: per pair, then over the pairs."""
+    lines = []
+    for pair in pairs:
+        lines.append(
+            f"NE/AR over {len(pair['simulated'])} noise draws {pair['comparison']} seed {pair['seed']}: measured "
+            f"{pair['measured']:.3f}, simulated mean {pair['mean']:.3f} (min {pair['low']:.3f}, max "
+            f"{pair['high']:.3f}): measured inside the draws' range: {'yes' if pair['inside_range'] else 'no'}"
+        )
+    summary = validation.draws_summary(pairs)
+    if summary["pairs"]:
+        lines.append(
+            f"over {summary['pairs']} pair(s) x {summary['draws']} noise draws: measured NE/AR inside the draws' range "
+            f"for {summary['inside_range']}; the draws' mean within ± 0.1 of the measured for "
+            f"{summary['mean_within_0.1']} (largest gap {summary['max_mean_gap']:.3f})"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", metavar="RUN_DIR")
@@ -214,7 +244,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calibration-file", default=str(CALIBRATION))
     ap.add_argument("--measurement", default="replay", choices=["replay", "controller"])
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument(
+        "--noise-draws",
+        type=int,
+        default=1,
+        metavar="K",
+        help="controller mode: simulate every run under K realisations of the noise and report the spread of "
+        "NE/AR they make (draw 0 is the run's own; default 1)",
+    )
     args = ap.parse_args(argv)
+    if args.noise_draws < 1:
+        ap.error(f"--noise-draws: K must be >= 1 (got {args.noise_draws})")
+    if args.noise_draws > 1 and args.measurement != "controller":
+        ap.error("--noise-draws: only with --measurement controller (replay and truth have no noise to draw)")
     runs = _runs(args.runs)
     if args.calibrate:
         cal_runs = _runs(args.calibrate)
@@ -225,15 +267,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         calibration = load_calibration(Path(args.calibration_file))
     fitted = set(calibration.get("fitted_on", []))
-    answers = simulate_runs(runs, calibration, args.measurement, args.jobs)
-    comparisons, failed = [], []
+    answers = simulate_runs(runs, calibration, args.measurement, args.jobs, args.noise_draws)
+    by_draw: list[list[validation.RunComparison]] = [[] for _ in range(args.noise_draws)]
+    failed = []
     for run in runs:
-        answer = answers[str(run)]
-        if "error" in answer:
-            failed.append(f"{run}: {answer['error']}")
-            continue
-        comparisons.append(validation.compare_run(str(run), recorded_times(run), answer, _label(run) in fitted))
+        for draw in range(args.noise_draws):
+            answer = answers[draw_name(run, draw)]
+            if "error" in answer:
+                failed.append(f"{draw_name(run, draw)}: {answer['error']}")
+                continue
+            by_draw[draw].append(validation.compare_run(str(run), recorded_times(run), answer, _label(run) in fitted))
+    comparisons = by_draw[0]
+    over_draws = validation.ne_ar_over_draws(by_draw) if args.noise_draws > 1 else []
     print(report(comparisons))
+    if over_draws:
+        print(draws_report(over_draws))
     print(
         f"calibration: server {calibration.get('server_wall_s', 'default')} wall s/epoch, set-up "
         f"{calibration.get('setup_s', 'default')} s, fitted on {sorted(fitted) or 'nothing (defaults)'}"
@@ -252,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
             "calibration": calibration,
             "measurement": args.measurement,
         }
+        if over_draws:
+            data["noise_draws"] = {"pairs": over_draws, "summary": validation.draws_summary(over_draws)}
         Path(args.json).write_text(json.dumps(data, indent=2, default=str) + "\n")
     return 1 if failed else 0
 

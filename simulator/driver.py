@@ -75,6 +75,7 @@ class RunSpec:
     measurement: str = "truth"
     replay_dir: str = ""
     noise: dict = field(default_factory=dict)  # measurement.NoiseModel.as_dict()
+    noise_draw: int = 0  # controller: which realisation of the noise (0: the run's own; validation draws more)
     domains: int | None = None
     adapter_bytes: int = ADAPTER_BYTES
     base_bytes: int = BASE_BYTES
@@ -142,7 +143,8 @@ def measurement_model(spec: RunSpec) -> measurement.MeasurementModel:
     if spec.measurement == "truth":
         return measurement.TruthModel(spec.truth())
     if spec.measurement == "controller":
-        return measurement.ControllerModel(spec.truth(), measurement.NoiseModel.from_dict(spec.noise), spec.seed)
+        noise = measurement.NoiseModel.from_dict(spec.noise)
+        return measurement.ControllerModel(spec.truth(), noise, spec.seed, spec.noise_draw)
     if spec.measurement == "replay":
         return measurement.ReplayModel.from_run(spec.replay_dir)
     raise ValueError(f"measurement must be one of {', '.join(measurement.MEASUREMENTS)} (got {spec.measurement!r})")

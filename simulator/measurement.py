@@ -178,16 +178,24 @@ class TruthModel:
 
 @dataclass
 class ControllerModel:
-    """Ground truth through a NoiseModel; `seed` fixes every draw (a node's persistent error too)."""
+    """Ground truth through a NoiseModel; `seed` fixes every draw (a node's persistent error too).
+    `draw` picks another realisation of the same noise for the same run (0: the run's own), so that a
+    validation can ask how far the noise alone moves a run whose selections hang on thin margins."""
 
     truth: Mapping[str, tuple[float, float, float]]
     noise: NoiseModel
     seed: int = 0
+    draw: int = 0
     name: str = "controller"
     _offsets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
+    def _key(self) -> list[int]:
+        # draw 0 keeps the streams every earlier run used; the others get their own, apart from the
+        # per-epoch streams (a longer key), so no draw repeats another's numbers
+        return [self.seed, 28] if self.draw == 0 else [self.seed, 28, 0, self.draw]
+
     def __post_init__(self) -> None:
-        rng = np.random.default_rng([self.seed, 28])
+        rng = np.random.default_rng(self._key())
         ids = sorted(self.truth)
         bw = rng.normal(0.0, self.noise.bandwidth.between_sd, len(ids))
         delay = rng.normal(0.0, self.noise.delay.between_sd, len(ids))
@@ -195,7 +203,7 @@ class ControllerModel:
 
     def figures(self, epoch: int, node_ids: Sequence[str], wall_s: float) -> dict[str, Seen]:
         ids = [i for i in node_ids if i in self.truth]
-        rng = np.random.default_rng([self.seed, 28, epoch + 1])
+        rng = np.random.default_rng([*self._key(), epoch + 1])
         bw_err = self.noise.bandwidth.draw(rng, np.array([self._offsets[i][0] for i in ids]))
         delay_err = self.noise.delay.draw(rng, np.array([self._offsets[i][1] for i in ids]))
         samples = self.noise.samples_at(wall_s)

@@ -219,3 +219,46 @@ def _least_absolute_deviations(rows: Sequence[tuple[float, float]], targets: Seq
         coef, *_ = np.linalg.lstsq(design * weights[:, None], values * weights, rcond=None)
         weights = 1 / np.sqrt(np.maximum(np.abs(values - design @ coef), 1e-6))
     return float(coef[0]), float(coef[1])
+
+
+def ne_ar_over_draws(draws: Sequence[Sequence[RunComparison]]) -> list[dict]:
+    """NE/AR per pair over several controller-mode realisations of the same runs (`draws[d]`: every
+    run's comparison under noise draw d). The measured ratio is one realisation of the emulation's own
+    measurement noise; where NE's scores are a few thousandths apart, one simulated draw against it
+    says little, so this gives the spread the noise alone makes: each pair's simulated ratio per draw,
+    their mean, min and max, and whether the measured ratio lies inside [min, max]."""
+    by_pair: dict[tuple, dict] = {}
+    for draw in draws:
+        for pair in ne_ar(draw):
+            key = (pair["comparison"], pair["nodes"], pair["setup"], pair["seed"])
+            entry = by_pair.setdefault(
+                key, {**{k: pair[k] for k in ("comparison", "nodes", "setup", "seed", "measured")}}
+            )
+            entry.setdefault("simulated", []).append(pair["simulated"])
+    out = []
+    for key in sorted(by_pair):
+        entry = by_pair[key]
+        values = entry["simulated"]
+        entry.update(
+            mean=statistics.fmean(values),
+            low=min(values),
+            high=max(values),
+            inside_range=min(values) <= entry["measured"] <= max(values),
+        )
+        out.append(entry)
+    return out
+
+
+def draws_summary(pairs: Sequence[dict]) -> dict:
+    """Over the pairs of `ne_ar_over_draws`: how many measured ratios lie inside their draws' range,
+    how many draws' means are within ± 0.1 of the measured ratio, and the largest such gap."""
+    if not pairs:
+        return {"pairs": 0}
+    gaps = [abs(p["mean"] - p["measured"]) for p in pairs]
+    return {
+        "pairs": len(pairs),
+        "draws": min(len(p["simulated"]) for p in pairs),
+        "inside_range": sum(p["inside_range"] for p in pairs),
+        "mean_within_0.1": sum(g <= 0.1 for g in gaps),
+        "max_mean_gap": max(gaps),
+    }

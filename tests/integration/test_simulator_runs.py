@@ -35,6 +35,29 @@ def test_a_recorded_12_node_pair_replays_with_its_selections_and_times(tmp_path)
     assert pair["simulated"] == pytest.approx(pair["measured"], abs=0.1)
 
 
+def test_controller_mode_over_noise_draws_reports_the_spread_beside_the_measured_ratio(tmp_path, capsys):
+    out = tmp_path / "validation.json"
+    argv = [str(FIXTURE), "--measurement", "controller", "--noise-draws", "3", "--json", str(out), "--jobs", "2"]
+    assert validate_simulation.main(argv) == 0
+    data = json.loads(out.read_text())
+    (pair,) = data["noise_draws"]["pairs"]
+    assert len(pair["simulated"]) == 3 and pair["low"] <= pair["mean"] <= pair["high"]
+    assert pair["simulated"][0] == pytest.approx(data["ne_ar"][0]["simulated"])  # draw 0 is the run's own
+    assert pair["inside_range"] == (pair["low"] <= pair["measured"] <= pair["high"])
+    assert data["noise_draws"]["summary"]["draws"] == 3
+    assert "noise draws" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, names",
+    [(["--noise-draws", "0"], "K must be >= 1"), (["--noise-draws", "2"], "only with --measurement controller")],
+)
+def test_bad_noise_draws_are_one_line_and_exit_2(argv, names, capsys):
+    with pytest.raises(SystemExit) as stop:
+        validate_simulation.main([str(FIXTURE), *argv])
+    assert stop.value.code == 2 and names in capsys.readouterr().err
+
+
 def test_simulate_200_nodes_two_seeds_writes_every_output(tmp_path):
     out = tmp_path / "sim"
     assert simulate.main(["--nodes", "200", "--seeds", "0-1", "--out", str(out), "--jobs", "2"]) == 0

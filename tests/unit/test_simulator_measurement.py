@@ -78,6 +78,18 @@ def test_controller_draws_are_fixed_by_the_seed():
     assert first == again and first != other
 
 
+def test_controller_noise_draws_are_other_realisations_and_draw_0_is_the_runs_own():
+    truth = _truth(5)
+    noise = NoiseModel(Moments(0, 0.1, 0.1), Moments(0, 0.1, 0.1))
+    own = ControllerModel(truth, noise, seed=4).figures(1, sorted(truth), 30.0)
+    assert ControllerModel(truth, noise, seed=4, draw=0).figures(1, sorted(truth), 30.0) == own
+    draws = [ControllerModel(truth, noise, seed=4, draw=d).figures(1, sorted(truth), 30.0) for d in (1, 2)]
+    assert draws[0] != own and draws[1] != own and draws[0] != draws[1]
+    assert ControllerModel(truth, noise, seed=4, draw=2).figures(1, sorted(truth), 30.0) == draws[1]
+    # a draw's node offsets are not the run's own epoch stream: draw d's offsets never equal epoch d-1's noise
+    assert ControllerModel(truth, noise, seed=4, draw=1)._offsets != ControllerModel(truth, noise, seed=4)._offsets
+
+
 def test_replay_returns_what_the_recording_scored_with():
     run = FIXTURE / "n4-setup2-seed0-ne"
     seen = measurement.ReplayModel.from_run(run).figures(0, ["node-01", "node-03", "node-99"], 0.0)

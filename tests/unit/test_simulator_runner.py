@@ -163,6 +163,46 @@ def test_compare_run_and_pooled_figures():
     assert pooled["targets_met"]["max_abs_error<=15%"] and not pooled["targets_met"]["median_abs_error<=5%"]
 
 
+def test_ne_ar_over_noise_draws_gives_each_pairs_spread_and_whether_the_measured_ratio_is_inside():
+    def pair(policy, measured, simulated, seed=0):
+        return validation.RunComparison(
+            f"cmp/n3-setup2-seed{seed}-{policy}",
+            policy,
+            3,
+            2,
+            seed,
+            measured,
+            simulated,
+            0.0,
+            1.0,
+            0.0,
+            True,
+            [],
+            [],
+            True,
+        )
+
+    # seed 0 measured NE/AR 0.70; the draws give 0.60, 0.90, 0.75: inside [0.60, 0.90], mean 0.75
+    # seed 1 measured 0.50; the draws give 0.70, 0.80, 0.75: outside, mean gap 0.25
+    draws = [
+        [pair("ne", 70, ne, 0), pair("ar", 100, 100, 0), pair("ne", 50, ne1, 1), pair("ar", 100, 100, 1)]
+        for ne, ne1 in ((60, 70), (90, 80), (75, 75))
+    ]
+    pairs = validation.ne_ar_over_draws(draws)
+    assert [p["seed"] for p in pairs] == [0, 1]
+    assert pairs[0]["simulated"] == pytest.approx([0.6, 0.9, 0.75]) and pairs[0]["inside_range"]
+    assert (pairs[0]["low"], pairs[0]["high"], pairs[0]["mean"]) == pytest.approx((0.6, 0.9, 0.75))
+    assert not pairs[1]["inside_range"] and pairs[1]["measured"] == pytest.approx(0.5)
+    summary = validation.draws_summary(pairs)
+    assert summary == {
+        "pairs": 2,
+        "draws": 3,
+        "inside_range": 1,
+        "mean_within_0.1": 1,
+        "max_mean_gap": pytest.approx(0.25),
+    }
+
+
 def test_overheads_are_the_median_recorded_excess():
     rec = RecordedTimes(30.0, [4.0, 6.0, 8.0, 7.0], [["a"]] * 4, [[]] * 4, 2.0, True)
     answer = _answer([3.0, 5.0, 7.5, 6.0], rec.active, rec.eliminated, 25.5)  # sim set-up 4.0, recorded 5.0
