@@ -226,6 +226,10 @@ def draws_report(pairs: list[dict]) -> str:
             f"{pair['high']:.3f}): measured inside the draws' range: {'yes' if pair['inside_range'] else 'no'}"
         )
     summary = validation.draws_summary(pairs)
+    if not summary["pairs"]:
+        return "noise draws: no NE/AR pair among these runs"
+    if summary["pairs_missing_draws"]:
+        lines.append(f"{summary['pairs_missing_draws']} pair(s) lack a draw whose simulation failed (FAILED below)")
     if summary["pairs"]:
         lines.append(
             f"over {summary['pairs']} pair(s) x {summary['draws']} noise draws: measured NE/AR inside the draws' range "
@@ -280,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     comparisons = by_draw[0]
     over_draws = validation.ne_ar_over_draws(by_draw) if args.noise_draws > 1 else []
     print(report(comparisons))
-    if over_draws:
+    if args.noise_draws > 1:
         print(draws_report(over_draws))
     print(
         f"calibration: server {calibration.get('server_wall_s', 'default')} wall s/epoch, set-up "
@@ -300,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             "calibration": calibration,
             "measurement": args.measurement,
         }
-        if over_draws:
+        if args.noise_draws > 1:
             data["noise_draws"] = {"pairs": over_draws, "summary": validation.draws_summary(over_draws)}
         Path(args.json).write_text(json.dumps(data, indent=2, default=str) + "\n")
     return 1 if failed else 0

@@ -3,6 +3,7 @@ the global LoRA adapter, plus the validation set it measures the loss on."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -91,13 +92,23 @@ def load_base(model: ModelConfig):
     return base, tokenizer
 
 
-def base_digest(model: ModelConfig) -> str:
-    """state_digest of this run's base weights (the BaseInfo digest nodes check). The built-in base is
+VOLATILE_CONFIG_KEYS = ("_name_or_path", "transformers_version")  # where and by what, not what
+
+
+def base_identity(model: ModelConfig) -> dict:
+    """What this run's base is, not where it lives: the state_digest of its weights (the BaseInfo
+    digest nodes check), its architecture config and its tokenizer's vocabulary. The built-in base is
     pre-trained on first use on each machine, and its floats follow the CPU's kernels: two machines can
     hold different bases under one recipe, so anything cached from a base is keyed by this, not by the
-    recipe."""
-    base, _ = load_base(model)
-    return state_digest(base_state(base))
+    recipe or the folder."""
+    base, tokenizer = load_base(model)
+    config = {k: v for k, v in base.config.to_dict().items() if k not in VOLATILE_CONFIG_KEYS}
+    vocabulary = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    return {
+        "weights": state_digest(base_state(base)),
+        "config": hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
+        "tokenizer": hashlib.sha256(json.dumps(sorted(vocabulary.items())).encode()).hexdigest(),
+    }
 
 
 def build_workload(cfg: OrchestratorConfig, n_nodes: int) -> Workload:

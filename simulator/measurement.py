@@ -190,8 +190,10 @@ class ControllerModel:
     _offsets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def _key(self) -> list[int]:
-        # draw 0 keeps the streams every earlier run used; the others get their own, apart from the
-        # per-epoch streams (a longer key), so no draw repeats another's numbers
+        # draw 0 keeps the streams every earlier run used: [seed, 28] and [seed, 28, epoch + 1]. NumPy's
+        # SeedSequence pads a key with zeros, so [seed, 28, 0, ...] would equal [seed, 28] for draw 0;
+        # what keeps a draw's streams apart from draw 0's per-epoch ones is the third word, 0 here and
+        # epoch + 1 >= 1 there (and the fourth, the draw, apart from each other). Keep that third 0.
         return [self.seed, 28] if self.draw == 0 else [self.seed, 28, 0, self.draw]
 
     def __post_init__(self) -> None:

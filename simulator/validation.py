@@ -120,6 +120,7 @@ def ne_ar(runs: Iterable[RunComparison]) -> list[dict]:
             out.append(
                 {
                     "comparison": Path(folder).name,
+                    "folder": folder,
                     "nodes": nodes,
                     "setup": setup,
                     "seed": seed,
@@ -228,13 +229,13 @@ def ne_ar_over_draws(draws: Sequence[Sequence[RunComparison]]) -> list[dict]:
     says little, so this gives the spread the noise alone makes: each pair's simulated ratio per draw,
     their mean, min and max, and whether the measured ratio lies inside [min, max]."""
     by_pair: dict[tuple, dict] = {}
-    for draw in draws:
+    for index, draw in enumerate(draws):
         for pair in ne_ar(draw):
-            key = (pair["comparison"], pair["nodes"], pair["setup"], pair["seed"])
-            entry = by_pair.setdefault(
-                key, {**{k: pair[k] for k in ("comparison", "nodes", "setup", "seed", "measured")}}
-            )
+            key = (pair["folder"], pair["nodes"], pair["setup"], pair["seed"])
+            fields = ("comparison", "folder", "nodes", "setup", "seed", "measured")
+            entry = by_pair.setdefault(key, {k: pair[k] for k in fields})
             entry.setdefault("simulated", []).append(pair["simulated"])
+            entry.setdefault("draws", []).append(index)  # a draw whose simulation failed is missing here
     out = []
     for key in sorted(by_pair):
         entry = by_pair[key]
@@ -257,7 +258,8 @@ def draws_summary(pairs: Sequence[dict]) -> dict:
     gaps = [abs(p["mean"] - p["measured"]) for p in pairs]
     return {
         "pairs": len(pairs),
-        "draws": min(len(p["simulated"]) for p in pairs),
+        "draws": max(len(p["simulated"]) for p in pairs),
+        "pairs_missing_draws": sum(len(p["simulated"]) < max(len(q["simulated"]) for q in pairs) for p in pairs),
         "inside_range": sum(p["inside_range"] for p in pairs),
         "mean_within_0.1": sum(g <= 0.1 for g in gaps),
         "max_mean_gap": max(gaps),

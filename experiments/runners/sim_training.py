@@ -72,7 +72,7 @@ def cache_key(cfg, node_ids: Sequence[str]) -> dict:
     import transformers
 
     from edgeft.modeling import pick_device
-    from orchestrator.workload import base_digest
+    from orchestrator.workload import base_identity
 
     training = cfg.training
     return {
@@ -81,7 +81,7 @@ def cache_key(cfg, node_ids: Sequence[str]) -> dict:
         "nodes": sorted(node_ids),
         # where the base lives is not what it is: the folders out, the weights' digest in
         "model": cfg.model.model_dump(mode="json", exclude={"cache_dir", "base_model_path"}),
-        "base": base_digest(cfg.model),
+        "base": base_identity(cfg.model),
         "data": cfg.data.model_dump(mode="json"),
         "training": {
             "local_steps": training.local_steps,
@@ -211,13 +211,19 @@ class RealTraining:
     def __init__(self, cfg, node_ids: Sequence[str], cache_dir: Path | str | None = None) -> None:
         self.cfg = cfg
         self.node_ids = sorted(node_ids)
-        key = cache_key(cfg, self.node_ids) if cache_dir else None
+        started = time.process_time()
+        key = None
+        if cache_dir:
+            with _threads(THREADS):  # the key loads the base, pre-training it on a machine's first use
+                key = cache_key(cfg, self.node_ids)
         self.cache = TrainingCache(Path(cache_dir), key) if cache_dir and key else None
         self.prefix = ""  # the active sets so far ("" before epoch 0)
         self._server: _Server | None = None
         self._server_at = ""  # the prefix whose end state the server holds
         self.counts = TrainingStats(
-            cache=str(self.cache.folder) if self.cache else "", base_digest=key["base"] if key else ""
+            cache=str(self.cache.folder) if self.cache else "",
+            base_digest=key["base"]["weights"] if key else "",
+            cpu_s=time.process_time() - started,
         )
 
     def pre_training_loss(self) -> float | None:

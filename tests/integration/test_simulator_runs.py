@@ -55,7 +55,8 @@ def test_controller_mode_over_noise_draws_reports_the_spread_beside_the_measured
 def test_bad_noise_draws_are_one_line_and_exit_2(argv, names, capsys):
     with pytest.raises(SystemExit) as stop:
         validate_simulation.main([str(FIXTURE), *argv])
-    assert stop.value.code == 2 and names in capsys.readouterr().err
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert stop.value.code == 2 and len(errors) == 1 and names in errors[0]
 
 
 def test_simulate_200_nodes_two_seeds_writes_every_output(tmp_path):

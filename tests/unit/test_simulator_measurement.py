@@ -86,8 +86,23 @@ def test_controller_noise_draws_are_other_realisations_and_draw_0_is_the_runs_ow
     draws = [ControllerModel(truth, noise, seed=4, draw=d).figures(1, sorted(truth), 30.0) for d in (1, 2)]
     assert draws[0] != own and draws[1] != own and draws[0] != draws[1]
     assert ControllerModel(truth, noise, seed=4, draw=2).figures(1, sorted(truth), 30.0) == draws[1]
-    # a draw's node offsets are not the run's own epoch stream: draw d's offsets never equal epoch d-1's noise
-    assert ControllerModel(truth, noise, seed=4, draw=1)._offsets != ControllerModel(truth, noise, seed=4)._offsets
+    # the streams themselves: draw 1's node offsets are not draw 0's epoch-0 stream (a key [4, 28, 1] would be)
+    keys = [ControllerModel(truth, noise, seed=4, draw=d)._key() for d in (0, 1, 2)]
+    streams = [np.random.default_rng(k).random(4).tolist() for k in keys]
+    streams += [np.random.default_rng([*keys[0], epoch + 1]).random(4).tolist() for epoch in range(3)]
+    assert len({tuple(x) for x in streams}) == len(streams)
+    # draw 0 is the stream every earlier run drew: its first offset, pinned
+    assert np.random.default_rng(keys[0]).normal(0.0, 1.0) == np.random.default_rng([4, 28]).normal(0.0, 1.0)
+    assert keys[0] == [4, 28]
+
+
+def test_a_specs_noise_draw_reaches_its_controller_model():
+    from simulator import driver
+
+    profiles = [{"node_id": "node-01", "bandwidth_mbps": 10.0, "delay_ms": 5.0, "loss_pct": 0.5, "compute_power": 30}]
+    spec = driver.RunSpec(profiles, "ne", 2, seed=3, measurement="controller", noise_draw=2)
+    model = driver.measurement_model(driver.RunSpec.from_dict(spec.as_dict()))
+    assert model.draw == 2 and model.seed == 3
 
 
 def test_replay_returns_what_the_recording_scored_with():

@@ -197,10 +197,19 @@ def test_ne_ar_over_noise_draws_gives_each_pairs_spread_and_whether_the_measured
     assert summary == {
         "pairs": 2,
         "draws": 3,
+        "pairs_missing_draws": 0,
         "inside_range": 1,
         "mean_within_0.1": 1,
         "max_mean_gap": pytest.approx(0.25),
     }
+    # a draw whose simulation of seed 1's NE failed: that pair has two draws and says which
+    draws[1] = [run for run in draws[1] if not (run.seed == 1 and run.policy == "ne")]
+    pairs = validation.ne_ar_over_draws(draws)
+    assert pairs[1]["draws"] == [0, 2] and pairs[0]["draws"] == [0, 1, 2]
+    assert validation.draws_summary(pairs)["pairs_missing_draws"] == 1
+    # two comparison folders of one name under different parents stay two pairs
+    other = [[validation.RunComparison(**{**vars(r), "run_dir": "elsewhere/" + r.run_dir}) for r in d] for d in draws]
+    assert len(validation.ne_ar_over_draws([a + b for a, b in zip(draws, other)])) == 4
 
 
 def test_overheads_are_the_median_recorded_excess():

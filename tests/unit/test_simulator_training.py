@@ -163,7 +163,20 @@ def test_the_cache_key_follows_the_base_weights_not_the_folder_they_live_in(tmp_
     key = sim_training.cache_key(_cfg(), NODES)
     assert sim_training.cache_key(_cfg(model={"cache_dir": str(same)}), NODES) == key
     assert sim_training.cache_key(_cfg(model={"cache_dir": str(other)}), NODES) != key
-    assert len(key["base"]) == 64
+    assert len(key["base"]["weights"]) == 64
+    # a user's own base folders (model and tokenizer in one): the same base in two places is one key,
+    # other weights another
+    users = {}
+    for name, root in (("here", same), ("there", tmp_path / "copy"), ("nudged", other)):
+        if not root.exists():
+            shutil.copytree(same, root)
+        folder = tmp_path / f"user-{name}"
+        shutil.copytree(root / built.name / "model", folder)
+        for item in (root / built.name / "tokenizer").iterdir():
+            shutil.copy(item, folder / item.name)
+        users[name] = sim_training.cache_key(_cfg(model={"base_model_path": str(folder)}), NODES)
+    assert users["here"] == users["there"] and users["nudged"] != users["here"]
+    assert users["here"]["base"]["tokenizer"] == key["base"]["tokenizer"]
 
 
 def test_reused_epochs_are_bit_identical_to_training_afresh(tmp_path):
