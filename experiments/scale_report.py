@@ -497,10 +497,11 @@ series: 12 nodes, real artifacts, k = 8, the host keeping up; Setup 1 seed 0 is 
 calibration pair. The `mn12-k8-s2-*` pair ran on the older emulation (BBR hosts, a wall-clock
 keep-alive). The older 3-seed rows (k 2.2-2.5) recorded 0 % overrun with the measure of their day, but
 the k 2.6 recording of the same cell shows 43-53 % with today's, so their faithfulness is unclear; the
-40-node rows kept their compute windows but their transfers ran 31-42 % above the drawn links (the
-userspace switch), and predate the current emulation too. There is no emulated counterpart for the
-paper volumes x1 regime (one 500 MB transfer over Setup 2's 0.75 Mb/s link is about 90 emulated
-minutes) or for N = 100 or 1 000.
+40-node 3-seed rows kept their compute windows but their transfers ran 31-42 % above the drawn links
+(the userspace switch), and predate the current emulation too; the `mn40-reno-k8-s2-seed0` pair is on the
+current emulation (transfers 20 % above the drawn links' model; replayed within 3 %, docs/simulator.md).
+There is no emulated counterpart for the paper volumes x1 regime (one 500 MB transfer over Setup 2's
+0.75 Mb/s link is about 90 emulated minutes) or for N = 100 or 1 000.
 
 """
 
