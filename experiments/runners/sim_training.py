@@ -216,7 +216,7 @@ class RealTraining:
         if cache_dir:
             with _threads(THREADS):  # the key loads the base, pre-training it on a machine's first use
                 key = cache_key(cfg, self.node_ids)
-        self.cache = TrainingCache(Path(cache_dir), key) if cache_dir and key else None
+        self.cache = TrainingCache(Path(cache_dir), key) if key else None
         self.prefix = ""  # the active sets so far ("" before epoch 0)
         self._server: _Server | None = None
         self._server_at = ""  # the prefix whose end state the server holds
