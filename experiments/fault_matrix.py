@@ -147,7 +147,8 @@ def mininet_rows(tmp: Path) -> list[tuple]:
     again = ctl["fresh_again_at"]
     rows.append(
         (
-            "controller stopped at epoch 1, restarted at epoch 3 (Mininet)",
+            f"controller stopped at epoch {ctl.get('stopped_epoch', 'NEVER')}, "
+            f"restarted at epoch {ctl.get('started_epoch', 'NEVER')} (Mininet)",
             f"back in {ctl.get('restart_s', float('nan')):.1f}",
             f"completed on last-known figures (stale in epochs {stale}); fresh again from epoch "
             f"{again if again is not None else 'NEVER'}",

@@ -12,17 +12,24 @@ STOP_AT, START_AT, EPOCHS = 1, 3, 10
 
 def test_controller_stopped_and_restarted_mid_run(clean_system, tmp_path):
     r = controller_restart(tmp_path / "run", stop_at=STOP_AT, start_at=START_AT, epochs=EPOCHS)
+    table = r["per_epoch"]  # node:status:stale:missing per epoch, for every message below
     assert len(r["epochs"]) == EPOCHS and r["summary"]["epochs"] == EPOCHS and r["summary"]["failed"] == 0
+    # The stop waits for an epoch with fresh figures for every node (a controller that has
+    # measured nothing leaves nothing to go stale) and is confirmed: its port refuses.
+    stopped = r.get("stopped_epoch")
+    assert stopped is not None, ("no epoch before the stop had fresh figures for every node", table)
+    assert r["refused_after_s"] is not None, ("the stopped controller still answered", table)
     by_epoch: dict[int, list[dict]] = {}
     for row in r["node_epochs"]:
         by_epoch.setdefault(int(row["epoch"]), []).append(row)
+    assert all(x["metrics_stale"] == "False" for x in by_epoch[stopped - 1]), table  # before, fresh ones
     stale = [e for e, rows in by_epoch.items() if rows and all(x["metrics_stale"] == "True" for x in rows)]
-    assert set(stale) & {1, 2}, stale  # while it was down, the last-known figures, marked stale
-    assert all(x["metrics_stale"] == "False" for x in by_epoch[0])  # and before, fresh ones
+    down = set(range(stopped, r["started_epoch"]))
+    assert set(stale) & down, (stale, down, table)  # while it was down, the last-known figures, marked stale
     # Back: fresh figures again (the restart itself takes ~10 s, i.e. ~3 epochs of this run).
-    assert r["fresh_again_at"] is not None and r["fresh_again_at"] <= EPOCHS - 2, r["fresh_again_at"]
+    assert r["fresh_again_at"] is not None and r["fresh_again_at"] <= EPOCHS - 2, (r["fresh_again_at"], table)
     figures = lambda x: (x["bandwidth_mbps"], x["delay_ms"], x["loss_pct"])  # noqa: E731
-    last_known = {x["node_id"]: figures(x) for x in by_epoch[START_AT]}
+    last_known = {x["node_id"]: figures(x) for x in by_epoch[stopped - 1]}  # what the stale rows carried
     truth = {
         n["node_id"]: n["delay_ms"] for n in json.loads((tmp_path / "run" / "ground_truth.json").read_text())["nodes"]
     }
