@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -112,6 +113,7 @@ class TrainingCache:
     presence means the entry is whole) and `<prefix>.pt` (the server's state after it)."""
 
     def __init__(self, root: Path, key: dict) -> None:
+        prune_older_formats(Path(root))
         self.folder = Path(root) / digest_of(key)[:24]
         self.folder.mkdir(parents=True, exist_ok=True)
         key_file = self.folder / "key.json"
@@ -154,6 +156,33 @@ class TrainingCache:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def prune_older_formats(root: Path) -> int:
+    """Remove the key folders under `root` that an older CACHE_FORMAT wrote: no run of this version
+    can hit them (the format is in every key), so they only hold disk (573 MB here after format 2).
+    A folder without a readable key.json, or from a newer format, is left alone. Returns the bytes freed."""
+    freed = 0
+    for key_file in root.glob("*/key.json"):
+        try:
+            found = json.loads(key_file.read_text()).get("format")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not isinstance(found, int) or found >= CACHE_FORMAT:
+            continue
+        folder = key_file.parent
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            freed += size
+            log.info(
+                "removed %s: cached by format %d, this version writes %d (%.0f MB)",
+                folder,
+                found,
+                CACHE_FORMAT,
+                size / 1e6,
+            )
+    return freed
 
 
 @contextlib.contextmanager

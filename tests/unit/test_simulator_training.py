@@ -200,6 +200,29 @@ def test_reused_epochs_are_bit_identical_to_training_afresh(tmp_path):
     assert again.pre_training_loss() == sim_training.RealTraining(cfg, NODES).pre_training_loss()
 
 
+def test_folders_of_an_older_cache_format_are_removed_and_nothing_else(tmp_path):
+    """A CACHE_FORMAT bump orphans every folder the old format wrote (no key of this version can
+    name them): opening the cache removes them, and leaves this format's, a newer one's and a
+    folder it cannot read alone."""
+
+    def folder(name: str, key: object) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "key.json").write_text(json.dumps(key))
+        (path / "abc.pt").write_bytes(b"x" * 1000)
+        return path
+
+    old = folder("old", {"format": sim_training.CACHE_FORMAT - 1, "seed": 0})
+    current = folder("current", {"format": sim_training.CACHE_FORMAT, "seed": 0})
+    newer = folder("newer", {"format": sim_training.CACHE_FORMAT + 1})
+    unreadable = folder("unreadable", "not a key")
+    (tmp_path / "stray").mkdir()
+    sim_training.TrainingCache(tmp_path, {"format": sim_training.CACHE_FORMAT, "seed": 1})
+    assert not old.exists()
+    assert current.exists() and newer.exists() and unreadable.exists() and (tmp_path / "stray").exists()
+    assert sim_training.prune_older_formats(tmp_path) == 0  # nothing left to free
+
+
 class _RefusingTraining:
     """A fake, for a fault honest training cannot cause here: the aggregation refusing node-02's
     update (orchestrator/aggregation.py's norm bound). Everything else about the epoch is scripted."""
