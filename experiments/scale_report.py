@@ -499,7 +499,8 @@ keep-alive). The older 3-seed rows (k 2.2-2.5) recorded 0 % overrun with the mea
 the k 2.6 recording of the same cell shows 43-53 % with today's, so their faithfulness is unclear; the
 40-node 3-seed rows kept their compute windows but their transfers ran 31-42 % above the drawn links
 (the userspace switch), and predate the current emulation too; the `mn40-reno-k8-s2-seed0` pair is on the
-current emulation (transfers 20 % above the drawn links' model; replayed within 3 %, docs/simulator.md).
+current emulation (transfers 20 % above the drawn links' model; replayed at −12.8 % and −10.4 %, all of it
+the set-up on two 4 %-loss links, docs/simulator.md).
 There is no emulated counterpart for the paper volumes x1 regime (one 500 MB transfer over Setup 2's
 0.75 Mb/s link is about 90 emulated minutes) or for N = 100 or 1 000.
 

@@ -21,6 +21,7 @@ realisations of that noise and prints the spread of NE/AR they make beside the m
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import sys
@@ -31,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from experiments.reports.run_folder import find_runs  # noqa: E402
 from experiments.reports.stats import mean_ci95  # noqa: E402
 from experiments.runners.simulate import CALIBRATED, run_all  # noqa: E402
+from edgeft.link_figures import LinkFigures  # noqa: E402
+from orchestrator import fidelity  # noqa: E402
 from simulator import measurement, validation  # noqa: E402
 from simulator.driver import download_losses, profile_link  # noqa: E402
 from simulator.recorded import recorded_times, spec_from_run  # noqa: E402
@@ -62,10 +65,7 @@ def _label(run: Path) -> str:
 
 
 def _node_rows(run: Path) -> list[dict]:
-    import csv
-
-    with (run / "node_epochs.csv").open() as fh:
-        return list(csv.DictReader(fh))
+    return _rows(run / "node_epochs.csv")
 
 
 def _simulate_all(runs: list[Path], settings: dict, jobs: int) -> list[tuple[str, object, dict]]:
@@ -103,7 +103,11 @@ def calibrate(runs: list[Path], jobs: int) -> dict:
     overheads = validation.fit_overheads(
         [(_label(Path(name)), recorded_times(name), answer) for name, _, answer in second]
     )
-    noise = measurement.fit_noise([p for run in runs for p in measurement.recorded_pairs(run)])
+    # A node's persistent error and its per-epoch spread are told apart only where a node is seen in
+    # more than one epoch: the one-epoch set-up recordings inform the set-up, not the noise.
+    noise_runs = [run for run in runs if len(_rows(run / "epochs.csv")) >= 2]
+    noise = measurement.fit_noise([p for run in noise_runs for p in measurement.recorded_pairs(run)])
+    setup = validation.fit_setup_model([s for run in runs for s in setup_samples(run)])
     return {
         "fitted_on": list(overheads.fitted_on),
         "server_wall_s": overheads.server_wall_s,
@@ -111,7 +115,51 @@ def calibrate(runs: list[Path], jobs: int) -> dict:
         "first_epoch_wall_s": overheads.first_epoch_wall_s,
         **fitted_trips,
         "noise": noise.as_dict(),
+        # Reno's Mathis constant as these runs' per-node set-ups fit it: a check on the one
+        # orchestrator/fidelity.py holds (RENO_MATHIS_C), which every engine and report uses
+        "setup_model": {
+            "reno_constant_fitted": setup.reno_constant,
+            "reno_constant_in_use": fidelity.RENO_MATHIS_C,
+            "node_overhead_s": setup.overhead_s,
+            "loss_bound_setups": setup.loss_bound,
+            "fast_setups": setup.fast,
+        },
     }
+
+
+def setup_samples(run: Path) -> list[validation.SetupSample]:
+    """Each node's recorded set-up in a run folder (nodes.csv `setup_s`; runs recorded before it was
+    written have none) on its drawn link."""
+    nodes = _rows(run / "nodes.csv")
+    if not nodes or "setup_s" not in nodes[0]:
+        return []
+    summary = json.loads((run / "summary.json").read_text())
+    truth = {n["node_id"]: n for n in json.loads((run / "ground_truth.json").read_text())["nodes"]}
+    topology = json.loads((run / "topology.json").read_text()) if (run / "topology.json").exists() else {}
+    dilation = float(topology.get("dilation") or summary.get("dilation") or 1.0)
+    per_node = int(float(summary["setup_bytes_out"]) / len(truth))
+    gets = 3 if summary.get("base_distribution", "transfer") == "transfer" else 2
+    return [
+        validation.SetupSample(
+            LinkFigures(
+                truth[r["node_id"]]["bandwidth_mbps"], truth[r["node_id"]]["delay_ms"], truth[r["node_id"]]["loss_pct"]
+            ),
+            per_node,
+            dilation,
+            float(r["setup_s"]),
+            gets,
+        )
+        for r in nodes
+        if r.get("setup_s") and r["node_id"] in truth
+    ]
+
+
+def _rows(path: Path) -> list[dict]:
+    try:
+        with path.open(newline="") as handle:
+            return list(csv.DictReader(handle))
+    except FileNotFoundError:
+        return []
 
 
 def _download_losses(spec) -> dict[str, float]:
@@ -288,6 +336,13 @@ def main(argv: list[str] | None = None) -> int:
         f"calibration: server {calibration.get('server_wall_s', 'default')} wall s/epoch, set-up "
         f"{calibration.get('setup_s', 'default')} s, fitted on {sorted(fitted) or 'nothing (defaults)'}"
     )
+    if "setup_model" in calibration:
+        model = calibration["setup_model"]
+        print(
+            f"set-up model: Reno's Mathis constant fitted on {model['loss_bound_setups']} loss-bound set-ups of the "
+            f"calibration runs: {model['reno_constant_fitted']:.3f} (in use: {model['reno_constant_in_use']:.3f}); "
+            f"a node's own set-up work {model['node_overhead_s']:.2f} s (median of {model['fast_setups']} fast set-ups)"
+        )
     for line in failed:
         print(f"FAILED {line}", file=sys.stderr)
     if args.json:

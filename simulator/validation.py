@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from edgeft.clock import Clock
+from edgeft.link_figures import LinkFigures
+from orchestrator import fidelity
 from orchestrator.fidelity import median_rel_err, r_squared
 from simulator.recorded import RecordedTimes
 
@@ -266,3 +268,70 @@ def draws_summary(pairs: Sequence[dict]) -> dict:
         "mean_within_0.1": sum(g <= TARGET_SEED_GAP for g in gaps),
         "max_mean_gap": max(gaps),
     }
+
+
+@dataclass(frozen=True)
+class SetupSample:
+    """One node's recorded set-up (nodes.csv `setup_s`, reported seconds) on its drawn link: what the
+    set-up model is fitted on. `nbytes`: what it downloaded; `gets`: its artifact requests."""
+
+    link: LinkFigures
+    nbytes: int
+    dilation: float
+    measured_s: float
+    gets: int = 3
+
+
+@dataclass(frozen=True)
+class SetupFit:
+    """fit_setup_model's answer: Reno's loss-limited constant, the per-node overhead beyond the
+    transfers and round trips, and how many set-ups each was fitted on."""
+
+    reno_constant: float
+    overhead_s: float
+    loss_bound: int
+    fast: int
+
+
+FAST_SETUP_S = 4.0  # a set-up predicted this short is mostly the node's own work: it fixes the overhead
+
+
+def predicted_setup_s(sample: SetupSample, reno_constant: float, overhead_s: float = 0.0) -> float:
+    """A lone node's set-up as the simulator plans it (simulator/driver.py): its artifacts as one flow
+    from a fresh window, the protocol's round trips, then `overhead_s` of the node's own work."""
+    from simulator.driver import SETUP_TRIPS
+
+    link, rtt = sample.link, sample.link.delay_ms / 1000
+    if link.loss_pct > 0:
+        flow = fidelity.lossy_transfer(
+            sample.nbytes, link, fidelity.INIT_CWND, sample.dilation, "reno", reno_constant
+        ).seconds(link)
+    else:
+        flow = fidelity.transfer_s(sample.nbytes, link, fresh=True)
+    return flow + (SETUP_TRIPS + sample.gets - 1) * rtt + overhead_s
+
+
+def fit_setup_model(samples: Sequence[SetupSample]) -> SetupFit:
+    """Reno's Mathis constant from recorded set-ups (orchestrator/fidelity.py RENO_MATHIS_C). First the
+    overhead: the median excess of the set-ups predicted under FAST_SETUP_S (their transfers are a
+    small part, so the constant hardly matters there); then the constant at which the loss-bound
+    set-ups' median log error is zero (bisection: a larger constant only shortens a set-up). NaN where
+    the samples hold none of a kind."""
+    fast = [s for s in samples if predicted_setup_s(s, fidelity.RENO_MATHIS_C) < FAST_SETUP_S]
+    overhead = (
+        statistics.median(s.measured_s - predicted_setup_s(s, fidelity.RENO_MATHIS_C) for s in fast) if fast else 0.0
+    )
+    bound = [
+        s for s in samples if s.link.loss_pct > 0 and fidelity.loss_limited_bps(s.link) < fidelity.link_rate_bps(s.link)
+    ]
+    if not bound:
+        return SetupFit(math.nan, overhead if fast else math.nan, 0, len(fast))
+
+    def bias(constant: float) -> float:
+        return statistics.median(math.log(predicted_setup_s(s, constant, overhead) / s.measured_s) for s in bound)
+
+    low, high = 0.5, 4.0
+    for _ in range(50):
+        middle = (low + high) / 2
+        low, high = (middle, high) if bias(middle) > 0 else (low, middle)
+    return SetupFit((low + high) / 2, overhead, len(bound), len(fast))

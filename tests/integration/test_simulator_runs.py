@@ -1,9 +1,9 @@
 """Whole simulated runs (simulator/driver.py through experiments/runners/simulate.py), one child process
 each: a recorded 12-node Mininet pair (Setup 3, seed 0, NE and AR at k 8 on Reno hosts, the host keeping
 up; kept as a fixture) replays with the recording's selections and its times within the targets, with
-the committed calibration (experiments/data/calibration.json, fitted on Setup 1 seed 0: this pair is held
-out); `edgeft simulate --nodes 200 --seeds 0-1` writes every output; a degraded link is eliminated and
-re-admitted as in Mininet."""
+the committed calibration (experiments/data/calibration.json, fitted on Setup 1 seed 0 and the one-epoch
+Setup 1 set-up recordings: this pair is held out); `edgeft simulate --nodes 200 --seeds 0-1` writes every
+output; a degraded link is eliminated and re-admitted as in Mininet."""
 
 import csv
 import json
@@ -29,8 +29,8 @@ def test_a_recorded_12_node_pair_replays_with_its_selections_and_times(tmp_path)
     assert set(runs) == {"n12-setup3-seed0-ne", "n12-setup3-seed0-ar"}
     for run in runs.values():
         assert run["selections_match"], run["run_dir"]
-        assert abs(run["rel_error"]) <= validation.TARGET_MEDIAN  # measured: -1.5 % (NE), -0.9 % (AR)
-    assert data["pooled_validation"]["epoch_r2"] >= validation.TARGET_R2  # measured: 0.999
+        assert abs(run["rel_error"]) <= validation.TARGET_MEDIAN  # measured: +2.2 % (NE), +1.7 % (AR)
+    assert data["pooled_validation"]["epoch_r2"] >= validation.TARGET_R2  # measured: 0.998
     pair = data["ne_ar"][0]
     assert pair["simulated"] == pytest.approx(pair["measured"], abs=0.1)
 

@@ -253,6 +253,32 @@ def test_a_download_pays_its_round_trips_per_expected_loss_and_a_stall_does_not_
     assert trips.download_per_loss == pytest.approx(2.5, abs=0.05)
 
 
+def test_the_set_up_fit_finds_the_constant_and_the_overhead_that_made_the_set_ups():
+    """Set-ups made by the simulator's own set-up plan with a Mathis constant of 1.40 and 0.3 s of a
+    node's own work, each off by up to +-8 % and one stalled by 30 s: the fit finds both (the median
+    is not pulled by the stall), and says it has no constant where no set-up is loss-bound."""
+    from orchestrator import fidelity
+
+    links = [
+        fidelity.Link(bw, delay, loss)
+        for bw in (2.0, 20.0, 40.0)
+        for delay in (20.0, 90.0, 160.0)
+        for loss in (0.3, 1.0, 3.0)
+    ]
+    links += [fidelity.Link(50.0, delay, 0.05) for delay in (1.0, 2.0, 3.0, 4.0, 5.0)]  # fast: the overhead shows
+    samples = []
+    for index, link in enumerate(links):
+        clean = validation.SetupSample(link, 3_770_000, 8.0, 0.0)
+        made = validation.predicted_setup_s(clean, 1.40, 0.3) * (1 + 0.08 * math.sin(index))
+        samples.append(validation.SetupSample(link, 3_770_000, 8.0, made + (30.0 if index == 7 else 0.0)))
+    fit = validation.fit_setup_model(samples)
+    assert fit.reno_constant == pytest.approx(1.40, rel=0.03)
+    assert fit.overhead_s == pytest.approx(0.3, abs=0.1)
+    assert fit.loss_bound >= 10 and fit.fast >= 5
+    clean_only = validation.fit_setup_model([s for s in samples if s.link.loss_pct < 0.1])
+    assert math.isnan(clean_only.reno_constant) and clean_only.loss_bound == 0
+
+
 def test_slow_start_losses_count_a_short_transfer_whole_and_a_long_one_up_to_its_loss_limited_window():
     from orchestrator import fidelity
     from simulator.phases import slow_start_losses
@@ -260,7 +286,7 @@ def test_slow_start_losses_count_a_short_transfer_whole_and_a_long_one_up_to_its
     light = fidelity.Link(10.0, 50.0, 0.1)  # Mathis's window 34 segments: the adapter's 47 all in slow start
     assert slow_start_losses(68_000, light) == pytest.approx(0.001 * math.ceil(68_000 / fidelity.MSS))
     lossy = fidelity.Link(10.0, 50.0, 2.0)
-    window = fidelity.loss_limited_bps(lossy) * 0.05 / (fidelity.MSS * 8)  # Mathis's, 7.5 segments
+    window = fidelity.loss_limited_bps(lossy) * 0.05 / (fidelity.MSS * 8)  # Mathis's, 8.7 segments
     assert slow_start_losses(68_000, lossy) == pytest.approx(0.02 * 2 * window)
     assert slow_start_losses(500_000_000, lossy) == slow_start_losses(68_000, lossy)  # the Mathis rate carries the rest
     assert slow_start_losses(68_000, fidelity.Link(10.0, 50.0, 0.0)) == 0.0
