@@ -57,12 +57,12 @@ DOWNLOAD_RTTS, UPLOAD_RTTS_AFTER_SYNC, UPLOAD_RTTS_FIRST = 1, 3, 1
 # Linux's CUBIC (net/ipv4/tcp_cubic.c): C = 0.4 (bic_scale 41), multiplicative decrease to beta = 0.7 (717/1024)
 CUBIC_C, CUBIC_BETA = 0.4, 0.7
 # Mathis et al.'s constant: sqrt(3/2) = 1.22 (periodic loss, an ACK per segment), for Linux Reno on the
-# emulation's random loss too. Fitted on the set-ups of named calibration recordings (12 nodes, Setup 1,
-# seeds 4, 14, 26 and 39, k = 8, one AR epoch each: experiments/data/mininet/cal12-reno-k8-s1-setups; the
-# 35 set-ups whose rate loss limits): the median log error of the predicted set-up is zero at 1.23 and
-# +0.8 % at sqrt(3/2). The 1.06 used before was fitted on one draw's 8-10 set-ups (Setup 1 seed 0) and
-# made every loss-bound set-up of the other draws about 13 % long (simulator/validation.py
-# fit_mathis_constant; docs/simulator.md). CUBIC's Reno-friendly mode keeps it too.
+# emulation's random loss too. Checked on the set-ups of named calibration recordings (12 nodes, Setup 1,
+# seeds 4, 14, 26 and 39, k = 8, one AR epoch each: experiments/data/mininet/cal12-reno-k8-s1-setups):
+# the loss-bound ones' median log error is zero at 1.23 (simulator/validation.py fit_setup_model;
+# experiments/data/calibration.json setup_model). The 1.06 used before was fitted on one draw's 8-10
+# set-ups (Setup 1 seed 0) and made the loss-bound set-ups of the other draws about 13 % long
+# (docs/simulator.md, "Calibration"). CUBIC's Reno-friendly mode keeps it too.
 RENO_MATHIS_C = math.sqrt(3 / 2)
 # The orchestrator closes a connection idle this long (uvicorn's default, kept on the emulated clock:
 # orchestrator/server.py): a node's next request then opens a new one, a handshake and fresh windows.
@@ -86,12 +86,12 @@ def mathis_bps(link: Link, constant: float = 1.22) -> float:
 
 
 def loss_limited_bps(
-    link: Link, dilation: float = 1.0, congestion_control: str = "reno", reno_constant: float = RENO_MATHIS_C
+    link: Link, dilation: float = 1.0, congestion_control: str = "reno", reno_constant: float | None = None
 ) -> float:
     """A long flow's rate at loss p and this RTT. Reno (what the emulated hosts run,
     topologies/edge_cloud.py; and any congestion control the model does not know): Mathis's bound with
-    the constant fitted here (RENO_MATHIS_C; `reno_constant` for a fit that tries others), the same at any
-    dilation. CUBIC: its average window is the larger of the
+    the constant fitted here (RENO_MATHIS_C, read at each call; `reno_constant` for a fit that tries others),
+    the same at any dilation. CUBIC: its average window is the larger of the
     Reno-friendly one (Mathis: 1.22 / sqrt(p)) and the cubic region's, (C (3 + beta) / (4 (1 - beta)))^(1/4)
     x (RTT / p)^(3/4) (RFC 9438 section 5), whose RTT is wall time: CUBIC grows its window on the
     kernel's clock, not per round trip, so a path whose round trip the dilation k stretches to k x RTT
@@ -102,7 +102,7 @@ def loss_limited_bps(
     if not (p > 0 and rtt > 0):
         return math.inf
     if congestion_control != "cubic":
-        return mathis_bps(link, reno_constant)
+        return mathis_bps(link, RENO_MATHIS_C if reno_constant is None else reno_constant)
     cubic_scale = (CUBIC_C * (3 + CUBIC_BETA) / (4 * (1 - CUBIC_BETA))) ** 0.25
     window = max(1.22 / math.sqrt(p), cubic_scale * (rtt * dilation / p) ** 0.75)
     return window * MSS * 8 / rtt
@@ -163,7 +163,7 @@ def lossy_transfer(
     cwnd: float,
     dilation: float = 1.0,
     congestion_control: str = "reno",
-    reno_constant: float = RENO_MATHIS_C,
+    reno_constant: float | None = None,
 ) -> LossyTransfer:
     """A finite TCP flow at random loss p from a window of `cwnd` segments, after Cardwell, Savage and
     Anderson (Modeling TCP latency, INFOCOM 2000):

@@ -294,11 +294,15 @@ class SetupFit:
 
 
 FAST_SETUP_S = 4.0  # a set-up predicted this short is mostly the node's own work: it fixes the overhead
+# Which set-ups are loss-bound is judged at the textbook constant, so that the set the fit uses does not
+# move with the constant in use or the one being tried.
+LOSS_BOUND_REFERENCE = math.sqrt(3 / 2)
 
 
 def predicted_setup_s(sample: SetupSample, reno_constant: float, overhead_s: float = 0.0) -> float:
-    """A lone node's set-up as the simulator plans it (simulator/driver.py): its artifacts as one flow
-    from a fresh window, the protocol's round trips, then `overhead_s` of the node's own work."""
+    """A lone node's set-up as the simulator plans it (simulator/driver.py _setup_plan): its artifacts as
+    one flow from a fresh window after its request's round trip, the protocol's other round trips,
+    then `overhead_s` of the node's own work. Reno, no padding (setup_samples keeps to such runs)."""
     from simulator.driver import SETUP_TRIPS
 
     link, rtt = sample.link, sample.link.delay_ms / 1000
@@ -308,29 +312,35 @@ def predicted_setup_s(sample: SetupSample, reno_constant: float, overhead_s: flo
         ).seconds(link)
     else:
         flow = fidelity.transfer_s(sample.nbytes, link, fresh=True)
-    return flow + (SETUP_TRIPS + sample.gets - 1) * rtt + overhead_s
+    return flow + (SETUP_TRIPS + sample.gets) * rtt + overhead_s
 
 
 def fit_setup_model(samples: Sequence[SetupSample]) -> SetupFit:
     """Reno's Mathis constant from recorded set-ups (orchestrator/fidelity.py RENO_MATHIS_C). First the
     overhead: the median excess of the set-ups predicted under FAST_SETUP_S (their transfers are a
-    small part, so the constant hardly matters there); then the constant at which the loss-bound
-    set-ups' median log error is zero (bisection: a larger constant only shortens a set-up). NaN where
-    the samples hold none of a kind."""
-    fast = [s for s in samples if predicted_setup_s(s, fidelity.RENO_MATHIS_C) < FAST_SETUP_S]
+    small part, so the constant hardly matters there; 0 where there are none); then, over the others
+    that are loss-bound (at LOSS_BOUND_REFERENCE), the constant at which their median log error is zero
+    (bisection: a larger constant only shortens a set-up). NaN where no set-up is loss-bound or the
+    zero lies outside 0.5-4."""
+    usable = [s for s in samples if math.isfinite(s.measured_s) and s.measured_s > 0]
+    fast = [s for s in usable if predicted_setup_s(s, LOSS_BOUND_REFERENCE) < FAST_SETUP_S]
     overhead = (
-        statistics.median(s.measured_s - predicted_setup_s(s, fidelity.RENO_MATHIS_C) for s in fast) if fast else 0.0
+        statistics.median(s.measured_s - predicted_setup_s(s, LOSS_BOUND_REFERENCE) for s in fast) if fast else 0.0
     )
     bound = [
-        s for s in samples if s.link.loss_pct > 0 and fidelity.loss_limited_bps(s.link) < fidelity.link_rate_bps(s.link)
+        s
+        for s in usable
+        if s not in fast
+        and s.link.loss_pct > 0
+        and fidelity.mathis_bps(s.link, LOSS_BOUND_REFERENCE) < fidelity.link_rate_bps(s.link)
     ]
-    if not bound:
-        return SetupFit(math.nan, overhead if fast else math.nan, 0, len(fast))
 
     def bias(constant: float) -> float:
         return statistics.median(math.log(predicted_setup_s(s, constant, overhead) / s.measured_s) for s in bound)
 
     low, high = 0.5, 4.0
+    if not bound or bias(low) < 0 or bias(high) > 0:
+        return SetupFit(math.nan, overhead, len(bound), len(fast))
     for _ in range(50):
         middle = (low + high) / 2
         low, high = (middle, high) if bias(middle) > 0 else (low, middle)

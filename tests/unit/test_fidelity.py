@@ -65,7 +65,7 @@ def test_tcp_model_rate_loss_and_slow_start():
     line = 144_800 * 8 / link_rate_bps(narrow)
     assert transfer_s(144_800, narrow, lossy=True) == pytest.approx(line + 1.0 * 0.002, rel=1e-3)
     assert transfer_s(144_800, narrow) == pytest.approx(line)  # the other direction loses only ACKs
-    # A long flow on a wide path (825 segments): Mathis, 1448 * 8 / 0.1 * 1.06 / 0.1 = 1.23 Mb/s, but for its
+    # A long flow on a wide path (825 segments): Mathis, 1448 * 8 / 0.1 * 1.22 / 0.1 = 1.42 Mb/s, but for its
     # slow start (the first ~100 of 10 000 segments, before the first loss), which is faster.
     wide = Link(100.0, 100.0, 1.0)
     long = 10_000 * 1448

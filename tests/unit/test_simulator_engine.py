@@ -227,3 +227,21 @@ def test_a_scenario_changes_a_link_from_its_epoch_on():
     assert downloads[0] == pytest.approx(fidelity.predict_download_s(64_000, 0, drawn.figures), rel=0.01)
     assert downloads[1] == pytest.approx(fidelity.predict_download_s(64_000, 0, bad.figures), rel=0.01)
     assert downloads[2] == pytest.approx(downloads[0], rel=1e-9)
+
+
+def test_the_set_up_fit_predicts_what_the_driver_plans_for_a_lone_node():
+    """validation.predicted_setup_s (what `validate_simulation --calibrate` fits Mathis's constant with)
+    is the simulator's own set-up: the driver's set-up plan, run in SimGrid, takes it for each lone node,
+    clean, lossy and loss-bound alike, within 1 %."""
+    from simulator import driver, validation
+
+    profiles = [{**node, "compute_power": 30.0} for node in LONE]
+    spec = driver.RunSpec(profiles, "ar", 1, setup_s=0.3, dilation=8.0, domains=len(LONE))
+    run = driver.prepare_run(spec)
+    answer = run_epoch.run(run.topo, [driver.plan_epoch(run, 0, [])])
+    took = answer["epochs"][0]["nodes"]
+    nbytes = spec.base_bytes + spec.partition_bytes + spec.adapter_bytes
+    for node in LONE:
+        sample = validation.SetupSample(driver.profile_link(node), nbytes, 8.0, 0.0)
+        predicted = validation.predicted_setup_s(sample, fidelity.RENO_MATHIS_C, 0.3)
+        assert took[node["node_id"]]["download_s"] == pytest.approx(predicted, rel=0.01), node
