@@ -335,3 +335,19 @@ def test_a_plan_keeps_its_tcp_on_the_way_to_the_simulation():
     plan = EpochPlan((NodeEpoch("node-01", True, 0, 0, 1.0, 10),), dilation=8.0, congestion_control="cubic")
     _, (back,) = run_epoch.parse(run_epoch.request(topo, [plan]))
     assert back == plan
+
+
+def test_set_up_samples_come_from_reno_runs_without_padding_only():
+    """The committed calibration recordings give one sample per node set up (its drawn link, its share
+    of the set-up bytes, the run's k); a padded (paper-volume) recording and one from before nodes.csv
+    recorded set-ups give none."""
+    from experiments.validate_simulation import setup_samples
+
+    data = Path(__file__).resolve().parents[2] / "experiments" / "data" / "mininet"
+    samples = setup_samples(data / "cal12-reno-k8-s1-setups" / "n12-setup1-seed4-ar")
+    assert len(samples) == 12 and {s.dilation for s in samples} == {8.0} and {s.gets for s in samples} == {3}
+    assert {s.nbytes for s in samples} == {3_768_200}  # base, partition, adapter v0: summary.json / 12
+    assert all(s.measured_s > 0 for s in samples)
+    assert any(s.link.loss_pct > 1 for s in samples)
+    assert setup_samples(data / "mn12-reno-k8-pv0.004-s1-e5-seed1" / "n12-setup1-seed1-ne") == []  # padded
+    assert setup_samples(data / "mn12-reno-k8-s3-seed0" / "n12-setup3-seed0-ne") == []  # no setup_s yet
