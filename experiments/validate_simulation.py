@@ -21,7 +21,6 @@ realisations of that noise and prints the spread of NE/AR they make beside the m
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments.reports.run_folder import find_runs  # noqa: E402
 from experiments.reports.stats import mean_ci95  # noqa: E402
+from experiments.runners.progress import read_rows as _rows  # noqa: E402
 from experiments.runners.simulate import CALIBRATED, run_all  # noqa: E402
 from edgeft.link_figures import LinkFigures  # noqa: E402
 from orchestrator import fidelity  # noqa: E402
@@ -149,14 +149,6 @@ def setup_samples(run: Path) -> list[validation.SetupSample]:
             link = LinkFigures(drawn["bandwidth_mbps"], drawn["delay_ms"], drawn["loss_pct"])
             samples.append(validation.SetupSample(link, per_node, dilation, float(r["setup_s"]), gets))
     return samples
-
-
-def _rows(path: Path) -> list[dict]:
-    try:
-        with path.open(newline="") as handle:
-            return list(csv.DictReader(handle))
-    except FileNotFoundError:
-        return []
 
 
 def _download_losses(spec) -> dict[str, float]:
