@@ -25,6 +25,7 @@ import argparse
 import csv
 import logging
 import math
+import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
@@ -334,11 +335,13 @@ def mininet_ratios(mininet: Sequence[Mapping]) -> dict[tuple[Cell, str], dict[in
 
 
 def _source_group(source: str) -> str:
-    """A series of recordings, one folder per (setup, seed): the k 8 recordings on Reno hosts (the current
-    emulation) and the older k 8 ones on BBR hosts are one series each; every other source is its own."""
-    for series in ("mn12-reno-k8-", "mn12-k8-s2"):
-        if series in source:
-            return f"experiments/data/mininet/{series.rstrip('-')}-*"
+    """A series of recordings, one folder per (setup, seed) named `mnN-<emulation>-...-seedK` (e.g. the k 8
+    recordings on Reno hosts, the current emulation, or the older k 8 ones on BBR hosts): one series per
+    node count and emulation, so a cell's seeds pool into one measured CI; every other source is its own."""
+    for pattern in (r"mn\d+-reno-k\d+-", r"mn\d+-k\d+-s\d"):
+        found = re.search(pattern, source)
+        if found:
+            return f"experiments/data/mininet/{found.group(0).rstrip('-')}-*"
     return source
 
 

@@ -190,3 +190,28 @@ def test_splice_keeps_every_character_of_the_prose_and_the_tables_it_does_not_kn
     text, replaced = scale_report.splice_tables(doc, {header: [header, "|---|---|", "| 9 | 9 |"]})
     assert replaced == 1
     assert text == f"{header}\n|---|---|\n| 9 | 9 |\nprose\x0cwith a form feed\n\n| other |\n|---|\n| 3 |"
+
+
+def test_one_emulation_series_pools_its_seeds_at_every_node_count():
+    # Each seed of a 40-node pair is its own folder, as at 12 nodes: they must pool into one measured CI.
+    mininet = [
+        {
+            "source": f"experiments/data/mininet/mn{nodes}-reno-k8-s2-seed{seed}",
+            "nodes": nodes,
+            "setup": 2,
+            "regime": "real",
+            "seed": seed,
+            "policy": policy,
+            "completion_time_s": time,
+        }
+        for nodes in (12, 40)
+        for seed in (0, 1, 2)
+        for policy, time in (("ne", 80.0 + seed), ("ar", 100.0))
+    ]
+    ratios = scale_report.mininet_ratios(mininet)
+    assert {source for _, source in ratios} == {
+        "experiments/data/mininet/mn12-reno-k8-*",
+        "experiments/data/mininet/mn40-reno-k8-*",
+    }
+    assert all(len(per_seed) == 3 for per_seed in ratios.values())
+    assert scale_report._source_group("docs/benchmarks.md (40 nodes)") == "docs/benchmarks.md (40 nodes)"
