@@ -367,11 +367,15 @@ def emulation_table(rows: Sequence[Mapping], mininet: Sequence[Mapping]) -> str:
     regime (the same seeds' simulated NE/AR, and the cell over all its seeds)."""
     simulated = {cell: policies for cell, policies in by_policy(rows).items()}
     overrun: dict[tuple[Cell, str], float] = defaultdict(float)
+    dilations: dict[tuple[Cell, str], list[str]] = defaultdict(list)
     notes: dict[tuple[Cell, str], str] = {}
     for row in mininet:
         key = (cell_of(row), _source_group(str(row["source"])))
         overrun[key] = max(overrun[key], float(row["overrun_share"] or 0.0))
-        notes[key] = f"k {row['k'] or '?'}, host kept up: {row['host_kept_up']}; {row['note']}"
+        if (row["k"] or "?") not in dilations[key]:
+            dilations[key].append(row["k"] or "?")
+        # every k the series recorded (a run's own; a range where only that was kept), not one row's
+        notes[key] = f"k {', '.join(dilations[key])}, host kept up: {row['host_kept_up']}; {row['note']}"
     lines = [
         "| nodes | setup | regime | Mininet source | seeds | measured NE/AR per seed | measured mean ± CI | "
         "max overrun | simulated, same seeds | simulated, all seeds | agreement | notes |",

@@ -215,3 +215,26 @@ def test_one_emulation_series_pools_its_seeds_at_every_node_count():
     }
     assert all(len(per_seed) == 3 for per_seed in ratios.values())
     assert scale_report._source_group("docs/benchmarks.md (40 nodes)") == "docs/benchmarks.md (40 nodes)"
+
+
+def test_the_emulation_table_names_every_k_its_series_ran_at():
+    # One k per row: a cell's note must list each seed's, not stamp the last row's on every seed.
+    mininet = [
+        {
+            "source": "docs/benchmarks.md (40 nodes)",
+            "nodes": 40,
+            "setup": 2,
+            "regime": "real",
+            "seed": seed,
+            "policy": policy,
+            "completion_time_s": 100.0 if policy == "ar" else 80.0,
+            "k": k,
+            "overrun_share": "0.0",
+            "host_kept_up": "yes",
+            "note": "",
+        }
+        for seed, k in ((0, "6.4"), (1, "7.0"), (2, "7.9"))
+        for policy in ("ne", "ar")
+    ]
+    table = scale_report.emulation_table([], mininet)
+    assert "k 6.4, 7.0, 7.9," in table
