@@ -149,11 +149,31 @@ def test_agreement_follows_issue_28s_target():
     assert agreement({0: 0.5, 1: 0.6}, {0: 0.5, 1: 0.6}).startswith("not judged: 2 measured seed(s) < 3")
 
 
+def test_agreement_is_judged_on_the_same_draws_and_names_the_cells_mean_beside_it():
+    # The recorded seeds sit high in their cell: the same seeds agree, the cell's mean falls outside.
+    measured = {0: 0.80, 1: 0.82, 2: 0.78}  # 0.800 +- 0.050
+    simulated = {0: 0.79, 1: 0.83, 2: 0.77, **{seed: 0.60 for seed in range(3, 30)}}
+    text = agreement(measured, simulated)
+    assert text.startswith("agree: the same seeds' simulated mean inside the measured CI")
+    assert text.endswith("the cell's mean over 30 seeds outside it")
+    low = agreement(measured, {0: 0.60, 1: 0.65, 2: 0.70})
+    assert low.startswith("disagree: the same seeds' simulated mean outside")
+
+
 def test_the_report_writes_its_summary_and_plot(results):
     path = scale_report.write_report(results.parent)
     text = path.read_text()
     assert "simulated" in text and "0.667 ± " in text
     assert (results.parent / "ne_ar_vs_nodes.png").stat().st_size > 0
+
+
+def test_the_data_folders_note_stands_under_the_title(results):
+    # What the rows are not (e.g. the simulator model they predate) must survive a rewrite of summary.md.
+    (results.parent / "note.md").write_text("**These rows predate the refit.**\n")
+    lines = scale_report.write_report(results.parent).read_text().splitlines()
+    assert lines[0].startswith("# NE against AR at scale")
+    assert lines[2] == "**These rows predate the refit.**"
+    assert lines[4].startswith("Everything below is **simulated**")
 
 
 def test_no_results_is_one_line_and_exit_2(tmp_path, capsys):
