@@ -175,13 +175,16 @@ def simulate_run(spec: RunSpec, training: Training | None = None) -> dict[str, A
 
     run = prepare_run(spec, training)
     started = time.process_time()
-    times = simulate(run.topo, lambda index, done: plan_epoch(run, index, done))
-    return {
-        "epochs": run.epoch_rows,
-        "node_epochs": run.node_rows,
-        "summary": _summary(run, times),
-        "cpu_s": time.process_time() - started,
-    }
+    try:
+        times = simulate(run.topo, lambda index, done: plan_epoch(run, index, done))
+        return {
+            "epochs": run.epoch_rows,
+            "node_epochs": run.node_rows,
+            "summary": _summary(run, times),
+            "cpu_s": time.process_time() - started,
+        }
+    finally:
+        run.adapter.close()
 
 
 def prepare_run(spec: RunSpec, training: Training | None = None) -> _Run:

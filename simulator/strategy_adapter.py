@@ -86,7 +86,16 @@ class StrategyAdapter:
             for i, figs in (truth or {}).items()
             if i in power
         }
-        self.core = _core(policy, self.nodes, epochs, seed, weights, utopia, options, drawn)
+        # the oracles read the drawn network from a file, as in a Mininet run; this run owns it (close())
+        self.truth_path = _truth_file(drawn) if drawn and policy.startswith("oracle") else None
+        self.core = _core(policy, self.nodes, epochs, seed, weights, utopia, options, self.truth_path)
+
+    def close(self) -> None:
+        """Remove what the run wrote outside its folder (the oracles' truth file). Called when the run
+        ends: a pool worker leaves by os._exit, so an atexit hook would never run there."""
+        if self.truth_path:
+            _remove(self.truth_path)
+            self.truth_path = None
 
     @property
     def readmissions(self) -> int:
@@ -161,10 +170,10 @@ class _SimulatedNetwork:
 
 
 def _core(
-    policy: str, nodes: Sequence[SimNode], epochs: int, seed: int, weights, utopia, options, truth: Mapping
+    policy: str, nodes: Sequence[SimNode], epochs: int, seed: int, weights, utopia, options, truth_path: str | None
 ) -> EpochCore:
     """The run's EpochCore, configured as the orchestrator's config would (weights, utopia, seed);
-    the oracles read the drawn network from a truth file, as in a Mininet run."""
+    `truth_path`: the drawn network for the oracles (None for every other policy)."""
     from orchestrator.config import METRIC_KEYS, OrchestratorConfig
 
     keys = tuple(METRIC_KEYS)  # the scorer's column order (weights and utopia are given in it)
@@ -177,24 +186,34 @@ def _core(
     )
     if options is not None:
         cfg.policy_options = options
-    if truth and policy.startswith("oracle"):
-        cfg.policy_options.truth_file = _truth_file(truth)
+    if truth_path:
+        cfg.policy_options.truth_file = truth_path
     return EpochCore(cfg, {n.node_id: n.samples for n in nodes}, _SimulatedNetwork(), total_nodes=len(nodes))
 
 
 def _truth_file(truth: Mapping) -> str:
-    """The drawn network as a ground_truth.json for the oracle policies (a temporary file that lives
-    as long as the simulation's process)."""
+    """The drawn network as a ground_truth.json for the oracle policies: a temporary file that the
+    adapter removes when the run ends (StrategyAdapter.close), and at the latest when an interpreter
+    that exits normally does (a caller that never closes: a test driving prepare_run)."""
     import atexit
     import json
-    import os
     import tempfile
 
     handle = tempfile.NamedTemporaryFile("w", suffix="-ground_truth.json", delete=False)
     with handle:
         json.dump({"nodes": list(truth.values())}, handle)
-    atexit.register(os.unlink, handle.name)
+    atexit.register(_remove, handle.name)
     return handle.name
+
+
+def _remove(path: str) -> None:
+    """Remove a file that may be gone already."""
+    import os
+
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _path_figures(seen: Seen) -> object:

@@ -159,3 +159,40 @@ def test_a_node_left_out_of_the_setup_moves_nothing_and_is_never_in_a_round():
     assert [p.node_id for p in plans["ar"].nodes] == ["n0", "n1", "n2", "n3"]
     assert [p.node_id for p in plans["pace"].nodes] == ["n0", "n1", "n2"]
     assert plans["pace"].nodes[0] == plans["ar"].nodes[0]
+
+
+ORACLE_RUN_THEN_EXIT_LIKE_A_POOL_WORKER = """
+import json, os, sys
+import simulator.strategy_adapter as adapter
+from simulator import driver
+
+made = []
+write = adapter._truth_file
+adapter._truth_file = lambda truth: made.append(write(truth)) or made[-1]
+profiles = [
+    {"node_id": f"n{i}", "bandwidth_mbps": 5.0 + i, "delay_ms": 10.0, "loss_pct": 0.0, "compute_power": 4.0 + i}
+    for i in range(3)
+]
+answer = driver.simulate_run(driver.RunSpec(profiles, "oracle", 2))
+print(json.dumps({"made": made, "left_after_run": [p for p in made if os.path.exists(p)],
+                  "epochs": len(answer["epochs"])}))
+sys.stdout.flush()
+os._exit(0)  # as a ProcessPoolExecutor worker on the forkserver leaves: atexit hooks never run
+"""
+
+
+def test_an_oracle_run_leaves_no_truth_file_behind_even_when_its_process_skips_atexit(tmp_path):
+    # scale_grid's workers exit by os._exit: 253 oracle truth files had piled up in /tmp on this machine.
+    proc = subprocess.run(
+        [sys.executable, "-c", ORACLE_RUN_THEN_EXIT_LIKE_A_POOL_WORKER],
+        capture_output=True,
+        text=True,
+        cwd=driver.REPO,
+        env={**__import__("os").environ, "TMPDIR": str(tmp_path)},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert answer["epochs"] == 2 and len(answer["made"]) == 1  # the oracle ran, on a truth file of its own
+    assert answer["left_after_run"] == []
+    assert list(tmp_path.glob("*-ground_truth.json")) == []
