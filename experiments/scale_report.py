@@ -338,10 +338,11 @@ def _source_group(source: str) -> str:
     """A series of recordings, one folder per (setup, seed) named `mnN-<emulation>-...-seedK` (e.g. the k 8
     recordings on Reno hosts, the current emulation, or the older k 8 ones on BBR hosts): one series per
     node count and emulation, so a cell's seeds pool into one measured CI; every other source is its own."""
-    for pattern in (r"mn\d+-reno-k\d+-", r"mn\d+-k\d+-s\d"):
+    # a folder of one seed, its name ending in -seedK (a re-take named otherwise stays its own source)
+    for pattern in (r"mininet/(mn\d+-[a-z]+-k\d+)-(?:[\w.]+-)*seed\d+$", r"mininet/(mn\d+-k\d+-s\d)-seed\d+$"):
         found = re.search(pattern, source)
         if found:
-            return f"experiments/data/mininet/{found.group(0).rstrip('-')}-*"
+            return f"experiments/data/mininet/{found.group(1)}-*"
     return source
 
 
@@ -357,8 +358,8 @@ def agreement(measured: Mapping[int, float], simulated: Mapping[int, float]) -> 
         seeds_text = f"per seed within ± 0.1: {'yes' if per_seed else 'no'} (largest {worst:.2f})" if common else ""
         return f"not judged: {len(measured)} measured seed(s) < {MIN_SEEDS}; {seeds_text}".rstrip("; ")
     low = Estimate.of(list(measured.values()))
-    if not common:
-        return "not judged: no simulated run of the measured seeds"
+    if len(common) < MIN_SEEDS:
+        return f"not judged: {len(common)} of the {len(measured)} measured seeds simulated (< {MIN_SEEDS})"
 
     def inside(values: Sequence[float]) -> bool:
         return abs(Estimate.of(list(values)).mean - low.mean) <= low.half
@@ -380,15 +381,20 @@ def emulation_table(rows: Sequence[Mapping], mininet: Sequence[Mapping]) -> str:
     regime (the same seeds' simulated NE/AR, and the cell over all its seeds)."""
     simulated = {cell: policies for cell, policies in by_policy(rows).items()}
     overrun: dict[tuple[Cell, str], float] = defaultdict(float)
-    dilations: dict[tuple[Cell, str], list[str]] = defaultdict(list)
-    notes: dict[tuple[Cell, str], str] = {}
+    # every k, verdict and note a series recorded (a run's own), not its last row's
+    seen: dict[tuple[Cell, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for row in mininet:
         key = (cell_of(row), _source_group(str(row["source"])))
         overrun[key] = max(overrun[key], float(row["overrun_share"] or 0.0))
-        if (row["k"] or "?") not in dilations[key]:
-            dilations[key].append(row["k"] or "?")
-        # every k the series recorded (a run's own; a range where only that was kept), not one row's
-        notes[key] = f"k {', '.join(dilations[key])}, host kept up: {row['host_kept_up']}; {row['note']}"
+        for column in ("k", "host_kept_up", "note"):
+            value = str(row.get(column) or ("" if column == "note" else "?"))
+            if value and value not in seen[key][column]:
+                seen[key][column].append(value)
+    notes = {
+        key: f"k {', '.join(values['k'])}, host kept up: {', '.join(values['host_kept_up'])}; "
+        + "; ".join(values["note"])
+        for key, values in seen.items()
+    }
     lines = [
         "| nodes | setup | regime | Mininet source | seeds | measured NE/AR per seed | measured mean ± CI | "
         "max overrun | simulated, same seeds | simulated, all seeds | agreement | notes |",
@@ -561,9 +567,9 @@ def write_report(data: Path) -> Path:
     mininet_path = data / "mininet_rows.csv"
     mininet = list(csv.DictReader(mininet_path.open(newline=""))) if mininet_path.exists() else []
     note_path = data / "note.md"
-    note = note_path.read_text() if note_path.exists() else ""
+    note = note_path.read_text(encoding="utf-8") if note_path.exists() else ""
     path = data / "summary.md"
-    path.write_text(summary_markdown(rows, mininet, note))
+    path.write_text(summary_markdown(rows, mininet, note), encoding="utf-8")
     cells = pair_cells(with_targets(rows))
     if cells:
         fig = draw_ratio_vs_nodes(cells)

@@ -196,10 +196,12 @@ def prepare_run(spec: RunSpec, training: Training | None = None) -> _Run:
         from orchestrator.config import PolicyOptions
 
         options = PolicyOptions(**spec.policy_options)
+    tree, model = topology.build(spec.profiles, domains=spec.domains), measurement_model(spec)
+    # the adapter last: it may write the oracles' truth file, which simulate_run removes once it has a run
     adapter = StrategyAdapter(
         spec.policy, nodes, spec.epochs, spec.seed, spec.weights, spec.utopia, spec.truth(), options
     )
-    run = _Run(spec, topology.build(spec.profiles, domains=spec.domains), adapter, measurement_model(spec))
+    run = _Run(spec, tree, adapter, model)
     run.training = training if training is not None else NoTraining()
     run.links = {n.node_id: (n.rate_mbps, n.delay_ms, n.loss_pct) for n in run.topo.nodes}  # as drawn
     return run

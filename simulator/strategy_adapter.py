@@ -88,7 +88,11 @@ class StrategyAdapter:
         }
         # the oracles read the drawn network from a file, as in a Mininet run; this run owns it (close())
         self.truth_path = _truth_file(drawn) if drawn and policy.startswith("oracle") else None
-        self.core = _core(policy, self.nodes, epochs, seed, weights, utopia, options, self.truth_path)
+        try:
+            self.core = _core(policy, self.nodes, epochs, seed, weights, utopia, options, self.truth_path)
+        except BaseException:
+            self.close()  # no run will: the caller never gets this adapter
+            raise
 
     def close(self) -> None:
         """Remove what the run wrote outside its folder (the oracles' truth file). Called when the run

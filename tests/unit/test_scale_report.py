@@ -158,6 +158,8 @@ def test_agreement_is_judged_on_the_same_draws_and_names_the_cells_mean_beside_i
     assert text.endswith("the cell's mean over 30 seeds outside it")
     low = agreement(measured, {0: 0.60, 1: 0.65, 2: 0.70})
     assert low.startswith("disagree: the same seeds' simulated mean outside")
+    # one simulated seed of three is no verdict on the same draws
+    assert agreement(measured, {0: 0.80, 5: 0.80}) == "not judged: 1 of the 3 measured seeds simulated (< 3)"
 
 
 def test_the_report_writes_its_summary_and_plot(results):
@@ -235,6 +237,15 @@ def test_one_emulation_series_pools_its_seeds_at_every_node_count():
     }
     assert all(len(per_seed) == 3 for per_seed in ratios.values())
     assert scale_report._source_group("docs/benchmarks.md (40 nodes)") == "docs/benchmarks.md (40 nodes)"
+    group = scale_report._source_group
+    assert (
+        group("experiments/data/mininet/mn12-reno-k8-pv0.004-s1-e5-seed0") == "experiments/data/mininet/mn12-reno-k8-*"
+    )
+    assert group("experiments/data/mininet/mn12-k8-s2-seed1") == "experiments/data/mininet/mn12-k8-s2-*"
+    # a re-take of a seed is not that seed's run: it must not replace it in the series
+    retake = "experiments/data/mininet/repeat-reno-k8-s1-seed2-ne"
+    assert group(retake) == retake
+    assert group("experiments/data/mininet/mn12-reno-k8-s1-seed2-repeat") != "experiments/data/mininet/mn12-reno-k8-*"
 
 
 def test_the_emulation_table_names_every_k_its_series_ran_at():
@@ -256,5 +267,6 @@ def test_the_emulation_table_names_every_k_its_series_ran_at():
         for seed, k in ((0, "6.4"), (1, "7.0"), (2, "7.9"))
         for policy in ("ne", "ar")
     ]
+    mininet[0]["host_kept_up"], mininet[0]["note"] = "no", "seed 0 overran"
     table = scale_report.emulation_table([], mininet)
-    assert "k 6.4, 7.0, 7.9," in table
+    assert "| k 6.4, 7.0, 7.9, host kept up: no, yes; seed 0 overran |" in table

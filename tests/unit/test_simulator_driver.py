@@ -196,3 +196,16 @@ def test_an_oracle_run_leaves_no_truth_file_behind_even_when_its_process_skips_a
     assert answer["epochs"] == 2 and len(answer["made"]) == 1  # the oracle ran, on a truth file of its own
     assert answer["left_after_run"] == []
     assert list(tmp_path.glob("*-ground_truth.json")) == []
+
+
+def test_an_oracle_adapter_that_fails_to_start_removes_its_truth_file(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    nodes = [SimNode(name, 4.0, 10) for name in "abc"]
+    truth = {name: (5.0, 10.0, 0.0) for name in "abc"}
+    with pytest.raises(ValueError):  # no such policy: the core refuses after the truth file was written
+        StrategyAdapter("oracle_of_nothing", nodes, 2, 0, truth=truth)
+    assert list(tmp_path.glob("*-ground_truth.json")) == []
+    StrategyAdapter("oracle", nodes, 2, 0, truth=truth).close()
+    assert list(tmp_path.glob("*-ground_truth.json")) == []
