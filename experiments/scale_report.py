@@ -349,7 +349,7 @@ def _source_group(source: str) -> str:
 def agreement(measured: Mapping[int, float], simulated: Mapping[int, float]) -> str:
     """Issue 28's target for controller mode, over the same draws: the simulated mean of the measured
     seeds inside the measured 95 % CI and every common seed within ± 0.1; only with >= MIN_SEEDS
-    measured seeds. Where the cell has more seeds, whether its mean over all of them is inside too
+    measured seeds that are simulated. Where the cell has more seeds, whether its mean over all of them is inside too
     (is the recorded handful typical of the cell?) is said beside the verdict, not part of it."""
     common = sorted(set(measured) & set(simulated))
     per_seed = all(abs(measured[s] - simulated[s]) <= 0.1 for s in common)
@@ -357,9 +357,9 @@ def agreement(measured: Mapping[int, float], simulated: Mapping[int, float]) -> 
     if len(measured) < MIN_SEEDS:
         seeds_text = f"per seed within ± 0.1: {'yes' if per_seed else 'no'} (largest {worst:.2f})" if common else ""
         return f"not judged: {len(measured)} measured seed(s) < {MIN_SEEDS}; {seeds_text}".rstrip("; ")
-    low = Estimate.of(list(measured.values()))
     if len(common) < MIN_SEEDS:
         return f"not judged: {len(common)} of the {len(measured)} measured seeds simulated (< {MIN_SEEDS})"
+    low = Estimate.of(list(measured.values()))
 
     def inside(values: Sequence[float]) -> bool:
         return abs(Estimate.of(list(values)).mean - low.mean) <= low.half
