@@ -124,7 +124,18 @@ class EdgeCloudNet:
         finally:
             if self.root is not None:
                 self.root.terminate()  # not in net.hosts (pingall would try it), so net.stop does not
-            self.net.stop()
+            _stop_net(self.net)
+
+
+def _stop_net(net) -> None:
+    """net.stop(), then the controller nodes' shells: Mininet's RemoteController.stop() does nothing,
+    so each network would leave its controller node's bash running until this process exits."""
+    try:
+        net.stop()
+    finally:
+        for controller in net.controllers:
+            if controller.shell is not None and controller.shell.poll() is None:  # a local one's stop() ended it
+                controller.terminate()
 
 
 def build(
@@ -165,7 +176,7 @@ def build(
         net.start()
         leftovers.mark(net)  # a run killed from here on is cleaned up by the next one
     except BaseException:
-        net.stop()
+        _stop_net(net)
         raise
     root = None
     if root_link:

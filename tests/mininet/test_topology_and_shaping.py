@@ -1,6 +1,7 @@
 """Real Mininet + Open vSwitch + link shaping (whichever back end this machine has)."""
 
 import re
+import subprocess
 import time
 
 import pytest
@@ -24,6 +25,21 @@ def test_twelve_node_setup2_every_edge_host_reaches_the_server(clean_system, tmp
             assert re.search(r" ([1-5]) received", out), (node_id, out)
     finally:
         edge.stop()
+
+
+def test_a_network_with_a_remote_controller_leaves_no_node_shell_behind(clean_system, tmp_path):
+    """Mininet's RemoteController.stop() does nothing, so net.stop() left the controller node's shell
+    (`bash ... mininet:c0`, in the root namespace) running until the process exited: one per network a
+    process built (seven under one test session, one per run of a sweep)."""
+    edge = build(
+        [NodeProfile("node-01", 1000.0, 0.0, 0.0, 30.0)], domains=1, controller=("127.0.0.1", 6653), run_dir=tmp_path
+    )
+    shell = edge.net.controllers[0].shell
+    edge.stop()
+    try:
+        shell.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the controller node's shell (pid {shell.pid}) outlived the network")
 
 
 @pytest.fixture(params=["c", "python"])
