@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(
         f"{'nodes':>6} {'epochs':>6} {'volumes':>7} {'wall s':>8} {'inside s':>9} {'cpu s':>7} {'peak MiB':>9} "
-        f"{'simulated s':>12}"
+        f"{'simulated s':>12} {'resolution s':>12}"
     )
     for nodes, epochs, volumes in runs:
         topo, plans = plans_for(nodes, epochs, volumes)
@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         simulated = sum(e["epoch_s"] for e in answer["epochs"])
         print(
             f"{nodes:>6} {epochs:>6} {volumes:>7} {wall:>8.1f} {answer['wall_s']:>9.1f} {answer['cpu_s']:>7.1f} "
-            f"{answer['peak_rss_mib']:>9.0f} {simulated:>12.0f}{verdict(nodes, epochs, answer)}",
+            f"{answer['peak_rss_mib']:>9.0f} {simulated:>12.0f} {answer['time_resolution_s']:>12g}"
+            f"{verdict(nodes, epochs, answer)}",
             flush=True,
         )
     return 0

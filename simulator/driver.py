@@ -43,7 +43,7 @@ from typing import Any, Sequence
 
 from edgeft.clock import Clock
 from orchestrator import fairness, fidelity
-from simulator import measurement, phases, topology
+from simulator import measurement, phases, platform, topology
 from simulator.phases import NodeEpoch
 from orchestrator.registry import NodeStatus
 from simulator.strategy_adapter import DEFAULT_UTOPIA, DEFAULT_WEIGHTS, SimNode, SimResult, StrategyAdapter
@@ -501,6 +501,7 @@ def _summary(run: _Run, times: Sequence[EpochTimes]) -> dict[str, Any]:
         "mean_coverage": sum(r["coverage"] for r in run.epoch_rows) / max(len(run.epoch_rows), 1),
         "mean_bubble_s": sum(r["bubble_s"] for r in run.epoch_rows) / max(len(run.epoch_rows), 1),
         "readmissions": adapter.readmissions,
+        "time_resolution_s": platform.time_resolution_s(len(spec.profiles)),  # SimGrid's (simulator/platform.py)
         "dilation": 1.0,  # a simulated run's clock is the identity (edgeft/clock.py)
         "replayed_dilation": spec.dilation if spec.measurement == "replay" else None,
     }

@@ -26,10 +26,12 @@ from simulator.topology import AccessLink, Topology
 REPO = Path(__file__).resolve().parent.parent
 
 
-def request(topology: Topology, plans: list[Any]) -> dict[str, Any]:
-    """The JSON request for these epochs (transfers.EpochPlan objects)."""
+def request(topology: Topology, plans: list[Any], resolution_s: float | None = None) -> dict[str, Any]:
+    """The JSON request for these epochs (transfers.EpochPlan objects); `resolution_s`: SimGrid's
+    time resolution (None: simulator/platform.py's for the topology's size)."""
     return {
         "topology": topology.as_dict(),
+        "resolution_s": resolution_s,
         "epochs": [
             {
                 "nodes": [n.__dict__ for n in p.nodes],
@@ -45,7 +47,8 @@ def request(topology: Topology, plans: list[Any]) -> dict[str, Any]:
 
 
 def parse(data: dict[str, Any]) -> tuple[Topology, list[Any]]:
-    """The topology and epoch plans of a request; ValueError naming what is wrong."""
+    """The topology and epoch plans of a request; ValueError naming what is wrong (the time
+    resolution is read by resolution())."""
     from simulator.transfers import EpochPlan
 
     try:
@@ -66,9 +69,21 @@ def parse(data: dict[str, Any]) -> tuple[Topology, list[Any]]:
     return topology, plans
 
 
-def run(topology: Topology, plans: list[Any], timeout_s: float | None = None) -> dict[str, Any]:
+def resolution(data: dict[str, Any], topology: Topology) -> float:
+    """A request's time resolution: its own, or the default for its topology's size."""
+    from simulator.platform import engine_config, time_resolution_s
+
+    value = data.get("resolution_s")
+    chosen = time_resolution_s(len(topology.nodes)) if value is None else float(value)
+    engine_config(chosen)  # ValueError unless > 0
+    return chosen
+
+
+def run(
+    topology: Topology, plans: list[Any], timeout_s: float | None = None, resolution_s: float | None = None
+) -> dict[str, Any]:
     """Simulate in a fresh child process; returns the answer (raises RuntimeError on failure)."""
-    return in_child("simulator.run_epoch", request(topology, plans), "epochs", timeout_s)
+    return in_child("simulator.run_epoch", request(topology, plans, resolution_s), "epochs", timeout_s)
 
 
 def in_child(module: str, payload: dict[str, Any], expect: str, timeout_s: float | None = None) -> dict[str, Any]:
@@ -94,18 +109,20 @@ def in_child(module: str, payload: dict[str, Any], expect: str, timeout_s: float
 
 def main() -> int:
     try:
-        topology, plans = parse(json.load(sys.stdin))
+        data = json.load(sys.stdin)
+        topology, plans = parse(data)
+        resolution_s = resolution(data, topology)
         from simulator.transfers import check_plans
 
         check_plans(topology, plans)
-    except ValueError as exc:  # json.JSONDecodeError is one
+    except (ValueError, TypeError) as exc:  # json.JSONDecodeError is one
         print(json.dumps({"error": str(exc)}))
         return 2
     from simulator.transfers import SimulationError, simulate
 
     started = time.perf_counter()
     try:
-        epochs = simulate(topology, plans)
+        epochs = simulate(topology, plans, resolution_s)
     except SimulationError as exc:
         print(json.dumps({"error": str(exc)}))
         return 1
@@ -114,6 +131,7 @@ def main() -> int:
         json.dumps(
             {
                 "epochs": [e.as_dict() for e in epochs],
+                "time_resolution_s": resolution_s,
                 "wall_s": time.perf_counter() - started,
                 "cpu_s": usage.ru_utime + usage.ru_stime,
                 "peak_rss_mib": usage.ru_maxrss / 1024,

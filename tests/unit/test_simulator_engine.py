@@ -245,3 +245,48 @@ def test_the_set_up_fit_predicts_what_the_driver_plans_for_a_lone_node():
         sample = validation.SetupSample(driver.profile_link(node), nbytes, 8.0, 0.0)
         predicted = validation.predicted_setup_s(sample, fidelity.RENO_MATHIS_C, 0.3)
         assert took[node["node_id"]]["download_s"] == pytest.approx(predicted, rel=0.01), node
+
+
+def test_time_resolution_is_simgrids_up_to_1000_nodes_and_1_ms_above():
+    """The grid's and the validation's sizes keep SimGrid's own resolution (simulator/platform.py)."""
+    from simulator import platform
+
+    assert platform.time_resolution_s(12) == platform.time_resolution_s(1000) == 1e-5
+    assert platform.time_resolution_s(1001) == platform.time_resolution_s(10_000) == 1e-3
+    assert "surf/precision:0.001" in platform.engine_config(1e-3)
+    with pytest.raises(ValueError, match="time resolution must be > 0"):
+        platform.engine_config(0.0)
+
+
+def test_a_bad_time_resolution_exits_2_with_one_line():
+    topo = topology.from_setup(2, 1, 0)
+    request = run_epoch.request(topo, [EpochPlan((NodeEpoch("node-01", True, 0, 0, 1.0, 10),))], resolution_s=-1)
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator.run_epoch"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        cwd=run_epoch.REPO,
+    )
+    assert proc.returncode == 2
+    assert "time resolution must be > 0" in json.loads(proc.stdout)["error"]
+
+
+def test_1_ms_resolution_above_1000_nodes_moves_no_finish_by_more_than_a_few_ms():
+    """Above 1 000 nodes SimGrid handles events within 1 ms of one another as one (the cost of 10 000
+    nodes: simulator/platform.py). A mid-run epoch of 1 001 nodes, all downloading at once through the
+    server's link, simulated at that and at SimGrid's default resolution: the answer says which it used,
+    and every node's phases agree within 20 ms (of an epoch of minutes; measured: a few ms)."""
+    topo = topology.from_setup(1001, 2, 0)
+    plan = EpochPlan(
+        tuple(NodeEpoch(n.node_id, True, 64_000, 0, 30.0 + index % 97, 64_000) for index, n in enumerate(topo.nodes))
+    )
+    coarse = run_epoch.run(topo, [plan])
+    fine = run_epoch.run(topo, [plan], resolution_s=1e-5)
+    assert coarse["time_resolution_s"] == 1e-3 and fine["time_resolution_s"] == 1e-5
+    got, want = coarse["epochs"][0], fine["epochs"][0]
+    assert got["round_s"] == pytest.approx(want["round_s"], abs=0.02)
+    assert len(got["nodes"]) == len(want["nodes"]) == 1001
+    for node_id, times in want["nodes"].items():
+        for phase in ("download_s", "compute_s", "upload_s", "done_at"):
+            assert got["nodes"][node_id][phase] == pytest.approx(times[phase], abs=0.02), (node_id, phase)
