@@ -39,7 +39,7 @@ simulated times bit-identical. 1 000-node NE and AR whole runs (calibrated, 2 fo
 a run under load -> 100 seeds x NE and AR about 2 000 CPU s, 17 min on two idle cores (target 30 min).
 10 000 nodes, one mid-run real epoch after the fix: 117 CPU s (load 3-6; 151 before, at another load),
 499 MiB peak (in one process with torch loaded). Run whole and alone (2026-12-06): 1 187 CPU s at SimGrid's
-10 us time resolution, NOT met; 797.5 CPU s (817 s wall, 496 MiB) at the 1 ms resolution simulator/platform.py
+default time resolution (1 ns), NOT met; 797.5 CPU s (817 s wall, 496 MiB) at the 1 ms resolution simulator/platform.py
 uses above 1 000 nodes (events within 1 ms batched into one solve; same simulated 2 975 s): met.
 """
 

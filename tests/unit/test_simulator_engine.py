@@ -251,7 +251,7 @@ def test_time_resolution_is_simgrids_up_to_1000_nodes_and_1_ms_above():
     """The grid's and the validation's sizes keep SimGrid's own resolution (simulator/platform.py)."""
     from simulator import platform
 
-    assert platform.time_resolution_s(12) == platform.time_resolution_s(1000) == 1e-5
+    assert platform.time_resolution_s(12) == platform.time_resolution_s(1000) == 1e-9
     assert platform.time_resolution_s(1001) == platform.time_resolution_s(10_000) == 1e-3
     assert "surf/precision:0.001" in platform.engine_config(1e-3)
     with pytest.raises(ValueError, match="time resolution must be > 0"):
@@ -282,8 +282,8 @@ def test_1_ms_resolution_above_1000_nodes_moves_no_finish_by_more_than_a_few_ms(
         tuple(NodeEpoch(n.node_id, True, 64_000, 0, 30.0 + index % 97, 64_000) for index, n in enumerate(topo.nodes))
     )
     coarse = run_epoch.run(topo, [plan])
-    fine = run_epoch.run(topo, [plan], resolution_s=1e-5)
-    assert coarse["time_resolution_s"] == 1e-3 and fine["time_resolution_s"] == 1e-5
+    fine = run_epoch.run(topo, [plan], resolution_s=1e-9)
+    assert coarse["time_resolution_s"] == 1e-3 and fine["time_resolution_s"] == 1e-9
     got, want = coarse["epochs"][0], fine["epochs"][0]
     assert got["round_s"] == pytest.approx(want["round_s"], abs=0.02)
     assert len(got["nodes"]) == len(want["nodes"]) == 1001
