@@ -176,11 +176,12 @@ def simulate_run(spec: RunSpec, training: Training | None = None) -> dict[str, A
     run = prepare_run(spec, training)
     started = time.process_time()
     try:
-        times = simulate(run.topo, lambda index, done: plan_epoch(run, index, done))
+        resolution_s = platform.time_resolution_s(len(run.topo.nodes))
+        times = simulate(run.topo, lambda index, done: plan_epoch(run, index, done), resolution_s)
         return {
             "epochs": run.epoch_rows,
             "node_epochs": run.node_rows,
-            "summary": _summary(run, times),
+            "summary": {**_summary(run, times), "time_resolution_s": resolution_s},  # SimGrid's (platform.py)
             "cpu_s": time.process_time() - started,
         }
     finally:
@@ -501,7 +502,6 @@ def _summary(run: _Run, times: Sequence[EpochTimes]) -> dict[str, Any]:
         "mean_coverage": sum(r["coverage"] for r in run.epoch_rows) / max(len(run.epoch_rows), 1),
         "mean_bubble_s": sum(r["bubble_s"] for r in run.epoch_rows) / max(len(run.epoch_rows), 1),
         "readmissions": adapter.readmissions,
-        "time_resolution_s": platform.time_resolution_s(len(spec.profiles)),  # SimGrid's (simulator/platform.py)
         "dilation": 1.0,  # a simulated run's clock is the identity (edgeft/clock.py)
         "replayed_dilation": spec.dilation if spec.measurement == "replay" else None,
     }

@@ -119,19 +119,15 @@ def plan_list(plans: Sequence[EpochPlan]) -> Planner:
     return lambda index, _done: plans[index] if index < len(plans) else None
 
 
-def simulate(
-    topology: Topology, plans: Sequence[EpochPlan] | Planner, resolution_s: float | None = None
-) -> list[EpochTimes]:
+def simulate(topology: Topology, plans: Sequence[EpochPlan] | Planner, resolution_s: float) -> list[EpochTimes]:
     """Run these epochs (a list, or a planner: module doc) on this topology; once per process
-    (SimGrid keeps one Engine per process). `resolution_s`: SimGrid's time resolution (default:
-    platform.time_resolution_s for the topology's size)."""
+    (SimGrid keeps one Engine per process). `resolution_s`: SimGrid's time resolution (the caller's
+    choice, usually platform.time_resolution_s for the topology's size, so it can record it)."""
     import simgrid as sg
 
     if not callable(plans):
         check_plans(topology, list(plans))
         plans = plan_list(list(plans))
-    if resolution_s is None:
-        resolution_s = platform.time_resolution_s(len(topology.nodes))
     engine = sg.Engine(platform.engine_args(resolution_s))
     built = platform.build(topology)
     state = _State(topology, plans, hosts=built.hosts, server=built.server, access=built.access)

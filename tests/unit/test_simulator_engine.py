@@ -147,17 +147,22 @@ def test_compute_window_is_exact_and_the_barrier_waits_for_uploads_only():
     assert second["start_s"] == pytest.approx(first["epoch_s"], abs=1e-9)
 
 
-def test_bad_request_exits_2_with_one_line():
-    topo = topology.from_setup(2, 1, 0)
-    request = run_epoch.request(topo, [EpochPlan((NodeEpoch("node-01", True, 0, 0, 1.0, 10),))])
-    request["epochs"][0]["nodes"][0]["upload_bytes"] = 10.5
-    proc = subprocess.run(
+def _run_child(request: dict) -> subprocess.CompletedProcess:
+    """simulator.run_epoch as a child, this request on its stdin."""
+    return subprocess.run(
         [sys.executable, "-m", "simulator.run_epoch"],
         input=json.dumps(request),
         capture_output=True,
         text=True,
         cwd=run_epoch.REPO,
     )
+
+
+def test_bad_request_exits_2_with_one_line():
+    topo = topology.from_setup(2, 1, 0)
+    request = run_epoch.request(topo, [EpochPlan((NodeEpoch("node-01", True, 0, 0, 1.0, 10),))])
+    request["epochs"][0]["nodes"][0]["upload_bytes"] = 10.5
+    proc = _run_child(request)
     assert proc.returncode == 2
     assert "upload_bytes must be an int" in json.loads(proc.stdout)["error"]
 
@@ -261,13 +266,7 @@ def test_time_resolution_is_simgrids_up_to_1000_nodes_and_1_ms_above():
 def test_a_bad_time_resolution_exits_2_with_one_line():
     topo = topology.from_setup(2, 1, 0)
     request = run_epoch.request(topo, [EpochPlan((NodeEpoch("node-01", True, 0, 0, 1.0, 10),))], resolution_s=-1)
-    proc = subprocess.run(
-        [sys.executable, "-m", "simulator.run_epoch"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        cwd=run_epoch.REPO,
-    )
+    proc = _run_child(request)
     assert proc.returncode == 2
     assert "time resolution must be > 0" in json.loads(proc.stdout)["error"]
 
